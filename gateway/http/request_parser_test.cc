@@ -1,0 +1,252 @@
+#include "gateway/http/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace sluice::gateway::http {
+namespace {
+
+struct Parsed {
+  RequestParser::HeadResult result;
+  RequestHead head;
+};
+
+// Parses a complete head (the helper owns the bytes so views stay valid for the test).
+class RequestParserTest : public ::testing::Test {
+ protected:
+  RequestParser::HeadResult parse(std::string bytes, RequestLimits limits = {}) {
+    bytes_ = std::move(bytes);
+    parser_.emplace(head_, limits);
+    return parser_->parseHead(bytes_);
+  }
+  RequestError error(std::string bytes, RequestLimits limits = {}) {
+    return parse(std::move(bytes), limits).error;
+  }
+
+  std::string bytes_;
+  RequestHead head_;
+  std::optional<RequestParser> parser_;
+};
+
+TEST_F(RequestParserTest, ParsesASimpleGet) {
+  const auto r = parse("GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n");
+  ASSERT_EQ(r.error, RequestError::None);
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.consumed, bytes_.size());
+  EXPECT_EQ(head_.method, Verb::get);
+  EXPECT_EQ(head_.target, "/a/b?x=1");
+  EXPECT_EQ(head_.path(), "/a/b");
+  EXPECT_EQ(head_.host, "example.com");
+  EXPECT_EQ(head_.version, 11);
+  EXPECT_TRUE(head_.keep_alive);
+  EXPECT_EQ(head_.framing, Framing::None);
+  ASSERT_EQ(head_.fields.size(), 2U);
+  EXPECT_EQ(head_.fields[1].name, "User-Agent");
+}
+
+TEST_F(RequestParserTest, IncompleteHeadAsksForMore) {
+  const auto r = parse("GET / HTTP/1.1\r\nHost: a\r\n");
+  EXPECT_EQ(r.error, RequestError::None);
+  EXPECT_FALSE(r.done);
+}
+
+TEST_F(RequestParserTest, StopsAtTheEndOfTheHeadLeavingTheBody) {
+  const auto r = parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET");
+  ASSERT_EQ(r.error, RequestError::None);
+  EXPECT_EQ(bytes_.substr(r.consumed), "helloGET");
+  EXPECT_EQ(head_.framing, Framing::Length);
+  EXPECT_EQ(head_.content_length, 5U);
+}
+
+TEST_F(RequestParserTest, Http10DefaultsToClose) {
+  ASSERT_EQ(error("GET / HTTP/1.0\r\n\r\n"), RequestError::None);
+  EXPECT_FALSE(head_.keep_alive);
+  ASSERT_EQ(error("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), RequestError::None);
+  EXPECT_TRUE(head_.keep_alive);
+}
+
+TEST_F(RequestParserTest, CollectsConnectionTokens) {
+  ASSERT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\n\r\n"),
+            RequestError::None);
+  EXPECT_FALSE(head_.keep_alive);
+  ASSERT_EQ(head_.connection_tokens.size(), 2U);
+  EXPECT_EQ(head_.connection_tokens[1], "X-Secret");
+}
+
+TEST_F(RequestParserTest, AbsoluteFormBecomesOriginFormAndItsAuthorityTheHost) {
+  ASSERT_EQ(error("GET http://Example.org:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n"),
+            RequestError::None);
+  EXPECT_EQ(head_.target, "/p?q");
+  EXPECT_EQ(head_.host, "Example.org:8080");
+  ASSERT_EQ(error("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"), RequestError::None);
+  EXPECT_EQ(head_.target, "/");
+}
+
+TEST_F(RequestParserTest, ChunkedFraming) {
+  ASSERT_EQ(error("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            RequestError::None);
+  EXPECT_EQ(head_.framing, Framing::Chunked);
+}
+
+TEST_F(RequestParserTest, ExpectContinueOnlyWithABody) {
+  ASSERT_EQ(error("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"),
+            RequestError::None);
+  EXPECT_TRUE(head_.expect_continue);
+  ASSERT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n"), RequestError::None);
+  EXPECT_FALSE(head_.expect_continue);
+}
+
+// Each smuggling or confusion class the gateway must refuse with its status.
+struct BadCase {
+  const char* name;
+  std::string_view bytes;
+  RequestError error;
+};
+
+class RequestParserRejects : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(RequestParserRejects, WithTheRightError) {
+  const BadCase& c = GetParam();
+  RequestHead head;
+  RequestParser parser(head, RequestLimits{});
+  const std::string bytes(c.bytes);
+  EXPECT_EQ(parser.parseHead(bytes).error, c.error) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Smuggling, RequestParserRejects,
+    ::testing::Values(
+        BadCase{"cl_and_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_and_cl", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"two_cl_differ", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"two_cl_equal", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"cl_negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"cl_plus", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"cl_hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"cl_overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                RequestError::BadContentLength},
+        BadCase{"te_not_last_chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_chunked_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_repeated", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_gzip_chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                RequestError::UnsupportedCoding},
+        BadCase{"te_on_http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"te_bogus_name", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+                RequestError::BadTransferEncoding},
+        BadCase{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", RequestError::ObsFold},
+        BadCase{"obs_fold_empty_first", "GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n two\r\n\r\n",
+                RequestError::ObsFold},
+        BadCase{"obs_fold_tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n\ttwo\r\n\r\n", RequestError::ObsFold},
+        BadCase{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", RequestError::Malformed},
+        BadCase{"te_space_before_colon", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+                RequestError::Malformed},
+        BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\nb\r\n\r\n", RequestError::Malformed},
+        BadCase{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n", RequestError::Malformed},
+        BadCase{"nul_in_value", std::string_view("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n", 39),
+                RequestError::Malformed},
+        BadCase{"bad_field_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", RequestError::Malformed},
+        BadCase{"empty_field_name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", RequestError::Malformed},
+        BadCase{"http_2_0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", RequestError::BadVersion},
+        BadCase{"http_1_2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", RequestError::BadVersion},
+        BadCase{"http_0_9", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", RequestError::BadVersion},
+        BadCase{"lowercase_http", "GET / http/1.1\r\nHost: a\r\n\r\n", RequestError::BadVersion},
+        BadCase{"missing_host", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n", RequestError::MissingHost},
+        BadCase{"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", RequestError::DuplicateHost},
+        BadCase{"host_with_slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", RequestError::BadHost},
+        BadCase{"host_with_space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", RequestError::BadHost},
+        BadCase{"relative_target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
+        BadCase{"fragment", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
+        BadCase{"asterisk_get", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
+        BadCase{"userinfo", "GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", RequestError::BadTarget},
+        BadCase{"connect", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", RequestError::MethodNotAllowed},
+        BadCase{"expect_other", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n",
+                RequestError::ExpectationFailed},
+        BadCase{"bare_lf_line_end", "GET / HTTP/1.1\nHost: a\n\n", RequestError::BadVersion}),
+    [](const ::testing::TestParamInfo<BadCase>& param) { return std::string(param.param.name); });
+
+TEST_F(RequestParserTest, RequestLineOverLimitIs414EvenBeforeTheHeadEnds) {
+  RequestLimits limits;
+  limits.max_request_line = 32;
+  EXPECT_EQ(error("GET /" + std::string(40, 'a'), limits), RequestError::UriTooLong);
+  EXPECT_EQ(error("GET /" + std::string(40, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", limits),
+            RequestError::UriTooLong);
+  EXPECT_EQ(error("GET /" + std::string(10, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", limits),
+            RequestError::None);
+}
+
+TEST_F(RequestParserTest, HeadBytesOverLimitIs431) {
+  RequestLimits limits;
+  limits.max_head_bytes = 256;
+  EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n", limits),
+            RequestError::HeaderTooLarge);
+  // Still incomplete and already over the limit: refused without waiting for the end.
+  EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'b'), limits),
+            RequestError::HeaderTooLarge);
+}
+
+TEST_F(RequestParserTest, FieldCountOverLimitIs431) {
+  RequestLimits limits;
+  limits.max_fields = 3;
+  EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n", limits), RequestError::None);
+  EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits),
+            RequestError::TooManyHeaders);
+}
+
+TEST_F(RequestParserTest, ChunkedBodyIsReencodedWithOurFraming) {
+  const auto r = parse(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\nNEXT");
+  ASSERT_EQ(r.error, RequestError::None);
+  std::string out;
+  parser_->setBodyOutput(&out, /*rechunk=*/true);
+  const auto b = parser_->parseChunked(std::string_view(bytes_).substr(r.consumed));
+  ASSERT_EQ(b.error, RequestError::None);
+  EXPECT_TRUE(b.done);
+  EXPECT_EQ(out, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");  // extension and trailer dropped
+  EXPECT_EQ(std::string_view(bytes_).substr(r.consumed + b.consumed), "NEXT");
+  EXPECT_EQ(parser_->decodedBytes(), 11U);
+}
+
+TEST_F(RequestParserTest, ChunkedBodyOverTheRouteLimitIs413) {
+  const auto r = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n");
+  ASSERT_EQ(r.error, RequestError::None);
+  std::string out;
+  parser_->setBodyOutput(&out, true);
+  parser_->setBodyLimit(8);
+  EXPECT_EQ(parser_->parseChunked(std::string_view(bytes_).substr(r.consumed)).error,
+            RequestError::BodyTooLarge);
+}
+
+TEST_F(RequestParserTest, BadChunkSizesAreRefused) {
+  for (const char* body : {"zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n",
+                           "fffffffffffffffffff\r\n", "-5\r\nhello\r\n"}) {
+    const auto r = parse(std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") +
+                         body);
+    ASSERT_EQ(r.error, RequestError::None);
+    std::string out;
+    parser_->setBodyOutput(&out, true);
+    EXPECT_EQ(parser_->parseChunked(std::string_view(bytes_).substr(r.consumed)).error,
+              RequestError::BadChunk)
+        << body;
+  }
+}
+
+}  // namespace
+}  // namespace sluice::gateway::http

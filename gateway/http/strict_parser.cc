@@ -1,0 +1,114 @@
+#include "gateway/http/strict_parser.h"
+
+#include <array>
+#include <cstring>
+
+namespace sluice::gateway::http {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+template <bool IsRequest>
+bool StrictParser<IsRequest>::checkField(Field id, std::string_view name, std::string_view value,
+                                         MessageHead& head, error_code& ec) {
+  if (++fields_seen_ > max_fields_) return fail(FieldProblem::TooManyFields, ec);
+
+  // Beast unfolds obs-fold into a private buffer, so a folded value does not point into our
+  // input; a fold right after the colon leaves a line break between name and value instead.
+  const char* after_name = name.data() + name.size();
+  if (value.data() < input_begin_ || value.data() > input_end_) {
+    return fail(FieldProblem::ObsFold, ec);
+  }
+  if (value.data() > after_name &&
+      std::memchr(after_name, '\n', static_cast<std::size_t>(value.data() - after_name))) {
+    return fail(FieldProblem::ObsFold, ec);
+  }
+
+  switch (id) {
+    case Field::content_length:
+      // Beast accepts repeated equal values ("5, 5"); a strict intermediary does not have to,
+      // and passing such a message on is how length-confusion attacks start.
+      if (saw_content_length_ || value.find(',') != std::string_view::npos) {
+        return fail(FieldProblem::BadContentLength, ec);
+      }
+      saw_content_length_ = true;
+      break;
+    case Field::transfer_encoding: {
+      if (saw_transfer_encoding_ || head.version < 11) {
+        return fail(FieldProblem::BadTransferEncoding, ec);
+      }
+      saw_transfer_encoding_ = true;
+      std::array<std::string_view, 2> last{};  // last two codings seen
+      std::size_t n = 0;
+      forEachListElement(value, [&](std::string_view coding) {
+        last[0] = last[1];
+        last[1] = coding;
+        ++n;
+      });
+      if (n == 0 || !iequals(last[1], "chunked")) {
+        return fail(FieldProblem::BadTransferEncoding, ec);
+      }
+      if (n > 1) {
+        // "chunked, chunked" is malformed; "gzip, chunked" is legal but not something we decode.
+        return fail(iequals(last[0], "chunked") ? FieldProblem::BadTransferEncoding
+                                                : FieldProblem::UnsupportedCoding,
+                    ec);
+      }
+      break;
+    }
+    case Field::connection:
+      forEachListElement(value, [&](std::string_view token) {
+        head.connection_tokens.push_back(token);
+      });
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+template <bool IsRequest>
+std::size_t StrictParser<IsRequest>::on_body_impl(boost::beast::string_view body,
+                                                  error_code& /*ec*/) {
+  decoded_ += body.size();
+  if (out_ != nullptr) out_->append(body.data(), body.size());
+  return body.size();
+}
+
+template <bool IsRequest>
+std::size_t StrictParser<IsRequest>::on_chunk_body_impl(std::uint64_t /*remain*/,
+                                                        boost::beast::string_view body,
+                                                        error_code& /*ec*/) {
+  decoded_ += body.size();
+  if (out_ == nullptr || body.empty()) return body.size();
+  if (rechunk_) {
+    // Each decoded piece becomes one chunk: sizes and extensions are ours, never the sender's.
+    std::array<char, 20> hex{};
+    std::size_t len = 0;
+    for (std::size_t v = body.size(); v != 0; v >>= 4U) hex[len++] = "0123456789abcdef"[v & 15U];
+    for (std::size_t i = len; i > 0; --i) out_->push_back(hex[i - 1]);
+    out_->append("\r\n");
+    out_->append(body.data(), body.size());
+    out_->append("\r\n");
+  } else {
+    out_->append(body.data(), body.size());
+  }
+  return body.size();
+}
+
+template <bool IsRequest>
+void StrictParser<IsRequest>::on_finish_impl(error_code& /*ec*/) {
+  // Trailer fields are dropped (they are parsed, and checked, as fields by Beast).
+  if (out_ != nullptr && rechunk_ && this->chunked()) out_->append("0\r\n\r\n");
+}
+
+template class StrictParser<true>;
+template class StrictParser<false>;
+
+}  // namespace sluice::gateway::http
