@@ -1,0 +1,126 @@
+// sluice's configuration as plain values.
+//
+// Loading is a pure function from YAML bytes to a validated Config (config/loader.h); every
+// component is then constructed from these values and cannot fail. Durations are
+// std::chrono::milliseconds and sizes are bytes; in YAML both require units ("250ms", "10s",
+// "8KiB"), and every key is checked: unknown keys, wrong types, missing units, bad addresses and
+// duplicate names are errors. docs/configuration.md is the reference for every field.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::gateway::config {
+
+using Millis = std::chrono::milliseconds;
+
+// An IP literal and a port. "localhost" is accepted and means 127.0.0.1.
+struct Address {
+  std::string ip;  // "127.0.0.1", "::1", "0.0.0.0"
+  std::uint16_t port = 0;
+
+  [[nodiscard]] std::string text() const;  // "127.0.0.1:8080", "[::1]:8080"
+  friend bool operator==(const Address&, const Address&) = default;
+};
+
+struct ListenerLimits {
+  std::uint64_t request_line = 8 * 1024;           // 414 beyond
+  std::uint64_t header_bytes = 32 * 1024;          // whole head; 431 beyond
+  std::uint32_t headers = 100;                     // field count; 431 beyond
+  std::uint64_t body = 100ULL * 1024 * 1024;       // default per-route body limit; 413 beyond
+};
+
+struct ListenerTimeouts {
+  Millis header{10'000};  // from a request's first byte to the end of its head (slowloris)
+  Millis body{30'000};    // longest wait for request body progress
+  Millis idle{60'000};    // keep-alive wait for the next request
+  Millis send{30'000};    // longest wait for a slow client to accept response bytes
+};
+
+struct Listener {
+  std::string name;
+  Address address;
+  bool trust_forwarded = false;  // keep the client's X-Forwarded-* (sluice behind a proxy)
+  ListenerLimits limits;
+  ListenerTimeouts timeouts;
+};
+
+struct RouteMatch {
+  std::string host;                         // "" = any; "example.com"; "*.example.com"
+  std::optional<std::string> path_prefix;   // "/api/"
+  std::optional<std::string> path;          // exact path
+};
+
+enum class RetryOn : std::uint8_t { ConnectFailure };
+
+struct RetryPolicy {
+  std::uint32_t attempts = 2;  // tries in total, the first included
+  std::vector<RetryOn> on{RetryOn::ConnectFailure};
+};
+
+struct Route {
+  std::string name;
+  RouteMatch match;
+  std::string cluster;
+  Millis timeout{15'000};                // request sent -> upstream response head
+  std::optional<std::uint64_t> max_body; // overrides the listener's limits.body
+  RetryPolicy retry;
+};
+
+struct Endpoint {
+  Address address;
+  std::uint32_t weight = 1;
+};
+
+struct PoolSettings {
+  std::uint32_t max_connections = 1024;  // per worker and host
+  std::uint32_t max_idle = 256;          // idle keep-alive connections kept per worker and host
+  Millis idle_timeout{60'000};           // an idle pooled connection is closed after this
+  Millis connect_timeout{2'000};
+  Millis max_wait{1'000};                // wait for a free connection at max_connections; then 503
+};
+
+enum class LbPolicy : std::uint8_t { RoundRobin };
+
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  LbPolicy lb = LbPolicy::RoundRobin;  // weighted (smooth) round robin
+  PoolSettings pool;
+  Millis read_timeout{30'000};         // longest wait for upstream response body progress
+};
+
+struct Admin {
+  Address address;
+};
+
+// Fields an access log line may contain, in the order of the default set.
+inline constexpr std::array<std::string_view, 15> kAccessLogFields = {
+    "time",   "request_id", "client",   "method",    "host",        "path",
+    "status", "duration_ms", "route",   "cluster",   "upstream",    "bytes_in",
+    "bytes_out", "user_agent", "error"};
+
+struct AccessLog {
+  bool enabled = false;
+  std::string path = "stdout";  // "stdout", "stderr" or a file path
+  std::vector<std::string> fields;  // empty = the default set (access_log.h)
+};
+
+struct Config {
+  std::uint32_t workers = 0;  // 0 = one per CPU
+  Millis drain_timeout{30'000};
+  std::vector<Listener> listeners;
+  std::optional<Admin> admin;
+  AccessLog access_log;
+  std::vector<Route> routes;
+  std::vector<Cluster> clusters;
+
+  [[nodiscard]] const Cluster* findCluster(std::string_view name) const;
+};
+
+}  // namespace sluice::gateway::config

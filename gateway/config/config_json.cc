@@ -1,0 +1,76 @@
+#include "gateway/config/config_json.h"
+
+namespace sluice::gateway::config {
+namespace {
+
+using nlohmann::json;
+
+json limits(const ListenerLimits& l) {
+  return {{"request_line_bytes", l.request_line},
+          {"header_bytes", l.header_bytes},
+          {"headers", l.headers},
+          {"body_bytes", l.body}};
+}
+
+json timeouts(const ListenerTimeouts& t) {
+  return {{"header_ms", t.header.count()},
+          {"body_ms", t.body.count()},
+          {"idle_ms", t.idle.count()},
+          {"send_ms", t.send.count()}};
+}
+
+}  // namespace
+
+json toJson(const Config& c) {
+  json out;
+  out["workers"] = c.workers == 0 ? json("auto") : json(c.workers);
+  out["drain_timeout_ms"] = c.drain_timeout.count();
+  out["listeners"] = json::array();
+  for (const auto& l : c.listeners) {
+    out["listeners"].push_back({{"name", l.name},
+                                {"address", l.address.text()},
+                                {"trust_forwarded", l.trust_forwarded},
+                                {"limits", limits(l.limits)},
+                                {"timeouts", timeouts(l.timeouts)}});
+  }
+  out["admin"] = c.admin ? json{{"address", c.admin->address.text()}} : json(nullptr);
+  out["access_log"] = {{"enabled", c.access_log.enabled},
+                       {"path", c.access_log.path},
+                       {"fields", c.access_log.fields}};
+  out["routes"] = json::array();
+  for (const auto& r : c.routes) {
+    json match = json::object();
+    if (!r.match.host.empty()) match["host"] = r.match.host;
+    if (r.match.path_prefix) match["path_prefix"] = *r.match.path_prefix;
+    if (r.match.path) match["path"] = *r.match.path;
+    json retry_on = json::array();
+    for (auto on : r.retry.on) {
+      if (on == RetryOn::ConnectFailure) retry_on.push_back("connect-failure");
+    }
+    out["routes"].push_back({{"name", r.name},
+                             {"match", match},
+                             {"cluster", r.cluster},
+                             {"timeout_ms", r.timeout.count()},
+                             {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
+                             {"retry", {{"attempts", r.retry.attempts}, {"on", retry_on}}}});
+  }
+  out["clusters"] = json::array();
+  for (const auto& cl : c.clusters) {
+    json eps = json::array();
+    for (const auto& e : cl.endpoints) eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+    const auto& p = cl.pool;
+    out["clusters"].push_back({{"name", cl.name},
+                               {"lb", "round_robin"},
+                               {"endpoints", eps},
+                               {"read_timeout_ms", cl.read_timeout.count()},
+                               {"pool",
+                                {{"max_connections", p.max_connections},
+                                 {"max_idle", p.max_idle},
+                                 {"idle_timeout_ms", p.idle_timeout.count()},
+                                 {"connect_timeout_ms", p.connect_timeout.count()},
+                                 {"max_wait_ms", p.max_wait.count()}}}});
+  }
+  return out;
+}
+
+}  // namespace sluice::gateway::config

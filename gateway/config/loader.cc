@@ -1,0 +1,634 @@
+#include "gateway/config/loader.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/ip/address.hpp>
+#include <yaml-cpp/yaml.h>
+
+namespace sluice::gateway::config {
+
+std::string Diagnostic::format() const {
+  std::ostringstream s;
+  s << file;
+  if (line > 0) s << ':' << line << ':' << column;
+  s << ": " << message;
+  return s.str();
+}
+
+std::string Address::text() const {
+  if (ip.find(':') != std::string::npos) return "[" + ip + "]:" + std::to_string(port);
+  return ip + ":" + std::to_string(port);
+}
+
+const Cluster* Config::findCluster(std::string_view name) const {
+  for (const auto& c : clusters) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+template <typename T>
+std::optional<T> parseUnsigned(std::string_view digits) {
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return c >= '0' && c <= '9';
+      })) {
+    return std::nullopt;
+  }
+  T v{};
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return v;
+}
+
+// Splits "123abc" into ("123", "abc").
+std::pair<std::string_view, std::string_view> splitNumber(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  return {text.substr(0, i), text.substr(i)};
+}
+
+}  // namespace
+
+std::optional<Millis> parseDuration(std::string_view text, std::string* error) {
+  const auto [digits, unit] = splitNumber(text);
+  const auto n = parseUnsigned<std::uint64_t>(digits);
+  if (!n) {
+    *error = "expected a duration like 250ms, 10s, 5m or 1h, got '" + std::string(text) + "'";
+    return std::nullopt;
+  }
+  if (unit.empty()) {
+    *error = "duration '" + std::string(text) + "' is missing a unit (ms, s, m, h)";
+    return std::nullopt;
+  }
+  std::uint64_t scale = 0;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else {
+    *error = "unknown duration unit '" + std::string(unit) + "' (use ms, s, m or h)";
+    return std::nullopt;
+  }
+  constexpr std::uint64_t kMax = 365ULL * 24 * 3'600'000;  // a year is long enough for a timeout
+  if (*n > kMax / scale) {
+    *error = "duration '" + std::string(text) + "' is too long (at most 365 days)";
+    return std::nullopt;
+  }
+  return Millis(static_cast<Millis::rep>(*n * scale));
+}
+
+std::optional<std::uint64_t> parseSize(std::string_view text, std::string* error) {
+  const auto [digits, unit] = splitNumber(text);
+  const auto n = parseUnsigned<std::uint64_t>(digits);
+  if (!n) {
+    *error = "expected a size like 512B, 8KiB, 10MiB or 1GiB, got '" + std::string(text) + "'";
+    return std::nullopt;
+  }
+  if (unit.empty()) {
+    *error = "size '" + std::string(text) + "' is missing a unit (B, KiB, MiB, GiB)";
+    return std::nullopt;
+  }
+  std::uint64_t scale = 0;
+  if (unit == "B") {
+    scale = 1;
+  } else if (unit == "KiB" || unit == "KB") {
+    scale = unit == "KiB" ? 1024 : 1000;
+  } else if (unit == "MiB" || unit == "MB") {
+    scale = unit == "MiB" ? 1024ULL * 1024 : 1000ULL * 1000;
+  } else if (unit == "GiB" || unit == "GB") {
+    scale = unit == "GiB" ? 1024ULL * 1024 * 1024 : 1000ULL * 1000 * 1000;
+  } else if (unit == "TiB") {
+    scale = 1024ULL * 1024 * 1024 * 1024;
+  } else {
+    *error = "unknown size unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB)";
+    return std::nullopt;
+  }
+  if (*n > std::numeric_limits<std::uint64_t>::max() / scale) {
+    *error = "size '" + std::string(text) + "' is too large";
+    return std::nullopt;
+  }
+  return *n * scale;
+}
+
+std::optional<Address> parseAddress(std::string_view text, std::string* error) {
+  const auto bad = [&](std::string why) -> std::optional<Address> {
+    *error = "invalid address '" + std::string(text) + "': " + why;
+    return std::nullopt;
+  };
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("expected [ipv6]:port");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad("expected ip:port");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return bad("IPv6 addresses need brackets: [::1]:80");
+  }
+  const auto p = parseUnsigned<std::uint32_t>(port);
+  if (!p || *p == 0 || *p > 65535) return bad("port must be a number from 1 to 65535");
+  Address a;
+  a.port = static_cast<std::uint16_t>(*p);
+  if (host == "localhost") {
+    a.ip = "127.0.0.1";
+    return a;
+  }
+  boost::system::error_code ec;
+  const auto ip = boost::asio::ip::make_address(std::string(host), ec);
+  if (ec) return bad("'" + std::string(host) + "' is not an IP address (host names are not resolved)");
+  a.ip = ip.to_string();
+  return a;
+}
+
+namespace {
+
+// Walks YAML nodes, reporting every problem with its position instead of stopping at the first.
+class Reader {
+ public:
+  Reader(const std::string& file, std::vector<Diagnostic>& diagnostics)
+      : file_(file), diagnostics_(diagnostics) {}
+
+  void error(const YAML::Node& at, std::string message) {
+    const YAML::Mark m = at.Mark();
+    diagnostics_.push_back({file_, m.line + 1, m.column + 1, std::move(message)});
+  }
+
+  // Checks that `node` is a map whose keys are all in `allowed`, each once.
+  bool map(const YAML::Node& node, std::string_view what,
+           std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+      error(node, std::string(what) + " must be a mapping");
+      return false;
+    }
+    std::set<std::string, std::less<>> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        error(kv.first, "duplicate key '" + key + "' in " + std::string(what));
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string known;
+        for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
+        error(kv.first, "unknown key '" + key + "' in " + std::string(what) + " (known: " + known + ")");
+      }
+    }
+    return true;
+  }
+
+  bool require(const YAML::Node& map, std::string_view key, std::string_view what) {
+    if (map[std::string(key)]) return true;
+    error(map, std::string(what) + " is missing required key '" + std::string(key) + "'");
+    return false;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& n, std::string_view what) {
+    if (!n.IsScalar()) {
+      error(n, std::string(what) + " must be a scalar value");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<std::string> name(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    const bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
+    if (!ok) {
+      error(n, std::string(what) + " '" + *s + "' must be non-empty and use only letters, digits, '-', '_' and '.'");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::uint64_t> integer(const YAML::Node& n, std::string_view what,
+                                       std::uint64_t min, std::uint64_t max) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    const auto v = parseUnsigned<std::uint64_t>(*s);
+    if (!v || *v < min || *v > max) {
+      error(n, std::string(what) + " must be an integer from " + std::to_string(min) + " to " +
+                   std::to_string(max) + ", got '" + *s + "'");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    if (*s == "true") return true;
+    if (*s == "false") return false;
+    error(n, std::string(what) + " must be true or false, got '" + *s + "'");
+    return std::nullopt;
+  }
+
+  std::optional<Millis> duration(const YAML::Node& n, std::string_view what, Millis min) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto d = parseDuration(*s, &why);
+    if (!d) {
+      error(n, std::string(what) + ": " + why);
+      return std::nullopt;
+    }
+    if (*d < min) {
+      error(n, std::string(what) + " must be at least " + std::to_string(min.count()) + "ms");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<std::uint64_t> size(const YAML::Node& n, std::string_view what, std::uint64_t min) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto v = parseSize(*s, &why);
+    if (!v) {
+      error(n, std::string(what) + ": " + why);
+      return std::nullopt;
+    }
+    if (*v < min) {
+      error(n, std::string(what) + " must be at least " + std::to_string(min) + " bytes");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<Address> address(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto a = parseAddress(*s, &why);
+    if (!a) error(n, std::string(what) + ": " + why);
+    return a;
+  }
+
+  // Sets `out` from map[key] with `parse` when the key is present.
+  template <typename T, typename Parse>
+  void optional(const YAML::Node& map, const char* key, T& out, Parse&& parse) {
+    if (const YAML::Node n = map[key]) {
+      if (auto v = parse(n)) out = static_cast<T>(*v);
+    }
+  }
+
+ private:
+  const std::string& file_;
+  std::vector<Diagnostic>& diagnostics_;
+};
+
+constexpr Millis kMinTimeout{1};
+
+void readListener(Reader& r, const YAML::Node& n, Listener& l) {
+  if (!r.map(n, "listener", {"name", "address", "trust_forwarded", "limits", "timeouts"})) return;
+  if (r.require(n, "name", "listener")) {
+    if (auto v = r.name(n["name"], "listener name")) l.name = *v;
+  }
+  if (r.require(n, "address", "listener")) {
+    if (auto v = r.address(n["address"], "listener address")) l.address = *v;
+  }
+  r.optional(n, "trust_forwarded", l.trust_forwarded,
+             [&](const YAML::Node& v) { return r.boolean(v, "trust_forwarded"); });
+  if (const YAML::Node lim = n["limits"]) {
+    if (r.map(lim, "listener limits", {"request_line", "header_bytes", "headers", "body"})) {
+      auto& L = l.limits;
+      r.optional(lim, "request_line", L.request_line,
+                 [&](const YAML::Node& v) { return r.size(v, "limits.request_line", 64); });
+      r.optional(lim, "header_bytes", L.header_bytes,
+                 [&](const YAML::Node& v) { return r.size(v, "limits.header_bytes", 256); });
+      r.optional(lim, "headers", L.headers,
+                 [&](const YAML::Node& v) { return r.integer(v, "limits.headers", 1, 10'000); });
+      r.optional(lim, "body", L.body,
+                 [&](const YAML::Node& v) { return r.size(v, "limits.body", 0); });
+      if (L.request_line > L.header_bytes) {
+        r.error(lim, "limits.request_line must not exceed limits.header_bytes");
+      }
+      if (L.header_bytes > 16 * 1024 * 1024) {
+        r.error(lim, "limits.header_bytes must be at most 16MiB");
+      }
+    }
+  }
+  if (const YAML::Node t = n["timeouts"]) {
+    if (r.map(t, "listener timeouts", {"header", "body", "idle", "send"})) {
+      auto& T = l.timeouts;
+      auto d = [&](const char* what) {
+        return [&r, what](const YAML::Node& v) { return r.duration(v, what, kMinTimeout); };
+      };
+      r.optional(t, "header", T.header, d("timeouts.header"));
+      r.optional(t, "body", T.body, d("timeouts.body"));
+      r.optional(t, "idle", T.idle, d("timeouts.idle"));
+      r.optional(t, "send", T.send, d("timeouts.send"));
+    }
+  }
+}
+
+void readRoute(Reader& r, const YAML::Node& n, Route& route) {
+  if (!r.map(n, "route", {"name", "match", "cluster", "timeout", "max_body", "retry"})) return;
+  if (r.require(n, "name", "route")) {
+    if (auto v = r.name(n["name"], "route name")) route.name = *v;
+  }
+  if (r.require(n, "cluster", "route")) {
+    if (auto v = r.name(n["cluster"], "route cluster")) route.cluster = *v;
+  }
+  if (const YAML::Node m = n["match"]) {
+    if (r.map(m, "route match", {"host", "path_prefix", "path"})) {
+      if (const YAML::Node h = m["host"]) {
+        if (auto v = r.scalar(h, "match.host")) {
+          std::string host = *v;
+          std::transform(host.begin(), host.end(), host.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          const std::string_view bare =
+              host.rfind("*.", 0) == 0 ? std::string_view(host).substr(2) : std::string_view(host);
+          if (bare.empty() || bare.find_first_of("*/ @") != std::string_view::npos) {
+            r.error(h, "match.host must be a host name, optionally with a leading '*.' wildcard");
+          } else {
+            route.match.host = host;
+          }
+        }
+      }
+      for (const char* key : {"path_prefix", "path"}) {
+        if (const YAML::Node p = m[key]) {
+          if (auto v = r.scalar(p, std::string("match.") + key)) {
+            if (v->empty() || v->front() != '/') {
+              r.error(p, std::string("match.") + key + " must start with '/'");
+            } else if (std::string_view(key) == "path") {
+              route.match.path = *v;
+            } else {
+              route.match.path_prefix = *v;
+            }
+          }
+        }
+      }
+      if (m["path"] && m["path_prefix"]) r.error(m, "route match takes path or path_prefix, not both");
+    }
+  }
+  r.optional(n, "timeout", route.timeout,
+             [&](const YAML::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
+  if (const YAML::Node b = n["max_body"]) {
+    if (auto v = r.size(b, "route max_body", 0)) route.max_body = *v;
+  }
+  if (const YAML::Node rt = n["retry"]) {
+    if (r.map(rt, "route retry", {"attempts", "on"})) {
+      r.optional(rt, "attempts", route.retry.attempts,
+                 [&](const YAML::Node& v) { return r.integer(v, "retry.attempts", 1, 10); });
+      if (const YAML::Node on = rt["on"]) {
+        if (!on.IsSequence()) {
+          r.error(on, "retry.on must be a list");
+        } else {
+          route.retry.on.clear();
+          for (const auto& item : on) {
+            auto s = r.scalar(item, "retry.on entry");
+            if (!s) continue;
+            if (*s == "connect-failure") {
+              route.retry.on.push_back(RetryOn::ConnectFailure);
+            } else {
+              r.error(item, "unknown retry condition '" + *s + "' (supported: connect-failure)");
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
+  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "read_timeout"})) return;
+  if (r.require(n, "name", "cluster")) {
+    if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
+  }
+  if (r.require(n, "endpoints", "cluster")) {
+    const YAML::Node eps = n["endpoints"];
+    if (!eps.IsSequence() || eps.size() == 0) {
+      r.error(eps, "cluster endpoints must be a non-empty list");
+    } else {
+      for (const auto& e : eps) {
+        Endpoint ep;
+        if (e.IsScalar()) {  // shorthand: "127.0.0.1:9000"
+          if (auto a = r.address(e, "endpoint address")) ep.address = *a;
+        } else if (r.map(e, "endpoint", {"address", "weight"})) {
+          if (r.require(e, "address", "endpoint")) {
+            if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
+          }
+          r.optional(e, "weight", ep.weight,
+                     [&](const YAML::Node& v) { return r.integer(v, "endpoint weight", 1, 1'000'000); });
+        }
+        for (const auto& other : c.endpoints) {
+          if (other.address == ep.address && ep.address.port != 0) {
+            r.error(e, "duplicate endpoint " + ep.address.text() + " in cluster '" + c.name + "'");
+          }
+        }
+        c.endpoints.push_back(ep);
+      }
+    }
+  }
+  if (const YAML::Node lb = n["lb"]) {
+    if (auto v = r.scalar(lb, "cluster lb")) {
+      if (*v == "round_robin") {
+        c.lb = LbPolicy::RoundRobin;
+      } else {
+        r.error(lb, "unknown lb policy '" + *v + "' (supported: round_robin)");
+      }
+    }
+  }
+  if (const YAML::Node p = n["pool"]) {
+    if (r.map(p, "cluster pool",
+              {"max_connections", "max_idle", "idle_timeout", "connect_timeout", "max_wait"})) {
+      auto& P = c.pool;
+      r.optional(p, "max_connections", P.max_connections,
+                 [&](const YAML::Node& v) { return r.integer(v, "pool.max_connections", 1, 1'000'000); });
+      r.optional(p, "max_idle", P.max_idle,
+                 [&](const YAML::Node& v) { return r.integer(v, "pool.max_idle", 0, 1'000'000); });
+      r.optional(p, "idle_timeout", P.idle_timeout,
+                 [&](const YAML::Node& v) { return r.duration(v, "pool.idle_timeout", kMinTimeout); });
+      r.optional(p, "connect_timeout", P.connect_timeout,
+                 [&](const YAML::Node& v) { return r.duration(v, "pool.connect_timeout", kMinTimeout); });
+      r.optional(p, "max_wait", P.max_wait,
+                 [&](const YAML::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
+    }
+  }
+  r.optional(n, "read_timeout", c.read_timeout,
+             [&](const YAML::Node& v) { return r.duration(v, "cluster read_timeout", kMinTimeout); });
+}
+
+template <typename T, typename ReadOne>
+void readList(Reader& r, const YAML::Node& root, const char* key, std::vector<T>& out,
+              ReadOne&& read_one) {
+  const YAML::Node list = root[key];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    r.error(list, std::string(key) + " must be a list");
+    return;
+  }
+  for (const auto& item : list) {
+    T value;
+    read_one(item, value);
+    out.push_back(std::move(value));
+  }
+}
+
+// Name uniqueness needs the node of each item to point at the duplicate.
+template <typename T>
+void checkUniqueNames(Reader& r, const YAML::Node& list, const std::vector<T>& items,
+                      std::string_view what) {
+  std::set<std::string, std::less<>> seen;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].name.empty()) continue;
+    if (!seen.insert(items[i].name).second) {
+      r.error(list[i], "duplicate " + std::string(what) + " name '" + items[i].name + "'");
+    }
+  }
+}
+
+}  // namespace
+
+LoadResult load(std::string_view yaml, const std::string& file_name) {
+  LoadResult result;
+  auto& diags = result.diagnostics;
+  YAML::Node loaded;
+  try {
+    loaded = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    diags.push_back({file_name, e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
+    return result;
+  }
+  // Only const access from here: yaml-cpp's non-const operator[] may insert keys.
+  const YAML::Node root = loaded;
+  Reader r(file_name, diags);
+  if (!root || root.IsNull()) {
+    diags.push_back({file_name, 1, 1, "the config is empty"});
+    return result;
+  }
+  Config cfg;
+  if (!r.map(root, "the config",
+             {"workers", "drain_timeout", "listeners", "admin", "access_log", "routes", "clusters"})) {
+    return result;
+  }
+  if (const YAML::Node w = root["workers"]) {
+    if (w.IsScalar() && w.Scalar() == "auto") {
+      cfg.workers = 0;
+    } else if (auto v = r.integer(w, "workers ('auto' or a count)", 1, 256)) {
+      cfg.workers = static_cast<std::uint32_t>(*v);
+    }
+  }
+  r.optional(root, "drain_timeout", cfg.drain_timeout,
+             [&](const YAML::Node& v) { return r.duration(v, "drain_timeout", Millis(0)); });
+
+  if (r.require(root, "listeners", "the config")) {
+    readList(r, root, "listeners", cfg.listeners,
+             [&](const YAML::Node& n, Listener& l) { readListener(r, n, l); });
+    if (root["listeners"].IsSequence() && cfg.listeners.empty()) {
+      r.error(root["listeners"], "at least one listener is required");
+    }
+    checkUniqueNames(r, root["listeners"], cfg.listeners, "listener");
+  }
+  if (const YAML::Node a = root["admin"]) {
+    if (r.map(a, "admin", {"address"}) && r.require(a, "address", "admin")) {
+      if (auto v = r.address(a["address"], "admin address")) cfg.admin = Admin{*v};
+    }
+  }
+  if (const YAML::Node al = root["access_log"]) {
+    if (r.map(al, "access_log", {"enabled", "path", "fields"})) {
+      r.optional(al, "enabled", cfg.access_log.enabled,
+                 [&](const YAML::Node& v) { return r.boolean(v, "access_log.enabled"); });
+      if (const YAML::Node p = al["path"]) {
+        if (auto v = r.scalar(p, "access_log.path")) {
+          if (v->empty()) {
+            r.error(p, "access_log.path must be stdout, stderr or a file path");
+          } else {
+            cfg.access_log.path = *v;
+          }
+        }
+      }
+      if (const YAML::Node f = al["fields"]) {
+        if (!f.IsSequence() || f.size() == 0) {
+          r.error(f, "access_log.fields must be a non-empty list");
+        } else {
+          for (const auto& item : f) {
+            auto s = r.scalar(item, "access_log field");
+            if (!s) continue;
+            if (std::find(kAccessLogFields.begin(), kAccessLogFields.end(), *s) ==
+                kAccessLogFields.end()) {
+              std::string known;
+              for (auto k : kAccessLogFields) known += (known.empty() ? "" : ", ") + std::string(k);
+              r.error(item, "unknown access_log field '" + *s + "' (known: " + known + ")");
+            } else {
+              cfg.access_log.fields.push_back(*s);
+            }
+          }
+        }
+      }
+    }
+  }
+  if (r.require(root, "clusters", "the config")) {
+    readList(r, root, "clusters", cfg.clusters,
+             [&](const YAML::Node& n, Cluster& c) { readCluster(r, n, c); });
+    checkUniqueNames(r, root["clusters"], cfg.clusters, "cluster");
+  }
+  if (r.require(root, "routes", "the config")) {
+    readList(r, root, "routes", cfg.routes,
+             [&](const YAML::Node& n, Route& rt) { readRoute(r, n, rt); });
+    checkUniqueNames(r, root["routes"], cfg.routes, "route");
+    const YAML::Node routes = root["routes"];
+    for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+      const auto& rt = cfg.routes[i];
+      if (!rt.cluster.empty() && cfg.findCluster(rt.cluster) == nullptr) {
+        r.error(routes[i]["cluster"], "route '" + rt.name + "' refers to unknown cluster '" +
+                                          rt.cluster + "'");
+      }
+    }
+  }
+  // Two sockets cannot listen on one address.
+  if (cfg.admin) {
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+      if (cfg.listeners[i].address == cfg.admin->address && cfg.admin->address.port != 0) {
+        r.error(root["admin"]["address"], "admin address " + cfg.admin->address.text() +
+                                              " is also listener '" + cfg.listeners[i].name + "'");
+      }
+    }
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (cfg.listeners[i].address == cfg.listeners[j].address && cfg.listeners[i].address.port != 0) {
+        r.error(root["listeners"][i], "listener '" + cfg.listeners[i].name + "' uses the address of '" +
+                                          cfg.listeners[j].name + "'");
+      }
+    }
+  }
+  if (diags.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult loadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.diagnostics.push_back({path, 0, 0, "cannot read the file"});
+    return r;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return load(buf.str(), path);
+}
+
+}  // namespace sluice::gateway::config
