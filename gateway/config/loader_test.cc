@@ -183,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"duplicate_key", kDupKey.c_str(), "t.yaml:4:5: duplicate key 'address' in listener"},
         BrokenCase{"wrong_type", kBadType.c_str(), "limits.headers must be an integer"},
         BrokenCase{"missing_unit", kBadUnit.c_str(), "size '10' is missing a unit"},
-        BrokenCase{"unknown_unit", kUnknownUnit.c_str(), "unknown duration unit' years'"},
+        BrokenCase{"unknown_unit", kUnknownUnit.c_str(), "unknown duration unit ' years'"},
         BrokenCase{"hostname", kHostname.c_str(), "is not an IP address"},
         BrokenCase{"no_port", kNoPort.c_str(), "expected ip:port"},
         BrokenCase{"v6_no_brackets", kV6NoBrackets.c_str(), "IPv6 addresses need brackets"},
