@@ -92,7 +92,7 @@ struct Cluster {
   std::vector<Endpoint> endpoints;
   LbPolicy lb = LbPolicy::RoundRobin;  // weighted (smooth) round robin
   PoolSettings pool;
-  Millis read_timeout{30'000};         // longest wait for upstream response body progress
+  Millis io_timeout{30'000};  // longest an upstream may take to accept request bytes or send more response bytes
 };
 
 struct Admin {

@@ -62,7 +62,7 @@ json toJson(const Config& c) {
     out["clusters"].push_back({{"name", cl.name},
                                {"lb", "round_robin"},
                                {"endpoints", eps},
-                               {"read_timeout_ms", cl.read_timeout.count()},
+                               {"io_timeout_ms", cl.io_timeout.count()},
                                {"pool",
                                 {{"max_connections", p.max_connections},
                                  {"max_idle", p.max_idle},

@@ -413,7 +413,7 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
 }
 
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
-  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "read_timeout"})) return;
+  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "io_timeout"})) return;
   if (r.require(n, "name", "cluster")) {
     if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
   }
@@ -467,8 +467,8 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
                  [&](const YAML::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
     }
   }
-  r.optional(n, "read_timeout", c.read_timeout,
-             [&](const YAML::Node& v) { return r.duration(v, "cluster read_timeout", kMinTimeout); });
+  r.optional(n, "io_timeout", c.io_timeout,
+             [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
 }
 
 template <typename T, typename ReadOne>

@@ -53,7 +53,7 @@ listeners:
 clusters:
   - name: api
     lb: round_robin
-    read_timeout: 7s
+    io_timeout: 7s
     endpoints:
       - { address: 10.0.0.1:80, weight: 3 }
       - address: 10.0.0.2:80
