@@ -1,0 +1,148 @@
+// RetryBudget: caps retries at a fraction of recent traffic so retries cannot amplify an outage.
+//
+// Without a budget, a client that retries up to 3 times turns a 100 % backend failure into 4x
+// the load exactly when the backend can least take it. A budget (linkerd's "retry budget",
+// Finagle's RetryBudget, Envoy's retry_budget) allows, over a rolling window W:
+//
+//   retries_in_window + 1 <= retry_ratio * requests_in_window + min_retries_per_second * W[s]
+//
+// where requests are first attempts only (report them with recordRequest) and retries are the
+// retries this budget admitted (tryAcquireRetry counts a retry when it admits it). The floor
+// (`min_retries_per_second`) lets a low-traffic client still retry the odd failure. With the
+// defaults (ratio 0.2, 10 retries/s, W = 10 s), steady traffic of 1000 requests/s gets at most
+// 200 + 10 retries/s: retry load is bounded by ~21 % whatever the failure rate.
+//
+// Boundary: the retry that brings the count up to exactly the allowance is admitted; the one
+// after it is not. The allowance is computed in double with a relative tolerance of 1e-9 so that
+// decimal ratios behave as written (0.29 * 100 admits 29 retries, not 28).
+//
+// Optionally, `max_in_flight_retries` also bounds how many admitted retries may be outstanding at
+// once (Envoy's retry concurrency limit); an admitted retry is a move-only Permit that holds its
+// in-flight slot until destroyed. The Permit does not give back the window budget: a retry that
+// was sent counts even if it failed fast.
+//
+//   RetryBudget budget(RetryBudget::Settings{});              // shared by all calls to a backend
+//   budget.recordRequest(now);                                // on every first attempt
+//   if (auto retry = budget.tryAcquireRetry(now)) { resend(); }   // on a retryable failure
+//
+// Window resolution follows SlidingWindow: counts cover between W - W/bucket_count and W of
+// real time. Time going backwards is treated as the latest time seen.
+//
+// Thread-safety: all members are thread-safe (one internal mutex around the window; the
+// in-flight count is atomic, so Permit release takes no lock). The budget must outlive its
+// permits.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "resilience/clock.h"
+#include "resilience/sliding_window.h"
+
+namespace sluice::resilience {
+
+class RetryBudget {
+ public:
+  struct Settings {
+    double retry_ratio = 0.2;            // retries allowed per first attempt in the window
+    double min_retries_per_second = 10;  // floor, independent of traffic
+    Duration window = std::chrono::seconds(10);
+    std::size_t bucket_count = 10;  // window resolution; window % bucket_count == 0
+    std::size_t max_in_flight_retries = std::numeric_limits<std::size_t>::max();  // no cap
+  };
+
+  // Explains what is wrong, or nullopt: ratio and floor finite and >= 0, max_in_flight_retries
+  // >= 1, and (window, bucket_count) valid for SlidingWindow.
+  [[nodiscard]] static std::optional<std::string> validate(const Settings& settings);
+
+  // An admitted retry (or an empty, rejected one). Move-only; releases its in-flight slot on
+  // destruction. Converts to true when admitted.
+  class Permit {
+   public:
+    Permit() noexcept = default;
+    Permit(Permit&& other) noexcept : budget_(std::exchange(other.budget_, nullptr)) {}
+    Permit& operator=(Permit&& other) noexcept {
+      if (this != &other) {
+        release();
+        budget_ = std::exchange(other.budget_, nullptr);
+      }
+      return *this;
+    }
+    Permit(const Permit&) = delete;
+    Permit& operator=(const Permit&) = delete;
+    ~Permit() { release(); }
+
+    [[nodiscard]] bool admitted() const noexcept { return budget_ != nullptr; }
+    explicit operator bool() const noexcept { return admitted(); }
+
+    // Frees the in-flight slot now (the retry finished). Idempotent.
+    void release() noexcept {
+      if (budget_ != nullptr) {
+        budget_->in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+        budget_ = nullptr;
+      }
+    }
+
+   private:
+    friend class RetryBudget;
+    explicit Permit(RetryBudget* budget) noexcept : budget_(budget) {}
+    RetryBudget* budget_ = nullptr;
+  };
+
+  // Pass settings accepted by validate(); otherwise negative/NaN ratios count as 0 and the window
+  // is coerced as SlidingWindow documents.
+  explicit RetryBudget(const Settings& settings);
+
+  RetryBudget(const RetryBudget&) = delete;
+  RetryBudget& operator=(const RetryBudget&) = delete;
+
+  // Counts one first attempt (never a retry) at `now`.
+  void recordRequest(TimePoint now) { recordRequests(now, 1); }
+  void recordRequests(TimePoint now, std::uint32_t count);
+
+  // Admits a retry if the window allowance and the in-flight cap both allow it; the admitted
+  // retry is counted in the window at `now`. A rejected call changes nothing.
+  [[nodiscard]] Permit tryAcquireRetry(TimePoint now);
+
+  struct Snapshot {
+    std::uint64_t requests = 0;  // first attempts in the window
+    std::uint64_t retries = 0;   // admitted retries in the window
+    double allowance = 0;        // retry_ratio * requests + floor * W
+    std::size_t in_flight = 0;   // admitted retries whose Permit is alive
+  };
+  // Counts over the window ending at `now` (for metrics).
+  [[nodiscard]] Snapshot snapshot(TimePoint now) const;
+
+  // Admitted retries whose Permit is still alive. Lock-free.
+  [[nodiscard]] std::size_t inFlightRetries() const noexcept {
+    return in_flight_.load(std::memory_order_acquire);
+  }
+
+  [[nodiscard]] const Settings& settings() const noexcept { return settings_; }
+
+ private:
+  struct Counts {
+    std::uint64_t requests = 0;
+    std::uint64_t retries = 0;
+  };
+
+  [[nodiscard]] Snapshot sumLocked(TimePoint now) const;
+
+  const Settings settings_;
+  const double floor_;  // min_retries_per_second * window in seconds
+  mutable std::mutex mutex_;
+  SlidingWindow<Counts> window_;  // guarded by mutex_
+  std::atomic<std::size_t> in_flight_{0};
+};
+
+static_assert(std::is_nothrow_move_constructible_v<RetryBudget::Permit>);
+
+}  // namespace sluice::resilience

@@ -1,0 +1,235 @@
+#include "resilience/retry_budget.h"
+
+#include <atomic>
+#include <deque>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace sluice::resilience {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const TimePoint kT0 = ManualClock{}.now();
+
+RetryBudget::Settings ratioOnly(double ratio) {
+  return RetryBudget::Settings{
+      .retry_ratio = ratio, .min_retries_per_second = 0, .window = seconds(10), .bucket_count = 10};
+}
+
+int admitAll(RetryBudget& budget, TimePoint now, std::vector<RetryBudget::Permit>* keep = nullptr) {
+  int admitted = 0;
+  for (;;) {
+    auto permit = budget.tryAcquireRetry(now);
+    if (!permit) return admitted;
+    ++admitted;
+    if (keep != nullptr) keep->push_back(std::move(permit));
+  }
+}
+
+TEST(RetryBudget, ValidateExplainsBadSettings) {
+  EXPECT_EQ(RetryBudget::validate(RetryBudget::Settings{}), std::nullopt);
+  auto s = RetryBudget::Settings{};
+  s.retry_ratio = -0.1;
+  EXPECT_EQ(RetryBudget::validate(s), "retry_ratio must be finite and >= 0");
+  s = RetryBudget::Settings{};
+  s.min_retries_per_second = std::nan("");
+  EXPECT_EQ(RetryBudget::validate(s), "min_retries_per_second must be finite and >= 0");
+  s = RetryBudget::Settings{};
+  s.max_in_flight_retries = 0;
+  EXPECT_EQ(RetryBudget::validate(s), "max_in_flight_retries must be at least 1");
+  s = RetryBudget::Settings{};
+  s.bucket_count = 3;
+  s.window = milliseconds(10);
+  ASSERT_TRUE(RetryBudget::validate(s).has_value());
+  EXPECT_EQ(RetryBudget::validate(s)->rfind("window: ", 0), 0U);
+}
+
+// Verifies the ratio boundary one request either side of an exact allowance: 9, 10 and 11
+// requests at ratio 0.2 allow 1, 2 and 2 retries.
+TEST(RetryBudget, RatioBoundaryAdmitsUpToTheAllowanceExactly) {
+  for (const auto& [requests, expected] : {std::pair{9U, 1}, {10U, 2}, {11U, 2}}) {
+    RetryBudget budget(ratioOnly(0.2));
+    budget.recordRequests(kT0, requests);
+    EXPECT_EQ(admitAll(budget, kT0), expected) << requests << " requests";
+  }
+}
+
+TEST(RetryBudget, NoTrafficAndNoFloorAdmitsNothing) {
+  RetryBudget budget(ratioOnly(0.2));
+  EXPECT_FALSE(budget.tryAcquireRetry(kT0));
+}
+
+TEST(RetryBudget, FloorAllowsRetriesWithoutTraffic) {
+  auto s = ratioOnly(0.2);
+  s.min_retries_per_second = 1;  // 10 retries per 10 s window
+  RetryBudget budget(s);
+  EXPECT_EQ(admitAll(budget, kT0), 10);
+}
+
+TEST(RetryBudget, FloorAndRatioAdd) {
+  auto s = ratioOnly(0.5);
+  s.min_retries_per_second = 0.3;  // 3 per window
+  RetryBudget budget(s);
+  budget.recordRequests(kT0, 4);  // + 2
+  EXPECT_EQ(admitAll(budget, kT0), 5);
+}
+
+TEST(RetryBudget, DecimalRatiosBehaveAsWritten) {
+  RetryBudget budget(ratioOnly(0.29));
+  budget.recordRequests(kT0, 100);  // 0.29 * 100 == 28.999999999999996 in double
+  EXPECT_EQ(admitAll(budget, kT0), 29);
+}
+
+TEST(RetryBudget, RejectedAttemptChangesNothing) {
+  RetryBudget budget(ratioOnly(0.5));
+  budget.recordRequests(kT0, 2);
+  EXPECT_EQ(admitAll(budget, kT0), 1);
+  const auto before = budget.snapshot(kT0);
+  EXPECT_FALSE(budget.tryAcquireRetry(kT0));
+  const auto after = budget.snapshot(kT0);
+  EXPECT_EQ(after.retries, before.retries);
+  EXPECT_EQ(after.requests, before.requests);
+  EXPECT_EQ(after.retries, 1U);
+  EXPECT_DOUBLE_EQ(after.allowance, 1.0);
+}
+
+TEST(RetryBudget, CountsAgeOutOfTheWindow) {
+  RetryBudget budget(ratioOnly(1.0));
+  budget.recordRequests(kT0, 3);
+  EXPECT_EQ(admitAll(budget, kT0), 3);
+  // Still inside the window one bucket before it ends.
+  budget.recordRequest(kT0 + seconds(9));
+  EXPECT_EQ(admitAll(budget, kT0 + seconds(9)), 1);
+  // The first bucket has left the window: its 3 requests and 3 retries are gone.
+  EXPECT_EQ(budget.snapshot(kT0 + seconds(10)).requests, 1U);
+  EXPECT_EQ(budget.snapshot(kT0 + seconds(10)).retries, 1U);
+  budget.recordRequests(kT0 + seconds(10), 2);
+  EXPECT_EQ(admitAll(budget, kT0 + seconds(10)), 2);
+}
+
+TEST(RetryBudget, TimeGoingBackwardsCountsAtTheLatestTime) {
+  RetryBudget budget(ratioOnly(1.0));
+  budget.recordRequest(kT0 + seconds(5));
+  budget.recordRequest(kT0);  // earlier: lands in the newest bucket
+  EXPECT_EQ(budget.snapshot(kT0 + seconds(5)).requests, 2U);
+  EXPECT_EQ(admitAll(budget, kT0), 2);
+}
+
+TEST(RetryBudget, InFlightCapBoundsOutstandingRetries) {
+  auto s = ratioOnly(1.0);
+  s.max_in_flight_retries = 2;
+  RetryBudget budget(s);
+  budget.recordRequests(kT0, 10);
+  std::vector<RetryBudget::Permit> held;
+  EXPECT_EQ(admitAll(budget, kT0, &held), 2);
+  EXPECT_EQ(budget.inFlightRetries(), 2U);
+  held.front().release();
+  EXPECT_EQ(budget.inFlightRetries(), 1U);
+  auto again = budget.tryAcquireRetry(kT0);
+  EXPECT_TRUE(again);
+  held.clear();
+  EXPECT_EQ(budget.inFlightRetries(), 1U);
+  EXPECT_EQ(budget.snapshot(kT0).retries, 3U);  // releasing never refunds the window
+}
+
+TEST(RetryBudget, PermitMoveTransfersTheSlot) {
+  RetryBudget budget(ratioOnly(1.0));
+  budget.recordRequest(kT0);
+  RetryBudget::Permit a = budget.tryAcquireRetry(kT0);
+  RetryBudget::Permit b = std::move(a);
+  EXPECT_FALSE(a.admitted());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  EXPECT_TRUE(b.admitted());
+  EXPECT_EQ(budget.inFlightRetries(), 1U);
+  RetryBudget::Permit c;
+  c = std::move(b);
+  EXPECT_EQ(budget.inFlightRetries(), 1U);
+  c = RetryBudget::Permit{};
+  EXPECT_EQ(budget.inFlightRetries(), 0U);
+}
+
+// Property: across seeded random traffic, a retry is admitted exactly when, counting it, the
+// retries in the window stay within ratio * requests + floor for that window.
+TEST(RetryBudget, AdmitsExactlyWhileRetriesFitTheWindowAllowance) {
+  for (std::uint64_t seed = 1; seed <= 30; ++seed) {
+    std::mt19937_64 rng(seed);
+    auto s = ratioOnly(0.1 + 0.05 * static_cast<double>(seed % 5));
+    s.min_retries_per_second = static_cast<double>(seed % 3);
+    RetryBudget budget(s);
+    struct Event {
+      TimePoint at;
+      bool retry;
+    };
+    std::deque<Event> events;  // everything in the last 10 s
+    TimePoint now = kT0;
+    for (int step = 0; step < 2000; ++step) {
+      now += milliseconds(rng() % 50);
+      // Keep exactly what the budget's window holds: whole 1 s buckets after now - 10 s.
+      const auto bucket_start = [](TimePoint t) {
+        return TimePoint{std::chrono::duration_cast<seconds>(t.time_since_epoch())};
+      };
+      while (!events.empty() &&
+             bucket_start(events.front().at) <= bucket_start(now) - seconds(10)) {
+        events.pop_front();
+      }
+      std::uint64_t requests = 0;
+      std::uint64_t retries = 0;
+      for (const auto& e : events) (e.retry ? retries : requests) += 1;
+      const double allowance =
+          s.retry_ratio * static_cast<double>(requests) + s.min_retries_per_second * 10.0;
+      if (rng() % 3 != 0) {
+        budget.recordRequest(now);
+        events.push_back({now, false});
+      } else {
+        const bool admitted = budget.tryAcquireRetry(now).admitted();
+        // Admitted exactly when one more retry still fits the allowance of this window.
+        ASSERT_EQ(admitted, static_cast<double>(retries + 1) <= allowance + 1e-6)
+            << "seed " << seed;
+        if (admitted) {
+          events.push_back({now, true});
+          ++retries;
+        }
+      }
+      ASSERT_EQ(budget.snapshot(now).retries, retries) << "seed " << seed;
+    }
+  }
+}
+
+TEST(RetryBudgetStress, ConcurrentAcquiresAdmitExactlyTheAllowance) {
+  for (int round = 0; round < 20; ++round) {
+    auto s = ratioOnly(0.5);
+    s.max_in_flight_retries = 7;
+    RetryBudget budget(s);
+    budget.recordRequests(kT0, 40);  // allowance 20
+    std::atomic<int> admitted{0};
+    std::atomic<int> outstanding{0};
+    std::atomic<int> max_outstanding{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 200; ++i) {
+          auto permit = budget.tryAcquireRetry(kT0);
+          if (!permit) continue;
+          admitted.fetch_add(1);
+          const int now_outstanding = outstanding.fetch_add(1) + 1;
+          int seen = max_outstanding.load();
+          while (now_outstanding > seen &&
+                 !max_outstanding.compare_exchange_weak(seen, now_outstanding)) {
+          }
+          outstanding.fetch_sub(1);
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    ASSERT_EQ(admitted.load(), 20);
+    ASSERT_LE(max_outstanding.load(), 7);
+    ASSERT_EQ(budget.inFlightRetries(), 0U);
+  }
+}
+
+}  // namespace
+}  // namespace sluice::resilience
