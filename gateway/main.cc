@@ -1,1 +1,44 @@
-int main() { return 0; }
+// sluice: a traffic-governance gateway. See README.md for the tour, docs/ for the reference.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "gateway/cli/commands.h"
+
+int main(int argc, char** argv) {
+  namespace cli = sluice::gateway::cli;
+  // Diagnostics go to stderr; stdout is for what a command produces (and the access log, when
+  // configured to stdout).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  CLI::App app{"sluice: an HTTP gateway that keeps services standing"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", SLUICE_VERSION);
+
+  cli::RunOptions run_opts;
+  auto* run = app.add_subcommand("run", "Serve traffic with a config file");
+  run->add_option("-c,--config", run_opts.config_path, "YAML config file")->required()->check(CLI::ExistingFile);
+  run->add_option("-w,--workers", run_opts.workers, "Worker threads (overrides the config)")
+      ->check(CLI::Range(1, 256));
+
+  std::string validate_path;
+  auto* validate = app.add_subcommand("validate", "Check a config file and print every problem");
+  validate->add_option("-c,--config", validate_path, "YAML config file")->required();
+
+  cli::DemoOptions demo_opts;
+  auto* demo = app.add_subcommand("demo", "Run the gateway on its bundled config with built-in demo upstreams");
+  demo->add_option("--listen", demo_opts.listen, "Proxy address")->capture_default_str();
+  demo->add_option("--admin", demo_opts.admin, "Admin address")->capture_default_str();
+  demo->add_option("-w,--workers", demo_opts.workers, "Worker threads (default: one per CPU)")
+      ->check(CLI::Range(1, 256));
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (run->parsed()) return cli::run(run_opts);
+  if (validate->parsed()) return cli::validate(validate_path);
+  if (demo->parsed()) return cli::demo(demo_opts);
+  if (version->parsed()) return cli::version();
+  return 2;
+}

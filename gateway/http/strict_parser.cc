@@ -1,7 +1,8 @@
 #include "gateway/http/strict_parser.h"
 
-#include <array>
 #include <cstring>
+
+#include "gateway/http/chunked.h"
 
 namespace sluice::gateway::http {
 
@@ -89,13 +90,9 @@ std::size_t StrictParser<IsRequest>::on_chunk_body_impl(std::uint64_t /*remain*/
   if (out_ == nullptr || body.empty()) return body.size();
   if (rechunk_) {
     // Each decoded piece becomes one chunk: sizes and extensions are ours, never the sender's.
-    std::array<char, 20> hex{};
-    std::size_t len = 0;
-    for (std::size_t v = body.size(); v != 0; v >>= 4U) hex[len++] = "0123456789abcdef"[v & 15U];
-    for (std::size_t i = len; i > 0; --i) out_->push_back(hex[i - 1]);
-    out_->append("\r\n");
+    appendChunkHeader(*out_, body.size());
     out_->append(body.data(), body.size());
-    out_->append("\r\n");
+    out_->append(kCrLf);
   } else {
     out_->append(body.data(), body.size());
   }
@@ -105,7 +102,7 @@ std::size_t StrictParser<IsRequest>::on_chunk_body_impl(std::uint64_t /*remain*/
 template <bool IsRequest>
 void StrictParser<IsRequest>::on_finish_impl(error_code& /*ec*/) {
   // Trailer fields are dropped (they are parsed, and checked, as fields by Beast).
-  if (out_ != nullptr && rechunk_ && this->chunked()) out_->append("0\r\n\r\n");
+  if (out_ != nullptr && rechunk_ && this->chunked()) out_->append(kLastChunk);
 }
 
 template class StrictParser<true>;

@@ -1,0 +1,122 @@
+#include "gateway/admin/admin_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "gateway/net/socket_io.h"
+
+namespace sluice::gateway::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+AdminServer::AdminServer(asio::io_context& io, tcp::endpoint endpoint)
+    : io_(io), endpoint_(endpoint), acceptor_(io) {}
+
+void AdminServer::handle(std::string path, std::string description, Handler handler) {
+  routes_[std::move(path)] = Route{std::move(description), std::move(handler)};
+}
+
+std::optional<std::string> AdminServer::listen() {
+  boost::system::error_code ec;
+  const auto fail = [&](const char* what) {
+    return std::string("admin listener on ") + endpoint_.address().to_string() + ":" +
+           std::to_string(endpoint_.port()) + ": " + what + ": " + ec.message();
+  };
+  acceptor_.open(endpoint_.protocol(), ec);
+  if (ec) return fail("open");
+  acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return fail("SO_REUSEADDR");
+  acceptor_.bind(endpoint_, ec);
+  if (ec) return fail("bind");
+  acceptor_.listen(128, ec);
+  if (ec) return fail("listen");
+  return std::nullopt;
+}
+
+void AdminServer::start() { asio::co_spawn(io_, acceptLoop(), asio::detached); }
+
+void AdminServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+tcp::endpoint AdminServer::localEndpoint() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+asio::awaitable<void> AdminServer::acceptLoop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(net::kNoThrow);
+    if (ec) {
+      if (!acceptor_.is_open()) co_return;
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+Response AdminServer::dispatch(std::string_view method, std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/") {
+    Response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
+    for (const auto& [p, route] : routes_) {
+      r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + route.description + "</li>";
+    }
+    r.body += "</ul></body></html>\n";
+    return r;
+  }
+  const auto it = routes_.find(path);
+  if (it == routes_.end()) return {404, "text/plain; charset=utf-8", "not found\n"};
+  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  return it->second.handler();
+}
+
+asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(16 * 1024);
+    stream.expires_after(std::chrono::seconds(10));
+    auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, net::kNoThrow);
+    if (ec) {
+      if (ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted &&
+          ec != beast::error::timeout && ec != asio::error::connection_reset) {
+        bhttp::response<bhttp::string_body> bad{bhttp::status::bad_request, 11};
+        bad.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+        bad.body() = "bad request\n";
+        bad.keep_alive(false);
+        bad.prepare_payload();
+        co_await bhttp::async_write(stream, bad, net::kNoThrow);
+      }
+      break;
+    }
+    const auto& req = parser.get();
+    const Response r = dispatch(std::string_view(req.method_string()), std::string_view(req.target()));
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
+    res.set(bhttp::field::content_type, r.content_type);
+    res.set(bhttp::field::cache_control, "no-store");
+    res.body() = req.method() == bhttp::verb::head ? std::string() : r.body;
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (req.method() == bhttp::verb::head) res.content_length(r.body.size());
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, net::kNoThrow);
+    if (wec || !req.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace sluice::gateway::admin

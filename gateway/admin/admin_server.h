@@ -1,0 +1,52 @@
+// The admin listener: a small HTTP/1.1 server on its own address and on the main thread, away
+// from the data plane. It serves GET (and HEAD) on a fixed set of paths registered by the owner:
+// /metrics, /ready, /live, /config and an index page. Requests are parsed by Beast with small
+// limits and a 10 s deadline; anything else gets 404 or 405.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace sluice::gateway::admin {
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+class AdminServer {
+ public:
+  using Handler = std::function<Response()>;
+
+  AdminServer(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint);
+
+  void handle(std::string path, std::string description, Handler handler);
+  // Binds; an error message on failure.
+  [[nodiscard]] std::optional<std::string> listen();
+  void start();
+  void stop();
+  [[nodiscard]] boost::asio::ip::tcp::endpoint localEndpoint() const;
+
+ private:
+  struct Route {
+    std::string description;
+    Handler handler;
+  };
+  boost::asio::awaitable<void> acceptLoop();
+  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  Response dispatch(std::string_view method, std::string_view target) const;
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::map<std::string, Route, std::less<>> routes_;
+};
+
+}  // namespace sluice::gateway::admin

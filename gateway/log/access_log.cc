@@ -1,0 +1,158 @@
+#include "gateway/log/access_log.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <spdlog/async.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace sluice::gateway::log {
+
+enum class AccessLog::FieldId : std::uint8_t {
+  Time, RequestId, Client, Method, Host, Path, Status, DurationMs, Route, Cluster, Upstream,
+  BytesIn, BytesOut, UserAgent, Error
+};
+
+namespace {
+
+constexpr std::size_t kQueueLines = 16 * 1024;
+
+std::shared_ptr<spdlog::details::thread_pool> sharedPool() {
+  static auto pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
+  return pool;
+}
+
+void appendIso8601(std::string& out, std::chrono::system_clock::time_point t) {
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                              static_cast<int>(ms));
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+void AccessLog::escape(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u == 0x7f) {
+      out.append("\\u00");
+      out.push_back(kHex[u >> 4U]);
+      out.push_back(kHex[u & 15U]);
+    } else {
+      out.push_back(c);  // bytes >= 0x80 pass as they are (paths may carry UTF-8)
+    }
+  }
+}
+
+std::unique_ptr<AccessLog> AccessLog::open(const config::AccessLog& config, std::string* error) {
+  std::vector<FieldId> fields;
+  const auto index = [](std::string_view name) {
+    return static_cast<FieldId>(
+        std::find(config::kAccessLogFields.begin(), config::kAccessLogFields.end(), name) -
+        config::kAccessLogFields.begin());
+  };
+  if (config.fields.empty()) {
+    for (auto name : config::kAccessLogFields) fields.push_back(index(name));
+  } else {
+    for (const auto& name : config.fields) fields.push_back(index(name));
+  }
+  spdlog::sink_ptr sink;
+  try {
+    if (config.path == "stdout") {
+      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    } else if (config.path == "stderr") {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.path);
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    *error = "cannot open access log '" + config.path + "': " + e.what();
+    return nullptr;
+  }
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "access", std::move(sink), sharedPool(), spdlog::async_overflow_policy::overrun_oldest);
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::err);
+  return std::unique_ptr<AccessLog>(new AccessLog(std::move(logger), std::move(fields)));
+}
+
+AccessLog::AccessLog(std::shared_ptr<spdlog::logger> logger, std::vector<FieldId> fields)
+    : logger_(std::move(logger)), fields_(std::move(fields)) {}
+
+AccessLog::~AccessLog() { flush(); }
+
+void AccessLog::flush() { logger_->flush(); }
+
+std::uint64_t AccessLog::dropped() { return sharedPool()->overrun_counter(); }
+
+void AccessLog::write(const proxy::RequestContext& ctx, std::chrono::nanoseconds latency) {
+  thread_local std::string line;
+  line.clear();
+  line.push_back('{');
+  bool first = true;
+  const auto key = [&](std::string_view k) {
+    if (!first) line.push_back(',');
+    first = false;
+    line.push_back('"');
+    line.append(k);
+    line.append("\":");
+  };
+  const auto str = [&](std::string_view k, std::string_view v) {
+    key(k);
+    line.push_back('"');
+    escape(line, v);
+    line.push_back('"');
+  };
+  const auto num = [&](std::string_view k, std::uint64_t v) {
+    key(k);
+    line.append(std::to_string(v));
+  };
+  for (const FieldId f : fields_) {
+    switch (f) {
+      case FieldId::Time:
+        key("time");
+        line.push_back('"');
+        appendIso8601(line, ctx.wall_start);
+        line.push_back('"');
+        break;
+      case FieldId::RequestId: str("request_id", ctx.request_id); break;
+      case FieldId::Client: str("client", ctx.client_ip); break;
+      case FieldId::Method: str("method", ctx.method); break;
+      case FieldId::Host: str("host", ctx.host); break;
+      case FieldId::Path: str("path", ctx.path); break;
+      case FieldId::Status: num("status", static_cast<std::uint64_t>(ctx.status)); break;
+      case FieldId::DurationMs: {
+        key("duration_ms");
+        char buf[32];
+        const int n = std::snprintf(buf, sizeof buf, "%.3f",
+                                    std::chrono::duration<double, std::milli>(latency).count());
+        line.append(buf, static_cast<std::size_t>(n));
+        break;
+      }
+      case FieldId::Route: str("route", ctx.route != nullptr ? ctx.route->name : ""); break;
+      case FieldId::Cluster: str("cluster", ctx.cluster != nullptr ? ctx.cluster->name : ""); break;
+      case FieldId::Upstream: str("upstream", ctx.upstream); break;
+      case FieldId::BytesIn: num("bytes_in", ctx.bytes_in); break;
+      case FieldId::BytesOut: num("bytes_out", ctx.bytes_out); break;
+      case FieldId::UserAgent: str("user_agent", ctx.user_agent); break;
+      case FieldId::Error: str("error", ctx.error); break;
+    }
+  }
+  line.push_back('}');
+  logger_->info(std::string_view(line));
+}
+
+}  // namespace sluice::gateway::log

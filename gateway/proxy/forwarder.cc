@@ -1,0 +1,468 @@
+#include "gateway/proxy/forwarder.h"
+
+#include <algorithm>
+#include <array>
+
+#include "gateway/http/chunked.h"
+#include "gateway/http/head_writer.h"
+#include "gateway/http/response_parser.h"
+#include "gateway/net/socket_io.h"
+
+namespace sluice::gateway::proxy {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;          // bytes asked of the kernel per read
+constexpr std::size_t kMaxBuffer = 64 * 1024;          // bound on a body buffer (backpressure)
+constexpr std::size_t kMaxResponseHead = 64 * 1024;    // upstream response head limit
+constexpr std::size_t kMaxResponseFields = 256;
+constexpr int kMaxStaleReplays = 2;
+
+bool isIdempotent(http::Verb v) {
+  switch (v) {
+    case http::Verb::get:
+    case http::Verb::head:
+    case http::Verb::options:
+    case http::Verb::trace:
+    case http::Verb::put:
+    case http::Verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isConnectFailure(stats::UpstreamError e) {
+  return e == stats::UpstreamError::ConnectFailure || e == stats::UpstreamError::ConnectTimeout;
+}
+
+}  // namespace
+
+http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
+  using E = stats::UpstreamError;
+  switch (e) {
+    case E::ConnectFailure: return http::LocalReply::text(502, "upstream connect failed");
+    case E::ConnectTimeout: return http::LocalReply::text(504, "upstream connect timeout");
+    case E::PoolTimeout: {
+      auto r = http::LocalReply::text(503, "upstream connection pool exhausted");
+      r.fields.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case E::Timeout: return http::LocalReply::text(504, "upstream timeout");
+    case E::Reset: return http::LocalReply::text(502, "upstream closed the connection");
+    case E::BadResponse: return http::LocalReply::text(502, "invalid upstream response");
+    case E::Truncated: return http::LocalReply::text(502, "upstream response truncated");
+    case E::NoHost: return http::LocalReply::text(503, "no upstream host available");
+    case E::Count: break;
+  }
+  return http::LocalReply::text(502, "upstream error");
+}
+
+Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, stats::WorkerStats& stats,
+                     RequestContext& ctx, Scratch& scratch)
+    : down_(down), cluster_(cluster), stats_(stats), ctx_(ctx), scratch_(scratch) {}
+
+Clock::time_point Forwarder::after(config::Millis d) const { return Clock::now() + d; }
+
+bool Forwarder::replayable() const noexcept {
+  const auto& h = down_.head;
+  const bool bodyless =
+      h.framing == http::Framing::None || (h.framing == http::Framing::Length && h.content_length == 0);
+  return bodyless && isIdempotent(h.method);
+}
+
+asio::awaitable<ForwardResult> Forwarder::run() {
+  const http::RequestHead& head = down_.head;
+  http::ForwardingInfo fwd;
+  fwd.client_ip = ctx_.client_ip;
+  fwd.proto = "http";
+  fwd.request_id = ctx_.request_id;
+  fwd.request_id_received = ctx_.request_id_received;
+  fwd.trust_forwarded = down_.listener.trust_forwarded;
+  scratch_.request_head.clear();
+  http::writeUpstreamRequest(scratch_.request_head, head, fwd);
+  body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
+  body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
+  // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
+  down_.in.consume(down_.head_size);
+  down_.head_size = 0;
+
+  const config::Route& route = *ctx_.route;
+  std::array<std::size_t, 16> tried{};
+  std::size_t tried_count = 0;
+  int stale_replays = 0;
+  for (std::uint32_t attempt = 1;; ++attempt) {
+    const auto host = cluster_.balancer().pick(
+        {std::span<const std::size_t>(tried.data(), tried_count), 0});
+    if (!host) {
+      stats_.upstreamError(ctx_.cluster_index, stats::UpstreamError::NoHost);
+      ctx_.upstream_error = stats::UpstreamError::NoHost;
+      result_.reply = upstreamErrorReply(stats::UpstreamError::NoHost);
+      result_.upstream_failed = true;
+      co_return std::move(result_);
+    }
+    if (tried_count < tried.size()) tried[tried_count++] = *host;
+    if (attempt > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
+    ctx_.upstream = cluster_.address(*host);
+    ++ctx_.attempts;
+    const auto attempt_start = Clock::now();
+
+    auto acquired = co_await cluster_.pool(*host).acquire(down_.deadline);
+    Outcome outcome = Outcome::Failed;
+    if (acquired.lease) {
+      stats_.hosts[ctx_.cluster_index][*host].requests.inc();
+      outcome = co_await exchange(acquired.lease);
+    } else {
+      upstream_error_ = acquired.error;
+    }
+    acquired.lease.reset();  // back to the pool (if kept) before the next attempt
+
+    cluster_.balancer().onResult(
+        *host, {outcome == Outcome::Done, Clock::now() - attempt_start});
+    switch (outcome) {
+      case Outcome::Done:
+      case Outcome::ClientFailed:
+        co_return std::move(result_);
+      case Outcome::StaleRetry:
+        if (++stale_replays <= kMaxStaleReplays) {
+          --attempt;  // the upstream never saw this request: not a retry
+          --tried_count;
+          --ctx_.attempts;
+          continue;
+        }
+        upstream_error_ = stats::UpstreamError::Reset;
+        break;
+      case Outcome::Failed:
+        break;
+    }
+    stats_.upstreamError(ctx_.cluster_index, upstream_error_);
+    ctx_.upstream_error = upstream_error_;
+    const bool retry_allowed =
+        isConnectFailure(upstream_error_) &&
+        std::find(route.retry.on.begin(), route.retry.on.end(), config::RetryOn::ConnectFailure) !=
+            route.retry.on.end();
+    if (retry_allowed && attempt < route.retry.attempts) continue;
+    result_.reply = upstreamErrorReply(upstream_error_);
+    result_.upstream_failed = true;
+    co_return std::move(result_);
+  }
+}
+
+template <typename Buffers>
+asio::awaitable<bool> Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
+  *down_.response_started = true;
+  const auto s = co_await net::writeAll(down_.socket, down_.deadline, buffers,
+                                        after(down_.listener.timeouts.send));
+  if (s != net::IoStatus::Ok) co_return false;
+  ctx_.bytes_out += bytes;
+  co_return true;
+}
+
+asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& lease) {
+  auto& up = lease.socket();
+  auto& in = down_.in;
+  const auto io_until = [&] { return after(cluster_.config().io_timeout); };
+  const auto write_upstream = [&](auto buffers) -> asio::awaitable<bool> {
+    co_return co_await net::writeAll(up, down_.deadline, buffers, io_until()) == net::IoStatus::Ok;
+  };
+  const auto read_client = [&]() -> asio::awaitable<bool> {
+    const auto r = co_await net::readSome(down_.socket, down_.deadline, in,
+                                          after(down_.listener.timeouts.body), kReadChunk, kMaxBuffer);
+    if (r.status == net::IoStatus::Timeout) {
+      result_.rejected = stats::Reject::BodyTimeout;
+      result_.reply = http::LocalReply::text(408, "request body timeout", true);
+    }
+    co_return r.status == net::IoStatus::Ok;
+  };
+
+  SendResult r;
+  switch (down_.head.framing) {
+    case http::Framing::None:
+    case http::Framing::UntilEof:
+      r.upstream_failed = !co_await write_upstream(asio::buffer(scratch_.request_head));
+      co_return r;
+
+    case http::Framing::Length: {
+      bool first = true;
+      for (;;) {
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, in.size()));
+        const std::array<asio::const_buffer, 2> bufs = {
+            asio::buffer(scratch_.request_head.data(), first ? scratch_.request_head.size() : 0),
+            asio::buffer(in.readable().data(), take)};
+        if (first || take > 0) {
+          if (!co_await write_upstream(bufs)) {
+            r.upstream_failed = true;
+            co_return r;
+          }
+        }
+        first = false;
+        in.consume(take);
+        body_remaining_ -= take;
+        ctx_.bytes_in += take;
+        if (body_remaining_ == 0) break;
+        if (!co_await read_client()) {
+          r.client_failed = true;
+          co_return r;
+        }
+      }
+      body_done_ = true;
+      co_return r;
+    }
+
+    case http::Framing::Chunked: {
+      down_.parser.setBodyOutput(&scratch_.body, /*rechunk=*/true);
+      down_.parser.setBodyLimit(down_.body_limit);
+      bool first = true;
+      for (;;) {
+        scratch_.body.clear();
+        bool done = false;
+        if (!in.empty()) {
+          const auto p = down_.parser.parseChunked(in.readable());
+          in.consume(p.consumed);
+          if (p.error != http::RequestError::None) {
+            const auto info = http::describe(p.error);
+            result_.rejected = p.error == http::RequestError::BodyTooLarge ? stats::Reject::BodyTooLarge
+                                                                           : stats::Reject::BadRequest;
+            result_.reply = http::LocalReply::text(info.status, info.message, true);
+            r.client_failed = true;
+            co_return r;
+          }
+          done = p.done;
+        }
+        if (first || !scratch_.body.empty()) {
+          const std::array<asio::const_buffer, 2> bufs = {
+              asio::buffer(scratch_.request_head.data(), first ? scratch_.request_head.size() : 0),
+              asio::buffer(scratch_.body)};
+          if (!co_await write_upstream(bufs)) {
+            r.upstream_failed = true;
+            co_return r;
+          }
+          first = false;
+        }
+        if (done) break;
+        if (!co_await read_client()) {
+          r.client_failed = true;
+          co_return r;
+        }
+      }
+      ctx_.bytes_in += down_.parser.decodedBytes();
+      body_done_ = true;
+      co_return r;
+    }
+  }
+  co_return r;
+}
+
+asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) {
+  auto& up = lease.socket();
+  auto& ubuf = lease.buffer();
+  const config::Route& route = *ctx_.route;
+  const bool client_http10 = down_.head.version < 11;
+
+  const SendResult sent = co_await sendRequest(lease);
+  if (sent.client_failed) {
+    result_.client_close = true;
+    co_return Outcome::ClientFailed;
+  }
+  // A request body the upstream stopped reading leaves the client connection unusable, but the
+  // upstream may still have answered (e.g. 413): read on.
+  if (sent.upstream_failed) result_.client_close = true;
+
+  // Response head, skipping interim 1xx responses (100 Continue was answered by sluice itself).
+  http::ResponseHead rhead;
+  std::optional<http::ResponseParser> parser;
+  const auto head_deadline = after(route.timeout);
+  bool received_any = false;
+  std::size_t head_bytes = 0;
+  for (;;) {
+    parser.emplace(rhead, kMaxResponseHead, kMaxResponseFields,
+                   down_.head.method == http::Verb::head);
+    for (;;) {
+      if (!ubuf.empty()) {
+        const auto p = parser->parseHead(ubuf.readable());
+        if (p.bad) {
+          upstream_error_ = stats::UpstreamError::BadResponse;
+          co_return Outcome::Failed;
+        }
+        if (p.done) {
+          head_bytes = p.consumed;
+          break;
+        }
+      }
+      const auto rr = co_await net::readSome(up, down_.deadline, ubuf, head_deadline, kReadChunk,
+                                             kMaxResponseHead + kReadChunk);
+      if (rr.status == net::IoStatus::Timeout) {
+        upstream_error_ = stats::UpstreamError::Timeout;
+        co_return Outcome::Failed;
+      }
+      if (rr.status != net::IoStatus::Ok) {
+        if (!received_any && lease.reused() && replayable() && !sent.upstream_failed) {
+          co_return Outcome::StaleRetry;
+        }
+        upstream_error_ = stats::UpstreamError::Reset;
+        co_return Outcome::Failed;
+      }
+      received_any = true;
+    }
+    if (rhead.status >= 200) break;
+    if (rhead.status != 100 && !client_http10) {
+      // 102/103 are forwarded; HTTP/1.0 clients cannot receive interim responses.
+      scratch_.response_head.clear();
+      http::writeStatusLine(scratch_.response_head, rhead.status);
+      for (const auto& f : rhead.fields) {
+        if (http::isHopByHop(f, rhead)) continue;
+        scratch_.response_head.append(f.name).append(": ").append(f.value).append("\r\n");
+      }
+      scratch_.response_head.append("\r\n");
+      if (!co_await writeClient(asio::buffer(scratch_.response_head), scratch_.response_head.size())) {
+        result_.client_close = true;
+        co_return Outcome::ClientFailed;
+      }
+    }
+    ubuf.consume(head_bytes);
+  }
+
+  // Final response head -> client.
+  ctx_.status = rhead.status;
+  const bool client_keep_alive = down_.head.keep_alive && !result_.client_close;
+  const http::ResponseFraming framing =
+      http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);
+  result_.client_close = framing.close;
+  scratch_.response_head.clear();
+  http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id);
+  const bool upstream_keep_alive = rhead.keep_alive && body_done_ && !sent.upstream_failed;
+  // Views into the head are dead after this.
+  ubuf.consume(head_bytes);
+
+  const bool rechunk = framing.framing == http::Framing::Chunked;
+  bool complete = false;  // the whole body reached the client
+  bool truncated = false;
+  auto truncate = [&](net::IoStatus s) {
+    truncated = true;
+    upstream_error_ = s == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
+                                                  : stats::UpstreamError::Truncated;
+  };
+
+  switch (rhead.framing) {
+    case http::Framing::None: {
+      if (!co_await writeClient(asio::buffer(scratch_.response_head), scratch_.response_head.size())) break;
+      complete = true;
+      break;
+    }
+    case http::Framing::Length: {
+      std::uint64_t remaining = rhead.content_length;
+      bool first = true;
+      for (;;) {
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, ubuf.size()));
+        const std::array<asio::const_buffer, 2> bufs = {
+            asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
+            asio::buffer(ubuf.readable().data(), take)};
+        if (first || take > 0) {
+          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
+        }
+        first = false;
+        ubuf.consume(take);
+        remaining -= take;
+        if (remaining == 0) {
+          complete = true;
+          break;
+        }
+        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
+                                               kReadChunk, kMaxBuffer);
+        if (rr.status != net::IoStatus::Ok) {
+          truncate(rr.status);
+          break;
+        }
+      }
+      break;
+    }
+    case http::Framing::Chunked: {
+      parser->setBodyOutput(&scratch_.body, rechunk);
+      bool first = true;
+      for (;;) {
+        scratch_.body.clear();
+        bool done = false;
+        if (!ubuf.empty()) {
+          const auto p = parser->parseChunked(ubuf.readable());
+          ubuf.consume(p.consumed);
+          if (p.bad) {
+            upstream_error_ = stats::UpstreamError::BadResponse;
+            truncated = true;
+            if (first) {
+              // Nothing reached the client yet: it gets a clean 502 instead of a broken body.
+              co_return Outcome::Failed;
+            }
+            break;
+          }
+          done = p.done;
+        }
+        if (first || !scratch_.body.empty()) {
+          const std::array<asio::const_buffer, 2> bufs = {
+              asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
+              asio::buffer(scratch_.body)};
+          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
+          first = false;
+        }
+        if (done) {
+          complete = true;
+          break;
+        }
+        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
+                                               kReadChunk, kMaxBuffer);
+        if (rr.status != net::IoStatus::Ok) {
+          truncate(rr.status);
+          break;
+        }
+      }
+      break;
+    }
+    case http::Framing::UntilEof: {
+      bool first = true;
+      for (;;) {
+        scratch_.body.clear();
+        const std::size_t n = ubuf.size();
+        if (rechunk && n > 0) http::appendChunkHeader(scratch_.body, n);
+        const std::array<asio::const_buffer, 4> bufs = {
+            asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
+            asio::buffer(scratch_.body), asio::buffer(ubuf.readable().data(), n),
+            asio::buffer(http::kCrLf.data(), rechunk && n > 0 ? http::kCrLf.size() : 0)};
+        if (first || n > 0) {
+          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
+        }
+        first = false;
+        ubuf.consume(n);
+        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
+                                               kReadChunk, kMaxBuffer);
+        if (rr.status == net::IoStatus::Eof) {
+          // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
+          complete = !rechunk || co_await writeClient(asio::buffer(http::kLastChunk.data(), http::kLastChunk.size()),
+                                                      http::kLastChunk.size());
+          break;
+        }
+        if (rr.status != net::IoStatus::Ok) {
+          truncate(rr.status);
+          break;
+        }
+      }
+      break;
+    }
+  }
+
+  if (truncated) {
+    stats_.upstreamError(ctx_.cluster_index, upstream_error_);
+    ctx_.upstream_error = upstream_error_;
+    ctx_.error = "upstream response truncated";
+  }
+  if (!complete) {
+    // The client cannot be told in-band that the body is incomplete: closing is the signal.
+    result_.client_close = true;
+  } else if (upstream_keep_alive && rhead.framing != http::Framing::UntilEof && ubuf.empty()) {
+    lease.keep();
+  }
+  co_return Outcome::Done;
+}
+
+}  // namespace sluice::gateway::proxy

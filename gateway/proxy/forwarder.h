@@ -1,0 +1,109 @@
+// The forwarding phase of a request: the retry loop around one upstream exchange.
+//
+//   pick a host (the cluster's LoadBalancer, skipping hosts this request already tried)
+//   -> acquire a pooled connection (bounded wait) -> send the head and stream the body
+//   -> read the response head (route timeout) -> relay head and body to the client
+//   -> hand the connection back to the pool only if the exchange ended cleanly.
+//
+// An attempt is retried on another host only while nothing has been sent upstream (connect
+// failures, when the route's retry policy allows). A pooled connection that turns out to have
+// been closed by the upstream before it answered is replaced transparently for bodiless
+// idempotent requests (the classic keep-alive race), without counting as a retry.
+//
+// Errors before the response reached the client come back as a LocalReply (502/503/504 with a
+// short body) for the caller to send; errors after that can only close the client connection,
+// which is what tells the client the response is incomplete (a chunked response is never ended
+// with its terminator, a Content-Length response is cut short).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gateway/config/config.h"
+#include "gateway/http/head.h"
+#include "gateway/http/local_reply.h"
+#include "gateway/http/request_parser.h"
+#include "gateway/net/io_buffer.h"
+#include "gateway/net/socket_deadline.h"
+#include "gateway/proxy/request_context.h"
+#include "gateway/stats/worker_stats.h"
+#include "gateway/upstream/cluster.h"
+
+namespace sluice::gateway::proxy {
+
+// The downstream side as the forwarding phase sees it.
+struct Downstream {
+  boost::asio::ip::tcp::socket& socket;
+  net::IoBuffer& in;            // the request head (head_size bytes) then whatever followed
+  std::size_t head_size;
+  const http::RequestHead& head;
+  http::RequestParser& parser;  // continues with a chunked request body
+  net::SocketDeadline& deadline;
+  const config::Listener& listener;
+  std::uint64_t body_limit;
+  bool draining;
+  bool* response_started;       // set as soon as any response byte is written to the client
+};
+
+struct ForwardResult {
+  std::optional<http::LocalReply> reply;  // to send, when the response has not started
+  bool client_close = false;              // close the client connection after this request
+  bool upstream_failed = false;           // no usable upstream response
+  std::optional<stats::Reject> rejected;  // the request itself was at fault (bad body, timeout)
+};
+
+// Strings a connection keeps across its requests so that forwarding allocates nothing.
+struct Scratch {
+  std::string request_head;   // serialised once per request, sent on every attempt
+  std::string response_head;
+  std::string body;           // re-chunked body bytes on their way out
+};
+
+class Forwarder {
+ public:
+  Forwarder(Downstream& down, upstream::Cluster& cluster, stats::WorkerStats& stats,
+            RequestContext& ctx, Scratch& scratch);
+
+  boost::asio::awaitable<ForwardResult> run();
+
+  // The request body was read completely (so the client connection can carry another request).
+  [[nodiscard]] bool bodyDone() const noexcept { return body_done_; }
+
+ private:
+  enum class Outcome : std::uint8_t {
+    Done,          // the response was relayed (possibly cut short: see result_)
+    StaleRetry,    // a reused connection was dead before answering; try a fresh one
+    Failed,        // an upstream error before the response started (upstream_error_)
+    ClientFailed,  // the client broke the request body or went away
+  };
+  struct SendResult {
+    bool upstream_failed = false;  // the upstream stopped accepting bytes
+    bool client_failed = false;
+  };
+
+  boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease);
+  boost::asio::awaitable<SendResult> sendRequest(upstream::Lease& lease);
+  template <typename Buffers>
+  boost::asio::awaitable<bool> writeClient(const Buffers& buffers, std::size_t bytes);
+  [[nodiscard]] bool replayable() const noexcept;
+  [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
+
+  Downstream& down_;
+  upstream::Cluster& cluster_;
+  stats::WorkerStats& stats_;
+  RequestContext& ctx_;
+  Scratch& scratch_;
+  std::uint64_t body_remaining_ = 0;
+  bool body_done_ = false;
+  stats::UpstreamError upstream_error_ = stats::UpstreamError::Reset;
+  ForwardResult result_;
+};
+
+// The reply sluice sends for an upstream failure.
+[[nodiscard]] http::LocalReply upstreamErrorReply(stats::UpstreamError e);
+
+}  // namespace sluice::gateway::proxy

@@ -1,0 +1,72 @@
+// The typed state of one request as it moves through the pipeline (route -> guards -> forward ->
+// response -> complete). Guards read it, the forwarding loop fills in the outcome, completion
+// feedback and the access log read the result. One RequestContext per connection is reused for
+// each of its requests, so its strings keep their capacity and cost no allocation after the
+// first request.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/config/config.h"
+#include "gateway/http/head.h"
+#include "gateway/stats/worker_stats.h"
+
+namespace sluice::gateway::proxy {
+
+struct RequestContext {
+  // Facts about the request, copied from its head (the head itself is only valid until the
+  // forwarding phase starts consuming the input buffer).
+  const http::RequestHead* head = nullptr;  // valid during routing and guards only
+  std::string method;
+  std::string host;
+  std::string path;
+  std::string user_agent;
+  std::string request_id;
+  bool request_id_received = false;
+  std::string_view client_ip;
+  std::string_view listener;
+  std::chrono::steady_clock::time_point start{};
+  std::chrono::system_clock::time_point wall_start{};
+
+  // Routing.
+  std::optional<std::size_t> route_index;
+  const config::Route* route = nullptr;
+  std::size_t cluster_index = 0;
+  const config::Cluster* cluster = nullptr;
+
+  // Outcome.
+  int status = 0;
+  std::uint64_t bytes_in = 0;   // request body bytes received
+  std::uint64_t bytes_out = 0;  // response bytes sent (head and body)
+  std::string upstream;         // address of the host that answered (last attempt)
+  std::uint32_t attempts = 0;
+  std::optional<stats::UpstreamError> upstream_error;
+  std::string_view error;       // short reason for failures, for the access log
+
+  void reset() {
+    head = nullptr;
+    method.clear();
+    host.clear();
+    path.clear();
+    user_agent.clear();
+    request_id.clear();
+    request_id_received = false;
+    route_index.reset();
+    route = nullptr;
+    cluster = nullptr;
+    cluster_index = 0;
+    status = 0;
+    bytes_in = bytes_out = 0;
+    upstream.clear();
+    attempts = 0;
+    upstream_error.reset();
+    error = {};
+  }
+};
+
+}  // namespace sluice::gateway::proxy

@@ -1,0 +1,138 @@
+#include "gateway/server/server.h"
+
+#include <thread>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/admin/admin_server.h"
+#include "gateway/config/config_json.h"
+#include "gateway/log/access_log.h"
+#include "gateway/server/snapshot.h"
+#include "gateway/server/worker.h"
+#include "gateway/stats/prometheus.h"
+
+namespace sluice::gateway::server {
+
+namespace asio = boost::asio;
+
+std::unique_ptr<Server> Server::create(config::Config config, std::string* error) {
+  std::unique_ptr<Server> s(new Server());
+  const std::uint32_t n = config.workers != 0
+                              ? config.workers
+                              : std::max(1U, std::thread::hardware_concurrency());
+  if (config.access_log.enabled) {
+    s->access_log_ = log::AccessLog::open(config.access_log, error);
+    if (!s->access_log_) return nullptr;
+  }
+  s->snapshot_ = Snapshot::build(std::move(config));
+  for (std::uint32_t i = 0; i < n; ++i) {
+    s->workers_.push_back(std::make_unique<Worker>(i, s->snapshot_, s->access_log_.get()));
+    if (auto e = s->workers_.back()->listen()) {
+      *error = *e;
+      return nullptr;
+    }
+  }
+  if (const auto& a = s->snapshot_->config.admin) {
+    s->admin_ = std::make_unique<admin::AdminServer>(
+        s->io_, asio::ip::tcp::endpoint(asio::ip::make_address(a->address.ip), a->address.port));
+    if (auto e = s->admin_->listen()) {
+      *error = *e;
+      return nullptr;
+    }
+    Server* self = s.get();
+    s->admin_->handle("/metrics", "Prometheus metrics", [self] {
+      return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8", self->renderMetrics()};
+    });
+    s->admin_->handle("/ready", "200 while serving, 503 while draining", [self] {
+      return self->draining_.load() ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
+                                    : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
+    });
+    s->admin_->handle("/live", "200 while the process runs", [] {
+      return admin::Response{200, "text/plain; charset=utf-8", "live\n"};
+    });
+    s->admin_->handle("/config", "the active configuration as JSON", [self] {
+      return admin::Response{200, "application/json",
+                             config::toJson(self->snapshot_->config).dump(2) + "\n"};
+    });
+  }
+  return s;
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+}
+
+std::string Server::renderMetrics() const {
+  std::vector<const stats::WorkerStats*> shards;
+  shards.reserve(workers_.size());
+  for (const auto& w : workers_) shards.push_back(&w->stats());
+  stats::ProcessFacts facts;
+  facts.workers = workers_.size();
+  facts.draining = draining_.load();
+  facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
+  return stats::renderPrometheus(snapshot_->layout, shards, facts);
+}
+
+int Server::run() {
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (++signals_seen_ == 1) {
+        spdlog::info("received signal {}: draining (up to {} ms)", signo,
+                     snapshot_->config.drain_timeout.count());
+        startDrain();
+        wait_signal();
+      } else {
+        spdlog::warn("received signal {} again: stopping now", signo);
+        drain_deadline_ = std::chrono::steady_clock::now();
+      }
+    });
+  };
+  wait_signal();
+  for (auto& w : workers_) w->start();
+  if (admin_) admin_->start();
+  io_.run();
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  if (access_log_) access_log_->flush();
+  return 0;
+}
+
+void Server::requestDrain() {
+  asio::post(io_, [this] { startDrain(); });
+}
+
+void Server::startDrain() {
+  if (draining_.exchange(true)) return;
+  drain_deadline_ = std::chrono::steady_clock::now() + snapshot_->config.drain_timeout;
+  for (auto& w : workers_) w->beginDrain();
+  pollDrain();
+}
+
+void Server::pollDrain() {
+  std::size_t left = 0;
+  bool all_done = true;
+  for (const auto& w : workers_) {
+    all_done = all_done && w->finished();
+    left += w->connections();
+  }
+  if (all_done || std::chrono::steady_clock::now() >= drain_deadline_) {
+    if (!all_done) spdlog::warn("drain timeout: closing {} connection(s) still open", left);
+    else spdlog::info("drained: exiting");
+    if (admin_) admin_->stop();
+    io_.stop();
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (!ec) pollDrain();
+  });
+}
+
+}  // namespace sluice::gateway::server

@@ -1,0 +1,67 @@
+// The process: N workers, plus the main thread that owns signals, the admin listener and the
+// drain.
+//
+//   auto server = Server::create(std::move(config), &error);   // binds every socket or fails
+//   return server->run();   // serves until SIGTERM/SIGINT (or requestDrain()), drains, returns 0
+//
+// Drain: on the first SIGTERM or SIGINT every worker stops accepting (after taking the
+// connections already queued by the kernel), closes idle keep-alive connections, lets in-flight
+// requests finish (their responses carry Connection: close), and the process exits 0 once every
+// connection is gone or drain_timeout has passed. /ready answers 503 from the first moment of
+// the drain so that load balancers stop sending. A second signal abandons the drain at once.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gateway/config/config.h"
+
+namespace sluice::gateway::admin {
+class AdminServer;
+}
+namespace sluice::gateway::log {
+class AccessLog;
+}
+
+namespace sluice::gateway::server {
+
+class Worker;
+struct Snapshot;
+
+class Server {
+ public:
+  [[nodiscard]] static std::unique_ptr<Server> create(config::Config config, std::string* error);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves until a signal or requestDrain(), then drains. Returns the process exit code.
+  int run();
+  void requestDrain();  // thread-safe
+
+  [[nodiscard]] std::size_t workerCount() const noexcept { return workers_.size(); }
+  [[nodiscard]] boost::asio::io_context& mainContext() noexcept { return io_; }
+
+ private:
+  Server() = default;
+  void startDrain();
+  void pollDrain();
+  [[nodiscard]] std::string renderMetrics() const;
+
+  boost::asio::io_context io_{1};
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::unique_ptr<log::AccessLog> access_log_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::atomic<bool> draining_{false};
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  int signals_seen_ = 0;
+};
+
+}  // namespace sluice::gateway::server

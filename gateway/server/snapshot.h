@@ -1,0 +1,31 @@
+// Everything derived from one validated config that workers share read-only: the config itself,
+// the compiled router, resolved endpoints, per-route guards and the metric layout. Built once
+// (cannot fail: the config was validated) and held by std::shared_ptr<const Snapshot>; a reload
+// builds a new one and hands it to each worker, which swaps its own pointer between requests.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gateway/config/config.h"
+#include "gateway/guards/guard.h"
+#include "gateway/routing/router.h"
+#include "gateway/stats/prometheus.h"
+
+namespace sluice::gateway::server {
+
+struct Snapshot {
+  config::Config config;
+  routing::Router router;
+  std::vector<std::size_t> route_cluster;  // route index -> cluster index
+  std::vector<std::vector<boost::asio::ip::tcp::endpoint>> endpoints;  // [cluster][endpoint]
+  std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
+  stats::MetricsLayout layout;
+
+  [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
+  [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;
+};
+
+}  // namespace sluice::gateway::server

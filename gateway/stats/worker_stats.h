@@ -1,0 +1,102 @@
+// Everything one worker counts, in one place (the metric catalogue is docs/metrics.md).
+//
+// A WorkerStats is allocated by and for one worker, sized for the routes and clusters of the
+// config it serves, and written only by that worker (counter.h). The admin thread renders the
+// sum over all workers (prometheus.h).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "gateway/stats/counter.h"
+#include "gateway/stats/histogram.h"
+
+namespace sluice::gateway::stats {
+
+// Requests answered by sluice itself before or instead of forwarding.
+enum class Reject : std::uint8_t {
+  BadRequest,
+  UriTooLong,
+  HeaderTooLarge,
+  BodyTooLarge,
+  UnsupportedCoding,
+  MethodNotAllowed,
+  ExpectationFailed,
+  HeaderTimeout,
+  BodyTimeout,
+  NoRoute,
+  Count
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(Reject::Count)>
+    kRejectNames = {"bad_request",       "uri_too_long",       "header_too_large",
+                    "body_too_large",    "unsupported_coding", "method_not_allowed",
+                    "expectation_failed", "header_timeout",    "body_timeout",
+                    "no_route"};
+
+// Why an attempt to an upstream failed.
+enum class UpstreamError : std::uint8_t {
+  ConnectFailure,  // refused / unreachable -> 502
+  ConnectTimeout,  // -> 504
+  PoolTimeout,     // no connection free within pool.max_wait -> 503
+  Timeout,         // no response head within the route timeout, or no progress -> 504
+  Reset,           // the upstream closed or reset before a complete response -> 502
+  BadResponse,     // protocol violation -> 502
+  Truncated,       // the body ended early; the client connection is closed
+  NoHost,          // every host excluded -> 503
+  Count
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(UpstreamError::Count)>
+    kUpstreamErrorNames = {"connect_failure", "connect_timeout", "pool_timeout", "timeout",
+                           "reset",           "bad_response",    "truncated",    "no_host"};
+
+inline constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx",
+                                                                   "5xx"};
+[[nodiscard]] inline std::size_t statusClass(int status) noexcept {
+  if (status < 100 || status > 599) return 4;
+  return static_cast<std::size_t>(status / 100 - 1);
+}
+
+struct RouteStats {
+  std::array<Counter, 5> by_class;
+  LatencyHistogram latency;
+};
+
+struct ClusterStats {
+  std::array<Counter, static_cast<std::size_t>(UpstreamError::Count)> errors;
+  Counter retries;
+};
+
+struct HostStats {
+  Gauge active;    // pooled connections in use by a request
+  Gauge idle;      // pooled connections waiting for reuse
+  Gauge pending;   // requests waiting for a connection
+  Counter connects;
+  Counter requests;
+};
+
+struct alignas(64) WorkerStats {
+  WorkerStats(std::size_t route_count, const std::vector<std::size_t>& hosts_per_cluster)
+      : routes(route_count), clusters(hosts_per_cluster.size()) {
+    hosts.reserve(hosts_per_cluster.size());
+    for (std::size_t n : hosts_per_cluster) hosts.emplace_back(n);
+  }
+
+  Gauge downstream_active;
+  Counter downstream_total;
+  RouteStats unrouted;  // requests answered before a route was chosen (400, 404, ...)
+  std::vector<RouteStats> routes;
+  std::vector<ClusterStats> clusters;
+  std::vector<std::vector<HostStats>> hosts;  // [cluster][endpoint]
+  std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
+  Counter exceptions;  // request handlers that threw (answered 500)
+
+  void reject(Reject r) noexcept { rejected[static_cast<std::size_t>(r)].inc(); }
+  void upstreamError(std::size_t cluster, UpstreamError e) noexcept {
+    clusters[cluster].errors[static_cast<std::size_t>(e)].inc();
+  }
+};
+
+}  // namespace sluice::gateway::stats

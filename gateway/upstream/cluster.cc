@@ -1,0 +1,32 @@
+#include "gateway/upstream/cluster.h"
+
+#include "gateway/upstream/lb/round_robin.h"
+
+namespace sluice::gateway::upstream {
+
+Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
+                 const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
+                 std::vector<stats::HostStats>& host_stats)
+    : config_(config) {
+  std::vector<std::uint32_t> weights;
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    pools_.push_back(std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool, host_stats[i]));
+    weights.push_back(config.endpoints[i].weight);
+    addresses_.push_back(config.endpoints[i].address.text());
+  }
+  switch (config.lb) {
+    case config::LbPolicy::RoundRobin:
+      balancer_ = std::make_unique<RoundRobin>(std::move(weights));
+      break;
+  }
+}
+
+void Cluster::sweep(std::chrono::steady_clock::time_point now) {
+  for (auto& p : pools_) p->sweep(now);
+}
+
+void Cluster::closeIdle() {
+  for (auto& p : pools_) p->closeIdle();
+}
+
+}  // namespace sluice::gateway::upstream

@@ -1,0 +1,151 @@
+#include "gateway/upstream/connection_pool.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace sluice::gateway::upstream {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+void Lease::reset() noexcept {
+  if (conn_ != nullptr && pool_ != nullptr) {
+    conn_->requests += keep_ ? 1 : 0;
+    pool_->release(std::move(conn_), keep_);
+  }
+  conn_.reset();
+  pool_ = nullptr;
+  keep_ = false;
+}
+
+ConnectionPool::ConnectionPool(asio::any_io_executor executor, tcp::endpoint endpoint,
+                               const config::PoolSettings& settings, stats::HostStats& stats)
+    : executor_(std::move(executor)), endpoint_(endpoint), settings_(settings), stats_(stats) {}
+
+ConnectionPool::~ConnectionPool() {
+  closeIdle();
+  for (Waiter* w : waiters_) w->timer.cancel();
+}
+
+std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    stats_.idle.dec();
+    // An idle keep-alive connection must have nothing to read: bytes mean the upstream broke
+    // framing, EOF means it closed. Either way it is not reusable.
+    char probe = 0;
+    const auto n = ::recv(conn->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return conn;
+    closeConnection(std::move(conn));
+  }
+  return nullptr;
+}
+
+asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDeadline& deadline) {
+  if (auto conn = takeLiveIdle()) {
+    stats_.active.inc();
+    co_return Acquired{Lease(this, std::move(conn), true)};
+  }
+  if (open_ < settings_.max_connections) {
+    ++open_;
+    co_return co_await connect(deadline);
+  }
+  if (settings_.max_wait.count() == 0) co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
+
+  Waiter waiter(executor_);
+  waiter.timer.expires_after(settings_.max_wait);
+  const auto it = waiters_.insert(waiters_.end(), &waiter);
+  stats_.pending.inc();
+  co_await waiter.timer.async_wait(kNoThrow);
+  stats_.pending.dec();
+  // release() removes a waiter it serves; a waiter that timed out removes itself.
+  if (waiter.handed == nullptr && !waiter.may_connect) {
+    waiters_.erase(it);
+    co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
+  }
+  if (waiter.handed != nullptr) {
+    stats_.active.inc();
+    co_return Acquired{Lease(this, std::move(waiter.handed), true)};
+  }
+  co_return co_await connect(deadline);  // closeConnection() handed us its slot
+}
+
+asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDeadline& deadline) {
+  auto conn = std::make_unique<UpstreamConnection>(executor_);
+  deadline.arm(conn->socket, std::chrono::steady_clock::now() + settings_.connect_timeout);
+  auto [ec] = co_await conn->socket.async_connect(endpoint_, kNoThrow);
+  const bool timed_out = deadline.disarm();
+  if (ec) {
+    closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
+    co_return Acquired{{}, timed_out ? stats::UpstreamError::ConnectTimeout
+                                     : stats::UpstreamError::ConnectFailure};
+  }
+  boost::system::error_code ignored;
+  conn->socket.set_option(tcp::no_delay(true), ignored);
+  stats_.connects.inc();
+  stats_.active.inc();
+  co_return Acquired{Lease(this, std::move(conn), false)};
+}
+
+void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep) {
+  stats_.active.dec();
+  if (keep && conn->buffer.empty() && conn->socket.is_open()) {
+    if (!waiters_.empty()) {
+      Waiter* w = waiters_.front();
+      waiters_.pop_front();
+      w->handed = std::move(conn);
+      w->timer.cancel();
+      return;
+    }
+    if (idle_.size() < settings_.max_idle) {
+      conn->idle_since = std::chrono::steady_clock::now();
+      conn->buffer.release();
+      idle_.push_back(std::move(conn));
+      stats_.idle.inc();
+      return;
+    }
+  }
+  closeConnection(std::move(conn));
+}
+
+void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn) {
+  boost::system::error_code ignored;
+  conn->socket.close(ignored);
+  conn.reset();
+  if (waiters_.empty()) {
+    --open_;
+    return;
+  }
+  // The slot passes straight to the first waiter, so nobody can overtake it and open_ never
+  // exceeds max_connections.
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  w->may_connect = true;
+  w->timer.cancel();
+}
+
+void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
+  while (!idle_.empty() && now - idle_.front()->idle_since >= settings_.idle_timeout) {
+    auto conn = std::move(idle_.front());
+    idle_.pop_front();
+    stats_.idle.dec();
+    closeConnection(std::move(conn));
+  }
+}
+
+void ConnectionPool::closeIdle() {
+  while (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    stats_.idle.dec();
+    closeConnection(std::move(conn));
+  }
+}
+
+}  // namespace sluice::gateway::upstream

@@ -1,0 +1,136 @@
+// Keep-alive connections to one upstream host, for one worker.
+//
+//   auto r = co_await pool.acquire(deadline);    // reuses an idle connection or opens one
+//   if (!r.lease) -> r.error (ConnectFailure / ConnectTimeout / PoolTimeout)
+//   ... use r.lease->socket() ...
+//   r.lease.keep();   // the exchange ended cleanly: the connection goes back to the pool
+//   // a lease dropped without keep() closes its connection (errors, bad framing, truncation)
+//
+// Limits: at most `max_connections` open (idle + in use); beyond that, acquire waits up to
+// `max_wait` for one to be released or closed, FIFO, then fails with PoolTimeout (503). At most
+// `max_idle` are kept idle; idle ones are closed after `idle_timeout` (sweep()) and when the
+// upstream closes them (checked on reuse with a non-blocking peek, so a dead keep-alive
+// connection is never handed out knowingly). Not thread-safe: one pool per worker and host.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/config/config.h"
+#include "gateway/net/io_buffer.h"
+#include "gateway/net/socket_deadline.h"
+#include "gateway/stats/worker_stats.h"
+
+namespace sluice::gateway::upstream {
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(std::move(ex)) {}
+  boost::asio::ip::tcp::socket socket;
+  net::IoBuffer buffer;
+  std::chrono::steady_clock::time_point idle_since{};
+  std::uint64_t requests = 0;  // exchanges completed on this connection
+};
+
+class ConnectionPool;
+
+// Use of one pooled connection. Move-only; returns the connection on keep() + destruction,
+// closes it otherwise.
+class Lease {
+ public:
+  Lease() = default;
+  Lease(ConnectionPool* pool, std::unique_ptr<UpstreamConnection> conn, bool reused) noexcept
+      : pool_(pool), conn_(std::move(conn)), reused_(reused) {}
+  Lease(Lease&& other) noexcept
+      : pool_(std::exchange(other.pool_, nullptr)),
+        conn_(std::move(other.conn_)),
+        reused_(other.reused_),
+        keep_(other.keep_) {}
+  Lease& operator=(Lease&& other) noexcept {
+    if (this != &other) {
+      reset();
+      pool_ = std::exchange(other.pool_, nullptr);
+      conn_ = std::move(other.conn_);
+      reused_ = other.reused_;
+      keep_ = other.keep_;
+    }
+    return *this;
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { reset(); }
+
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+  UpstreamConnection& connection() noexcept { return *conn_; }
+  boost::asio::ip::tcp::socket& socket() noexcept { return conn_->socket; }
+  net::IoBuffer& buffer() noexcept { return conn_->buffer; }
+  // The connection had served an earlier request (so a failure may just mean it went stale).
+  [[nodiscard]] bool reused() const noexcept { return reused_; }
+  void keep() noexcept { keep_ = true; }
+  void reset() noexcept;
+
+ private:
+  ConnectionPool* pool_ = nullptr;
+  std::unique_ptr<UpstreamConnection> conn_;
+  bool reused_ = false;
+  bool keep_ = false;
+};
+
+static_assert(std::is_nothrow_move_constructible_v<Lease>);
+
+class ConnectionPool {
+ public:
+  ConnectionPool(boost::asio::any_io_executor executor, boost::asio::ip::tcp::endpoint endpoint,
+                 const config::PoolSettings& settings, stats::HostStats& stats);
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+  ~ConnectionPool();
+
+  struct Acquired {
+    Lease lease;
+    stats::UpstreamError error = stats::UpstreamError::ConnectFailure;  // when !lease
+  };
+  // `deadline` bounds the connect (armed with pool.connect_timeout).
+  boost::asio::awaitable<Acquired> acquire(net::SocketDeadline& deadline);
+
+  // Closes idle connections unused for idle_timeout. Called from the worker's housekeeping tick.
+  void sweep(std::chrono::steady_clock::time_point now);
+  // Closes every idle connection (drain / shutdown). In-use ones close when their lease ends.
+  void closeIdle();
+
+  [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] std::size_t open() const noexcept { return open_; }
+  [[nodiscard]] std::size_t idle() const noexcept { return idle_.size(); }
+
+ private:
+  friend class Lease;
+  struct Waiter {
+    explicit Waiter(boost::asio::any_io_executor ex) : timer(std::move(ex)) {}
+    boost::asio::steady_timer timer;
+    std::unique_ptr<UpstreamConnection> handed;  // a released connection given to this waiter
+    bool may_connect = false;                    // a slot freed: the waiter opens its own
+  };
+
+  void release(std::unique_ptr<UpstreamConnection> conn, bool keep);
+  std::unique_ptr<UpstreamConnection> takeLiveIdle();
+  // Opens a connection in a slot already counted in open_.
+  boost::asio::awaitable<Acquired> connect(net::SocketDeadline& deadline);
+  void closeConnection(std::unique_ptr<UpstreamConnection> conn);
+
+  boost::asio::any_io_executor executor_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  config::PoolSettings settings_;
+  stats::HostStats& stats_;
+  std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // back = most recently used
+  std::size_t open_ = 0;                                  // idle + leased + connecting
+  std::list<Waiter*> waiters_;                            // FIFO
+};
+
+}  // namespace sluice::gateway::upstream

@@ -1,0 +1,139 @@
+"""Fixtures for black-box tests of the real sluice binary.
+
+Every process a test starts (sluice, upstreams) binds 127.0.0.1 on a free port and is stopped by
+its fixture, by PID, even when the test fails.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+
+import pytest
+
+from support import upstream as upstream_mod  # noqa: F401  (re-exported for tests)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--sluice", default=os.environ.get("SLUICE_BIN", ""),
+                     help="path of the sluice binary under test")
+
+
+@pytest.fixture(scope="session")
+def sluice_bin(request):
+    path = request.config.getoption("--sluice")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "..", "build", "release", "sluice")
+    path = os.path.abspath(path)
+    assert os.access(path, os.X_OK), f"sluice binary not found at {path} (use --sluice)"
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """A running `sluice run` process."""
+
+    def __init__(self, binary, config_text, extra_args=()):
+        self.dir = tempfile.mkdtemp(prefix="sluice-test-")
+        self.config_path = os.path.join(self.dir, "sluice.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.stderr_lines = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen([binary, "run", "-c", self.config_path, *extra_args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(15):
+            self.stop()
+            raise RuntimeError("sluice did not start:\n" + "".join(self.stderr_lines))
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+            if "serving on" in line:
+                self._ready.set()
+        self._ready.set()  # EOF: the process died; the waiter reports it
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self, signo):
+        self.proc.send_signal(signo)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+
+    def rss_kb(self, key="VmRSS"):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        return -1
+
+
+@pytest.fixture
+def gateway_factory(sluice_bin):
+    started = []
+
+    def start(config_text, extra_args=()):
+        g = Gateway(sluice_bin, textwrap.dedent(config_text), extra_args)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.stop()
+
+
+@pytest.fixture
+def upstream_factory():
+    started = []
+
+    def start(handler=None, **kwargs):
+        u = upstream_mod.Upstream(handler or upstream_mod.echo, **kwargs)
+        started.append(u)
+        return u
+
+    yield start
+    for u in started:
+        u.stop()
+
+
+def basic_config(listen_port, upstream_addrs, admin_port=None, listener_extra="", route_extra="",
+                 cluster_extra="", top_extra="", workers=1):
+    endpoints = "\n".join(f"      - {{ address: \"{a}\" }}" for a in upstream_addrs)
+    admin = f"admin: {{ address: 127.0.0.1:{admin_port} }}\n" if admin_port else ""
+    return (f"workers: {workers}\n{top_extra}{admin}"
+            f"listeners:\n  - name: public\n    address: 127.0.0.1:{listen_port}\n{listener_extra}"
+            f"clusters:\n  - name: app\n    endpoints:\n{endpoints}\n{cluster_extra}"
+            f"routes:\n  - name: all\n    cluster: app\n{route_extra}")
+
+
+@pytest.fixture
+def proxy(gateway_factory, upstream_factory):
+    """One echo upstream behind a one-worker sluice; returns (gateway, upstream, port)."""
+    up = upstream_factory()
+    port = free_port()
+    g = gateway_factory(basic_config(port, [up.address]))
+    return g, up, port
