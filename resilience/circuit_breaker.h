@@ -93,11 +93,11 @@ class CircuitBreaker {
     WindowType window_type = WindowType::CountBased;
     std::uint32_t window_size = 100;                      // CountBased: last N outcomes
     Duration window_duration = std::chrono::seconds(60);  // TimeBased
-    std::size_t window_buckets = 60;                      // TimeBased resolution
-    std::uint32_t minimum_calls = 20;                     // calls in the window before it may trip
-    double failure_rate_threshold = 50.0;                 // percent, [0, 100]
-    double slow_call_rate_threshold = 100.0;              // percent, [0, 100]
-    Duration slow_call_duration = Duration::max();        // slow iff duration > this; max() = never
+    std::size_t window_buckets = 10;          // TimeBased resolution; each outcome costs O(buckets)
+    std::uint32_t minimum_calls = 20;         // calls in the window before it may trip
+    double failure_rate_threshold = 50.0;     // percent, [0, 100]
+    double slow_call_rate_threshold = 100.0;  // percent, [0, 100]
+    Duration slow_call_duration = Duration::max();  // slow iff duration > this; max() = never
     Duration open_duration = std::chrono::seconds(30);
     double open_duration_multiplier = 1.0;  // >= 1; 1 keeps open_duration constant
     Duration max_open_duration = std::chrono::minutes(5);
