@@ -62,8 +62,17 @@ RequestParser::HeadResult RequestParser::parseHead(std::string_view data) {
       (eol != std::string_view::npos && eol > limits_.max_request_line)) {
     return {0, false, RequestError::UriTooLong};
   }
+  if (eol != std::string_view::npos && (eol == 0 || data[eol - 1] != '\r')) {
+    return {0, false, RequestError::Malformed};  // bare LF: never wait for a CRLF CRLF that won't come
+  }
+  const std::size_t end = findHeadEnd(data);
+  if (end == std::string_view::npos) {
+    if (data.size() > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
+    return {0, false, RequestError::None};
+  }
+  if (end > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
   error_code ec;
-  const std::size_t n = feed(data, ec);
+  const std::size_t n = feed(data.substr(0, end), ec);
   if (ec == bhttp::error::need_more) return {0, false, RequestError::None};
   if (ec) {
     if (error_ != RequestError::None) return {0, false, error_};

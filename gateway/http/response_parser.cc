@@ -6,7 +6,7 @@ namespace bhttp = boost::beast::http;
 
 ResponseParser::ResponseParser(ResponseHead& head, std::size_t max_head_bytes,
                                std::size_t max_fields, bool head_request)
-    : StrictParser<false>(max_fields), head_(head) {
+    : StrictParser<false>(max_fields), head_(head), max_head_bytes_(max_head_bytes) {
   head_.clear();
   header_limit(static_cast<std::uint32_t>(max_head_bytes));
   body_limit(boost::none);  // the proxy streams; it does not hold bodies
@@ -14,8 +14,11 @@ ResponseParser::ResponseParser(ResponseHead& head, std::size_t max_head_bytes,
 }
 
 ResponseParser::Result ResponseParser::parseHead(std::string_view data) {
+  const std::size_t end = findHeadEnd(data);
+  if (end == std::string_view::npos) return {0, false, data.size() > max_head_bytes_};
+  if (end > max_head_bytes_) return {0, false, true};
   error_code ec;
-  const std::size_t n = feed(data, ec);
+  const std::size_t n = feed(data.substr(0, end), ec);
   if (ec == bhttp::error::need_more) return {0, false, false};
   if (ec) return {0, false, true};
   return {n, is_header_done(), false};

@@ -41,6 +41,7 @@ class ResponseParser final : public StrictParser<false> {
   void on_header_impl(error_code& ec) override;
 
   ResponseHead& head_;
+  std::size_t max_head_bytes_;
 };
 
 }  // namespace sluice::gateway::http

@@ -16,6 +16,18 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 template <bool IsRequest>
+std::size_t StrictParser<IsRequest>::findHeadEnd(std::string_view data) noexcept {
+  const std::size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
+  if (data.size() < from + 4) return std::string_view::npos;
+  const void* hit = memmem(data.data() + from, data.size() - from, "\r\n\r\n", 4);
+  if (hit == nullptr) {
+    scanned_ = data.size();
+    return std::string_view::npos;
+  }
+  return static_cast<std::size_t>(static_cast<const char*>(hit) - data.data()) + 4;
+}
+
+template <bool IsRequest>
 bool StrictParser<IsRequest>::checkField(Field id, std::string_view name, std::string_view value,
                                          MessageHead& head, error_code& ec) {
   if (++fields_seen_ > max_fields_) return fail(FieldProblem::TooManyFields, ec);

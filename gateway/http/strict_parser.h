@@ -56,6 +56,12 @@ class StrictParser : public boost::beast::http::basic_parser<IsRequest> {
   }
 
   [[nodiscard]] std::uint64_t decodedBytes() const noexcept { return decoded_; }
+
+  // Offset just past the blank line ending the head in `data`, or npos. Beast consumes a start
+  // line as soon as it is complete, but the views a head holds must all point into one buffer:
+  // so a head is handed to Beast only once it is complete, found with one memmem per read that
+  // resumes where the previous search stopped (a trickled head is never rescanned).
+  std::size_t findHeadEnd(std::string_view data) noexcept;
   [[nodiscard]] FieldProblem fieldProblem() const noexcept { return problem_; }
 
  protected:
@@ -93,6 +99,7 @@ class StrictParser : public boost::beast::http::basic_parser<IsRequest> {
   std::string* out_ = nullptr;
   bool rechunk_ = false;
   std::uint64_t decoded_ = 0;
+  std::size_t scanned_ = 0;  // bytes of the head already searched for its end
 };
 
 extern template class StrictParser<true>;

@@ -121,9 +121,15 @@ asio::awaitable<void> DownstreamConnection::run() {
     }
     if (!keep_alive) break;
   }
-  if (linger_) co_await lingeringClose();
   boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  if (reset_) {
+    // A client that stopped reading: drop what the kernel still holds for it and send RST,
+    // instead of letting megabytes of queued response trickle out to it after we are gone.
+    socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+  } else {
+    if (linger_) co_await lingeringClose();
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
   socket_.close(ignored);
   stats.downstream_active.dec();
 }
@@ -274,6 +280,7 @@ asio::awaitable<bool> DownstreamConnection::handle() {
   ForwardResult result = co_await forwarder.run();
   head_size_ = 0;  // the forwarder consumed the head
   bool close = result.client_close;
+  reset_ = result.client_timed_out;
   if (result.rejected) stats.reject(*result.rejected);
   if (!response_started_ && result.reply) {
     // The request body may be partly unread: only a fully read body leaves the connection usable.

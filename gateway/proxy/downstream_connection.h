@@ -82,6 +82,7 @@ class DownstreamConnection {
   std::uint64_t served_ = 0;  // requests this connection has started
   bool response_started_ = false;
   bool linger_ = false;  // the client may still be sending: drain its bytes before closing
+  bool reset_ = false;   // the client stopped reading: close with RST
   RequestContext ctx_;
   Scratch scratch_;
 };

@@ -156,7 +156,10 @@ asio::awaitable<bool> Forwarder::writeClient(const Buffers& buffers, std::size_t
   *down_.response_started = true;
   const auto s = co_await net::writeAll(down_.socket, down_.deadline, buffers,
                                         after(down_.listener.timeouts.send));
-  if (s != net::IoStatus::Ok) co_return false;
+  if (s != net::IoStatus::Ok) {
+    result_.client_timed_out = s == net::IoStatus::Timeout;
+    co_return false;
+  }
   ctx_.bytes_out += bytes;
   co_return true;
 }

@@ -53,6 +53,7 @@ struct ForwardResult {
   std::optional<http::LocalReply> reply;  // to send, when the response has not started
   bool client_close = false;              // close the client connection after this request
   bool upstream_failed = false;           // no usable upstream response
+  bool client_timed_out = false;          // the client did not read in time: reset, don't linger
   std::optional<stats::Reject> rejected;  // the request itself was at fault (bad body, timeout)
 };
 

@@ -50,7 +50,8 @@ class Gateway:
         self.stderr_lines = []
         self._ready = threading.Event()
         self.proc = subprocess.Popen([binary, "run", "-c", self.config_path, *extra_args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=open(os.path.join(self.dir, "stdout"), "w"),
+                                     stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         if not self._ready.wait(15):

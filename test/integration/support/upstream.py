@@ -65,6 +65,8 @@ class Conn:
         if chunked:
             while True:
                 line = self._read_until(b"\r\n")
+                if line is None:
+                    return total  # the sender went away mid-body
                 size = int(line.split(b";")[0], 16)
                 if size == 0:
                     while self._read_until(b"\r\n") not in (b"\r\n", None):
