@@ -275,7 +275,7 @@ asio::awaitable<bool> DownstreamConnection::handle() {
 
   Downstream down{socket_,    in_,       head_size_,         head_,
                   *parser_,   deadline_, listener_,          body_limit,
-                  worker_.draining(), &response_started_};
+                  worker_.drainingFlag(), &response_started_};
   Forwarder forwarder(down, worker_.cluster(ctx_.cluster_index), stats, ctx_, scratch_);
   ForwardResult result = co_await forwarder.run();
   head_size_ = 0;  // the forwarder consumed the head

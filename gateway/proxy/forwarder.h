@@ -45,7 +45,7 @@ struct Downstream {
   net::SocketDeadline& deadline;
   const config::Listener& listener;
   std::uint64_t body_limit;
-  bool draining;
+  const bool& draining;         // the worker's flag, read when the response head is written
   bool* response_started;       // set as soon as any response byte is written to the client
 };
 

@@ -65,6 +65,7 @@ class Worker {
   [[nodiscard]] http::RequestIdGenerator& requestIds() noexcept { return request_ids_; }
   [[nodiscard]] log::AccessLog* accessLog() const noexcept { return access_log_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
+  [[nodiscard]] const bool& drainingFlag() const noexcept { return draining_; }
   void attach(proxy::DownstreamConnection& c) noexcept;
   void detach(proxy::DownstreamConnection& c) noexcept;
 

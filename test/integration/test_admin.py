@@ -1,0 +1,107 @@
+"""The admin listener: metrics, health, config."""
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from conftest import basic_config, free_port
+from support.client import Client
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def wait_metric(admin, name, want, timeout=5, **labels):
+    """Stats are counted when a request completes, just after its last byte is sent: poll the
+    scrape until the value arrives (or the deadline passes) instead of guessing a sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = metric(get(admin, "/metrics")[2], name, **labels)
+        if value == want or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        m = re.match(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
+@pytest.fixture
+def admin_proxy(gateway_factory, upstream_factory):
+    up = upstream_factory()
+    port, admin = free_port(), free_port()
+    g = gateway_factory(basic_config(port, [up.address], admin_port=admin, workers=2))
+    return g, up, port, admin
+
+
+def test_health_endpoints(admin_proxy):
+    _, _, _, admin = admin_proxy
+    assert get(admin, "/live")[0] == 200
+    assert get(admin, "/ready")[0] == 200
+    assert get(admin, "/nope")[0] == 404
+    status, _, body = get(admin, "/")
+    assert status == 200 and "/metrics" in body
+
+
+def test_config_is_the_active_config_as_json(admin_proxy):
+    _, up, port, admin = admin_proxy
+    status, headers, body = get(admin, "/config")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    cfg = json.loads(body)
+    assert cfg["listeners"][0]["address"] == f"127.0.0.1:{port}"
+    assert cfg["clusters"][0]["endpoints"][0]["address"] == up.address
+    assert cfg["listeners"][0]["timeouts"]["header_ms"] == 10000
+
+
+def test_metrics_count_requests_by_route_cluster_and_class(admin_proxy):
+    _, up, port, admin = admin_proxy
+    for _ in range(5):
+        c = Client(port)  # new connections land on both workers
+        assert c.request("GET", "/").status == 200
+        c.close()
+    bad = Client(port)
+    bad.send(b"GET / HTTP/1.1\r\n\r\n")
+    assert bad.read_response().status == 400
+    assert wait_metric(admin, "sluice_requests_total", 5, route="all", cluster="app", code_class="2xx") == 5
+    assert wait_metric(admin, "sluice_requests_total", 1, route="", code_class="4xx") == 1
+    status, headers, text = get(admin, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert metric(text, "sluice_rejected_requests_total", reason="bad_request") == 1
+    assert metric(text, "sluice_request_duration_seconds_count", route="all") == 5
+    assert metric(text, "sluice_request_duration_seconds_bucket", route="all", le="+Inf") == 5
+    assert metric(text, "sluice_downstream_connections_total") >= 6
+    assert metric(text, "sluice_upstream_requests_total", cluster="app", host=up.address) == 5
+    assert metric(text, "sluice_upstream_connections_idle", cluster="app", host=up.address) >= 1
+    assert metric(text, "sluice_workers") == 2
+    # Every family is typed, names follow the conventions.
+    for family in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
+        name, kind = family
+        assert name.startswith("sluice_")
+        if kind == "counter":
+            assert name.endswith("_total")
+
+
+def test_upstream_errors_are_counted(gateway_factory):
+    port, admin = free_port(), free_port()
+    gateway_factory(basic_config(port, [f"127.0.0.1:{free_port()}"], admin_port=admin,
+                                 route_extra="    retry: { attempts: 1 }\n"))
+    assert Client(port).request("GET", "/").status == 502
+    assert wait_metric(admin, "sluice_requests_total", 1, route="all", cluster="app", code_class="5xx") == 1
+    _, _, text = get(admin, "/metrics")
+    assert metric(text, "sluice_upstream_errors_total", cluster="app", kind="connect_failure") == 1
