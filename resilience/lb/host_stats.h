@@ -98,7 +98,7 @@ class HostStats {
   // Counts a request as in flight from `now` until the returned handle ends.
   [[nodiscard]] Request start(TimePoint now) noexcept {
     ++in_flight_;
-    return Request(this, now);
+    return {this, now};
   }
 
   // Requests started and not yet ended.

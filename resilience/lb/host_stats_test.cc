@@ -60,7 +60,8 @@ TEST(HostStats, MovesTransferTheRequestExactlyOnce) {
   HostStats stats(PeakEwma::Settings{}, clock.now());
   HostStats::Request a = stats.start(clock.now());
   HostStats::Request b = std::move(a);
-  EXPECT_FALSE(a.active());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  EXPECT_FALSE(a.active());  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move): the
+                             // moved-from state is specified
   EXPECT_TRUE(b.active());
   HostStats::Request c = stats.start(clock.now());
   EXPECT_EQ(stats.inFlight(), 2U);

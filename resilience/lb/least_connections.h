@@ -62,15 +62,15 @@ class LeastConnections {
       std::weak_ordering order = std::weak_ordering::less;
       if (best) {
         order = compareLoadPerWeight(host_load, weight, best_load, weights_[*best]);
-        if (order == 0) {
+        if (std::is_eq(order)) {
           order = weights_[*best] <=> weight;  // a higher weight counts as less loaded
         }
       }
-      if (order < 0) {
+      if (std::is_lt(order)) {
         best = host;
         best_load = host_load;
         ties = 1;
-      } else if (order == 0 && draws.below(++ties) == 0) {
+      } else if (std::is_eq(order) && draws.below(++ties) == 0) {
         best = host;  // reservoir sampling: each of the k tied hosts kept with probability 1/k
         best_load = host_load;
       }

@@ -12,6 +12,7 @@
 // and 0 respectively. Thread-safety: a pure function.
 #pragma once
 
+#include <cmath>
 #include <compare>
 #include <cstdint>
 #include <limits>
@@ -33,7 +34,7 @@ template <typename Load>
   }
   if constexpr (std::is_floating_point_v<Load>) {
     const auto sanitize = [](Load load) -> long double {
-      if (load != load) {  // NaN
+      if (std::isnan(load)) {
         return std::numeric_limits<long double>::infinity();
       }
       return load < 0 ? 0.0L : static_cast<long double>(load);

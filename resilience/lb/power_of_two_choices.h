@@ -79,10 +79,10 @@ class PowerOfTwoChoices {
     const auto load_a = load(*first);
     const auto load_b = load(*second);
     const std::weak_ordering order = compareLoadPerWeight(load_a, weight_a, load_b, weight_b);
-    if (order < 0) {
+    if (std::is_lt(order)) {
       return first;
     }
-    if (order > 0) {
+    if (std::is_gt(order)) {
       return second;
     }
     return weight_b > weight_a ? second : first;

@@ -28,6 +28,7 @@ class SmoothWeightedRoundRobin {
  public:
   // One host per element; host i has weight weights[i]. Weight 0: the host is never picked (it
   // still occupies its index). Every host starts with zero credit. Any size, including empty.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): by value is the gateway's fixed API
   explicit SmoothWeightedRoundRobin(std::vector<std::uint32_t> weights) {
     hosts_.reserve(weights.size());
     for (const std::uint32_t weight : weights) {

@@ -34,7 +34,7 @@ TEST(SplitMix64, BelowIsUniformWithinTolerance) {
     ++counts[value];
   }
   for (const int count : counts) {
-    EXPECT_NEAR(count, kDraws / 7, 500);  // ~5.5 standard deviations
+    EXPECT_NEAR(count, kDraws / 7.0, 500);  // ~5.5 standard deviations
   }
 }
 

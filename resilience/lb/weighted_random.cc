@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace sluice::resilience {
@@ -19,7 +20,7 @@ std::size_t largestPowerOfTwoAtMost(std::size_t n) {
 
 }  // namespace
 
-WeightedRandom::WeightedRandom(const std::vector<std::uint32_t>& weights) : weights_(weights) {
+WeightedRandom::WeightedRandom(std::vector<std::uint32_t> weights) : weights_(std::move(weights)) {
   rebuild();
 }
 

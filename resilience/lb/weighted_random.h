@@ -32,7 +32,7 @@ class WeightedRandom {
   static constexpr int kAttempts = 8;
 
   // One host per element, host i of weight weights[i]; weight 0 is never picked. O(n).
-  explicit WeightedRandom(const std::vector<std::uint32_t>& weights);
+  explicit WeightedRandom(std::vector<std::uint32_t> weights);
 
   // A host among the eligible nonzero-weight ones, host i with probability w_i / (their total
   // weight); nullopt if there is none. `eligible` may be called several times for the same host
