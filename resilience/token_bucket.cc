@@ -1,0 +1,547 @@
+#include "resilience/token_bucket.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <utility>
+
+namespace sluice::resilience {
+namespace {
+
+// GCC/Clang extension (64-bit targets): exact intermediates for unit conversions off the hot path.
+__extension__ typedef __int128 Int128;  // NOLINT(modernize-use-using): __extension__ needs typedef
+
+constexpr std::uint64_t kTagBits = 8;
+constexpr std::uint64_t kTagMask = (std::uint64_t{1} << kTagBits) - 1;
+// A word value no generation can produce (tags cycle through 0..254).
+constexpr std::uint64_t kLocked = ~std::uint64_t{0};
+constexpr std::uint64_t kTagCount = kTagMask;  // 255
+
+// Bounds that keep every intermediate inside int64 and E inside the 56 bits of the word:
+// |now_u| <= 2^53 (else rebase), burst_units < 2^53, debt <= 2^54, so |E| < 2^55.
+constexpr std::int64_t kRebaseUnits = std::int64_t{1} << 53;
+constexpr std::int64_t kMaxDebtUnits = std::int64_t{1} << 54;
+constexpr std::int64_t kMaxEUnits = (std::int64_t{1} << 55) - 1;
+constexpr double kTargetUnitsPerToken = 0x1p30;
+constexpr double kMaxBurstUnits = 0x1p52;
+constexpr double kMaxDebtForUnits = 0x1p53;  // existing debt must fit with room to spare
+constexpr std::int32_t kMinShift = -62;
+constexpr std::int32_t kMaxShift = 32;
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
+
+std::uint64_t pack(std::int64_t e, std::uint64_t tag) {
+  return (static_cast<std::uint64_t>(e) << kTagBits) | tag;
+}
+std::int64_t unpack(std::uint64_t word) {
+  return static_cast<std::int64_t>(word) >> kTagBits;  // arithmetic shift: sign-extends
+}
+std::uint64_t tagOf(std::uint64_t gen) { return gen % kTagCount; }
+
+std::int64_t clampToInt64(Int128 v) {
+  if (v > kInt64Max) {
+    return kInt64Max;
+  }
+  if (v < kInt64Min) {
+    return kInt64Min;
+  }
+  return static_cast<std::int64_t>(v);
+}
+
+std::int64_t clampE(Int128 v) {
+  return static_cast<std::int64_t>(std::clamp<Int128>(v, -kMaxEUnits, kMaxEUnits));
+}
+
+// ns -> units, floor, without overflow (2^62 ns * 2^32 < 2^127).
+Int128 unitsOf(Int128 rel_ns, std::int32_t shift) {
+  if (shift >= 0) {
+    return rel_ns * (Int128{1} << shift);
+  }
+  return rel_ns >> -shift;  // arithmetic shift: floor
+}
+
+// units -> ns, rounded up (a wait must not end early) or down.
+Int128 nsOfCeil(Int128 units, std::int32_t shift) {
+  if (shift >= 0) {
+    const Int128 scale = Int128{1} << shift;
+    return units >= 0 ? (units + scale - 1) / scale : -((-units) / scale);
+  }
+  return units * (Int128{1} << -shift);
+}
+Int128 nsOfFloor(Int128 units, std::int32_t shift) {
+  if (shift >= 0) {
+    return units >> shift;
+  }
+  return units * (Int128{1} << -shift);
+}
+
+TimePoint addSaturating(TimePoint t, Int128 ns) {
+  return TimePoint{Duration{clampToInt64(Int128{t.time_since_epoch().count()} + ns)}};
+}
+
+struct Units {
+  std::int32_t shift = 0;
+  std::int64_t unit_per_token = 1;
+  std::int64_t burst_units = 0;
+  std::int64_t max_rel_ns = 0;
+};
+
+// Picks the fixed-point scale for (rate, burst): about 2^30 units per token for precision, fewer
+// if burst*T or the existing debt would not fit the word. Frozen and unlimited buckets do not
+// convert time at all, so only the token size matters for them.
+Units chooseUnits(double rate, std::uint64_t burst, double debt_tokens, bool finite) {
+  const double target =
+      std::min({kTargetUnitsPerToken, kMaxBurstUnits / std::max(1.0, static_cast<double>(burst)),
+                kMaxDebtForUnits / std::max(1.0, debt_tokens)});
+  Units u;
+  if (!finite) {
+    u.unit_per_token = std::max<std::int64_t>(1, static_cast<std::int64_t>(target));
+    u.burst_units = static_cast<std::int64_t>(burst) * u.unit_per_token;
+    u.max_rel_ns = kInt64Max;
+    return u;
+  }
+  const double ns_per_token = 1e9 / rate;
+  u.shift = std::clamp(static_cast<std::int32_t>(std::ilogb(target / ns_per_token)), kMinShift,
+                       kMaxShift);
+  // unit_per_token = ceil(1e9 * 2^shift / rate), checked with an exact residual: rounding the
+  // token cost up (never down) is what makes the limiter conservative.
+  const double scaled = std::ldexp(1e9, u.shift);
+  double upt = std::ceil(scaled / rate);
+  if (std::fma(upt, rate, -scaled) < 0.0) {
+    upt += 1.0;
+  }
+  u.unit_per_token = std::max<std::int64_t>(1, static_cast<std::int64_t>(upt));
+  u.burst_units = static_cast<std::int64_t>(burst) * u.unit_per_token;
+  if (u.shift >= 0) {
+    u.max_rel_ns = kRebaseUnits >> u.shift;
+  } else {
+    u.max_rel_ns = clampToInt64(Int128{kRebaseUnits} << -u.shift);
+  }
+  return u;
+}
+
+TokenBucket::Settings coerce(TokenBucket::Settings s) {
+  if (std::isnan(s.rate_per_second) || s.rate_per_second < 0.0) {
+    s.rate_per_second = 0.0;
+  } else if (s.rate_per_second > 0.0 && s.rate_per_second < TokenBucket::kMinRate) {
+    s.rate_per_second = TokenBucket::kMinRate;
+  } else if (std::isfinite(s.rate_per_second) && s.rate_per_second > TokenBucket::kMaxRate) {
+    s.rate_per_second = TokenBucket::kMaxRate;
+  }
+  s.burst = std::min(s.burst, TokenBucket::kMaxBurst);
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Reservation
+
+TokenBucket::Reservation::Reservation(Reservation&& other) noexcept
+    : bucket_(std::exchange(other.bucket_, nullptr)),
+      ok_(std::exchange(other.ok_, false)),
+      tokens_(std::exchange(other.tokens_, 0)),
+      time_to_act_(other.time_to_act_),
+      gen_(other.gen_),
+      end_units_(other.end_units_),
+      end_floor_(other.end_floor_) {}
+
+TokenBucket::Reservation& TokenBucket::Reservation::operator=(Reservation&& other) noexcept {
+  if (this != &other) {
+    bucket_ = std::exchange(other.bucket_, nullptr);
+    ok_ = std::exchange(other.ok_, false);
+    tokens_ = std::exchange(other.tokens_, 0);
+    time_to_act_ = other.time_to_act_;
+    gen_ = other.gen_;
+    end_units_ = other.end_units_;
+    end_floor_ = other.end_floor_;
+  }
+  return *this;
+}
+
+Duration TokenBucket::Reservation::delay(TimePoint now) const {
+  if (!ok_) {
+    return Duration::max();
+  }
+  if (time_to_act_ <= now) {
+    return Duration::zero();
+  }
+  return Duration{clampToInt64(Int128{time_to_act_.time_since_epoch().count()} -
+                               now.time_since_epoch().count())};
+}
+
+double TokenBucket::Reservation::cancel(TimePoint now) {
+  TokenBucket* bucket = std::exchange(bucket_, nullptr);
+  if (bucket == nullptr) {
+    return 0.0;
+  }
+  return bucket->cancelReservation(*this, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TokenBucket
+
+std::optional<std::string> TokenBucket::validate(const Settings& settings) {
+  const double r = settings.rate_per_second;
+  if (std::isnan(r)) {
+    return "rate_per_second is NaN";
+  }
+  if (r < 0.0) {
+    return "rate_per_second must be >= 0 (0 = never refills), got " + std::to_string(r);
+  }
+  if (r > 0.0 && r < kMinRate) {
+    return "rate_per_second must be 0 or >= 1e-12, got " + std::to_string(r);
+  }
+  if (std::isfinite(r) && r > kMaxRate) {
+    return "rate_per_second must be <= 1e13 or +infinity (unlimited), got " + std::to_string(r);
+  }
+  if (settings.burst > kMaxBurst) {
+    return "burst must be <= 1e12, got " + std::to_string(settings.burst);
+  }
+  if (settings.burst == 0 && std::isfinite(r)) {
+    return "burst 0 with a finite rate admits nothing";
+  }
+  return std::nullopt;
+}
+
+TokenBucket::TokenBucket(const Settings& settings, TimePoint now) : word_(0) {
+  const Settings s = coerce(settings);
+  Params p;
+  p.mode = s.rate_per_second == 0.0        ? Mode::Frozen
+           : std::isinf(s.rate_per_second) ? Mode::Unlimited
+                                           : Mode::Finite;
+  const Units u = chooseUnits(s.rate_per_second, s.burst, 0.0, p.mode == Mode::Finite);
+  p.origin_ns = now.time_since_epoch().count();
+  p.shift = u.shift;
+  p.unit_per_token = u.unit_per_token;
+  p.burst_units = u.burst_units;
+  p.max_rel_ns = u.max_rel_ns;
+  p.burst = s.burst;
+  p.rate = s.rate_per_second;
+  p.gen = 0;
+  storeParams(p);
+  // Full at `now`: E = now - burst*T, i.e. -burst_units relative to the origin `now`.
+  word_.store(pack(-p.burst_units, tagOf(p.gen)), std::memory_order_release);
+}
+
+TokenBucket::Params TokenBucket::loadParams() const {
+  // Acquire loads: none of them may be reordered after the caller's later re-read of word_,
+  // which is what validates the snapshot (a seqlock reader without fences; see unchanged()).
+  Params p;
+  p.origin_ns = origin_ns_.load(std::memory_order_acquire);
+  p.shift = shift_.load(std::memory_order_acquire);
+  p.unit_per_token = unit_per_token_.load(std::memory_order_acquire);
+  p.burst_units = burst_units_.load(std::memory_order_acquire);
+  p.max_rel_ns = max_rel_ns_.load(std::memory_order_acquire);
+  p.mode = mode_.load(std::memory_order_acquire);
+  p.burst = burst_.load(std::memory_order_acquire);
+  p.rate = rate_.load(std::memory_order_acquire);
+  p.gen = gen_.load(std::memory_order_acquire);
+  return p;
+}
+
+void TokenBucket::storeParams(const Params& p) {
+  // Relaxed: published by the release store of word_ that follows.
+  origin_ns_.store(p.origin_ns, std::memory_order_relaxed);
+  shift_.store(p.shift, std::memory_order_relaxed);
+  unit_per_token_.store(p.unit_per_token, std::memory_order_relaxed);
+  burst_units_.store(p.burst_units, std::memory_order_relaxed);
+  max_rel_ns_.store(p.max_rel_ns, std::memory_order_relaxed);
+  mode_.store(p.mode, std::memory_order_relaxed);
+  burst_.store(p.burst, std::memory_order_relaxed);
+  rate_.store(p.rate, std::memory_order_relaxed);
+  gen_.store(p.gen, std::memory_order_relaxed);
+}
+
+std::uint64_t TokenBucket::loadUnlocked() const {
+  for (int spins = 0;; ++spins) {
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    if (w != kLocked) {
+      return w;
+    }
+    // A reconfigure holds the word for tens of ns; yield if it was descheduled meanwhile.
+    if (spins >= 64) {
+      std::this_thread::yield();
+    }
+  }
+}
+
+bool TokenBucket::unchanged(std::uint64_t word) const {
+  // Parameters are written only while the word is kLocked, and every reconfigure moves the
+  // word to a new generation tag, so an unchanged word proves the parameters read in between
+  // belong to it. (An ABA needs 255 reconfigures between the two loads *and* the same E.)
+  return word_.load(std::memory_order_acquire) == word;
+}
+
+TokenBucket::NowUnits TokenBucket::toUnits(TimePoint now, const Params& p) {
+  NowUnits out;
+  if (p.mode != Mode::Finite) {
+    return out;  // frozen time: the bucket never refills
+  }
+  std::int64_t rel = 0;
+  if (__builtin_sub_overflow(now.time_since_epoch().count(), p.origin_ns, &rel)) {
+    rel = now.time_since_epoch().count() > p.origin_ns ? kInt64Max : kInt64Min;
+  }
+  if (rel > p.max_rel_ns) {
+    out.rebase = true;
+    return out;
+  }
+  if (rel < -p.max_rel_ns) {
+    out.too_old = true;
+    return out;
+  }
+  // |rel| <= max_rel_ns keeps |units| <= 2^53.
+  out.units = p.shift >= 0 ? rel * (std::int64_t{1} << p.shift) : rel >> -p.shift;
+  return out;
+}
+
+bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
+  if (n == 0) {
+    return true;
+  }
+  for (;;) {
+    std::uint64_t w = loadUnlocked();
+    const Params p = loadParams();
+    bool allowed = false;
+    std::int64_t next = 0;
+    if (p.mode == Mode::Unlimited) {
+      allowed = true;
+    } else if (n <= p.burst) {
+      const NowUnits t = toUnits(now, p);
+      if (t.rebase) {
+        reconfigure(std::nullopt, now);
+        continue;
+      }
+      if (!t.too_old) {
+        // n <= burst, so n * unit_per_token <= burst_units < 2^53: no overflow.
+        const std::int64_t base = std::max(unpack(w), t.units - p.burst_units);
+        next = base + static_cast<std::int64_t>(n) * p.unit_per_token;
+        if (next <= t.units) {
+          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+            return true;
+          }
+          continue;  // someone else moved E: recompute from the new value
+        }
+      }
+    }
+    // A decision that writes nothing is valid only if the parameters matched the word.
+    if (unchanged(w)) {
+      return allowed;
+    }
+  }
+}
+
+TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Duration max_wait) {
+  max_wait = std::max(max_wait, Duration::zero());
+  for (;;) {
+    std::uint64_t w = loadUnlocked();
+    const Params p = loadParams();
+    Reservation r;
+    r.tokens_ = n;
+    if (p.mode == Mode::Unlimited || n == 0) {
+      // Nothing is taken, so there is nothing to give back either.
+      if (unchanged(w)) {
+        r.ok_ = true;
+        r.time_to_act_ = now;
+        return r;
+      }
+      continue;
+    }
+    if (n <= p.burst) {
+      const NowUnits t = toUnits(now, p);
+      if (t.rebase) {
+        reconfigure(std::nullopt, now);
+        continue;
+      }
+      if (!t.too_old) {
+        const std::int64_t base = std::max(unpack(w), t.units - p.burst_units);
+        const std::int64_t next = base + static_cast<std::int64_t>(n) * p.unit_per_token;
+        const std::int64_t wait_units = next - t.units;
+        const bool possible =
+            wait_units <= 0 || (p.mode == Mode::Finite && wait_units <= kMaxDebtUnits);
+        const Int128 wait_ns = wait_units > 0 ? nsOfCeil(wait_units, p.shift) : 0;
+        // Duration::max() means "any wait", even one longer than a Duration can hold.
+        if (possible && (max_wait == Duration::max() || wait_ns <= Int128{max_wait.count()})) {
+          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+            r.bucket_ = this;
+            r.ok_ = true;
+            r.time_to_act_ = addSaturating(now, wait_ns);
+            r.gen_ = p.gen;
+            r.end_units_ = next;
+            r.end_floor_ = addSaturating(now, wait_units > 0 ? nsOfFloor(wait_units, p.shift) : 0);
+            return r;
+          }
+          continue;
+        }
+      }
+    }
+    if (unchanged(w)) {
+      r.tokens_ = 0;
+      return r;  // !ok
+    }
+  }
+}
+
+double TokenBucket::cancelReservation(const Reservation& r, TimePoint now) {
+  if (!r.ok_ || r.tokens_ == 0 || r.time_to_act_ < now) {
+    return 0.0;  // Go: nothing to restore once the reservation's time has passed
+  }
+  for (;;) {
+    std::uint64_t w = loadUnlocked();
+    const Params p = loadParams();
+    if (p.mode != Mode::Unlimited) {
+      const NowUnits t = toUnits(now, p);
+      if (t.rebase) {
+        reconfigure(std::nullopt, now);
+        continue;
+      }
+      if (!t.too_old) {
+        const std::int64_t e = unpack(w);
+        // Where this reservation's booking ends, in today's units. Exact while the parameters
+        // are the ones it was made under; otherwise from its rounded-down end time, which can
+        // only under-estimate the end and so over-estimate what was booked after it.
+        const std::int64_t end =
+            r.gen_ == p.gen
+                ? r.end_units_
+                : clampE(unitsOf(Int128{r.end_floor_.time_since_epoch().count()} - p.origin_ns,
+                                 p.shift));
+        // Tokens reserved after this one keep their places (Go: lastEvent - timeToAct).
+        const Int128 booked_after = std::max<Int128>(0, Int128{e} - end);
+        const Int128 restore = std::min<Int128>(
+            Int128{static_cast<std::int64_t>(std::min(r.tokens_, kMaxBurst))} * p.unit_per_token -
+                booked_after,
+            p.burst_units);
+        const std::int64_t floor_e = t.units - p.burst_units;  // full bucket
+        const std::int64_t base = std::max(e, floor_e);
+        if (restore > 0 && base > floor_e) {
+          const std::int64_t next =
+              std::max(floor_e, static_cast<std::int64_t>(Int128{base} - restore));
+          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+            return static_cast<double>(base - next) / static_cast<double>(p.unit_per_token);
+          }
+          continue;
+        }
+      }
+    }
+    if (unchanged(w)) {
+      return 0.0;
+    }
+  }
+}
+
+void TokenBucket::setRate(double rate_per_second, TimePoint now) {
+  Settings s = settings();
+  s.rate_per_second = rate_per_second;
+  reconfigure(s, now);
+}
+
+void TokenBucket::setBurst(std::uint64_t burst, TimePoint now) {
+  Settings s = settings();
+  s.burst = burst;
+  reconfigure(s, now);
+}
+
+void TokenBucket::setSettings(const Settings& settings, TimePoint now) {
+  reconfigure(settings, now);
+}
+
+TokenBucket::Settings TokenBucket::settings() const {
+  for (;;) {
+    const std::uint64_t w = loadUnlocked();
+    const Params p = loadParams();
+    if (unchanged(w)) {
+      return Settings{.rate_per_second = p.rate, .burst = p.burst};
+    }
+  }
+}
+
+double TokenBucket::tokens(TimePoint now) const {
+  for (;;) {
+    const std::uint64_t w = loadUnlocked();
+    const Params p = loadParams();
+    double out = 0.0;
+    if (p.mode == Mode::Unlimited) {
+      out = std::numeric_limits<double>::infinity();
+    } else {
+      // Unbounded conversion: a read-only query does not rebase.
+      const Int128 now_u =
+          p.mode == Mode::Frozen
+              ? 0
+              : unitsOf(Int128{now.time_since_epoch().count()} - p.origin_ns, p.shift);
+      const Int128 avail = std::min<Int128>(p.burst_units, now_u - unpack(w));
+      out = static_cast<double>(avail) / static_cast<double>(p.unit_per_token);
+    }
+    if (unchanged(w)) {
+      return out;
+    }
+  }
+}
+
+// Rebase (next == nullopt: same settings, new origin) or change settings. Runs under mu_ with
+// the word parked at kLocked, so no acquirer can commit against half-written parameters; the
+// new word carries the next generation tag, so an acquirer that read the old parameters cannot
+// commit either (its compare-and-swap expects the old word).
+void TokenBucket::reconfigure(const std::optional<Settings>& next, TimePoint now) {
+  const std::lock_guard lock(mu_);
+  // Only reconfigure() writes parameters, and it holds mu_: this read is stable.
+  const Params old = loadParams();
+  if (!next.has_value() && !toUnits(now, old).rebase) {
+    return;  // another thread rebased first
+  }
+  std::uint64_t w = word_.load(std::memory_order_relaxed);
+  while (!word_.compare_exchange_weak(w, kLocked, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+  }
+  const std::int64_t e = unpack(w);
+
+  const Settings s =
+      coerce(next.value_or(Settings{.rate_per_second = old.rate, .burst = old.burst}));
+  Params p;
+  p.mode = s.rate_per_second == 0.0        ? Mode::Frozen
+           : std::isinf(s.rate_per_second) ? Mode::Unlimited
+                                           : Mode::Finite;
+  p.origin_ns = now.time_since_epoch().count();
+  p.burst = s.burst;
+  p.rate = s.rate_per_second;
+  p.gen = old.gen + 1;
+
+  // Tokens available at `now` under the old parameters, in old units (negative = debt).
+  bool full = old.mode == Mode::Unlimited;  // leaving "unlimited" refills, as in Go
+  Int128 avail = 0;
+  if (!full) {
+    const Int128 now_u =
+        old.mode == Mode::Frozen
+            ? 0
+            : unitsOf(Int128{now.time_since_epoch().count()} - old.origin_ns, old.shift);
+    avail = std::min<Int128>(old.burst_units, now_u - e);
+  }
+  const double debt_tokens =
+      avail < 0 ? static_cast<double>(-avail) / static_cast<double>(old.unit_per_token) : 0.0;
+  const Units u = chooseUnits(s.rate_per_second, s.burst, debt_tokens, p.mode == Mode::Finite);
+  p.shift = u.shift;
+  p.unit_per_token = u.unit_per_token;
+  p.burst_units = u.burst_units;
+  p.max_rel_ns = u.max_rel_ns;
+
+  Int128 new_e = 0;
+  if (full) {
+    new_e = -Int128{p.burst_units};
+  } else if (p.unit_per_token == old.unit_per_token) {
+    new_e = -avail;  // same token size: exact
+  } else {
+    // Same number of tokens in the new unit, rounded toward fewer tokens (E up).
+    const Int128 num = -avail * p.unit_per_token;
+    const Int128 den = old.unit_per_token;
+    new_e = num / den + ((num % den) > 0 ? 1 : 0);
+  }
+  new_e = std::clamp<Int128>(new_e, -Int128{p.burst_units}, kMaxDebtUnits);
+  storeParams(p);
+  word_.store(pack(static_cast<std::int64_t>(new_e), tagOf(p.gen)), std::memory_order_release);
+}
+
+}  // namespace sluice::resilience
