@@ -52,6 +52,12 @@ Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot, log:
 Worker::~Worker() {
   stop();
   join();
+  // Coroutine frames still pending (connections, accept and tick loops) reference the wheel, the
+  // pools and the stats: destroy them now, while those are alive, and only then the pools and
+  // listeners, whose sockets the io_context's services must outlive.
+  io_.destroyPendingHandlers();
+  acceptors_.clear();
+  clusters_.clear();
 }
 
 std::optional<std::string> Worker::listen() {

@@ -81,8 +81,15 @@ class Worker {
   void drainNow();
   void checkFinished();
 
+  // An io_context whose pending handlers can be destroyed before it is (see ~Worker).
+  class Context : public boost::asio::io_context {
+   public:
+    using boost::asio::io_context::io_context;
+    void destroyPendingHandlers() { shutdown(); }
+  };
+
   std::size_t index_;
-  boost::asio::io_context io_;
+  Context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::shared_ptr<const Snapshot> snapshot_;
   log::AccessLog* access_log_;
