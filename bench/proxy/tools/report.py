@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Turn run.sh's raw.log (key=value lines) into markdown tables.
+
+Lines used:
+  META key=value ...                 run parameters / versions
+  RUN body= conns= rep= target= ...  one measured wrk run (+ CPU/RSS fields)
+  IDLE target= ...                   idle-connection memory test
+Medians are taken over repetitions; with >1 rep the req/s spread
+((max-min)/median) is shown.
+"""
+import statistics as st
+import sys
+from collections import OrderedDict, defaultdict
+
+
+def kv(line):
+    out = {}
+    for tok in line.split()[1:]:
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def num(x, default=None):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return default
+
+
+def fmt_int(x):
+    return "n/a" if x is None else f"{x:,.0f}"
+
+
+def fmt_ms(us):
+    return "n/a" if us is None else f"{us / 1000:.2f}"
+
+
+def fmt_pct(x):
+    return "n/a" if x is None else f"{x:.0f}"
+
+
+def main(path):
+    meta, runs, idle, discards = {}, [], [], []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("META "):
+                meta.update(kv(line))
+            elif line.startswith("RUN "):
+                runs.append(kv(line))
+            elif line.startswith("IDLE "):
+                idle.append(kv(line))
+            elif line.startswith("DISCARD "):
+                discards.append(kv(line))
+
+    targets = meta.get("targets", "").split(",") if meta.get("targets") else []
+    cells = OrderedDict()
+    for r in runs:
+        cells.setdefault((r["body"], int(r["conns"])), defaultdict(list))[r["target"]].append(r)
+        if r["target"] not in targets:
+            targets.append(r["target"])
+
+    def med(rs, key):
+        vals = [num(r.get(key)) for r in rs]
+        vals = [v for v in vals if v is not None]
+        return st.median(vals) if vals else None
+
+    def worst(rs, key):
+        vals = [num(r.get(key)) for r in rs]
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else None
+
+    reps = int(meta.get("reps", "1"))
+    p = print
+    p(f"Run: {meta.get('date', '?')} | duration {meta.get('duration', '?')} s, warm-up "
+      f"{meta.get('warmup', '?')} s, reps {reps} | wrk -t{meta.get('wrk_threads', '1')} "
+      f"on CPU {meta.get('load_cpu', '?')} with the backend; proxies on CPU "
+      f"{meta.get('proxy_cpu', '?')}")
+    p("")
+    p("Versions: " + ", ".join(f"{k[2:]} {v}" for k, v in meta.items() if k.startswith("v_")))
+    p("")
+    steal_max = num(meta.get("steal_max"), 5)
+    other_max = num(meta.get("other_max"), 15)
+
+    def noisy(r):
+        return num(r.get("steal"), 0) > steal_max or num(r.get("other_cpu"), 0) > other_max
+
+    bad = [r for r in runs if noisy(r)]
+    p(f"Noise: {len(discards)} run(s) discarded and re-run (hypervisor steal > {steal_max:g}% "
+      f"or foreign CPU > {other_max:g}% of a core); {len(bad)} kept run(s) still noisy, "
+      "marked `!` below.")
+    p("")
+
+    # ---- wide summary: req/s with ratio to nginx ----
+    p("### Throughput (req/s" + (", median of reps" if reps > 1 else "") +
+      "; in brackets: x nginx / % of direct)")
+    p("")
+    p("| body | conns | " + " | ".join(targets) + " |")
+    p("|---|---:|" + "---:|" * len(targets))
+    for (body, conns), by_t in cells.items():
+        ngx = med(by_t.get("nginx", []), "rps")
+        direct = med(by_t.get("direct", []), "rps")
+        row = []
+        for t in targets:
+            v = med(by_t.get(t, []), "rps")
+            if v is None:
+                row.append("-")
+                continue
+            extra = []
+            if ngx and t != "nginx":
+                extra.append(f"{v / ngx:.2f}x")
+            if direct and t != "direct":
+                extra.append(f"{100 * v / direct:.0f}%")
+            mark = "!" if any(noisy(r) for r in by_t.get(t, [])) else ""
+            row.append(fmt_int(v) + mark + (f" ({' / '.join(extra)})" if extra else ""))
+        p(f"| {body} | {conns} | " + " | ".join(row) + " |")
+    p("")
+
+    # ---- per-core efficiency: the fair comparison when the load side saturates first ----
+    p("### Requests per proxy CPU-second (in brackets: x nginx)")
+    p("")
+    p("For `direct` the figure is the backend worker's. On a 2-core box wrk and the backend share "
+      "one core and saturate before a fast proxy does, so this is the column that compares proxies.")
+    p("")
+    p("| body | conns | " + " | ".join(targets) + " |")
+    p("|---|---:|" + "---:|" * len(targets))
+    for (body, conns), by_t in cells.items():
+        def eff(t):
+            rs = by_t.get(t, [])
+            rps, cpu = med(rs, "rps"), med(rs, "tgt_cpu")
+            return rps / (cpu / 100) if rps and cpu else None
+        ngx = eff("nginx")
+        row = []
+        for t in targets:
+            v = eff(t)
+            if v is None:
+                row.append("-")
+                continue
+            row.append(f"{v / 1000:.1f}k" + (f" ({v / ngx:.2f}x)" if ngx and t != "nginx" else ""))
+        p(f"| {body} | {conns} | " + " | ".join(row) + " |")
+    p("")
+
+    # ---- wide latency summary ----
+    p("### Latency p50 / p99 (ms)")
+    p("")
+    p("| body | conns | " + " | ".join(targets) + " |")
+    p("|---|---:|" + "---:|" * len(targets))
+    for (body, conns), by_t in cells.items():
+        row = []
+        for t in targets:
+            rs = by_t.get(t, [])
+            row.append("-" if not rs else f"{fmt_ms(med(rs, 'p50_us'))} / {fmt_ms(med(rs, 'p99_us'))}")
+        p(f"| {body} | {conns} | " + " | ".join(row) + " |")
+    p("")
+
+    # ---- long detail table ----
+    p("### Detail")
+    p("")
+    p("`tgt CPU%` = CPU used by the measured process (proxy; for `direct` the backend "
+      "worker), 100 = one full core. `req/tgt-CPU-s` = req/s divided by that, i.e. "
+      "per-core efficiency (the fair metric when the proxy core is not saturated). "
+      "`CPU0%`/`CPU1%` = whole-core busy (excl. steal). `other%` = CPU (both cores, % of "
+      "one core, worst rep) during the run NOT used by wrk, backend or target: other "
+      "jobs on the box; a few % is normal, >10% means the run was disturbed. `bg%` = "
+      "busy CPU in the idle window just before the run (worst rep). `new upstr conns` = connections the backend accepted during the run "
+      "(for `direct`: wrk's own); far above `conns` means upstream keep-alive churn. "
+      "RSS/HWM of the measured process after the run.")
+    p("")
+    p("| body | conns | target | req/s | spread | x nginx | % direct | p50 ms | p99 ms | p99.9 ms | max ms "
+      "| errors | new upstr conns | tgt CPU% | backend CPU% | CPU0% | CPU1% | steal% | other% | bg% | req/tgt-CPU-s | RSS MiB | HWM MiB |")
+    p("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (body, conns), by_t in cells.items():
+        ngx = med(by_t.get("nginx", []), "rps")
+        direct = med(by_t.get("direct", []), "rps")
+        for t in targets:
+            rs = by_t.get(t, [])
+            if not rs:
+                continue
+            rps = med(rs, "rps")
+            vals = [num(r["rps"]) for r in rs]
+            spread = f"{100 * (max(vals) - min(vals)) / rps:.1f}%" if len(vals) > 1 and rps else "-"
+            errs = sum(int(num(r.get(k), 0)) for r in rs for k in
+                       ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+            tcpu = med(rs, "tgt_cpu")
+            eff = rps / (tcpu / 100) if tcpu else None
+            rss, hwm = med(rs, "rss_kb"), med(rs, "hwm_kb")
+            mark = "!" if any(noisy(r) for r in rs) else ""
+            p(f"| {body} | {conns} | {t} | {fmt_int(rps)}{mark} | {spread} | "
+              f"{(f'{rps / ngx:.2f}') if ngx else 'n/a'} | "
+              f"{(f'{100 * rps / direct:.0f}') if direct else 'n/a'} | "
+              f"{fmt_ms(med(rs, 'p50_us'))} | {fmt_ms(med(rs, 'p99_us'))} | "
+              f"{fmt_ms(med(rs, 'p999_us'))} | {fmt_ms(med(rs, 'max_us'))} | {errs} | "
+              f"{fmt_int(med(rs, 'be_new_conns'))} | "
+              f"{fmt_pct(tcpu)} | {fmt_pct(med(rs, 'be_cpu'))} | {fmt_pct(med(rs, 'cpu0'))} | "
+              f"{fmt_pct(med(rs, 'cpu1'))} | {fmt_pct(med(rs, 'steal'))} | "
+              f"{fmt_pct(worst(rs, 'other_cpu'))} | {fmt_pct(worst(rs, 'bg'))} | {fmt_int(eff)} | "
+              f"{'n/a' if rss is None else f'{rss / 1024:.1f}'} | "
+              f"{'n/a' if hwm is None else f'{hwm / 1024:.1f}'} |")
+    p("")
+
+    if reps > 1:
+        p("### Per-repetition req/s")
+        p("")
+        p("| body | conns | target | " + " | ".join(f"rep {i}" for i in range(1, reps + 1)) + " | CV |")
+        p("|---|---:|---|" + "---:|" * reps + "---:|")
+        for (body, conns), by_t in cells.items():
+            for t in targets:
+                rs = sorted(by_t.get(t, []), key=lambda r: int(r["rep"]))
+                if not rs:
+                    continue
+                vals = [num(r["rps"]) for r in rs]
+                cv = f"{100 * st.pstdev(vals) / st.mean(vals):.1f}%" if len(vals) > 1 else "-"
+                p(f"| {body} | {conns} | {t} | " + " | ".join(fmt_int(v) for v in vals) + f" | {cv} |")
+        p("")
+
+    if idle:
+        p("### Idle keep-alive connections (fresh process, before load)")
+        p("")
+        p("| target | conns held | still open | RSS before MiB | RSS after MiB | bytes / idle conn | fd delta |")
+        p("|---|---:|---:|---:|---:|---:|---:|")
+        for r in idle:
+            fdd = int(num(r.get("fd_after"), 0) - num(r.get("fd_before"), 0))
+            p(f"| {r['target']} | {r.get('n_ok')} / {r.get('n_req')} | {r.get('n_alive')} | "
+              f"{num(r.get('rss_before_kb'), 0) / 1024:.1f} | {num(r.get('rss_after_kb'), 0) / 1024:.1f} | "
+              f"{fmt_int(num(r.get('bytes_per_conn')))} | {fdd} |")
+        p("")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
