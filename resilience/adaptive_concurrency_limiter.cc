@@ -15,7 +15,7 @@ AdaptiveConcurrencyLimiter::Permit AdaptiveConcurrencyLimiter::tryAcquire(TimePo
     }
   } while (!inflight_.compare_exchange_weak(current, current + 1, std::memory_order_acquire,
                                             std::memory_order_relaxed));
-  return Permit(this, now, current + 1);
+  return {this, now, current + 1};
 }
 
 void AdaptiveConcurrencyLimiter::complete(TimePoint now, Duration rtt, std::size_t inflight,

@@ -151,8 +151,11 @@ TEST(AdaptiveConcurrencyLimiter, MoveTransfersTheSlot) {
   Fixture f(2);
   auto a = f.limiter->tryAcquire(f.clock.now());
   AdaptiveConcurrencyLimiter::Permit b = std::move(a);
-  EXPECT_FALSE(a);           // NOLINT(bugprone-use-after-move): moved-from state is specified
-  a.success(f.clock.now());  // NOLINT(bugprone-use-after-move): no-op on an empty permit
+  // The moved-from state is specified (empty), so using it is the point of the test.
+  // NOLINTBEGIN(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
+  EXPECT_FALSE(a);
+  a.success(f.clock.now());  // a no-op on an empty permit
+  // NOLINTEND(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
   EXPECT_TRUE(f.fake->samples().empty());
   EXPECT_EQ(f.limiter->inflight(), 1U);
   auto c = f.limiter->tryAcquire(f.clock.now());
@@ -243,6 +246,7 @@ TEST(AdaptiveConcurrencyLimiterStress, NoOverAdmissionAndEveryOutcomeCounted) {
   std::atomic<std::int64_t> drops{0};
   std::latch start(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 3);
@@ -299,6 +303,7 @@ TEST(AdaptiveConcurrencyLimiterStress, ChangingLimitKeepsInflightConsistent) {
   std::atomic<std::int64_t> max_holding{0};
   std::latch start(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 11);

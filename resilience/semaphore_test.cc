@@ -32,6 +32,7 @@ TEST(Semaphore, ValidateRejectsCapacityAboveMax) {
 TEST(Semaphore, TryAcquireAdmitsExactlyCapacity) {
   Semaphore sem(settings(3));
   std::vector<Permit> permits;
+  permits.reserve(3);
   for (int i = 0; i < 3; ++i) {
     permits.push_back(sem.tryAcquire());
     EXPECT_TRUE(permits.back());
@@ -78,6 +79,7 @@ TEST(Semaphore, WaitersAreGrantedInFifoOrderAsPermitsReturn) {
   Permit held = sem.tryAcquire();
   std::vector<int> order;
   std::vector<Permit> got;
+  got.reserve(3);
   for (int id = 0; id < 3; ++id) {
     ASSERT_EQ(sem.acquireAsync([&, id](Permit p) {
                    order.push_back(id);
@@ -156,19 +158,24 @@ TEST(Semaphore, GrowingCapacityGrantsQueuedWaiters) {
   Semaphore sem(settings(1));
   Permit held = sem.tryAcquire();
   std::vector<Permit> got;
+  std::vector<Semaphore::WaitTicket> tickets;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(sem.acquireAsync([&](Permit p) { got.push_back(std::move(p)); }).status,
-              Status::Queued);
+    auto r = sem.acquireAsync([&](Permit p) { got.push_back(std::move(p)); });
+    ASSERT_EQ(r.status, Status::Queued);
+    tickets.push_back(r.ticket);
   }
   sem.setCapacity(3);
   EXPECT_EQ(got.size(), 2U);
   EXPECT_EQ(sem.waiting(), 1U);
   EXPECT_EQ(sem.capacity(), 3U);
+  // The last waiter must not be granted into `got` while `got` is being destroyed.
+  EXPECT_EQ(sem.cancel(tickets[2]), Cancel::Cancelled);
 }
 
 TEST(Semaphore, ShrinkingKeepsHeldPermitsAndDelaysNewGrants) {
   Semaphore sem(settings(3));
   std::vector<Permit> held;
+  held.reserve(3);
   for (int i = 0; i < 3; ++i) {
     held.push_back(sem.tryAcquire());
   }
@@ -191,7 +198,7 @@ TEST(SemaphoreStress, NoOverAdmissionAndNoLostPermits) {
   constexpr std::size_t kCapacity = 4;
   constexpr int kThreads = 4;
   constexpr int kPerThread = 4000;
-  Semaphore sem(settings(kCapacity, kThreads * kPerThread));
+  Semaphore sem(settings(kCapacity, std::size_t{kThreads} * kPerThread));
   std::atomic<std::int64_t> in_use{0};
   std::atomic<std::int64_t> max_in_use{0};
   std::atomic<int> immediate{0};
@@ -229,6 +236,7 @@ TEST(SemaphoreStress, NoOverAdmissionAndNoLostPermits) {
   };
   std::latch start(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 7);

@@ -1,6 +1,7 @@
 #include "resilience/weighted_semaphore.h"
 
 #include <algorithm>
+#include <cassert>
 
 namespace sluice::resilience {
 
@@ -20,6 +21,11 @@ WeightedSemaphore::~WeightedSemaphore() {
   WaiterList queued;
   {
     const std::lock_guard lock(mutex_);
+    // Permits point at this object: destroying it under them is a use-after-free waiting to
+    // happen. (Debug builds only; queued waiters hold nothing.)
+    assert(delivering_ == false && pending_.empty());
+    assert(available() == static_cast<std::int64_t>(capacity()) &&
+           "a Permit outlives its semaphore");
     queued.swap(queue_);
     for (const auto& waiter : queued) {
       waiter->state = WaiterState::Cancelled;
@@ -33,7 +39,7 @@ WeightedSemaphore::~WeightedSemaphore() {
 
 WeightedSemaphore::Permit WeightedSemaphore::tryAcquire(std::size_t weight) noexcept {
   if (weight == 0) {
-    return Permit(this, 0);
+    return {this, 0};
   }
   if (weight > kMaxCapacity) {
     return {};
@@ -45,7 +51,7 @@ WeightedSemaphore::Permit WeightedSemaphore::tryAcquire(std::size_t weight) noex
     // are visible to the new one (what a mutex would give).
     if (state_.compare_exchange_weak(state, state - 2 * need, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
-      return Permit(this, weight);
+      return {this, weight};
     }
   }
   return {};

@@ -94,8 +94,10 @@ class WeightedSemaphore {
 
     // Returns the units now (which may grant queued waiters on this thread). Idempotent.
     void release() noexcept {
-      if (owner_ != nullptr) {
-        std::exchange(owner_, nullptr)->release(std::exchange(weight_, 0));
+      WeightedSemaphore* const owner = std::exchange(owner_, nullptr);
+      const std::size_t weight = std::exchange(weight_, 0);
+      if (owner != nullptr && weight != 0) {  // a zero-weight permit never touches the owner
+        owner->release(weight);
       }
     }
     // Units held: 0 for an empty permit, and for a granted request of weight 0.
@@ -154,7 +156,8 @@ class WeightedSemaphore {
   WeightedSemaphore& operator=(const WeightedSemaphore&) = delete;
   WeightedSemaphore(WeightedSemaphore&&) = delete;
   WeightedSemaphore& operator=(WeightedSemaphore&&) = delete;
-  // Destroys queued callbacks uncalled. Precondition: no Permit is outstanding.
+  // Destroys queued callbacks uncalled. Precondition: no Permit with a non-zero weight is
+  // outstanding and no grant is being delivered (checked by assert() in debug builds).
   ~WeightedSemaphore();
 
   // Takes `weight` units if they are free right now and nobody is queued (FIFO: no barging past

@@ -214,8 +214,8 @@ TEST(WeightedSemaphore, RequestLargerThanCapacityFailsImmediately) {
 
 TEST(WeightedSemaphore, QueueFullRejectsAndDestroysTheCallback) {
   WeightedSemaphore sem(settings(1, /*max_waiters=*/1));
+  GrantLog log;  // before any Permit: a release at scope end may grant into it
   Permit held = sem.tryAcquire(1);
-  GrantLog log;
   ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, Status::Queued);
   auto token = std::make_shared<int>(0);
   auto r = sem.acquireAsync(1, [token](Permit) {});
@@ -251,8 +251,8 @@ TEST(WeightedSemaphore, CancelQueuedWaiterDestroysCallbackUncalled) {
 
 TEST(WeightedSemaphore, CancelAfterGrantReportsAlreadyGrantedAndKeepsThePermit) {
   WeightedSemaphore sem(settings(1));
+  GrantLog log;  // before any Permit: a release at scope end may grant into it
   Permit held = sem.tryAcquire(1);
-  GrantLog log;
   auto r = sem.acquireAsync(1, log.callback(7));
   held.release();
   ASSERT_EQ(log.order, (std::vector<int>{7}));
@@ -262,11 +262,11 @@ TEST(WeightedSemaphore, CancelAfterGrantReportsAlreadyGrantedAndKeepsThePermit) 
 
 TEST(WeightedSemaphore, CancelIsIdempotent) {
   WeightedSemaphore sem(settings(1));
+  GrantLog log;  // before any Permit: a release at scope end may grant into it
   Permit held = sem.tryAcquire(1);
   auto r = sem.acquireAsync(1, [](Permit) {});
   EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
   EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
-  GrantLog log;
   auto g = sem.acquireAsync(1, log.callback(1));
   held.release();
   EXPECT_EQ(sem.cancel(g.ticket), Cancel::AlreadyGranted);
@@ -440,7 +440,7 @@ TEST(WeightedSemaphore, MatchesReferenceModelOnRandomOperations) {
     const std::size_t max_waiters = 1 + rng() % 6;
     std::size_t capacity = rng() % 8;
     WeightedSemaphore sem(settings(capacity, max_waiters));
-    std::int64_t available = static_cast<std::int64_t>(capacity);
+    auto available = static_cast<std::int64_t>(capacity);
     std::deque<ModelWaiter> queue;
     std::vector<int> expected_order;
     std::map<int, std::size_t> expected_held;  // id -> weight, for grants via callback
@@ -567,6 +567,7 @@ TEST(WeightedSemaphoreStress, NoOverAdmissionUnderContention) {
   std::atomic<std::int64_t> admitted{0};
   std::latch start(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 1);
@@ -599,7 +600,7 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
   constexpr std::size_t kCapacity = 5;
   constexpr int kThreads = 4;
   constexpr int kPerThread = 3000;
-  WeightedSemaphore sem(settings(kCapacity, kThreads * kPerThread));
+  WeightedSemaphore sem(settings(kCapacity, std::size_t{kThreads} * kPerThread));
   // Units held by the test: raised right after a grant, lowered right before the release, so it
   // never exceeds the units really held, and exceeding the capacity proves over-admission.
   std::atomic<std::int64_t> in_use{0};
@@ -608,7 +609,7 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
   std::atomic<int> cancels{0};
   std::atomic<int> immediate{0};
   std::atomic<int> rejected{0};
-  std::vector<std::atomic<int>> calls(static_cast<std::size_t>(kThreads * kPerThread));
+  std::vector<std::atomic<int>> calls(std::size_t{kThreads} * kPerThread);
   std::mutex parked_mutex;
   std::vector<Permit> parked;  // granted permits, released later by any thread
   auto take = [&](std::size_t w) {
@@ -638,12 +639,13 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
   };
   std::latch start(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 100);
       start.arrive_and_wait();
       for (int i = 0; i < kPerThread; ++i) {
-        const std::size_t id = static_cast<std::size_t>(t * kPerThread + i);
+        const auto id = static_cast<std::size_t>(t) * kPerThread + static_cast<std::size_t>(i);
         const std::size_t w = 1 + rng() % 3;
         auto r = sem.acquireAsync(w, [&, id, w](Permit p) {
           calls[id].fetch_add(1);
@@ -697,6 +699,7 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
   constexpr int kReleasers = 3;
   WeightedSemaphore sem(settings(kReleasers, kWaiters));
   std::vector<Permit> initial;
+  initial.reserve(kReleasers);
   for (int i = 0; i < kReleasers; ++i) {
     initial.push_back(sem.tryAcquire(1));
   }
@@ -723,6 +726,7 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
   std::atomic<int> done{0};
   std::latch start(kReleasers);
   std::vector<std::thread> releasers;
+  releasers.reserve(kReleasers);
   for (int t = 0; t < kReleasers; ++t) {
     releasers.emplace_back([&] {
       start.arrive_and_wait();
