@@ -7,20 +7,26 @@ namespace sluice::resilience {
 namespace {
 
 double clampK(double k) {
-  if (std::isnan(k)) return 2.0;
+  if (std::isnan(k)) {
+    return 2.0;
+  }
   return std::max(k, 1.0);
 }
 
 double clampUnit(double u) {
   constexpr double kBelowOne = 1.0 - 0x1.0p-53;
-  if (!(u >= 0.0)) return 0.0;  // also NaN
+  if (!(u >= 0.0)) {
+    return 0.0;  // also NaN
+  }
   return std::min(u, kBelowOne);
 }
 
 }  // namespace
 
 std::optional<std::string> AdaptiveThrottle::validate(const Settings& settings) {
-  if (!std::isfinite(settings.k) || settings.k < 1.0) return "k must be finite and >= 1";
+  if (!std::isfinite(settings.k) || settings.k < 1.0) {
+    return "k must be finite and >= 1";
+  }
   if (auto problem = SlidingWindow<Counts>::validate(settings.window, settings.bucket_count)) {
     return "window: " + *problem;
   }
@@ -36,7 +42,7 @@ AdaptiveThrottle::Snapshot AdaptiveThrottle::sumLocked(TimePoint now) const {
     s.requests += c.requests;
     s.accepts += c.accepts;
   });
-  const double requests = static_cast<double>(s.requests);
+  const auto requests = static_cast<double>(s.requests);
   s.rejection_probability =
       std::max(0.0, (requests - k_ * static_cast<double>(s.accepts)) / (requests + 1.0));
   return s;
@@ -55,7 +61,9 @@ void AdaptiveThrottle::record(TimePoint now, bool accepted) {
   const std::lock_guard lock(mutex_);
   Counts& bucket = window_.current(now);
   bucket.requests += 1;
-  if (accepted) bucket.accepts += 1;
+  if (accepted) {
+    bucket.accepts += 1;
+  }
 }
 
 double AdaptiveThrottle::rejectionProbability(TimePoint now) const {

@@ -88,7 +88,9 @@ class AdaptiveThrottle {
     friend class AdaptiveThrottle;
     explicit Permit(AdaptiveThrottle* throttle) noexcept : throttle_(throttle) {}
     void finish(TimePoint now, bool accepted) {
-      if (throttle_ != nullptr) std::exchange(throttle_, nullptr)->record(now, accepted);
+      if (throttle_ != nullptr) {
+        std::exchange(throttle_, nullptr)->record(now, accepted);
+      }
     }
     AdaptiveThrottle* throttle_ = nullptr;
   };
@@ -99,6 +101,9 @@ class AdaptiveThrottle {
 
   AdaptiveThrottle(const AdaptiveThrottle&) = delete;
   AdaptiveThrottle& operator=(const AdaptiveThrottle&) = delete;
+  AdaptiveThrottle(AdaptiveThrottle&&) = delete;  // permits point at it
+  AdaptiveThrottle& operator=(AdaptiveThrottle&&) = delete;
+  ~AdaptiveThrottle() = default;
 
   // Admits unless u < p (see above); a rejection counts one request at `now`. u outside [0, 1)
   // is clamped into it (NaN counts as 0, i.e. rejects whenever p > 0).

@@ -13,15 +13,19 @@ namespace {
 
 using std::chrono::seconds;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 AdaptiveThrottle::Settings tenSeconds(double k = 2.0) {
   return AdaptiveThrottle::Settings{.k = k, .window = seconds(10), .bucket_count = 10};
 }
 
 void recordMany(AdaptiveThrottle& throttle, TimePoint now, int accepted, int rejected) {
-  for (int i = 0; i < accepted; ++i) throttle.record(now, true);
-  for (int i = 0; i < rejected; ++i) throttle.record(now, false);
+  for (int i = 0; i < accepted; ++i) {
+    throttle.record(now, true);
+  }
+  for (int i = 0; i < rejected; ++i) {
+    throttle.record(now, false);
+  }
 }
 
 TEST(AdaptiveThrottle, ValidateExplainsBadSettings) {
@@ -119,7 +123,9 @@ TEST(AdaptiveThrottle, UrbgOverloadDrawsU) {
   recordMany(throttle, kT0, 0, 1000000);  // p ~ 0.999999
   std::mt19937_64 rng(7);
   int admitted = 0;
-  for (int i = 0; i < 1000; ++i) admitted += throttle.tryAcquire(kT0, rng) ? 1 : 0;
+  for (int i = 0; i < 1000; ++i) {
+    admitted += throttle.tryAcquire(kT0, rng) ? 1 : 0;
+  }
   EXPECT_LE(admitted, 2);
 }
 
@@ -166,6 +172,8 @@ TEST(AdaptiveThrottleStress, ConcurrentCallersLoseNoCounts) {
   std::atomic<int> local_rejections{0};
   std::atomic<int> accepted{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 1);
@@ -182,7 +190,9 @@ TEST(AdaptiveThrottleStress, ConcurrentCallersLoseNoCounts) {
       }
     });
   }
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads) {
+    thread.join();
+  }
   const auto s = throttle.snapshot(kT0);
   EXPECT_EQ(s.requests, static_cast<std::uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(s.accepts, static_cast<std::uint64_t>(accepted.load()));

@@ -57,8 +57,12 @@ class Backoff {
 
   // Explains what is wrong, or nullopt: base > 0, cap >= base, multiplier >= 1 and finite.
   [[nodiscard]] static std::optional<std::string> validate(const Settings& s) {
-    if (s.base <= Duration::zero()) return "base must be positive";
-    if (s.cap < s.base) return "cap must be at least base";
+    if (s.base <= Duration::zero()) {
+      return "base must be positive";
+    }
+    if (s.cap < s.base) {
+      return "cap must be at least base";
+    }
     if (!std::isfinite(s.multiplier) || s.multiplier < 1.0) {
       return "multiplier must be finite and at least 1";
     }
@@ -75,7 +79,9 @@ class Backoff {
   [[nodiscard]] Duration next(double u) noexcept {
     const Duration delay = delayFor(attempts_, previous_, u);
     previous_ = delay;
-    if (attempts_ < std::numeric_limits<std::uint32_t>::max()) ++attempts_;
+    if (attempts_ < std::numeric_limits<std::uint32_t>::max()) {
+      ++attempts_;
+    }
     return delay;
   }
 
@@ -140,13 +146,17 @@ class Backoff {
   // to 2^63 in double, which must not reach the (then undefined) integer conversion.
   static Duration fromNanos(double ns) noexcept {
     constexpr double kTwoTo63 = 0x1.0p63;
-    if (ns >= kTwoTo63) return Duration::max();
+    if (ns >= kTwoTo63) {
+      return Duration::max();
+    }
     return Duration{static_cast<Duration::rep>(ns)};
   }
 
   static double clampUnit(double u) noexcept {
     constexpr double kBelowOne = 1.0 - 0x1.0p-53;  // largest double below 1
-    if (!(u >= 0.0)) return 0.0;                   // also catches NaN
+    if (!(u >= 0.0)) {
+      return 0.0;  // also catches NaN
+    }
     return std::min(u, kBelowOne);
   }
 

@@ -66,7 +66,9 @@ TEST(Backoff, DecorrelatedJitterDrawsBetweenBaseAndThreeTimesThePrevious) {
 TEST(Backoff, DecorrelatedJitterIsCapped) {
   Backoff backoff(settings(Jitter::Decorrelated));
   Duration last{};
-  for (int i = 0; i < 50; ++i) last = backoff.next(0.999);
+  for (int i = 0; i < 50; ++i) {
+    last = backoff.next(0.999);
+  }
   EXPECT_EQ(last, seconds(2));
 }
 
@@ -97,7 +99,9 @@ TEST(Backoff, MultiplierOneIsConstant) {
   auto s = settings(Jitter::None);
   s.multiplier = 1.0;
   Backoff backoff(s);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(backoff.next(0.3), milliseconds(100));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(backoff.next(0.3), milliseconds(100));
+  }
 }
 
 TEST(Backoff, ResetStartsOver) {

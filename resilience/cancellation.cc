@@ -14,12 +14,10 @@ namespace detail {
 // Node states. kExpiredThenCancelled exists only so that an explicit cancel that arrives after a
 // node expired is remembered: ParentDeadline::Ignore children created later must start
 // cancelled, and a second explicit cancel must not walk the subtree again.
-enum : std::uint8_t {
-  kLive = 0,
-  kCancelled = 1,
-  kExpired = 2,
-  kExpiredThenCancelled = 3,
-};
+constexpr std::uint8_t kLive = 0;
+constexpr std::uint8_t kCancelled = 1;
+constexpr std::uint8_t kExpired = 2;
+constexpr std::uint8_t kExpiredThenCancelled = 3;
 
 struct CancellationNode {
   struct Child {
@@ -121,13 +119,21 @@ bool cancelTree(const std::shared_ptr<CancellationNode>& root, CancelReason reas
       } else {
         continue;  // the subtree already saw this cancel (or a stronger one)
       }
-      if (node == root) root_changed = changed;
+      if (node == root) {
+        root_changed = changed;
+      }
       children.reserve(node->children.size());
       for (const auto& child : node->children) {
-        if (reason == CancelReason::DeadlineExceeded && child.ignores_parent_deadline) continue;
-        if (auto locked = child.node.lock()) children.push_back(std::move(locked));
+        if (reason == CancelReason::DeadlineExceeded && child.ignores_parent_deadline) {
+          continue;
+        }
+        if (auto locked = child.node.lock()) {
+          children.push_back(std::move(locked));
+        }
       }
-      if (changed) runCallbacks(*node, lock, reason);
+      if (changed) {
+        runCallbacks(*node, lock, reason);
+      }
     }
     // Reverse so that children are visited in creation order (the vector is used as a stack).
     pending.insert(pending.end(), std::make_move_iterator(children.rbegin()),
@@ -163,7 +169,9 @@ CancellationRegistration& CancellationRegistration::operator=(
 CancellationRegistration::~CancellationRegistration() { reset(); }
 
 void CancellationRegistration::reset() noexcept {
-  if (!node_) return;
+  if (!node_) {
+    return;
+  }
   {
     std::unique_lock lock(node_->mutex);
     if (node_->callbacks.erase(id_) == 0 && node_->running_callback == id_ &&
@@ -183,7 +191,9 @@ bool CancellationToken::isCancelled() const noexcept {
 }
 
 std::optional<CancelReason> CancellationToken::reason() const noexcept {
-  if (!node_) return std::nullopt;
+  if (!node_) {
+    return std::nullopt;
+  }
   return detail::reasonOf(node_->state.load(std::memory_order_acquire));
 }
 
@@ -196,12 +206,16 @@ bool CancellationToken::isDone(TimePoint now) const noexcept {
 }
 
 bool CancellationToken::expireIfDue(TimePoint now) const {
-  if (!node_ || !node_->deadline.expired(now) || isCancelled()) return false;
+  if (!node_ || !node_->deadline.expired(now) || isCancelled()) {
+    return false;
+  }
   return detail::cancelTree(node_, CancelReason::DeadlineExceeded);
 }
 
 CancellationRegistration CancellationToken::onCancel(Callback callback) const {
-  if (!node_ || !callback) return {};
+  if (!node_ || !callback) {
+    return {};
+  }
   std::unique_lock lock(node_->mutex);
   const std::optional<CancelReason> already = detail::reasonOf(node_->state.load());
   if (already) {
@@ -211,7 +225,7 @@ CancellationRegistration CancellationToken::onCancel(Callback callback) const {
   }
   const std::uint64_t id = node_->next_callback_id++;
   node_->callbacks.emplace(id, std::move(callback));
-  return CancellationRegistration(node_, id);
+  return {node_, id};
 }
 
 // ---- CancellationSource ----------------------------------------------------------------------
@@ -222,7 +236,9 @@ CancellationSource::CancellationSource(Deadline deadline)
 CancellationSource CancellationSource::childOf(const CancellationToken& parent, Deadline own,
                                                ParentDeadline mode) {
   const std::shared_ptr<CancellationNode>& parent_node = parent.node_;
-  if (!parent_node) return CancellationSource(own);
+  if (!parent_node) {
+    return CancellationSource(own);
+  }
   const bool ignores = mode == ParentDeadline::Ignore;
   auto child = std::make_shared<CancellationNode>(
       ignores ? own : earlierOf(own, parent_node->deadline), ignores);
@@ -234,7 +250,9 @@ CancellationSource CancellationSource::childOf(const CancellationToken& parent, 
       child->state.store(detail::kCancelled, std::memory_order_relaxed);
       break;
     case detail::kExpired:
-      if (!ignores) child->state.store(detail::kExpired, std::memory_order_relaxed);
+      if (!ignores) {
+        child->state.store(detail::kExpired, std::memory_order_relaxed);
+      }
       break;
     case detail::kExpiredThenCancelled:
       child->state.store(ignores ? detail::kCancelled : detail::kExpiredThenCancelled,

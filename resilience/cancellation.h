@@ -122,6 +122,7 @@ class CancellationToken {
   // Cancels the node with reason DeadlineExceeded if its deadline has passed at `now`
   // (`now >= deadline`) and it is not cancelled yet. Returns true if this call cancelled it.
   // Time going backwards simply finds the deadline not passed. No-op on a default token.
+  // NOLINTNEXTLINE(modernize-use-nodiscard): informational; timer callbacks ignore it
   bool expireIfDue(TimePoint now) const;
 
   // Registers `callback` to run once when the node is cancelled; runs it immediately (in this
@@ -164,6 +165,7 @@ class CancellationSource {
   bool cancel();
 
   // See CancellationToken::expireIfDue.
+  // NOLINTNEXTLINE(modernize-use-nodiscard): informational; timer callbacks ignore it
   bool expireIfDue(TimePoint now) const { return token().expireIfDue(now); }
 
   [[nodiscard]] bool isCancelled() const noexcept { return token().isCancelled(); }

@@ -13,7 +13,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 TEST(CancellationToken, DefaultTokenIsNeverCancelledAndNeverRunsCallbacks) {
   const CancellationToken token;
@@ -77,7 +77,9 @@ TEST(CancellationRegistration, ResetIsIdempotentAndMoveTransfersOwnership) {
   int runs = 0;
   auto first = source.token().onCancel([&](CancelReason) { ++runs; });
   CancellationRegistration moved = std::move(first);
-  EXPECT_FALSE(first.active());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  // Checks the moved-from state on purpose.
+  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
+  EXPECT_FALSE(first.active());
   EXPECT_TRUE(moved.active());
   CancellationRegistration assigned;
   assigned = std::move(moved);
@@ -277,10 +279,14 @@ TEST(CancellationTree, DestroyedChildrenLeaveTheParentWorking) {
   std::vector<CancellationSource> kept;
   for (int i = 0; i < 100; ++i) {
     auto child = CancellationSource::childOf(root.token());
-    if (i % 3 == 0) kept.push_back(std::move(child));
+    if (i % 3 == 0) {
+      kept.push_back(std::move(child));
+    }
   }
   EXPECT_TRUE(root.cancel());
-  for (const auto& child : kept) EXPECT_TRUE(child.isCancelled());
+  for (const auto& child : kept) {
+    EXPECT_TRUE(child.isCancelled());
+  }
 }
 
 TEST(CancellationTree, SourceCopiesShareTheNode) {
@@ -302,7 +308,9 @@ TEST(CancellationTree, DeepChainsCancelWithoutRecursion) {
   EXPECT_TRUE(root.cancel());
   EXPECT_TRUE(chain.back().isCancelled());
   // Destroy leaf-first so that no destructor chain recurses 2000 levels deep.
-  while (!chain.empty()) chain.pop_back();
+  while (!chain.empty()) {
+    chain.pop_back();
+  }
 }
 
 TEST(CancellationToken, CallbackMayUnregisterItselfAndRegisterMore) {
@@ -346,17 +354,23 @@ TEST(CancellationRegistration, ResetFromAnotherThreadWaitsForARunningCallback) {
   auto registration =
       std::make_unique<CancellationRegistration>(source.token().onCancel([&](CancelReason) {
         entered.store(true);
-        while (!release.load()) std::this_thread::yield();
+        while (!release.load()) {
+          std::this_thread::yield();
+        }
         finished.store(true);
       }));
   std::thread canceller([&] { source.cancel(); });
-  while (!entered.load()) std::this_thread::yield();
+  while (!entered.load()) {
+    std::this_thread::yield();
+  }
   std::atomic<bool> finished_when_reset_returned{false};
   std::thread unregisterer([&] {
     registration->reset();
     finished_when_reset_returned.store(finished.load());
   });
-  for (int i = 0; i < 1000; ++i) std::this_thread::yield();  // let reset() start waiting
+  for (int i = 0; i < 1000; ++i) {
+    std::this_thread::yield();  // let reset() start waiting
+  }
   release.store(true);
   unregisterer.join();
   canceller.join();
@@ -372,13 +386,19 @@ TEST(CancellationStress, ConcurrentCancelsRunEachCallbackExactlyOnce) {
     std::atomic<int> winners{0};
     auto registration = source.token().onCancel([&](CancelReason) { runs.fetch_add(1); });
     std::vector<std::thread> threads;
+    threads.reserve(4);
+
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         const bool won = t % 2 == 0 ? source.cancel() : source.expireIfDue(TimePoint::max());
-        if (won) winners.fetch_add(1);
+        if (won) {
+          winners.fetch_add(1);
+        }
       });
     }
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     ASSERT_EQ(runs.load(), 1);
     ASSERT_EQ(winners.load(), 1);
   }
@@ -389,28 +409,40 @@ TEST(CancellationStress, RegisterAndUnregisterRacingCancelRunEachCallbackAtMostO
   constexpr int kPerThread = 300;
   for (int round = 0; round < 10; ++round) {
     CancellationSource source;
-    std::vector<std::atomic<int>> runs(kThreads * kPerThread);
+    std::vector<std::atomic<int>> runs(static_cast<std::size_t>(kThreads) * kPerThread);
     std::vector<std::vector<CancellationRegistration>> kept(kThreads);
     std::atomic<bool> go{false};
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
+
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        while (!go.load()) std::this_thread::yield();
+        while (!go.load()) {
+          std::this_thread::yield();
+        }
         for (int i = 0; i < kPerThread; ++i) {
           const int slot = t * kPerThread + i;
           auto registration =
               source.token().onCancel([&runs, slot](CancelReason) { runs[slot].fetch_add(1); });
-          if (i % 2 == 0) kept[t].push_back(std::move(registration));  // odd ones unregister now
+          if (i % 2 == 0) {
+            kept[t].push_back(std::move(registration));  // odd ones unregister now
+          }
         }
       });
     }
     std::thread canceller([&] {
-      while (!go.load()) std::this_thread::yield();
-      for (int i = 0; i < 50; ++i) std::this_thread::yield();
+      while (!go.load()) {
+        std::this_thread::yield();
+      }
+      for (int i = 0; i < 50; ++i) {
+        std::this_thread::yield();
+      }
       source.cancel();
     });
     go.store(true);
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     canceller.join();
     for (int t = 0; t < kThreads; ++t) {
       for (int i = 0; i < kPerThread; ++i) {
@@ -432,27 +464,43 @@ TEST(CancellationStress, ChildrenCreatedAndDestroyedDuringParentCancelAllEndCanc
     std::atomic<bool> cancel_returned{false};
     std::atomic<int> live_after_cancel{0};
     std::vector<std::thread> threads;
+    threads.reserve(3);
+
     for (int t = 0; t < 3; ++t) {
       threads.emplace_back([&] {
-        while (!go.load()) std::this_thread::yield();
+        while (!go.load()) {
+          std::this_thread::yield();
+        }
         std::vector<CancellationSource> mine;
         for (int i = 0; i < 200; ++i) {
           auto child = CancellationSource::childOf(root.token());
           auto grandchild = CancellationSource::childOf(child.token());
-          if (i % 2 == 0) mine.push_back(std::move(grandchild));
-          if (i % 3 == 0) mine.push_back(std::move(child));
+          if (i % 2 == 0) {
+            mine.push_back(std::move(grandchild));
+          }
+          if (i % 3 == 0) {
+            mine.push_back(std::move(child));
+          }
         }
-        while (!cancel_returned.load()) std::this_thread::yield();
+        while (!cancel_returned.load()) {
+          std::this_thread::yield();
+        }
         for (const auto& s : mine) {
-          if (!s.isCancelled()) live_after_cancel.fetch_add(1);
+          if (!s.isCancelled()) {
+            live_after_cancel.fetch_add(1);
+          }
         }
       });
     }
     go.store(true);
-    for (int i = 0; i < 100; ++i) std::this_thread::yield();
+    for (int i = 0; i < 100; ++i) {
+      std::this_thread::yield();
+    }
     root.cancel();
     cancel_returned.store(true);
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     ASSERT_EQ(live_after_cancel.load(), 0);
   }
 }

@@ -66,15 +66,21 @@ std::optional<std::string> CircuitBreaker::validate(const Settings& s) {
   } else if (auto problem = SlidingWindow<Counts>::validate(s.window_duration, s.window_buckets)) {
     return "window: " + *problem;
   }
-  if (s.minimum_calls < 1) return "minimum_calls must be at least 1";
+  if (s.minimum_calls < 1) {
+    return "minimum_calls must be at least 1";
+  }
   if (!(s.failure_rate_threshold >= 0 && s.failure_rate_threshold <= 100)) {
     return "failure_rate_threshold must be in [0, 100]";
   }
   if (!(s.slow_call_rate_threshold >= 0 && s.slow_call_rate_threshold <= 100)) {
     return "slow_call_rate_threshold must be in [0, 100]";
   }
-  if (s.slow_call_duration < Duration::zero()) return "slow_call_duration must be >= 0";
-  if (s.open_duration < Duration::zero()) return "open_duration must be >= 0";
+  if (s.slow_call_duration < Duration::zero()) {
+    return "slow_call_duration must be >= 0";
+  }
+  if (s.open_duration < Duration::zero()) {
+    return "open_duration must be >= 0";
+  }
   if (!std::isfinite(s.open_duration_multiplier) || s.open_duration_multiplier < 1) {
     return "open_duration_multiplier must be finite and >= 1";
   }
@@ -162,11 +168,15 @@ CircuitBreaker::~CircuitBreaker() = default;
 
 void CircuitBreaker::Permit::release() noexcept {
   CircuitBreaker* breaker = std::exchange(breaker_, nullptr);
-  if (breaker != nullptr && kind_ == Kind::Probe) breaker->releaseProbe(epoch_);
+  if (breaker != nullptr && kind_ == Kind::Probe) {
+    breaker->releaseProbe(epoch_);
+  }
 }
 
 void CircuitBreaker::Permit::finish(Duration duration, bool failed) {
-  if (breaker_ == nullptr) return;
+  if (breaker_ == nullptr) {
+    return;
+  }
   CircuitBreaker* breaker = std::exchange(breaker_, nullptr);
   const Outcome outcome{failed, duration > breaker->settings_.slow_call_duration};
   const TimePoint at = plus(acquired_at_, std::max(duration, Duration::zero()));
@@ -192,9 +202,9 @@ CircuitBreaker::Permit CircuitBreaker::tryAcquire(TimePoint now) {
   const std::uint64_t word = state_word_.load(std::memory_order_acquire);
   switch (stateOf(word)) {
     case State::Closed:
-      return Permit(this, epochOf(word), now, Permit::Kind::Closed);
+      return {this, epochOf(word), now, Permit::Kind::Closed};
     case State::Disabled:
-      return Permit(this, epochOf(word), now, Permit::Kind::Untracked);
+      return {this, epochOf(word), now, Permit::Kind::Untracked};
     case State::ForcedOpen:
       rejected_.fetch_add(1, std::memory_order_relaxed);
       return Permit{};
@@ -239,7 +249,9 @@ CircuitBreaker::Permit CircuitBreaker::acquireSlow(TimePoint now) {
         break;
     }
   }
-  if (!permit) rejected_.fetch_add(1, std::memory_order_relaxed);
+  if (!permit) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+  }
   deliverTransitions();
   return permit;
 }
@@ -247,7 +259,9 @@ CircuitBreaker::Permit CircuitBreaker::acquireSlow(TimePoint now) {
 // ---- Recording -------------------------------------------------------------------------------
 
 bool CircuitBreaker::shouldTrip(const Counts& c) const noexcept {
-  if (c.calls < static_cast<std::int64_t>(settings_.minimum_calls)) return false;
+  if (c.calls < static_cast<std::int64_t>(settings_.minimum_calls)) {
+    return false;
+  }
   const auto calls = static_cast<double>(c.calls);
   return static_cast<double>(c.failures) * 100.0 >= settings_.failure_rate_threshold * calls ||
          static_cast<double>(c.slow) * 100.0 >= settings_.slow_call_rate_threshold * calls;
@@ -255,14 +269,18 @@ bool CircuitBreaker::shouldTrip(const Counts& c) const noexcept {
 
 CircuitBreaker::Counts CircuitBreaker::countBasedTotals(std::uint64_t epoch) const noexcept {
   const std::uint64_t word = totals_.load(std::memory_order_acquire);
-  if ((word >> kTagShift) != tagOf(epoch)) return {};
+  if ((word >> kTagShift) != tagOf(epoch)) {
+    return {};
+  }
   return Counts{std::max<std::int64_t>(0, signExtend(word >> kCallsShift)),
                 std::max<std::int64_t>(0, signExtend(word >> kFailuresShift)),
                 std::max<std::int64_t>(0, signExtend(word))};
 }
 
 void CircuitBreaker::recordClosedCountBased(std::uint64_t epoch, Outcome outcome, TimePoint at) {
-  if (state_word_.load(std::memory_order_acquire) != packState(epoch, State::Closed)) return;
+  if (state_word_.load(std::memory_order_acquire) != packState(epoch, State::Closed)) {
+    return;
+  }
   const std::uint64_t tag = tagOf(epoch);
   const auto slot_value = static_cast<std::uint16_t>((tag << kSlotTagShift) | kSlotPresent |
                                                      (outcome.slow ? kSlotSlow : 0) |
@@ -291,16 +309,22 @@ void CircuitBreaker::recordClosedCountBased(std::uint64_t epoch, Outcome outcome
       counts.slow += outcome.slow ? 1 : 0;
       changed = true;
     }
-    if (!changed) return;
+    if (!changed) {
+      return;
+    }
     const std::uint64_t next = (current_tag << kTagShift) | (field(counts.calls) << kCallsShift) |
                                (field(counts.failures) << kFailuresShift) | field(counts.slow);
     if (totals_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
-      if (!ours) return;
+      if (!ours) {
+        return;
+      }
       break;
     }
   }
-  if (!shouldTrip(counts)) return;
+  if (!shouldTrip(counts)) {
+    return;
+  }
   {
     const std::lock_guard lock(mutex_);
     // Re-check under the lock: another thread may have tripped (or closed and reopened) since.
@@ -325,12 +349,16 @@ CircuitBreaker::Counts CircuitBreaker::timeBasedTotalsLocked(TimePoint now) cons
 void CircuitBreaker::recordClosedTimeBased(std::uint64_t epoch, Outcome outcome, TimePoint at) {
   {
     const std::lock_guard lock(mutex_);
-    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::Closed)) return;
+    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::Closed)) {
+      return;
+    }
     Counts& bucket = time_window_->current(at);
     bucket.calls += 1;
     bucket.failures += outcome.failed ? 1 : 0;
     bucket.slow += outcome.slow ? 1 : 0;
-    if (!shouldTrip(timeBasedTotalsLocked(at))) return;
+    if (!shouldTrip(timeBasedTotalsLocked(at))) {
+      return;
+    }
     transitionLocked(State::Open, at);
   }
   deliverTransitions();
@@ -339,7 +367,9 @@ void CircuitBreaker::recordClosedTimeBased(std::uint64_t epoch, Outcome outcome,
 void CircuitBreaker::recordProbe(std::uint64_t epoch, Outcome outcome, TimePoint at) {
   {
     const std::lock_guard lock(mutex_);
-    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::HalfOpen)) return;
+    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::HalfOpen)) {
+      return;
+    }
     --probes_in_flight_;
     ++probe_outcomes_;
     probe_failures_ += outcome.failed ? 1 : 0;
@@ -375,12 +405,14 @@ void CircuitBreaker::releaseProbe(std::uint64_t epoch) noexcept {
 // ---- Transitions -----------------------------------------------------------------------------
 
 Duration CircuitBreaker::openDurationLocked() const noexcept {
-  const double base = static_cast<double>(settings_.open_duration.count());
-  const double cap = static_cast<double>(settings_.max_open_duration.count());
+  const auto base = static_cast<double>(settings_.open_duration.count());
+  const auto cap = static_cast<double>(settings_.max_open_duration.count());
   const double grown = base * std::pow(settings_.open_duration_multiplier,
                                        static_cast<double>(consecutive_reopens_));
   // Compare in double, convert only a value known to fit.
-  if (!(grown < cap)) return settings_.max_open_duration;
+  if (!(grown < cap)) {
+    return settings_.max_open_duration;
+  }
   return Duration{static_cast<Duration::rep>(grown)};
 }
 
@@ -408,7 +440,9 @@ void CircuitBreaker::transitionLocked(State to, TimePoint now) {
       break;
     case State::Open:
       if (from == State::HalfOpen) {
-        consecutive_reopens_ += consecutive_reopens_ < std::numeric_limits<std::uint32_t>::max();
+        if (consecutive_reopens_ < std::numeric_limits<std::uint32_t>::max()) {
+          ++consecutive_reopens_;
+        }
       } else {
         consecutive_reopens_ = 0;
       }
@@ -428,15 +462,21 @@ void CircuitBreaker::transitionLocked(State to, TimePoint now) {
   last_transition_ = at;
   // Release: publishes the cleared window and open_until_ns_ to lock-free readers.
   state_word_.store(packState(epoch, to), std::memory_order_release);
-  if (listener_) pending_transitions_.push_back(Transition{from, to, at});
+  if (listener_) {
+    pending_transitions_.push_back(Transition{from, to, at});
+  }
 }
 
 void CircuitBreaker::deliverTransitions() noexcept {
-  if (!listener_) return;
+  if (!listener_) {
+    return;
+  }
   std::unique_lock lock(mutex_);
   // One deliverer at a time keeps notifications in transition order; whoever finds the role
   // taken leaves its events to the current deliverer, which re-checks the queue before leaving.
-  if (delivering_) return;
+  if (delivering_) {
+    return;
+  }
   delivering_ = true;
   while (!pending_transitions_.empty()) {
     const Transition t = pending_transitions_.front();
@@ -451,7 +491,9 @@ void CircuitBreaker::deliverTransitions() noexcept {
 void CircuitBreaker::forceOpen(TimePoint now) {
   {
     const std::lock_guard lock(mutex_);
-    if (stateOf(state_word_.load(std::memory_order_relaxed)) == State::ForcedOpen) return;
+    if (stateOf(state_word_.load(std::memory_order_relaxed)) == State::ForcedOpen) {
+      return;
+    }
     transitionLocked(State::ForcedOpen, now);
   }
   deliverTransitions();
@@ -460,7 +502,9 @@ void CircuitBreaker::forceOpen(TimePoint now) {
 void CircuitBreaker::disable(TimePoint now) {
   {
     const std::lock_guard lock(mutex_);
-    if (stateOf(state_word_.load(std::memory_order_relaxed)) == State::Disabled) return;
+    if (stateOf(state_word_.load(std::memory_order_relaxed)) == State::Disabled) {
+      return;
+    }
     transitionLocked(State::Disabled, now);
   }
   deliverTransitions();

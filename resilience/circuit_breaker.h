@@ -194,6 +194,8 @@ class CircuitBreaker {
 
   CircuitBreaker(const CircuitBreaker&) = delete;
   CircuitBreaker& operator=(const CircuitBreaker&) = delete;
+  CircuitBreaker(CircuitBreaker&&) = delete;  // permits point at it
+  CircuitBreaker& operator=(CircuitBreaker&&) = delete;
 
   // Admits a call (returns a non-empty Permit) in Closed and Disabled, in HalfOpen while a probe
   // slot is free, and in Open once now >= open until (after moving to HalfOpen). Otherwise
@@ -241,8 +243,8 @@ class CircuitBreaker {
     std::int64_t slow = 0;
   };
   struct Transition {
-    State from;
-    State to;
+    State from = State::Closed;
+    State to = State::Closed;
     TimePoint at;
   };
 

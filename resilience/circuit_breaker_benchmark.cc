@@ -18,7 +18,7 @@
 namespace sluice::resilience {
 namespace {
 
-const TimePoint kNow = TimePoint{} + std::chrono::hours(24);
+constexpr TimePoint kNow = TimePoint{} + std::chrono::hours(24);
 
 // Baseline: the obvious implementation of the same closed-state behaviour (ring of the last N
 // outcomes, trip at >= threshold once minimum_calls are in, epochs to drop stale outcomes), with
@@ -38,10 +38,14 @@ class MutexCircuitBreaker {
 
     explicit operator bool() const { return breaker_ != nullptr; }
     void success() {
-      if (breaker_ != nullptr) std::exchange(breaker_, nullptr)->record(epoch_, false);
+      if (breaker_ != nullptr) {
+        std::exchange(breaker_, nullptr)->record(epoch_, false);
+      }
     }
     void failure() {
-      if (breaker_ != nullptr) std::exchange(breaker_, nullptr)->record(epoch_, true);
+      if (breaker_ != nullptr) {
+        std::exchange(breaker_, nullptr)->record(epoch_, true);
+      }
     }
 
    private:
@@ -54,7 +58,9 @@ class MutexCircuitBreaker {
 
   Permit tryAcquire(TimePoint now) {
     const std::lock_guard lock(mutex_);
-    if (open_ && now < open_until_) return Permit{};
+    if (open_ && now < open_until_) {
+      return Permit{};
+    }
     if (open_) {  // simplified: straight back to closed
       open_ = false;
       ++epoch_;
@@ -62,13 +68,15 @@ class MutexCircuitBreaker {
       calls_ = failures_ = 0;
       next_ = 0;
     }
-    return Permit(this, epoch_);
+    return {this, epoch_};
   }
 
  private:
   void record(std::uint64_t epoch, bool failed) {
     const std::lock_guard lock(mutex_);
-    if (open_ || epoch != epoch_) return;
+    if (open_ || epoch != epoch_) {
+      return;
+    }
     std::uint8_t& slot = ring_[next_];
     next_ = (next_ + 1) % ring_.size();
     if (slot != 0) {
@@ -124,9 +132,14 @@ struct Shared {
   }
 };
 
+// Google Benchmark's naming convention, and its `for (auto _ : state)` idiom.
+// NOLINTBEGIN(readability-identifier-naming,clang-analyzer-deadcode.DeadStores)
+
 void BM_Breaker_LockFreeCountBased(benchmark::State& state) {
   auto& breaker = Shared<CircuitBreaker>::instance();
-  if (state.thread_index() == 0) breaker = std::make_unique<CircuitBreaker>(countBased(), kNow);
+  if (state.thread_index() == 0) {
+    breaker = std::make_unique<CircuitBreaker>(countBased(), kNow);
+  }
   for (auto _ : state) {
     auto permit = breaker->tryAcquire(kNow);
     permit.success(std::chrono::milliseconds(1));
@@ -138,7 +151,9 @@ BENCHMARK(BM_Breaker_LockFreeCountBased)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_Breaker_MutexTimeBased(benchmark::State& state) {
   auto& breaker = Shared<CircuitBreaker>::instance();
-  if (state.thread_index() == 0) breaker = std::make_unique<CircuitBreaker>(timeBased(), kNow);
+  if (state.thread_index() == 0) {
+    breaker = std::make_unique<CircuitBreaker>(timeBased(), kNow);
+  }
   for (auto _ : state) {
     auto permit = breaker->tryAcquire(kNow);
     permit.success(std::chrono::milliseconds(1));
@@ -150,7 +165,9 @@ BENCHMARK(BM_Breaker_MutexTimeBased)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_Breaker_BaselineMutexCountBased(benchmark::State& state) {
   auto& breaker = Shared<MutexCircuitBreaker>::instance();
-  if (state.thread_index() == 0) breaker = std::make_unique<MutexCircuitBreaker>(100, 20, 50.0);
+  if (state.thread_index() == 0) {
+    breaker = std::make_unique<MutexCircuitBreaker>(100, 20, 50.0);
+  }
   for (auto _ : state) {
     auto permit = breaker->tryAcquire(kNow);
     permit.success();
@@ -174,6 +191,8 @@ void BM_Breaker_OpenReject(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Breaker_OpenReject)->Threads(1)->Threads(2)->UseRealTime();
+
+// NOLINTEND(readability-identifier-naming,clang-analyzer-deadcode.DeadStores)
 
 }  // namespace
 }  // namespace sluice::resilience

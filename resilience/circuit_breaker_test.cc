@@ -20,7 +20,7 @@ using std::chrono::seconds;
 using State = CircuitBreaker::State;
 using Settings = CircuitBreaker::Settings;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 // Count-based, window 10, trips at >= 50 % failures once 10 calls are in; open 30 s; 4 probes.
 Settings countBased() {
@@ -35,20 +35,19 @@ Settings countBased() {
   return s;
 }
 
-void succeed(CircuitBreaker& b, int n, TimePoint now, Duration d = milliseconds(1)) {
+// Records n admitted calls of the given outcome and duration at `now`.
+void record(CircuitBreaker& b, int n, TimePoint now, Duration d, bool failed) {
   for (int i = 0; i < n; ++i) {
     auto p = b.tryAcquire(now);
     ASSERT_TRUE(p);
-    p.success(d);
+    failed ? p.failure(d) : p.success(d);
   }
 }
-
+void succeed(CircuitBreaker& b, int n, TimePoint now, Duration d = milliseconds(1)) {
+  record(b, n, now, d, false);
+}
 void fail(CircuitBreaker& b, int n, TimePoint now, Duration d = milliseconds(1)) {
-  for (int i = 0; i < n; ++i) {
-    auto p = b.tryAcquire(now);
-    ASSERT_TRUE(p);
-    p.failure(d);
-  }
+  record(b, n, now, d, true);
 }
 
 // Trips `b` (count-based settings above) at `now`: outcomes land at now + 0.
@@ -373,15 +372,24 @@ class HalfOpen : public ::testing::Test {
     return s;
   }
   CircuitBreaker::Permit probe() { return breaker_.tryAcquire(now_); }
+  std::vector<CircuitBreaker::Permit> allProbes() {
+    std::vector<CircuitBreaker::Permit> probes;
+    probes.reserve(10);
+    for (int i = 0; i < 10; ++i) {
+      probes.push_back(probe());
+    }
+    return probes;
+  }
 
   CircuitBreaker breaker_;
   TimePoint now_;
 };
 
 TEST_F(HalfOpen, AdmitsOnlyTheConfiguredNumberOfProbes) {
-  std::vector<CircuitBreaker::Permit> probes;
-  for (int i = 0; i < 10; ++i) probes.push_back(probe());
-  for (const auto& p : probes) EXPECT_TRUE(p);
+  std::vector<CircuitBreaker::Permit> probes = allProbes();
+  for (const auto& p : probes) {
+    EXPECT_TRUE(p);
+  }
   EXPECT_FALSE(probe());
   EXPECT_EQ(breaker_.snapshot(now_).probes_in_flight, 10U);
   probes.pop_back();  // dropped without an outcome: the slot is free again
@@ -389,8 +397,7 @@ TEST_F(HalfOpen, AdmitsOnlyTheConfiguredNumberOfProbes) {
 }
 
 TEST_F(HalfOpen, FinishedProbesStillCountAgainstTheLimit) {
-  std::vector<CircuitBreaker::Permit> probes;
-  for (int i = 0; i < 10; ++i) probes.push_back(probe());
+  std::vector<CircuitBreaker::Permit> probes = allProbes();
   probes[0].success(Duration::zero());
   probes[1].failure(Duration::zero());
   EXPECT_EQ(breaker_.state(), State::HalfOpen);
@@ -400,19 +407,23 @@ TEST_F(HalfOpen, FinishedProbesStillCountAgainstTheLimit) {
 // Verifies the early decision boundaries: 4 failures (with 1 unknown that could make 5) wait;
 // the 5th failure reopens at once.
 TEST_F(HalfOpen, ReopensAsSoonAsTheFailureRateIsCertain) {
-  std::vector<CircuitBreaker::Permit> probes;
-  for (int i = 0; i < 10; ++i) probes.push_back(probe());
-  for (int i = 0; i < 5; ++i) probes[i].success(Duration::zero());
-  for (int i = 5; i < 9; ++i) probes[i].failure(Duration::zero());
+  std::vector<CircuitBreaker::Permit> probes = allProbes();
+  for (int i = 0; i < 5; ++i) {
+    probes[i].success(Duration::zero());
+  }
+  for (int i = 5; i < 9; ++i) {
+    probes[i].failure(Duration::zero());
+  }
   EXPECT_EQ(breaker_.state(), State::HalfOpen);  // 4 failures + 1 to come: undecided
   probes[9].failure(Duration::zero());
   EXPECT_EQ(breaker_.state(), State::Open);
 }
 
 TEST_F(HalfOpen, ReopensAfterFiveFailuresWithoutWaitingForTheRest) {
-  std::vector<CircuitBreaker::Permit> probes;
-  for (int i = 0; i < 10; ++i) probes.push_back(probe());
-  for (int i = 0; i < 4; ++i) probes[i].failure(Duration::zero());
+  std::vector<CircuitBreaker::Permit> probes = allProbes();
+  for (int i = 0; i < 4; ++i) {
+    probes[i].failure(Duration::zero());
+  }
   EXPECT_EQ(breaker_.state(), State::HalfOpen);
   probes[4].failure(Duration::zero());
   EXPECT_EQ(breaker_.state(), State::Open);
@@ -422,9 +433,10 @@ TEST_F(HalfOpen, ReopensAfterFiveFailuresWithoutWaitingForTheRest) {
 
 // Verifies the close boundary: after 5 successes, 5 unknown could still make 50 %; the 6th closes.
 TEST_F(HalfOpen, ClosesAsSoonAsTheFailureRateCannotReachTheThreshold) {
-  std::vector<CircuitBreaker::Permit> probes;
-  for (int i = 0; i < 10; ++i) probes.push_back(probe());
-  for (int i = 0; i < 5; ++i) probes[i].success(Duration::zero());
+  std::vector<CircuitBreaker::Permit> probes = allProbes();
+  for (int i = 0; i < 5; ++i) {
+    probes[i].success(Duration::zero());
+  }
   EXPECT_EQ(breaker_.state(), State::HalfOpen);
   probes[5].success(Duration::zero());
   EXPECT_EQ(breaker_.state(), State::Closed);
@@ -439,7 +451,9 @@ TEST_F(HalfOpen, SlowProbesReopenToo) {
   s.slow_call_rate_threshold = 50;
   CircuitBreaker b(s, kT0);
   trip(b, kT0);
-  for (int i = 0; i < 5; ++i) b.tryAcquire(now_).success(seconds(1));
+  for (int i = 0; i < 5; ++i) {
+    b.tryAcquire(now_).success(seconds(1));
+  }
   EXPECT_EQ(b.state(), State::Open);
 }
 
@@ -536,7 +550,9 @@ TEST(CircuitBreaker, ListenerMayCallBackIntoTheBreaker) {
   CircuitBreaker b(countBased(), kT0, [&](State, State to, TimePoint at) {
     states_seen_inside.push_back(self->state());
     (void)self->snapshot(at);
-    if (to == State::Open) self->forceOpen(at);  // a transition from inside the listener
+    if (to == State::Open) {
+      self->forceOpen(at);  // a transition from inside the listener
+    }
   });
   self = &b;
   fail(b, 10, kT0);
@@ -578,14 +594,16 @@ TEST(CircuitBreaker, CountWindowMatchesAReferenceModel) {
       const Duration d = slow ? milliseconds(150) : milliseconds(50);
       failed ? p.failure(d) : p.success(d);
       model.emplace_back(failed, slow);
-      if (model.size() > s.window_size) model.pop_front();
+      if (model.size() > s.window_size) {
+        model.pop_front();
+      }
       std::size_t f = 0;
       std::size_t sl = 0;
       for (const auto& [mf, ms] : model) {
         f += mf ? 1 : 0;
         sl += ms ? 1 : 0;
       }
-      const double calls = static_cast<double>(model.size());
+      const auto calls = static_cast<double>(model.size());
       const bool must_trip = model.size() >= s.minimum_calls &&
                              (static_cast<double>(f) * 100 >= s.failure_rate_threshold * calls ||
                               static_cast<double>(sl) * 100 >= s.slow_call_rate_threshold * calls);
@@ -619,9 +637,13 @@ TEST(CircuitBreakerStress, HalfOpenNeverAdmitsMoreProbesThanConfigured) {
     std::atomic<int> admitted{0};
     std::vector<std::vector<CircuitBreaker::Permit>> kept(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
+
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        while (!go.load()) std::this_thread::yield();
+        while (!go.load()) {
+          std::this_thread::yield();
+        }
         for (int i = 0; i < 200; ++i) {
           if (auto p = b.tryAcquire(now)) {
             admitted.fetch_add(1);
@@ -631,7 +653,9 @@ TEST(CircuitBreakerStress, HalfOpenNeverAdmitsMoreProbesThanConfigured) {
       });
     }
     go.store(true);
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     ASSERT_EQ(admitted.load(), 5);
     ASSERT_EQ(b.state(), State::HalfOpen);
   }
@@ -660,19 +684,27 @@ TEST(CircuitBreakerStress, ConcurrentUseNeverLosesATransition) {
   // plays the operator.
   std::atomic<int> ready{0};
   std::vector<std::thread> threads;
+  threads.reserve(3);
+
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 1);
       ready.fetch_add(1);
-      while (ready.load() < 3) std::this_thread::yield();
+      while (ready.load() < 3) {
+        std::this_thread::yield();
+      }
       for (int i = 1; i <= 6000; ++i) {
-        if (i % 20 == 0) clock.advance(microseconds(100));
+        if (i % 20 == 0) {
+          clock.advance(microseconds(100));
+        }
         if (t == 0 && i % 1500 == 0) {
           b.forceOpen(clock.now());
           b.reset(clock.now());
         }
         auto p = b.tryAcquire(clock.now());
-        if (!p) continue;
+        if (!p) {
+          continue;
+        }
         const auto roll = rng() % 10;
         if (roll < 5) {
           p.failure(microseconds(rng() % 500));
@@ -682,7 +714,9 @@ TEST(CircuitBreakerStress, ConcurrentUseNeverLosesATransition) {
       }
     });
   }
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads) {
+    thread.join();
+  }
 
   const std::lock_guard lock(seen_mutex);
   ASSERT_GE(seen.size(), 10U) << "the test did not exercise transitions";
@@ -721,10 +755,14 @@ TEST(CircuitBreakerStress, LockFreeWindowCountsEveryOutcome) {
     std::atomic<int> failures{0};
     std::atomic<int> ready{0};
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
+
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         ready.fetch_add(1);
-        while (ready.load() < kThreads) std::this_thread::yield();
+        while (ready.load() < kThreads) {
+          std::this_thread::yield();
+        }
         for (int i = 0; i < kPerThread; ++i) {
           auto p = b.tryAcquire(kT0);
           if ((i + t) % 3 == 0) {
@@ -736,7 +774,9 @@ TEST(CircuitBreakerStress, LockFreeWindowCountsEveryOutcome) {
         }
       });
     }
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     const auto snap = b.snapshot(kT0);
     ASSERT_EQ(b.state(), State::Closed);
     if (window >= kThreads * kPerThread) {

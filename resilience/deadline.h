@@ -45,8 +45,12 @@ class Deadline {
     constexpr Duration::rep kMin = Duration::min().count();
     // Overflow tests written so that they cannot overflow themselves: kMax - t for t >= 0 and
     // kMin - t for t < 0 both stay in range.
-    if (t >= 0 && n >= kMax - t) return infinite();
-    if (t < 0 && n < kMin - t) return Deadline{TimePoint::min()};
+    if (t >= 0 && n >= kMax - t) {
+      return infinite();
+    }
+    if (t < 0 && n < kMin - t) {
+      return Deadline{TimePoint::min()};
+    }
     return Deadline{now + timeout};
   }
 
@@ -63,12 +67,18 @@ class Deadline {
   // Time left before expiry: `timePoint() - now` while not expired, zero once expired,
   // Duration::max() for the infinite deadline. Never negative.
   [[nodiscard]] constexpr Duration remaining(TimePoint now) const noexcept {
-    if (isInfinite()) return Duration::max();
-    if (now >= when_) return Duration::zero();
+    if (isInfinite()) {
+      return Duration::max();
+    }
+    if (now >= when_) {
+      return Duration::zero();
+    }
     const Duration::rep w = when_.time_since_epoch().count();
     const Duration::rep n = now.time_since_epoch().count();
     // w > n; w - n overflows only when n is negative and w > max + n.
-    if (n < 0 && w > Duration::max().count() + n) return Duration::max();
+    if (n < 0 && w > Duration::max().count() + n) {
+      return Duration::max();
+    }
     return when_ - now;
   }
 
@@ -78,6 +88,7 @@ class Deadline {
   }
 
   // Orders deadlines by expiry; the infinite deadline compares greater than every finite one.
+  // NOLINTNEXTLINE(modernize-use-nullptr): false positive on a defaulted <=> (clang-tidy 14)
   friend constexpr auto operator<=>(const Deadline&, const Deadline&) noexcept = default;
 
  private:

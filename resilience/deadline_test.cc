@@ -8,7 +8,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 TEST(Deadline, DefaultIsInfinite) {
   const Deadline d;
@@ -93,9 +93,9 @@ TEST(Deadline, OrdersByExpiry) {
 }
 
 TEST(Deadline, IsUsableInConstantExpressions) {
-  constexpr Deadline d = Deadline::after(TimePoint{} + milliseconds(1), milliseconds(1));
-  static_assert(d.timePoint() == TimePoint{} + milliseconds(2));
-  static_assert(d.expired(TimePoint{} + milliseconds(2)));
+  constexpr Deadline kDeadline = Deadline::after(TimePoint{} + milliseconds(1), milliseconds(1));
+  static_assert(kDeadline.timePoint() == TimePoint{} + milliseconds(2));
+  static_assert(kDeadline.expired(TimePoint{} + milliseconds(2)));
   static_assert(!Deadline::infinite().expired(TimePoint::max()));
   SUCCEED();
 }

@@ -8,7 +8,9 @@
 namespace sluice::resilience {
 
 std::optional<std::string> HedgingPolicy::validate(const HedgingPolicy& policy) {
-  if (policy.delay < Duration::zero()) return "delay must be >= 0";
+  if (policy.delay < Duration::zero()) {
+    return "delay must be >= 0";
+  }
   if (policy.max_extra_attempts > kMaxExtraAttempts) {
     return "max_extra_attempts must be at most " + std::to_string(kMaxExtraAttempts);
   }
@@ -33,7 +35,9 @@ std::vector<CancellationSource> HedgeCoordinator::finishLocked(
   std::vector<CancellationSource> losers;
   for (Slot& slot : slots_) {
     slot.permit.release();
-    if (!slot.reported) losers.push_back(slot.source);
+    if (!slot.reported) {
+      losers.push_back(slot.source);
+    }
   }
   outstanding_ = 0;
   return losers;
@@ -73,7 +77,9 @@ HedgeCoordinator::Step HedgeCoordinator::poll(TimePoint now) {
           can_launch = slots_.size() < maxAttempts();
         }
       }
-      if (can_launch) step.wake_at = next_launch_at_;
+      if (can_launch) {
+        step.wake_at = next_launch_at_;
+      }
       if (!step.launch && outstanding_ == 0 && !can_launch) {
         // Nothing running and nothing more to launch: no report can ever decide the request.
         // report() prevents this by reserving budget; kept as a guard against a stuck request.
@@ -83,7 +89,9 @@ HedgeCoordinator::Step HedgeCoordinator::poll(TimePoint now) {
     }
   }
   for (CancellationSource& source : expired) {
-    if (!source.expireIfDue(now)) source.cancel();
+    if (!source.expireIfDue(now)) {
+      source.cancel();
+    }
   }
   return step;
 }
@@ -93,7 +101,9 @@ HedgeCoordinator::Verdict HedgeCoordinator::report(std::uint32_t index, Outcome 
   std::vector<CancellationSource> losers;
   {
     const std::lock_guard lock(mutex_);
-    if (done_ || index >= slots_.size() || slots_[index].reported) return Verdict::Superseded;
+    if (done_ || index >= slots_.size() || slots_[index].reported) {
+      return Verdict::Superseded;
+    }
     if (request_.isCancelled()) {
       // Nobody wants an answer any more; the attempts are already cancelled through the tree.
       (void)finishLocked(std::nullopt);
@@ -118,11 +128,15 @@ HedgeCoordinator::Verdict HedgeCoordinator::report(std::uint32_t index, Outcome 
           }
         }
       }
-      if (can_launch || outstanding_ > 0) return Verdict::Wait;
+      if (can_launch || outstanding_ > 0) {
+        return Verdict::Wait;
+      }
     }
     losers = finishLocked(index);
   }
-  for (CancellationSource& source : losers) source.cancel();
+  for (CancellationSource& source : losers) {
+    source.cancel();
+  }
   return Verdict::Final;
 }
 
@@ -130,10 +144,14 @@ void HedgeCoordinator::cancel() {
   std::vector<CancellationSource> losers;
   {
     const std::lock_guard lock(mutex_);
-    if (done_) return;
+    if (done_) {
+      return;
+    }
     losers = finishLocked(std::nullopt);
   }
-  for (CancellationSource& source : losers) source.cancel();
+  for (CancellationSource& source : losers) {
+    source.cancel();
+  }
 }
 
 bool HedgeCoordinator::done() const {

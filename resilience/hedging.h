@@ -89,6 +89,8 @@ class HedgeCoordinator {
 
   HedgeCoordinator(const HedgeCoordinator&) = delete;
   HedgeCoordinator& operator=(const HedgeCoordinator&) = delete;
+  HedgeCoordinator(HedgeCoordinator&&) = delete;
+  HedgeCoordinator& operator=(HedgeCoordinator&&) = delete;
   ~HedgeCoordinator() = default;
 
   // Returns at most one attempt to launch per call (call again while `launch` is set). A launch

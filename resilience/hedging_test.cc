@@ -14,8 +14,8 @@ using std::chrono::nanoseconds;
 using Outcome = HedgeCoordinator::Outcome;
 using Verdict = HedgeCoordinator::Verdict;
 
-const TimePoint kT0 = ManualClock{}.now();
-const HedgingPolicy kPolicy{.delay = milliseconds(50), .max_extra_attempts = 2};
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
+constexpr HedgingPolicy kPolicy{.delay = milliseconds(50), .max_extra_attempts = 2};
 
 TEST(HedgingPolicy, ValidateExplainsBadPolicies) {
   EXPECT_EQ(HedgingPolicy::validate(HedgingPolicy{}), std::nullopt);
@@ -135,7 +135,9 @@ TEST(HedgeCoordinator, ZeroDelayLaunchesEveryAttemptAtOnce) {
   HedgeCoordinator hedge({.delay = Duration::zero(), .max_extra_attempts = 3}, request.token(),
                          kT0);
   std::uint32_t launched = 0;
-  while (hedge.poll(kT0).launch) ++launched;
+  while (hedge.poll(kT0).launch) {
+    ++launched;
+  }
   EXPECT_EQ(launched, 4U);
 }
 
@@ -218,7 +220,9 @@ TEST(HedgeCoordinatorStress, ConcurrentReportsProduceExactlyOneFinal) {
     HedgeCoordinator hedge({.delay = Duration::zero(), .max_extra_attempts = 3}, request.token(),
                            kT0);
     std::vector<HedgeCoordinator::Attempt> attempts;
-    while (auto step = hedge.poll(kT0).launch) attempts.push_back(*step);
+    while (auto step = hedge.poll(kT0).launch) {
+      attempts.push_back(*step);
+    }
     std::vector<Verdict> verdicts(attempts.size());
     std::vector<std::thread> threads;
     for (std::uint32_t i = 0; i < attempts.size(); ++i) {
@@ -227,12 +231,16 @@ TEST(HedgeCoordinatorStress, ConcurrentReportsProduceExactlyOneFinal) {
         verdicts[i] = hedge.report(i, outcome, kT0);
       });
     }
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     int finals = 0;
     for (std::size_t i = 0; i < attempts.size(); ++i) {
       // Reported before the decision (Wait) or the winner (Final): left alone. Still outstanding
       // when the decision was made (Superseded): cancelled.
-      if (verdicts[i] == Verdict::Final) ++finals;
+      if (verdicts[i] == Verdict::Final) {
+        ++finals;
+      }
       ASSERT_EQ(attempts[i].token.isCancelled(), verdicts[i] == Verdict::Superseded) << i;
     }
     ASSERT_EQ(finals, 1);

@@ -13,7 +13,9 @@ namespace {
 // Smallest m with base * m >= max: beyond it the ejection time is capped anyway, and a larger m
 // would only make the host wait longer for forgiveness.
 std::uint32_t maxMultiplier(Duration base, Duration max) {
-  if (base <= Duration::zero() || max <= base) return 1;
+  if (base <= Duration::zero() || max <= base) {
+    return 1;
+  }
   const auto q = static_cast<std::uint64_t>(max / base) + (max % base != Duration::zero() ? 1 : 0);
   return static_cast<std::uint32_t>(
       std::min<std::uint64_t>(q, std::numeric_limits<std::uint32_t>::max()));
@@ -24,8 +26,12 @@ TimePoint plus(TimePoint now, Duration d) { return Deadline::after(now, d).timeP
 }  // namespace
 
 std::optional<std::string> OutlierDetector::validate(const Settings& settings) {
-  if (settings.interval <= Duration::zero()) return "interval must be positive";
-  if (settings.base_ejection_time <= Duration::zero()) return "base_ejection_time must be positive";
+  if (settings.interval <= Duration::zero()) {
+    return "interval must be positive";
+  }
+  if (settings.base_ejection_time <= Duration::zero()) {
+    return "base_ejection_time must be positive";
+  }
   if (settings.max_ejection_time < settings.base_ejection_time) {
     return "max_ejection_time must be at least base_ejection_time";
   }
@@ -40,8 +46,12 @@ std::optional<std::string> OutlierDetector::validate(const Settings& settings) {
 }
 
 OutlierDetector::Outcome OutlierDetector::classifyHttpStatus(int status) noexcept {
-  if (status == 502 || status == 503 || status == 504) return Outcome::GatewayFailure;
-  if (status >= 500 && status <= 599) return Outcome::ServerError;
+  if (status == 502 || status == 503 || status == 504) {
+    return Outcome::GatewayFailure;
+  }
+  if (status >= 500 && status <= 599) {
+    return Outcome::ServerError;
+  }
   return Outcome::Success;
 }
 
@@ -60,8 +70,12 @@ OutlierDetector::HostId OutlierDetector::addHost() {
 bool OutlierDetector::removeHost(HostId host) {
   const std::lock_guard lock(mutex_);
   const auto it = hosts_.find(host);
-  if (it == hosts_.end()) return false;
-  if (it->second.ejected) --ejected_;
+  if (it == hosts_.end()) {
+    return false;
+  }
+  if (it->second.ejected) {
+    --ejected_;
+  }
   hosts_.erase(it);
   return true;
 }
@@ -79,14 +93,18 @@ void OutlierDetector::readmitDueLocked(TimePoint now) {
 }
 
 bool OutlierDetector::capAllowsLocked() const {
-  if (settings_.always_eject_one_host && ejected_ == 0) return true;
+  if (settings_.always_eject_one_host && ejected_ == 0) {
+    return true;
+  }
   // Integer-valued on the left, so the comparison is exact for integral percentages.
   return static_cast<double>(ejected_ + 1) * 100.0 <=
          settings_.max_ejection_percent * static_cast<double>(hosts_.size());
 }
 
 std::optional<TimePoint> OutlierDetector::tryEjectLocked(Host& host, TimePoint now) {
-  if (host.ejected || !capAllowsLocked()) return std::nullopt;
+  if (host.ejected || !capAllowsLocked()) {
+    return std::nullopt;
+  }
   host.multiplier = std::min(host.multiplier + 1, max_multiplier_);
   const Duration base = settings_.base_ejection_time;
   // base * m, saturating, then capped.
@@ -102,14 +120,18 @@ std::optional<TimePoint> OutlierDetector::tryEjectLocked(Host& host, TimePoint n
   return host.ejected_until;
 }
 
-std::optional<OutlierDetector::Reason> OutlierDetector::record(HostId id, Outcome outcome,
+std::optional<OutlierDetector::Reason> OutlierDetector::record(HostId host, Outcome outcome,
                                                                TimePoint now) {
   const std::lock_guard lock(mutex_);
-  const auto it = hosts_.find(id);
-  if (it == hosts_.end()) return std::nullopt;
+  const auto it = hosts_.find(host);
+  if (it == hosts_.end()) {
+    return std::nullopt;
+  }
   Host& h = it->second;
   if (h.ejected) {
-    if (now < h.ejected_until) return std::nullopt;
+    if (now < h.ejected_until) {
+      return std::nullopt;
+    }
     readmitDueLocked(now);
   }
   h.interval_requests += 1;
@@ -135,14 +157,20 @@ std::optional<OutlierDetector::Reason> OutlierDetector::record(HostId id, Outcom
   const std::uint32_t limit = settings_.consecutive_5xx;
   const bool gateway_due = gateway_limit > 0 && h.consecutive_gateway >= gateway_limit;
   const bool server_due = limit > 0 && h.consecutive_5xx >= limit;
-  if (gateway_due || server_due) readmitDueLocked(now);  // the cap needs an exact count
+  if (gateway_due || server_due) {
+    readmitDueLocked(now);  // the cap needs an exact count
+  }
   if (gateway_due) {
     h.consecutive_gateway = 0;
-    if (tryEjectLocked(h, now)) return Reason::ConsecutiveGatewayFailure;
+    if (tryEjectLocked(h, now)) {
+      return Reason::ConsecutiveGatewayFailure;
+    }
   }
   if (server_due) {
     h.consecutive_5xx = 0;
-    if (tryEjectLocked(h, now)) return Reason::Consecutive5xx;
+    if (tryEjectLocked(h, now)) {
+      return Reason::Consecutive5xx;
+    }
   }
   return std::nullopt;
 }
@@ -156,7 +184,9 @@ bool OutlierDetector::isEjected(HostId host, TimePoint now) const {
 std::vector<OutlierDetector::Ejection> OutlierDetector::evaluate(TimePoint now) {
   const std::lock_guard lock(mutex_);
   std::vector<Ejection> ejections;
-  if (now < next_sweep_) return ejections;
+  if (now < next_sweep_) {
+    return ejections;
+  }
   readmitDueLocked(now);
 
   if (settings_.failure_percentage_threshold) {
@@ -184,8 +214,8 @@ std::vector<OutlierDetector::Ejection> OutlierDetector::evaluate(TimePoint now) 
         return std::tie(rhs, a.id) < std::tie(lhs, b.id);
       });
       for (const Candidate& c : candidates) {
-        const double failures = static_cast<double>(c.host->interval_failures);
-        const double requests = static_cast<double>(c.host->interval_requests);
+        const auto failures = static_cast<double>(c.host->interval_failures);
+        const auto requests = static_cast<double>(c.host->interval_requests);
         if (failures * 100.0 >= threshold * requests) {
           if (auto until = tryEjectLocked(*c.host, now)) {
             ejections.push_back({c.id, Reason::FailurePercentage, *until});
@@ -210,7 +240,9 @@ std::optional<OutlierDetector::HostStatus> OutlierDetector::hostStatus(HostId ho
                                                                        TimePoint now) const {
   const std::lock_guard lock(mutex_);
   const auto it = hosts_.find(host);
-  if (it == hosts_.end()) return std::nullopt;
+  if (it == hosts_.end()) {
+    return std::nullopt;
+  }
   const Host& h = it->second;
   HostStatus s;
   s.ejected = ejectedAt(h, now);

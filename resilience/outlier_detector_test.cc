@@ -16,7 +16,7 @@ using Outcome = OutlierDetector::Outcome;
 using Reason = OutlierDetector::Reason;
 using HostId = OutlierDetector::HostId;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 // Consecutive 5xx only, no cap in the way (100 %), base 30 s, max 100 s.
 OutlierDetector::Settings consecutiveOnly(std::uint32_t consecutive_5xx = 5) {
@@ -31,14 +31,20 @@ OutlierDetector::Settings consecutiveOnly(std::uint32_t consecutive_5xx = 5) {
 
 std::vector<HostId> addHosts(OutlierDetector& d, int n) {
   std::vector<HostId> ids;
-  for (int i = 0; i < n; ++i) ids.push_back(d.addHost());
+  ids.reserve(n);
+
+  for (int i = 0; i < n; ++i) {
+    ids.push_back(d.addHost());
+  }
   return ids;
 }
 
 std::optional<Reason> fail(OutlierDetector& d, HostId h, int times, TimePoint now,
                            Outcome outcome = Outcome::ServerError) {
   std::optional<Reason> last;
-  for (int i = 0; i < times; ++i) last = d.record(h, outcome, now);
+  for (int i = 0; i < times; ++i) {
+    last = d.record(h, outcome, now);
+  }
   return last;
 }
 
@@ -257,8 +263,12 @@ class FailurePercentage : public ::testing::Test {
   }
 
   void load(HostId h, int failures, int successes) {
-    for (int i = 0; i < failures; ++i) (void)detector_.record(h, Outcome::ServerError, kT0);
-    for (int i = 0; i < successes; ++i) (void)detector_.record(h, Outcome::Success, kT0);
+    for (int i = 0; i < failures; ++i) {
+      (void)detector_.record(h, Outcome::ServerError, kT0);
+    }
+    for (int i = 0; i < successes; ++i) {
+      (void)detector_.record(h, Outcome::Success, kT0);
+    }
   }
 
   OutlierDetector detector_;
@@ -269,7 +279,9 @@ class FailurePercentage : public ::testing::Test {
 TEST_F(FailurePercentage, EjectsAtTheThresholdNotBelow) {
   load(hosts_[0], 85, 15);
   load(hosts_[1], 84, 16);
-  for (int i = 2; i < 5; ++i) load(hosts_[i], 0, 100);
+  for (int i = 2; i < 5; ++i) {
+    load(hosts_[i], 0, 100);
+  }
   const auto ejections = detector_.evaluate(kT0 + seconds(10));
   ASSERT_EQ(ejections.size(), 1U);
   EXPECT_EQ(ejections[0].host, hosts_[0]);
@@ -281,20 +293,26 @@ TEST_F(FailurePercentage, EjectsAtTheThresholdNotBelow) {
 
 TEST_F(FailurePercentage, NeedsTheMinimumNumberOfHostsWithEnoughVolume) {
   load(hosts_[0], 100, 0);
-  for (int i = 1; i < 4; ++i) load(hosts_[i], 0, 100);
+  for (int i = 1; i < 4; ++i) {
+    load(hosts_[i], 0, 100);
+  }
   load(hosts_[4], 0, 49);  // one request short of the volume: only 4 hosts qualify
   EXPECT_TRUE(detector_.evaluate(kT0 + seconds(10)).empty());
 }
 
 TEST_F(FailurePercentage, HostsBelowTheVolumeAreNotJudged) {
   load(hosts_[0], 49, 0);  // 100 % failures but only 49 requests
-  for (int i = 1; i < 5; ++i) load(hosts_[i], 0, 50);
+  for (int i = 1; i < 5; ++i) {
+    load(hosts_[i], 0, 50);
+  }
   EXPECT_TRUE(detector_.evaluate(kT0 + seconds(10)).empty());
 }
 
 TEST_F(FailurePercentage, SweepRunsOnlyWhenDueAndStartsANewInterval) {
   load(hosts_[0], 100, 0);
-  for (int i = 1; i < 5; ++i) load(hosts_[i], 0, 100);
+  for (int i = 1; i < 5; ++i) {
+    load(hosts_[i], 0, 100);
+  }
   EXPECT_EQ(detector_.nextEvaluation(), kT0 + seconds(10));
   EXPECT_TRUE(detector_.evaluate(kT0 + seconds(10) - nanoseconds(1)).empty());
   EXPECT_EQ(detector_.evaluate(kT0 + seconds(10)).size(), 1U);
@@ -307,11 +325,19 @@ TEST_F(FailurePercentage, CapEjectsTheWorstHostsFirst) {
   s.max_ejection_percent = 20;  // one host of five
   OutlierDetector d(s, kT0);
   const auto hosts = addHosts(d, 5);
-  for (int i = 0; i < 90; ++i) (void)d.record(hosts[0], Outcome::ServerError, kT0);
-  for (int i = 0; i < 10; ++i) (void)d.record(hosts[0], Outcome::Success, kT0);
-  for (int i = 0; i < 100; ++i) (void)d.record(hosts[3], Outcome::ServerError, kT0);
+  for (int i = 0; i < 90; ++i) {
+    (void)d.record(hosts[0], Outcome::ServerError, kT0);
+  }
+  for (int i = 0; i < 10; ++i) {
+    (void)d.record(hosts[0], Outcome::Success, kT0);
+  }
+  for (int i = 0; i < 100; ++i) {
+    (void)d.record(hosts[3], Outcome::ServerError, kT0);
+  }
   for (int i : {1, 2, 4}) {
-    for (int k = 0; k < 100; ++k) (void)d.record(hosts[i], Outcome::Success, kT0);
+    for (int k = 0; k < 100; ++k) {
+      (void)d.record(hosts[i], Outcome::Success, kT0);
+    }
   }
   const auto ejections = d.evaluate(kT0 + seconds(10));
   ASSERT_EQ(ejections.size(), 1U);
@@ -372,6 +398,8 @@ TEST(OutlierDetectorStress, ConcurrentRecordsAndSweepsKeepTheCap) {
   std::atomic<bool> stop{false};
   std::atomic<int> violations{0};
   std::vector<std::thread> threads;
+  threads.reserve(3);
+
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 11);
@@ -379,7 +407,9 @@ TEST(OutlierDetectorStress, ConcurrentRecordsAndSweepsKeepTheCap) {
         const TimePoint now = clock.now();
         (void)d.record(hosts[rng() % hosts.size()],
                        rng() % 2 == 0 ? Outcome::Success : Outcome::ServerError, now);
-        if (d.ejectedCount(now) * 100 > 30U * hosts.size()) violations.fetch_add(1);
+        if (d.ejectedCount(now) * 100 > 30U * hosts.size()) {
+          violations.fetch_add(1);
+        }
       }
     });
   }
@@ -390,7 +420,9 @@ TEST(OutlierDetectorStress, ConcurrentRecordsAndSweepsKeepTheCap) {
       std::this_thread::yield();
     }
   });
-  for (int t = 0; t < 3; ++t) threads[t].join();
+  for (int t = 0; t < 3; ++t) {
+    threads[t].join();
+  }
   stop.store(true);
   threads.back().join();
   EXPECT_EQ(violations.load(), 0);

@@ -26,7 +26,9 @@ std::optional<std::string> RetryBudget::validate(const Settings& settings) {
   if (!std::isfinite(settings.min_retries_per_second) || settings.min_retries_per_second < 0) {
     return "min_retries_per_second must be finite and >= 0";
   }
-  if (settings.max_in_flight_retries == 0) return "max_in_flight_retries must be at least 1";
+  if (settings.max_in_flight_retries == 0) {
+    return "max_in_flight_retries must be at least 1";
+  }
   if (auto problem = SlidingWindow<Counts>::validate(settings.window, settings.bucket_count)) {
     return "window: " + *problem;
   }
@@ -58,12 +60,16 @@ RetryBudget::Snapshot RetryBudget::sumLocked(TimePoint now) const {
 RetryBudget::Permit RetryBudget::tryAcquireRetry(TimePoint now) {
   const std::lock_guard lock(mutex_);
   const Snapshot s = sumLocked(now);
-  if (!withinAllowance(s.retries + 1, s.allowance)) return Permit{};
+  if (!withinAllowance(s.retries + 1, s.allowance)) {
+    return Permit{};
+  }
   // Reserve the in-flight slot with a CAS so that Permit release (lock-free) never races it into
   // exceeding the cap.
   std::size_t in_flight = in_flight_.load(std::memory_order_acquire);
   do {
-    if (in_flight >= settings_.max_in_flight_retries) return Permit{};
+    if (in_flight >= settings_.max_in_flight_retries) {
+      return Permit{};
+    }
   } while (!in_flight_.compare_exchange_weak(in_flight, in_flight + 1, std::memory_order_acq_rel));
   window_.current(now).retries += 1;
   return Permit(this);

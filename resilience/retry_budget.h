@@ -103,6 +103,9 @@ class RetryBudget {
 
   RetryBudget(const RetryBudget&) = delete;
   RetryBudget& operator=(const RetryBudget&) = delete;
+  RetryBudget(RetryBudget&&) = delete;  // permits point at it
+  RetryBudget& operator=(RetryBudget&&) = delete;
+  ~RetryBudget() = default;
 
   // Counts one first attempt (never a retry) at `now`.
   void recordRequest(TimePoint now) { recordRequests(now, 1); }

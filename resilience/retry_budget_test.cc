@@ -14,7 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 RetryBudget::Settings ratioOnly(double ratio) {
   return RetryBudget::Settings{
@@ -25,9 +25,13 @@ int admitAll(RetryBudget& budget, TimePoint now, std::vector<RetryBudget::Permit
   int admitted = 0;
   for (;;) {
     auto permit = budget.tryAcquireRetry(now);
-    if (!permit) return admitted;
+    if (!permit) {
+      return admitted;
+    }
     ++admitted;
-    if (keep != nullptr) keep->push_back(std::move(permit));
+    if (keep != nullptr) {
+      keep->push_back(std::move(permit));
+    }
   }
 }
 
@@ -142,7 +146,9 @@ TEST(RetryBudget, PermitMoveTransfersTheSlot) {
   budget.recordRequest(kT0);
   RetryBudget::Permit a = budget.tryAcquireRetry(kT0);
   RetryBudget::Permit b = std::move(a);
-  EXPECT_FALSE(a.admitted());  // NOLINT(bugprone-use-after-move): checking the moved-from state
+  // Checks the moved-from state on purpose.
+  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
+  EXPECT_FALSE(a.admitted());
   EXPECT_TRUE(b.admitted());
   EXPECT_EQ(budget.inFlightRetries(), 1U);
   RetryBudget::Permit c;
@@ -178,7 +184,9 @@ TEST(RetryBudget, AdmitsExactlyWhileRetriesFitTheWindowAllowance) {
       }
       std::uint64_t requests = 0;
       std::uint64_t retries = 0;
-      for (const auto& e : events) (e.retry ? retries : requests) += 1;
+      for (const auto& e : events) {
+        (e.retry ? retries : requests) += 1;
+      }
       const double allowance =
           s.retry_ratio * static_cast<double>(requests) + s.min_retries_per_second * 10.0;
       if (rng() % 3 != 0) {
@@ -209,11 +217,15 @@ TEST(RetryBudgetStress, ConcurrentAcquiresAdmitExactlyTheAllowance) {
     std::atomic<int> outstanding{0};
     std::atomic<int> max_outstanding{0};
     std::vector<std::thread> threads;
+    threads.reserve(4);
+
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&] {
         for (int i = 0; i < 200; ++i) {
           auto permit = budget.tryAcquireRetry(kT0);
-          if (!permit) continue;
+          if (!permit) {
+            continue;
+          }
           admitted.fetch_add(1);
           const int now_outstanding = outstanding.fetch_add(1) + 1;
           int seen = max_outstanding.load();
@@ -224,7 +236,9 @@ TEST(RetryBudgetStress, ConcurrentAcquiresAdmitExactlyTheAllowance) {
         }
       });
     }
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads) {
+      thread.join();
+    }
     ASSERT_EQ(admitted.load(), 20);
     ASSERT_LE(max_outstanding.load(), 7);
     ASSERT_EQ(budget.inFlightRetries(), 0U);

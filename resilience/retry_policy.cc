@@ -6,15 +6,25 @@
 namespace sluice::resilience {
 
 std::optional<std::string> RetryPolicy::validate(const Settings& settings) {
-  if (settings.max_attempts < 1) return "max_attempts must be at least 1";
-  if (auto problem = Backoff::validate(settings.backoff)) return "backoff: " + *problem;
-  if (settings.max_retry_after < Duration::zero()) return "max_retry_after must be >= 0";
-  if (settings.min_attempt_time < Duration::zero()) return "min_attempt_time must be >= 0";
+  if (settings.max_attempts < 1) {
+    return "max_attempts must be at least 1";
+  }
+  if (auto problem = Backoff::validate(settings.backoff)) {
+    return "backoff: " + *problem;
+  }
+  if (settings.max_retry_after < Duration::zero()) {
+    return "max_retry_after must be >= 0";
+  }
+  if (settings.min_attempt_time < Duration::zero()) {
+    return "min_attempt_time must be >= 0";
+  }
   return std::nullopt;
 }
 
 RetryPolicy::Decision RetryPolicy::onFailure(const Failure& failure, RetryBudget* budget) {
-  if (failed_attempts_ < std::numeric_limits<std::uint32_t>::max()) ++failed_attempts_;
+  if (failed_attempts_ < std::numeric_limits<std::uint32_t>::max()) {
+    ++failed_attempts_;
+  }
   Decision decision;
   if (failed_attempts_ >= std::max<std::uint32_t>(settings_.max_attempts, 1)) {
     decision.verdict = Verdict::AttemptsExhausted;

@@ -10,7 +10,7 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using Verdict = RetryPolicy::Verdict;
 
-const TimePoint kT0 = ManualClock{}.now();
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 // Deterministic backoff (no jitter): 100 ms, 200 ms, 400 ms, ... capped at 10 s.
 RetryPolicy::Settings settings(std::uint32_t max_attempts = 5) {
