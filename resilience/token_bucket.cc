@@ -304,32 +304,45 @@ bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
   for (;;) {
     std::uint64_t w = loadUnlocked();
     const Params p = loadParams();
-    bool allowed = false;
-    std::int64_t next = 0;
-    if (p.mode == Mode::Unlimited) {
-      allowed = true;
-    } else if (n <= p.burst) {
-      const NowUnits t = toUnits(now, p);
-      if (t.rebase) {
-        reconfigure(std::nullopt, now);
-        continue;
+    if (p.mode == Mode::Unlimited || n > p.burst) {
+      // A decision that writes nothing is valid only if the parameters matched the word.
+      if (unchanged(w)) {
+        return p.mode == Mode::Unlimited;
       }
-      if (!t.too_old) {
-        // n <= burst, so n * unit_per_token <= burst_units < 2^53: no overflow.
-        const std::int64_t base = std::max(unpack(w), t.units - p.burst_units);
-        next = base + static_cast<std::int64_t>(n) * p.unit_per_token;
-        if (next <= t.units) {
-          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-            return true;
-          }
-          continue;  // someone else moved E: recompute from the new value
-        }
-      }
+      continue;
     }
-    // A decision that writes nothing is valid only if the parameters matched the word.
-    if (unchanged(w)) {
-      return allowed;
+    const NowUnits t = toUnits(now, p);
+    if (t.rebase) {
+      reconfigure(std::nullopt, now);
+      continue;
+    }
+    if (t.too_old) {
+      if (unchanged(w)) {
+        return false;
+      }
+      continue;
+    }
+    const std::int64_t floor_e = t.units - p.burst_units;  // E of a full bucket
+    // n <= burst, so the cost is <= burst_units < 2^53: no overflow.
+    const std::int64_t cost = static_cast<std::int64_t>(n) * p.unit_per_token;
+    const std::uint64_t tag = w & kTagMask;
+    // While the word keeps this generation's tag, the parameters read above still apply, so a
+    // lost race retries with the value the failed compare-and-swap returned, without reloading.
+    for (;;) {
+      const std::int64_t next = std::max(unpack(w), floor_e) + cost;
+      if (next > t.units) {
+        if (unchanged(w)) {
+          return false;
+        }
+        break;
+      }
+      if (word_.compare_exchange_weak(w, pack(next, tag), std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+        return true;
+      }
+      if ((w & kTagMask) != tag) {
+        break;  // reconfigured (or kLocked): reload the parameters
+      }
     }
   }
 }
