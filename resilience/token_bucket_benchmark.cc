@@ -69,11 +69,10 @@ constexpr double kDenyRate = 1e-9;
 
 // Each run gets a fresh limiter (Setup runs before the run's threads start, Teardown after
 // they finish): every run restarts its clocks at kStart, and a limiter that had already seen
-// later times would deny them all.
-// Setup/Teardown are plain functions, so what the run's threads share lives here.
+// later times would deny them all. Setup/Teardown are plain functions, so what the run's
+// threads share lives here.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables)
 std::unique_ptr<TokenBucket> g_bucket;
-// Setup/Teardown are plain functions, so what the run's threads share lives here.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables)
 std::unique_ptr<MutexTokenBucket> g_mutex_bucket;
 
