@@ -272,8 +272,8 @@ TEST(RingHash, ValidateExplainsBadSettings) {
   EXPECT_NE(RingHash::validate(zero_size), std::nullopt);
 }
 
-// Verifies that one immutable ring shared by shared_ptr<const> serves concurrent picks, while a
-// writer publishes rebuilt rings: every pick matches the answer of the version it used.
+// Verifies that immutable rings shared by shared_ptr<const> serve concurrent picks while a writer
+// publishes incrementally rebuilt rings: every pick matches the answer of the version it used.
 TEST(RingHashStress, SharedTablesServeConcurrentPicksDuringRebuilds) {
   const std::vector<std::uint64_t> keys = keyHashes(2000);
   std::vector<std::shared_ptr<const RingHash>> versions;
@@ -316,10 +316,12 @@ TEST(RingHashStress, SharedTablesServeConcurrentPicksDuringRebuilds) {
   }
   std::thread writer([&] {
     for (int round = 0; round < 40; ++round) {
+      // An incremental rebuild from the neighbouring version: a new object with the same ring
+      // as versions[version].
       const std::size_t version = static_cast<std::size_t>(round) % versions.size();
       auto rebuilt =
-          RingHash::rebuild(versions[version], hostsNamed(10 + static_cast<int>(version)),
-                            RingHash::Settings{}, xxh3);
+          RingHash::rebuild(versions[(version + 1) % versions.size()],
+                            hostsNamed(10 + static_cast<int>(version)), RingHash::Settings{}, xxh3);
       const std::lock_guard<std::mutex> lock(mutex);
       current = std::move(rebuilt);
       current_version = version;

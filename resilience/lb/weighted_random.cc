@@ -37,6 +37,11 @@ void WeightedRandom::rebuild() {
     }
   }
   top_step_ = largestPowerOfTwoAtMost(weights_.size());
+  common_weight_ = weights_.empty() ? 0 : weights_[0];
+  unequal_ = 0;
+  for (const std::uint32_t weight : weights_) {
+    unequal_ += weight != common_weight_ ? 1 : 0;
+  }
 }
 
 void WeightedRandom::setWeight(std::size_t host, std::uint32_t weight) {
@@ -46,6 +51,7 @@ void WeightedRandom::setWeight(std::size_t host, std::uint32_t weight) {
   const std::uint32_t old = weights_[host];
   weights_[host] = weight;
   total_ = total_ - old + weight;
+  unequal_ = unequal_ - (old != common_weight_ ? 1 : 0) + (weight != common_weight_ ? 1 : 0);
   // Unsigned wrap-around adds the (possibly negative) difference exactly.
   const std::uint64_t delta = static_cast<std::uint64_t>(weight) - old;
   for (std::size_t k = host + 1; k <= weights_.size(); k += lowBit(k)) {
@@ -54,7 +60,13 @@ void WeightedRandom::setWeight(std::size_t host, std::uint32_t weight) {
 }
 
 void WeightedRandom::addHost(std::uint32_t weight) {
+  if (weights_.empty()) {
+    weights_.push_back(weight);
+    rebuild();
+    return;
+  }
   weights_.push_back(weight);
+  unequal_ += weight != common_weight_ ? 1 : 0;
   const std::size_t k = weights_.size();
   // Node k covers hosts [k - lowbit(k), k): its own weight plus the nodes that tile the rest of
   // that range, found by walking down from k - 1.

@@ -5,8 +5,9 @@
 //   random.setWeight(2, 4);            // O(log n), no rebuild
 //
 // The weights live in a Fenwick (binary indexed) tree of prefix sums (Fenwick, "A new data
-// structure for cumulative frequency tables", 1994), so a pick is one O(log n) descent and a
-// weight change, e.g. every slow-start step, an O(log n) update instead of an O(n) rebuild.
+// structure for cumulative frequency tables", 1994), so a pick is one O(log n) descent (one
+// division while all weights are equal) and a weight change, e.g. every slow-start step, an
+// O(log n) update instead of an O(n) rebuild.
 // `random` is a fresh uniformly random 64-bit value per pick; the pick is a pure function of it.
 // Distribution: exact (up to a bias below W / 2^64): up to kAttempts weighted draws over all
 // hosts accepting the first eligible one (rejection sampling), then one weighted pass over the
@@ -69,6 +70,9 @@ class WeightedRandom {
   // prefix(i) <= point < prefix(i + 1), where prefix(i) is the sum of the weights of hosts
   // 0..i-1. Always a nonzero-weight host. Precondition: point < totalWeight().
   [[nodiscard]] std::size_t find(std::uint64_t point) const {
+    if (unequal_ == 0 && common_weight_ != 0) {
+      return static_cast<std::size_t>(point / common_weight_);  // all weights equal: same answer
+    }
     std::size_t position = 0;  // hosts [0, position) lie wholly below the point
     for (std::size_t step = top_step_; step != 0; step >>= 1U) {
       const std::size_t next = position + step;
@@ -140,6 +144,10 @@ class WeightedRandom {
   std::vector<std::uint64_t> tree_;
   std::size_t top_step_ = 0;  // largest power of two <= size(), 0 when empty
   std::uint64_t total_ = 0;
+  // The common case of equal weights skips the tree: weights_[0] at the last rebuild, and how
+  // many hosts now weigh something else.
+  std::uint32_t common_weight_ = 0;
+  std::size_t unequal_ = 0;
 };
 
 }  // namespace sluice::resilience

@@ -116,6 +116,38 @@ TEST(WeightedRandom, EditsMatchAFreshCumulativeModel) {
   }
 }
 
+// Verifies the equal-weights shortcut (point / weight instead of the tree) gives the tree's
+// answer, also after weights diverge and converge again, and after growing from empty.
+TEST(WeightedRandom, EqualWeightsShortcutAgreesWithTheTree) {
+  const auto check = [](const WeightedRandom& random, const std::vector<std::uint32_t>& model) {
+    std::uint64_t start = 0;
+    for (std::size_t host = 0; host < model.size(); ++host) {
+      for (std::uint64_t point = start; point < start + model[host]; ++point) {
+        ASSERT_EQ(random.find(point), host) << point;
+      }
+      start += model[host];
+    }
+  };
+  std::vector<std::uint32_t> model(7, 3);
+  WeightedRandom random(model);
+  check(random, model);
+  model[2] = 5;
+  random.setWeight(2, 5);
+  check(random, model);
+  model[2] = 3;
+  random.setWeight(2, 3);
+  check(random, model);
+  model.push_back(3);
+  random.addHost(3);
+  check(random, model);
+  WeightedRandom grown({});
+  grown.addHost(2);
+  grown.addHost(2);
+  check(grown, {2, 2});
+  grown.addHost(1);
+  check(grown, {2, 2, 1});
+}
+
 TEST(WeightedRandom, OutOfRangeEditsAreIgnored) {
   WeightedRandom random({1});
   random.setWeight(3, 9);
