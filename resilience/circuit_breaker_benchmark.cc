@@ -118,7 +118,7 @@ CircuitBreaker::Settings timeBased() {
   CircuitBreaker::Settings s = countBased();
   s.window_type = CircuitBreaker::WindowType::TimeBased;
   s.window_duration = std::chrono::seconds(60);
-  s.window_buckets = 60;
+  s.window_buckets = 10;
   return s;
 }
 
