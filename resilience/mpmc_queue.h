@@ -157,10 +157,10 @@ class MpmcQueue {
   // GCC warns that its value may differ between translation units compiled with other flags.
   static constexpr std::size_t kCacheLine = 64;
 
-  struct Cell {
+  // `storage` is raw memory on purpose: a push constructs an element there, a pop destroys it.
+  struct Cell {  // NOLINT(cppcoreguidelines-pro-type-member-init)
     std::atomic<std::size_t> sequence{0};
-    // Raw storage: an element is constructed here by a push and destroyed by a pop.
-    alignas(T) unsigned char storage[sizeof(T)];  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    alignas(T) unsigned char storage[sizeof(T)];
   };
 
   static std::size_t clampCapacity(std::size_t capacity) noexcept {

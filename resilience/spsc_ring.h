@@ -130,9 +130,9 @@ class SpscRing {
   // See MpmcQueue: 64 bytes on x86-64 / most ARM64; not hardware_destructive_interference_size.
   static constexpr std::size_t kCacheLine = 64;
 
+  // Raw memory on purpose: a push constructs an element there, a pop destroys it.
   struct Slot {
-    // Raw storage: an element is constructed here by a push and destroyed by a pop.
-    alignas(T) unsigned char storage[sizeof(T)];  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    alignas(T) unsigned char storage[sizeof(T)];
   };
 
   static std::size_t clampCapacity(std::size_t capacity) noexcept {
