@@ -130,6 +130,8 @@ struct BadCase {
 
 class RequestParserRejects : public ::testing::TestWithParam<BadCase> {};
 
+constexpr char kNulInValue[] = "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n";
+
 TEST_P(RequestParserRejects, WithTheRightError) {
   const BadCase& c = GetParam();
   RequestHead head;
@@ -182,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
                 RequestError::Malformed},
         BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\nb\r\n\r\n", RequestError::Malformed},
         BadCase{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n", RequestError::Malformed},
-        BadCase{"nul_in_value", std::string_view("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n", 39),
+        BadCase{"nul_in_value", std::string_view(kNulInValue, sizeof(kNulInValue) - 1),
                 RequestError::Malformed},
         BadCase{"bad_field_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", RequestError::Malformed},
         BadCase{"empty_field_name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", RequestError::Malformed},

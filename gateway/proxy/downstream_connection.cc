@@ -62,6 +62,16 @@ void DownstreamConnection::drain() {
   if (phase_ == Phase::Idle && served_ > 0) deadline_.expireNow();
 }
 
+void DownstreamConnection::releaseIdleMemory() {
+  in_.release();
+  parser_.reset();
+  head_ = http::RequestHead{};
+  ctx_ = RequestContext{};
+  ctx_.client_ip = client_ip_;
+  ctx_.listener = listener_.name;
+  scratch_ = Scratch{};
+}
+
 bool DownstreamConnection::readNow() {
   auto space = in_.prepare(kReadChunk, listener_.limits.header_bytes + kReadChunk);
   const auto n = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
@@ -152,8 +162,9 @@ asio::awaitable<bool> DownstreamConnection::waitForRequest() {
   // Woken by the drain: a request that raced with it may already be in the socket.
   if (worker_.draining()) co_return readNow();
   if (r.status != net::IoStatus::Timeout || Clock::now() >= idle_end) co_return false;
-  // Cold stage: give the buffer back and wait for readability without one.
-  in_.release();
+  // Cold stage: give back every per-request allocation and wait for readability without a
+  // buffer; an idle client then costs its socket, this object and the coroutine frame.
+  releaseIdleMemory();
   deadline_.arm(socket_, idle_end);
   auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, net::kNoThrow);
   const bool timed_out = deadline_.disarm();

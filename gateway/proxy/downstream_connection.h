@@ -66,6 +66,7 @@ class DownstreamConnection {
   [[nodiscard]] bool bodyUnread() const noexcept;
   // Non-blocking read of whatever the client already sent; false if nothing is there.
   bool readNow();
+  void releaseIdleMemory();
 
   server::Worker& worker_;
   const config::Listener& listener_;

@@ -12,6 +12,7 @@ namespace sluice::gateway::upstream {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kTrustIdleFor = std::chrono::seconds(1);
 
 void Lease::reset() noexcept {
   if (conn_ != nullptr && pool_ != nullptr) {
@@ -33,12 +34,16 @@ ConnectionPool::~ConnectionPool() {
 }
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
+  const auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     stats_.idle.dec();
-    // An idle keep-alive connection must have nothing to read: bytes mean the upstream broke
-    // framing, EOF means it closed. Either way it is not reusable.
+    // Upstreams close idle keep-alive connections after seconds, not microseconds: a connection
+    // released moments ago is reused without a syscall (the forwarder replays a bodiless
+    // idempotent request if it went stale anyway). Older ones are checked: an idle keep-alive
+    // connection must have nothing to read; bytes mean broken framing, EOF means it was closed.
+    if (now - conn->idle_since < kTrustIdleFor) return conn;
     char probe = 0;
     const auto n = ::recv(conn->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return conn;
