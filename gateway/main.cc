@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
 
   cli::RunOptions run_opts;
   auto* run = app.add_subcommand("run", "Serve traffic with a config file");
-  run->add_option("-c,--config", run_opts.config_path, "YAML config file")->required()->check(CLI::ExistingFile);
+  run->add_option("-c,--config", run_opts.config_path, "YAML config file")
+      ->required()
+      ->check(CLI::ExistingFile);
   run->add_option("-w,--workers", run_opts.workers, "Worker threads (overrides the config)")
       ->check(CLI::Range(1, 256));
 
@@ -27,7 +29,8 @@ int main(int argc, char** argv) {
   validate->add_option("-c,--config", validate_path, "YAML config file")->required();
 
   cli::DemoOptions demo_opts;
-  auto* demo = app.add_subcommand("demo", "Run the gateway on its bundled config with built-in demo upstreams");
+  auto* demo = app.add_subcommand(
+      "demo", "Run the gateway on its bundled config with built-in demo upstreams");
   demo->add_option("--listen", demo_opts.listen, "Proxy address")->capture_default_str();
   demo->add_option("--admin", demo_opts.admin, "Admin address")->capture_default_str();
   demo->add_option("-w,--workers", demo_opts.workers, "Worker threads (default: one per CPU)")

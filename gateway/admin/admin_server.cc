@@ -69,7 +69,8 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target)
   if (path == "/") {
     Response r;
     r.content_type = "text/html; charset=utf-8";
-    r.body = "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
+    r.body =
+        "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
     for (const auto& [p, route] : routes_) {
       r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + route.description + "</li>";
     }
@@ -78,7 +79,8 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target)
   }
   const auto it = routes_.find(path);
   if (it == routes_.end()) return {404, "text/plain; charset=utf-8", "not found\n"};
-  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  if (method != "GET" && method != "HEAD")
+    return {405, "text/plain; charset=utf-8", "method not allowed\n"};
   return it->second.handler();
 }
 
@@ -104,7 +106,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       break;
     }
     const auto& req = parser.get();
-    const Response r = dispatch(std::string_view(req.method_string()), std::string_view(req.target()));
+    const Response r =
+        dispatch(std::string_view(req.method_string()), std::string_view(req.target()));
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::cache_control, "no-store");

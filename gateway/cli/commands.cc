@@ -23,7 +23,8 @@ int printDiagnostics(const config::LoadResult& r) {
 int serve(config::Config cfg, int workers_override, const std::string& banner_extra) {
   if (workers_override > 0) cfg.workers = static_cast<std::uint32_t>(workers_override);
   std::string listeners;
-  for (const auto& l : cfg.listeners) listeners += (listeners.empty() ? "" : ", ") + l.address.text();
+  for (const auto& l : cfg.listeners)
+    listeners += (listeners.empty() ? "" : ", ") + l.address.text();
   const std::string admin = cfg.admin ? cfg.admin->address.text() : "";
   std::string error;
   auto server = server::Server::create(std::move(cfg), &error);
@@ -38,7 +39,8 @@ int serve(config::Config cfg, int workers_override, const std::string& banner_ex
 }
 
 void replaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (std::size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+  for (std::size_t pos = s.find(from); pos != std::string::npos;
+       pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);
   }
 }
@@ -75,11 +77,21 @@ int demo(const DemoOptions& options) {
   const std::string admin = "http://" + r.config->admin->address.text();
   const std::string banner =
       "\nsluice demo is running. Try:\n"
-      "  proxy    " + proxy + "/          (two upstreams, weighted 3:1)\n"
-      "           " + proxy + "/slow      (an upstream that takes 300 ms)\n"
-      "  admin    " + admin + "/\n"
-      "  metrics  " + admin + "/metrics\n"
-      "  config   " + admin + "/config\n"
+      "  proxy    " +
+      proxy +
+      "/          (two upstreams, weighted 3:1)\n"
+      "           " +
+      proxy +
+      "/slow      (an upstream that takes 300 ms)\n"
+      "  admin    " +
+      admin +
+      "/\n"
+      "  metrics  " +
+      admin +
+      "/metrics\n"
+      "  config   " +
+      admin +
+      "/config\n"
       "Press Ctrl-C to stop.\n\n";
   const int rc = serve(std::move(*r.config), options.workers, banner);
   upstreams.stop();

@@ -29,10 +29,10 @@ struct Address {
 };
 
 struct ListenerLimits {
-  std::uint64_t request_line = 8 * 1024;           // 414 beyond
-  std::uint64_t header_bytes = 32 * 1024;          // whole head; 431 beyond
-  std::uint32_t headers = 100;                     // field count; 431 beyond
-  std::uint64_t body = 100ULL * 1024 * 1024;       // default per-route body limit; 413 beyond
+  std::uint64_t request_line = 8 * 1024;      // 414 beyond
+  std::uint64_t header_bytes = 32 * 1024;     // whole head; 431 beyond
+  std::uint32_t headers = 100;                // field count; 431 beyond
+  std::uint64_t body = 100ULL * 1024 * 1024;  // default per-route body limit; 413 beyond
 };
 
 struct ListenerTimeouts {
@@ -51,9 +51,9 @@ struct Listener {
 };
 
 struct RouteMatch {
-  std::string host;                         // "" = any; "example.com"; "*.example.com"
-  std::optional<std::string> path_prefix;   // "/api/"
-  std::optional<std::string> path;          // exact path
+  std::string host;                        // "" = any; "example.com"; "*.example.com"
+  std::optional<std::string> path_prefix;  // "/api/"
+  std::optional<std::string> path;         // exact path
 };
 
 enum class RetryOn : std::uint8_t { ConnectFailure };
@@ -67,8 +67,8 @@ struct Route {
   std::string name;
   RouteMatch match;
   std::string cluster;
-  Millis timeout{15'000};                // request sent -> upstream response head
-  std::optional<std::uint64_t> max_body; // overrides the listener's limits.body
+  Millis timeout{15'000};                 // request sent -> upstream response head
+  std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
   RetryPolicy retry;
 };
 
@@ -82,7 +82,7 @@ struct PoolSettings {
   std::uint32_t max_idle = 256;          // idle keep-alive connections kept per worker and host
   Millis idle_timeout{60'000};           // an idle pooled connection is closed after this
   Millis connect_timeout{2'000};
-  Millis max_wait{1'000};                // wait for a free connection at max_connections; then 503
+  Millis max_wait{1'000};  // wait for a free connection at max_connections; then 503
 };
 
 enum class LbPolicy : std::uint8_t { RoundRobin };
@@ -92,7 +92,8 @@ struct Cluster {
   std::vector<Endpoint> endpoints;
   LbPolicy lb = LbPolicy::RoundRobin;  // weighted (smooth) round robin
   PoolSettings pool;
-  Millis io_timeout{30'000};  // longest an upstream may take to accept request bytes or send more response bytes
+  Millis io_timeout{
+      30'000};  // longest an upstream may take to accept request bytes or send more response bytes
 };
 
 struct Admin {
@@ -101,13 +102,13 @@ struct Admin {
 
 // Fields an access log line may contain, in the order of the default set.
 inline constexpr std::array<std::string_view, 15> kAccessLogFields = {
-    "time",   "request_id", "client",   "method",    "host",        "path",
-    "status", "duration_ms", "route",   "cluster",   "upstream",    "bytes_in",
-    "bytes_out", "user_agent", "error"};
+    "time",     "request_id", "client",      "method",     "host",
+    "path",     "status",     "duration_ms", "route",      "cluster",
+    "upstream", "bytes_in",   "bytes_out",   "user_agent", "error"};
 
 struct AccessLog {
   bool enabled = false;
-  std::string path = "stdout";  // "stdout", "stderr" or a file path
+  std::string path = "stdout";      // "stdout", "stderr" or a file path
   std::vector<std::string> fields;  // empty = the default set (access_log.h)
 };
 

@@ -37,9 +37,8 @@ namespace {
 
 template <typename T>
 std::optional<T> parseUnsigned(std::string_view digits) {
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      })) {
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
   T v{};
@@ -112,7 +111,8 @@ std::optional<std::uint64_t> parseSize(std::string_view text, std::string* error
   } else if (unit == "TiB") {
     scale = 1024ULL * 1024 * 1024 * 1024;
   } else {
-    *error = "unknown size unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB)";
+    *error =
+        "unknown size unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB)";
     return std::nullopt;
   }
   if (*n > std::numeric_limits<std::uint64_t>::max() / scale) {
@@ -141,7 +141,8 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
     if (colon == std::string_view::npos) return bad("expected ip:port");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return bad("IPv6 addresses need brackets: [::1]:80");
+    if (host.find(':') != std::string_view::npos)
+      return bad("IPv6 addresses need brackets: [::1]:80");
   }
   const auto p = parseUnsigned<std::uint32_t>(port);
   if (!p || *p == 0 || *p > 65535) return bad("port must be a number from 1 to 65535");
@@ -153,7 +154,8 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
   }
   boost::system::error_code ec;
   const auto ip = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec) return bad("'" + std::string(host) + "' is not an IP address (host names are not resolved)");
+  if (ec)
+    return bad("'" + std::string(host) + "' is not an IP address (host names are not resolved)");
   a.ip = ip.to_string();
   return a;
 }
@@ -188,7 +190,8 @@ class Reader {
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string known;
         for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
-        error(kv.first, "unknown key '" + key + "' in " + std::string(what) + " (known: " + known + ")");
+        error(kv.first,
+              "unknown key '" + key + "' in " + std::string(what) + " (known: " + known + ")");
       }
     }
     return true;
@@ -216,7 +219,8 @@ class Reader {
              c == '-' || c == '_' || c == '.';
     });
     if (!ok) {
-      error(n, std::string(what) + " '" + *s + "' must be non-empty and use only letters, digits, '-', '_' and '.'");
+      error(n, std::string(what) + " '" + *s +
+                   "' must be non-empty and use only letters, digits, '-', '_' and '.'");
       return std::nullopt;
     }
     return s;
@@ -380,7 +384,8 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
           }
         }
       }
-      if (m["path"] && m["path_prefix"]) r.error(m, "route match takes path or path_prefix, not both");
+      if (m["path"] && m["path_prefix"])
+        r.error(m, "route match takes path or path_prefix, not both");
     }
   }
   r.optional(n, "timeout", route.timeout,
@@ -430,8 +435,9 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
           if (r.require(e, "address", "endpoint")) {
             if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
           }
-          r.optional(e, "weight", ep.weight,
-                     [&](const YAML::Node& v) { return r.integer(v, "endpoint weight", 1, 1'000'000); });
+          r.optional(e, "weight", ep.weight, [&](const YAML::Node& v) {
+            return r.integer(v, "endpoint weight", 1, 1'000'000);
+          });
         }
         for (const auto& other : c.endpoints) {
           if (other.address == ep.address && ep.address.port != 0) {
@@ -455,14 +461,17 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
     if (r.map(p, "cluster pool",
               {"max_connections", "max_idle", "idle_timeout", "connect_timeout", "max_wait"})) {
       auto& P = c.pool;
-      r.optional(p, "max_connections", P.max_connections,
-                 [&](const YAML::Node& v) { return r.integer(v, "pool.max_connections", 1, 1'000'000); });
+      r.optional(p, "max_connections", P.max_connections, [&](const YAML::Node& v) {
+        return r.integer(v, "pool.max_connections", 1, 1'000'000);
+      });
       r.optional(p, "max_idle", P.max_idle,
                  [&](const YAML::Node& v) { return r.integer(v, "pool.max_idle", 0, 1'000'000); });
-      r.optional(p, "idle_timeout", P.idle_timeout,
-                 [&](const YAML::Node& v) { return r.duration(v, "pool.idle_timeout", kMinTimeout); });
-      r.optional(p, "connect_timeout", P.connect_timeout,
-                 [&](const YAML::Node& v) { return r.duration(v, "pool.connect_timeout", kMinTimeout); });
+      r.optional(p, "idle_timeout", P.idle_timeout, [&](const YAML::Node& v) {
+        return r.duration(v, "pool.idle_timeout", kMinTimeout);
+      });
+      r.optional(p, "connect_timeout", P.connect_timeout, [&](const YAML::Node& v) {
+        return r.duration(v, "pool.connect_timeout", kMinTimeout);
+      });
       r.optional(p, "max_wait", P.max_wait,
                  [&](const YAML::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
     }
@@ -520,8 +529,9 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     return result;
   }
   Config cfg;
-  if (!r.map(root, "the config",
-             {"workers", "drain_timeout", "listeners", "admin", "access_log", "routes", "clusters"})) {
+  if (!r.map(
+          root, "the config",
+          {"workers", "drain_timeout", "listeners", "admin", "access_log", "routes", "clusters"})) {
     return result;
   }
   if (const YAML::Node w = root["workers"]) {
@@ -593,8 +603,8 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
       const auto& rt = cfg.routes[i];
       if (!rt.cluster.empty() && cfg.findCluster(rt.cluster) == nullptr) {
-        r.error(routes[i]["cluster"], "route '" + rt.name + "' refers to unknown cluster '" +
-                                          rt.cluster + "'");
+        r.error(routes[i]["cluster"],
+                "route '" + rt.name + "' refers to unknown cluster '" + rt.cluster + "'");
       }
     }
   }
@@ -609,9 +619,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   }
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (cfg.listeners[i].address == cfg.listeners[j].address && cfg.listeners[i].address.port != 0) {
-        r.error(root["listeners"][i], "listener '" + cfg.listeners[i].name + "' uses the address of '" +
-                                          cfg.listeners[j].name + "'");
+      if (cfg.listeners[i].address == cfg.listeners[j].address &&
+          cfg.listeners[i].address.port != 0) {
+        r.error(root["listeners"][i], "listener '" + cfg.listeners[i].name +
+                                          "' uses the address of '" + cfg.listeners[j].name + "'");
       }
     }
   }

@@ -141,29 +141,36 @@ const std::string kDupKey = withListener("    address: 127.0.0.1:8081\n");
 const std::string kBadType = withListener("    limits: { headers: many }\n");
 const std::string kBadUnit = withListener("    limits: { body: 10 }\n");
 const std::string kUnknownUnit = withListener("    timeouts: { idle: 10 years }\n");
-const std::string kHostname = "listeners:\n  - name: p\n    address: example.com:80\n" + std::string(kTail);
-const std::string kNoPort = "listeners:\n  - name: p\n    address: 127.0.0.1\n" + std::string(kTail);
-const std::string kV6NoBrackets = "listeners:\n  - name: p\n    address: ::1:80\n" + std::string(kTail);
+const std::string kHostname =
+    "listeners:\n  - name: p\n    address: example.com:80\n" + std::string(kTail);
+const std::string kNoPort =
+    "listeners:\n  - name: p\n    address: 127.0.0.1\n" + std::string(kTail);
+const std::string kV6NoBrackets =
+    "listeners:\n  - name: p\n    address: ::1:80\n" + std::string(kTail);
 const std::string kDupListener =
     "listeners:\n  - { name: p, address: 127.0.0.1:1 }\n  - { name: p, address: 127.0.0.1:2 }\n" +
     std::string(kTail);
 const std::string kSameAddress =
     "listeners:\n  - { name: a, address: 127.0.0.1:1 }\n  - { name: b, address: 127.0.0.1:1 }\n" +
     std::string(kTail);
-const std::string kDupCluster = std::string(kMinimal) + "  - name: x\n    cluster: api\n" +
-                                "clusters_extra: 1\n";
+const std::string kDupCluster =
+    std::string(kMinimal) + "  - name: x\n    cluster: api\n" + "clusters_extra: 1\n";
 const std::string kNotAMap = "- a\n- b\n";
 const std::string kBadBool = withListener("    trust_forwarded: yes please\n");
 const std::string kNoEndpoints =
-    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: [] }]\nroutes: [{ name: r, cluster: c }]\n";
+    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: [] "
+    "}]\nroutes: [{ name: r, cluster: c }]\n";
 const std::string kBadPath =
-    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: [127.0.0.1:2] }]\n"
+    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: "
+    "[127.0.0.1:2] }]\n"
     "routes: [{ name: r, cluster: c, match: { path_prefix: api } }]\n";
 const std::string kBadRetry =
-    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: [127.0.0.1:2] }]\n"
+    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: "
+    "[127.0.0.1:2] }]\n"
     "routes: [{ name: r, cluster: c, retry: { on: [sometimes] } }]\n";
 const std::string kDupRoute =
-    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: [127.0.0.1:2] }]\n"
+    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: "
+    "[127.0.0.1:2] }]\n"
     "routes: [{ name: r, cluster: c }, { name: r, cluster: c }]\n";
 const std::string kDupClusterName =
     "listeners: [{ name: p, address: 127.0.0.1:1 }]\n"
@@ -180,16 +187,19 @@ INSTANTIATE_TEST_SUITE_P(
     Broken, ConfigLoaderRejects,
     ::testing::Values(
         BrokenCase{"syntax", kSyntax.c_str(), "t.yaml:2:1: YAML syntax error"},
-        BrokenCase{"duplicate_key", kDupKey.c_str(), "t.yaml:4:5: duplicate key 'address' in listener"},
+        BrokenCase{"duplicate_key", kDupKey.c_str(),
+                   "t.yaml:4:5: duplicate key 'address' in listener"},
         BrokenCase{"wrong_type", kBadType.c_str(), "limits.headers must be an integer"},
         BrokenCase{"missing_unit", kBadUnit.c_str(), "size '10' is missing a unit"},
         BrokenCase{"unknown_unit", kUnknownUnit.c_str(), "unknown duration unit ' years'"},
         BrokenCase{"hostname", kHostname.c_str(), "is not an IP address"},
         BrokenCase{"no_port", kNoPort.c_str(), "expected ip:port"},
         BrokenCase{"v6_no_brackets", kV6NoBrackets.c_str(), "IPv6 addresses need brackets"},
-        BrokenCase{"duplicate_listener", kDupListener.c_str(), "t.yaml:3:5: duplicate listener name 'p'"},
+        BrokenCase{"duplicate_listener", kDupListener.c_str(),
+                   "t.yaml:3:5: duplicate listener name 'p'"},
         BrokenCase{"same_address", kSameAddress.c_str(), "uses the address of 'a'"},
-        BrokenCase{"unknown_top_key", kDupCluster.c_str(), "unknown key 'clusters_extra' in the config"},
+        BrokenCase{"unknown_top_key", kDupCluster.c_str(),
+                   "unknown key 'clusters_extra' in the config"},
         BrokenCase{"not_a_map", kNotAMap.c_str(), "t.yaml:1:1: the config must be a mapping"},
         BrokenCase{"bad_bool", kBadBool.c_str(), "trust_forwarded must be true or false"},
         BrokenCase{"no_endpoints", kNoEndpoints.c_str(), "endpoints must be a non-empty list"},
@@ -199,9 +209,12 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"duplicate_cluster", kDupClusterName.c_str(), "duplicate cluster name 'c'"},
         BrokenCase{"zero_weight", kZeroWeight.c_str(), "endpoint weight must be an integer from 1"},
         BrokenCase{"bad_log_field", kBadLogField.c_str(), "unknown access_log field 'colour'"},
-        BrokenCase{"missing_listeners", kMissingListeners.c_str(), "missing required key 'listeners'"},
+        BrokenCase{"missing_listeners", kMissingListeners.c_str(),
+                   "missing required key 'listeners'"},
         BrokenCase{"empty", "", "the config is empty"}),
-    [](const ::testing::TestParamInfo<BrokenCase>& param) { return std::string(param.param.name); });
+    [](const ::testing::TestParamInfo<BrokenCase>& param) {
+      return std::string(param.param.name);
+    });
 
 TEST(ConfigUnits, Durations) {
   std::string why;

@@ -67,7 +67,8 @@ DemoUpstreams::~DemoUpstreams() { stop(); }
 std::vector<std::string> DemoUpstreams::start(const std::vector<DemoUpstreamSpec>& specs) {
   std::vector<std::string> addresses;
   for (const auto& spec : specs) {
-    auto acceptor = std::make_shared<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    auto acceptor =
+        std::make_shared<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     addresses.push_back("127.0.0.1:" + std::to_string(acceptor->local_endpoint().port()));
     asio::co_spawn(io_, acceptLoop(acceptor, spec), asio::detached);
   }

@@ -25,9 +25,9 @@
 namespace sluice::gateway::guards {
 
 struct Completion {
-  int status = 0;                           // what the client got (0: connection dropped)
-  std::chrono::nanoseconds latency{0};      // from the end of the request head to the end
-  bool upstream_failed = false;             // no usable upstream response (502/503/504)
+  int status = 0;                       // what the client got (0: connection dropped)
+  std::chrono::nanoseconds latency{0};  // from the end of the request head to the end
+  bool upstream_failed = false;         // no usable upstream response (502/503/504)
 };
 
 class Guard {

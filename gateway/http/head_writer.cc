@@ -114,7 +114,8 @@ void writeStatusLine(std::string& out, int status) {
   out.append("HTTP/1.1 ");
   appendDecimal(out, static_cast<std::uint64_t>(status));
   out.push_back(' ');
-  const auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  const auto reason =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
   out.append(reason.data(), reason.size());
   out.append("\r\n");
 }

@@ -17,9 +17,9 @@ namespace sluice::gateway::http {
 [[nodiscard]] bool isHopByHop(const HeaderField& f, const MessageHead& head) noexcept;
 
 struct ForwardingInfo {
-  std::string_view client_ip;   // peer address of the downstream connection
-  std::string_view proto;       // "http" or "https" (the listener's scheme)
-  std::string_view request_id;  // the X-Request-Id to send (received or generated)
+  std::string_view client_ip;        // peer address of the downstream connection
+  std::string_view proto;            // "http" or "https" (the listener's scheme)
+  std::string_view request_id;       // the X-Request-Id to send (received or generated)
   bool request_id_received = false;  // the client sent it: keep its header, do not add another
   // When false (the default, sluice at the edge), X-Forwarded-For/-Proto/-Host, Forwarded and
   // X-Real-IP sent by the client are dropped and replaced. When true (sluice behind a trusted
@@ -34,8 +34,8 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
 struct ResponseFraming {
   Framing framing = Framing::None;  // what the client will see
   std::uint64_t content_length = 0;
-  bool close = false;               // send Connection: close and close after the body
-  bool client_http10 = false;       // HTTP/1.0 client: say keep-alive explicitly if kept
+  bool close = false;          // send Connection: close and close after the body
+  bool client_http10 = false;  // HTTP/1.0 client: say keep-alive explicitly if kept
 };
 
 // The status line and fields of `resp` for the client, plus X-Request-Id when the upstream did

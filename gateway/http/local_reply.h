@@ -13,10 +13,10 @@ namespace sluice::gateway::http {
 
 struct LocalReply {
   int status = 500;
-  std::string body;          // sent as text/plain unless content_type says otherwise
+  std::string body;  // sent as text/plain unless content_type says otherwise
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> fields;  // e.g. Retry-After
-  bool close = false;        // close the connection after this reply
+  bool close = false;                                       // close the connection after this reply
 
   static LocalReply text(int status, std::string_view message, bool close = false) {
     LocalReply r;

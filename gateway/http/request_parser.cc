@@ -10,12 +10,18 @@ namespace bhttp = boost::beast::http;
 
 RequestError fromFieldProblem(FieldProblem p) {
   switch (p) {
-    case FieldProblem::None: return RequestError::Malformed;
-    case FieldProblem::ObsFold: return RequestError::ObsFold;
-    case FieldProblem::BadContentLength: return RequestError::BadContentLength;
-    case FieldProblem::BadTransferEncoding: return RequestError::BadTransferEncoding;
-    case FieldProblem::UnsupportedCoding: return RequestError::UnsupportedCoding;
-    case FieldProblem::TooManyFields: return RequestError::TooManyHeaders;
+    case FieldProblem::None:
+      return RequestError::Malformed;
+    case FieldProblem::ObsFold:
+      return RequestError::ObsFold;
+    case FieldProblem::BadContentLength:
+      return RequestError::BadContentLength;
+    case FieldProblem::BadTransferEncoding:
+      return RequestError::BadTransferEncoding;
+    case FieldProblem::UnsupportedCoding:
+      return RequestError::UnsupportedCoding;
+    case FieldProblem::TooManyFields:
+      return RequestError::TooManyHeaders;
   }
   return RequestError::Malformed;
 }
@@ -63,7 +69,8 @@ RequestParser::HeadResult RequestParser::parseHead(std::string_view data) {
     return {0, false, RequestError::UriTooLong};
   }
   if (eol != std::string_view::npos && (eol == 0 || data[eol - 1] != '\r')) {
-    return {0, false, RequestError::Malformed};  // bare LF: never wait for a CRLF CRLF that won't come
+    return {0, false,
+            RequestError::Malformed};  // bare LF: never wait for a CRLF CRLF that won't come
   }
   const std::size_t end = findHeadEnd(data);
   if (end == std::string_view::npos) {
@@ -138,8 +145,8 @@ void RequestParser::on_request_impl(Verb method, boost::beast::string_view metho
   }
   // RFC 9112 3.2.2: the authority of an absolute-form target replaces the Host header.
   head_.host = authority;
-  head_.target = path_start == std::string_view::npos ? std::string_view("/")
-                                                      : rest.substr(path_start);
+  head_.target =
+      path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
   if (head_.target.front() == '?') {
     // "http://h?q" has an empty path; the origin-form must still start with '/'.
     reject(RequestError::BadTarget, ec);

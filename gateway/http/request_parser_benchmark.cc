@@ -1,8 +1,8 @@
 // Per-request HTTP work on the hot path: parsing a typical browser-sized request head and
 // writing the upstream head, and parsing a typical response head and writing the client's.
-#include <benchmark/benchmark.h>
-
 #include <string>
+
+#include <benchmark/benchmark.h>
 
 #include "gateway/http/head_writer.h"
 #include "gateway/http/request_parser.h"

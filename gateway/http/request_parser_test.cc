@@ -1,8 +1,8 @@
 #include "gateway/http/request_parser.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace sluice::gateway::http {
 namespace {
@@ -143,13 +143,19 @@ TEST_P(RequestParserRejects, WithTheRightError) {
 INSTANTIATE_TEST_SUITE_P(
     Smuggling, RequestParserRejects,
     ::testing::Values(
-        BadCase{"cl_and_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-                RequestError::BadTransferEncoding},
-        BadCase{"te_and_cl", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        BadCase{
+            "cl_and_te",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            RequestError::BadTransferEncoding},
+        BadCase{
+            "te_and_cl",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            RequestError::BadContentLength},
+        BadCase{"two_cl_differ",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
                 RequestError::BadContentLength},
-        BadCase{"two_cl_differ", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-                RequestError::BadContentLength},
-        BadCase{"two_cl_equal", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        BadCase{"two_cl_equal",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
                 RequestError::BadContentLength},
         BadCase{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
                 RequestError::BadContentLength},
@@ -159,49 +165,67 @@ INSTANTIATE_TEST_SUITE_P(
                 RequestError::BadContentLength},
         BadCase{"cl_hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n",
                 RequestError::BadContentLength},
-        BadCase{"cl_overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        BadCase{"cl_overflow",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
                 RequestError::BadContentLength},
-        BadCase{"te_not_last_chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        BadCase{"te_not_last_chunked",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
                 RequestError::BadTransferEncoding},
         BadCase{"te_identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
                 RequestError::BadTransferEncoding},
-        BadCase{"te_chunked_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        BadCase{"te_chunked_twice",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
                 RequestError::BadTransferEncoding},
-        BadCase{"te_repeated", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        BadCase{"te_repeated",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n",
                 RequestError::BadTransferEncoding},
-        BadCase{"te_gzip_chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        BadCase{"te_gzip_chunked",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                 RequestError::UnsupportedCoding},
         BadCase{"te_on_http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
                 RequestError::BadTransferEncoding},
-        BadCase{"te_bogus_name", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        BadCase{"te_bogus_name",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
                 RequestError::BadTransferEncoding},
-        BadCase{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", RequestError::ObsFold},
+        BadCase{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n",
+                RequestError::ObsFold},
         BadCase{"obs_fold_empty_first", "GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n two\r\n\r\n",
                 RequestError::ObsFold},
-        BadCase{"obs_fold_tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n\ttwo\r\n\r\n", RequestError::ObsFold},
-        BadCase{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", RequestError::Malformed},
-        BadCase{"te_space_before_colon", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+        BadCase{"obs_fold_tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n\ttwo\r\n\r\n",
+                RequestError::ObsFold},
+        BadCase{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
                 RequestError::Malformed},
-        BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\nb\r\n\r\n", RequestError::Malformed},
-        BadCase{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n", RequestError::Malformed},
+        BadCase{"te_space_before_colon",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+                RequestError::Malformed},
+        BadCase{"bare_lf_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\nb\r\n\r\n",
+                RequestError::Malformed},
+        BadCase{"bare_cr_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n",
+                RequestError::Malformed},
         BadCase{"nul_in_value", std::string_view(kNulInValue, sizeof(kNulInValue) - 1),
                 RequestError::Malformed},
-        BadCase{"bad_field_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", RequestError::Malformed},
-        BadCase{"empty_field_name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", RequestError::Malformed},
+        BadCase{"bad_field_name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n",
+                RequestError::Malformed},
+        BadCase{"empty_field_name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n",
+                RequestError::Malformed},
         BadCase{"http_2_0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", RequestError::BadVersion},
         BadCase{"http_1_2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", RequestError::BadVersion},
         BadCase{"http_0_9", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", RequestError::BadVersion},
         BadCase{"lowercase_http", "GET / http/1.1\r\nHost: a\r\n\r\n", RequestError::BadVersion},
         BadCase{"missing_host", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n", RequestError::MissingHost},
-        BadCase{"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", RequestError::DuplicateHost},
+        BadCase{"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                RequestError::DuplicateHost},
         BadCase{"host_with_slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", RequestError::BadHost},
         BadCase{"host_with_space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", RequestError::BadHost},
         BadCase{"relative_target", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
         BadCase{"fragment", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
         BadCase{"asterisk_get", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", RequestError::BadTarget},
         BadCase{"userinfo", "GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", RequestError::BadTarget},
-        BadCase{"connect", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", RequestError::MethodNotAllowed},
-        BadCase{"expect_other", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n",
+        BadCase{"connect", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+                RequestError::MethodNotAllowed},
+        BadCase{"expect_other",
+                "PUT / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n",
                 RequestError::ExpectationFailed},
         BadCase{"bare_lf_line_end", "GET / HTTP/1.1\nHost: a\n\n", RequestError::Malformed}),
     [](const ::testing::TestParamInfo<BadCase>& param) { return std::string(param.param.name); });
@@ -219,8 +243,9 @@ TEST_F(RequestParserTest, RequestLineOverLimitIs414EvenBeforeTheHeadEnds) {
 TEST_F(RequestParserTest, HeadBytesOverLimitIs431) {
   RequestLimits limits;
   limits.max_head_bytes = 256;
-  EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n", limits),
-            RequestError::HeaderTooLarge);
+  EXPECT_EQ(
+      error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n", limits),
+      RequestError::HeaderTooLarge);
   // Still incomplete and already over the limit: refused without waiting for the end.
   EXPECT_EQ(error("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(300, 'b'), limits),
             RequestError::HeaderTooLarge);
@@ -250,8 +275,9 @@ TEST_F(RequestParserTest, ChunkedBodyIsReencodedWithOurFraming) {
 }
 
 TEST_F(RequestParserTest, ChunkedBodyOverTheRouteLimitIs413) {
-  const auto r = parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n");
+  const auto r = parse(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n");
   ASSERT_EQ(r.error, RequestError::None);
   std::string out;
   parser_->setBodyOutput(&out, true);
@@ -263,8 +289,8 @@ TEST_F(RequestParserTest, ChunkedBodyOverTheRouteLimitIs413) {
 TEST_F(RequestParserTest, BadChunkSizesAreRefused) {
   for (const char* body : {"zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n",
                            "fffffffffffffffffff\r\n", "-5\r\nhello\r\n"}) {
-    const auto r = parse(std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") +
-                         body);
+    const auto r = parse(
+        std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") + body);
     ASSERT_EQ(r.error, RequestError::None);
     std::string out;
     parser_->setBodyOutput(&out, true);

@@ -1,8 +1,8 @@
 #include "gateway/http/response_parser.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace sluice::gateway::http {
 namespace {
@@ -43,7 +43,8 @@ TEST(ResponseParser, HeadResponseKeepsItsDeclaredLengthButHasNoBody) {
 TEST(ResponseParser, InterimResponseIsAHeadOfItsOwn) {
   ResponseHead head;
   std::optional<ResponseParser> p;
-  const auto r = parseAll(head, p, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n");
+  const auto r =
+      parseAll(head, p, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n");
   ASSERT_TRUE(r.done);
   EXPECT_EQ(head.status, 103);
   EXPECT_EQ(r.consumed, 40U);  // 26 + 12 + 2: the next head is left alone
@@ -92,7 +93,8 @@ TEST(ResponseParser, HeadOverTheLimitIsBad) {
 TEST(ResponseParser, ChunkedBodyDecodesForAnHttp10Client) {
   ResponseHead head;
   std::optional<ResponseParser> p;
-  const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  const std::string bytes =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
   const auto r = parseAll(head, p, bytes);
   ASSERT_TRUE(r.done);
   std::string out;

@@ -76,9 +76,8 @@ bool StrictParser<IsRequest>::checkField(Field id, std::string_view name, std::s
       break;
     }
     case Field::connection:
-      forEachListElement(value, [&](std::string_view token) {
-        head.connection_tokens.push_back(token);
-      });
+      forEachListElement(value,
+                         [&](std::string_view token) { head.connection_tokens.push_back(token); });
       break;
     default:
       break;

@@ -11,8 +11,21 @@
 namespace sluice::gateway::log {
 
 enum class AccessLog::FieldId : std::uint8_t {
-  Time, RequestId, Client, Method, Host, Path, Status, DurationMs, Route, Cluster, Upstream,
-  BytesIn, BytesOut, UserAgent, Error
+  Time,
+  RequestId,
+  Client,
+  Method,
+  Host,
+  Path,
+  Status,
+  DurationMs,
+  Route,
+  Cluster,
+  Upstream,
+  BytesIn,
+  BytesOut,
+  UserAgent,
+  Error
 };
 
 namespace {
@@ -31,9 +44,9 @@ void appendIso8601(std::string& out, std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                              static_cast<int>(ms));
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(ms));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -128,12 +141,24 @@ void AccessLog::write(const proxy::RequestContext& ctx, std::chrono::nanoseconds
         appendIso8601(line, ctx.wall_start);
         line.push_back('"');
         break;
-      case FieldId::RequestId: str("request_id", ctx.request_id); break;
-      case FieldId::Client: str("client", ctx.client_ip); break;
-      case FieldId::Method: str("method", ctx.method); break;
-      case FieldId::Host: str("host", ctx.host); break;
-      case FieldId::Path: str("path", ctx.path); break;
-      case FieldId::Status: num("status", static_cast<std::uint64_t>(ctx.status)); break;
+      case FieldId::RequestId:
+        str("request_id", ctx.request_id);
+        break;
+      case FieldId::Client:
+        str("client", ctx.client_ip);
+        break;
+      case FieldId::Method:
+        str("method", ctx.method);
+        break;
+      case FieldId::Host:
+        str("host", ctx.host);
+        break;
+      case FieldId::Path:
+        str("path", ctx.path);
+        break;
+      case FieldId::Status:
+        num("status", static_cast<std::uint64_t>(ctx.status));
+        break;
       case FieldId::DurationMs: {
         key("duration_ms");
         char buf[32];
@@ -142,13 +167,27 @@ void AccessLog::write(const proxy::RequestContext& ctx, std::chrono::nanoseconds
         line.append(buf, static_cast<std::size_t>(n));
         break;
       }
-      case FieldId::Route: str("route", ctx.route != nullptr ? ctx.route->name : ""); break;
-      case FieldId::Cluster: str("cluster", ctx.cluster != nullptr ? ctx.cluster->name : ""); break;
-      case FieldId::Upstream: str("upstream", ctx.upstream); break;
-      case FieldId::BytesIn: num("bytes_in", ctx.bytes_in); break;
-      case FieldId::BytesOut: num("bytes_out", ctx.bytes_out); break;
-      case FieldId::UserAgent: str("user_agent", ctx.user_agent); break;
-      case FieldId::Error: str("error", ctx.error); break;
+      case FieldId::Route:
+        str("route", ctx.route != nullptr ? ctx.route->name : "");
+        break;
+      case FieldId::Cluster:
+        str("cluster", ctx.cluster != nullptr ? ctx.cluster->name : "");
+        break;
+      case FieldId::Upstream:
+        str("upstream", ctx.upstream);
+        break;
+      case FieldId::BytesIn:
+        num("bytes_in", ctx.bytes_in);
+        break;
+      case FieldId::BytesOut:
+        num("bytes_out", ctx.bytes_out);
+        break;
+      case FieldId::UserAgent:
+        str("user_agent", ctx.user_agent);
+        break;
+      case FieldId::Error:
+        str("error", ctx.error);
+        break;
     }
   }
   line.push_back('}');

@@ -73,7 +73,8 @@ class TimerWheel {
   [[nodiscard]] Duration resolution() const noexcept { return resolution_; }
 
  private:
-  static constexpr std::size_t kSlots = 512;  // 5.12 s per turn at 10 ms; longer deadlines wait a turn
+  static constexpr std::size_t kSlots =
+      512;  // 5.12 s per turn at 10 ms; longer deadlines wait a turn
 
   [[nodiscard]] std::uint64_t tickAt(TimePoint t) const noexcept;
   static void pushBack(Link& head, Entry& e) noexcept;

@@ -1,9 +1,9 @@
 #include "gateway/net/timer_wheel.h"
 
-#include <gtest/gtest.h>
-
 #include <random>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace sluice::gateway::net {
 namespace {

@@ -1,9 +1,8 @@
 #include "gateway/proxy/downstream_connection.h"
 
-#include <sys/socket.h>
-
 #include <array>
 #include <exception>
+#include <sys/socket.h>
 
 #include <boost/asio/buffer.hpp>
 #include <spdlog/spdlog.h>
@@ -29,14 +28,21 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 stats::Reject rejectFor(http::RequestError e) {
   using E = http::RequestError;
   switch (e) {
-    case E::UriTooLong: return stats::Reject::UriTooLong;
+    case E::UriTooLong:
+      return stats::Reject::UriTooLong;
     case E::HeaderTooLarge:
-    case E::TooManyHeaders: return stats::Reject::HeaderTooLarge;
-    case E::BodyTooLarge: return stats::Reject::BodyTooLarge;
-    case E::UnsupportedCoding: return stats::Reject::UnsupportedCoding;
-    case E::MethodNotAllowed: return stats::Reject::MethodNotAllowed;
-    case E::ExpectationFailed: return stats::Reject::ExpectationFailed;
-    default: return stats::Reject::BadRequest;
+    case E::TooManyHeaders:
+      return stats::Reject::HeaderTooLarge;
+    case E::BodyTooLarge:
+      return stats::Reject::BodyTooLarge;
+    case E::UnsupportedCoding:
+      return stats::Reject::UnsupportedCoding;
+    case E::MethodNotAllowed:
+      return stats::Reject::MethodNotAllowed;
+    case E::ExpectationFailed:
+      return stats::Reject::ExpectationFailed;
+    default:
+      return stats::Reject::BadRequest;
   }
 }
 
@@ -284,9 +290,16 @@ asio::awaitable<bool> DownstreamConnection::handle() {
     }
   }
 
-  Downstream down{socket_,    in_,       head_size_,         head_,
-                  *parser_,   deadline_, listener_,          body_limit,
-                  worker_.drainingFlag(), &response_started_};
+  Downstream down{socket_,
+                  in_,
+                  head_size_,
+                  head_,
+                  *parser_,
+                  deadline_,
+                  listener_,
+                  body_limit,
+                  worker_.drainingFlag(),
+                  &response_started_};
   Forwarder forwarder(down, worker_.cluster(ctx_.cluster_index), stats, ctx_, scratch_);
   ForwardResult result = co_await forwarder.run();
   head_size_ = 0;  // the forwarder consumed the head
@@ -308,9 +321,9 @@ asio::awaitable<bool> DownstreamConnection::reply(const http::LocalReply& r, boo
   if (ctx_.error.empty() && r.status >= 400) ctx_.error = r.body;
   scratch_.response_head.clear();
   const bool client_http10 = parser_ && head_.version < 11;
-  http::writeLocalReply(scratch_.response_head, r, ctx_.request_id,
-                        close || worker_.draining(), client_http10,
-                        head_.method == http::Verb::head && head_error_ == http::RequestError::None);
+  http::writeLocalReply(
+      scratch_.response_head, r, ctx_.request_id, close || worker_.draining(), client_http10,
+      head_.method == http::Verb::head && head_error_ == http::RequestError::None);
   response_started_ = true;
   const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(scratch_.response_head),
                                         Clock::now() + listener_.timeouts.send);

@@ -15,9 +15,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 16 * 1024;          // bytes asked of the kernel per read
-constexpr std::size_t kMaxBuffer = 64 * 1024;          // bound on a body buffer (backpressure)
-constexpr std::size_t kMaxResponseHead = 64 * 1024;    // upstream response head limit
+constexpr std::size_t kReadChunk = 16 * 1024;        // bytes asked of the kernel per read
+constexpr std::size_t kMaxBuffer = 64 * 1024;        // bound on a body buffer (backpressure)
+constexpr std::size_t kMaxResponseHead = 64 * 1024;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
 constexpr int kMaxStaleReplays = 2;
 
@@ -44,19 +44,27 @@ bool isConnectFailure(stats::UpstreamError e) {
 http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
   using E = stats::UpstreamError;
   switch (e) {
-    case E::ConnectFailure: return http::LocalReply::text(502, "upstream connect failed");
-    case E::ConnectTimeout: return http::LocalReply::text(504, "upstream connect timeout");
+    case E::ConnectFailure:
+      return http::LocalReply::text(502, "upstream connect failed");
+    case E::ConnectTimeout:
+      return http::LocalReply::text(504, "upstream connect timeout");
     case E::PoolTimeout: {
       auto r = http::LocalReply::text(503, "upstream connection pool exhausted");
       r.fields.emplace_back("Retry-After", "1");
       return r;
     }
-    case E::Timeout: return http::LocalReply::text(504, "upstream timeout");
-    case E::Reset: return http::LocalReply::text(502, "upstream closed the connection");
-    case E::BadResponse: return http::LocalReply::text(502, "invalid upstream response");
-    case E::Truncated: return http::LocalReply::text(502, "upstream response truncated");
-    case E::NoHost: return http::LocalReply::text(503, "no upstream host available");
-    case E::Count: break;
+    case E::Timeout:
+      return http::LocalReply::text(504, "upstream timeout");
+    case E::Reset:
+      return http::LocalReply::text(502, "upstream closed the connection");
+    case E::BadResponse:
+      return http::LocalReply::text(502, "invalid upstream response");
+    case E::Truncated:
+      return http::LocalReply::text(502, "upstream response truncated");
+    case E::NoHost:
+      return http::LocalReply::text(503, "no upstream host available");
+    case E::Count:
+      break;
   }
   return http::LocalReply::text(502, "upstream error");
 }
@@ -69,8 +77,8 @@ Clock::time_point Forwarder::after(config::Millis d) const { return Clock::now()
 
 bool Forwarder::replayable() const noexcept {
   const auto& h = down_.head;
-  const bool bodyless =
-      h.framing == http::Framing::None || (h.framing == http::Framing::Length && h.content_length == 0);
+  const bool bodyless = h.framing == http::Framing::None ||
+                        (h.framing == http::Framing::Length && h.content_length == 0);
   return bodyless && isIdempotent(h.method);
 }
 
@@ -95,8 +103,8 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   std::size_t tried_count = 0;
   int stale_replays = 0;
   for (std::uint32_t attempt = 1;; ++attempt) {
-    const auto host = cluster_.balancer().pick(
-        {std::span<const std::size_t>(tried.data(), tried_count), 0});
+    const auto host =
+        cluster_.balancer().pick({std::span<const std::size_t>(tried.data(), tried_count), 0});
     if (!host) {
       stats_.upstreamError(ctx_.cluster_index, stats::UpstreamError::NoHost);
       ctx_.upstream_error = stats::UpstreamError::NoHost;
@@ -120,8 +128,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     acquired.lease.reset();  // back to the pool (if kept) before the next attempt
 
-    cluster_.balancer().onResult(
-        *host, {outcome == Outcome::Done, Clock::now() - attempt_start});
+    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, Clock::now() - attempt_start});
     switch (outcome) {
       case Outcome::Done:
       case Outcome::ClientFailed:
@@ -140,10 +147,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     stats_.upstreamError(ctx_.cluster_index, upstream_error_);
     ctx_.upstream_error = upstream_error_;
-    const bool retry_allowed =
-        isConnectFailure(upstream_error_) &&
-        std::find(route.retry.on.begin(), route.retry.on.end(), config::RetryOn::ConnectFailure) !=
-            route.retry.on.end();
+    const bool retry_allowed = isConnectFailure(upstream_error_) &&
+                               std::find(route.retry.on.begin(), route.retry.on.end(),
+                                         config::RetryOn::ConnectFailure) != route.retry.on.end();
     if (retry_allowed && attempt < route.retry.attempts) continue;
     result_.reply = upstreamErrorReply(upstream_error_);
     result_.upstream_failed = true;
@@ -172,8 +178,9 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
     co_return co_await net::writeAll(up, down_.deadline, buffers, io_until()) == net::IoStatus::Ok;
   };
   const auto read_client = [&]() -> asio::awaitable<bool> {
-    const auto r = co_await net::readSome(down_.socket, down_.deadline, in,
-                                          after(down_.listener.timeouts.body), kReadChunk, kMaxBuffer);
+    const auto r =
+        co_await net::readSome(down_.socket, down_.deadline, in,
+                               after(down_.listener.timeouts.body), kReadChunk, kMaxBuffer);
     if (r.status == net::IoStatus::Timeout) {
       result_.rejected = stats::Reject::BodyTimeout;
       result_.reply = http::LocalReply::text(408, "request body timeout", true);
@@ -191,7 +198,8 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
     case http::Framing::Length: {
       bool first = true;
       for (;;) {
-        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, in.size()));
+        const std::size_t take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(body_remaining_, in.size()));
         const std::array<asio::const_buffer, 2> bufs = {
             asio::buffer(scratch_.request_head.data(), first ? scratch_.request_head.size() : 0),
             asio::buffer(in.readable().data(), take)};
@@ -227,8 +235,9 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
           in.consume(p.consumed);
           if (p.error != http::RequestError::None) {
             const auto info = http::describe(p.error);
-            result_.rejected = p.error == http::RequestError::BodyTooLarge ? stats::Reject::BodyTooLarge
-                                                                           : stats::Reject::BadRequest;
+            result_.rejected = p.error == http::RequestError::BodyTooLarge
+                                   ? stats::Reject::BodyTooLarge
+                                   : stats::Reject::BadRequest;
             result_.reply = http::LocalReply::text(info.status, info.message, true);
             r.client_failed = true;
             co_return r;
@@ -320,7 +329,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
         scratch_.response_head.append(f.name).append(": ").append(f.value).append("\r\n");
       }
       scratch_.response_head.append("\r\n");
-      if (!co_await writeClient(asio::buffer(scratch_.response_head), scratch_.response_head.size())) {
+      if (!co_await writeClient(asio::buffer(scratch_.response_head),
+                                scratch_.response_head.size())) {
         result_.client_close = true;
         co_return Outcome::ClientFailed;
       }
@@ -351,7 +361,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
 
   switch (rhead.framing) {
     case http::Framing::None: {
-      if (!co_await writeClient(asio::buffer(scratch_.response_head), scratch_.response_head.size())) break;
+      if (!co_await writeClient(asio::buffer(scratch_.response_head),
+                                scratch_.response_head.size()))
+        break;
       complete = true;
       break;
     }
@@ -359,7 +371,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
       std::uint64_t remaining = rhead.content_length;
       bool first = true;
       for (;;) {
-        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, ubuf.size()));
+        const std::size_t take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(remaining, ubuf.size()));
         const std::array<asio::const_buffer, 2> bufs = {
             asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
             asio::buffer(ubuf.readable().data(), take)};
@@ -373,8 +386,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
           complete = true;
           break;
         }
-        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
-                                               kReadChunk, kMaxBuffer);
+        const auto rr = co_await net::readSome(
+            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -404,7 +417,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
         }
         if (first || !scratch_.body.empty()) {
           const std::array<asio::const_buffer, 2> bufs = {
-              asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
+              asio::buffer(scratch_.response_head.data(),
+                           first ? scratch_.response_head.size() : 0),
               asio::buffer(scratch_.body)};
           if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
           first = false;
@@ -413,8 +427,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
           complete = true;
           break;
         }
-        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
-                                               kReadChunk, kMaxBuffer);
+        const auto rr = co_await net::readSome(
+            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -437,12 +451,13 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
         }
         first = false;
         ubuf.consume(n);
-        const auto rr = co_await net::readSome(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
-                                               kReadChunk, kMaxBuffer);
+        const auto rr = co_await net::readSome(
+            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
         if (rr.status == net::IoStatus::Eof) {
           // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
-          complete = !rechunk || co_await writeClient(asio::buffer(http::kLastChunk.data(), http::kLastChunk.size()),
-                                                      http::kLastChunk.size());
+          complete = !rechunk || co_await writeClient(
+                                     asio::buffer(http::kLastChunk.data(), http::kLastChunk.size()),
+                                     http::kLastChunk.size());
           break;
         }
         if (rr.status != net::IoStatus::Ok) {

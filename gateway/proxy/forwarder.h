@@ -38,15 +38,15 @@ namespace sluice::gateway::proxy {
 // The downstream side as the forwarding phase sees it.
 struct Downstream {
   boost::asio::ip::tcp::socket& socket;
-  net::IoBuffer& in;            // the request head (head_size bytes) then whatever followed
+  net::IoBuffer& in;  // the request head (head_size bytes) then whatever followed
   std::size_t head_size;
   const http::RequestHead& head;
   http::RequestParser& parser;  // continues with a chunked request body
   net::SocketDeadline& deadline;
   const config::Listener& listener;
   std::uint64_t body_limit;
-  const bool& draining;         // the worker's flag, read when the response head is written
-  bool* response_started;       // set as soon as any response byte is written to the client
+  const bool& draining;    // the worker's flag, read when the response head is written
+  bool* response_started;  // set as soon as any response byte is written to the client
 };
 
 struct ForwardResult {
@@ -59,9 +59,9 @@ struct ForwardResult {
 
 // Strings a connection keeps across its requests so that forwarding allocates nothing.
 struct Scratch {
-  std::string request_head;   // serialised once per request, sent on every attempt
+  std::string request_head;  // serialised once per request, sent on every attempt
   std::string response_head;
-  std::string body;           // re-chunked body bytes on their way out
+  std::string body;  // re-chunked body bytes on their way out
 };
 
 class Forwarder {

@@ -26,7 +26,7 @@ class Router {
 
  private:
   struct Compiled {
-    std::string host;  // lowercase; "" = any
+    std::string host;       // lowercase; "" = any
     bool wildcard = false;  // host holds the ".example.com" suffix
     std::string path;
     enum class PathKind : std::uint8_t { Any, Exact, Prefix } kind = PathKind::Any;

@@ -21,9 +21,8 @@ namespace asio = boost::asio;
 
 std::unique_ptr<Server> Server::create(config::Config config, std::string* error) {
   std::unique_ptr<Server> s(new Server());
-  const std::uint32_t n = config.workers != 0
-                              ? config.workers
-                              : std::max(1U, std::thread::hardware_concurrency());
+  const std::uint32_t n =
+      config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
   if (config.access_log.enabled) {
     s->access_log_ = log::AccessLog::open(config.access_log, error);
     if (!s->access_log_) return nullptr;
@@ -45,11 +44,13 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
     }
     Server* self = s.get();
     s->admin_->handle("/metrics", "Prometheus metrics", [self] {
-      return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8", self->renderMetrics()};
+      return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
+                             self->renderMetrics()};
     });
     s->admin_->handle("/ready", "200 while serving, 503 while draining", [self] {
-      return self->draining_.load() ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
-                                    : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
+      return self->draining_.load()
+                 ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
+                 : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
     });
     s->admin_->handle("/live", "200 while the process runs", [] {
       return admin::Response{200, "text/plain; charset=utf-8", "live\n"};
@@ -123,8 +124,10 @@ void Server::pollDrain() {
     left += w->connections();
   }
   if (all_done || std::chrono::steady_clock::now() >= drain_deadline_) {
-    if (!all_done) spdlog::warn("drain timeout: closing {} connection(s) still open", left);
-    else spdlog::info("drained: exiting");
+    if (!all_done)
+      spdlog::warn("drain timeout: closing {} connection(s) still open", left);
+    else
+      spdlog::info("drained: exiting");
     if (admin_) admin_->stop();
     io_.stop();
     return;

@@ -5,7 +5,8 @@
 namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
-  auto s = std::make_shared<Snapshot>(Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}});
+  auto s =
+      std::make_shared<Snapshot>(Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {

@@ -20,7 +20,7 @@ struct Snapshot {
   config::Config config;
   routing::Router router;
   std::vector<std::size_t> route_cluster;  // route index -> cluster index
-  std::vector<std::vector<boost::asio::ip::tcp::endpoint>> endpoints;  // [cluster][endpoint]
+  std::vector<std::vector<boost::asio::ip::tcp::endpoint>> endpoints;     // [cluster][endpoint]
   std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
   stats::MetricsLayout layout;
 

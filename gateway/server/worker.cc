@@ -32,7 +32,8 @@ asio::awaitable<void> runConnection(std::unique_ptr<proxy::DownstreamConnection>
 
 }  // namespace
 
-Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot, log::AccessLog* access_log)
+Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
+               log::AccessLog* access_log)
     // Concurrency hint 1: each io_context is run by exactly one thread.
     : index_(index),
       io_(1),
@@ -44,8 +45,8 @@ Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot, log:
       wheel_(kTick, Clock::now()) {
   const auto& clusters = snapshot_->config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {
-    clusters_.push_back(std::make_unique<upstream::Cluster>(io_.get_executor(), clusters[c],
-                                                            snapshot_->endpoints[c], stats_->hosts[c]));
+    clusters_.push_back(std::make_unique<upstream::Cluster>(
+        io_.get_executor(), clusters[c], snapshot_->endpoints[c], stats_->hosts[c]));
   }
 }
 
@@ -154,7 +155,8 @@ asio::awaitable<void> Worker::acceptLoop(Acceptor& a) {
         ec == asio::error::no_memory) {
       // Out of file descriptors: the pending connection stays queued and the listener stays
       // readable, so retrying at once would spin. Pause accepting briefly instead.
-      spdlog::warn("worker {}: accept failed ({}), pausing accepts for 100ms", index_, ec.message());
+      spdlog::warn("worker {}: accept failed ({}), pausing accepts for 100ms", index_,
+                   ec.message());
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(net::kNoThrow);
     }

@@ -3,15 +3,14 @@
 #include "gateway/server/worker.h"
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <netinet/in.h>
+#include <stdexcept>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
-
-#include <atomic>
-#include <stdexcept>
-#include <string>
 
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_upstreams.h"
@@ -52,7 +51,8 @@ std::string exchange(std::uint16_t port, const std::string& request) {
     const auto n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     out.append(buf, static_cast<std::size_t>(n));
-    if (out.find("\r\n\r\n") != std::string::npos && out.find("Connection: close") == std::string::npos) {
+    if (out.find("\r\n\r\n") != std::string::npos &&
+        out.find("Connection: close") == std::string::npos) {
       break;
     }
   }
@@ -63,7 +63,8 @@ std::string exchange(std::uint16_t port, const std::string& request) {
 class ThrowingGuard final : public guards::Guard {
  public:
   std::string_view name() const override { return "throwing"; }
-  boost::asio::awaitable<std::optional<http::LocalReply>> admit(proxy::RequestContext& ctx) override {
+  boost::asio::awaitable<std::optional<http::LocalReply>> admit(
+      proxy::RequestContext& ctx) override {
     if (ctx.path == "/boom") throw std::runtime_error("guard bug");
     if (ctx.path == "/limited") {
       auto r = http::LocalReply::text(429, "slow down");
@@ -130,11 +131,13 @@ TEST_F(WorkerTest, AThrowingHandlerAnswers500AndTheWorkerKeepsServing) {
 }
 
 TEST_F(WorkerTest, AGuardCanAnswerLocallyAndOnlyAdmittedRequestsComplete) {
-  const std::string limited = exchange(port_, "GET /limited HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  const std::string limited =
+      exchange(port_, "GET /limited HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(limited.rfind("HTTP/1.1 429 Too Many Requests", 0), 0U) << limited;
   EXPECT_NE(limited.find("Retry-After: 2"), std::string::npos);
   EXPECT_EQ(guard_->completed.load(), 0);  // the guard refused it: no completion feedback
-  const std::string ok = exchange(port_, "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  const std::string ok =
+      exchange(port_, "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK", 0), 0U);
   // Completion runs right after the last response byte; wait for it without sleeping blindly.
   for (int i = 0; i < 500 && guard_->completed.load() == 0; ++i) usleep(2000);

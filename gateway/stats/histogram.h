@@ -13,9 +13,8 @@ namespace sluice::gateway::stats {
 class LatencyHistogram {
  public:
   // Upper bounds in seconds; a last implicit +Inf bucket follows.
-  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                     0.025,  0.05,  0.1,    0.25,  0.5,
-                                                     1,      2.5,   5,      10};
+  static constexpr std::array<double, 14> kBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
   void observe(std::chrono::nanoseconds d) noexcept {
     const double s = std::chrono::duration<double>(d).count();

@@ -82,11 +82,13 @@ std::string boundText(double b) {
 }
 
 void renderRoute(Writer& w, std::span<const WorkerStats* const> shards, std::string_view route,
-                 std::string_view cluster, const RouteStats& (*pick)(const WorkerStats&, std::size_t),
-                 std::size_t index, bool counters) {
+                 std::string_view cluster,
+                 const RouteStats& (*pick)(const WorkerStats&, std::size_t), std::size_t index,
+                 bool counters) {
   if (counters) {
     for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
-      const auto v = sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).by_class[c].value(); });
+      const auto v =
+          sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).by_class[c].value(); });
       w.sample("sluice_requests_total",
                {{"route", route}, {"cluster", cluster}, {"code_class", kStatusClasses[c]}}, v);
     }
@@ -94,12 +96,16 @@ void renderRoute(Writer& w, std::span<const WorkerStats* const> shards, std::str
   }
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
-    cumulative += sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.bucket(b); });
-    const std::string le = b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
+    cumulative +=
+        sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.bucket(b); });
+    const std::string le =
+        b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
     w.sample("sluice_request_duration_seconds_bucket", {{"route", route}, {"le", le}}, cumulative);
   }
-  const auto sum_ns = sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.sumNanos(); });
-  w.sample("sluice_request_duration_seconds_sum", {{"route", route}}, static_cast<double>(sum_ns) / 1e9);
+  const auto sum_ns =
+      sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.sumNanos(); });
+  w.sample("sluice_request_duration_seconds_sum", {{"route", route}},
+           static_cast<double>(sum_ns) / 1e9);
   w.sample("sluice_request_duration_seconds_count", {{"route", route}}, cumulative);
 }
 
@@ -108,7 +114,8 @@ const RouteStats& routeOf(const WorkerStats& s, std::size_t index) { return s.ro
 
 }  // namespace
 
-std::string renderPrometheus(const MetricsLayout& layout, std::span<const WorkerStats* const> shards,
+std::string renderPrometheus(const MetricsLayout& layout,
+                             std::span<const WorkerStats* const> shards,
                              const ProcessFacts& facts) {
   std::string out;
   out.reserve(8192);
@@ -148,15 +155,18 @@ std::string renderPrometheus(const MetricsLayout& layout, std::span<const Worker
              sumOver(shards, [&](const WorkerStats& s) { return s.rejected[i].value(); }));
   }
 
-  w.family("sluice_upstream_errors_total", "counter", "Failed upstream attempts, by cluster and kind.");
+  w.family("sluice_upstream_errors_total", "counter",
+           "Failed upstream attempts, by cluster and kind.");
   for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
     for (std::size_t k = 0; k < kUpstreamErrorNames.size(); ++k) {
-      w.sample("sluice_upstream_errors_total",
-               {{"cluster", layout.cluster_names[c]}, {"kind", kUpstreamErrorNames[k]}},
-               sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].errors[k].value(); }));
+      w.sample(
+          "sluice_upstream_errors_total",
+          {{"cluster", layout.cluster_names[c]}, {"kind", kUpstreamErrorNames[k]}},
+          sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].errors[k].value(); }));
     }
   }
-  w.family("sluice_upstream_retries_total", "counter", "Upstream attempts after the first, by cluster.");
+  w.family("sluice_upstream_retries_total", "counter",
+           "Upstream attempts after the first, by cluster.");
   for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
     w.sample("sluice_upstream_retries_total", {{"cluster", layout.cluster_names[c]}},
              sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].retries.value(); }));
@@ -184,7 +194,8 @@ std::string renderPrometheus(const MetricsLayout& layout, std::span<const Worker
     w.family(m.name, m.type, m.help);
     for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
       for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
-        w.sample(m.name, {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
+        w.sample(m.name,
+                 {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                  sumGauge(shards, [&](const WorkerStats& s) { return m.get(s.hosts[c][h]); }));
       }
     }

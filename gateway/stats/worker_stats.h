@@ -31,10 +31,11 @@ enum class Reject : std::uint8_t {
   Count
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(Reject::Count)>
-    kRejectNames = {"bad_request",       "uri_too_long",       "header_too_large",
-                    "body_too_large",    "unsupported_coding", "method_not_allowed",
-                    "expectation_failed", "header_timeout",    "body_timeout",
-                    "no_route"};
+    kRejectNames = {"bad_request",        "uri_too_long",
+                    "header_too_large",   "body_too_large",
+                    "unsupported_coding", "method_not_allowed",
+                    "expectation_failed", "header_timeout",
+                    "body_timeout",       "no_route"};
 
 // Why an attempt to an upstream failed.
 enum class UpstreamError : std::uint8_t {
@@ -70,9 +71,9 @@ struct ClusterStats {
 };
 
 struct HostStats {
-  Gauge active;    // pooled connections in use by a request
-  Gauge idle;      // pooled connections waiting for reuse
-  Gauge pending;   // requests waiting for a connection
+  Gauge active;   // pooled connections in use by a request
+  Gauge idle;     // pooled connections waiting for reuse
+  Gauge pending;  // requests waiting for a connection
   Counter connects;
   Counter requests;
 };

@@ -10,7 +10,8 @@ Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& c
     : config_(config) {
   std::vector<std::uint32_t> weights;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
-    pools_.push_back(std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool, host_stats[i]));
+    pools_.push_back(
+        std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool, host_stats[i]));
     weights.push_back(config.endpoints[i].weight);
     addresses_.push_back(config.endpoints[i].address.text());
   }

@@ -1,8 +1,7 @@
 #include "gateway/upstream/connection_pool.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -88,8 +87,9 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDea
   const bool timed_out = deadline.disarm();
   if (ec) {
     closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
-    co_return Acquired{{}, timed_out ? stats::UpstreamError::ConnectTimeout
-                                     : stats::UpstreamError::ConnectFailure};
+    co_return Acquired{
+        {},
+        timed_out ? stats::UpstreamError::ConnectTimeout : stats::UpstreamError::ConnectFailure};
   }
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);

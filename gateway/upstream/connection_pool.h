@@ -105,7 +105,9 @@ class ConnectionPool {
   // Closes every idle connection (drain / shutdown). In-use ones close when their lease ends.
   void closeIdle();
 
-  [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const noexcept {
+    return endpoint_;
+  }
   [[nodiscard]] std::size_t open() const noexcept { return open_; }
   [[nodiscard]] std::size_t idle() const noexcept { return idle_.size(); }
 

@@ -22,8 +22,8 @@ struct PickContext {
 };
 
 struct AttemptResult {
-  bool success = false;                  // a response head arrived (any status)
-  std::chrono::nanoseconds latency{0};   // attempt start to response head (or failure)
+  bool success = false;                 // a response head arrived (any status)
+  std::chrono::nanoseconds latency{0};  // attempt start to response head (or failure)
 };
 
 class LoadBalancer {
