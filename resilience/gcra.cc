@@ -16,6 +16,12 @@ std::int64_t clampNs(Int128 v) {
   return static_cast<std::int64_t>(std::clamp<Int128>(v, 0, kInt64Max));
 }
 
+// floor(room / t) for 0 < room <= burst_offset <= 2^62: a 64-bit division (a 128-bit one is a
+// library call several times slower, and this is on every request's path).
+std::uint64_t whole(Int128 room, std::int64_t t) {
+  return room > 0 ? static_cast<std::uint64_t>(static_cast<std::int64_t>(room) / t) : 0;
+}
+
 Gcra::Settings coerce(Gcra::Settings s) {
   s.limit = std::max<std::uint64_t>(s.limit, 1);
   s.period = std::max(s.period, Duration{1});
@@ -67,7 +73,7 @@ Gcra::Decision Gcra::decide(std::int64_t state, std::int64_t now_ns, std::uint64
   // this function produced at or before `now`.
   const Int128 room = Int128{params.burst_offset_ns} - (tat - now);
   if (cost > params.burst) {
-    d.remaining = room > 0 ? static_cast<std::uint64_t>(room / t) : 0;
+    d.remaining = whole(room, params.emission_interval_ns);
     d.retry_after = Duration::max();
     d.reset_after = Duration{clampNs(tat - now)};
     return d;
@@ -75,13 +81,13 @@ Gcra::Decision Gcra::decide(std::int64_t state, std::int64_t now_ns, std::uint64
   const Int128 new_tat = tat + Int128{cost} * t;
   const Int128 diff = room - Int128{cost} * t;  // now - allow_at
   if (diff < 0) {
-    d.remaining = room > 0 ? static_cast<std::uint64_t>(room / t) : 0;
+    d.remaining = whole(room, params.emission_interval_ns);
     d.retry_after = Duration{clampNs(-diff)};
     d.reset_after = Duration{clampNs(tat - now)};
     return d;
   }
   d.allowed = true;
-  d.remaining = static_cast<std::uint64_t>(diff / t);
+  d.remaining = whole(diff, params.emission_interval_ns);
   d.reset_after = Duration{clampNs(new_tat - now)};
   d.retry_after = Duration::zero();
   if (cost > 0) {
