@@ -46,8 +46,10 @@
 // briefly (tens of ns) park the word in a "locked" state while they rewrite the parameters;
 // concurrent acquirers spin, then yield, until it is released. Because E is stored in
 // fixed-point units relative to a recent origin (see "Precision"), the same slow path "rebases"
-// the origin every 2^53 units of elapsed time (at 1e3 tokens/s: every few years; at the maximum
-// rate 1e13/s: every 2 ms).
+// the origin once `now` is 2^53 units past it: every 2^23 to 2^24 token intervals (more with
+// bursts above 2^22; at least 8.4e6 / rate seconds: ~97 days at 1/s, ~2.3 hours at 1e3/s, ~8 s
+// at 1e6/s), and never more often than every ~2 ms (above ~2.5e8/s the unit stops shrinking).
+// A rebase costs about as much as one reconfiguration.
 //
 // Precision (how exactness degrades at absurd inputs): E is an integer count of units of 2^-s
 // ns relative to an origin, where s (-62..32) is chosen per (rate, burst) so that one token is
@@ -61,8 +63,9 @@
 // Limits: finite rates in [kMinRate, kMaxRate]; burst <= kMaxBurst; reservations may queue at
 // most 2^54 units of debt (at least 2^24 tokens, or 4*burst when burst is larger); a reservation
 // beyond that is reported as impossible. Durations saturate at Duration::max() and TimePoints at
-// TimePoint::max(). A `now` more than 2^53 units before the origin (centuries at ordinary rates)
-// is treated as "no tokens".
+// TimePoint::max(). A `now` more than 2^53 units (the rebase distance above) before the origin,
+// i.e. before the last reconfiguration or rebase, is denied (only time running backwards that
+// far gets there; denying is the conservative answer).
 #pragma once
 
 #include <atomic>
