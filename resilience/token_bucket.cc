@@ -243,16 +243,18 @@ TokenBucket::Params TokenBucket::loadParams() const {
 }
 
 void TokenBucket::storeParams(const Params& p) {
-  // Relaxed: published by the release store of word_ that follows.
-  origin_ns_.store(p.origin_ns, std::memory_order_relaxed);
-  shift_.store(p.shift, std::memory_order_relaxed);
-  unit_per_token_.store(p.unit_per_token, std::memory_order_relaxed);
-  burst_units_.store(p.burst_units, std::memory_order_relaxed);
-  max_rel_ns_.store(p.max_rel_ns, std::memory_order_relaxed);
-  mode_.store(p.mode, std::memory_order_relaxed);
-  burst_.store(p.burst, std::memory_order_relaxed);
-  rate_.store(p.rate, std::memory_order_relaxed);
-  gen_.store(p.gen, std::memory_order_relaxed);
+  // Release, not relaxed: a reader that sees any new value must also see the kLocked written
+  // before it, so its later re-read or compare-and-swap of the word fails instead of pairing new
+  // parameters with the old word. (Free on x86; the word's release store publishes the rest.)
+  origin_ns_.store(p.origin_ns, std::memory_order_release);
+  shift_.store(p.shift, std::memory_order_release);
+  unit_per_token_.store(p.unit_per_token, std::memory_order_release);
+  burst_units_.store(p.burst_units, std::memory_order_release);
+  max_rel_ns_.store(p.max_rel_ns, std::memory_order_release);
+  mode_.store(p.mode, std::memory_order_release);
+  burst_.store(p.burst, std::memory_order_release);
+  rate_.store(p.rate, std::memory_order_release);
+  gen_.store(p.gen, std::memory_order_release);
 }
 
 std::uint64_t TokenBucket::loadUnlocked() const {
@@ -417,9 +419,12 @@ double TokenBucket::cancelReservation(const Reservation& r, TimePoint now) {
         // Where this reservation's booking ends, in today's units. Exact while the parameters
         // are the ones it was made under; otherwise from its rounded-down end time, which can
         // only under-estimate the end and so over-estimate what was booked after it.
+        // A frozen bucket (rate 0) cannot queue anyone after this reservation: nothing was
+        // booked after it, whatever its units say.
         const std::int64_t end =
-            r.gen_ == p.gen
-                ? r.end_units_
+            r.gen_ == p.gen ? r.end_units_
+            : p.mode == Mode::Frozen
+                ? e
                 : clampE(unitsOf(Int128{r.end_floor_.time_since_epoch().count()} - p.origin_ns,
                                  p.shift));
         // Tokens reserved after this one keep their places (Go: lastEvent - timeToAct).

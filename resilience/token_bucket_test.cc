@@ -264,6 +264,15 @@ TEST(TokenBucket, CancelAfterRateChangeUsesCurrentRate) {
   EXPECT_NEAR(b.tokens(at(10)), 0.1, 1e-9);
 }
 
+TEST(TokenBucket, CancelAfterFreezingReturnsTheTokens) {
+  TokenBucket b({.rate_per_second = 10, .burst = 2}, kT0);
+  TokenBucket::Reservation r = b.reserve(2, kT0);
+  ASSERT_TRUE(r.ok());
+  b.setRate(0, kT0);
+  EXPECT_DOUBLE_EQ(r.cancel(kT0), 2.0);
+  EXPECT_EQ(b.tokens(at(60'000)), 2.0);
+}
+
 // ----- runtime changes -------------------------------------------------------------------------
 
 TEST(TokenBucket, SetRateKeepsAccruedTokens) {
