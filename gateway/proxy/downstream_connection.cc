@@ -1,10 +1,11 @@
 #include "gateway/proxy/downstream_connection.h"
 
-#include <array>
-#include <exception>
 #include <sys/socket.h>
 
+#include <exception>
+
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/http/parse_error.h"
@@ -28,21 +29,14 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 stats::Reject rejectFor(http::RequestError e) {
   using E = http::RequestError;
   switch (e) {
-    case E::UriTooLong:
-      return stats::Reject::UriTooLong;
+    case E::UriTooLong: return stats::Reject::UriTooLong;
     case E::HeaderTooLarge:
-    case E::TooManyHeaders:
-      return stats::Reject::HeaderTooLarge;
-    case E::BodyTooLarge:
-      return stats::Reject::BodyTooLarge;
-    case E::UnsupportedCoding:
-      return stats::Reject::UnsupportedCoding;
-    case E::MethodNotAllowed:
-      return stats::Reject::MethodNotAllowed;
-    case E::ExpectationFailed:
-      return stats::Reject::ExpectationFailed;
-    default:
-      return stats::Reject::BadRequest;
+    case E::TooManyHeaders: return stats::Reject::HeaderTooLarge;
+    case E::BodyTooLarge: return stats::Reject::BodyTooLarge;
+    case E::UnsupportedCoding: return stats::Reject::UnsupportedCoding;
+    case E::MethodNotAllowed: return stats::Reject::MethodNotAllowed;
+    case E::ExpectationFailed: return stats::Reject::ExpectationFailed;
+    default: return stats::Reject::BadRequest;
   }
 }
 
@@ -55,8 +49,6 @@ DownstreamConnection::DownstreamConnection(server::Worker& worker, const config:
   const auto peer = socket_.remote_endpoint(ec);
   client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  ctx_.client_ip = client_ip_;
-  ctx_.listener = listener_.name;
   worker_.attach(*this);
 }
 
@@ -65,17 +57,58 @@ DownstreamConnection::~DownstreamConnection() { worker_.detach(*this); }
 void DownstreamConnection::drain() {
   // A connection that has not had its first request yet (accepted from the backlog during the
   // drain) is given its chance: its request was accepted by the kernel on our behalf.
-  if (phase_ == Phase::Idle && served_ > 0) deadline_.expireNow();
+  if ((phase_ == Phase::Idle || phase_ == Phase::Parked) && served_ > 0) deadline_.expireNow();
 }
 
-void DownstreamConnection::releaseIdleMemory() {
-  in_.release();
-  parser_.reset();
-  head_ = http::RequestHead{};
-  ctx_ = RequestContext{};
-  ctx_.client_ip = client_ip_;
-  ctx_.listener = listener_.name;
-  scratch_ = Scratch{};
+void DownstreamConnection::spawn(std::unique_ptr<DownstreamConnection> self) {
+  auto& c = *self;
+  asio::co_spawn(c.worker_.io(), c.run(),
+                 [owned = std::move(self)](const std::exception_ptr&) mutable {
+                   if (owned->phase_ == Phase::Parked) park(std::move(owned));
+                   // else: done; the connection is destroyed with the handler
+                 });
+}
+
+void DownstreamConnection::park(std::unique_ptr<DownstreamConnection> self) {
+  auto& c = *self;
+  c.in_.release();
+  c.active_.reset();
+  c.worker_.noteColdConnection();
+  c.deadline_.arm(c.socket_, c.idle_end_);
+  c.socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [owned = std::move(self)](const boost::system::error_code& ec) mutable {
+                         unpark(std::move(owned), ec);
+                       });
+}
+
+void DownstreamConnection::unpark(std::unique_ptr<DownstreamConnection> self,
+                                  boost::system::error_code ec) {
+  auto& c = *self;
+  const bool expired = c.deadline_.disarm();
+  if (c.worker_.draining()) {
+    if (!c.readNow()) {
+      c.closeSocket();
+      return;
+    }
+  } else if (ec || expired) {
+    c.closeSocket();  // idle timeout, or the client went away
+    return;
+  }
+  c.readable_ = true;
+  c.phase_ = Phase::Busy;
+  spawn(std::move(self));
+}
+
+void DownstreamConnection::closeSocket() {
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  socket_.close(ignored);
+  active_.reset();
+  phase_ = Phase::Done;
+  if (counted_) {
+    counted_ = false;
+    worker_.stats().downstream_active.dec();
+  }
 }
 
 bool DownstreamConnection::readNow() {
@@ -88,178 +121,196 @@ bool DownstreamConnection::readNow() {
 
 asio::awaitable<void> DownstreamConnection::run() {
   auto& stats = worker_.stats();
-  stats.downstream_total.inc();
-  stats.downstream_active.inc();
-  for (;;) {
-    if (!co_await waitForRequest()) break;
-    const HeadStatus hs = co_await readHead();
-    if (hs == HeadStatus::Closed) break;
-    if (hs == HeadStatus::Rejected) {
-      // The head was unreadable: answer and close, so no byte of it can reach an upstream or be
-      // taken for the start of another request.
-      ctx_.reset();
-      ctx_.start = Clock::now();
-      ctx_.wall_start = std::chrono::system_clock::now();
-      http::LocalReply r;
-      if (head_timed_out_) {
-        stats.reject(stats::Reject::HeaderTimeout);
-        r = http::LocalReply::text(408, "request header timeout", true);
-      } else {
-        const auto info = http::describe(head_error_);
-        stats.reject(rejectFor(head_error_));
-        r = http::LocalReply::text(info.status, info.message, true);
-      }
-      ctx_.error = r.body;
-      linger_ = true;
-      co_await reply(r, true);
-      complete(false, 0);
-      break;
-    }
-
-    bool keep_alive = false;
-    bool failed = false;
-    try {
-      keep_alive = co_await handle();
-    } catch (const std::exception& e) {
-      failed = true;
-      spdlog::error("request {} failed with an exception: {}", ctx_.request_id, e.what());
-    }
-    if (failed) {
-      // Isolation: this request gets a 500 (if nothing was sent yet) and this connection closes;
-      // the worker and every other connection carry on.
-      stats.exceptions.inc();
-      if (!response_started_) {
-        linger_ = true;
-        co_await reply(http::LocalReply::text(500, "internal error", true), true);
-      }
-      complete(true, 0);
-      break;
-    }
-    if (!keep_alive) break;
+  if (!counted_) {
+    counted_ = true;
+    stats.downstream_total.inc();
+    stats.downstream_active.inc();
   }
-  boost::system::error_code ignored;
+  const std::size_t max_buffer = listener_.limits.header_bytes + kReadChunk;
+  for (;;) {
+    if (readable_) {
+      readable_ = false;  // resumed from park(): bytes are waiting, readHead() reads them
+    } else if (in_.empty()) {
+      const bool first = served_ == 0;
+      if (worker_.draining() && !first) {
+        if (!readNow()) break;
+      } else {
+        phase_ = Phase::Idle;
+        const auto idle_start = Clock::now();
+        const auto idle_end =
+            idle_start + (first ? std::min(listener_.timeouts.idle, listener_.timeouts.header)
+                                : listener_.timeouts.idle);
+        // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
+        deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
+        auto [ec, n] =
+            co_await socket_.async_read_some(in_.prepare(kReadChunk, max_buffer), net::kNoThrow);
+        const bool hot_expired = deadline_.disarm();
+        in_.commit(n);
+        if (n == 0) {
+          // Woken by the drain: a request that raced with it may already be in the socket.
+          if (worker_.draining()) {
+            if (!readNow()) break;
+          } else if (!hot_expired || Clock::now() >= idle_end) {
+            break;  // EOF, error, or the idle timeout itself
+          } else {
+            // Cold: end this coroutine and park (see spawn() and park()).
+            idle_end_ = idle_end;
+            phase_ = Phase::Parked;
+            co_return;
+          }
+        }
+      }
+    }
+    ++served_;
+    phase_ = Phase::Busy;
+    if (!co_await serve()) break;
+  }
   if (reset_) {
     // A client that stopped reading: drop what the kernel still holds for it and send RST,
     // instead of letting megabytes of queued response trickle out to it after we are gone.
+    boost::system::error_code ignored;
     socket_.set_option(asio::socket_base::linger(true, 0), ignored);
-  } else {
-    if (linger_) co_await lingeringClose();
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  } else if (linger_) {
+    co_await lingeringClose();
   }
-  socket_.close(ignored);
-  stats.downstream_active.dec();
+  closeSocket();
 }
 
-asio::awaitable<bool> DownstreamConnection::waitForRequest() {
-  if (!in_.empty()) co_return true;  // a pipelined request is already buffered
-  const bool first = served_++ == 0;
-  if (worker_.draining() && !first) co_return readNow();
-  phase_ = Phase::Idle;
-  const auto idle_start = Clock::now();
-  const auto idle_end =
-      idle_start + (first ? std::min(listener_.timeouts.idle, listener_.timeouts.header)
-                          : listener_.timeouts.idle);
+asio::awaitable<bool> DownstreamConnection::serve() {
+  if (!active_) {
+    active_ = std::make_unique<Active>();
+    active_->ctx.client_ip = client_ip_;
+    active_->ctx.listener = listener_.name;
+  }
+  Active& a = *active_;
+  auto& stats = worker_.stats();
+  const HeadStatus hs = co_await readHead(a);
+  if (hs == HeadStatus::Closed) co_return false;
+  if (hs == HeadStatus::Rejected) {
+    // The head was unreadable: answer and close, so no byte of it can reach an upstream or be
+    // taken for the start of another request.
+    a.ctx.reset();
+    a.ctx.start = Clock::now();
+    a.ctx.wall_start = std::chrono::system_clock::now();
+    http::LocalReply r;
+    if (a.head_timed_out) {
+      stats.reject(stats::Reject::HeaderTimeout);
+      r = http::LocalReply::text(408, "request header timeout", true);
+    } else {
+      const auto info = http::describe(a.head_error);
+      stats.reject(rejectFor(a.head_error));
+      r = http::LocalReply::text(info.status, info.message, true);
+    }
+    linger_ = true;
+    co_await reply(a, r, true);
+    complete(a, false, 0);
+    co_return false;
+  }
 
-  // Hot stage: a plain read with the buffer kept (what a busy keep-alive connection does).
-  const auto hot_end = std::min(idle_end, idle_start + kHotIdle);
-  const auto r = co_await net::readSome(socket_, deadline_, in_, hot_end, kReadChunk,
-                                        listener_.limits.header_bytes + kReadChunk);
-  if (r.status == net::IoStatus::Ok) co_return true;
-  // Woken by the drain: a request that raced with it may already be in the socket.
-  if (worker_.draining()) co_return readNow();
-  if (r.status != net::IoStatus::Timeout || Clock::now() >= idle_end) co_return false;
-  // Cold stage: give back every per-request allocation and wait for readability without a
-  // buffer; an idle client then costs its socket, this object and the coroutine frame.
-  releaseIdleMemory();
-  deadline_.arm(socket_, idle_end);
-  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, net::kNoThrow);
-  const bool timed_out = deadline_.disarm();
-  if (worker_.draining()) co_return readNow();
-  co_return !ec && !timed_out;
+  bool keep_alive = false;
+  bool failed = false;
+  try {
+    keep_alive = co_await handle(a);
+  } catch (const std::exception& e) {
+    failed = true;
+    spdlog::error("request {} failed with an exception: {}", a.ctx.request_id, e.what());
+  }
+  if (failed) {
+    // Isolation: this request gets a 500 (if nothing was sent yet) and this connection closes;
+    // the worker and every other connection carry on.
+    stats.exceptions.inc();
+    if (!a.response_started) {
+      linger_ = true;
+      co_await reply(a, http::LocalReply::text(500, "internal error", true), true);
+    }
+    complete(a, true, 0);
+    co_return false;
+  }
+  co_return keep_alive;
 }
 
-asio::awaitable<DownstreamConnection::HeadStatus> DownstreamConnection::readHead() {
-  phase_ = Phase::Head;
-  head_error_ = http::RequestError::None;
-  head_timed_out_ = false;
+asio::awaitable<DownstreamConnection::HeadStatus> DownstreamConnection::readHead(Active& a) {
+  a.head_error = http::RequestError::None;
+  a.head_timed_out = false;
   http::RequestLimits limits;
   limits.max_request_line = listener_.limits.request_line;
   limits.max_head_bytes = listener_.limits.header_bytes;
   limits.max_fields = listener_.limits.headers;
-  parser_.emplace(head_, limits);
+  a.parser.emplace(a.head, limits);
   const auto until = Clock::now() + listener_.timeouts.header;
   for (;;) {
     if (!in_.empty()) {
-      const auto p = parser_->parseHead(in_.readable());
+      const auto p = a.parser->parseHead(in_.readable());
       if (p.error != http::RequestError::None) {
-        head_error_ = p.error;
+        a.head_error = p.error;
         co_return HeadStatus::Rejected;
       }
       if (p.done) {
-        head_size_ = p.consumed;
+        a.head_size = p.consumed;
         co_return HeadStatus::Ready;
       }
     }
     const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk,
                                           listener_.limits.header_bytes + kReadChunk);
     if (r.status == net::IoStatus::Timeout) {
-      head_timed_out_ = true;
+      a.head_timed_out = true;
       co_return HeadStatus::Rejected;
     }
     if (r.status != net::IoStatus::Ok) co_return HeadStatus::Closed;
   }
 }
 
-bool DownstreamConnection::bodyUnread() const noexcept {
-  return head_.framing == http::Framing::Chunked ||
-         (head_.framing == http::Framing::Length && head_.content_length > 0);
+bool DownstreamConnection::bodyUnread(const Active& a) noexcept {
+  return a.head.framing == http::Framing::Chunked ||
+         (a.head.framing == http::Framing::Length && a.head.content_length > 0);
 }
 
-asio::awaitable<bool> DownstreamConnection::handle() {
-  phase_ = Phase::Busy;
-  response_started_ = false;
+asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
+  a.response_started = false;
   auto& stats = worker_.stats();
   const server::Snapshot& snap = worker_.snapshot();
+  const http::RequestHead& head = a.head;
+  RequestContext& ctx = a.ctx;
 
-  ctx_.reset();
-  ctx_.head = &head_;
-  ctx_.start = Clock::now();
-  ctx_.wall_start = std::chrono::system_clock::now();
-  ctx_.method.assign(head_.method_text);
-  ctx_.host.assign(head_.host);
-  ctx_.path.assign(head_.path());
-  for (const auto& f : head_.fields) {
+  ctx.reset();
+  ctx.head = &head;
+  ctx.start = Clock::now();
+  ctx.wall_start = std::chrono::system_clock::now();
+  ctx.method.assign(head.method_text);
+  ctx.host.assign(head.host);
+  ctx.path.assign(head.path());
+  for (const auto& f : head.fields) {
     if (f.id == http::Field::user_agent) {
-      ctx_.user_agent.assign(f.value);
+      ctx.user_agent.assign(f.value);
     } else if (f.id == http::Field::unknown && http::iequals(f.name, "x-request-id") &&
-               !f.value.empty() && f.value.size() <= 200 && !ctx_.request_id_received) {
-      ctx_.request_id.assign(f.value);
-      ctx_.request_id_received = true;
+               !f.value.empty() && f.value.size() <= 200 && !ctx.request_id_received) {
+      ctx.request_id.assign(f.value);
+      ctx.request_id_received = true;
     }
   }
-  if (!ctx_.request_id_received) worker_.requestIds().next(ctx_.request_id);
+  if (!ctx.request_id_received) worker_.requestIds().next(ctx.request_id);
 
   // Route.
-  const auto route = snap.router.match(head_.host, head_.path());
+  const auto route = snap.router.match(head.host, head.path());
   if (!route) {
     stats.reject(stats::Reject::NoRoute);
-    const bool close = bodyUnread();
+    const bool close = bodyUnread(a);
     linger_ = close;
-    in_.consume(head_size_);
-    const bool ok = co_await reply(http::LocalReply::text(404, "no route for this request"), close);
-    complete(false, 0);
-    co_return ok && !close && head_.keep_alive;
+    in_.consume(a.head_size);
+    const bool ok = co_await reply(a, http::LocalReply::text(404, "no route for this request"), close);
+    complete(a, false, 0);
+    co_return ok && !close && head.keep_alive;
   }
-  ctx_.route_index = *route;
-  ctx_.route = &snap.config.routes[*route];
-  ctx_.cluster_index = snap.route_cluster[*route];
-  ctx_.cluster = &snap.config.clusters[ctx_.cluster_index];
-  const std::uint64_t body_limit = ctx_.route->max_body.value_or(listener_.limits.body);
-  if (head_.framing == http::Framing::Length && head_.content_length > body_limit) {
+  ctx.route_index = *route;
+  ctx.route = &snap.config.routes[*route];
+  ctx.cluster_index = snap.route_cluster[*route];
+  ctx.cluster = &snap.config.clusters[ctx.cluster_index];
+  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
+  if (head.framing == http::Framing::Length && head.content_length > body_limit) {
     stats.reject(stats::Reject::BodyTooLarge);
     linger_ = true;
-    co_await reply(http::LocalReply::text(413, "request body too large", true), true);
-    complete(false, 0);
+    co_await reply(a, http::LocalReply::text(413, "request body too large", true), true);
+    complete(a, false, 0);
     co_return false;
   }
 
@@ -267,82 +318,76 @@ asio::awaitable<bool> DownstreamConnection::handle() {
   const auto& guards = snap.route_guards[*route];
   std::size_t admitted = 0;
   for (const auto& guard : guards) {
-    auto decision = co_await guard->admit(ctx_);
+    auto decision = co_await guard->admit(ctx);
     if (decision) {
-      const bool close = decision->close || bodyUnread();
+      const bool close = decision->close || bodyUnread(a);
       linger_ = close;
-      in_.consume(head_size_);
-      const bool ok = co_await reply(*decision, close);
-      complete(false, admitted);
-      co_return ok && !close && head_.keep_alive;
+      in_.consume(a.head_size);
+      const bool ok = co_await reply(a, *decision, close);
+      complete(a, false, admitted);
+      co_return ok && !close && head.keep_alive;
     }
     ++admitted;
   }
 
   // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
   // once a request has passed routing, limits and guards.
-  if (head_.expect_continue && in_.size() == head_size_) {
+  if (head.expect_continue && in_.size() == a.head_size) {
     const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
                                           Clock::now() + listener_.timeouts.send);
     if (s != net::IoStatus::Ok) {
-      complete(false, admitted);
+      complete(a, false, admitted);
       co_return false;
     }
   }
 
-  Downstream down{socket_,
-                  in_,
-                  head_size_,
-                  head_,
-                  *parser_,
-                  deadline_,
-                  listener_,
-                  body_limit,
-                  worker_.drainingFlag(),
-                  &response_started_};
-  Forwarder forwarder(down, worker_.cluster(ctx_.cluster_index), stats, ctx_, scratch_);
+  Downstream down{socket_,   in_,       a.head_size, head,
+                  *a.parser, deadline_, listener_,   body_limit,
+                  worker_.drainingFlag(), &a.response_started};
+  Forwarder forwarder(down, worker_.cluster(ctx.cluster_index), stats, ctx, a.scratch);
   ForwardResult result = co_await forwarder.run();
-  head_size_ = 0;  // the forwarder consumed the head
+  a.head_size = 0;  // the forwarder consumed the head
   bool close = result.client_close;
   reset_ = result.client_timed_out;
   if (result.rejected) stats.reject(*result.rejected);
-  if (!response_started_ && result.reply) {
+  if (!a.response_started && result.reply) {
     // The request body may be partly unread: only a fully read body leaves the connection usable.
     close = close || result.reply->close || !forwarder.bodyDone();
     linger_ = close;
-    if (!co_await reply(*result.reply, close)) close = true;
+    if (!co_await reply(a, *result.reply, close)) close = true;
   }
-  complete(result.upstream_failed, admitted);
-  co_return !close && head_.keep_alive && !worker_.draining();
+  complete(a, result.upstream_failed, admitted);
+  co_return !close && head.keep_alive && !worker_.draining();
 }
 
-asio::awaitable<bool> DownstreamConnection::reply(const http::LocalReply& r, bool close) {
-  ctx_.status = r.status;
-  if (ctx_.error.empty() && r.status >= 400) ctx_.error = r.body;
-  scratch_.response_head.clear();
-  const bool client_http10 = parser_ && head_.version < 11;
-  http::writeLocalReply(
-      scratch_.response_head, r, ctx_.request_id, close || worker_.draining(), client_http10,
-      head_.method == http::Verb::head && head_error_ == http::RequestError::None);
-  response_started_ = true;
-  const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(scratch_.response_head),
+asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalReply& r, bool close) {
+  a.ctx.status = r.status;
+  if (a.ctx.error.empty() && r.status >= 400) a.ctx.error = r.body;
+  a.scratch.response_head.clear();
+  const bool client_http10 = a.head.version < 11;
+  http::writeLocalReply(a.scratch.response_head, r, a.ctx.request_id, close || worker_.draining(),
+                        client_http10,
+                        a.head.method == http::Verb::head && a.head_error == http::RequestError::None);
+  a.response_started = true;
+  const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(a.scratch.response_head),
                                         Clock::now() + listener_.timeouts.send);
-  if (s == net::IoStatus::Ok) ctx_.bytes_out += scratch_.response_head.size();
+  if (s == net::IoStatus::Ok) a.ctx.bytes_out += a.scratch.response_head.size();
   co_return s == net::IoStatus::Ok;
 }
 
-void DownstreamConnection::complete(bool upstream_failed, std::size_t guards_admitted) {
+void DownstreamConnection::complete(Active& a, bool upstream_failed, std::size_t guards_admitted) {
   auto& stats = worker_.stats();
-  const auto latency = Clock::now() - ctx_.start;
-  stats::RouteStats& rs = ctx_.route_index ? stats.routes[*ctx_.route_index] : stats.unrouted;
-  rs.by_class[stats::statusClass(ctx_.status)].inc();
+  const RequestContext& ctx = a.ctx;
+  const auto latency = Clock::now() - ctx.start;
+  stats::RouteStats& rs = ctx.route_index ? stats.routes[*ctx.route_index] : stats.unrouted;
+  rs.by_class[stats::statusClass(ctx.status)].inc();
   rs.latency.observe(latency);
-  if (ctx_.route_index && guards_admitted > 0) {
-    const auto& guards = worker_.snapshot().route_guards[*ctx_.route_index];
-    const guards::Completion c{ctx_.status, latency, upstream_failed};
-    for (std::size_t i = 0; i < guards_admitted; ++i) guards[i]->complete(ctx_, c);
+  if (ctx.route_index && guards_admitted > 0) {
+    const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
+    const guards::Completion c{ctx.status, latency, upstream_failed};
+    for (std::size_t i = 0; i < guards_admitted; ++i) guards[i]->complete(ctx, c);
   }
-  if (auto* log = worker_.accessLog()) log->write(ctx_, latency);
+  if (auto* log = worker_.accessLog()) log->write(ctx, latency);
 }
 
 asio::awaitable<void> DownstreamConnection::lingeringClose() {

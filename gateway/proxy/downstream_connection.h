@@ -6,14 +6,18 @@
 // become short replies with the right status; a request that could confuse framing closes the
 // connection after its 400 so nothing of it is ever forwarded.
 //
-// Memory: while a connection idles it holds no buffer. For the first 250 ms of idleness it keeps
-// its read buffer and a plain read pending (the hot keep-alive path: no extra syscall); after that
-// it frees the buffer and waits for readability instead, so 10,000 idle clients cost little more
-// than their sockets.
+// Memory: everything a request needs (parser, head, context, scratch strings, the read buffer)
+// exists only while the connection is busy or was busy in the last 250 ms (the hot keep-alive
+// path: a plain read stays pending, no extra syscall). After that the connection goes cold: it
+// frees all of that, its coroutine finishes, and the connection is parked on a plain
+// readability wait whose small completion handler owns it (see park()). What an idle client
+// costs is this object, its socket and that one pending wait; readability starts a new
+// coroutine where the old one left off.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -43,7 +47,11 @@ class DownstreamConnection {
   DownstreamConnection& operator=(const DownstreamConnection&) = delete;
   ~DownstreamConnection();
 
+  // Serves the connection until it closes or parks; spawn() runs it and owns the connection.
   boost::asio::awaitable<void> run();
+
+  // Starts (or resumes) serving `self` on its worker.
+  static void spawn(std::unique_ptr<DownstreamConnection> self);
 
   // Called by the worker when draining starts: an idle connection closes now, a busy one after
   // its current response (which carries Connection: close).
@@ -54,19 +62,35 @@ class DownstreamConnection {
   DownstreamConnection* next = nullptr;
 
  private:
-  enum class Phase : std::uint8_t { Idle, Head, Busy };
+  enum class Phase : std::uint8_t { Idle, Busy, Parked, Done };
   enum class HeadStatus : std::uint8_t { Ready, Closed, Rejected };
 
-  boost::asio::awaitable<bool> waitForRequest();
-  boost::asio::awaitable<HeadStatus> readHead();
-  boost::asio::awaitable<bool> handle();
-  boost::asio::awaitable<bool> reply(const http::LocalReply& r, bool close);
+  // The state of the request being served; see the memory note above.
+  struct Active {
+    http::RequestHead head;
+    std::optional<http::RequestParser> parser;
+    http::RequestError head_error = http::RequestError::None;
+    bool head_timed_out = false;
+    std::size_t head_size = 0;
+    bool response_started = false;
+    RequestContext ctx;
+    Scratch scratch;
+  };
+
+  // Serves one request; returns whether the connection stays open.
+  boost::asio::awaitable<bool> serve();
+  boost::asio::awaitable<HeadStatus> readHead(Active& a);
+  boost::asio::awaitable<bool> handle(Active& a);
+  boost::asio::awaitable<bool> reply(Active& a, const http::LocalReply& r, bool close);
   boost::asio::awaitable<void> lingeringClose();
-  void complete(bool upstream_failed, std::size_t guards_admitted);
-  [[nodiscard]] bool bodyUnread() const noexcept;
+  void complete(Active& a, bool upstream_failed, std::size_t guards_admitted);
+  [[nodiscard]] static bool bodyUnread(const Active& a) noexcept;
   // Non-blocking read of whatever the client already sent; false if nothing is there.
   bool readNow();
-  void releaseIdleMemory();
+  // Frees per-request memory and waits for readability without a coroutine; `self` owns this.
+  static void park(std::unique_ptr<DownstreamConnection> self);
+  static void unpark(std::unique_ptr<DownstreamConnection> self, boost::system::error_code ec);
+  void closeSocket();
 
   server::Worker& worker_;
   const config::Listener& listener_;
@@ -74,18 +98,14 @@ class DownstreamConnection {
   std::string client_ip_;
   net::IoBuffer in_;
   net::SocketDeadline deadline_;
-  http::RequestHead head_;
-  std::optional<http::RequestParser> parser_;
-  http::RequestError head_error_ = http::RequestError::None;
-  bool head_timed_out_ = false;
-  std::size_t head_size_ = 0;
-  Phase phase_ = Phase::Idle;
+  std::unique_ptr<Active> active_;
   std::uint64_t served_ = 0;  // requests this connection has started
-  bool response_started_ = false;
+  std::chrono::steady_clock::time_point idle_end_{};  // keep-alive deadline while idle or parked
+  Phase phase_ = Phase::Idle;
+  bool counted_ = false;  // in sluice_downstream_connections_active
+  bool readable_ = false;  // unparked because bytes arrived: skip the wait
   bool linger_ = false;  // the client may still be sending: drain its bytes before closing
   bool reset_ = false;   // the client stopped reading: close with RST
-  RequestContext ctx_;
-  Scratch scratch_;
 };
 
 }  // namespace sluice::gateway::proxy

@@ -46,7 +46,7 @@ struct RequestContext {
   std::string upstream;         // address of the host that answered (last attempt)
   std::uint32_t attempts = 0;
   std::optional<stats::UpstreamError> upstream_error;
-  std::string_view error;  // short reason for failures, for the access log
+  std::string error;  // short reason for failures, for the access log
 
   void reset() {
     head = nullptr;
@@ -65,7 +65,7 @@ struct RequestContext {
     upstream.clear();
     attempts = 0;
     upstream_error.reset();
-    error = {};
+    error.clear();
   }
 };
 

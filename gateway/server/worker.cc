@@ -1,5 +1,6 @@
 #include "gateway/server/worker.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -26,9 +27,8 @@ constexpr int kBacklog = 4096;
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-asio::awaitable<void> runConnection(std::unique_ptr<proxy::DownstreamConnection> c) {
-  co_await c->run();
-}
+// Connections that must go cold before freed memory is worth a malloc_trim.
+constexpr std::size_t kTrimAfterColdConnections = 256;
 
 }  // namespace
 
@@ -136,10 +136,8 @@ void Worker::detach(proxy::DownstreamConnection& c) noexcept {
 }
 
 void Worker::spawn(tcp::socket socket, const config::Listener& listener) {
-  asio::co_spawn(io_,
-                 runConnection(std::make_unique<proxy::DownstreamConnection>(*this, listener,
-                                                                             std::move(socket))),
-                 asio::detached);
+  proxy::DownstreamConnection::spawn(
+      std::make_unique<proxy::DownstreamConnection>(*this, listener, std::move(socket)));
 }
 
 asio::awaitable<void> Worker::acceptLoop(Acceptor& a) {
@@ -175,6 +173,12 @@ asio::awaitable<void> Worker::tickLoop() {
     if (now >= next_sweep) {
       next_sweep = now + kSweepEvery;
       for (auto& c : clusters_) c->sweep(now);
+      if (cold_since_trim_ >= kTrimAfterColdConnections) {
+        // Many connections just freed their buffers; glibc keeps freed heap pages mapped unless
+        // asked, which would leave the RSS of a burst of clients behind long after they idle.
+        cold_since_trim_ = 0;
+        malloc_trim(0);
+      }
     }
   }
 }

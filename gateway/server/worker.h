@@ -66,6 +66,9 @@ class Worker {
   [[nodiscard]] log::AccessLog* accessLog() const noexcept { return access_log_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   [[nodiscard]] const bool& drainingFlag() const noexcept { return draining_; }
+  // A connection freed its per-request memory on going idle; the worker hands such memory back
+  // to the OS in bulk (see tickLoop).
+  void noteColdConnection() noexcept { ++cold_since_trim_; }
   void attach(proxy::DownstreamConnection& c) noexcept;
   void detach(proxy::DownstreamConnection& c) noexcept;
 
@@ -101,6 +104,7 @@ class Worker {
   proxy::DownstreamConnection* connections_ = nullptr;  // intrusive list head
   std::atomic<std::size_t> connection_count_{0};
   bool draining_ = false;
+  std::size_t cold_since_trim_ = 0;
   std::atomic<bool> finished_{false};
   std::thread thread_;
 };

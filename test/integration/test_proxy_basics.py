@@ -230,3 +230,16 @@ def test_weighted_round_robin_spreads_by_weight(gateway_factory, upstream_factor
     count_a = a.all_received().count(b"GET / ")
     count_b = b.all_received().count(b"GET / ")
     assert (count_a, count_b) == (30, 10)
+
+
+def test_keep_alive_survives_going_cold(proxy):
+    """After 250 ms idle a connection frees its buffers and parks; the next request resumes it."""
+    import time
+    _, up, port = proxy
+    c = Client(port)
+    for i in range(3):
+        assert seen(c.request("GET", f"/cold{i}"))["target"] == f"/cold{i}"
+        time.sleep(0.4)
+    # A pipelined pair arriving on a parked connection is still answered in order.
+    c.send(b"GET /p1 HTTP/1.1\r\nHost: t\r\n\r\nGET /p2 HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert [seen(c.read_response())["target"] for _ in range(2)] == ["/p1", "/p2"]
