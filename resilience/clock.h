@@ -6,8 +6,8 @@
 // time and advance it by hand, with no sleeps.
 //
 //   resilience::ManualClock clock;
-//   TokenBucket bucket(/*rate_per_second=*/10, /*burst=*/5, clock.now());
-//   bucket.tryAcquire(1, clock.now());
+//   TokenBucket bucket({.rate_per_second = 10, .burst = 5}, clock.now());
+//   if (bucket.tryAcquire(1, clock.now())) { /* admitted */ }
 //   clock.advance(std::chrono::milliseconds(100));
 //
 // Time is monotonic by contract (steady_clock), but every primitive must still tolerate a `now`
