@@ -1,8 +1,7 @@
 #include "gateway/proxy/downstream_connection.h"
 
-#include <sys/socket.h>
-
 #include <exception>
+#include <sys/socket.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,14 +28,21 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 stats::Reject rejectFor(http::RequestError e) {
   using E = http::RequestError;
   switch (e) {
-    case E::UriTooLong: return stats::Reject::UriTooLong;
+    case E::UriTooLong:
+      return stats::Reject::UriTooLong;
     case E::HeaderTooLarge:
-    case E::TooManyHeaders: return stats::Reject::HeaderTooLarge;
-    case E::BodyTooLarge: return stats::Reject::BodyTooLarge;
-    case E::UnsupportedCoding: return stats::Reject::UnsupportedCoding;
-    case E::MethodNotAllowed: return stats::Reject::MethodNotAllowed;
-    case E::ExpectationFailed: return stats::Reject::ExpectationFailed;
-    default: return stats::Reject::BadRequest;
+    case E::TooManyHeaders:
+      return stats::Reject::HeaderTooLarge;
+    case E::BodyTooLarge:
+      return stats::Reject::BodyTooLarge;
+    case E::UnsupportedCoding:
+      return stats::Reject::UnsupportedCoding;
+    case E::MethodNotAllowed:
+      return stats::Reject::MethodNotAllowed;
+    case E::ExpectationFailed:
+      return stats::Reject::ExpectationFailed;
+    default:
+      return stats::Reject::BadRequest;
   }
 }
 
@@ -297,7 +303,8 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     const bool close = bodyUnread(a);
     linger_ = close;
     in_.consume(a.head_size);
-    const bool ok = co_await reply(a, http::LocalReply::text(404, "no route for this request"), close);
+    const bool ok =
+        co_await reply(a, http::LocalReply::text(404, "no route for this request"), close);
     complete(a, false, 0);
     co_return ok && !close && head.keep_alive;
   }
@@ -341,9 +348,16 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     }
   }
 
-  Downstream down{socket_,   in_,       a.head_size, head,
-                  *a.parser, deadline_, listener_,   body_limit,
-                  worker_.drainingFlag(), &a.response_started};
+  Downstream down{socket_,
+                  in_,
+                  a.head_size,
+                  head,
+                  *a.parser,
+                  deadline_,
+                  listener_,
+                  body_limit,
+                  worker_.drainingFlag(),
+                  &a.response_started};
   Forwarder forwarder(down, worker_.cluster(ctx.cluster_index), stats, ctx, a.scratch);
   ForwardResult result = co_await forwarder.run();
   a.head_size = 0;  // the forwarder consumed the head
@@ -360,14 +374,15 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   co_return !close && head.keep_alive && !worker_.draining();
 }
 
-asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalReply& r, bool close) {
+asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalReply& r,
+                                                  bool close) {
   a.ctx.status = r.status;
   if (a.ctx.error.empty() && r.status >= 400) a.ctx.error = r.body;
   a.scratch.response_head.clear();
   const bool client_http10 = a.head.version < 11;
-  http::writeLocalReply(a.scratch.response_head, r, a.ctx.request_id, close || worker_.draining(),
-                        client_http10,
-                        a.head.method == http::Verb::head && a.head_error == http::RequestError::None);
+  http::writeLocalReply(
+      a.scratch.response_head, r, a.ctx.request_id, close || worker_.draining(), client_http10,
+      a.head.method == http::Verb::head && a.head_error == http::RequestError::None);
   a.response_started = true;
   const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(a.scratch.response_head),
                                         Clock::now() + listener_.timeouts.send);

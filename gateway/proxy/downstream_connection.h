@@ -99,13 +99,13 @@ class DownstreamConnection {
   net::IoBuffer in_;
   net::SocketDeadline deadline_;
   std::unique_ptr<Active> active_;
-  std::uint64_t served_ = 0;  // requests this connection has started
+  std::uint64_t served_ = 0;                          // requests this connection has started
   std::chrono::steady_clock::time_point idle_end_{};  // keep-alive deadline while idle or parked
   Phase phase_ = Phase::Idle;
-  bool counted_ = false;  // in sluice_downstream_connections_active
+  bool counted_ = false;   // in sluice_downstream_connections_active
   bool readable_ = false;  // unparked because bytes arrived: skip the wait
-  bool linger_ = false;  // the client may still be sending: drain its bytes before closing
-  bool reset_ = false;   // the client stopped reading: close with RST
+  bool linger_ = false;    // the client may still be sending: drain its bytes before closing
+  bool reset_ = false;     // the client stopped reading: close with RST
 };
 
 }  // namespace sluice::gateway::proxy
