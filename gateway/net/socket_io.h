@@ -6,8 +6,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "gateway/net/io_buffer.h"
@@ -15,7 +15,10 @@
 
 namespace sluice::gateway::net {
 
-inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+// Completion token for I/O awaited inside an awaitable coroutine: results come back as a tuple
+// (error_code first) instead of an exception, and `deferred` lets the coroutine await the
+// operation itself, without the extra coroutine frame `use_awaitable` allocates per operation.
+inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::deferred);
 
 enum class IoStatus : std::uint8_t {
   Ok,
@@ -30,32 +33,41 @@ struct ReadResult {
 };
 
 // Reads what is available (at least one byte) into `buffer`, growing it to at most `max_total`.
-inline boost::asio::awaitable<ReadResult> readSome(boost::asio::ip::tcp::socket& socket,
-                                                   SocketDeadline& deadline, IoBuffer& buffer,
-                                                   std::chrono::steady_clock::time_point until,
-                                                   std::size_t min_free, std::size_t max_total) {
+// `co_await` the result: it yields a ReadResult. Not a coroutine itself: the returned deferred
+// operation is awaited directly, so reading costs no coroutine frame.
+inline auto readSome(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
+                     IoBuffer& buffer, std::chrono::steady_clock::time_point until,
+                     std::size_t min_free, std::size_t max_total) {
   auto space = buffer.prepare(min_free, max_total);
   deadline.arm(socket, until);
-  auto [ec, n] = co_await socket.async_read_some(space, kNoThrow);
-  const bool timed_out = deadline.disarm();
-  buffer.commit(n);
-  if (n > 0) co_return ReadResult{IoStatus::Ok, n};
-  if (timed_out) co_return ReadResult{IoStatus::Timeout, 0};
-  if (ec == boost::asio::error::eof) co_return ReadResult{IoStatus::Eof, 0};
-  co_return ReadResult{IoStatus::Error, 0};
+  return socket.async_read_some(
+      space,
+      boost::asio::deferred([&deadline, &buffer](boost::system::error_code ec, std::size_t n) {
+        const bool timed_out = deadline.disarm();
+        buffer.commit(n);
+        ReadResult r{IoStatus::Ok, n};
+        if (n == 0) {
+          r.status = timed_out                       ? IoStatus::Timeout
+                     : ec == boost::asio::error::eof ? IoStatus::Eof
+                                                     : IoStatus::Error;
+        }
+        return boost::asio::deferred.values(r);
+      }));
 }
 
-// Writes every byte of `buffers` before `until`.
+// Writes every byte of `buffers` before `until`; `co_await` it for an IoStatus. The buffer
+// sequence is copied into the operation; the bytes it points to must stay put until it completes.
 template <typename ConstBufferSequence>
-boost::asio::awaitable<IoStatus> writeAll(boost::asio::ip::tcp::socket& socket,
-                                          SocketDeadline& deadline,
-                                          const ConstBufferSequence& buffers,
-                                          std::chrono::steady_clock::time_point until) {
+auto writeAll(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
+              const ConstBufferSequence& buffers, std::chrono::steady_clock::time_point until) {
   deadline.arm(socket, until);
-  auto [ec, n] = co_await boost::asio::async_write(socket, buffers, kNoThrow);
-  const bool timed_out = deadline.disarm();
-  if (!ec) co_return IoStatus::Ok;
-  co_return timed_out ? IoStatus::Timeout : IoStatus::Error;
+  return boost::asio::async_write(
+      socket, buffers,
+      boost::asio::deferred([&deadline](boost::system::error_code ec, std::size_t /*n*/) {
+        const bool timed_out = deadline.disarm();
+        const IoStatus s = !ec ? IoStatus::Ok : (timed_out ? IoStatus::Timeout : IoStatus::Error);
+        return boost::asio::deferred.values(s);
+      }));
 }
 
 }  // namespace sluice::gateway::net

@@ -9,6 +9,7 @@
 
 #include "gateway/http/parse_error.h"
 #include "gateway/log/access_log.h"
+#include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/server/worker.h"
 
@@ -142,7 +143,7 @@ asio::awaitable<void> DownstreamConnection::run() {
         if (!readNow()) break;
       } else {
         phase_ = Phase::Idle;
-        const auto idle_start = Clock::now();
+        const auto idle_start = net::coarseNow();
         const auto idle_end =
             idle_start + (first ? std::min(listener_.timeouts.idle, listener_.timeouts.header)
                                 : listener_.timeouts.idle);
@@ -156,7 +157,7 @@ asio::awaitable<void> DownstreamConnection::run() {
           // Woken by the drain: a request that raced with it may already be in the socket.
           if (worker_.draining()) {
             if (!readNow()) break;
-          } else if (!hot_expired || Clock::now() >= idle_end) {
+          } else if (!hot_expired || net::coarseNow() >= idle_end) {
             break;  // EOF, error, or the idle timeout itself
           } else {
             // Cold: end this coroutine and park (see spawn() and park()).
@@ -197,7 +198,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
     // taken for the start of another request.
     a.ctx.reset();
     a.ctx.start = Clock::now();
-    a.ctx.wall_start = std::chrono::system_clock::now();
+    if (worker_.accessLog() != nullptr) a.ctx.wall_start = std::chrono::system_clock::now();
     http::LocalReply r;
     if (a.head_timed_out) {
       stats.reject(stats::Reject::HeaderTimeout);
@@ -243,7 +244,7 @@ asio::awaitable<DownstreamConnection::HeadStatus> DownstreamConnection::readHead
   limits.max_head_bytes = listener_.limits.header_bytes;
   limits.max_fields = listener_.limits.headers;
   a.parser.emplace(a.head, limits);
-  const auto until = Clock::now() + listener_.timeouts.header;
+  const auto until = net::coarseNow() + listener_.timeouts.header;
   for (;;) {
     if (!in_.empty()) {
       const auto p = a.parser->parseHead(in_.readable());
@@ -281,7 +282,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   ctx.reset();
   ctx.head = &head;
   ctx.start = Clock::now();
-  ctx.wall_start = std::chrono::system_clock::now();
+  if (worker_.accessLog() != nullptr) ctx.wall_start = std::chrono::system_clock::now();
   ctx.method.assign(head.method_text);
   ctx.host.assign(head.host);
   ctx.path.assign(head.path());
@@ -341,7 +342,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   // once a request has passed routing, limits and guards.
   if (head.expect_continue && in_.size() == a.head_size) {
     const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
-                                          Clock::now() + listener_.timeouts.send);
+                                          net::coarseNow() + listener_.timeouts.send);
     if (s != net::IoStatus::Ok) {
       complete(a, false, admitted);
       co_return false;
@@ -385,7 +386,7 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
       a.head.method == http::Verb::head && a.head_error == http::RequestError::None);
   a.response_started = true;
   const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(a.scratch.response_head),
-                                        Clock::now() + listener_.timeouts.send);
+                                        net::coarseNow() + listener_.timeouts.send);
   if (s == net::IoStatus::Ok) a.ctx.bytes_out += a.scratch.response_head.size();
   co_return s == net::IoStatus::Ok;
 }
@@ -412,9 +413,9 @@ asio::awaitable<void> DownstreamConnection::lingeringClose() {
   boost::system::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   if (ec) co_return;
-  const auto until = Clock::now() + kLingerTime;
+  const auto until = net::coarseNow() + kLingerTime;
   std::size_t discarded = 0;
-  while (discarded < kLingerBytes && Clock::now() < until) {
+  while (discarded < kLingerBytes && net::coarseNow() < until) {
     in_.consume(in_.size());
     const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk, 16 * 1024);
     if (r.status != net::IoStatus::Ok) break;

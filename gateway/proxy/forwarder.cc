@@ -6,6 +6,7 @@
 #include "gateway/http/chunked.h"
 #include "gateway/http/head_writer.h"
 #include "gateway/http/response_parser.h"
+#include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 
 namespace sluice::gateway::proxy {
@@ -15,7 +16,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 16 * 1024;        // bytes asked of the kernel per read
+// Bytes asked of the kernel per read: 32 KiB takes a typical response (head and a 16 KiB body)
+// in one read, so it also leaves in one write: fewer syscalls and segments per request.
+constexpr std::size_t kReadChunk = 32 * 1024;
 constexpr std::size_t kMaxBuffer = 64 * 1024;        // bound on a body buffer (backpressure)
 constexpr std::size_t kMaxResponseHead = 64 * 1024;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
@@ -73,7 +76,7 @@ Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, stats::Worker
                      RequestContext& ctx, Scratch& scratch)
     : down_(down), cluster_(cluster), stats_(stats), ctx_(ctx), scratch_(scratch) {}
 
-Clock::time_point Forwarder::after(config::Millis d) const { return Clock::now() + d; }
+Clock::time_point Forwarder::after(config::Millis d) const { return net::coarseNow() + d; }
 
 bool Forwarder::replayable() const noexcept {
   const auto& h = down_.head;
@@ -158,16 +161,20 @@ asio::awaitable<ForwardResult> Forwarder::run() {
 }
 
 template <typename Buffers>
-asio::awaitable<bool> Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
+auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
   *down_.response_started = true;
-  const auto s = co_await net::writeAll(down_.socket, down_.deadline, buffers,
-                                        after(down_.listener.timeouts.send));
-  if (s != net::IoStatus::Ok) {
-    result_.client_timed_out = s == net::IoStatus::Timeout;
-    co_return false;
-  }
-  ctx_.bytes_out += bytes;
-  co_return true;
+  down_.deadline.arm(down_.socket, after(down_.listener.timeouts.send));
+  return asio::async_write(
+      down_.socket, buffers,
+      asio::deferred([this, bytes](boost::system::error_code ec, std::size_t /*n*/) {
+        const bool timed_out = down_.deadline.disarm();
+        if (ec) {
+          result_.client_timed_out = timed_out;
+        } else {
+          ctx_.bytes_out += bytes;
+        }
+        return asio::deferred.values(!ec);
+      }));
 }
 
 asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& lease) {
@@ -270,7 +277,8 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
 
 asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) {
   auto& up = lease.socket();
-  auto& ubuf = lease.buffer();
+  auto& ubuf = scratch_.upstream_in;
+  ubuf.consume(ubuf.size());  // left over from a failed attempt
   const config::Route& route = *ctx_.route;
   const bool client_http10 = down_.head.version < 11;
 
@@ -284,7 +292,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
   if (sent.upstream_failed) result_.client_close = true;
 
   // Response head, skipping interim 1xx responses (100 Continue was answered by sluice itself).
-  http::ResponseHead rhead;
+  http::ResponseHead& rhead = scratch_.upstream_head;
   std::optional<http::ResponseParser> parser;
   const auto head_deadline = after(route.timeout);
   bool received_any = false;

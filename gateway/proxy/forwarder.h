@@ -27,6 +27,7 @@
 #include "gateway/http/head.h"
 #include "gateway/http/local_reply.h"
 #include "gateway/http/request_parser.h"
+#include "gateway/http/response_parser.h"
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/proxy/request_context.h"
@@ -61,7 +62,9 @@ struct ForwardResult {
 struct Scratch {
   std::string request_head;  // serialised once per request, sent on every attempt
   std::string response_head;
-  std::string body;  // re-chunked body bytes on their way out
+  std::string body;           // re-chunked body bytes on their way out
+  net::IoBuffer upstream_in;  // what the upstream sent; empty again when an exchange ends cleanly
+  http::ResponseHead upstream_head;
 };
 
 class Forwarder {
@@ -88,8 +91,9 @@ class Forwarder {
 
   boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease);
   boost::asio::awaitable<SendResult> sendRequest(upstream::Lease& lease);
+  // Writes to the client; `co_await` it for whether every byte went out.
   template <typename Buffers>
-  boost::asio::awaitable<bool> writeClient(const Buffers& buffers, std::size_t bytes);
+  auto writeClient(const Buffers& buffers, std::size_t bytes);
   [[nodiscard]] bool replayable() const noexcept;
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
 

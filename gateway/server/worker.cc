@@ -34,9 +34,10 @@ constexpr std::size_t kTrimAfterColdConnections = 256;
 
 Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
                log::AccessLog* access_log)
-    // Concurrency hint 1: each io_context is run by exactly one thread.
+    // One thread runs each io_context and only it touches the worker's sockets: reactor I/O
+    // needs no locking (other threads only post to the scheduler, which stays locked).
     : index_(index),
-      io_(1),
+      io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       work_(asio::make_work_guard(io_)),
       snapshot_(std::move(snapshot)),
       access_log_(access_log),

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <sys/socket.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "gateway/net/coarse_clock.h"
+#include "gateway/net/socket_io.h"
 
 namespace sluice::gateway::upstream {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTrustIdleFor = std::chrono::seconds(1);
 
 void Lease::reset() noexcept {
@@ -33,7 +32,7 @@ ConnectionPool::~ConnectionPool() {
 }
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = net::coarseNow();
   while (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
@@ -66,7 +65,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
   waiter.timer.expires_after(settings_.max_wait);
   const auto it = waiters_.insert(waiters_.end(), &waiter);
   stats_.pending.inc();
-  co_await waiter.timer.async_wait(kNoThrow);
+  co_await waiter.timer.async_wait(net::kNoThrow);
   stats_.pending.dec();
   // release() removes a waiter it serves; a waiter that timed out removes itself.
   if (waiter.handed == nullptr && !waiter.may_connect) {
@@ -82,8 +81,8 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
 
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDeadline& deadline) {
   auto conn = std::make_unique<UpstreamConnection>(executor_);
-  deadline.arm(conn->socket, std::chrono::steady_clock::now() + settings_.connect_timeout);
-  auto [ec] = co_await conn->socket.async_connect(endpoint_, kNoThrow);
+  deadline.arm(conn->socket, net::coarseNow() + settings_.connect_timeout);
+  auto [ec] = co_await conn->socket.async_connect(endpoint_, net::kNoThrow);
   const bool timed_out = deadline.disarm();
   if (ec) {
     closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
@@ -100,7 +99,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDea
 
 void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep) {
   stats_.active.dec();
-  if (keep && conn->buffer.empty() && conn->socket.is_open()) {
+  if (keep && conn->socket.is_open()) {
     if (!waiters_.empty()) {
       Waiter* w = waiters_.front();
       waiters_.pop_front();
@@ -109,8 +108,7 @@ void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep
       return;
     }
     if (idle_.size() < settings_.max_idle) {
-      conn->idle_since = std::chrono::steady_clock::now();
-      conn->buffer.release();
+      conn->idle_since = net::coarseNow();
       idle_.push_back(std::move(conn));
       stats_.idle.inc();
       return;

@@ -3,7 +3,7 @@
 //   auto r = co_await pool.acquire(deadline);    // reuses an idle connection or opens one
 //   if (!r.lease) -> r.error (ConnectFailure / ConnectTimeout / PoolTimeout)
 //   ... use r.lease->socket() ...
-//   r.lease.keep();   // the exchange ended cleanly: the connection goes back to the pool
+//   r.lease.keep();   // the exchange ended cleanly (nothing left unread): back to the pool
 //   // a lease dropped without keep() closes its connection (errors, bad framing, truncation)
 //
 // Limits: at most `max_connections` open (idle + in use); beyond that, acquire waits up to
@@ -25,7 +25,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
-#include "gateway/net/io_buffer.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/stats/worker_stats.h"
 
@@ -34,7 +33,6 @@ namespace sluice::gateway::upstream {
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(std::move(ex)) {}
   boost::asio::ip::tcp::socket socket;
-  net::IoBuffer buffer;
   std::chrono::steady_clock::time_point idle_since{};
   std::uint64_t requests = 0;  // exchanges completed on this connection
 };
@@ -70,7 +68,6 @@ class Lease {
   explicit operator bool() const noexcept { return conn_ != nullptr; }
   UpstreamConnection& connection() noexcept { return *conn_; }
   boost::asio::ip::tcp::socket& socket() noexcept { return conn_->socket; }
-  net::IoBuffer& buffer() noexcept { return conn_->buffer; }
   // The connection had served an earlier request (so a failure may just mean it went stale).
   [[nodiscard]] bool reused() const noexcept { return reused_; }
   void keep() noexcept { keep_ = true; }
