@@ -6,9 +6,8 @@
 // of a full vDSO clock read. Latencies that are reported keep using steady_clock.
 #pragma once
 
-#include <time.h>
-
 #include <chrono>
+#include <time.h>
 
 namespace sluice::gateway::net {
 
