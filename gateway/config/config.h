@@ -63,6 +63,53 @@ struct RetryPolicy {
   std::vector<RetryOn> on{RetryOn::ConnectFailure};
 };
 
+// What identifies "one client" to a rate limit: the parts are joined into one key.
+struct RateKeyPart {
+  enum class Kind : std::uint8_t { ClientIp, Route, Header };
+  Kind kind = Kind::ClientIp;
+  std::string header;  // Kind::Header: the field name, lower case
+  friend bool operator==(const RateKeyPart&, const RateKeyPart&) = default;
+};
+
+enum class RateAlgorithm : std::uint8_t { Gcra, TokenBucket, LeakyBucket, SlidingWindow };
+
+// A rate limit (guards/rate_limit_guard.h). `requests` per `period` is the steady rate; for
+// sliding_window it is the most requests in any window of length `period`.
+struct RateLimit {
+  RateAlgorithm algorithm = RateAlgorithm::Gcra;
+  std::uint64_t requests = 0;  // >= 1
+  Millis period{1'000};        // "100/s" -> 100 per 1000ms
+  // gcra, token_bucket: requests allowed at once (>= 1). leaky_bucket: excess requests accepted
+  // beyond the steady rate (nginx burst=, >= 0). Unused by sliding_window.
+  std::uint64_t burst = 1;
+  // leaky_bucket only: excess requests forwarded at once (nginx delay=); beyond it, up to the
+  // burst, requests are held to the rate. nodelay = forward all accepted excess at once.
+  std::uint64_t delay = 0;
+  bool nodelay = false;
+  std::vector<RateKeyPart> key{RateKeyPart{}};  // default: the client IP
+  std::uint64_t max_keys = 100'000;             // keys tracked at once (least recent evicted)
+  int status = 429;                             // answer when limited (429 or 503)
+};
+
+// A cap on the requests of a route in flight at once (guards/concurrency_guard.h).
+struct AdaptiveConcurrency {
+  enum class Algorithm : std::uint8_t { Gradient, Aimd, Vegas };
+  Algorithm algorithm = Algorithm::Gradient;
+  std::uint32_t initial = 20;
+  std::uint32_t min = 1;
+  std::uint32_t max = 1'000;
+  Millis timeout{5'000};  // aimd: a request slower than this counts as a drop
+};
+
+struct Concurrency {
+  std::uint32_t max = 0;                        // static limit (when not adaptive), >= 1
+  std::optional<AdaptiveConcurrency> adaptive;  // instead of max
+  std::uint32_t queue = 0;                      // requests that may wait for a slot
+  Millis queue_timeout{1'000};                  // longest wait for a slot; then shed
+  int status = 503;                             // answer when shed (503 or 429)
+  Millis retry_after{1'000};                    // Retry-After on a shed request (0: none)
+};
+
 struct Route {
   std::string name;
   RouteMatch match;
@@ -70,6 +117,8 @@ struct Route {
   Millis timeout{15'000};                 // request sent -> upstream response head
   std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
   RetryPolicy retry;
+  std::optional<RateLimit> rate_limit;
+  std::optional<Concurrency> concurrency;
 };
 
 struct Endpoint {
@@ -94,6 +143,7 @@ struct Cluster {
   PoolSettings pool;
   Millis io_timeout{
       30'000};  // longest an upstream may take to accept request bytes or send more response bytes
+  std::optional<RateLimit> rate_limit;  // shared by every route to this cluster
 };
 
 struct Admin {

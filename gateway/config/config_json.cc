@@ -1,5 +1,7 @@
 #include "gateway/config/config_json.h"
 
+#include "gateway/config/guard_config.h"
+
 namespace sluice::gateway::config {
 namespace {
 
@@ -17,6 +19,45 @@ json timeouts(const ListenerTimeouts& t) {
           {"body_ms", t.body.count()},
           {"idle_ms", t.idle.count()},
           {"send_ms", t.send.count()}};
+}
+
+json rateLimit(const std::optional<RateLimit>& rl) {
+  if (!rl) return nullptr;
+  json key = json::array();
+  for (const auto& part : rl->key) key.push_back(keyPartText(part));
+  json out = {{"algorithm", algorithmName(rl->algorithm)},
+              {"requests", rl->requests},
+              {"period_ms", rl->period.count()},
+              {"key", key},
+              {"max_keys", rl->max_keys},
+              {"status", rl->status}};
+  if (rl->algorithm != RateAlgorithm::SlidingWindow) out["burst"] = rl->burst;
+  if (rl->algorithm == RateAlgorithm::LeakyBucket) {
+    out["delay"] = rl->delay;
+    out["nodelay"] = rl->nodelay;
+  }
+  return out;
+}
+
+json concurrency(const std::optional<Concurrency>& c) {
+  if (!c) return nullptr;
+  json out = {{"queue", c->queue},
+              {"queue_timeout_ms", c->queue_timeout.count()},
+              {"status", c->status},
+              {"retry_after_ms", c->retry_after.count()}};
+  if (c->adaptive) {
+    const auto& a = *c->adaptive;
+    out["adaptive"] = {{"algorithm", algorithmName(a.algorithm)},
+                       {"initial", a.initial},
+                       {"min", a.min},
+                       {"max", a.max}};
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) {
+      out["adaptive"]["timeout_ms"] = a.timeout.count();
+    }
+  } else {
+    out["max"] = c->max;
+  }
+  return out;
 }
 
 }  // namespace
@@ -52,7 +93,9 @@ json toJson(const Config& c) {
                              {"cluster", r.cluster},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
-                             {"retry", {{"attempts", r.retry.attempts}, {"on", retry_on}}}});
+                             {"retry", {{"attempts", r.retry.attempts}, {"on", retry_on}}},
+                             {"rate_limit", rateLimit(r.rate_limit)},
+                             {"concurrency", concurrency(r.concurrency)}});
   }
   out["clusters"] = json::array();
   for (const auto& cl : c.clusters) {
@@ -69,7 +112,8 @@ json toJson(const Config& c) {
                                  {"max_idle", p.max_idle},
                                  {"idle_timeout_ms", p.idle_timeout.count()},
                                  {"connect_timeout_ms", p.connect_timeout.count()},
-                                 {"max_wait_ms", p.max_wait.count()}}}});
+                                 {"max_wait_ms", p.max_wait.count()}}},
+                               {"rate_limit", rateLimit(cl.rate_limit)}});
   }
   return out;
 }

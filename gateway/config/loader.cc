@@ -11,6 +11,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "gateway/config/guard_config.h"
+#include "gateway/config/yaml_reader.h"
+
 namespace sluice::gateway::config {
 
 std::string Diagnostic::format() const {
@@ -34,18 +37,6 @@ const Cluster* Config::findCluster(std::string_view name) const {
 }
 
 namespace {
-
-template <typename T>
-std::optional<T> parseUnsigned(std::string_view digits) {
-  if (digits.empty() ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  T v{};
-  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
-  return v;
-}
 
 // Splits "123abc" into ("123", "abc").
 std::pair<std::string_view, std::string_view> splitNumber(std::string_view text) {
@@ -162,148 +153,6 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
 
 namespace {
 
-// Walks YAML nodes, reporting every problem with its position instead of stopping at the first.
-class Reader {
- public:
-  Reader(const std::string& file, std::vector<Diagnostic>& diagnostics)
-      : file_(file), diagnostics_(diagnostics) {}
-
-  void error(const YAML::Node& at, std::string message) {
-    const YAML::Mark m = at.Mark();
-    diagnostics_.push_back({file_, m.line + 1, m.column + 1, std::move(message)});
-  }
-
-  // Checks that `node` is a map whose keys are all in `allowed`, each once.
-  bool map(const YAML::Node& node, std::string_view what,
-           std::initializer_list<std::string_view> allowed) {
-    if (!node.IsMap()) {
-      error(node, std::string(what) + " must be a mapping");
-      return false;
-    }
-    std::set<std::string, std::less<>> seen;
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (!seen.insert(key).second) {
-        error(kv.first, "duplicate key '" + key + "' in " + std::string(what));
-        continue;
-      }
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string known;
-        for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
-        error(kv.first,
-              "unknown key '" + key + "' in " + std::string(what) + " (known: " + known + ")");
-      }
-    }
-    return true;
-  }
-
-  bool require(const YAML::Node& map, std::string_view key, std::string_view what) {
-    if (map[std::string(key)]) return true;
-    error(map, std::string(what) + " is missing required key '" + std::string(key) + "'");
-    return false;
-  }
-
-  std::optional<std::string> scalar(const YAML::Node& n, std::string_view what) {
-    if (!n.IsScalar()) {
-      error(n, std::string(what) + " must be a scalar value");
-      return std::nullopt;
-    }
-    return n.Scalar();
-  }
-
-  std::optional<std::string> name(const YAML::Node& n, std::string_view what) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    const bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '-' || c == '_' || c == '.';
-    });
-    if (!ok) {
-      error(n, std::string(what) + " '" + *s +
-                   "' must be non-empty and use only letters, digits, '-', '_' and '.'");
-      return std::nullopt;
-    }
-    return s;
-  }
-
-  std::optional<std::uint64_t> integer(const YAML::Node& n, std::string_view what,
-                                       std::uint64_t min, std::uint64_t max) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    const auto v = parseUnsigned<std::uint64_t>(*s);
-    if (!v || *v < min || *v > max) {
-      error(n, std::string(what) + " must be an integer from " + std::to_string(min) + " to " +
-                   std::to_string(max) + ", got '" + *s + "'");
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<bool> boolean(const YAML::Node& n, std::string_view what) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    if (*s == "true") return true;
-    if (*s == "false") return false;
-    error(n, std::string(what) + " must be true or false, got '" + *s + "'");
-    return std::nullopt;
-  }
-
-  std::optional<Millis> duration(const YAML::Node& n, std::string_view what, Millis min) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    std::string why;
-    auto d = parseDuration(*s, &why);
-    if (!d) {
-      error(n, std::string(what) + ": " + why);
-      return std::nullopt;
-    }
-    if (*d < min) {
-      error(n, std::string(what) + " must be at least " + std::to_string(min.count()) + "ms");
-      return std::nullopt;
-    }
-    return d;
-  }
-
-  std::optional<std::uint64_t> size(const YAML::Node& n, std::string_view what, std::uint64_t min) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    std::string why;
-    auto v = parseSize(*s, &why);
-    if (!v) {
-      error(n, std::string(what) + ": " + why);
-      return std::nullopt;
-    }
-    if (*v < min) {
-      error(n, std::string(what) + " must be at least " + std::to_string(min) + " bytes");
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<Address> address(const YAML::Node& n, std::string_view what) {
-    auto s = scalar(n, what);
-    if (!s) return std::nullopt;
-    std::string why;
-    auto a = parseAddress(*s, &why);
-    if (!a) error(n, std::string(what) + ": " + why);
-    return a;
-  }
-
-  // Sets `out` from map[key] with `parse` when the key is present.
-  template <typename T, typename Parse>
-  void optional(const YAML::Node& map, const char* key, T& out, Parse&& parse) {
-    if (const YAML::Node n = map[key]) {
-      if (auto v = parse(n)) out = static_cast<T>(*v);
-    }
-  }
-
- private:
-  const std::string& file_;
-  std::vector<Diagnostic>& diagnostics_;
-};
-
-constexpr Millis kMinTimeout{1};
-
 void readListener(Reader& r, const YAML::Node& n, Listener& l) {
   if (!r.map(n, "listener", {"name", "address", "trust_forwarded", "limits", "timeouts"})) return;
   if (r.require(n, "name", "listener")) {
@@ -348,7 +197,11 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
 }
 
 void readRoute(Reader& r, const YAML::Node& n, Route& route) {
-  if (!r.map(n, "route", {"name", "match", "cluster", "timeout", "max_body", "retry"})) return;
+  if (!r.map(n, "route",
+             {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
+              "concurrency"})) {
+    return;
+  }
   if (r.require(n, "name", "route")) {
     if (auto v = r.name(n["name"], "route name")) route.name = *v;
   }
@@ -415,10 +268,12 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
       }
     }
   }
+  if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
+  if (const YAML::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());
 }
 
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
-  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "io_timeout"})) return;
+  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit"})) return;
   if (r.require(n, "name", "cluster")) {
     if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
   }
@@ -478,6 +333,7 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   }
   r.optional(n, "io_timeout", c.io_timeout,
              [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
+  if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
 }
 
 template <typename T, typename ReadOne>

@@ -1,21 +1,30 @@
 // The admission seam: what runs between routing and forwarding.
 //
-// A route has an ordered list of guards (rate limit, concurrency limit, circuit breaker, fault
-// injection, ... as they arrive). Each guard either lets the request continue (returns nullopt)
-// or answers it locally (returns a LocalReply: 429, 503, a fallback body). admit() is a
+// A route has an ordered list of guards (its cluster's rate limit, its own rate limit, its
+// concurrency limit; circuit breakers and fault injection as they arrive). Each guard either
+// lets the request continue (Allowed, or Delayed when it made the request wait first) or answers
+// it locally (Limited / Shed with a LocalReply: 429, 503, a fallback body). admit() is a
 // coroutine, so a guard may wait - for a delay slot or a concurrency permit - without blocking
 // its worker. Every request that a guard admitted is reported back through complete() with its
 // outcome and latency, whatever happened after (that is how adaptive limits and breakers learn);
-// a request a guard refused is not.
+// a request a guard refused is not. The connection counts every verdict per route and guard
+// (sluice_guard_requests_total), so guards do not touch stats on the hot path.
+//
+// Anything a guard holds for the duration of a request (a concurrency slot) goes into
+// ctx.permits, which returns it when the request is over, however it ends.
 //
 // Guards are shared by all workers of a route and must be thread-safe; state that is cheaper per
 // worker stays per worker inside the guard. A guard that throws turns into a 500 for that request
 // only (counted in sluice_handler_exceptions_total).
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -23,6 +32,33 @@
 #include "gateway/proxy/request_context.h"
 
 namespace sluice::gateway::guards {
+
+enum class Verdict : std::uint8_t {
+  Allowed,  // continue at once
+  Delayed,  // continue, after waiting (for the rate, for a free slot)
+  Limited,  // refused by a rate limit: reply
+  Shed,     // refused for lack of capacity (concurrency, queue full, queue timeout): reply
+  Count
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(Verdict::Count)>
+    kVerdictNames = {"allowed", "delayed", "limited", "shed"};
+
+struct Admission {
+  Verdict verdict = Verdict::Allowed;
+  std::optional<http::LocalReply> reply;  // set iff the verdict is Limited or Shed
+
+  [[nodiscard]] static Admission allowed() { return {}; }
+  [[nodiscard]] static Admission delayed() { return {Verdict::Delayed, std::nullopt}; }
+  [[nodiscard]] bool admitted() const { return !reply.has_value(); }
+};
+
+// A value a guard reports at scrape time (keys tracked, current limit, ...).
+struct GuardGauge {
+  std::string_view name;  // metric name without labels, e.g. "sluice_rate_limit_keys"
+  std::string_view help;
+  double value = 0;
+  std::string_view type = "gauge";  // or "counter" (name ends in _total)
+};
 
 struct Completion {
   int status = 0;                       // what the client got (0: connection dropped)
@@ -34,14 +70,16 @@ class Guard {
  public:
   virtual ~Guard() = default;
 
+  // The `guard` label of its metrics: "rate_limit", "cluster_rate_limit", "concurrency".
   [[nodiscard]] virtual std::string_view name() const = 0;
 
-  // nullopt = continue to the next guard / to forwarding.
-  virtual boost::asio::awaitable<std::optional<http::LocalReply>> admit(
-      proxy::RequestContext& ctx) = 0;
+  virtual boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) = 0;
 
   // Called once for each request this guard admitted, after the response is finished.
   virtual void complete(const proxy::RequestContext& /*ctx*/, const Completion& /*c*/) {}
+
+  // Gauges for /metrics (read from the admin thread, concurrently with admit/complete).
+  [[nodiscard]] virtual std::vector<GuardGauge> gauges() const { return {}; }
 };
 
 }  // namespace sluice::gateway::guards

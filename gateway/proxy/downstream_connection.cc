@@ -210,7 +210,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
     }
     linger_ = true;
     co_await reply(a, r, true);
-    complete(a, false, 0);
+    complete(a, false);
     co_return false;
   }
 
@@ -230,7 +230,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
       linger_ = true;
       co_await reply(a, http::LocalReply::text(500, "internal error", true), true);
     }
-    complete(a, true, 0);
+    complete(a, true);
     co_return false;
   }
   co_return keep_alive;
@@ -306,7 +306,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     in_.consume(a.head_size);
     const bool ok =
         co_await reply(a, http::LocalReply::text(404, "no route for this request"), close);
-    complete(a, false, 0);
+    complete(a, false);
     co_return ok && !close && head.keep_alive;
   }
   ctx.route_index = *route;
@@ -318,24 +318,25 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     stats.reject(stats::Reject::BodyTooLarge);
     linger_ = true;
     co_await reply(a, http::LocalReply::text(413, "request body too large", true), true);
-    complete(a, false, 0);
+    complete(a, false);
     co_return false;
   }
 
   // Admission guards, in order; the first local reply wins.
   const auto& guards = snap.route_guards[*route];
-  std::size_t admitted = 0;
-  for (const auto& guard : guards) {
-    auto decision = co_await guard->admit(ctx);
-    if (decision) {
-      const bool close = decision->close || bodyUnread(a);
+  stats::GuardStats* guard_stats = stats.guards.data() + snap.guard_slot_base[*route];
+  for (std::size_t i = 0; i < guards.size(); ++i) {
+    guards::Admission admission = co_await guards[i]->admit(ctx);
+    guard_stats[i][static_cast<std::size_t>(admission.verdict)].inc();
+    if (admission.reply) {
+      const bool close = admission.reply->close || bodyUnread(a);
       linger_ = close;
       in_.consume(a.head_size);
-      const bool ok = co_await reply(a, *decision, close);
-      complete(a, false, admitted);
+      const bool ok = co_await reply(a, *admission.reply, close);
+      complete(a, false);
       co_return ok && !close && head.keep_alive;
     }
-    ++admitted;
+    ++ctx.guards_admitted;
   }
 
   // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
@@ -344,7 +345,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
                                           net::coarseNow() + listener_.timeouts.send);
     if (s != net::IoStatus::Ok) {
-      complete(a, false, admitted);
+      complete(a, false);
       co_return false;
     }
   }
@@ -371,7 +372,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     linger_ = close;
     if (!co_await reply(a, *result.reply, close)) close = true;
   }
-  complete(a, result.upstream_failed, admitted);
+  complete(a, result.upstream_failed);
   co_return !close && head.keep_alive && !worker_.draining();
 }
 
@@ -391,18 +392,19 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
   co_return s == net::IoStatus::Ok;
 }
 
-void DownstreamConnection::complete(Active& a, bool upstream_failed, std::size_t guards_admitted) {
+void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   auto& stats = worker_.stats();
-  const RequestContext& ctx = a.ctx;
+  RequestContext& ctx = a.ctx;
   const auto latency = Clock::now() - ctx.start;
   stats::RouteStats& rs = ctx.route_index ? stats.routes[*ctx.route_index] : stats.unrouted;
   rs.by_class[stats::statusClass(ctx.status)].inc();
   rs.latency.observe(latency);
-  if (ctx.route_index && guards_admitted > 0) {
+  if (ctx.route_index && ctx.guards_admitted > 0) {
     const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
     const guards::Completion c{ctx.status, latency, upstream_failed};
-    for (std::size_t i = 0; i < guards_admitted; ++i) guards[i]->complete(ctx, c);
+    for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }
+  ctx.releasePermits();  // concurrency slots go back before the next request is read
   if (auto* log = worker_.accessLog()) log->write(ctx, latency);
 }
 

@@ -83,7 +83,7 @@ class DownstreamConnection {
   boost::asio::awaitable<bool> handle(Active& a);
   boost::asio::awaitable<bool> reply(Active& a, const http::LocalReply& r, bool close);
   boost::asio::awaitable<void> lingeringClose();
-  void complete(Active& a, bool upstream_failed, std::size_t guards_admitted);
+  void complete(Active& a, bool upstream_failed);
   [[nodiscard]] static bool bodyUnread(const Active& a) noexcept;
   // Non-blocking read of whatever the client already sent; false if nothing is there.
   bool readNow();

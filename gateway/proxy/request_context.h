@@ -11,8 +11,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "gateway/config/config.h"
+#include "gateway/guards/held_permit.h"
 #include "gateway/http/head.h"
 #include "gateway/stats/worker_stats.h"
 
@@ -39,6 +42,11 @@ struct RequestContext {
   std::size_t cluster_index = 0;
   const config::Cluster* cluster = nullptr;
 
+  // Guards: how many of the route's guards admitted the request, and what they hold until it
+  // is over (returned by reset() and by the destructor, however the request ended).
+  std::size_t guards_admitted = 0;
+  std::vector<guards::HeldPermit> permits;  // keeps its capacity across requests
+
   // Outcome.
   int status = 0;
   std::uint64_t bytes_in = 0;   // request body bytes received
@@ -60,12 +68,24 @@ struct RequestContext {
     route = nullptr;
     cluster = nullptr;
     cluster_index = 0;
+    releasePermits();
     status = 0;
     bytes_in = bytes_out = 0;
     upstream.clear();
     attempts = 0;
     upstream_error.reset();
     error.clear();
+  }
+
+  void releasePermits() noexcept {
+    guards_admitted = 0;
+    permits.clear();
+  }
+
+  // Keeps `permit` until the request is over.
+  template <typename P>
+  void hold(P&& permit) {
+    permits.emplace_back(std::forward<P>(permit));
   }
 };
 

@@ -76,6 +76,16 @@ std::string Server::renderMetrics() const {
   facts.workers = workers_.size();
   facts.draining = draining_.load();
   facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
+  const Snapshot& snap = *snapshot_;
+  for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
+    for (const auto& guard : snap.route_guards[r]) {
+      for (const auto& g : guard->gauges()) {
+        facts.guard_gauges.push_back({std::string(g.name), std::string(g.help),
+                                      std::string(g.type), snap.layout.route_names[r],
+                                      std::string(guard->name()), g.value});
+      }
+    }
+  }
   return stats::renderPrometheus(snapshot_->layout, shards, facts);
 }
 

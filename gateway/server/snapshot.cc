@@ -2,11 +2,13 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "gateway/guards/route_guards.h"
+
 namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
-  auto s =
-      std::make_shared<Snapshot>(Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}});
+  auto s = std::make_shared<Snapshot>(
+      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {
@@ -22,11 +24,23 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
     std::size_t index = 0;
     while (c.clusters[index].name != r.cluster) ++index;  // validated: it exists
     s->route_cluster.push_back(index);
-    s->route_guards.emplace_back();
     s->layout.route_names.push_back(r.name);
     s->layout.route_clusters.push_back(r.cluster);
   }
+  s->route_guards = guards::buildRouteGuards(c);
+  s->indexGuards();
   return s;
+}
+
+void Snapshot::indexGuards() {
+  guard_slot_base.clear();
+  layout.guard_labels.clear();
+  for (std::size_t r = 0; r < route_guards.size(); ++r) {
+    guard_slot_base.push_back(layout.guard_labels.size());
+    for (const auto& g : route_guards[r]) {
+      layout.guard_labels.emplace_back(layout.route_names[r], std::string(g->name()));
+    }
+  }
 }
 
 std::vector<std::size_t> Snapshot::hostsPerCluster() const {

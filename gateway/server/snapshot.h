@@ -22,10 +22,14 @@ struct Snapshot {
   std::vector<std::size_t> route_cluster;  // route index -> cluster index
   std::vector<std::vector<boost::asio::ip::tcp::endpoint>> endpoints;     // [cluster][endpoint]
   std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
+  std::vector<std::size_t> guard_slot_base;  // route -> its first slot in WorkerStats::guards
   stats::MetricsLayout layout;
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
   [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;
+  // Re-derives guard_slot_base and the guard labels after route_guards changed (tests inject
+  // guards through the seam).
+  void indexGuards();
 };
 
 }  // namespace sluice::gateway::server

@@ -42,7 +42,8 @@ Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
       snapshot_(std::move(snapshot)),
       access_log_(access_log),
       stats_(std::make_unique<stats::WorkerStats>(snapshot_->config.routes.size(),
-                                                  snapshot_->hostsPerCluster())),
+                                                  snapshot_->hostsPerCluster(),
+                                                  snapshot_->layout.guard_labels.size())),
       wheel_(kTick, Clock::now()) {
   const auto& clusters = snapshot_->config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {

@@ -63,15 +63,14 @@ std::string exchange(std::uint16_t port, const std::string& request) {
 class ThrowingGuard final : public guards::Guard {
  public:
   std::string_view name() const override { return "throwing"; }
-  boost::asio::awaitable<std::optional<http::LocalReply>> admit(
-      proxy::RequestContext& ctx) override {
+  boost::asio::awaitable<guards::Admission> admit(proxy::RequestContext& ctx) override {
     if (ctx.path == "/boom") throw std::runtime_error("guard bug");
     if (ctx.path == "/limited") {
       auto r = http::LocalReply::text(429, "slow down");
       r.fields.emplace_back("Retry-After", "2");
-      co_return r;
+      co_return guards::Admission{guards::Verdict::Limited, r};
     }
-    co_return std::nullopt;
+    co_return guards::Admission::allowed();
   }
   void complete(const proxy::RequestContext& /*ctx*/, const guards::Completion& c) override {
     completed.fetch_add(1);
@@ -94,6 +93,7 @@ class WorkerTest : public ::testing::Test {
     auto snapshot = Snapshot::build(std::move(*loaded.config));
     guard_ = std::make_shared<ThrowingGuard>();
     snapshot->route_guards[0].push_back(guard_);
+    snapshot->indexGuards();
     worker_ = std::make_unique<Worker>(0, snapshot, nullptr);
     ASSERT_FALSE(worker_->listen().has_value());
     worker_->start();

@@ -1,5 +1,6 @@
 #include "gateway/stats/prometheus.h"
 
+#include <array>
 #include <cstdio>
 #include <string_view>
 
@@ -198,6 +199,34 @@ std::string renderPrometheus(const MetricsLayout& layout,
                  {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                  sumGauge(shards, [&](const WorkerStats& s) { return m.get(s.hosts[c][h]); }));
       }
+    }
+  }
+
+  if (!layout.guard_labels.empty()) {
+    static constexpr std::array<std::string_view, 4> kVerdicts = {"allowed", "delayed", "limited",
+                                                                  "shed"};
+    w.family("sluice_guard_requests_total", "counter",
+             "Admission guard verdicts by route and guard: allowed (at once), delayed (after "
+             "waiting), limited (rate limit) and shed (no capacity).");
+    for (std::size_t g = 0; g < layout.guard_labels.size(); ++g) {
+      const auto& [route, guard] = layout.guard_labels[g];
+      for (std::size_t v = 0; v < kVerdicts.size(); ++v) {
+        w.sample("sluice_guard_requests_total",
+                 {{"route", route}, {"guard", guard}, {"decision", kVerdicts[v]}},
+                 sumOver(shards, [&](const WorkerStats& s) { return s.guards[g][v].value(); }));
+      }
+    }
+  }
+  // Guard gauges, one family per name, in order of first appearance.
+  for (std::size_t i = 0; i < facts.guard_gauges.size(); ++i) {
+    const auto& first = facts.guard_gauges[i];
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = facts.guard_gauges[j].name == first.name;
+    if (seen) continue;
+    w.family(first.name, first.type, first.help);
+    for (std::size_t j = i; j < facts.guard_gauges.size(); ++j) {
+      const auto& g = facts.guard_gauges[j];
+      if (g.name == first.name) w.sample(g.name, {{"route", g.route}, {"guard", g.guard}}, g.value);
     }
   }
 

@@ -3,6 +3,7 @@
 
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gateway/stats/worker_stats.h"
@@ -15,12 +16,24 @@ struct MetricsLayout {
   std::vector<std::string> route_clusters;  // cluster name of each route
   std::vector<std::string> cluster_names;
   std::vector<std::vector<std::string>> host_addresses;  // [cluster][endpoint]
+  std::vector<std::pair<std::string, std::string>> guard_labels;  // [slot] -> (route, guard)
+};
+
+// A gauge a guard reports at scrape time (rendered with route and guard labels).
+struct GuardGaugeSample {
+  std::string name;
+  std::string help;
+  std::string type;  // "gauge" or "counter"
+  std::string route;
+  std::string guard;
+  double value = 0;
 };
 
 struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
   std::uint64_t access_log_dropped = 0;
+  std::vector<GuardGaugeSample> guard_gauges;  // grouped by name in the output
 };
 
 [[nodiscard]] std::string renderPrometheus(const MetricsLayout& layout,

@@ -78,9 +78,14 @@ struct HostStats {
   Counter requests;
 };
 
+// Verdicts of one guard on one route, indexed like guards::kVerdictNames
+// (allowed, delayed, limited, shed).
+using GuardStats = std::array<Counter, 4>;
+
 struct alignas(64) WorkerStats {
-  WorkerStats(std::size_t route_count, const std::vector<std::size_t>& hosts_per_cluster)
-      : routes(route_count), clusters(hosts_per_cluster.size()) {
+  WorkerStats(std::size_t route_count, const std::vector<std::size_t>& hosts_per_cluster,
+              std::size_t guard_slots = 0)
+      : routes(route_count), clusters(hosts_per_cluster.size()), guards(guard_slots) {
     hosts.reserve(hosts_per_cluster.size());
     for (std::size_t n : hosts_per_cluster) hosts.emplace_back(n);
   }
@@ -91,6 +96,7 @@ struct alignas(64) WorkerStats {
   std::vector<RouteStats> routes;
   std::vector<ClusterStats> clusters;
   std::vector<std::vector<HostStats>> hosts;  // [cluster][endpoint]
+  std::vector<GuardStats> guards;              // [Snapshot::guard_slot_base[route] + position]
   std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
   Counter exceptions;  // request handlers that threw (answered 500)
 

@@ -1,0 +1,176 @@
+// Reads YAML nodes into config values, reporting every problem with its file, line and column
+// instead of stopping at the first (see loader.h). Shared by the loader and the readers of each
+// config section (guard_config.h, ...). Internal to gateway/config.
+#pragma once
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "gateway/config/loader.h"
+
+namespace sluice::gateway::config {
+
+inline constexpr Millis kMinTimeout{1};
+
+// Digits only (no sign, no spaces), in range for T.
+template <typename T>
+std::optional<T> parseUnsigned(std::string_view digits) {
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  T v{};
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return v;
+}
+
+// Walks YAML nodes, reporting every problem with its position instead of stopping at the first.
+class Reader {
+ public:
+  Reader(const std::string& file, std::vector<Diagnostic>& diagnostics)
+      : file_(file), diagnostics_(diagnostics) {}
+
+  void error(const YAML::Node& at, std::string message) {
+    const YAML::Mark m = at.Mark();
+    diagnostics_.push_back({file_, m.line + 1, m.column + 1, std::move(message)});
+  }
+
+  // Checks that `node` is a map whose keys are all in `allowed`, each once.
+  bool map(const YAML::Node& node, std::string_view what,
+           std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+      error(node, std::string(what) + " must be a mapping");
+      return false;
+    }
+    std::set<std::string, std::less<>> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        error(kv.first, "duplicate key '" + key + "' in " + std::string(what));
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string known;
+        for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
+        error(kv.first,
+              "unknown key '" + key + "' in " + std::string(what) + " (known: " + known + ")");
+      }
+    }
+    return true;
+  }
+
+  bool require(const YAML::Node& map, std::string_view key, std::string_view what) {
+    if (map[std::string(key)]) return true;
+    error(map, std::string(what) + " is missing required key '" + std::string(key) + "'");
+    return false;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& n, std::string_view what) {
+    if (!n.IsScalar()) {
+      error(n, std::string(what) + " must be a scalar value");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<std::string> name(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    const bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
+    if (!ok) {
+      error(n, std::string(what) + " '" + *s +
+                   "' must be non-empty and use only letters, digits, '-', '_' and '.'");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::uint64_t> integer(const YAML::Node& n, std::string_view what,
+                                       std::uint64_t min, std::uint64_t max) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    const auto v = parseUnsigned<std::uint64_t>(*s);
+    if (!v || *v < min || *v > max) {
+      error(n, std::string(what) + " must be an integer from " + std::to_string(min) + " to " +
+                   std::to_string(max) + ", got '" + *s + "'");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    if (*s == "true") return true;
+    if (*s == "false") return false;
+    error(n, std::string(what) + " must be true or false, got '" + *s + "'");
+    return std::nullopt;
+  }
+
+  std::optional<Millis> duration(const YAML::Node& n, std::string_view what, Millis min) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto d = parseDuration(*s, &why);
+    if (!d) {
+      error(n, std::string(what) + ": " + why);
+      return std::nullopt;
+    }
+    if (*d < min) {
+      error(n, std::string(what) + " must be at least " + std::to_string(min.count()) + "ms");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<std::uint64_t> size(const YAML::Node& n, std::string_view what, std::uint64_t min) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto v = parseSize(*s, &why);
+    if (!v) {
+      error(n, std::string(what) + ": " + why);
+      return std::nullopt;
+    }
+    if (*v < min) {
+      error(n, std::string(what) + " must be at least " + std::to_string(min) + " bytes");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<Address> address(const YAML::Node& n, std::string_view what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    std::string why;
+    auto a = parseAddress(*s, &why);
+    if (!a) error(n, std::string(what) + ": " + why);
+    return a;
+  }
+
+  // Sets `out` from map[key] with `parse` when the key is present.
+  template <typename T, typename Parse>
+  void optional(const YAML::Node& map, const char* key, T& out, Parse&& parse) {
+    if (const YAML::Node n = map[key]) {
+      if (auto v = parse(n)) out = static_cast<T>(*v);
+    }
+  }
+
+ private:
+  const std::string& file_;
+  std::vector<Diagnostic>& diagnostics_;
+};
+
+}  // namespace sluice::gateway::config

@@ -1,0 +1,157 @@
+#include "gateway/guards/concurrency_guard.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "gateway/proxy/request_context.h"
+#include "resilience/aimd_limit.h"
+#include "resilience/gradient_limit.h"
+#include "resilience/vegas_limit.h"
+
+namespace sluice::gateway::guards {
+namespace {
+
+namespace asio = boost::asio;
+using Algorithm = config::AdaptiveConcurrency::Algorithm;
+
+std::unique_ptr<resilience::AdaptiveLimit> makeAdaptive(const config::AdaptiveConcurrency& a) {
+  switch (a.algorithm) {
+    case Algorithm::Gradient: {
+      resilience::GradientLimit::Settings s;
+      s.initial_limit = a.initial;
+      s.min_limit = a.min;
+      s.max_limit = a.max;
+      return std::make_unique<resilience::GradientLimit>(s);
+    }
+    case Algorithm::Aimd: {
+      resilience::AimdLimit::Settings s;
+      s.initial_limit = a.initial;
+      s.min_limit = a.min;
+      s.max_limit = a.max;
+      s.timeout = a.timeout;
+      return std::make_unique<resilience::AimdLimit>(s);
+    }
+    case Algorithm::Vegas: {
+      resilience::VegasLimit::Settings s;
+      s.initial_limit = a.initial;
+      s.min_limit = a.min;
+      s.max_limit = a.max;
+      return std::make_unique<resilience::VegasLimit>(s);
+    }
+  }
+  return nullptr;
+}
+
+// A queued request's side of the hand-over; shared with the grant callback, which may run on
+// another worker's thread and posts back to the waiter's loop.
+struct Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  resilience::Semaphore::Permit permit;
+  bool granted = false;
+};
+
+// Withdraws the queue ticket if the waiting coroutine is destroyed (its connection torn down),
+// so the semaphore never hands a slot to a request that is gone.
+struct TicketGuard {
+  resilience::Semaphore& sem;
+  const resilience::Semaphore::WaitTicket& ticket;
+  bool armed = true;
+  ~TicketGuard() {
+    if (armed) (void)sem.cancel(ticket);
+  }
+};
+
+}  // namespace
+
+ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings)
+    : settings_(settings),
+      sem_({settings.adaptive ? settings.adaptive->initial : settings.max, settings.queue}),
+      adaptive_(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr) {
+  if (adaptive_) sem_.setCapacity(adaptive_->limit());
+}
+
+asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
+  if (auto permit = sem_.tryAcquire()) {
+    ctx.hold(std::move(permit));
+    co_return Admission::allowed();
+  }
+  if (settings_.queue == 0) co_return Admission{Verdict::Shed, shed("over capacity")};
+
+  const auto ex = co_await asio::this_coro::executor;
+  auto w = std::make_shared<Waiter>(ex);
+  auto r = sem_.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
+    asio::post(ex, [w, p = std::move(p)]() mutable {
+      w->permit = std::move(p);
+      w->granted = true;
+      w->timer.cancel();
+    });
+  });
+  switch (r.status) {
+    case resilience::Semaphore::AcquireStatus::Acquired:
+      ctx.hold(std::move(r.permit));
+      co_return Admission::allowed();
+    case resilience::Semaphore::AcquireStatus::Queued:
+      break;
+    default:
+      co_return Admission{Verdict::Shed, shed("over capacity")};
+  }
+
+  TicketGuard ticket{sem_, r.ticket};
+  w->timer.expires_after(settings_.queue_timeout);
+  co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!w->granted) {
+    if (sem_.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
+      ticket.armed = false;
+      co_return Admission{Verdict::Shed, shed("queue timeout")};
+    }
+    // Granted while the timer fired: the permit is on its way through a post to this loop,
+    // whose handler cancels this wait.
+    w->timer.expires_at(asio::steady_timer::time_point::max());
+    co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  ticket.armed = false;
+  ctx.hold(std::move(w->permit));
+  co_return Admission::delayed();
+}
+
+void ConcurrencyGuard::complete(const proxy::RequestContext& /*ctx*/, const Completion& c) {
+  if (!adaptive_) return;
+  const bool dropped =
+      c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
+  const auto in_flight = static_cast<std::int64_t>(sem_.capacity()) - sem_.available();
+  std::lock_guard lock(sample_mu_);
+  adaptive_->onSample(resilience::Clock::now(), c.latency,
+                      static_cast<std::size_t>(std::max<std::int64_t>(1, in_flight)), dropped);
+  sem_.setCapacity(adaptive_->limit());
+}
+
+http::LocalReply ConcurrencyGuard::shed(std::string_view why) const {
+  http::LocalReply r = http::LocalReply::text(settings_.status, why);
+  if (settings_.retry_after.count() > 0) {
+    const auto s = std::chrono::ceil<std::chrono::seconds>(settings_.retry_after).count();
+    r.fields.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, s)));
+  }
+  return r;
+}
+
+std::vector<GuardGauge> ConcurrencyGuard::gauges() const {
+  const auto capacity = static_cast<double>(sem_.capacity());
+  return {
+      {"sluice_concurrency_limit", "Requests a concurrency guard lets in flight at once.",
+       capacity},
+      {"sluice_concurrency_in_flight", "Requests holding a concurrency slot.",
+       std::max(0.0, capacity - static_cast<double>(sem_.available()))},
+      {"sluice_concurrency_queued", "Requests waiting for a concurrency slot.",
+       static_cast<double>(sem_.waiting())},
+  };
+}
+
+}  // namespace sluice::gateway::guards

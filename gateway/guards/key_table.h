@@ -1,0 +1,72 @@
+// KeyTable: the per-key limiters of a rate_limit guard, bounded so that a flood of distinct keys
+// (spoofed headers, a scan from many addresses) cannot exhaust memory.
+//
+// At most `max_keys` keys are tracked. A key unused for longer than the limiter's idleReset()
+// is in its initial state again, so forgetting it changes no decision: such keys are evicted
+// first (a few per insertion, from the least recently used end). When the table is full of
+// active keys the least recently used one is evicted anyway and counted in `evicted()` - its
+// client starts over with a fresh limiter, the price of a bounded table (nginx limit_req
+// answers 503 instead; we prefer to keep serving).
+//
+// The table is split into shards by key hash, each with its own mutex and LRU list, so workers
+// rarely contend. Memory: about 200 bytes per key with gcra (key strings up to 15 bytes are
+// stored inline), more with the other algorithms (token_bucket keeps a 200-byte bucket).
+//
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/guards/key_limiter.h"
+
+namespace sluice::gateway::guards {
+
+class KeyTable {
+ public:
+  KeyTable(std::size_t max_keys, const KeyLimiterFactory& factory);
+
+  // The limiter's decision for `key` at `now`, creating the key if it is new.
+  [[nodiscard]] RateDecision acquire(std::string_view key, TimePoint now);
+
+  [[nodiscard]] std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::unique_ptr<KeyLimiter> limiter;
+    TimePoint last_used{};
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  struct Shard {
+    std::mutex mu;
+    std::list<Entry> lru;  // front = most recently used
+    std::unordered_map<std::string_view, std::list<Entry>::iterator, Hash, std::equal_to<>> index;
+  };
+
+  void evictIdle(Shard& shard, TimePoint now);
+  void evictOldest(Shard& shard);
+
+  const KeyLimiterFactory& factory_;
+  std::size_t shard_capacity_;
+  std::vector<Shard> shards_;
+  std::atomic<std::size_t> size_{0};
+  std::atomic<std::uint64_t> evicted_{0};
+};
+
+}  // namespace sluice::gateway::guards

@@ -1,0 +1,57 @@
+// RateLimitGuard: the `rate_limit` of a route or a cluster (docs/configuration.md).
+//
+// Each request is keyed (client IP, a header, the route, or several joined) and charged to that
+// key's limiter (key_limiter.h) in a bounded table (key_table.h); a key made only of `route` has
+// a single limiter and skips the table. The limiter's answer becomes the verdict:
+//   * allow: continue;
+//   * delay (leaky_bucket, excess within the burst): the request waits on a timer of its own
+//     worker - nothing blocks - and then continues, counted as delayed;
+//   * reject: 429 (or the configured 503) with
+//       Retry-After: <whole seconds, rounded up, at least 1>
+//       RateLimit-Policy: "<policy>";q=<quota>;w=<window seconds>
+//       RateLimit: "<policy>";r=<remaining>;t=<seconds until the quota is whole>
+//     (draft-ietf-httpapi-ratelimit-headers; <policy> is the route or cluster name).
+// A missing header is an empty value: requests without it share one limiter, so leaving the
+// header out cannot escape the limit.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/config/config.h"
+#include "gateway/guards/guard.h"
+#include "gateway/guards/key_limiter.h"
+#include "gateway/guards/key_table.h"
+
+namespace sluice::gateway::guards {
+
+class RateLimitGuard final : public Guard {
+ public:
+  // `name` is the metrics label ("rate_limit", "cluster_rate_limit"); `policy` the name in the
+  // RateLimit headers (the route or cluster).
+  RateLimitGuard(std::string name, std::string policy, const config::RateLimit& settings);
+
+  [[nodiscard]] std::string_view name() const override { return name_; }
+  boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) override;
+  [[nodiscard]] std::vector<GuardGauge> gauges() const override;
+
+  // The decision for `ctx` at `now`, without waiting: what admit() acts on. For tests.
+  [[nodiscard]] RateDecision decide(const proxy::RequestContext& ctx, TimePoint now);
+  // The reply to a rejected request.
+  [[nodiscard]] http::LocalReply rejection(const RateDecision& d) const;
+
+ private:
+  void buildKey(const proxy::RequestContext& ctx, std::string& out) const;
+
+  std::string name_;
+  std::string policy_;
+  config::RateLimit settings_;
+  KeyLimiterFactory factory_;
+  std::unique_ptr<KeyLimiter> single_;  // the key has no per-request part
+  std::optional<KeyTable> table_;
+};
+
+}  // namespace sluice::gateway::guards
