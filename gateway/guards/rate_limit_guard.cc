@@ -25,10 +25,11 @@ std::int64_t ceilSeconds(Duration d) {
 }  // namespace
 
 RateLimitGuard::RateLimitGuard(std::string name, std::string policy,
-                               const config::RateLimit& settings)
+                               const config::RateLimit& settings, bool many_routes)
     : name_(std::move(name)), policy_(std::move(policy)), settings_(settings), factory_(settings) {
-  const bool per_request = std::any_of(settings_.key.begin(), settings_.key.end(),
-                                       [](const auto& p) { return p.kind != Kind::Route; });
+  const bool per_request =
+      many_routes || std::any_of(settings_.key.begin(), settings_.key.end(),
+                                 [](const auto& p) { return p.kind != Kind::Route; });
   if (per_request) {
     table_.emplace(settings_.max_keys, factory_);
   } else {

@@ -1,8 +1,8 @@
 // RateLimitGuard: the `rate_limit` of a route or a cluster (docs/configuration.md).
 //
 // Each request is keyed (client IP, a header, the route, or several joined) and charged to that
-// key's limiter (key_limiter.h) in a bounded table (key_table.h); a key made only of `route` has
-// a single limiter and skips the table. The limiter's answer becomes the verdict:
+// key's limiter (key_limiter.h) in a bounded table (key_table.h); a route's guard keyed only by
+// `route` has a single limiter and skips the table. The limiter's answer becomes the verdict:
 //   * allow: continue;
 //   * delay (leaky_bucket, excess within the burst): the request waits on a timer of its own
 //     worker - nothing blocks - and then continues, counted as delayed;
@@ -31,8 +31,10 @@ namespace sluice::gateway::guards {
 class RateLimitGuard final : public Guard {
  public:
   // `name` is the metrics label ("rate_limit", "cluster_rate_limit"); `policy` the name in the
-  // RateLimit headers (the route or cluster).
-  RateLimitGuard(std::string name, std::string policy, const config::RateLimit& settings);
+  // RateLimit headers (the route or cluster). `many_routes`: the guard is a cluster's, shared
+  // by its routes, so a `route` key part tells them apart.
+  RateLimitGuard(std::string name, std::string policy, const config::RateLimit& settings,
+                 bool many_routes = false);
 
   [[nodiscard]] std::string_view name() const override { return name_; }
   boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) override;
