@@ -1,0 +1,113 @@
+#include "gateway/guards/rate_limit_guard.h"
+
+#include <gtest/gtest.h>
+
+#include "gateway/http/head.h"
+#include "gateway/proxy/request_context.h"
+
+namespace sluice::gateway::guards {
+namespace {
+
+using std::chrono::seconds;
+using Kind = RateDecision::Kind;
+
+const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
+
+config::RateLimit limit(std::vector<config::RateKeyPart> key) {
+  config::RateLimit rl;
+  rl.requests = 1;
+  rl.period = seconds(60);
+  rl.burst = 1;
+  rl.key = std::move(key);
+  return rl;
+}
+
+std::string header(const http::LocalReply& r, std::string_view name) {
+  for (const auto& [k, v] : r.fields) {
+    if (k == name) return v;
+  }
+  return "<missing>";
+}
+
+struct Request {
+  http::RequestHead head;
+  proxy::RequestContext ctx;
+  config::Route route;
+  Request(std::string_view ip, std::string_view route_name,
+          std::vector<std::pair<std::string_view, std::string_view>> fields = {}) {
+    for (const auto& [k, v] : fields) head.fields.push_back({http::Field::unknown, k, v});
+    route.name = route_name;
+    ctx.head = &head;
+    ctx.client_ip = ip;
+    ctx.route = &route;
+  }
+};
+
+TEST(RateLimitGuard, KeysByClientIp) {
+  RateLimitGuard g("rate_limit", "api", limit({{config::RateKeyPart::Kind::ClientIp, ""}}));
+  Request a("10.0.0.1", "r"), b("10.0.0.2", "r");
+  EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Reject);
+  EXPECT_EQ(g.decide(b.ctx, kT0).kind, Kind::Allow);
+}
+
+TEST(RateLimitGuard, KeysByHeaderCaseInsensitivelyAndAMissingHeaderIsOneKey) {
+  RateLimitGuard g("rate_limit", "api",
+                   limit({{config::RateKeyPart::Kind::Header, "x-api-key"}}));
+  Request k1("1.1.1.1", "r", {{"X-API-Key", "one"}});
+  Request k1_other_ip("2.2.2.2", "r", {{"x-api-key", "one"}});
+  Request k2("1.1.1.1", "r", {{"X-Api-Key", "two"}});
+  Request none1("1.1.1.1", "r"), none2("3.3.3.3", "r");
+  EXPECT_EQ(g.decide(k1.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(k1_other_ip.ctx, kT0).kind, Kind::Reject);  // same key, other address
+  EXPECT_EQ(g.decide(k2.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(none1.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(none2.ctx, kT0).kind, Kind::Reject);  // leaving it out does not escape
+}
+
+TEST(RateLimitGuard, CombinedKeysNeedEveryPartToMatch) {
+  RateLimitGuard g("rate_limit", "api",
+                   limit({{config::RateKeyPart::Kind::ClientIp, ""},
+                          {config::RateKeyPart::Kind::Header, "x-user"}}));
+  Request a("1.1.1.1", "r", {{"x-user", "u"}}), b("1.1.1.2", "r", {{"x-user", "u"}});
+  Request c("1.1.1.1", "r", {{"x-user", "v"}});
+  EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(b.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(c.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Reject);
+}
+
+TEST(RateLimitGuard, ARouteKeyIsOneLimiterUnlessTheGuardSpansRoutes) {
+  const auto rl = limit({{config::RateKeyPart::Kind::Route, ""}});
+  RateLimitGuard route_guard("rate_limit", "api", rl);
+  Request a("1.1.1.1", "one"), b("2.2.2.2", "two");
+  EXPECT_EQ(route_guard.decide(a.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(route_guard.decide(b.ctx, kT0).kind, Kind::Reject);
+  RateLimitGuard cluster_guard("cluster_rate_limit", "c", rl, /*many_routes=*/true);
+  EXPECT_EQ(cluster_guard.decide(a.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(cluster_guard.decide(b.ctx, kT0).kind, Kind::Allow);
+  EXPECT_EQ(cluster_guard.decide(a.ctx, kT0).kind, Kind::Reject);
+}
+
+TEST(RateLimitGuard, RejectionCarriesRetryAfterAndIetfHeaders) {
+  auto rl = limit({{config::RateKeyPart::Kind::Route, ""}});
+  rl.status = 503;
+  RateLimitGuard g("rate_limit", "api", rl);
+  RateDecision d;
+  d.kind = Kind::Reject;
+  d.wait = std::chrono::milliseconds(1500);
+  d.quota = 20;
+  d.window = std::chrono::milliseconds(200);
+  d.remaining = 0;
+  d.reset = std::chrono::milliseconds(2001);
+  const auto r = g.rejection(d);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(header(r, "Retry-After"), "2");                  // rounded up
+  EXPECT_EQ(header(r, "RateLimit-Policy"), "\"api\";q=20;w=1");  // at least 1 s
+  EXPECT_EQ(header(r, "RateLimit"), "\"api\";r=0;t=3");
+  d.wait = std::chrono::milliseconds(1);
+  EXPECT_EQ(header(g.rejection(d), "Retry-After"), "1");  // never 0
+}
+
+}  // namespace
+}  // namespace sluice::gateway::guards
