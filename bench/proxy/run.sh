@@ -20,7 +20,8 @@
 # Env knobs (defaults in brackets; QUICK=1 changes the defaults):
 #   DURATION [10|3] s per measured run     WARMUP [2|1] s unmeasured wrk first
 #   CONNS ["50 500 5000"|"50 500"]         BODIES ["1k 16k"|"1k"]
-#   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy"]
+#   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy sluice"]
+#                                          (+ sluice-rl: sluice with an all-admitting rate limit)
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
 #   GAP [0] s extra pause between runs          WRK_THREADS [1]
 #   PROXY_CPU [1]  LOAD_CPU [0]            TAG [] suffix for the results dir
@@ -78,7 +79,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085)
 declare -A HOST=()
 declare -A MPID=()      # target -> PID whose CPU/RSS is measured (worker)
 STARTED=()              # PIDs this script started (stopped on exit)
@@ -201,14 +202,19 @@ start_caddy() {
 start_sluice() {
   # Same policy as the peers: one worker, no access log, upstream keep-alive without a request
   # cap and with as many idle connections kept as nginx's `keepalive 8192`.
-  port_listening "${PORT[sluice]}" && die "port ${PORT[sluice]} already in use"
+  # `start_sluice sluice-rl` adds a per-client-IP rate limit that admits everything: the cost
+  # of the guard itself (issue: rate-limit overhead within 3%).
+  local t=${1:-sluice} route_extra=""
+  [[ "$t" == sluice-rl ]] &&
+    route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }"
+  port_listening "${PORT[$t]}" && die "port ${PORT[$t]} already in use"
   [[ -x "$SLUICE_BIN" ]] || die "no sluice binary at $SLUICE_BIN"
-  mkdir -p run/sluice
-  cat > run/sluice/sluice.yaml <<YAML
+  mkdir -p "run/$t"
+  cat > "run/$t/sluice.yaml" <<YAML
 workers: 1
 listeners:
   - name: bench
-    address: 127.0.0.1:${PORT[sluice]}
+    address: 127.0.0.1:${PORT[$t]}
     timeouts: { idle: 75s }
 clusters:
   - name: backend
@@ -217,12 +223,13 @@ clusters:
 routes:
   - name: all
     cluster: backend
+${route_extra}
 YAML
-  taskset -c "$PROXY_CPU" "$SLUICE_BIN" run -c run/sluice/sluice.yaml >"$RES/sluice.log" 2>&1 &
+  taskset -c "$PROXY_CPU" "$SLUICE_BIN" run -c "run/$t/sluice.yaml" >"$RES/$t.log" 2>&1 &
   local pid=$!; STARTED+=("$pid")
-  wait_port "${PORT[sluice]}" "$pid" sluice
-  MPID[sluice]=$pid
-  log "sluice: pid $pid, CPU $PROXY_CPU, 1 worker, port ${PORT[sluice]}"
+  wait_port "${PORT[$t]}" "$pid" "$t"
+  MPID[$t]=$pid
+  log "$t: pid $pid, CPU $PROXY_CPU, 1 worker, port ${PORT[$t]}"
 }
 
 start_extra() {
@@ -278,7 +285,7 @@ for t in $TARGETS; do
     nginx) start_nginx nginx nginx-proxy.conf "$PROXY_CPU" "${PORT[nginx]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice) start_sluice ;;
+    sluice|sluice-rl) start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
   esac
