@@ -82,7 +82,10 @@ int demo(const DemoOptions& options) {
       "/          (two upstreams, weighted 3:1)\n"
       "           " +
       proxy +
-      "/slow      (an upstream that takes 300 ms)\n"
+      "/slow      (an upstream that takes 300 ms; 4 at once, 8 queued)\n"
+      "           " +
+      proxy +
+      "/limited   (5 requests/s per client, burst 10, then 429)\n"
       "  admin    " +
       admin +
       "/\n"

@@ -78,12 +78,17 @@ ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings)
   if (adaptive_) sem_.setCapacity(adaptive_->limit());
 }
 
-asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
+std::optional<Admission> ConcurrencyGuard::check(proxy::RequestContext& ctx) {
   if (auto permit = sem_.tryAcquire()) {
     ctx.hold(std::move(permit));
-    co_return Admission::allowed();
+    return Admission::allowed();
   }
-  if (settings_.queue == 0) co_return Admission{Verdict::Shed, shed("over capacity")};
+  if (settings_.queue == 0) return Admission{Verdict::Shed, shed("over capacity")};
+  return std::nullopt;  // queue for a slot: admit()
+}
+
+asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
+  if (auto fast = check(ctx)) co_return std::move(*fast);
 
   const auto ex = co_await asio::this_coro::executor;
   auto w = std::make_shared<Waiter>(ex);

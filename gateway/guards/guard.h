@@ -3,9 +3,9 @@
 // A route has an ordered list of guards (its cluster's rate limit, its own rate limit, its
 // concurrency limit; circuit breakers and fault injection as they arrive). Each guard either
 // lets the request continue (Allowed, or Delayed when it made the request wait first) or answers
-// it locally (Limited / Shed with a LocalReply: 429, 503, a fallback body). admit() is a
-// coroutine, so a guard may wait - for a delay slot or a concurrency permit - without blocking
-// its worker. Every request that a guard admitted is reported back through complete() with its
+// it locally (Limited / Shed with a LocalReply: 429, 503, a fallback body). Most decisions are
+// immediate (check()); one that must wait for a concurrency permit is a coroutine (admit()),
+// and a delay is a `wait` the connection sleeps on its worker's timer - nothing blocks a worker. Every request that a guard admitted is reported back through complete() with its
 // outcome and latency, whatever happened after (that is how adaptive limits and breakers learn);
 // a request a guard refused is not. The connection counts every verdict per route and guard
 // (sluice_guard_requests_total), so guards do not touch stats on the hot path.
@@ -46,9 +46,13 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(Verdict::
 struct Admission {
   Verdict verdict = Verdict::Allowed;
   std::optional<http::LocalReply> reply;  // set iff the verdict is Limited or Shed
+  // Delayed: continue only after this long (the connection waits on its worker's timer).
+  std::chrono::nanoseconds wait{0};
 
   [[nodiscard]] static Admission allowed() { return {}; }
-  [[nodiscard]] static Admission delayed() { return {Verdict::Delayed, std::nullopt}; }
+  [[nodiscard]] static Admission delayed(std::chrono::nanoseconds wait = {}) {
+    return {Verdict::Delayed, std::nullopt, wait};
+  }
   [[nodiscard]] bool admitted() const { return !reply.has_value(); }
 };
 
@@ -73,6 +77,12 @@ class Guard {
   // The `guard` label of its metrics: "rate_limit", "cluster_rate_limit", "concurrency".
   [[nodiscard]] virtual std::string_view name() const = 0;
 
+  // The decision when it can be made at once - the common case - without a coroutine frame;
+  // nullopt when it needs waiting for something other than time (a concurrency slot), and then
+  // the connection awaits admit(). A delay is an Admission with a `wait`.
+  virtual std::optional<Admission> check(proxy::RequestContext& /*ctx*/) { return std::nullopt; }
+
+  // The decision, waiting as long as it takes. Called only when check() returned nullopt.
   virtual boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) = 0;
 
   // Called once for each request this guard admitted, after the response is finished.

@@ -1,9 +1,5 @@
 #include "gateway/guards/rate_limit_guard.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/http/head.h"
 #include "gateway/http/strict_parser.h"
@@ -69,20 +65,21 @@ RateDecision RateLimitGuard::decide(const proxy::RequestContext& ctx, TimePoint 
   return table_->acquire(key, now);
 }
 
-asio::awaitable<Admission> RateLimitGuard::admit(proxy::RequestContext& ctx) {
+std::optional<Admission> RateLimitGuard::check(proxy::RequestContext& ctx) {
   const RateDecision d = decide(ctx, resilience::Clock::now());
   switch (d.kind) {
     case RateDecision::Kind::Allow:
-      co_return Admission::allowed();
-    case RateDecision::Kind::Delay: {
-      asio::steady_timer timer(co_await asio::this_coro::executor, d.wait);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      co_return Admission::delayed();
-    }
+      return Admission::allowed();
+    case RateDecision::Kind::Delay:
+      return Admission::delayed(d.wait);
     case RateDecision::Kind::Reject:
       break;
   }
-  co_return Admission{Verdict::Limited, rejection(d)};
+  return Admission{Verdict::Limited, rejection(d)};
+}
+
+asio::awaitable<Admission> RateLimitGuard::admit(proxy::RequestContext& ctx) {
+  co_return *check(ctx);
 }
 
 http::LocalReply RateLimitGuard::rejection(const RateDecision& d) const {

@@ -4,8 +4,8 @@
 // key's limiter (key_limiter.h) in a bounded table (key_table.h); a route's guard keyed only by
 // `route` has a single limiter and skips the table. The limiter's answer becomes the verdict:
 //   * allow: continue;
-//   * delay (leaky_bucket, excess within the burst): the request waits on a timer of its own
-//     worker - nothing blocks - and then continues, counted as delayed;
+//   * delay (leaky_bucket, excess within the burst): continue after the delay, which the
+//     connection sleeps on a timer of its own worker (nothing blocks); counted as delayed;
 //   * reject: 429 (or the configured 503) with
 //       Retry-After: <whole seconds, rounded up, at least 1>
 //       RateLimit-Policy: "<policy>";q=<quota>;w=<window seconds>
@@ -37,6 +37,7 @@ class RateLimitGuard final : public Guard {
                  bool many_routes = false);
 
   [[nodiscard]] std::string_view name() const override { return name_; }
+  std::optional<Admission> check(proxy::RequestContext& ctx) override;
   boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) override;
   [[nodiscard]] std::vector<GuardGauge> gauges() const override;
 

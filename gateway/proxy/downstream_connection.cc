@@ -3,8 +3,11 @@
 #include <exception>
 #include <sys/socket.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/http/parse_error.h"
@@ -59,7 +62,11 @@ DownstreamConnection::DownstreamConnection(server::Worker& worker, const config:
   worker_.attach(*this);
 }
 
-DownstreamConnection::~DownstreamConnection() { worker_.detach(*this); }
+DownstreamConnection::~DownstreamConnection() {
+  // A connection that served requests frees its buffers now: like going cold, worth a trim.
+  if (active_) worker_.noteColdConnection();
+  worker_.detach(*this);
+}
 
 void DownstreamConnection::drain() {
   // A connection that has not had its first request yet (accepted from the backlog during the
@@ -326,8 +333,16 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const auto& guards = snap.route_guards[*route];
   stats::GuardStats* guard_stats = stats.guards.data() + snap.guard_slot_base[*route];
   for (std::size_t i = 0; i < guards.size(); ++i) {
-    guards::Admission admission = co_await guards[i]->admit(ctx);
+    // (No co_await inside ?: - GCC 12 destroys the temporaries of such an expression twice.)
+    std::optional<guards::Admission> decided = guards[i]->check(ctx);
+    if (!decided) decided.emplace(co_await guards[i]->admit(ctx));
+    guards::Admission& admission = *decided;
     guard_stats[i][static_cast<std::size_t>(admission.verdict)].inc();
+    if (admission.wait.count() > 0) {
+      // A delayed request (rate limit within its burst) sleeps on its own worker's loop.
+      asio::steady_timer timer(socket_.get_executor(), admission.wait);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     if (admission.reply) {
       const bool close = admission.reply->close || bodyUnread(a);
       linger_ = close;

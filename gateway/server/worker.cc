@@ -27,8 +27,6 @@ constexpr int kBacklog = 4096;
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-// Connections that must go cold before freed memory is worth a malloc_trim.
-constexpr std::size_t kTrimAfterColdConnections = 256;
 
 }  // namespace
 
@@ -175,9 +173,11 @@ asio::awaitable<void> Worker::tickLoop() {
     if (now >= next_sweep) {
       next_sweep = now + kSweepEvery;
       for (auto& c : clusters_) c->sweep(now);
-      if (cold_since_trim_ >= kTrimAfterColdConnections) {
-        // Many connections just freed their buffers; glibc keeps freed heap pages mapped unless
-        // asked, which would leave the RSS of a burst of clients behind long after they idle.
+      if (cold_since_trim_ > 0) {
+        // Connections that went cold freed their per-request memory; glibc keeps freed heap
+        // pages mapped unless asked, which would leave the RSS of a burst of clients behind long
+        // after they idle. At most once a sweep; its cost grows with the free chunks, not with
+        // the heap.
         cold_since_trim_ = 0;
         malloc_trim(0);
       }
