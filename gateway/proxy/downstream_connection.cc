@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -89,10 +90,12 @@ void DownstreamConnection::park(std::unique_ptr<DownstreamConnection> self) {
   c.active_.reset();
   c.worker_.noteColdConnection();
   c.deadline_.arm(c.socket_, c.idle_end_);
-  c.socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [owned = std::move(self)](const boost::system::error_code& ec) mutable {
-                         unpark(std::move(owned), ec);
-                       });
+  c.socket_.async_wait(
+      asio::ip::tcp::socket::wait_read,
+      asio::bind_allocator(net::PoolAllocator<void>{},
+                           [owned = std::move(self)](const boost::system::error_code& ec) mutable {
+                             unpark(std::move(owned), ec);
+                           }));
 }
 
 void DownstreamConnection::unpark(std::unique_ptr<DownstreamConnection> self,

@@ -29,6 +29,7 @@
 #include "gateway/http/local_reply.h"
 #include "gateway/http/request_parser.h"
 #include "gateway/net/io_buffer.h"
+#include "gateway/net/small_object_pool.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/proxy/forwarder.h"
 #include "gateway/proxy/request_context.h"
@@ -46,6 +47,12 @@ class DownstreamConnection {
   DownstreamConnection(const DownstreamConnection&) = delete;
   DownstreamConnection& operator=(const DownstreamConnection&) = delete;
   ~DownstreamConnection();
+
+  // Connections live in the small-object pool, packed together (see net/small_object_pool.h).
+  static void* operator new(std::size_t bytes) { return net::SmallObjectPool::allocate(bytes); }
+  static void operator delete(void* p, std::size_t bytes) noexcept {
+    net::SmallObjectPool::deallocate(p, bytes);
+  }
 
   // Serves the connection until it closes or parks; spawn() runs it and owns the connection.
   boost::asio::awaitable<void> run();
