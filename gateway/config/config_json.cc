@@ -100,8 +100,9 @@ json toJson(const Config& c) {
   out["clusters"] = json::array();
   for (const auto& cl : c.clusters) {
     json eps = json::array();
-    for (const auto& e : cl.endpoints)
+    for (const auto& e : cl.endpoints) {
       eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+    }
     const auto& p = cl.pool;
     out["clusters"].push_back({{"name", cl.name},
                                {"lb", "round_robin"},

@@ -126,8 +126,8 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
       const auto* it = std::find_if(kRateAlgorithms.begin(), kRateAlgorithms.end(),
                                     [&](const auto& e) { return e.first == *v; });
       if (it == kRateAlgorithms.end()) {
-        r.error(a, "unknown rate_limit.algorithm '" + *v + "' (known: " +
-                       knownNames(kRateAlgorithms) + ")");
+        r.error(a, "unknown rate_limit.algorithm '" + *v +
+                       "' (known: " + knownNames(kRateAlgorithms) + ")");
       } else {
         out.algorithm = it->second;
       }
@@ -148,8 +148,9 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
   out.burst = leaky ? 0 : 1;
   if (const YAML::Node b = n["burst"]) {
     if (out.algorithm == RateAlgorithm::SlidingWindow) {
-      r.error(b, "rate_limit.burst does not apply to sliding_window (its rate is the most "
-                 "requests in any window)");
+      r.error(b,
+              "rate_limit.burst does not apply to sliding_window (its rate is the most "
+              "requests in any window)");
     } else if (auto v = r.integer(b, "rate_limit.burst", leaky ? 0 : 1, 1'000'000'000)) {
       out.burst = *v;
     }
@@ -178,8 +179,8 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
 }
 
 void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
-  if (!r.map(n, "concurrency", {"max", "adaptive", "queue", "queue_timeout", "status",
-                                "retry_after"})) {
+  if (!r.map(n, "concurrency",
+             {"max", "adaptive", "queue", "queue_timeout", "status", "retry_after"})) {
     return;
   }
   if (n["max"] && n["adaptive"]) {
@@ -187,9 +188,8 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
   } else if (!n["max"] && !n["adaptive"]) {
     r.error(n, "concurrency needs max (a static limit) or adaptive");
   }
-  r.optional(n, "max", out.max, [&](const YAML::Node& v) {
-    return r.integer(v, "concurrency.max", 1, 10'000'000);
-  });
+  r.optional(n, "max", out.max,
+             [&](const YAML::Node& v) { return r.integer(v, "concurrency.max", 1, 10'000'000); });
   if (const YAML::Node a = n["adaptive"]) {
     if (r.map(a, "concurrency.adaptive", {"algorithm", "initial", "min", "max", "timeout"})) {
       AdaptiveConcurrency ad;
@@ -198,8 +198,8 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
           const auto* it = std::find_if(kAdaptiveAlgorithms.begin(), kAdaptiveAlgorithms.end(),
                                         [&](const auto& e) { return e.first == *v; });
           if (it == kAdaptiveAlgorithms.end()) {
-            r.error(alg, "unknown concurrency.adaptive.algorithm '" + *v + "' (known: " +
-                             knownNames(kAdaptiveAlgorithms) + ")");
+            r.error(alg, "unknown concurrency.adaptive.algorithm '" + *v +
+                             "' (known: " + knownNames(kAdaptiveAlgorithms) + ")");
           } else {
             ad.algorithm = it->second;
           }
@@ -227,9 +227,8 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
       out.adaptive = ad;
     }
   }
-  r.optional(n, "queue", out.queue, [&](const YAML::Node& v) {
-    return r.integer(v, "concurrency.queue", 0, 1'000'000);
-  });
+  r.optional(n, "queue", out.queue,
+             [&](const YAML::Node& v) { return r.integer(v, "concurrency.queue", 0, 1'000'000); });
   r.optional(n, "queue_timeout", out.queue_timeout, [&](const YAML::Node& v) {
     return r.duration(v, "concurrency.queue_timeout", kMinTimeout);
   });

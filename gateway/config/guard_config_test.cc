@@ -81,8 +81,8 @@ TEST(GuardConfig, RateLimitDefaultsAndFields) {
 }
 
 TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
-  auto r = load(withRoute("    concurrency: { max: 64, queue: 10, queue_timeout: 250ms }\n"),
-                "t.yaml");
+  auto r =
+      load(withRoute("    concurrency: { max: 64, queue: 10, queue_timeout: 250ms }\n"), "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   const Concurrency& c = *r.config->routes[0].concurrency;
   EXPECT_EQ(c.max, 64U);

@@ -114,7 +114,7 @@ std::optional<std::uint64_t> parseSize(std::string_view text, std::string* error
 }
 
 std::optional<Address> parseAddress(std::string_view text, std::string* error) {
-  const auto bad = [&](std::string why) -> std::optional<Address> {
+  const auto bad = [&](const std::string& why) -> std::optional<Address> {
     *error = "invalid address '" + std::string(text) + "': " + why;
     return std::nullopt;
   };
@@ -132,8 +132,9 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
     if (colon == std::string_view::npos) return bad("expected ip:port");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos)
+    if (host.find(':') != std::string_view::npos) {
       return bad("IPv6 addresses need brackets: [::1]:80");
+    }
   }
   const auto p = parseUnsigned<std::uint32_t>(port);
   if (!p || *p == 0 || *p > 65535) return bad("port must be a number from 1 to 65535");
@@ -145,8 +146,9 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
   }
   boost::system::error_code ec;
   const auto ip = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec)
+  if (ec) {
     return bad("'" + std::string(host) + "' is not an IP address (host names are not resolved)");
+  }
   a.ip = ip.to_string();
   return a;
 }
@@ -165,33 +167,33 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
              [&](const YAML::Node& v) { return r.boolean(v, "trust_forwarded"); });
   if (const YAML::Node lim = n["limits"]) {
     if (r.map(lim, "listener limits", {"request_line", "header_bytes", "headers", "body"})) {
-      auto& L = l.limits;
-      r.optional(lim, "request_line", L.request_line,
+      auto& lim_out = l.limits;
+      r.optional(lim, "request_line", lim_out.request_line,
                  [&](const YAML::Node& v) { return r.size(v, "limits.request_line", 64); });
-      r.optional(lim, "header_bytes", L.header_bytes,
+      r.optional(lim, "header_bytes", lim_out.header_bytes,
                  [&](const YAML::Node& v) { return r.size(v, "limits.header_bytes", 256); });
-      r.optional(lim, "headers", L.headers,
+      r.optional(lim, "headers", lim_out.headers,
                  [&](const YAML::Node& v) { return r.integer(v, "limits.headers", 1, 10'000); });
-      r.optional(lim, "body", L.body,
+      r.optional(lim, "body", lim_out.body,
                  [&](const YAML::Node& v) { return r.size(v, "limits.body", 0); });
-      if (L.request_line > L.header_bytes) {
+      if (lim_out.request_line > lim_out.header_bytes) {
         r.error(lim, "limits.request_line must not exceed limits.header_bytes");
       }
-      if (L.header_bytes > 16 * 1024 * 1024) {
+      if (lim_out.header_bytes > std::uint64_t{16} * 1024 * 1024) {
         r.error(lim, "limits.header_bytes must be at most 16MiB");
       }
     }
   }
   if (const YAML::Node t = n["timeouts"]) {
     if (r.map(t, "listener timeouts", {"header", "body", "idle", "send"})) {
-      auto& T = l.timeouts;
+      auto& tmo = l.timeouts;
       auto d = [&](const char* what) {
         return [&r, what](const YAML::Node& v) { return r.duration(v, what, kMinTimeout); };
       };
-      r.optional(t, "header", T.header, d("timeouts.header"));
-      r.optional(t, "body", T.body, d("timeouts.body"));
-      r.optional(t, "idle", T.idle, d("timeouts.idle"));
-      r.optional(t, "send", T.send, d("timeouts.send"));
+      r.optional(t, "header", tmo.header, d("timeouts.header"));
+      r.optional(t, "body", tmo.body, d("timeouts.body"));
+      r.optional(t, "idle", tmo.idle, d("timeouts.idle"));
+      r.optional(t, "send", tmo.send, d("timeouts.send"));
     }
   }
 }
@@ -237,8 +239,9 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
           }
         }
       }
-      if (m["path"] && m["path_prefix"])
+      if (m["path"] && m["path_prefix"]) {
         r.error(m, "route match takes path or path_prefix, not both");
+      }
     }
   }
   r.optional(n, "timeout", route.timeout,
@@ -315,19 +318,19 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (const YAML::Node p = n["pool"]) {
     if (r.map(p, "cluster pool",
               {"max_connections", "max_idle", "idle_timeout", "connect_timeout", "max_wait"})) {
-      auto& P = c.pool;
-      r.optional(p, "max_connections", P.max_connections, [&](const YAML::Node& v) {
+      auto& pool = c.pool;
+      r.optional(p, "max_connections", pool.max_connections, [&](const YAML::Node& v) {
         return r.integer(v, "pool.max_connections", 1, 1'000'000);
       });
-      r.optional(p, "max_idle", P.max_idle,
+      r.optional(p, "max_idle", pool.max_idle,
                  [&](const YAML::Node& v) { return r.integer(v, "pool.max_idle", 0, 1'000'000); });
-      r.optional(p, "idle_timeout", P.idle_timeout, [&](const YAML::Node& v) {
+      r.optional(p, "idle_timeout", pool.idle_timeout, [&](const YAML::Node& v) {
         return r.duration(v, "pool.idle_timeout", kMinTimeout);
       });
-      r.optional(p, "connect_timeout", P.connect_timeout, [&](const YAML::Node& v) {
+      r.optional(p, "connect_timeout", pool.connect_timeout, [&](const YAML::Node& v) {
         return r.duration(v, "pool.connect_timeout", kMinTimeout);
       });
-      r.optional(p, "max_wait", P.max_wait,
+      r.optional(p, "max_wait", pool.max_wait,
                  [&](const YAML::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
     }
   }

@@ -61,9 +61,15 @@ struct Waiter {
 // Withdraws the queue ticket if the waiting coroutine is destroyed (its connection torn down),
 // so the semaphore never hands a slot to a request that is gone.
 struct TicketGuard {
+  TicketGuard(resilience::Semaphore& s, const resilience::Semaphore::WaitTicket& t)
+      : sem(s), ticket(t) {}
   resilience::Semaphore& sem;
   const resilience::Semaphore::WaitTicket& ticket;
   bool armed = true;
+  TicketGuard(const TicketGuard&) = delete;
+  TicketGuard& operator=(const TicketGuard&) = delete;
+  TicketGuard(TicketGuard&&) = delete;
+  TicketGuard& operator=(TicketGuard&&) = delete;
   ~TicketGuard() {
     if (armed) (void)sem.cancel(ticket);
   }
@@ -109,7 +115,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
       co_return Admission{Verdict::Shed, shed("over capacity")};
   }
 
-  TicketGuard ticket{sem_, r.ticket};
+  TicketGuard ticket(sem_, r.ticket);
   w->timer.expires_after(settings_.queue_timeout);
   co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   if (!w->granted) {
@@ -129,8 +135,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 
 void ConcurrencyGuard::complete(const proxy::RequestContext& /*ctx*/, const Completion& c) {
   if (!adaptive_) return;
-  const bool dropped =
-      c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
+  const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
   const auto in_flight = static_cast<std::int64_t>(sem_.capacity()) - sem_.available();
   std::lock_guard lock(sample_mu_);
   adaptive_->onSample(resilience::Clock::now(), c.latency,

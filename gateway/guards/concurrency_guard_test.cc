@@ -28,7 +28,8 @@ struct Tally {
   std::atomic<int> shed{0};
 };
 
-asio::awaitable<void> oneRequest(ConcurrencyGuard& guard, Tally& t, std::chrono::microseconds hold) {
+asio::awaitable<void> oneRequest(ConcurrencyGuard& guard, Tally& t,
+                                 std::chrono::microseconds hold) {
   proxy::RequestContext ctx;
   const Admission a = co_await guard.admit(ctx);
   if (!a.admitted()) {
@@ -81,7 +82,8 @@ TEST(ConcurrencyGuard, NeverExceedsItsLimitAcrossLoopsAndLosesNoSlot) {
   for (int i = 0; i < 4; ++i) {
     asio::io_context io;
     asio::co_spawn(
-        io, [&]() -> asio::awaitable<void> {
+        io,
+        [&]() -> asio::awaitable<void> {
           const auto a = co_await guard.admit(ctx);
           EXPECT_EQ(a.verdict, Verdict::Allowed);
         },
@@ -105,7 +107,8 @@ TEST(ConcurrencyGuard, QueueTimeoutsRacingWithGrantsNeverLeakASlot) {
   proxy::RequestContext ctx;
   asio::io_context io;
   asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> {
+      io,
+      [&]() -> asio::awaitable<void> {
         EXPECT_EQ((co_await guard.admit(ctx)).verdict, Verdict::Allowed);
         EXPECT_EQ((co_await guard.admit(ctx)).verdict, Verdict::Allowed);
         EXPECT_EQ((co_await guard.admit(ctx)).verdict, Verdict::Shed);  // both slots held
@@ -116,8 +119,8 @@ TEST(ConcurrencyGuard, QueueTimeoutsRacingWithGrantsNeverLeakASlot) {
 
 TEST(ConcurrencyGuard, AdaptiveLimitFollowsCompletions) {
   config::Concurrency c;
-  c.adaptive = config::AdaptiveConcurrency{config::AdaptiveConcurrency::Algorithm::Aimd, 10, 2,
-                                           40, std::chrono::milliseconds(100)};
+  c.adaptive = config::AdaptiveConcurrency{config::AdaptiveConcurrency::Algorithm::Aimd, 10, 2, 40,
+                                           std::chrono::milliseconds(100)};
   ConcurrencyGuard guard(c);
   EXPECT_EQ(guard.limit(), 10U);
   proxy::RequestContext ctx;

@@ -5,9 +5,10 @@
 // lets the request continue (Allowed, or Delayed when it made the request wait first) or answers
 // it locally (Limited / Shed with a LocalReply: 429, 503, a fallback body). Most decisions are
 // immediate (check()); one that must wait for a concurrency permit is a coroutine (admit()),
-// and a delay is a `wait` the connection sleeps on its worker's timer - nothing blocks a worker. Every request that a guard admitted is reported back through complete() with its
-// outcome and latency, whatever happened after (that is how adaptive limits and breakers learn);
-// a request a guard refused is not. The connection counts every verdict per route and guard
+// and a delay is a `wait` the connection sleeps on its worker's timer - nothing blocks a worker.
+// Every request that a guard admitted is reported back through complete() with its outcome and
+// latency, whatever happened after (that is how adaptive limits and breakers learn); a request a
+// guard refused is not. The connection counts every verdict per route and guard
 // (sluice_guard_requests_total), so guards do not touch stats on the hot path.
 //
 // Anything a guard holds for the duration of a request (a concurrency slot) goes into

@@ -21,8 +21,7 @@ class HeldPermit {
   HeldPermit() noexcept = default;
 
   template <typename P>
-    requires(!std::is_same_v<std::decay_t<P>, HeldPermit>)
-  explicit HeldPermit(P&& permit) noexcept {
+  requires(!std::is_same_v<std::decay_t<P>, HeldPermit>) explicit HeldPermit(P&& permit) noexcept {
     using T = std::decay_t<P>;
     static_assert(sizeof(T) <= kInlineSize && alignof(T) <= alignof(std::max_align_t));
     static_assert(std::is_nothrow_move_constructible_v<T>);
@@ -54,12 +53,11 @@ class HeldPermit {
     void (*destroy)(void* p) noexcept;
   };
   template <typename T>
-  static constexpr Ops kOps{
-      [](void* from, void* to) noexcept {
-        ::new (to) T(std::move(*static_cast<T*>(from)));
-        static_cast<T*>(from)->~T();
-      },
-      [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+  static constexpr Ops kOps{[](void* from, void* to) noexcept {
+                              ::new (to) T(std::move(*static_cast<T*>(from)));
+                              static_cast<T*>(from)->~T();
+                            },
+                            [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
   void take(HeldPermit& other) noexcept {
     if (other.ops_ != nullptr) {

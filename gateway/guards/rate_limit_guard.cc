@@ -1,6 +1,5 @@
 #include "gateway/guards/rate_limit_guard.h"
 
-
 #include "gateway/http/head.h"
 #include "gateway/http/strict_parser.h"
 #include "gateway/proxy/request_context.h"
@@ -85,9 +84,11 @@ asio::awaitable<Admission> RateLimitGuard::admit(proxy::RequestContext& ctx) {
 http::LocalReply RateLimitGuard::rejection(const RateDecision& d) const {
   http::LocalReply r = http::LocalReply::text(settings_.status, "rate limit exceeded");
   const std::string item = "\"" + policy_ + "\"";
-  r.fields.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, ceilSeconds(d.wait))));
-  r.fields.emplace_back("RateLimit-Policy", item + ";q=" + std::to_string(d.quota) +
-                                                ";w=" + std::to_string(std::max<std::int64_t>(1, ceilSeconds(d.window))));
+  r.fields.emplace_back("Retry-After",
+                        std::to_string(std::max<std::int64_t>(1, ceilSeconds(d.wait))));
+  r.fields.emplace_back("RateLimit-Policy",
+                        item + ";q=" + std::to_string(d.quota) + ";w=" +
+                            std::to_string(std::max<std::int64_t>(1, ceilSeconds(d.window))));
   r.fields.emplace_back("RateLimit", item + ";r=" + std::to_string(d.remaining) +
                                          ";t=" + std::to_string(ceilSeconds(d.reset)));
   return r;

@@ -52,8 +52,7 @@ TEST(RateLimitGuard, KeysByClientIp) {
 }
 
 TEST(RateLimitGuard, KeysByHeaderCaseInsensitivelyAndAMissingHeaderIsOneKey) {
-  RateLimitGuard g("rate_limit", "api",
-                   limit({{config::RateKeyPart::Kind::Header, "x-api-key"}}));
+  RateLimitGuard g("rate_limit", "api", limit({{config::RateKeyPart::Kind::Header, "x-api-key"}}));
   Request k1("1.1.1.1", "r", {{"X-API-Key", "one"}});
   Request k1_other_ip("2.2.2.2", "r", {{"x-api-key", "one"}});
   Request k2("1.1.1.1", "r", {{"X-Api-Key", "two"}});
@@ -102,7 +101,7 @@ TEST(RateLimitGuard, RejectionCarriesRetryAfterAndIetfHeaders) {
   d.reset = std::chrono::milliseconds(2001);
   const auto r = g.rejection(d);
   EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(header(r, "Retry-After"), "2");                  // rounded up
+  EXPECT_EQ(header(r, "Retry-After"), "2");                      // rounded up
   EXPECT_EQ(header(r, "RateLimit-Policy"), "\"api\";q=20;w=1");  // at least 1 s
   EXPECT_EQ(header(r, "RateLimit"), "\"api\";r=0;t=3");
   d.wait = std::chrono::milliseconds(1);

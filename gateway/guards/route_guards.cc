@@ -8,10 +8,10 @@ namespace sluice::gateway::guards {
 RouteGuards buildRouteGuards(const config::Config& config) {
   std::vector<std::shared_ptr<Guard>> cluster_limits;
   for (const auto& c : config.clusters) {
-    cluster_limits.push_back(
-        c.rate_limit ? std::make_shared<RateLimitGuard>("cluster_rate_limit", c.name, *c.rate_limit,
-                                                           /*many_routes=*/true)
-                     : nullptr);
+    cluster_limits.push_back(c.rate_limit ? std::make_shared<RateLimitGuard>("cluster_rate_limit",
+                                                                             c.name, *c.rate_limit,
+                                                                             /*many_routes=*/true)
+                                          : nullptr);
   }
   RouteGuards out;
   for (const auto& r : config.routes) {

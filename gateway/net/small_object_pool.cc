@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::size_t kGranule = 64;
 constexpr std::size_t kClasses = SmallObjectPool::kMaxSize / kGranule;
-constexpr std::size_t kChunkBytes = 64 * 1024;
+constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
 struct FreeBlock {
   FreeBlock* next;
@@ -49,8 +49,10 @@ class SizeClass {
 };
 
 std::array<SizeClass, kClasses>& classes() {
-  static auto* c = new std::array<SizeClass, kClasses>();  // never destroyed: used until exit
-  return *c;
+  // Never destroyed: connections may be freed by static destructors until the very end.
+  // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): the pool is mutable state
+  static auto* const pool = new std::array<SizeClass, kClasses>();
+  return *pool;
 }
 
 std::size_t classOf(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }

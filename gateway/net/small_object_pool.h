@@ -34,7 +34,8 @@ struct PoolAllocator {
   using value_type = T;
   PoolAllocator() noexcept = default;
   template <typename U>
-  PoolAllocator(const PoolAllocator<U>& /*other*/) noexcept {}  // NOLINT(google-explicit-constructor)
+  PoolAllocator(const PoolAllocator<U>& /*other*/) noexcept {
+  }  // NOLINT(google-explicit-constructor)
   [[nodiscard]] T* allocate(std::size_t n) {
     return static_cast<T*>(SmallObjectPool::allocate(n * sizeof(T)));
   }

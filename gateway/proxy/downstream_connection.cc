@@ -25,8 +25,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kHotIdle = std::chrono::milliseconds(250);
-constexpr std::size_t kReadChunk = 4 * 1024;
-constexpr std::size_t kLingerBytes = 1024 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{4} * 1024;
+constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -437,7 +437,8 @@ asio::awaitable<void> DownstreamConnection::lingeringClose() {
   std::size_t discarded = 0;
   while (discarded < kLingerBytes && net::coarseNow() < until) {
     in_.consume(in_.size());
-    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk, 16 * 1024);
+    const auto r =
+        co_await net::readSome(socket_, deadline_, in_, until, kReadChunk, std::size_t{16} * 1024);
     if (r.status != net::IoStatus::Ok) break;
     discarded += r.bytes;
   }

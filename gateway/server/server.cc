@@ -80,9 +80,9 @@ std::string Server::renderMetrics() const {
   for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
     for (const auto& guard : snap.route_guards[r]) {
       for (const auto& g : guard->gauges()) {
-        facts.guard_gauges.push_back({std::string(g.name), std::string(g.help),
-                                      std::string(g.type), snap.layout.route_names[r],
-                                      std::string(guard->name()), g.value});
+        facts.guard_gauges.push_back({std::string(g.name), std::string(g.help), std::string(g.type),
+                                      snap.layout.route_names[r], std::string(guard->name()),
+                                      g.value});
       }
     }
   }
@@ -134,10 +134,11 @@ void Server::pollDrain() {
     left += w->connections();
   }
   if (all_done || std::chrono::steady_clock::now() >= drain_deadline_) {
-    if (!all_done)
+    if (!all_done) {
       spdlog::warn("drain timeout: closing {} connection(s) still open", left);
-    else
+    } else {
       spdlog::info("drained: exiting");
+    }
     if (admin_) admin_->stop();
     io_.stop();
     return;

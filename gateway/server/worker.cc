@@ -27,7 +27,6 @@ constexpr int kBacklog = 4096;
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-
 }  // namespace
 
 Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,

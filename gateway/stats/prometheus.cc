@@ -1,5 +1,6 @@
 #include "gateway/stats/prometheus.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string_view>
@@ -49,9 +50,9 @@ class Writer {
     }
     out_.push_back(' ');
     if constexpr (std::is_floating_point_v<Value>) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.9g", value);
-      out_.append(buf);
+      std::array<char, 64> buf{};
+      const int n = std::snprintf(buf.data(), buf.size(), "%.9g", value);
+      out_.append(buf.data(), static_cast<std::size_t>(std::max(0, n)));
     } else {
       out_.append(std::to_string(value));
     }
@@ -77,9 +78,9 @@ std::int64_t sumGauge(std::span<const WorkerStats* const> shards, F&& f) {
 }
 
 std::string boundText(double b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", b);
-  return buf;
+  std::array<char, 32> buf{};
+  const int n = std::snprintf(buf.data(), buf.size(), "%g", b);
+  return {buf.data(), static_cast<std::size_t>(std::max(0, n))};
 }
 
 void renderRoute(Writer& w, std::span<const WorkerStats* const> shards, std::string_view route,

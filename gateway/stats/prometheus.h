@@ -15,7 +15,7 @@ struct MetricsLayout {
   std::vector<std::string> route_names;
   std::vector<std::string> route_clusters;  // cluster name of each route
   std::vector<std::string> cluster_names;
-  std::vector<std::vector<std::string>> host_addresses;  // [cluster][endpoint]
+  std::vector<std::vector<std::string>> host_addresses;           // [cluster][endpoint]
   std::vector<std::pair<std::string, std::string>> guard_labels;  // [slot] -> (route, guard)
 };
 

@@ -96,7 +96,7 @@ struct alignas(64) WorkerStats {
   std::vector<RouteStats> routes;
   std::vector<ClusterStats> clusters;
   std::vector<std::vector<HostStats>> hosts;  // [cluster][endpoint]
-  std::vector<GuardStats> guards;              // [Snapshot::guard_slot_base[route] + position]
+  std::vector<GuardStats> guards;             // [Snapshot::guard_slot_base[route] + position]
   std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
   Counter exceptions;  // request handlers that threw (answered 500)
 
