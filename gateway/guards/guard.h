@@ -67,7 +67,8 @@ struct GuardGauge {
 
 struct Completion {
   int status = 0;                       // what the client got (0: connection dropped)
-  std::chrono::nanoseconds latency{0};  // from the end of the request head to the end
+  std::chrono::nanoseconds latency{0};  // from the end of the guards (queueing and delays
+                                        // excluded) to the end of the response
   bool upstream_failed = false;         // no usable upstream response (502/503/504)
 };
 

@@ -1,6 +1,7 @@
 #include "gateway/guards/key_limiter.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "resilience/gcra.h"
@@ -24,13 +25,21 @@ Duration seconds(double s) {
 }
 
 // GCRA keeps one TAT per key; the parameters are shared by the guard, so a key costs 8 bytes
-// of state (plus the table's bookkeeping).
+// of state (plus the table's bookkeeping). The TAT is updated by compare-and-swap: a guard with a
+// single key calls this from every worker without a lock.
 class GcraKey final : public KeyLimiter {
  public:
   explicit GcraKey(const resilience::Gcra::Params& p) : params_(p) {}
   RateDecision acquire(TimePoint now) override {
-    const auto d = resilience::Gcra::decide(tat_, now.time_since_epoch().count(), 1, params_);
-    if (d.allowed) tat_ = d.new_state;
+    const std::int64_t now_ns = now.time_since_epoch().count();
+    std::int64_t tat = tat_.load(std::memory_order_relaxed);
+    resilience::Gcra::Decision d;
+    for (;;) {
+      d = resilience::Gcra::decide(tat, now_ns, 1, params_);
+      if (!d.allowed || tat_.compare_exchange_weak(tat, d.new_state, std::memory_order_relaxed)) {
+        break;
+      }
+    }
     return {d.allowed ? RateDecision::Kind::Allow : RateDecision::Kind::Reject,
             d.allowed ? Duration::zero() : d.retry_after,
             d.limit,
@@ -41,7 +50,7 @@ class GcraKey final : public KeyLimiter {
 
  private:
   const resilience::Gcra::Params& params_;
-  std::int64_t tat_ = resilience::Gcra::kEmptyState;
+  std::atomic<std::int64_t> tat_{resilience::Gcra::kEmptyState};
 };
 
 class TokenBucketKey final : public KeyLimiter {
@@ -69,8 +78,8 @@ class TokenBucketKey final : public KeyLimiter {
 
 class LeakyBucketKey final : public KeyLimiter {
  public:
-  LeakyBucketKey(const resilience::LeakyBucket::Settings& s, Duration interval)
-      : bucket_(s), interval_(interval) {}
+  explicit LeakyBucketKey(const resilience::LeakyBucket::Settings& s)
+      : bucket_(s), rate_(bucket_.settings().rate_per_second) {}
   RateDecision acquire(TimePoint now) override {
     const auto r = bucket_.tryAcquire(now);
     const std::uint64_t burst = bucket_.settings().burst;
@@ -92,16 +101,16 @@ class LeakyBucketKey final : public KeyLimiter {
     // The next request is accepted while its excess is <= burst; each one adds 1, and the
     // excess drains to 0 (a whole quota again) after excess * T.
     d.quota = burst + 1;
-    d.window = interval_ * static_cast<std::int64_t>(burst + 1);
+    d.window = seconds(static_cast<double>(burst + 1) / rate_);  // saturating, like the others
     const double room = static_cast<double>(burst) - excess;
     d.remaining = room < 0 ? 0 : static_cast<std::uint64_t>(std::floor(room)) + 1;
-    d.reset = duration_cast<Duration>(interval_ * excess);
+    d.reset = seconds(excess / rate_);
     return d;
   }
 
  private:
   resilience::LeakyBucket bucket_;
-  Duration interval_;
+  double rate_;
 };
 
 class SlidingWindowKey final : public KeyLimiter {
@@ -112,8 +121,10 @@ class SlidingWindowKey final : public KeyLimiter {
     const bool ok = limiter_.tryAcquire(now);
     RateDecision d;
     d.kind = ok ? RateDecision::Kind::Allow : RateDecision::Kind::Reject;
-    // The oldest bucket leaves the window within one bucket width: the earliest retry.
-    d.wait = ok ? Duration::zero() : limiter_.bucketWidth();
+    // When enough of the window's count expires depends on how it is spread over the buckets,
+    // which the limiter does not expose; a whole window is the bound that is never too early
+    // (Retry-After promises a request made after it may succeed).
+    d.wait = ok ? Duration::zero() : limiter_.window();
     d.quota = limiter_.limit();
     d.window = limiter_.window();
     d.remaining = limiter_.remaining(now);
@@ -163,7 +174,7 @@ std::unique_ptr<KeyLimiter> KeyLimiterFactory::make(TimePoint now) const {
       s.burst = settings_.burst;
       s.delay = settings_.delay;
       s.nodelay = settings_.nodelay;
-      return std::make_unique<LeakyBucketKey>(s, seconds(1.0 / rate));
+      return std::make_unique<LeakyBucketKey>(s);
     }
     case RateAlgorithm::SlidingWindow:
       return std::make_unique<SlidingWindowKey>(

@@ -16,7 +16,8 @@
 // keys first).
 //
 // Thread-safety: a KeyLimiter is used under its KeyTable shard's lock, or shared by every worker
-// when the guard has a single key; every implementation is thread-safe either way.
+// without a lock when the guard has a single key; every implementation is lock-free or locks
+// itself (tested under TSan in rate_limit_guard_test.cc).
 #pragma once
 
 #include <chrono>

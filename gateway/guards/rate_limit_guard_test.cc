@@ -1,5 +1,9 @@
 #include "gateway/guards/rate_limit_guard.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "gateway/http/head.h"
@@ -106,6 +110,35 @@ TEST(RateLimitGuard, RejectionCarriesRetryAfterAndIetfHeaders) {
   EXPECT_EQ(header(r, "RateLimit"), "\"api\";r=0;t=3");
   d.wait = std::chrono::milliseconds(1);
   EXPECT_EQ(header(g.rejection(d), "Retry-After"), "1");  // never 0
+}
+
+// A guard keyed by route alone shares one limiter between all workers, without the table's
+// locks: under contention it must still admit exactly its burst (run under TSan by check.sh).
+TEST(RateLimitGuard, ASharedLimiterAdmitsExactlyItsBurstUnderContention) {
+  using Algorithm = config::RateAlgorithm;
+  for (const auto algorithm : {Algorithm::Gcra, Algorithm::TokenBucket, Algorithm::LeakyBucket,
+                               Algorithm::SlidingWindow}) {
+    config::RateLimit rl = limit({{config::RateKeyPart::Kind::Route, ""}});
+    rl.algorithm = algorithm;
+    rl.requests = 1000;
+    rl.period = std::chrono::hours(1);
+    rl.burst = algorithm == Algorithm::LeakyBucket ? 999 : 1000;  // leaky: excess beyond one
+    rl.nodelay = algorithm == Algorithm::LeakyBucket;
+    RateLimitGuard g("rate_limit", "api", rl);
+    const TimePoint now = resilience::Clock::now();  // the shared limiter starts at real time
+    std::atomic<int> allowed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        Request r("1.1.1.1", "route");
+        for (int i = 0; i < 1500; ++i) {
+          if (g.decide(r.ctx, now).kind == Kind::Allow) allowed.fetch_add(1);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(allowed.load(), 1000) << static_cast<int>(algorithm);
+  }
 }
 
 }  // namespace

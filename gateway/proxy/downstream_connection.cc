@@ -356,6 +356,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     }
     ++ctx.guards_admitted;
   }
+  if (!guards.empty()) ctx.admitted = Clock::now();
 
   // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
   // once a request has passed routing, limits and guards.
@@ -413,13 +414,15 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
 void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   auto& stats = worker_.stats();
   RequestContext& ctx = a.ctx;
-  const auto latency = Clock::now() - ctx.start;
+  const auto now = Clock::now();
+  const auto latency = now - ctx.start;
   stats::RouteStats& rs = ctx.route_index ? stats.routes[*ctx.route_index] : stats.unrouted;
   rs.by_class[stats::statusClass(ctx.status)].inc();
   rs.latency.observe(latency);
   if (ctx.route_index && ctx.guards_admitted > 0) {
     const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
-    const guards::Completion c{ctx.status, latency, upstream_failed};
+    const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
+    const guards::Completion c{ctx.status, served, upstream_failed};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }
   ctx.releasePermits();  // concurrency slots go back before the next request is read

@@ -45,6 +45,9 @@ struct RequestContext {
   // Guards: how many of the route's guards admitted the request, and what they hold until it
   // is over (returned by reset() and by the destructor, however the request ended).
   std::size_t guards_admitted = 0;
+  // When the last guard let the request through (after any queueing or delay): latency fed back
+  // to guards is measured from here, so their own waiting does not count as upstream slowness.
+  std::chrono::steady_clock::time_point admitted{};
   std::vector<guards::HeldPermit> permits;  // keeps its capacity across requests
 
   // Outcome.
@@ -69,6 +72,7 @@ struct RequestContext {
     cluster = nullptr;
     cluster_index = 0;
     releasePermits();
+    admitted = {};
     status = 0;
     bytes_in = bytes_out = 0;
     upstream.clear();

@@ -1,5 +1,6 @@
 #include "gateway/server/server.h"
 
+#include <algorithm>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
@@ -76,12 +77,19 @@ std::string Server::renderMetrics() const {
   facts.workers = workers_.size();
   facts.draining = draining_.load();
   facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
+  // Each guard once: a cluster's rate limit is shared by its routes, so it is labelled with the
+  // cluster and an empty route (summing over routes must not count it twice).
   const Snapshot& snap = *snapshot_;
+  std::vector<const guards::Guard*> seen;
   for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
     for (const auto& guard : snap.route_guards[r]) {
+      if (std::find(seen.begin(), seen.end(), guard.get()) != seen.end()) continue;
+      seen.push_back(guard.get());
+      const bool shared = guard->name() == "cluster_rate_limit";
       for (const auto& g : guard->gauges()) {
         facts.guard_gauges.push_back({std::string(g.name), std::string(g.help), std::string(g.type),
-                                      snap.layout.route_names[r], std::string(guard->name()),
+                                      shared ? std::string() : snap.layout.route_names[r],
+                                      snap.layout.route_clusters[r], std::string(guard->name()),
                                       g.value});
       }
     }

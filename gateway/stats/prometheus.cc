@@ -227,7 +227,16 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.family(first.name, first.type, first.help);
     for (std::size_t j = i; j < facts.guard_gauges.size(); ++j) {
       const auto& g = facts.guard_gauges[j];
-      if (g.name == first.name) w.sample(g.name, {{"route", g.route}, {"guard", g.guard}}, g.value);
+      if (g.name != first.name) continue;
+      const std::initializer_list<std::pair<std::string_view, std::string_view>> labels = {
+          {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard}};
+      // Counts print as integers: "%.9g" would round a large counter.
+      if (g.value >= 0 && g.value < 9e15 &&
+          g.value == static_cast<double>(static_cast<std::uint64_t>(g.value))) {
+        w.sample(g.name, labels, static_cast<std::uint64_t>(g.value));
+      } else {
+        w.sample(g.name, labels, g.value);
+      }
     }
   }
 

@@ -23,8 +23,9 @@ struct MetricsLayout {
 struct GuardGaugeSample {
   std::string name;
   std::string help;
-  std::string type;  // "gauge" or "counter"
-  std::string route;
+  std::string type;   // "gauge" or "counter"
+  std::string route;  // "" for a guard shared by a cluster's routes
+  std::string cluster;
   std::string guard;
   double value = 0;
 };
