@@ -1,6 +1,9 @@
 #include "gateway/guards/key_table.h"
 
 #include <algorithm>
+#include <random>
+
+#include <xxhash.h>
 
 namespace sluice::gateway::guards {
 namespace {
@@ -13,13 +16,22 @@ std::size_t shardCount(std::size_t max_keys) { return max_keys >= 1024 ? 16 : 1;
 
 }  // namespace
 
+std::size_t KeyTable::Hash::operator()(std::string_view s) const noexcept {
+  return static_cast<std::size_t>(XXH3_64bits_withSeed(s.data(), s.size(), seed));
+}
+
 KeyTable::KeyTable(std::size_t max_keys, const KeyLimiterFactory& factory)
     : factory_(factory),
-      shard_capacity_((max_keys + shardCount(max_keys) - 1) / shardCount(max_keys)),
-      shards_(shardCount(max_keys)) {}
+      hash_{(static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()},
+      shard_capacity_((max_keys + shardCount(max_keys) - 1) / shardCount(max_keys)) {
+  for (std::size_t i = 0; i < shardCount(max_keys); ++i) {
+    shards_.push_back(std::make_unique<Shard>(hash_));
+  }
+}
 
 RateDecision KeyTable::acquire(std::string_view key, TimePoint now) {
-  Shard& shard = shards_[Hash{}(key) % shards_.size()];
+  // The shard comes from the hash's high bits, the bucket inside it from the low bits.
+  Shard& shard = *shards_[(hash_(key) >> 48) % shards_.size()];
   std::lock_guard lock(shard.mu);
   if (auto it = shard.index.find(key); it != shard.index.end()) {
     auto entry = it->second;

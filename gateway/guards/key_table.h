@@ -9,8 +9,9 @@
 // answers 503 instead; we prefer to keep serving).
 //
 // The table is split into shards by key hash, each with its own mutex and LRU list, so workers
-// rarely contend. Memory: about 200 bytes per key with gcra (key strings up to 15 bytes are
-// stored inline), more with the other algorithms (token_bucket keeps a 200-byte bucket).
+// rarely contend; keys are hashed with a per-table random seed (XXH3). Memory: about 200 bytes per
+// key with gcra (key strings up to 15 bytes are stored inline), more with the other algorithms
+// (token_bucket keeps a 200-byte bucket).
 //
 // Thread-safety: all methods may be called from any thread.
 #pragma once
@@ -47,13 +48,15 @@ class KeyTable {
     std::unique_ptr<KeyLimiter> limiter;
     TimePoint last_used{};
   };
+  // Keys can be chosen by clients (header parts), so the hash is seeded per table with a random
+  // value: without the seed, keys cannot be crafted to collide into one bucket.
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
+    std::uint64_t seed = 0;
+    std::size_t operator()(std::string_view s) const noexcept;
   };
   struct Shard {
+    explicit Shard(const Hash& hash) : index(16, hash) {}
     std::mutex mu;
     std::list<Entry> lru;  // front = most recently used
     std::unordered_map<std::string_view, std::list<Entry>::iterator, Hash, std::equal_to<>> index;
@@ -63,8 +66,9 @@ class KeyTable {
   void evictOldest(Shard& shard);
 
   const KeyLimiterFactory& factory_;
+  Hash hash_;
   std::size_t shard_capacity_;
-  std::vector<Shard> shards_;
+  std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::size_t> size_{0};
   std::atomic<std::uint64_t> evicted_{0};
 };
