@@ -12,9 +12,9 @@
 //   sliding_window  at most `requests` in any `period`         never   requests / period
 //
 // (T = period / requests.) A rejection's wait is exact for the first three; sliding_window does
-// not know when enough of its count will expire, so it answers a whole period (never too early). `idleReset()` is how long a key must stay unused before its limiter
-// is back in its initial state, so that forgetting it changes no decision (KeyTable evicts such
-// keys first).
+// not know when enough of its count will expire, so it answers a whole period (never too early).
+// `idleReset()` is how long a key must stay unused before its limiter is back in its initial
+// state, so that forgetting it changes no decision (KeyTable evicts such keys first).
 //
 // Thread-safety: a KeyLimiter is used under its KeyTable shard's lock, or shared by every worker
 // without a lock when the guard has a single key; every implementation is lock-free or locks
