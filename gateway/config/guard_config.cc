@@ -22,11 +22,29 @@ constexpr std::array<std::pair<std::string_view, AdaptiveConcurrency::Algorithm>
         {"vegas", AdaptiveConcurrency::Algorithm::Vegas},
     }};
 
-template <typename Table>
-std::string knownNames(const Table& table) {
-  std::string s;
-  for (const auto& [name, value] : table) s += (s.empty() ? "" : ", ") + std::string(name);
-  return s;
+// Sets `out` from the name in `n` looked up in `table`, or reports the name and the known ones.
+template <typename Table, typename Value>
+void readName(Reader& r, const YAML::Node& n, const std::string& what, const Table& table,
+              Value& out) {
+  auto v = r.scalar(n, what);
+  if (!v) return;
+  for (const auto& [name, value] : table) {
+    if (name == *v) {
+      out = value;
+      return;
+    }
+  }
+  std::string known;
+  for (const auto& [name, value] : table) known += (known.empty() ? "" : ", ") + std::string(name);
+  r.error(n, "unknown " + what + " '" + *v + "' (known: " + known + ")");
+}
+
+template <typename Table, typename Value>
+std::string_view nameIn(const Table& table, Value v) {
+  for (const auto& [name, value] : table) {
+    if (value == v) return name;
+  }
+  return "?";
 }
 
 bool isTokenChar(char c) {
@@ -122,16 +140,7 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
     return;
   }
   if (const YAML::Node a = n["algorithm"]) {
-    if (auto v = r.scalar(a, "rate_limit.algorithm")) {
-      const auto* it = std::find_if(kRateAlgorithms.begin(), kRateAlgorithms.end(),
-                                    [&](const auto& e) { return e.first == *v; });
-      if (it == kRateAlgorithms.end()) {
-        r.error(a, "unknown rate_limit.algorithm '" + *v +
-                       "' (known: " + knownNames(kRateAlgorithms) + ")");
-      } else {
-        out.algorithm = it->second;
-      }
-    }
+    readName(r, a, "rate_limit.algorithm", kRateAlgorithms, out.algorithm);
   }
   if (r.require(n, "rate", "rate_limit")) {
     if (auto v = r.scalar(n["rate"], "rate_limit.rate")) {
@@ -194,16 +203,7 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
     if (r.map(a, "concurrency.adaptive", {"algorithm", "initial", "min", "max", "timeout"})) {
       AdaptiveConcurrency ad;
       if (const YAML::Node alg = a["algorithm"]) {
-        if (auto v = r.scalar(alg, "concurrency.adaptive.algorithm")) {
-          const auto* it = std::find_if(kAdaptiveAlgorithms.begin(), kAdaptiveAlgorithms.end(),
-                                        [&](const auto& e) { return e.first == *v; });
-          if (it == kAdaptiveAlgorithms.end()) {
-            r.error(alg, "unknown concurrency.adaptive.algorithm '" + *v +
-                             "' (known: " + knownNames(kAdaptiveAlgorithms) + ")");
-          } else {
-            ad.algorithm = it->second;
-          }
-        }
+        readName(r, alg, "concurrency.adaptive.algorithm", kAdaptiveAlgorithms, ad.algorithm);
       }
       const auto count = [&](const char* what) {
         return [&r, what](const YAML::Node& v) { return r.integer(v, what, 1, 10'000'000); };
@@ -239,18 +239,10 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
   });
 }
 
-std::string_view algorithmName(RateAlgorithm a) {
-  for (const auto& [name, value] : kRateAlgorithms) {
-    if (value == a) return name;
-  }
-  return "?";
-}
+std::string_view algorithmName(RateAlgorithm a) { return nameIn(kRateAlgorithms, a); }
 
 std::string_view algorithmName(AdaptiveConcurrency::Algorithm a) {
-  for (const auto& [name, value] : kAdaptiveAlgorithms) {
-    if (value == a) return name;
-  }
-  return "?";
+  return nameIn(kAdaptiveAlgorithms, a);
 }
 
 std::string keyPartText(const RateKeyPart& part) {

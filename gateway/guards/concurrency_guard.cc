@@ -21,30 +21,27 @@ namespace {
 namespace asio = boost::asio;
 using Algorithm = config::AdaptiveConcurrency::Algorithm;
 
+// An algorithm with the config's bounds; `s` carries its other settings.
+template <typename Limit>
+std::unique_ptr<resilience::AdaptiveLimit> withBounds(const config::AdaptiveConcurrency& a,
+                                                      typename Limit::Settings s) {
+  s.initial_limit = a.initial;
+  s.min_limit = a.min;
+  s.max_limit = a.max;
+  return std::make_unique<Limit>(s);
+}
+
 std::unique_ptr<resilience::AdaptiveLimit> makeAdaptive(const config::AdaptiveConcurrency& a) {
   switch (a.algorithm) {
-    case Algorithm::Gradient: {
-      resilience::GradientLimit::Settings s;
-      s.initial_limit = a.initial;
-      s.min_limit = a.min;
-      s.max_limit = a.max;
-      return std::make_unique<resilience::GradientLimit>(s);
-    }
+    case Algorithm::Gradient:
+      return withBounds<resilience::GradientLimit>(a, {});
     case Algorithm::Aimd: {
       resilience::AimdLimit::Settings s;
-      s.initial_limit = a.initial;
-      s.min_limit = a.min;
-      s.max_limit = a.max;
       s.timeout = a.timeout;
-      return std::make_unique<resilience::AimdLimit>(s);
+      return withBounds<resilience::AimdLimit>(a, s);
     }
-    case Algorithm::Vegas: {
-      resilience::VegasLimit::Settings s;
-      s.initial_limit = a.initial;
-      s.min_limit = a.min;
-      s.max_limit = a.max;
-      return std::make_unique<resilience::VegasLimit>(s);
-    }
+    case Algorithm::Vegas:
+      return withBounds<resilience::VegasLimit>(a, {});
   }
   return nullptr;
 }
