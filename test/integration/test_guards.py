@@ -237,7 +237,9 @@ def test_concurrency_queue_timeout_sheds_with_retry_after(gateway_factory, upstr
 
     t = threading.Thread(target=first)
     t.start()
-    time.sleep(0.2)
+    # Wait until the first request holds the only slot (it reached the upstream).
+    assert wait_metric(admin, "sluice_concurrency_in_flight", 1, route="all",
+                       guard="concurrency") == 1
     c = Client(port)
     t0 = time.monotonic()
     r = c.request()
