@@ -56,11 +56,35 @@ struct RouteMatch {
   std::optional<std::string> path;         // exact path
 };
 
-enum class RetryOn : std::uint8_t { ConnectFailure };
+// What makes a failed attempt worth another try (route retry.on). Conditions other than a
+// connect failure happen after the request was sent, so they apply only to requests that can be
+// sent again: no body (or an empty one), and an idempotent method unless retry.methods is any.
+struct RetryOn {
+  bool connect_failure = true;  // refused, connect timeout, pool wait timeout: nothing was sent
+  bool reset = false;    // the upstream closed, reset or sent garbage before a response head
+  bool timeout = false;  // no response head within the try's timeout
+  std::vector<int> statuses;  // response statuses to retry (the response is discarded), e.g. 503
+  friend bool operator==(const RetryOn&, const RetryOn&) = default;
+};
 
 struct RetryPolicy {
   std::uint32_t attempts = 2;  // tries in total, the first included
-  std::vector<RetryOn> on{RetryOn::ConnectFailure};
+  RetryOn on;
+  // Longest wait for one try's response head; unset = whatever is left of the route timeout.
+  std::optional<Millis> per_try_timeout;
+  bool any_method = false;  // retry non-idempotent methods too (methods: any)
+  // Pause before retry n (n = 0 first): full jitter over min(max, base * 2^n). A Retry-After
+  // from a retried 429/503 lengthens it; one longer than backoff_max is not waited for.
+  Millis backoff_base{25};
+  Millis backoff_max{250};
+};
+
+// Retries to a cluster are at most `percent` of its requests over `window`, plus
+// `min_per_second` (resilience/retry_budget.h), however many routes and tries ask.
+struct RetryBudget {
+  double percent = 20;
+  double min_per_second = 10;
+  Millis window{10'000};
 };
 
 // What identifies "one client" to a rate limit: the parts are joined into one key.
@@ -114,7 +138,10 @@ struct Route {
   std::string name;
   RouteMatch match;
   std::string cluster;
-  Millis timeout{15'000};                 // request sent -> upstream response head
+  // The request's whole budget: from its head arriving to the upstream response head, across
+  // guards, queues and every try. An earlier deadline sent by the client (X-Sluice-Timeout-Ms,
+  // grpc-timeout) wins.
+  Millis timeout{15'000};
   std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
   RetryPolicy retry;
   std::optional<RateLimit> rate_limit;
@@ -144,6 +171,7 @@ struct Cluster {
   Millis io_timeout{
       30'000};  // longest an upstream may take to accept request bytes or send more response bytes
   std::optional<RateLimit> rate_limit;  // shared by every route to this cluster
+  RetryBudget retry_budget;
 };
 
 struct Admin {

@@ -1,6 +1,7 @@
 #include "gateway/config/config_json.h"
 
 #include "gateway/config/guard_config.h"
+#include "gateway/config/retry_config.h"
 
 namespace sluice::gateway::config {
 namespace {
@@ -84,16 +85,19 @@ json toJson(const Config& c) {
     if (!r.match.host.empty()) match["host"] = r.match.host;
     if (r.match.path_prefix) match["path_prefix"] = *r.match.path_prefix;
     if (r.match.path) match["path"] = *r.match.path;
-    json retry_on = json::array();
-    for (auto on : r.retry.on) {
-      if (on == RetryOn::ConnectFailure) retry_on.push_back("connect-failure");
-    }
+    json retry = {{"attempts", r.retry.attempts},
+                  {"on", retryOnText(r.retry.on)},
+                  {"per_try_timeout_ms",
+                   r.retry.per_try_timeout ? json(r.retry.per_try_timeout->count()) : json(nullptr)},
+                  {"methods", r.retry.any_method ? "any" : "idempotent"},
+                  {"backoff_base_ms", r.retry.backoff_base.count()},
+                  {"backoff_max_ms", r.retry.backoff_max.count()}};
     out["routes"].push_back({{"name", r.name},
                              {"match", match},
                              {"cluster", r.cluster},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
-                             {"retry", {{"attempts", r.retry.attempts}, {"on", retry_on}}},
+                             {"retry", retry},
                              {"rate_limit", rateLimit(r.rate_limit)},
                              {"concurrency", concurrency(r.concurrency)}});
   }
@@ -114,7 +118,11 @@ json toJson(const Config& c) {
                                  {"idle_timeout_ms", p.idle_timeout.count()},
                                  {"connect_timeout_ms", p.connect_timeout.count()},
                                  {"max_wait_ms", p.max_wait.count()}}},
-                               {"rate_limit", rateLimit(cl.rate_limit)}});
+                               {"rate_limit", rateLimit(cl.rate_limit)},
+                               {"retry_budget",
+                                {{"percent", cl.retry_budget.percent},
+                                 {"min_per_second", cl.retry_budget.min_per_second},
+                                 {"window_ms", cl.retry_budget.window.count()}}}});
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "gateway/config/guard_config.h"
+#include "gateway/config/retry_config.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace sluice::gateway::config {
@@ -249,34 +250,16 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (const YAML::Node b = n["max_body"]) {
     if (auto v = r.size(b, "route max_body", 0)) route.max_body = *v;
   }
-  if (const YAML::Node rt = n["retry"]) {
-    if (r.map(rt, "route retry", {"attempts", "on"})) {
-      r.optional(rt, "attempts", route.retry.attempts,
-                 [&](const YAML::Node& v) { return r.integer(v, "retry.attempts", 1, 10); });
-      if (const YAML::Node on = rt["on"]) {
-        if (!on.IsSequence()) {
-          r.error(on, "retry.on must be a list");
-        } else {
-          route.retry.on.clear();
-          for (const auto& item : on) {
-            auto s = r.scalar(item, "retry.on entry");
-            if (!s) continue;
-            if (*s == "connect-failure") {
-              route.retry.on.push_back(RetryOn::ConnectFailure);
-            } else {
-              r.error(item, "unknown retry condition '" + *s + "' (supported: connect-failure)");
-            }
-          }
-        }
-      }
-    }
-  }
+  if (const YAML::Node rt = n["retry"]) readRetry(r, rt, route.retry);
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
   if (const YAML::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());
 }
 
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
-  if (!r.map(n, "cluster", {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit"})) return;
+  if (!r.map(n, "cluster",
+             {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget"})) {
+    return;
+  }
   if (r.require(n, "name", "cluster")) {
     if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
   }
@@ -337,6 +320,7 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   r.optional(n, "io_timeout", c.io_timeout,
              [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
+  if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
 }
 
 template <typename T, typename ReadOne>

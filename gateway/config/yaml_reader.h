@@ -110,6 +110,24 @@ class Reader {
     return v;
   }
 
+  // A plain decimal number ("20", "12.5"; no exponent, sign or unit) within [min, max].
+  std::optional<double> decimal(const YAML::Node& n, std::string_view what, double min,
+                                double max) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    double v = 0;
+    const bool plain = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+      return (c >= '0' && c <= '9') || c == '.';
+    });
+    const auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (!plain || ec != std::errc() || ptr != s->data() + s->size() || v < min || v > max) {
+      error(n, std::string(what) + " must be a number from " + trimmed(min) + " to " +
+                   trimmed(max) + ", got '" + *s + "'");
+      return std::nullopt;
+    }
+    return v;
+  }
+
   std::optional<bool> boolean(const YAML::Node& n, std::string_view what) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
@@ -169,6 +187,13 @@ class Reader {
   }
 
  private:
+  static std::string trimmed(double v) {
+    std::string t = std::to_string(v);
+    t.erase(t.find_last_not_of('0') + 1);
+    if (!t.empty() && t.back() == '.') t.pop_back();
+    return t;
+  }
+
   const std::string& file_;
   std::vector<Diagnostic>& diagnostics_;
 };

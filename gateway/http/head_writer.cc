@@ -5,6 +5,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "gateway/http/strict_parser.h"
+#include "gateway/http/timeout_header.h"
 
 namespace sluice::gateway::http {
 
@@ -47,6 +48,12 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   out.append("\r\n");
 }
 
+// The deadline fields are rewritten on every try (timeout_header.h).
+bool isTimeoutField(const HeaderField& f) {
+  return f.id == Field::unknown &&
+         (iequals(f.name, kSluiceTimeoutHeader) || iequals(f.name, kGrpcTimeoutHeader));
+}
+
 bool isXForwardedFor(const HeaderField& f) { return iequals(f.name, "x-forwarded-for"); }
 
 bool isForwardingField(const HeaderField& f) {
@@ -68,7 +75,7 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
   bool have_proto = false;
   bool have_host = false;
   for (const HeaderField& f : req.fields) {
-    if (isHopByHop(f, req) || f.id == Field::expect) continue;
+    if (isHopByHop(f, req) || f.id == Field::expect || isTimeoutField(f)) continue;
     if (isForwardingField(f)) {
       if (!fwd.trust_forwarded) continue;
       if (isXForwardedFor(f)) {
@@ -107,7 +114,6 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
     case Framing::UntilEof:
       break;
   }
-  out.append("\r\n");
 }
 
 void writeStatusLine(std::string& out, int status) {

@@ -27,8 +27,10 @@ struct ForwardingInfo {
   bool trust_forwarded = false;
 };
 
-// "METHOD target HTTP/1.1" + fields + X-Forwarded-* + X-Request-Id + framing, to an upstream.
-// Expect is consumed by the proxy (it answers 100-continue itself) and is not forwarded.
+// "METHOD target HTTP/1.1" + fields + X-Forwarded-* + X-Request-Id + framing, to an upstream,
+// without the blank line that ends the head: the forwarder adds the fields that change with
+// each try (the deadline, timeout_header.h), then "\r\n". Expect is consumed by the proxy (it
+// answers 100-continue itself) and the client's deadline fields are dropped (they are rewritten).
 void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd);
 
 struct ResponseFraming {

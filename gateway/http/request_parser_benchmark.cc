@@ -57,6 +57,7 @@ void BM_ParseAndWriteUpstreamRequest(benchmark::State& state) {
     auto r = parser.parseHead(kRequest);
     out.clear();
     writeUpstreamRequest(out, head, fwd);
+    out.append("\r\n");
     benchmark::DoNotOptimize(r);
     benchmark::DoNotOptimize(out.data());
   }

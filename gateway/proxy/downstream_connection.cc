@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/http/parse_error.h"
+#include "gateway/http/timeout_header.h"
 #include "gateway/log/access_log.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
@@ -296,40 +297,51 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   ctx.method.assign(head.method_text);
   ctx.host.assign(head.host);
   ctx.path.assign(head.path());
+  const char* bad_field = nullptr;
   for (const auto& f : head.fields) {
     if (f.id == http::Field::user_agent) {
       ctx.user_agent.assign(f.value);
-    } else if (f.id == http::Field::unknown && http::iequals(f.name, "x-request-id") &&
-               !f.value.empty() && f.value.size() <= 200 && !ctx.request_id_received) {
-      ctx.request_id.assign(f.value);
-      ctx.request_id_received = true;
+    } else if (f.id != http::Field::unknown) {
+      continue;
+    } else if (http::iequals(f.name, "x-request-id")) {
+      if (!f.value.empty() && f.value.size() <= 200 && !ctx.request_id_received) {
+        ctx.request_id.assign(f.value);
+        ctx.request_id_received = true;
+      }
+    } else if (http::iequals(f.name, http::kSluiceTimeoutHeader) ||
+               http::iequals(f.name, http::kGrpcTimeoutHeader)) {
+      const bool grpc = http::iequals(f.name, http::kGrpcTimeoutHeader);
+      const auto t = grpc ? http::parseGrpcTimeout(f.value) : http::parseSluiceTimeout(f.value);
+      if (!t) {
+        bad_field = grpc ? "invalid grpc-timeout" : "invalid X-Sluice-Timeout-Ms";
+      } else if (!ctx.client_timeout || *t < *ctx.client_timeout) {
+        ctx.client_timeout = *t;
+      }
+      ctx.grpc_timeout = ctx.grpc_timeout || grpc;
     }
   }
   if (!ctx.request_id_received) worker_.requestIds().next(ctx.request_id);
+  if (bad_field != nullptr) {
+    stats.reject(stats::Reject::BadRequest);
+    co_return co_await refuse(a, http::LocalReply::text(400, bad_field));
+  }
 
   // Route.
   const auto route = snap.router.match(head.host, head.path());
   if (!route) {
     stats.reject(stats::Reject::NoRoute);
-    const bool close = bodyUnread(a);
-    linger_ = close;
-    in_.consume(a.head_size);
-    const bool ok =
-        co_await reply(a, http::LocalReply::text(404, "no route for this request"), close);
-    complete(a, false);
-    co_return ok && !close && head.keep_alive;
+    co_return co_await refuse(a, http::LocalReply::text(404, "no route for this request"));
   }
   ctx.route_index = *route;
   ctx.route = &snap.config.routes[*route];
   ctx.cluster_index = snap.route_cluster[*route];
   ctx.cluster = &snap.config.clusters[ctx.cluster_index];
+  ctx.deadline = ctx.start + ctx.route->timeout;
+  if (ctx.client_timeout) ctx.deadline = std::min(ctx.deadline, ctx.start + *ctx.client_timeout);
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
   if (head.framing == http::Framing::Length && head.content_length > body_limit) {
     stats.reject(stats::Reject::BodyTooLarge);
-    linger_ = true;
-    co_await reply(a, http::LocalReply::text(413, "request body too large", true), true);
-    complete(a, false);
-    co_return false;
+    co_return co_await refuse(a, http::LocalReply::text(413, "request body too large", true));
   }
 
   // Admission guards, in order; the first local reply wins.
@@ -346,14 +358,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
       asio::steady_timer timer(socket_.get_executor(), admission.wait);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (admission.reply) {
-      const bool close = admission.reply->close || bodyUnread(a);
-      linger_ = close;
-      in_.consume(a.head_size);
-      const bool ok = co_await reply(a, *admission.reply, close);
-      complete(a, false);
-      co_return ok && !close && head.keep_alive;
-    }
+    if (admission.reply) co_return co_await refuse(a, *admission.reply);
     ++ctx.guards_admitted;
   }
   if (!guards.empty()) ctx.admitted = Clock::now();
@@ -393,6 +398,15 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
   complete(a, result.upstream_failed);
   co_return !close && head.keep_alive && !worker_.draining();
+}
+
+asio::awaitable<bool> DownstreamConnection::refuse(Active& a, const http::LocalReply& r) {
+  const bool close = r.close || bodyUnread(a);
+  linger_ = close;
+  in_.consume(a.head_size);
+  const bool ok = co_await reply(a, r, close);
+  complete(a, false);
+  co_return ok && !close && a.head.keep_alive;
 }
 
 asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalReply& r,

@@ -89,6 +89,9 @@ class DownstreamConnection {
   boost::asio::awaitable<HeadStatus> readHead(Active& a);
   boost::asio::awaitable<bool> handle(Active& a);
   boost::asio::awaitable<bool> reply(Active& a, const http::LocalReply& r, bool close);
+  // Answers a request locally instead of forwarding it (no route, a bad field, a guard's refusal);
+  // an unread body closes the connection. Returns whether the connection stays open.
+  boost::asio::awaitable<bool> refuse(Active& a, const http::LocalReply& r);
   boost::asio::awaitable<void> lingeringClose();
   void complete(Active& a, bool upstream_failed);
   [[nodiscard]] static bool bodyUnread(const Active& a) noexcept;

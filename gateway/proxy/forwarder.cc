@@ -2,12 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/http/chunked.h"
 #include "gateway/http/head_writer.h"
 #include "gateway/http/response_parser.h"
+#include "gateway/http/timeout_header.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
+#include "resilience/backoff.h"
 
 namespace sluice::gateway::proxy {
 
@@ -23,6 +30,31 @@ constexpr std::size_t kMaxBuffer = 64 * 1024;        // bound on a body buffer (
 constexpr std::size_t kMaxResponseHead = 64 * 1024;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
 constexpr int kMaxStaleReplays = 2;
+// Least deadline left worth starting a try with (or, after a retry's pause, continuing with).
+constexpr auto kMinTry = std::chrono::milliseconds(1);
+
+// Jitter for retry pauses; one generator per worker thread.
+double uniform() {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::generate_canonical<double, 32>(rng);
+}
+
+// Retry-After as a pause: delay-seconds; an HTTP-date (or garbage) is a pause we will not
+// honour, so it reads as "longer than any backoff".
+std::optional<Clock::duration> retryAfterOf(const http::ResponseHead& h) {
+  for (const auto& f : h.fields) {
+    if (f.id != http::Field::retry_after) continue;
+    const std::string_view v = f.value;
+    if (v.empty() || v.size() > 9) return Clock::duration::max();
+    std::int64_t seconds = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return Clock::duration::max();
+      seconds = seconds * 10 + (c - '0');
+    }
+    return std::chrono::seconds(seconds);
+  }
+  return std::nullopt;
+}
 
 bool isIdempotent(http::Verb v) {
   switch (v) {
@@ -36,10 +68,6 @@ bool isIdempotent(http::Verb v) {
     default:
       return false;
   }
-}
-
-bool isConnectFailure(stats::UpstreamError e) {
-  return e == stats::UpstreamError::ConnectFailure || e == stats::UpstreamError::ConnectTimeout;
 }
 
 }  // namespace
@@ -66,6 +94,8 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
       return http::LocalReply::text(502, "upstream response truncated");
     case E::NoHost:
       return http::LocalReply::text(503, "no upstream host available");
+    case E::Deadline:
+      return http::LocalReply::text(504, "deadline exceeded");
     case E::Count:
       break;
   }
@@ -78,11 +108,14 @@ Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, stats::Worker
 
 Clock::time_point Forwarder::after(config::Millis d) const { return net::coarseNow() + d; }
 
-bool Forwarder::replayable() const noexcept {
+bool Forwarder::bodiless() const noexcept {
   const auto& h = down_.head;
-  const bool bodyless = h.framing == http::Framing::None ||
-                        (h.framing == http::Framing::Length && h.content_length == 0);
-  return bodyless && isIdempotent(h.method);
+  return h.framing == http::Framing::None ||
+         (h.framing == http::Framing::Length && h.content_length == 0);
+}
+
+bool Forwarder::replayable() const noexcept {
+  return bodiless() && isIdempotent(down_.head.method);
 }
 
 asio::awaitable<ForwardResult> Forwarder::run() {
@@ -95,69 +128,156 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   fwd.trust_forwarded = down_.listener.trust_forwarded;
   scratch_.request_head.clear();
   http::writeUpstreamRequest(scratch_.request_head, head, fwd);
+  const std::size_t head_base = scratch_.request_head.size();  // then the per-try fields
   body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
   body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
   // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
   down_.in.consume(down_.head_size);
   down_.head_size = 0;
 
-  const config::Route& route = *ctx_.route;
+  const config::RetryPolicy& retry = ctx_.route->retry;
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   int stale_replays = 0;
-  for (std::uint32_t attempt = 1;; ++attempt) {
+  for (attempt_ = 1;; ++attempt_) {
+    const auto now = Clock::now();
+    if (attempt_ == 1) cluster_.recordRequest(now);
+    // Not enough of the deadline left for a try to succeed: fail now rather than load the
+    // upstream with work whose answer nobody will wait for.
+    if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
     const auto host =
         cluster_.balancer().pick({std::span<const std::size_t>(tried.data(), tried_count), 0});
-    if (!host) {
-      stats_.upstreamError(ctx_.cluster_index, stats::UpstreamError::NoHost);
-      ctx_.upstream_error = stats::UpstreamError::NoHost;
-      result_.reply = upstreamErrorReply(stats::UpstreamError::NoHost);
-      result_.upstream_failed = true;
-      co_return std::move(result_);
-    }
+    if (!host) co_return fail(stats::UpstreamError::NoHost);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
-    if (attempt > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
+    if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
     ctx_.upstream = cluster_.address(*host);
     ++ctx_.attempts;
-    const auto attempt_start = Clock::now();
+
+    // This try's deadline, and what is left of it told to the upstream.
+    const auto try_deadline =
+        retry.per_try_timeout ? std::min(ctx_.deadline, now + *retry.per_try_timeout)
+                              : ctx_.deadline;
+    scratch_.request_head.resize(head_base);
+    http::appendTimeoutFields(scratch_.request_head, try_deadline - now, ctx_.grpc_timeout);
+    scratch_.request_head.append("\r\n");
 
     auto acquired = co_await cluster_.pool(*host).acquire(down_.deadline);
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
       stats_.hosts[ctx_.cluster_index][*host].requests.inc();
-      outcome = co_await exchange(acquired.lease);
+      outcome = co_await exchange(acquired.lease, try_deadline);
     } else {
       upstream_error_ = acquired.error;
     }
     acquired.lease.reset();  // back to the pool (if kept) before the next attempt
+    retry_permit_.release();  // this try is over: it no longer counts as a retry in flight
 
-    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, Clock::now() - attempt_start});
+    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, Clock::now() - now});
+    std::optional<Clock::duration> pause;
     switch (outcome) {
       case Outcome::Done:
       case Outcome::ClientFailed:
         co_return std::move(result_);
       case Outcome::StaleRetry:
         if (++stale_replays <= kMaxStaleReplays) {
-          --attempt;  // the upstream never saw this request: not a retry
+          --attempt_;  // the upstream never saw this request: not a retry
           --tried_count;
           --ctx_.attempts;
           continue;
         }
         upstream_error_ = stats::UpstreamError::Reset;
         break;
+      case Outcome::RetryStatus:
+        pause = retry_pause_;
+        break;
       case Outcome::Failed:
         break;
     }
-    stats_.upstreamError(ctx_.cluster_index, upstream_error_);
-    ctx_.upstream_error = upstream_error_;
-    const bool retry_allowed = isConnectFailure(upstream_error_) &&
-                               std::find(route.retry.on.begin(), route.retry.on.end(),
-                                         config::RetryOn::ConnectFailure) != route.retry.on.end();
-    if (retry_allowed && attempt < route.retry.attempts) continue;
-    result_.reply = upstreamErrorReply(upstream_error_);
-    result_.upstream_failed = true;
-    co_return std::move(result_);
+    if (outcome != Outcome::RetryStatus) {
+      stats_.upstreamError(ctx_.cluster_index, upstream_error_);
+      ctx_.upstream_error = upstream_error_;
+      pause = retryPause(causeOf(upstream_error_), 0, std::nullopt);
+      if (!pause) {
+        result_.reply = upstreamErrorReply(upstream_error_);
+        result_.upstream_failed = true;
+        co_return std::move(result_);
+      }
+    }
+    if (pause->count() > 0) {
+      asio::steady_timer timer(down_.socket.get_executor(), *pause);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
   }
+}
+
+ForwardResult Forwarder::fail(stats::UpstreamError e) {
+  stats_.upstreamError(ctx_.cluster_index, e);
+  ctx_.upstream_error = e;
+  result_.reply = upstreamErrorReply(e);
+  result_.upstream_failed = true;
+  return std::move(result_);
+}
+
+Forwarder::RetryCause Forwarder::causeOf(stats::UpstreamError e) {
+  using E = stats::UpstreamError;
+  switch (e) {
+    case E::ConnectFailure:
+    case E::ConnectTimeout:
+    case E::PoolTimeout:
+      return RetryCause::ConnectFailure;
+    case E::Timeout:
+      return RetryCause::Timeout;
+    case E::Reset:
+    case E::BadResponse:
+      return RetryCause::Reset;
+    default:
+      return RetryCause::Never;
+  }
+}
+
+std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int status,
+                                                     std::optional<Clock::duration> retry_after) {
+  const config::RetryPolicy& p = ctx_.route->retry;
+  if (attempt_ >= p.attempts) return std::nullopt;
+  // Anything but a connect failure reached the upstream, which may have acted on it: only a
+  // request that can be sent again, and is safe to repeat, goes out twice.
+  const bool resendable = bodiless() && (p.any_method || isIdempotent(down_.head.method));
+  switch (cause) {
+    case RetryCause::ConnectFailure:
+      if (!p.on.connect_failure) return std::nullopt;
+      break;
+    case RetryCause::Reset:
+      if (!p.on.reset || !resendable) return std::nullopt;
+      break;
+    case RetryCause::Timeout:
+      if (!p.on.timeout || !resendable) return std::nullopt;
+      break;
+    case RetryCause::Status:
+      if (!resendable || !std::binary_search(p.on.statuses.begin(), p.on.statuses.end(), status)) {
+        return std::nullopt;
+      }
+      break;
+    case RetryCause::Never:
+      return std::nullopt;
+  }
+  const resilience::Backoff::Settings backoff{p.backoff_base, p.backoff_max, 2.0,
+                                              resilience::Jitter::Full};
+  Clock::duration pause = resilience::Backoff::delay(backoff, attempt_ - 1, {}, uniform());
+  if (retry_after) {
+    // The upstream asked for a pause: honour it, or do not retry if it is longer than we hold a
+    // client for (the client gets the upstream's answer, Retry-After included).
+    if (*retry_after > p.backoff_max) return std::nullopt;
+    pause = std::max(pause, *retry_after);
+  }
+  const auto now = Clock::now();
+  if (ctx_.deadline - now < pause + kMinTry) return std::nullopt;
+  auto permit = cluster_.tryAcquireRetry(now);
+  if (!permit) {
+    stats_.clusters[ctx_.cluster_index].retries_denied.inc();
+    return std::nullopt;
+  }
+  retry_permit_ = std::move(permit);
+  return pause;
 }
 
 template <typename Buffers>
@@ -275,11 +395,11 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
   co_return r;
 }
 
-asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) {
+asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
+                                                       Clock::time_point head_deadline) {
   auto& up = lease.socket();
   auto& ubuf = scratch_.upstream_in;
   ubuf.consume(ubuf.size());  // left over from a failed attempt
-  const config::Route& route = *ctx_.route;
   const bool client_http10 = down_.head.version < 11;
 
   const SendResult sent = co_await sendRequest(lease);
@@ -294,7 +414,6 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
   // Response head, skipping interim 1xx responses (100 Continue was answered by sluice itself).
   http::ResponseHead& rhead = scratch_.upstream_head;
   std::optional<http::ResponseParser> parser;
-  const auto head_deadline = after(route.timeout);
   bool received_any = false;
   std::size_t head_bytes = 0;
   for (;;) {
@@ -344,6 +463,18 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease) 
       }
     }
     ubuf.consume(head_bytes);
+  }
+
+  // A status worth another try is dropped here, before any of it reaches the client (the
+  // connection goes with it: its body is unread).
+  if (rhead.status >= 400 && !ctx_.route->retry.on.statuses.empty()) {
+    const auto retry_after = rhead.status == 429 || rhead.status == 503
+                                 ? retryAfterOf(rhead)
+                                 : std::optional<Clock::duration>();
+    if (auto pause = retryPause(RetryCause::Status, rhead.status, retry_after)) {
+      retry_pause_ = *pause;
+      co_return Outcome::RetryStatus;
+    }
   }
 
   // Final response head -> client.

@@ -1,14 +1,20 @@
 // The forwarding phase of a request: the retry loop around one upstream exchange.
 //
-//   pick a host (the cluster's LoadBalancer, skipping hosts this request already tried)
-//   -> acquire a pooled connection (bounded wait) -> send the head and stream the body
-//   -> read the response head (route timeout) -> relay head and body to the client
+//   check the deadline (too little left: 504 at once) -> pick a host (the cluster's
+//   LoadBalancer, skipping hosts this request already tried) -> acquire a pooled connection
+//   (bounded wait) -> send the head, with what is left of the deadline, and stream the body
+//   -> read the response head (until the try's deadline) -> relay head and body to the client
 //   -> hand the connection back to the pool only if the exchange ended cleanly.
 //
-// An attempt is retried on another host only while nothing has been sent upstream (connect
-// failures, when the route's retry policy allows). A pooled connection that turns out to have
-// been closed by the upstream before it answered is replaced transparently for bodiless
-// idempotent requests (the classic keep-alive race), without counting as a retry.
+// Retries (the route's retry policy, docs/resilience.md): a connect failure is retried for any
+// request (nothing was sent); a reset, a timeout or a listed status only for a request that can
+// be sent again (no body) and is safe to repeat (an idempotent method, unless the route says
+// any). A retried status is dropped before any byte of it reaches the client; once a response
+// has started, nothing is retried. Each retry waits a jittered exponential backoff (at least
+// the upstream's Retry-After on 429/503, never longer than backoff_max), must fit in the
+// deadline, and must be granted by the cluster's retry budget. A pooled connection that turns
+// out to have been closed by the upstream before it answered is replaced transparently for
+// bodiless idempotent requests (the classic keep-alive race), without counting as a retry.
 //
 // Errors before the response reached the client come back as a LocalReply (502/503/504 with a
 // short body) for the caller to send; errors after that can only close the client connection,
@@ -33,6 +39,7 @@
 #include "gateway/proxy/request_context.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/cluster.h"
+#include "resilience/retry_budget.h"
 
 namespace sluice::gateway::proxy {
 
@@ -78,9 +85,11 @@ class Forwarder {
   [[nodiscard]] bool bodyDone() const noexcept { return body_done_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
   enum class Outcome : std::uint8_t {
     Done,          // the response was relayed (possibly cut short: see result_)
     StaleRetry,    // a reused connection was dead before answering; try a fresh one
+    RetryStatus,   // a status the route retries; nothing reached the client (retry_pause_)
     Failed,        // an upstream error before the response started (upstream_error_)
     ClientFailed,  // the client broke the request body or went away
   };
@@ -89,12 +98,22 @@ class Forwarder {
     bool client_failed = false;
   };
 
-  boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease);
+  enum class RetryCause : std::uint8_t { ConnectFailure, Reset, Timeout, Status, Never };
+
+  boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease, Clock::time_point head_deadline);
   boost::asio::awaitable<SendResult> sendRequest(upstream::Lease& lease);
   // Writes to the client; `co_await` it for whether every byte went out.
   template <typename Buffers>
   auto writeClient(const Buffers& buffers, std::size_t bytes);
-  [[nodiscard]] bool replayable() const noexcept;
+  [[nodiscard]] bool bodiless() const noexcept;
+  [[nodiscard]] bool replayable() const noexcept;  // bodiless and idempotent
+  // The pause before the next try when this failure may be retried (a retry condition of the
+  // route, tries left, a request that can be sent again, time left, the retry budget's
+  // permission, which it takes); nullopt when it may not.
+  [[nodiscard]] std::optional<Clock::duration> retryPause(
+      RetryCause cause, int status, std::optional<Clock::duration> retry_after);
+  [[nodiscard]] static RetryCause causeOf(stats::UpstreamError e);
+  ForwardResult fail(stats::UpstreamError e);
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
 
   Downstream& down_;
@@ -106,6 +125,9 @@ class Forwarder {
   bool body_done_ = false;
   stats::UpstreamError upstream_error_ = stats::UpstreamError::Reset;
   ForwardResult result_;
+  std::uint32_t attempt_ = 0;  // 1 for the first try
+  Clock::duration retry_pause_{};
+  resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
 };
 
 // The reply sluice sends for an upstream failure.

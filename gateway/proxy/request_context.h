@@ -35,12 +35,18 @@ struct RequestContext {
   std::string_view listener;
   std::chrono::steady_clock::time_point start{};
   std::chrono::system_clock::time_point wall_start{};
+  // How long the client will wait, if it said so (X-Sluice-Timeout-Ms or grpc-timeout, the
+  // earlier of the two), and whether it used grpc-timeout (the remainder is passed on in it too).
+  std::optional<std::chrono::nanoseconds> client_timeout;
+  bool grpc_timeout = false;
 
   // Routing.
   std::optional<std::size_t> route_index;
   const config::Route* route = nullptr;
   std::size_t cluster_index = 0;
   const config::Cluster* cluster = nullptr;
+  // When the request's time is up: start + the route timeout, or earlier if the client said so.
+  std::chrono::steady_clock::time_point deadline{};
 
   // Guards: how many of the route's guards admitted the request, and what they hold until it
   // is over (returned by reset() and by the destructor, however the request ended).
@@ -67,10 +73,13 @@ struct RequestContext {
     user_agent.clear();
     request_id.clear();
     request_id_received = false;
+    client_timeout.reset();
+    grpc_timeout = false;
     route_index.reset();
     route = nullptr;
     cluster = nullptr;
     cluster_index = 0;
+    deadline = {};
     releasePermits();
     admitted = {};
     status = 0;

@@ -8,7 +8,7 @@ namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
   auto s = std::make_shared<Snapshot>(
-      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}});
+      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {
@@ -19,6 +19,12 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
       names.push_back(e.address.text());
     }
     s->layout.cluster_names.push_back(cl.name);
+    resilience::RetryBudget::Settings budget;
+    budget.retry_ratio = cl.retry_budget.percent / 100.0;
+    budget.min_retries_per_second = cl.retry_budget.min_per_second;
+    budget.window = cl.retry_budget.window;
+    budget.bucket_count = 10;
+    s->retry_budgets.push_back(std::make_unique<resilience::RetryBudget>(budget));
   }
   for (const auto& r : c.routes) {
     std::size_t index = 0;

@@ -13,6 +13,7 @@
 #include "gateway/guards/guard.h"
 #include "gateway/routing/router.h"
 #include "gateway/stats/prometheus.h"
+#include "resilience/retry_budget.h"
 
 namespace sluice::gateway::server {
 
@@ -24,6 +25,8 @@ struct Snapshot {
   std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
   std::vector<std::size_t> guard_slot_base;  // route -> its first slot in WorkerStats::guards
   stats::MetricsLayout layout;
+  // [cluster]: shared by every worker (workers report first attempts in batches, upstream/cluster.h).
+  std::vector<std::unique_ptr<resilience::RetryBudget>> retry_budgets;
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
   [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;

@@ -173,6 +173,13 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.sample("sluice_upstream_retries_total", {{"cluster", layout.cluster_names[c]}},
              sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].retries.value(); }));
   }
+  w.family("sluice_upstream_retry_budget_exhausted_total", "counter",
+           "Retryable failures not retried because the cluster's retry budget was spent.");
+  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
+    w.sample("sluice_upstream_retry_budget_exhausted_total", {{"cluster", layout.cluster_names[c]}},
+             sumOver(shards,
+                     [&](const WorkerStats& s) { return s.clusters[c].retries_denied.value(); }));
+  }
 
   struct HostGauge {
     const char* name;

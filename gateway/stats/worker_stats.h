@@ -47,11 +47,13 @@ enum class UpstreamError : std::uint8_t {
   BadResponse,     // protocol violation -> 502
   Truncated,       // the body ended early; the client connection is closed
   NoHost,          // every host excluded -> 503
+  Deadline,        // too little of the request's deadline left to start a try -> 504
   Count
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(UpstreamError::Count)>
     kUpstreamErrorNames = {"connect_failure", "connect_timeout", "pool_timeout", "timeout",
-                           "reset",           "bad_response",    "truncated",    "no_host"};
+                           "reset",           "bad_response",    "truncated",    "no_host",
+                           "deadline"};
 
 inline constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx",
                                                                    "5xx"};
@@ -68,6 +70,7 @@ struct RouteStats {
 struct ClusterStats {
   std::array<Counter, static_cast<std::size_t>(UpstreamError::Count)> errors;
   Counter retries;
+  Counter retries_denied;  // retryable failures not retried: the retry budget was spent
 };
 
 struct HostStats {

@@ -6,8 +6,9 @@ namespace sluice::gateway::upstream {
 
 Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
                  const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-                 std::vector<stats::HostStats>& host_stats)
-    : config_(config) {
+                 std::vector<stats::HostStats>& host_stats,
+                 resilience::RetryBudget& retry_budget)
+    : config_(config), retry_budget_(retry_budget) {
   std::vector<std::uint32_t> weights;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     pools_.push_back(
@@ -23,6 +24,7 @@ Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& c
 }
 
 void Cluster::sweep(std::chrono::steady_clock::time_point now) {
+  flushRequests(now);
   for (auto& p : pools_) p->sweep(now);
 }
 

@@ -1,5 +1,6 @@
-// One cluster as one worker sees it: its load balancer and a connection pool per host.
-// Not thread-safe; each worker builds its own from the shared Snapshot.
+// One cluster as one worker sees it: its load balancer, a connection pool per host, and its view
+// of the cluster's retry budget. Not thread-safe; each worker builds its own from the shared
+// Snapshot.
 #pragma once
 
 #include <memory>
@@ -12,6 +13,7 @@
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/connection_pool.h"
 #include "gateway/upstream/load_balancer.h"
+#include "resilience/retry_budget.h"
 
 namespace sluice::gateway::upstream {
 
@@ -19,7 +21,7 @@ class Cluster {
  public:
   Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
           const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-          std::vector<stats::HostStats>& host_stats);
+          std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget);
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
@@ -27,6 +29,20 @@ class Cluster {
   [[nodiscard]] std::size_t size() const noexcept { return pools_.size(); }
   [[nodiscard]] const std::string& address(std::size_t host) const noexcept {
     return addresses_[host];
+  }
+
+  // The retry budget is shared by all workers; first attempts are reported to it in batches of
+  // kBudgetBatch (and at every sweep), so that the hot path touches no shared cache line. A
+  // retry decision first flushes this worker's batch: what other workers have not reported yet
+  // (fewer than kBudgetBatch requests each) only makes the budget slightly stricter.
+  static constexpr std::uint32_t kBudgetBatch = 32;
+  void recordRequest(std::chrono::steady_clock::time_point now) {
+    if (++unreported_requests_ >= kBudgetBatch) flushRequests(now);
+  }
+  [[nodiscard]] resilience::RetryBudget::Permit tryAcquireRetry(
+      std::chrono::steady_clock::time_point now) {
+    flushRequests(now);
+    return retry_budget_.tryAcquireRetry(now);
   }
 
   void sweep(std::chrono::steady_clock::time_point now);
@@ -37,6 +53,14 @@ class Cluster {
   std::unique_ptr<LoadBalancer> balancer_;
   std::vector<std::unique_ptr<ConnectionPool>> pools_;
   std::vector<std::string> addresses_;
+  resilience::RetryBudget& retry_budget_;
+  std::uint32_t unreported_requests_ = 0;
+
+  void flushRequests(std::chrono::steady_clock::time_point now) {
+    if (unreported_requests_ == 0) return;
+    retry_budget_.recordRequests(now, unreported_requests_);
+    unreported_requests_ = 0;
+  }
 };
 
 }  // namespace sluice::gateway::upstream
