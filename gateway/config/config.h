@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sluice::gateway::config {
@@ -134,6 +135,45 @@ struct Concurrency {
   Millis retry_after{1'000};                    // Retry-After on a shed request (0: none)
 };
 
+// What a request gets while its circuit breaker is open (guards/circuit_breaker_guard.h).
+struct Fallback {
+  int status = 503;  // the static answer (also when the cache has nothing for the request)
+  std::string body = "circuit breaker open\n";
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Serve the last good (200, Content-Length) response to the same GET, if one was kept.
+  bool cache = false;
+  std::uint32_t cache_entries = 1'000;     // responses kept (least recently used evicted)
+  std::uint64_t cache_max_body = 1 << 20;  // larger responses are not kept
+  std::optional<std::string> cluster;      // forward to this cluster instead (fallback cluster)
+};
+
+// resilience::CircuitBreaker's settings (resilience/circuit_breaker.h has the exact rules). An
+// upstream failure (502/503/504 from sluice, a reset, a timeout) or a status in
+// `failure_statuses` is a failure; a call slower than slow_call_duration is slow.
+struct CircuitBreaker {
+  std::uint32_t window = 100;           // calls in the count-based window
+  std::optional<Millis> window_time;    // instead: a time-based window of this length
+  std::uint32_t minimum_calls = 20;     // before it may trip
+  double failure_rate = 50;             // percent of the window that trips it (>=)
+  double slow_call_rate = 100;          // percent; 100 = only when every call is slow
+  std::optional<Millis> slow_call_duration;
+  Millis open_duration{30'000};
+  double open_duration_multiplier = 1;  // growth on repeated trips from half-open
+  Millis max_open_duration{300'000};
+  std::uint32_t half_open_probes = 5;
+  std::vector<int> failure_statuses;  // default: 500-599
+  Fallback fallback;
+};
+
+// Breaks things on purpose (guards/fault_guard.h): delay and/or abort a share of the requests.
+struct Fault {
+  Millis delay{0};
+  double delay_percent = 0;  // 0-100
+  int abort_status = 0;      // 0: no abort
+  double abort_percent = 0;
+};
+
 struct Route {
   std::string name;
   RouteMatch match;
@@ -146,6 +186,8 @@ struct Route {
   RetryPolicy retry;
   std::optional<RateLimit> rate_limit;
   std::optional<Concurrency> concurrency;
+  std::optional<CircuitBreaker> circuit_breaker;  // instead of the cluster's, when both are set
+  std::optional<Fault> fault;
 };
 
 struct Endpoint {
@@ -172,6 +214,7 @@ struct Cluster {
       30'000};  // longest an upstream may take to accept request bytes or send more response bytes
   std::optional<RateLimit> rate_limit;  // shared by every route to this cluster
   RetryBudget retry_budget;
+  std::optional<CircuitBreaker> circuit_breaker;  // one breaker for every route to the cluster
 };
 
 struct Admin {

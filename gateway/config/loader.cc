@@ -11,6 +11,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "gateway/config/breaker_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/retry_config.h"
 #include "gateway/config/yaml_reader.h"
@@ -202,6 +203,7 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
 void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
+              "circuit_breaker", "fault",
               "concurrency"})) {
     return;
   }
@@ -253,11 +255,16 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (const YAML::Node rt = n["retry"]) readRetry(r, rt, route.retry);
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
   if (const YAML::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());
+  if (const YAML::Node b = n["circuit_breaker"]) {
+    readCircuitBreaker(r, b, route.circuit_breaker.emplace());
+  }
+  if (const YAML::Node f = n["fault"]) readFault(r, f, route.fault.emplace());
 }
 
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
-             {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget"})) {
+             {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
+              "circuit_breaker"})) {
     return;
   }
   if (r.require(n, "name", "cluster")) {
@@ -321,6 +328,7 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
              [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
   if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
+  if (const YAML::Node b = n["circuit_breaker"]) readCircuitBreaker(r, b, c.circuit_breaker.emplace());
 }
 
 template <typename T, typename ReadOne>
@@ -450,6 +458,23 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
                 "route '" + rt.name + "' refers to unknown cluster '" + rt.cluster + "'");
       }
     }
+  }
+  // A fallback cluster exists and is not the cluster it stands in for.
+  const auto checkFallback = [&](const std::optional<CircuitBreaker>& b, const YAML::Node& at,
+                                 const std::string& own) {
+    if (!b || !b->fallback.cluster) return;
+    const YAML::Node where = at["circuit_breaker"]["fallback"]["cluster"];
+    if (cfg.findCluster(*b->fallback.cluster) == nullptr) {
+      r.error(where, "fallback.cluster '" + *b->fallback.cluster + "' is not a cluster");
+    } else if (*b->fallback.cluster == own) {
+      r.error(where, "fallback.cluster '" + own + "' is the cluster it stands in for");
+    }
+  };
+  for (std::size_t i = 0; i < cfg.routes.size() && root["routes"].IsSequence(); ++i) {
+    checkFallback(cfg.routes[i].circuit_breaker, root["routes"][i], cfg.routes[i].cluster);
+  }
+  for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
+    checkFallback(cfg.clusters[i].circuit_breaker, root["clusters"][i], cfg.clusters[i].name);
   }
   // Two sockets cannot listen on one address.
   if (cfg.admin) {

@@ -130,7 +130,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   co_return Admission::delayed();
 }
 
-void ConcurrencyGuard::complete(const proxy::RequestContext& /*ctx*/, const Completion& c) {
+void ConcurrencyGuard::complete(proxy::RequestContext& /*ctx*/, const Completion& c) {
   if (!adaptive_) return;
   const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
   const auto in_flight = static_cast<std::int64_t>(sem_.capacity()) - sem_.available();

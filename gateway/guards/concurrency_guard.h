@@ -31,7 +31,7 @@ class ConcurrencyGuard final : public Guard {
   [[nodiscard]] std::string_view name() const override { return "concurrency"; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
   boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) override;
-  void complete(const proxy::RequestContext& ctx, const Completion& c) override;
+  void complete(proxy::RequestContext& ctx, const Completion& c) override;
   [[nodiscard]] std::vector<GuardGauge> gauges() const override;
 
   [[nodiscard]] std::size_t limit() const { return sem_.capacity(); }

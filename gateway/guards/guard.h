@@ -39,20 +39,24 @@ enum class Verdict : std::uint8_t {
   Delayed,  // continue, after waiting (for the rate, for a free slot)
   Limited,  // refused by a rate limit: reply
   Shed,     // refused for lack of capacity (concurrency, queue full, queue timeout): reply
+  Open,     // an open circuit breaker: reply with its fallback, or continue to a fallback cluster
+  Aborted,  // fault injection: reply with the injected status
   Count
 };
-inline constexpr std::array<std::string_view, static_cast<std::size_t>(Verdict::Count)>
-    kVerdictNames = {"allowed", "delayed", "limited", "shed"};
+inline constexpr const auto& kVerdictNames = stats::kGuardDecisionNames;
+static_assert(kVerdictNames.size() == static_cast<std::size_t>(Verdict::Count));
 
 struct Admission {
   Verdict verdict = Verdict::Allowed;
   std::optional<http::LocalReply> reply;  // set iff the verdict is Limited or Shed
   // Delayed: continue only after this long (the connection waits on its worker's timer).
   std::chrono::nanoseconds wait{0};
+  // Continue, but to this cluster (index in the config) instead of the route's: a fallback.
+  std::optional<std::size_t> cluster;
 
   [[nodiscard]] static Admission allowed() { return {}; }
   [[nodiscard]] static Admission delayed(std::chrono::nanoseconds wait = {}) {
-    return {Verdict::Delayed, std::nullopt, wait};
+    return {Verdict::Delayed, std::nullopt, wait, std::nullopt};
   }
   [[nodiscard]] bool admitted() const { return !reply.has_value(); }
 };
@@ -63,6 +67,9 @@ struct GuardGauge {
   std::string_view help;
   double value = 0;
   std::string_view type = "gauge";  // or "counter" (name ends in _total)
+  // One more label besides route, cluster and guard (e.g. state="open"), if label is not empty.
+  std::string_view label;
+  std::string_view label_value;
 };
 
 struct Completion {
@@ -87,8 +94,9 @@ class Guard {
   // The decision, waiting as long as it takes. Called only when check() returned nullopt.
   virtual boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) = 0;
 
-  // Called once for each request this guard admitted, after the response is finished.
-  virtual void complete(const proxy::RequestContext& /*ctx*/, const Completion& /*c*/) {}
+  // Called once for each request this guard admitted, after the response is finished (before
+  // ctx's permits are released).
+  virtual void complete(proxy::RequestContext& /*ctx*/, const Completion& /*c*/) {}
 
   // Gauges for /metrics (read from the admin thread, concurrently with admit/complete).
   [[nodiscard]] virtual std::vector<GuardGauge> gauges() const { return {}; }

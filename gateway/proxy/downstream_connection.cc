@@ -359,6 +359,10 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (admission.reply) co_return co_await refuse(a, *admission.reply);
+    if (admission.cluster) {  // a circuit breaker's fallback cluster
+      ctx.cluster_index = *admission.cluster;
+      ctx.cluster = &snap.config.clusters[ctx.cluster_index];
+    }
     ++ctx.guards_admitted;
   }
   if (!guards.empty()) ctx.admitted = Clock::now();

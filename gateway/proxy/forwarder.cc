@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <random>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "gateway/common/random.h"
 #include "gateway/http/chunked.h"
 #include "gateway/http/head_writer.h"
 #include "gateway/http/response_parser.h"
@@ -32,12 +32,6 @@ constexpr std::size_t kMaxResponseFields = 256;
 constexpr int kMaxStaleReplays = 2;
 // Least deadline left worth starting a try with (or, after a retry's pause, continuing with).
 constexpr auto kMinTry = std::chrono::milliseconds(1);
-
-// Jitter for retry pauses; one generator per worker thread.
-double uniform() {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  return std::generate_canonical<double, 32>(rng);
-}
 
 // Retry-After as a pause: delay-seconds; an HTTP-date (or garbage) is a pause we will not
 // honour, so it reads as "longer than any backoff".
@@ -262,7 +256,7 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
   }
   const resilience::Backoff::Settings backoff{p.backoff_base, p.backoff_max, 2.0,
                                               resilience::Jitter::Full};
-  Clock::duration pause = resilience::Backoff::delay(backoff, attempt_ - 1, {}, uniform());
+  Clock::duration pause = resilience::Backoff::delay(backoff, attempt_ - 1, {}, uniformUnit());
   if (retry_after) {
     // The upstream asked for a pause: honour it, or do not retry if it is longer than we hold a
     // client for (the client gets the upstream's answer, Retry-After included).
@@ -479,6 +473,20 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   // Final response head -> client.
   ctx_.status = rhead.status;
+  auto& capture = ctx_.capture;
+  capture.active = capture.wanted && rhead.status == 200 &&
+                   rhead.framing == http::Framing::Length &&
+                   rhead.content_length <= capture.max_body;
+  if (capture.active) {
+    for (const auto& f : rhead.fields) {
+      if (http::isHopByHop(f, rhead) || f.id == http::Field::content_length) continue;
+      if (f.id == http::Field::content_type) {
+        capture.content_type.assign(f.value);
+      } else {
+        capture.fields.emplace_back(f.name, f.value);
+      }
+    }
+  }
   const bool client_keep_alive = down_.head.keep_alive && !result_.client_close;
   const http::ResponseFraming framing =
       http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);
@@ -519,10 +527,12 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
         }
         first = false;
+        if (capture.active) capture.body.append(ubuf.readable().data(), take);
         ubuf.consume(take);
         remaining -= take;
         if (remaining == 0) {
           complete = true;
+          capture.complete = capture.active;
           break;
         }
         const auto rr = co_await net::readSome(

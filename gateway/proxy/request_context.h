@@ -18,8 +18,34 @@
 #include "gateway/guards/held_permit.h"
 #include "gateway/http/head.h"
 #include "gateway/stats/worker_stats.h"
+#include "resilience/circuit_breaker.h"
 
 namespace sluice::gateway::proxy {
+
+// A copy of the response as relayed, for a guard that keeps good responses (the circuit
+// breaker's cached fallback). Only 200 responses with a Content-Length of at most max_body are
+// captured; `complete` says the whole body reached the client.
+struct ResponseCapture {
+  bool wanted = false;
+  std::uint64_t max_body = 0;
+  std::string key;  // what the response is stored under (host and target)
+  bool active = false;  // this response is being captured
+  bool complete = false;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string body;
+
+  void reset() {
+    wanted = active = complete = false;
+    key.clear();
+    content_type.clear();
+    fields.clear();
+    // A large body moved into a cache leaves nothing behind; one that was not kept does not get
+    // to pin its capacity on an idle connection.
+    if (body.capacity() > 64 * 1024) std::string().swap(body);
+    body.clear();
+  }
+};
 
 struct RequestContext {
   // Facts about the request, copied from its head (the head itself is only valid until the
@@ -55,6 +81,10 @@ struct RequestContext {
   // to guards is measured from here, so their own waiting does not count as upstream slowness.
   std::chrono::steady_clock::time_point admitted{};
   std::vector<guards::HeldPermit> permits;  // keeps its capacity across requests
+  // The circuit breaker's permit (a route has at most one breaker), given its outcome in the
+  // breaker guard's complete().
+  resilience::CircuitBreaker::Permit breaker_permit;
+  ResponseCapture capture;
 
   // Outcome.
   int status = 0;
@@ -88,11 +118,13 @@ struct RequestContext {
     attempts = 0;
     upstream_error.reset();
     error.clear();
+    capture.reset();
   }
 
   void releasePermits() noexcept {
     guards_admitted = 0;
     permits.clear();
+    breaker_permit.release();
   }
 
   // Keeps `permit` until the request is over.

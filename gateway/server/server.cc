@@ -85,12 +85,12 @@ std::string Server::renderMetrics() const {
     for (const auto& guard : snap.route_guards[r]) {
       if (std::find(seen.begin(), seen.end(), guard.get()) != seen.end()) continue;
       seen.push_back(guard.get());
-      const bool shared = guard->name() == "cluster_rate_limit";
+      const bool shared = guard->name().starts_with("cluster_");
       for (const auto& g : guard->gauges()) {
         facts.guard_gauges.push_back({std::string(g.name), std::string(g.help), std::string(g.type),
                                       shared ? std::string() : snap.layout.route_names[r],
                                       snap.layout.route_clusters[r], std::string(guard->name()),
-                                      g.value});
+                                      g.value, std::string(g.label), std::string(g.label_value)});
       }
     }
   }

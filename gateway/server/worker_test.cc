@@ -72,7 +72,7 @@ class ThrowingGuard final : public guards::Guard {
     }
     co_return guards::Admission::allowed();
   }
-  void complete(const proxy::RequestContext& /*ctx*/, const guards::Completion& c) override {
+  void complete(proxy::RequestContext& /*ctx*/, const guards::Completion& c) override {
     completed.fetch_add(1);
     last_status.store(c.status);
   }

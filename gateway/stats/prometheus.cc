@@ -211,16 +211,15 @@ std::string renderPrometheus(const MetricsLayout& layout,
   }
 
   if (!layout.guard_labels.empty()) {
-    static constexpr std::array<std::string_view, 4> kVerdicts = {"allowed", "delayed", "limited",
-                                                                  "shed"};
     w.family("sluice_guard_requests_total", "counter",
              "Admission guard verdicts by route and guard: allowed (at once), delayed (after "
-             "waiting), limited (rate limit) and shed (no capacity).");
+             "waiting), limited (rate limit), shed (no capacity), open (circuit breaker "
+             "fallback) and aborted (fault injection).");
     for (std::size_t g = 0; g < layout.guard_labels.size(); ++g) {
       const auto& [route, guard] = layout.guard_labels[g];
-      for (std::size_t v = 0; v < kVerdicts.size(); ++v) {
+      for (std::size_t v = 0; v < kGuardDecisionNames.size(); ++v) {
         w.sample("sluice_guard_requests_total",
-                 {{"route", route}, {"guard", guard}, {"decision", kVerdicts[v]}},
+                 {{"route", route}, {"guard", guard}, {"decision", kGuardDecisionNames[v]}},
                  sumOver(shards, [&](const WorkerStats& s) { return s.guards[g][v].value(); }));
       }
     }
@@ -237,12 +236,16 @@ std::string renderPrometheus(const MetricsLayout& layout,
       if (g.name != first.name) continue;
       const std::initializer_list<std::pair<std::string_view, std::string_view>> labels = {
           {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard}};
+      const std::initializer_list<std::pair<std::string_view, std::string_view>> labels_extra = {
+          {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard},
+          {g.label, g.label_value}};
+      const auto& ls = g.label.empty() ? labels : labels_extra;
       // Counts print as integers: "%.9g" would round a large counter.
       if (g.value >= 0 && g.value < 9e15 &&
           g.value == static_cast<double>(static_cast<std::uint64_t>(g.value))) {
-        w.sample(g.name, labels, static_cast<std::uint64_t>(g.value));
+        w.sample(g.name, ls, static_cast<std::uint64_t>(g.value));
       } else {
-        w.sample(g.name, labels, g.value);
+        w.sample(g.name, ls, g.value);
       }
     }
   }

@@ -28,6 +28,8 @@ struct GuardGaugeSample {
   std::string cluster;
   std::string guard;
   double value = 0;
+  std::string label;  // an extra label when not empty
+  std::string label_value;
 };
 
 struct ProcessFacts {

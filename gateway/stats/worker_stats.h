@@ -81,9 +81,12 @@ struct HostStats {
   Counter requests;
 };
 
-// Verdicts of one guard on one route, indexed like guards::kVerdictNames
-// (allowed, delayed, limited, shed).
-using GuardStats = std::array<Counter, 4>;
+// Verdicts of one guard on one route (guards::Verdict, in this order): let through at once,
+// after waiting, refused by a rate limit, shed for lack of capacity, refused or redirected by an
+// open circuit breaker, aborted by fault injection.
+inline constexpr std::array<std::string_view, 6> kGuardDecisionNames = {
+    "allowed", "delayed", "limited", "shed", "open", "aborted"};
+using GuardStats = std::array<Counter, kGuardDecisionNames.size()>;
 
 struct alignas(64) WorkerStats {
   WorkerStats(std::size_t route_count, const std::vector<std::size_t>& hosts_per_cluster,

@@ -1,0 +1,167 @@
+#include "gateway/guards/circuit_breaker_guard.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/config/breaker_config.h"
+
+namespace sluice::gateway::guards {
+
+namespace {
+
+using State = resilience::CircuitBreaker::State;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::array<std::string_view, 5> kStateNames = {"closed", "open", "half_open",
+                                                         "forced_open", "disabled"};
+
+}  // namespace
+
+std::string_view stateName(State s) { return kStateNames[static_cast<std::size_t>(s)]; }
+
+CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name,
+                                         const config::CircuitBreaker& config,
+                                         std::optional<std::size_t> fallback_cluster)
+    : name_(name),
+      config_(config),
+      fallback_cluster_(fallback_cluster),
+      cache_(config.fallback.cache ? std::make_unique<ResponseCache>(config.fallback.cache_entries)
+                                   : nullptr),
+      breaker_(config::breakerSettings(config), Clock::now(),
+               [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
+                 transitions_[static_cast<std::size_t>(to)].fetch_add(1,
+                                                                      std::memory_order_relaxed);
+               }) {}
+
+std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) {
+  auto permit = breaker_.tryAcquire(Clock::now());
+  const bool get = ctx.head != nullptr && ctx.head->method == http::Verb::get;
+  if (permit) {
+    ctx.breaker_permit = std::move(permit);
+    if (cache_ && get) {
+      auto& cap = ctx.capture;
+      cap.wanted = true;
+      cap.max_body = config_.fallback.cache_max_body;
+      cap.key.assign(ctx.host).append(ctx.head->target);
+    }
+    return Admission::allowed();
+  }
+  Admission a;
+  a.verdict = Verdict::Open;
+  if (fallback_cluster_) {
+    a.cluster = fallback_cluster_;
+  } else {
+    a.reply = fallbackReply(ctx);
+  }
+  return a;
+}
+
+boost::asio::awaitable<Admission> CircuitBreakerGuard::admit(proxy::RequestContext& ctx) {
+  co_return *check(ctx);  // never reached: check() always decides
+}
+
+http::LocalReply CircuitBreakerGuard::fallbackReply(const proxy::RequestContext& ctx) {
+  const auto& fb = config_.fallback;
+  if (cache_ && ctx.head != nullptr && ctx.head->method == http::Verb::get) {
+    std::string key(ctx.host);
+    key.append(ctx.head->target);
+    if (auto hit = cache_->find(key)) {
+      http::LocalReply r;
+      r.status = hit->status;
+      r.body = hit->body;
+      r.content_type = hit->content_type;
+      r.fields = hit->fields;
+      const auto age = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - hit->stored);
+      r.fields.emplace_back("Age", std::to_string(age.count()));
+      r.fields.emplace_back("X-Sluice-Fallback", "cache");
+      return r;
+    }
+  }
+  http::LocalReply r;
+  r.status = fb.status;
+  r.body = fb.body;
+  r.content_type = fb.content_type;
+  r.fields = fb.headers;
+  r.fields.emplace_back("X-Sluice-Fallback", "static");
+  return r;
+}
+
+bool CircuitBreakerGuard::isFailure(const Completion& c) const {
+  return c.upstream_failed || std::binary_search(config_.failure_statuses.begin(),
+                                                 config_.failure_statuses.end(), c.status);
+}
+
+void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
+  auto& permit = ctx.breaker_permit;
+  if (!permit) return;  // sent to the fallback cluster: says nothing about this upstream
+  if (c.status == 0 && !c.upstream_failed) {
+    permit.release();  // the client left before any answer: no verdict on the upstream
+    return;
+  }
+  const bool failed = isFailure(c);
+  if (failed) {
+    permit.failure(c.latency);
+  } else {
+    permit.success(c.latency);
+  }
+  auto& cap = ctx.capture;
+  if (cache_ && !failed && cap.active && cap.complete && c.status == 200) {
+    auto entry = std::make_shared<ResponseCache::Entry>();
+    entry->status = 200;
+    entry->content_type = std::move(cap.content_type);
+    entry->fields = std::move(cap.fields);
+    entry->body = std::move(cap.body);
+    entry->stored = Clock::now();
+    cache_->put(std::move(cap.key), std::move(entry));
+  }
+}
+
+std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
+  std::vector<GuardGauge> out;
+  const State now = breaker_.state();
+  for (std::size_t s = 0; s < kStates; ++s) {
+    out.push_back({"sluice_circuit_breaker_state",
+                   "1 for the breaker's current state, 0 for the others.",
+                   static_cast<std::size_t>(now) == s ? 1.0 : 0.0, "gauge", "state",
+                   kStateNames[s]});
+  }
+  for (std::size_t s = 0; s < kStates; ++s) {
+    out.push_back({"sluice_circuit_breaker_transitions_total",
+                   "Circuit breaker state changes, by the state entered.",
+                   static_cast<double>(transitions_[s].load(std::memory_order_relaxed)), "counter",
+                   "to", kStateNames[s]});
+  }
+  if (cache_) {
+    out.push_back({"sluice_fallback_cache_entries",
+                   "Responses kept for a circuit breaker's cached fallback.",
+                   static_cast<double>(cache_->size())});
+  }
+  return out;
+}
+
+nlohmann::json CircuitBreakerGuard::status() const {
+  const auto now = Clock::now();
+  const auto s = breaker_.snapshot(now);
+  nlohmann::json j = {{"state", stateName(s.state)},
+                      {"calls", s.calls},
+                      {"failures", s.failures},
+                      {"slow_calls", s.slow_calls},
+                      {"failure_rate", s.failure_rate},
+                      {"slow_call_rate", s.slow_call_rate},
+                      {"rejected", s.rejected},
+                      {"consecutive_reopens", s.consecutive_reopens}};
+  j["open_for_ms"] =
+      s.open_until ? nlohmann::json(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::max(*s.open_until - now, Clock::duration::zero()))
+                                        .count())
+                   : nlohmann::json(nullptr);
+  nlohmann::json transitions = nlohmann::json::object();
+  for (std::size_t i = 0; i < kStates; ++i) {
+    transitions[std::string(kStateNames[i])] = transitions_[i].load(std::memory_order_relaxed);
+  }
+  j["transitions"] = transitions;
+  return j;
+}
+
+}  // namespace sluice::gateway::guards

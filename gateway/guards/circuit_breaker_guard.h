@@ -1,0 +1,70 @@
+// CircuitBreakerGuard: the `circuit_breaker` of a route or cluster (docs/configuration.md) -
+// stop sending requests to an upstream that is failing, answer from a fallback meanwhile, and
+// probe it before trusting it again.
+//
+// The breaker is resilience::CircuitBreaker (closed -> open -> half-open -> closed; its header
+// has the exact thresholds). A request it admits carries the permit in its context; complete()
+// records the outcome: a failure when sluice could not get a usable upstream response (502, 503,
+// 504 of its own, resets, timeouts) or the status is in failure_statuses (default 5xx), a slow
+// call when the service time (from admission, queueing excluded) exceeds slow_call_duration. A
+// request the client abandoned before any response records nothing.
+//
+// While the breaker refuses, the request gets its fallback (verdict `open`):
+//   - cache:   the last good 200 response to the same GET (host and target), with
+//              X-Sluice-Fallback: cache and Age; the static answer when there is none;
+//   - static:  the configured status, headers and body, with X-Sluice-Fallback: static;
+//   - cluster: the request is forwarded to the fallback cluster instead.
+// A cluster's breaker is one guard shared by all of its routes; a route with its own breaker
+// uses that one instead. State and transitions are exported as gauges and on the admin API
+// (/breakers).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "gateway/config/config.h"
+#include "gateway/guards/guard.h"
+#include "gateway/guards/response_cache.h"
+#include "resilience/circuit_breaker.h"
+
+namespace sluice::gateway::guards {
+
+class CircuitBreakerGuard final : public Guard {
+ public:
+  // `fallback_cluster`: the index of config.fallback.cluster, when set.
+  CircuitBreakerGuard(std::string_view name, const config::CircuitBreaker& config,
+                      std::optional<std::size_t> fallback_cluster);
+
+  [[nodiscard]] std::string_view name() const override { return name_; }
+  std::optional<Admission> check(proxy::RequestContext& ctx) override;
+  boost::asio::awaitable<Admission> admit(proxy::RequestContext& ctx) override;
+  void complete(proxy::RequestContext& ctx, const Completion& c) override;
+  [[nodiscard]] std::vector<GuardGauge> gauges() const override;
+
+  [[nodiscard]] resilience::CircuitBreaker& breaker() noexcept { return breaker_; }
+  // State, rates and counts, for the admin API.
+  [[nodiscard]] nlohmann::json status() const;
+
+ private:
+  static constexpr std::size_t kStates = 5;  // resilience::CircuitBreaker::State values
+
+  [[nodiscard]] http::LocalReply fallbackReply(const proxy::RequestContext& ctx);
+  [[nodiscard]] bool isFailure(const Completion& c) const;
+
+  std::string name_;
+  config::CircuitBreaker config_;
+  std::optional<std::size_t> fallback_cluster_;
+  std::unique_ptr<ResponseCache> cache_;  // null without fallback.cache
+  std::array<std::atomic<std::uint64_t>, kStates> transitions_{};  // by target state
+  resilience::CircuitBreaker breaker_;  // last: its listener writes transitions_
+};
+
+[[nodiscard]] std::string_view stateName(resilience::CircuitBreaker::State s);
+
+}  // namespace sluice::gateway::guards

@@ -1,0 +1,56 @@
+// ResponseCache: the last good response to each GET, kept for a circuit breaker's fallback.
+//
+// Bounded by entry count (least recently used evicted) and, through the caller, by body size
+// (config fallback.cache.max_body), so its memory is at most entries * max_body plus keys and
+// fields. Entries are immutable and shared: a hit is a shared_ptr copy under the lock, and the
+// reply is built outside it. Only the breaker's fallback reads it, so it costs nothing while the
+// breaker is closed beyond one insert per good response.
+//
+// Thread-safety: all members are thread-safe (one mutex).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::gateway::guards {
+
+class ResponseCache {
+ public:
+  struct Entry {
+    int status = 200;
+    std::string content_type;
+    std::vector<std::pair<std::string, std::string>> fields;  // end-to-end fields, as received
+    std::string body;
+    std::chrono::steady_clock::time_point stored;
+  };
+
+  explicit ResponseCache(std::size_t max_entries) : max_entries_(max_entries) {}
+
+  void put(std::string key, std::shared_ptr<const Entry> entry);
+  [[nodiscard]] std::shared_ptr<const Entry> find(std::string_view key);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  using Lru = std::list<std::pair<std::string, std::shared_ptr<const Entry>>>;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+
+  const std::size_t max_entries_;
+  mutable std::mutex mu_;
+  Lru lru_;  // most recent first
+  std::unordered_map<std::string, Lru::iterator, Hash, std::equal_to<>> index_;
+};
+
+}  // namespace sluice::gateway::guards
