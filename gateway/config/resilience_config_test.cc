@@ -1,0 +1,182 @@
+// The route and cluster sections of the resilience issue: retry, retry_budget, circuit_breaker
+// and fault - defaults, parsing, and every broken case reported with its position.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "gateway/config/breaker_config.h"
+#include "gateway/config/loader.h"
+#include "gateway/config/retry_config.h"
+
+namespace sluice::gateway::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string withRoute(const std::string& route_extra, const std::string& cluster_extra = "") {
+  return "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
+         "clusters:\n  - name: api\n    endpoints: [127.0.0.1:9000]\n" +
+         cluster_extra +
+         "  - name: spare\n    endpoints: [127.0.0.1:9001]\n"
+         "routes:\n  - name: all\n    cluster: api\n" +
+         route_extra;
+}
+
+Config loaded(const std::string& yaml) {
+  auto r = load(yaml, "t.yaml");
+  EXPECT_TRUE(r.ok()) << (r.diagnostics.empty() ? "" : r.diagnostics.front().format());
+  return r.ok() ? *r.config : Config{};
+}
+
+TEST(ResilienceConfig, RetryDefaultsAndFields) {
+  auto c = loaded(withRoute(""));
+  const RetryPolicy& d = c.routes[0].retry;
+  EXPECT_EQ(d.attempts, 2U);
+  EXPECT_TRUE(d.on.connect_failure);
+  EXPECT_FALSE(d.on.reset || d.on.timeout || !d.on.statuses.empty());
+  EXPECT_FALSE(d.per_try_timeout);
+  EXPECT_FALSE(d.any_method);
+  EXPECT_EQ(c.clusters[0].retry_budget.percent, 20);
+
+  c = loaded(withRoute(
+      "    retry:\n      attempts: 3\n      on: [reset, timeout, gateway-error, 429]\n"
+      "      per_try_timeout: 250ms\n      methods: any\n      backoff_base: 10ms\n"
+      "      backoff_max: 1s\n",
+      "    retry_budget: { percent: 12.5, min_per_second: 0, window: 30s }\n"));
+  const RetryPolicy& p = c.routes[0].retry;
+  EXPECT_EQ(p.attempts, 3U);
+  EXPECT_FALSE(p.on.connect_failure);  // a list replaces the default
+  EXPECT_TRUE(p.on.reset && p.on.timeout);
+  EXPECT_THAT(p.on.statuses, ElementsAre(429, 502, 503, 504));
+  EXPECT_EQ(p.per_try_timeout, Millis(250));
+  EXPECT_TRUE(p.any_method);
+  EXPECT_EQ(p.backoff_base, Millis(10));
+  EXPECT_EQ(p.backoff_max, Millis(1000));
+  EXPECT_THAT(retryOnText(p.on), ElementsAre("reset", "timeout", "429", "502", "503", "504"));
+  EXPECT_EQ(c.clusters[0].retry_budget.percent, 12.5);
+  EXPECT_EQ(c.clusters[0].retry_budget.min_per_second, 0);
+  EXPECT_EQ(c.clusters[0].retry_budget.window, Millis(30'000));
+}
+
+TEST(ResilienceConfig, BreakerDefaultsFieldsAndFallbacks) {
+  auto c = loaded(withRoute("", "    circuit_breaker: {}\n"));
+  const CircuitBreaker& d = *c.clusters[0].circuit_breaker;
+  EXPECT_EQ(d.window, 100U);
+  EXPECT_EQ(d.minimum_calls, 20U);
+  EXPECT_EQ(d.failure_statuses.size(), 100U);  // 500-599
+  EXPECT_EQ(d.fallback.status, 503);
+  EXPECT_FALSE(d.fallback.cache || d.fallback.cluster);
+
+  c = loaded(withRoute(
+      "    circuit_breaker:\n      window: 10s\n      minimum_calls: 5\n      failure_rate: 40\n"
+      "      slow_call_rate: 80\n      slow_call_duration: 2s\n      open_duration: 1s\n"
+      "      open_duration_multiplier: 2\n      max_open_duration: 1m\n      half_open_probes: 2\n"
+      "      failure_statuses: [502, 503]\n"
+      "      fallback:\n        status: 200\n        body: '{\"items\":[]}'\n"
+      "        content_type: application/json\n        headers: { X-Degraded: 'yes' }\n"
+      "        cache: { entries: 10, max_body: 4KiB }\n"));
+  const CircuitBreaker& b = *c.routes[0].circuit_breaker;
+  EXPECT_EQ(b.window_time, Millis(10'000));
+  EXPECT_EQ(b.minimum_calls, 5U);
+  EXPECT_EQ(b.failure_rate, 40);
+  EXPECT_EQ(b.slow_call_duration, Millis(2000));
+  EXPECT_EQ(b.open_duration_multiplier, 2);
+  EXPECT_THAT(b.failure_statuses, ElementsAre(502, 503));
+  EXPECT_EQ(b.fallback.status, 200);
+  EXPECT_EQ(b.fallback.content_type, "application/json");
+  ASSERT_EQ(b.fallback.headers.size(), 1U);
+  EXPECT_TRUE(b.fallback.cache);
+  EXPECT_EQ(b.fallback.cache_entries, 10U);
+  EXPECT_EQ(b.fallback.cache_max_body, 4096U);
+  const auto s = breakerSettings(b);
+  EXPECT_EQ(s.window_type, resilience::CircuitBreaker::WindowType::TimeBased);
+  EXPECT_EQ(s.half_open_probes, 2U);
+
+  c = loaded(withRoute("    circuit_breaker: { fallback: { cluster: spare } }\n"));
+  EXPECT_EQ(c.routes[0].circuit_breaker->fallback.cluster, "spare");
+}
+
+TEST(ResilienceConfig, Fault) {
+  auto c = loaded(withRoute("    fault:\n      delay: { duration: 100ms, percent: 50 }\n"
+                            "      abort: { status: 503 }\n"));
+  const Fault& f = *c.routes[0].fault;
+  EXPECT_EQ(f.delay, Millis(100));
+  EXPECT_EQ(f.delay_percent, 50);
+  EXPECT_EQ(f.abort_status, 503);
+  EXPECT_EQ(f.abort_percent, 100);
+}
+
+struct Broken {
+  const char* name;
+  std::string route;
+  std::string cluster;
+  std::string expected;
+};
+
+class ResilienceConfigRejects : public ::testing::TestWithParam<Broken> {};
+
+TEST_P(ResilienceConfigRejects, WithPositionAndReason) {
+  const auto& b = GetParam();
+  std::vector<std::string> p;
+  for (const auto& d : load(withRoute(b.route, b.cluster), "t.yaml").diagnostics) {
+    p.push_back(d.format());
+  }
+  ASSERT_EQ(p.size(), 1U) << ::testing::PrintToString(p);
+  EXPECT_THAT(p[0], HasSubstr(b.expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ResilienceConfigRejects,
+    ::testing::Values(
+        Broken{"retry_unknown_condition", "    retry: { on: [flaky] }\n", "",
+               "t.yaml:10:19: unknown retry condition 'flaky'"},
+        Broken{"retry_status_out_of_range", "    retry: { on: [302] }\n", "",
+               "unknown retry condition '302'"},
+        Broken{"retry_on_empty", "    retry: { on: [] }\n", "", "retry.on must be a non-empty"},
+        Broken{"retry_methods", "    retry: { methods: post }\n", "",
+               "retry.methods must be 'idempotent' or 'any'"},
+        Broken{"retry_backoff_order", "    retry: { backoff_base: 1s, backoff_max: 10ms }\n", "",
+               "retry.backoff_max (10ms) must be at least retry.backoff_base (1000ms)"},
+        Broken{"retry_per_try_unit", "    retry: { per_try_timeout: 5 }\n", "",
+               "retry.per_try_timeout"},
+        Broken{"retry_unknown_key", "    retry: { tries: 3 }\n", "", "unknown key 'tries'"},
+        Broken{"budget_percent", "", "    retry_budget: { percent: -1 }\n",
+               "t.yaml:5:30: retry_budget.percent must be a number from 0 to 1000"},
+        Broken{"budget_window", "", "    retry_budget: { window: 10ms }\n",
+               "retry_budget.window must be at least 100ms"},
+        Broken{"breaker_window", "    circuit_breaker: { window: 0 }\n", "",
+               "circuit_breaker.window (calls) must be an integer from 1"},
+        Broken{"breaker_window_garbage", "    circuit_breaker: { window: lots }\n", "",
+               "circuit_breaker.window (a call count or a duration)"},
+        Broken{"breaker_minimum_above_window",
+               "    circuit_breaker: { window: 10, minimum_calls: 20 }\n", "",
+               "circuit_breaker.minimum_calls (20) cannot exceed the window (10 calls)"},
+        Broken{"breaker_rate", "    circuit_breaker: { failure_rate: 150 }\n", "",
+               "circuit_breaker.failure_rate (percent) must be a number from 0 to 100"},
+        Broken{"breaker_max_open", "    circuit_breaker: { open_duration: 1m, "
+                                   "max_open_duration: 10s }\n",
+               "", "max_open_duration must be at least open_duration"},
+        Broken{"breaker_failure_status", "    circuit_breaker: { failure_statuses: [200] }\n",
+               "", "failure_statuses entry (a status or 5xx) must be an integer from 400"},
+        Broken{"fallback_unknown_cluster",
+               "    circuit_breaker: { fallback: { cluster: nowhere } }\n", "",
+               "fallback.cluster 'nowhere' is not a cluster"},
+        Broken{"fallback_own_cluster", "    circuit_breaker: { fallback: { cluster: api } }\n",
+               "", "fallback.cluster 'api' is the cluster it stands in for"},
+        Broken{"fallback_cluster_and_body",
+               "    circuit_breaker: { fallback: { cluster: spare, body: x } }\n", "",
+               "fallback.cluster forwards to another cluster"},
+        Broken{"fallback_header_name",
+               "    circuit_breaker: { fallback: { headers: { 'bad name': x } } }\n", "",
+               "fallback header name 'bad name'"},
+        Broken{"fallback_status", "    circuit_breaker: { fallback: { status: 99 } }\n", "",
+               "fallback.status must be an integer from 200 to 599"},
+        Broken{"fault_empty", "    fault: {}\n", "", "fault needs a delay, an abort or both"},
+        Broken{"fault_abort_without_status", "    fault: { abort: { percent: 5 } }\n", "",
+               "fault.abort is missing required key 'status'"},
+        Broken{"fault_percent", "    fault: { delay: { duration: 1s, percent: 101 } }\n", "",
+               "fault.delay.percent must be a number from 0 to 100"}),
+    [](const auto& test) { return std::string(test.param.name); });
+
+}  // namespace
+}  // namespace sluice::gateway::config
