@@ -11,6 +11,7 @@
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/config/config_json.h"
+#include "gateway/guards/circuit_breaker_guard.h"
 #include "gateway/log/access_log.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/server/worker.h"
@@ -60,6 +61,11 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
       return admin::Response{200, "application/json",
                              config::toJson(self->snapshot_->config).dump(2) + "\n"};
     });
+    s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
+                      [self] {
+                        return admin::Response{200, "application/json",
+                                               self->breakersJson().dump(2) + "\n"};
+                      });
   }
   return s;
 }
@@ -67,6 +73,27 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
 Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+}
+
+nlohmann::json Server::breakersJson() const {
+  // Each breaker once: a cluster's breaker is listed with its cluster and no route.
+  const Snapshot& snap = *snapshot_;
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<const guards::Guard*> seen;
+  for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
+    for (const auto& guard : snap.route_guards[r]) {
+      const auto* b = dynamic_cast<const guards::CircuitBreakerGuard*>(guard.get());
+      if (b == nullptr || std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
+      seen.push_back(b);
+      const bool shared = b->name().starts_with("cluster_");
+      nlohmann::json j = b->status();
+      j["route"] = shared ? nlohmann::json(nullptr) : nlohmann::json(snap.layout.route_names[r]);
+      j["cluster"] = snap.layout.route_clusters[r];
+      j["guard"] = b->name();
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
 }
 
 std::string Server::renderMetrics() const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "gateway/config/config.h"
@@ -53,6 +54,7 @@ class Server {
   void startDrain();
   void pollDrain();
   [[nodiscard]] std::string renderMetrics() const;
+  [[nodiscard]] nlohmann::json breakersJson() const;
 
   boost::asio::io_context io_{1};
   std::shared_ptr<const Snapshot> snapshot_;
