@@ -203,6 +203,20 @@ struct PoolSettings {
   Millis max_wait{1'000};  // wait for a free connection at max_connections; then 503
 };
 
+// Passive health: hosts that fail more than their peers leave selection for a while
+// (resilience/outlier_detector.h has the exact rules; the defaults are Envoy's).
+struct OutlierDetection {
+  std::uint32_t consecutive_5xx = 5;              // 0 disables
+  std::uint32_t consecutive_gateway_failure = 0;  // 502/503/504 and connection failures; 0: off
+  std::optional<double> failure_percentage = 85;  // percent; unset disables
+  std::uint32_t failure_percentage_minimum_hosts = 5;
+  std::uint32_t failure_percentage_request_volume = 50;
+  Millis interval{10'000};
+  Millis base_ejection_time{30'000};
+  Millis max_ejection_time{300'000};
+  double max_ejection_percent = 10;
+};
+
 enum class LbPolicy : std::uint8_t { RoundRobin };
 
 struct Cluster {
@@ -215,6 +229,7 @@ struct Cluster {
   std::optional<RateLimit> rate_limit;  // shared by every route to this cluster
   RetryBudget retry_budget;
   std::optional<CircuitBreaker> circuit_breaker;  // one breaker for every route to the cluster
+  std::optional<OutlierDetection> outlier_detection;
 };
 
 struct Admin {

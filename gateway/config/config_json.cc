@@ -22,6 +22,53 @@ json timeouts(const ListenerTimeouts& t) {
           {"send_ms", t.send.count()}};
 }
 
+json circuitBreaker(const std::optional<CircuitBreaker>& b) {
+  if (!b) return nullptr;
+  const auto& fb = b->fallback;
+  json fallback = fb.cluster ? json{{"cluster", *fb.cluster}}
+                             : json{{"status", fb.status},
+                                    {"body", fb.body},
+                                    {"content_type", fb.content_type},
+                                    {"headers", fb.headers},
+                                    {"cache", fb.cache ? json{{"entries", fb.cache_entries},
+                                                              {"max_body_bytes", fb.cache_max_body}}
+                                                       : json(nullptr)}};
+  return {{"window", b->window_time ? json{{"duration_ms", b->window_time->count()}}
+                                    : json{{"calls", b->window}}},
+          {"minimum_calls", b->minimum_calls},
+          {"failure_rate", b->failure_rate},
+          {"slow_call_rate", b->slow_call_rate},
+          {"slow_call_duration_ms",
+           b->slow_call_duration ? json(b->slow_call_duration->count()) : json(nullptr)},
+          {"open_duration_ms", b->open_duration.count()},
+          {"open_duration_multiplier", b->open_duration_multiplier},
+          {"max_open_duration_ms", b->max_open_duration.count()},
+          {"half_open_probes", b->half_open_probes},
+          {"failure_statuses", b->failure_statuses},
+          {"fallback", fallback}};
+}
+
+json fault(const std::optional<Fault>& f) {
+  if (!f) return nullptr;
+  return {{"delay_ms", f->delay.count()},
+          {"delay_percent", f->delay_percent},
+          {"abort_status", f->abort_status},
+          {"abort_percent", f->abort_percent}};
+}
+
+json outlierDetection(const std::optional<OutlierDetection>& o) {
+  if (!o) return nullptr;
+  return {{"consecutive_5xx", o->consecutive_5xx},
+          {"consecutive_gateway_failure", o->consecutive_gateway_failure},
+          {"failure_percentage", o->failure_percentage ? json(*o->failure_percentage) : json("off")},
+          {"failure_percentage_minimum_hosts", o->failure_percentage_minimum_hosts},
+          {"failure_percentage_request_volume", o->failure_percentage_request_volume},
+          {"interval_ms", o->interval.count()},
+          {"base_ejection_time_ms", o->base_ejection_time.count()},
+          {"max_ejection_time_ms", o->max_ejection_time.count()},
+          {"max_ejection_percent", o->max_ejection_percent}};
+}
+
 json rateLimit(const std::optional<RateLimit>& rl) {
   if (!rl) return nullptr;
   json key = json::array();
@@ -99,7 +146,9 @@ json toJson(const Config& c) {
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
                              {"retry", retry},
                              {"rate_limit", rateLimit(r.rate_limit)},
-                             {"concurrency", concurrency(r.concurrency)}});
+                             {"concurrency", concurrency(r.concurrency)},
+                             {"circuit_breaker", circuitBreaker(r.circuit_breaker)},
+                             {"fault", fault(r.fault)}});
   }
   out["clusters"] = json::array();
   for (const auto& cl : c.clusters) {
@@ -122,7 +171,9 @@ json toJson(const Config& c) {
                                {"retry_budget",
                                 {{"percent", cl.retry_budget.percent},
                                  {"min_per_second", cl.retry_budget.min_per_second},
-                                 {"window_ms", cl.retry_budget.window.count()}}}});
+                                 {"window_ms", cl.retry_budget.window.count()}}},
+                               {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
+                               {"outlier_detection", outlierDetection(cl.outlier_detection)}});
   }
   return out;
 }

@@ -96,6 +96,21 @@ TEST(ResilienceConfig, BreakerDefaultsFieldsAndFallbacks) {
   EXPECT_EQ(c.routes[0].circuit_breaker->fallback.cluster, "spare");
 }
 
+TEST(ResilienceConfig, OutlierDetection) {
+  auto c = loaded(withRoute("", "    outlier_detection: {}\n"));
+  const OutlierDetection& d = *c.clusters[0].outlier_detection;
+  EXPECT_EQ(d.consecutive_5xx, 5U);
+  EXPECT_EQ(d.failure_percentage, 85.0);
+  EXPECT_EQ(d.max_ejection_percent, 10.0);
+  c = loaded(withRoute("", "    outlier_detection: { consecutive_gateway_failure: 2, "
+                           "failure_percentage: off, interval: 1s, max_ejection_percent: 50 }\n"));
+  const OutlierDetection& o = *c.clusters[0].outlier_detection;
+  EXPECT_EQ(o.consecutive_gateway_failure, 2U);
+  EXPECT_FALSE(o.failure_percentage);
+  EXPECT_EQ(o.interval, Millis(1000));
+  EXPECT_EQ(o.max_ejection_percent, 50.0);
+}
+
 TEST(ResilienceConfig, Fault) {
   auto c = loaded(withRoute("    fault:\n      delay: { duration: 100ms, percent: 50 }\n"
                             "      abort: { status: 503 }\n"));
@@ -171,6 +186,13 @@ INSTANTIATE_TEST_SUITE_P(
                "fallback header name 'bad name'"},
         Broken{"fallback_status", "    circuit_breaker: { fallback: { status: 99 } }\n", "",
                "fallback.status must be an integer from 200 to 599"},
+        Broken{"outlier_percentage_zero", "", "    outlier_detection: { failure_percentage: 0 }\n",
+               "outlier_detection.failure_percentage must be above 0 (or 'off')"},
+        Broken{"outlier_times", "",
+               "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 10s }\n",
+               "max_ejection_time must be at least base_ejection_time"},
+        Broken{"outlier_unknown", "", "    outlier_detection: { consecutive_500: 3 }\n",
+               "unknown key 'consecutive_500' in outlier_detection"},
         Broken{"fault_empty", "    fault: {}\n", "", "fault needs a delay, an abort or both"},
         Broken{"fault_abort_without_status", "    fault: { abort: { percent: 5 } }\n", "",
                "fault.abort is missing required key 'status'"},

@@ -139,8 +139,8 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     // Not enough of the deadline left for a try to succeed: fail now rather than load the
     // upstream with work whose answer nobody will wait for.
     if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
-    const auto host =
-        cluster_.balancer().pick({std::span<const std::size_t>(tried.data(), tried_count), 0});
+    const auto host = cluster_.balancer().pick(
+        {std::span<const std::size_t>(tried.data(), tried_count), 0, cluster_.outliers(), now});
     if (!host) co_return fail(stats::UpstreamError::NoHost);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
     if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
@@ -166,7 +166,29 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     acquired.lease.reset();  // back to the pool (if kept) before the next attempt
     retry_permit_.release();  // this try is over: it no longer counts as a retry in flight
 
-    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, Clock::now() - now});
+    const auto finished = Clock::now();
+    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now});
+    if (auto* outliers = cluster_.outliers()) {
+      // Passive health: what this host did with this try (a local problem - the pool, the
+      // client - says nothing about it).
+      switch (outcome) {
+        case Outcome::Done:
+          outliers->record(*host, truncated_ ? 0 : ctx_.status, finished);
+          break;
+        case Outcome::RetryStatus:
+          outliers->record(*host, retry_status_, finished);
+          break;
+        case Outcome::Failed:
+          if (upstream_error_ != stats::UpstreamError::PoolTimeout &&
+              causeOf(upstream_error_) != RetryCause::Never) {
+            outliers->record(*host, 0, finished);
+          }
+          break;
+        case Outcome::StaleRetry:
+        case Outcome::ClientFailed:
+          break;
+      }
+    }
     std::optional<Clock::duration> pause;
     switch (outcome) {
       case Outcome::Done:
@@ -467,6 +489,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
                                  : std::optional<Clock::duration>();
     if (auto pause = retryPause(RetryCause::Status, rhead.status, retry_after)) {
       retry_pause_ = *pause;
+      retry_status_ = rhead.status;
       co_return Outcome::RetryStatus;
     }
   }
@@ -618,6 +641,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     }
   }
 
+  truncated_ = truncated;
   if (truncated) {
     stats_.upstreamError(ctx_.cluster_index, upstream_error_);
     ctx_.upstream_error = upstream_error_;

@@ -61,6 +61,11 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
       return admin::Response{200, "application/json",
                              config::toJson(self->snapshot_->config).dump(2) + "\n"};
     });
+    s->admin_->handle("/upstreams", "clusters and hosts: weight, outlier ejection (JSON)",
+                      [self] {
+                        return admin::Response{200, "application/json",
+                                               self->upstreamsJson().dump(2) + "\n"};
+                      });
     s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
                       [self] {
                         return admin::Response{200, "application/json",
@@ -73,6 +78,39 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
 Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+}
+
+nlohmann::json Server::upstreamsJson() const {
+  const Snapshot& snap = *snapshot_;
+  const auto now = std::chrono::steady_clock::now();
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
+    const auto& cl = snap.config.clusters[c];
+    const auto* outliers = snap.outliers[c].get();
+    nlohmann::json hosts = nlohmann::json::array();
+    for (std::size_t h = 0; h < cl.endpoints.size(); ++h) {
+      nlohmann::json host = {{"address", cl.endpoints[h].address.text()},
+                             {"weight", cl.endpoints[h].weight},
+                             {"ejected", false}};
+      if (outliers != nullptr) {
+        if (const auto s = outliers->status(h, now)) {
+          host["ejected"] = s->ejected;
+          host["ejected_for_ms"] =
+              s->ejected ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                               s->ejected_until - now)
+                               .count()
+                         : 0;
+          host["times_ejected"] = s->times_ejected;
+          host["ejection_multiplier"] = s->multiplier;
+        }
+      }
+      hosts.push_back(std::move(host));
+    }
+    out.push_back({{"cluster", cl.name},
+                   {"outlier_detection", outliers != nullptr},
+                   {"hosts", std::move(hosts)}});
+  }
+  return out;
 }
 
 nlohmann::json Server::breakersJson() const {
@@ -120,6 +158,15 @@ std::string Server::renderMetrics() const {
                                       g.value, std::string(g.label), std::string(g.label_value)});
       }
     }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (std::size_t c = 0; c < snap.outliers.size(); ++c) {
+    const auto* o = snap.outliers[c].get();
+    if (o == nullptr) continue;
+    auto& f = facts.outliers.emplace_back();
+    f.cluster = c;
+    for (std::size_t k = 0; k < f.ejections.size(); ++k) f.ejections[k] = o->ejections(k);
+    for (std::size_t h = 0; h < o->hosts(); ++h) f.ejected.push_back(o->ejected(h, now));
   }
   return stats::renderPrometheus(snapshot_->layout, shards, facts);
 }

@@ -55,6 +55,7 @@ class Server {
   void pollDrain();
   [[nodiscard]] std::string renderMetrics() const;
   [[nodiscard]] nlohmann::json breakersJson() const;
+  [[nodiscard]] nlohmann::json upstreamsJson() const;
 
   boost::asio::io_context io_{1};
   std::shared_ptr<const Snapshot> snapshot_;

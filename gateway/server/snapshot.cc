@@ -8,7 +8,7 @@ namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
   auto s = std::make_shared<Snapshot>(
-      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}});
+      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {
@@ -25,6 +25,11 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
     budget.window = cl.retry_budget.window;
     budget.bucket_count = 10;
     s->retry_budgets.push_back(std::make_unique<resilience::RetryBudget>(budget));
+    s->outliers.push_back(cl.outlier_detection
+                              ? std::make_unique<upstream::OutlierEjection>(
+                                    *cl.outlier_detection, cl.endpoints.size(),
+                                    std::chrono::steady_clock::now())
+                              : nullptr);
   }
   for (const auto& r : c.routes) {
     std::size_t index = 0;

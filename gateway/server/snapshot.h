@@ -13,6 +13,7 @@
 #include "gateway/guards/guard.h"
 #include "gateway/routing/router.h"
 #include "gateway/stats/prometheus.h"
+#include "gateway/upstream/outlier_ejection.h"
 #include "resilience/retry_budget.h"
 
 namespace sluice::gateway::server {
@@ -27,6 +28,8 @@ struct Snapshot {
   stats::MetricsLayout layout;
   // [cluster]: shared by every worker (workers report first attempts in batches, upstream/cluster.h).
   std::vector<std::unique_ptr<resilience::RetryBudget>> retry_budgets;
+  // [cluster]: passive health shared by every worker; null without outlier_detection.
+  std::vector<std::unique_ptr<upstream::OutlierEjection>> outliers;
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
   [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;

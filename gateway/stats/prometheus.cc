@@ -210,6 +210,28 @@ std::string renderPrometheus(const MetricsLayout& layout,
     }
   }
 
+  if (!facts.outliers.empty()) {
+    w.family("sluice_outlier_ejections_total", "counter",
+             "Hosts ejected by outlier detection, by cluster and detector.");
+    for (const auto& o : facts.outliers) {
+      for (std::size_t k = 0; k < kEjectionReasons.size(); ++k) {
+        w.sample("sluice_outlier_ejections_total",
+                 {{"cluster", layout.cluster_names[o.cluster]}, {"reason", kEjectionReasons[k]}},
+                 o.ejections[k]);
+      }
+    }
+    w.family("sluice_upstream_host_ejected", "gauge",
+             "1 while outlier detection keeps the host out of selection.");
+    for (const auto& o : facts.outliers) {
+      for (std::size_t h = 0; h < o.ejected.size(); ++h) {
+        w.sample("sluice_upstream_host_ejected",
+                 {{"cluster", layout.cluster_names[o.cluster]},
+                  {"host", layout.host_addresses[o.cluster][h]}},
+                 std::uint64_t{o.ejected[h] ? 1U : 0U});
+      }
+    }
+  }
+
   if (!layout.guard_labels.empty()) {
     w.family("sluice_guard_requests_total", "counter",
              "Admission guard verdicts by route and guard: allowed (at once), delayed (after "

@@ -32,11 +32,22 @@ struct GuardGaugeSample {
   std::string label_value;
 };
 
+// A cluster's outlier detection, as of the scrape.
+struct OutlierFacts {
+  std::size_t cluster = 0;  // index in the layout
+  std::array<std::uint64_t, 3> ejections{};  // consecutive_5xx, consecutive_gateway_failure,
+                                             // failure_percentage
+  std::vector<bool> ejected;  // [host]
+};
+inline constexpr std::array<std::string_view, 3> kEjectionReasons = {
+    "consecutive_5xx", "consecutive_gateway_failure", "failure_percentage"};
+
 struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
   std::uint64_t access_log_dropped = 0;
   std::vector<GuardGaugeSample> guard_gauges;  // grouped by name in the output
+  std::vector<OutlierFacts> outliers;          // clusters with outlier_detection
 };
 
 [[nodiscard]] std::string renderPrometheus(const MetricsLayout& layout,

@@ -7,8 +7,8 @@ namespace sluice::gateway::upstream {
 Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
                  const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
                  std::vector<stats::HostStats>& host_stats,
-                 resilience::RetryBudget& retry_budget)
-    : config_(config), retry_budget_(retry_budget) {
+                 resilience::RetryBudget& retry_budget, OutlierEjection* outliers)
+    : config_(config), retry_budget_(retry_budget), outliers_(outliers) {
   std::vector<std::uint32_t> weights;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     pools_.push_back(
@@ -25,6 +25,7 @@ Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& c
 
 void Cluster::sweep(std::chrono::steady_clock::time_point now) {
   flushRequests(now);
+  if (outliers_ != nullptr) outliers_->evaluate(now);
   for (auto& p : pools_) p->sweep(now);
 }
 

@@ -13,6 +13,7 @@
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/connection_pool.h"
 #include "gateway/upstream/load_balancer.h"
+#include "gateway/upstream/outlier_ejection.h"
 #include "resilience/retry_budget.h"
 
 namespace sluice::gateway::upstream {
@@ -21,7 +22,8 @@ class Cluster {
  public:
   Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
           const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-          std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget);
+          std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
+          OutlierEjection* outliers);
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
@@ -45,6 +47,9 @@ class Cluster {
     return retry_budget_.tryAcquireRetry(now);
   }
 
+  // The cluster's passive health (shared by all workers), or null when not configured.
+  [[nodiscard]] OutlierEjection* outliers() const noexcept { return outliers_; }
+
   void sweep(std::chrono::steady_clock::time_point now);
   void closeIdle();
 
@@ -54,6 +59,7 @@ class Cluster {
   std::vector<std::unique_ptr<ConnectionPool>> pools_;
   std::vector<std::string> addresses_;
   resilience::RetryBudget& retry_budget_;
+  OutlierEjection* outliers_;
   std::uint32_t unreported_requests_ = 0;
 
   void flushRequests(std::chrono::steady_clock::time_point now) {

@@ -16,9 +16,14 @@
 
 namespace sluice::gateway::upstream {
 
+class OutlierEjection;
+
 struct PickContext {
   std::span<const std::size_t> tried;  // host indices already attempted for this request
   std::uint64_t hash = 0;              // the request's balancing-key hash, for hashing policies
+  // Hosts ejected at `now` are skipped while any other host is left (null: none are ejected).
+  const OutlierEjection* ejection = nullptr;
+  std::chrono::steady_clock::time_point now{};
 };
 
 struct AttemptResult {

@@ -255,3 +255,42 @@ def test_malformed_deadlines_are_400(gateway_factory, upstream_factory):
                         ("grpc-timeout", "10"), ("grpc-timeout", "123456789m")):
         r = Client(port).request("GET", "/", headers=[(name, value)])
         assert r.status == 400 and b"invalid" in r.body, (name, value)
+
+
+def test_a_bad_host_is_ejected_and_clients_see_no_errors(gateway_factory, upstream_factory):
+    """One host of three always fails: retries hide it and outlier detection ejects it."""
+    bad_holder, bad_handler = status_upstream(503)
+    bad = upstream_factory(bad_handler)
+    bad_holder["up"] = bad
+    goods = [upstream_factory() for _ in range(2)]
+    port, admin = start(gateway_factory, [goods[0], bad, goods[1]],
+                        "    retry: { attempts: 3, on: [gateway-error], backoff_base: 1ms, "
+                        "backoff_max: 5ms }\n",
+                        cluster_extra="    outlier_detection: { consecutive_5xx: 3, "
+                                      "max_ejection_percent: 50, base_ejection_time: 30s }\n",
+                        workers=2)
+    clients = [Client(port) for _ in range(3)]
+    statuses = []
+
+    def run(c):
+        statuses.extend(c.request("GET", "/").status for _ in range(40))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(200) == 120
+    # Three failures in a row, then it was out (requests already on their way to it when the
+    # third failure was recorded still arrive).
+    assert 3 <= bad.requests <= 6
+    text = get(admin, "/metrics")[2]
+    assert metric(text, "sluice_outlier_ejections_total", cluster="app",
+                  reason="consecutive_5xx") == 1
+    assert metric(text, "sluice_upstream_host_ejected", cluster="app", host=bad.address) == 1
+    assert metric(text, "sluice_upstream_host_ejected", cluster="app",
+                  host=goods[0].address) == 0
+    hosts = json.loads(get(admin, "/upstreams")[2])[0]["hosts"]
+    ejected = [h for h in hosts if h["ejected"]]
+    assert [h["address"] for h in ejected] == [bad.address]
+    assert 25_000 < ejected[0]["ejected_for_ms"] <= 30_000 and ejected[0]["times_ejected"] == 1

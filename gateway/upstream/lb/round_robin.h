@@ -1,6 +1,6 @@
 // Weighted round robin (nginx's smooth variant, resilience::SmoothWeightedRoundRobin): with
-// weights 5,1,1 the order is a a b a c a a. Hosts already tried by the request are skipped; if
-// every host was tried, the rotation continues over all of them.
+// weights 5,1,1 the order is a a b a c a a. Ejected hosts (outlier detection) and hosts already
+// tried by the request are skipped while others are left.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,16 @@
+// Reader of a cluster's `outlier_detection` section (docs/configuration.md has the reference).
+// Internal to gateway/config.
+#pragma once
+
+#include "gateway/config/config.h"
+#include "gateway/config/yaml_reader.h"
+#include "resilience/outlier_detector.h"
+
+namespace sluice::gateway::config {
+
+void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out);
+
+// The library's settings for a validated config.
+[[nodiscard]] resilience::OutlierDetector::Settings outlierSettings(const OutlierDetection& c);
+
+}  // namespace sluice::gateway::config

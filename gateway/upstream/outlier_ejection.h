@@ -1,0 +1,59 @@
+// OutlierEjection: a cluster's passive health, shared by every worker.
+//
+// Wraps resilience::OutlierDetector (one per cluster): the forwarding loop reports each try's
+// outcome (the status, or a connection failure/timeout), and hosts that fail more than their
+// peers are ejected for a while. Host selection asks ejected(host, now) on every pick, so that
+// answer is lock-free: each host's readmission time is mirrored in an atomic, refreshed whenever
+// a report or a sweep changes it. Reports take the detector's mutex (a few tens of ns; only
+// clusters with outlier_detection configured pay it). The interval sweep (failure percentage,
+// multiplier decay) runs from the workers' once-a-second housekeeping.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gateway/config/config.h"
+#include "resilience/outlier_detector.h"
+
+namespace sluice::gateway::upstream {
+
+class OutlierEjection {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  static constexpr std::size_t kReasons = 3;  // resilience::OutlierDetector::Reason values
+
+  OutlierEjection(const config::OutlierDetection& config, std::size_t hosts, TimePoint now);
+
+  [[nodiscard]] bool ejected(std::size_t host, TimePoint now) const noexcept {
+    return now.time_since_epoch().count() < until_[host].load(std::memory_order_relaxed);
+  }
+
+  // One try's outcome: the response status, or 0 for a connection failure, reset or timeout.
+  void record(std::size_t host, int status, TimePoint now);
+  // The interval sweep, when due.
+  void evaluate(TimePoint now);
+
+  [[nodiscard]] std::size_t hosts() const noexcept { return hosts_.size(); }
+  [[nodiscard]] std::uint64_t ejections(std::size_t reason) const noexcept {
+    return ejections_[reason].load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::optional<resilience::OutlierDetector::HostStatus> status(
+      std::size_t host, TimePoint now) const {
+    return detector_.hostStatus(hosts_[host], now);
+  }
+
+ private:
+  void mirror(std::size_t host, TimePoint now);
+
+  resilience::OutlierDetector detector_;
+  std::vector<resilience::OutlierDetector::HostId> hosts_;  // endpoint index -> detector id
+  std::unique_ptr<std::atomic<std::int64_t>[]> until_;      // ns since the clock's epoch
+  std::array<std::atomic<std::uint64_t>, kReasons> ejections_{};
+};
+
+}  // namespace sluice::gateway::upstream
