@@ -217,6 +217,15 @@ struct OutlierDetection {
   double max_ejection_percent = 10;
 };
 
+// Caps on a cluster across all workers and hosts (upstream/bulkhead.h); the defaults are
+// Envoy's.
+struct Bulkhead {
+  std::uint32_t max_connections = 1024;
+  std::uint32_t max_pending = 1024;
+  std::uint32_t max_requests = 1024;
+  std::uint32_t max_retries = 3;
+};
+
 enum class LbPolicy : std::uint8_t { RoundRobin };
 
 struct Cluster {
@@ -230,6 +239,7 @@ struct Cluster {
   RetryBudget retry_budget;
   std::optional<CircuitBreaker> circuit_breaker;  // one breaker for every route to the cluster
   std::optional<OutlierDetection> outlier_detection;
+  std::optional<Bulkhead> bulkhead;
 };
 
 struct Admin {

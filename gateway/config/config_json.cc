@@ -173,7 +173,16 @@ json toJson(const Config& c) {
                                  {"min_per_second", cl.retry_budget.min_per_second},
                                  {"window_ms", cl.retry_budget.window.count()}}},
                                {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
-                               {"outlier_detection", outlierDetection(cl.outlier_detection)}});
+                               {"outlier_detection", outlierDetection(cl.outlier_detection)},
+                               {"bulkhead", cl.bulkhead ? json{{"max_connections",
+                                                                cl.bulkhead->max_connections},
+                                                               {"max_pending",
+                                                                cl.bulkhead->max_pending},
+                                                               {"max_requests",
+                                                                cl.bulkhead->max_requests},
+                                                               {"max_retries",
+                                                                cl.bulkhead->max_retries}}
+                                                        : json(nullptr)}});
   }
   return out;
 }

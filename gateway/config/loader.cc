@@ -265,7 +265,7 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
              {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
-              "circuit_breaker", "outlier_detection"})) {
+              "circuit_breaker", "outlier_detection", "bulkhead"})) {
     return;
   }
   if (r.require(n, "name", "cluster")) {
@@ -330,6 +330,7 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
   if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
   if (const YAML::Node b = n["circuit_breaker"]) readCircuitBreaker(r, b, c.circuit_breaker.emplace());
+  if (const YAML::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
   if (const YAML::Node o = n["outlier_detection"]) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());
   }

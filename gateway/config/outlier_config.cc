@@ -16,6 +16,21 @@ resilience::OutlierDetector::Settings outlierSettings(const OutlierDetection& c)
   return s;
 }
 
+void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out) {
+  if (!r.map(n, "bulkhead", {"max_connections", "max_pending", "max_requests", "max_retries"})) {
+    return;
+  }
+  const auto cap = [&](const char* key, std::uint32_t& field, std::uint64_t min) {
+    r.optional(n, key, field, [&](const YAML::Node& v) {
+      return r.integer(v, "bulkhead." + std::string(key), min, 10'000'000);
+    });
+  };
+  cap("max_connections", out.max_connections, 1);
+  cap("max_pending", out.max_pending, 0);
+  cap("max_requests", out.max_requests, 1);
+  cap("max_retries", out.max_retries, 0);
+}
+
 void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out) {
   if (!r.map(n, "outlier_detection",
              {"consecutive_5xx", "consecutive_gateway_failure", "failure_percentage",

@@ -1,5 +1,5 @@
-// Reader of a cluster's `outlier_detection` section (docs/configuration.md has the reference).
-// Internal to gateway/config.
+// Readers of a cluster's upstream-protection sections, `outlier_detection` and `bulkhead`
+// (docs/configuration.md has the reference). Internal to gateway/config.
 #pragma once
 
 #include "gateway/config/config.h"
@@ -9,6 +9,7 @@
 namespace sluice::gateway::config {
 
 void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out);
+void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out);
 
 // The library's settings for a validated config.
 [[nodiscard]] resilience::OutlierDetector::Settings outlierSettings(const OutlierDetection& c);

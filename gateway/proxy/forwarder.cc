@@ -90,6 +90,11 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
       return http::LocalReply::text(503, "no upstream host available");
     case E::Deadline:
       return http::LocalReply::text(504, "deadline exceeded");
+    case E::Overflow: {
+      auto r = http::LocalReply::text(503, "upstream cluster overloaded");
+      r.fields.emplace_back("Retry-After", "1");
+      return r;
+    }
     case E::Count:
       break;
   }
@@ -130,6 +135,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   down_.head_size = 0;
 
   const config::RetryPolicy& retry = ctx_.route->retry;
+  auto [admitted, request_slot] =
+      upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Requests);
+  if (!admitted) co_return fail(stats::UpstreamError::Overflow);
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   int stale_replays = 0;
@@ -165,6 +173,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     acquired.lease.reset();  // back to the pool (if kept) before the next attempt
     retry_permit_.release();  // this try is over: it no longer counts as a retry in flight
+    retry_slot_.release();
 
     const auto finished = Clock::now();
     cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now});
@@ -180,6 +189,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
           break;
         case Outcome::Failed:
           if (upstream_error_ != stats::UpstreamError::PoolTimeout &&
+              upstream_error_ != stats::UpstreamError::Overflow &&
               causeOf(upstream_error_) != RetryCause::Never) {
             outliers->record(*host, 0, finished);
           }
@@ -287,12 +297,16 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
   }
   const auto now = Clock::now();
   if (ctx_.deadline - now < pause + kMinTry) return std::nullopt;
+  auto [admitted, slot] =
+      upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Retries);
+  if (!admitted) return std::nullopt;
   auto permit = cluster_.tryAcquireRetry(now);
   if (!permit) {
     stats_.clusters[ctx_.cluster_index].retries_denied.inc();
     return std::nullopt;
   }
   retry_permit_ = std::move(permit);
+  retry_slot_ = std::move(slot);
   return pause;
 }
 

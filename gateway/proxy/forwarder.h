@@ -130,6 +130,7 @@ class Forwarder {
   int retry_status_ = 0;    // the status of a try dropped for a retry
   bool truncated_ = false;  // the last try's response was cut short
   resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
+  upstream::Bulkhead::Slot retry_slot_;           // likewise
 };
 
 // The reply sluice sends for an upstream failure.

@@ -168,6 +168,17 @@ std::string Server::renderMetrics() const {
     for (std::size_t k = 0; k < f.ejections.size(); ++k) f.ejections[k] = o->ejections(k);
     for (std::size_t h = 0; h < o->hosts(); ++h) f.ejected.push_back(o->ejected(h, now));
   }
+  for (std::size_t c = 0; c < snap.bulkheads.size(); ++c) {
+    const auto* b = snap.bulkheads[c].get();
+    if (b == nullptr) continue;
+    auto& f = facts.bulkheads.emplace_back();
+    f.cluster = c;
+    for (std::size_t k = 0; k < upstream::Bulkhead::kLimits; ++k) {
+      f.in_use[k] = b->inUse(k);
+      f.max[k] = b->max(k);
+      f.overflows[k] = b->overflows(k);
+    }
+  }
   return stats::renderPrometheus(snapshot_->layout, shards, facts);
 }
 

@@ -8,7 +8,7 @@ namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
   auto s = std::make_shared<Snapshot>(
-      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}});
+      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {
@@ -30,6 +30,8 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
                                     *cl.outlier_detection, cl.endpoints.size(),
                                     std::chrono::steady_clock::now())
                               : nullptr);
+    s->bulkheads.push_back(cl.bulkhead ? std::make_unique<upstream::Bulkhead>(*cl.bulkhead)
+                                       : nullptr);
   }
   for (const auto& r : c.routes) {
     std::size_t index = 0;

@@ -13,6 +13,7 @@
 #include "gateway/guards/guard.h"
 #include "gateway/routing/router.h"
 #include "gateway/stats/prometheus.h"
+#include "gateway/upstream/bulkhead.h"
 #include "gateway/upstream/outlier_ejection.h"
 #include "resilience/retry_budget.h"
 
@@ -30,6 +31,7 @@ struct Snapshot {
   std::vector<std::unique_ptr<resilience::RetryBudget>> retry_budgets;
   // [cluster]: passive health shared by every worker; null without outlier_detection.
   std::vector<std::unique_ptr<upstream::OutlierEjection>> outliers;
+  std::vector<std::unique_ptr<upstream::Bulkhead>> bulkheads;  // [cluster]; null without one
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
   [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;

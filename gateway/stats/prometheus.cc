@@ -210,6 +210,32 @@ std::string renderPrometheus(const MetricsLayout& layout,
     }
   }
 
+  if (!facts.bulkheads.empty()) {
+    struct Family {
+      const char* name;
+      const char* type;
+      const char* help;
+      const std::array<std::uint64_t, 4> BulkheadFacts::*values;
+    };
+    static constexpr Family kFamilies[] = {
+        {"sluice_bulkhead_in_use", "gauge", "Units of a cluster's bulkhead caps in use.",
+         &BulkheadFacts::in_use},
+        {"sluice_bulkhead_limit", "gauge", "A cluster's bulkhead caps.", &BulkheadFacts::max},
+        {"sluice_bulkhead_overflow_total", "counter",
+         "Requests (or retries) refused because a bulkhead cap was full.",
+         &BulkheadFacts::overflows}};
+    for (const auto& f : kFamilies) {
+      w.family(f.name, f.type, f.help);
+      for (const auto& b : facts.bulkheads) {
+        for (std::size_t k = 0; k < kBulkheadLimits.size(); ++k) {
+          w.sample(f.name,
+                   {{"cluster", layout.cluster_names[b.cluster]}, {"limit", kBulkheadLimits[k]}},
+                   (b.*f.values)[k]);
+        }
+      }
+    }
+  }
+
   if (!facts.outliers.empty()) {
     w.family("sluice_outlier_ejections_total", "counter",
              "Hosts ejected by outlier detection, by cluster and detector.");

@@ -42,12 +42,23 @@ struct OutlierFacts {
 inline constexpr std::array<std::string_view, 3> kEjectionReasons = {
     "consecutive_5xx", "consecutive_gateway_failure", "failure_percentage"};
 
+// A cluster's bulkhead, as of the scrape (limits: connections, pending, requests, retries).
+struct BulkheadFacts {
+  std::size_t cluster = 0;
+  std::array<std::uint64_t, 4> in_use{};
+  std::array<std::uint64_t, 4> max{};
+  std::array<std::uint64_t, 4> overflows{};
+};
+inline constexpr std::array<std::string_view, 4> kBulkheadLimits = {"connections", "pending",
+                                                                    "requests", "retries"};
+
 struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
   std::uint64_t access_log_dropped = 0;
   std::vector<GuardGaugeSample> guard_gauges;  // grouped by name in the output
   std::vector<OutlierFacts> outliers;          // clusters with outlier_detection
+  std::vector<BulkheadFacts> bulkheads;        // clusters with a bulkhead
 };
 
 [[nodiscard]] std::string renderPrometheus(const MetricsLayout& layout,

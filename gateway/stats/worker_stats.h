@@ -48,12 +48,13 @@ enum class UpstreamError : std::uint8_t {
   Truncated,       // the body ended early; the client connection is closed
   NoHost,          // every host excluded -> 503
   Deadline,        // too little of the request's deadline left to start a try -> 504
+  Overflow,        // a cluster bulkhead cap (connections, pending, requests) was full -> 503
   Count
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(UpstreamError::Count)>
     kUpstreamErrorNames = {"connect_failure", "connect_timeout", "pool_timeout", "timeout",
                            "reset",           "bad_response",    "truncated",    "no_host",
-                           "deadline"};
+                           "deadline",        "overflow"};
 
 inline constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx",
                                                                    "5xx"};

@@ -11,6 +11,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/stats/worker_stats.h"
+#include "gateway/upstream/bulkhead.h"
 #include "gateway/upstream/connection_pool.h"
 #include "gateway/upstream/load_balancer.h"
 #include "gateway/upstream/outlier_ejection.h"
@@ -23,7 +24,7 @@ class Cluster {
   Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
           const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
           std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
-          OutlierEjection* outliers);
+          OutlierEjection* outliers, Bulkhead* bulkhead);
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
@@ -49,6 +50,8 @@ class Cluster {
 
   // The cluster's passive health (shared by all workers), or null when not configured.
   [[nodiscard]] OutlierEjection* outliers() const noexcept { return outliers_; }
+  // The cluster's caps (shared by all workers), or null when not configured.
+  [[nodiscard]] Bulkhead* bulkhead() const noexcept { return bulkhead_; }
 
   void sweep(std::chrono::steady_clock::time_point now);
   void closeIdle();
@@ -60,6 +63,7 @@ class Cluster {
   std::vector<std::string> addresses_;
   resilience::RetryBudget& retry_budget_;
   OutlierEjection* outliers_;
+  Bulkhead* bulkhead_;
   std::uint32_t unreported_requests_ = 0;
 
   void flushRequests(std::chrono::steady_clock::time_point now) {

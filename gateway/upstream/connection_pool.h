@@ -7,7 +7,9 @@
 //   // a lease dropped without keep() closes its connection (errors, bad framing, truncation)
 //
 // Limits: at most `max_connections` open (idle + in use); beyond that, acquire waits up to
-// `max_wait` for one to be released or closed, FIFO, then fails with PoolTimeout (503). At most
+// `max_wait` for one to be released or closed, FIFO, then fails with PoolTimeout (503). A
+// cluster bulkhead adds caps across workers and hosts: a connection over its connection cap, or
+// a wait over its pending cap, fails at once with Overflow (503). At most
 // `max_idle` are kept idle; idle ones are closed after `idle_timeout` (sweep()) and when the
 // upstream closes them (checked on reuse with a non-blocking peek, so a dead keep-alive
 // connection is never handed out knowingly). Not thread-safe: one pool per worker and host.
@@ -27,6 +29,7 @@
 #include "gateway/config/config.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/stats/worker_stats.h"
+#include "gateway/upstream/bulkhead.h"
 
 namespace sluice::gateway::upstream {
 
@@ -35,6 +38,7 @@ struct UpstreamConnection {
   boost::asio::ip::tcp::socket socket;
   std::chrono::steady_clock::time_point idle_since{};
   std::uint64_t requests = 0;  // exchanges completed on this connection
+  Bulkhead::Slot counted;      // its unit of the cluster's connection cap, if there is one
 };
 
 class ConnectionPool;
@@ -85,7 +89,8 @@ static_assert(std::is_nothrow_move_constructible_v<Lease>);
 class ConnectionPool {
  public:
   ConnectionPool(boost::asio::any_io_executor executor, boost::asio::ip::tcp::endpoint endpoint,
-                 const config::PoolSettings& settings, stats::HostStats& stats);
+                 const config::PoolSettings& settings, stats::HostStats& stats,
+                 Bulkhead* bulkhead = nullptr);
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
   ~ConnectionPool();
@@ -127,6 +132,7 @@ class ConnectionPool {
   boost::asio::ip::tcp::endpoint endpoint_;
   config::PoolSettings settings_;
   stats::HostStats& stats_;
+  Bulkhead* bulkhead_;  // the cluster's caps on connections and pending requests, if any
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // back = most recently used
   std::size_t open_ = 0;                                  // idle + leased + connecting
   std::list<Waiter*> waiters_;                            // FIFO

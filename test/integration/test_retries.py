@@ -294,3 +294,59 @@ def test_a_bad_host_is_ejected_and_clients_see_no_errors(gateway_factory, upstre
     ejected = [h for h in hosts if h["ejected"]]
     assert [h["address"] for h in ejected] == [bad.address]
     assert 25_000 < ejected[0]["ejected_for_ms"] <= 30_000 and ejected[0]["times_ejected"] == 1
+
+
+def slow_upstream(delay):
+    def handler(conn):
+        while conn.read_request() is not None:
+            time.sleep(delay)
+            conn.send(up_mod.response(200, b"slow"))
+    return handler
+
+
+def concurrent_statuses(port, n):
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        r = Client(port).request("GET", "/")
+        with lock:
+            results.append((r.status, r.body))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_bulkhead_caps_requests_and_connections_across_workers(gateway_factory, upstream_factory):
+    for cap, limit in (("max_requests: 2", "requests"), ("max_connections: 2", "connections")):
+        up = upstream_factory(slow_upstream(0.8))
+        port, admin = start(gateway_factory, [up],
+                            cluster_extra=f"    bulkhead: {{ {cap} }}\n", workers=2)
+        begin = time.monotonic()
+        results = concurrent_statuses(port, 5)
+        statuses = sorted(s for s, _ in results)
+        assert statuses == [200, 200, 503, 503, 503], (limit, results)
+        assert all(b == b"upstream cluster overloaded\n" for s, b in results if s == 503)
+        assert time.monotonic() - begin < 1.5
+        text = get(admin, "/metrics")[2]
+        assert metric(text, "sluice_bulkhead_overflow_total", cluster="app", limit=limit) == 3
+        assert metric(text, "sluice_upstream_errors_total", cluster="app", kind="overflow") == 3
+        assert metric(text, "sluice_bulkhead_limit", cluster="app", limit=limit) == 2
+
+
+def test_bulkhead_caps_concurrent_retries(gateway_factory, upstream_factory):
+    bad, good = failing_and_good(upstream_factory)
+    port, admin = start(gateway_factory, [bad, good],
+                        "    retry: { attempts: 2, on: [503], backoff_base: 1ms, "
+                        "backoff_max: 2ms }\n",
+                        cluster_extra="    bulkhead: { max_retries: 0 }\n")
+    c = Client(port)
+    statuses = [c.request("GET", "/").status for _ in range(4)]
+    assert statuses.count(503) == 2  # the failed tries were not retried
+    assert metric(get(admin, "/metrics")[2], "sluice_bulkhead_overflow_total", cluster="app",
+                  limit="retries") == 2
