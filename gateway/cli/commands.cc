@@ -86,12 +86,18 @@ int demo(const DemoOptions& options) {
       "           " +
       proxy +
       "/limited   (5 requests/s per client, burst 10, then 429)\n"
+      "           " +
+      proxy +
+      "/flaky     (half the requests fail on purpose; a circuit breaker opens)\n"
       "  admin    " +
       admin +
       "/\n"
       "  metrics  " +
       admin +
       "/metrics\n"
+      "  breakers " +
+      admin +
+      "/breakers\n"
       "  config   " +
       admin +
       "/config\n"

@@ -6,7 +6,7 @@
 //   -> read the response head (until the try's deadline) -> relay head and body to the client
 //   -> hand the connection back to the pool only if the exchange ended cleanly.
 //
-// Retries (the route's retry policy, docs/resilience.md): a connect failure is retried for any
+// Retries (the route's retry policy, docs/retries-and-deadlines.md): a connect failure is retried for any
 // request (nothing was sent); a reset, a timeout or a listed status only for a request that can
 // be sent again (no body) and is safe to repeat (an idempotent method, unless the route says
 // any). A retried status is dropped before any byte of it reaches the client; once a response

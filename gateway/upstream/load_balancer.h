@@ -3,9 +3,10 @@
 // One LoadBalancer instance serves one cluster on one worker (no locking). The forwarding loop
 // calls pick() once per attempt, passing the hosts this request already tried so that a retry
 // goes elsewhere where it can; it reports every attempt's outcome back through onResult(), which
-// latency- or load-aware policies use and simple ones ignore. Health checking and outlier
-// ejection (later) narrow the eligible set before the policy sees it; policies stay pure
-// selection logic over host indices (resilience/lb/ holds the algorithms).
+// latency- or load-aware policies use and simple ones ignore. Outlier ejection (and, later,
+// active health checks) narrow the eligible set: a policy skips a host that PickContext says is
+// ejected while any other is left. Policies stay pure selection logic over host indices
+// (resilience/lb/ holds the algorithms).
 #pragma once
 
 #include <chrono>
