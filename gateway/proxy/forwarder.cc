@@ -11,6 +11,7 @@
 #include "gateway/http/chunked.h"
 #include "gateway/http/head_writer.h"
 #include "gateway/http/response_parser.h"
+#include "gateway/http/strict_parser.h"
 #include "gateway/http/timeout_header.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
@@ -516,7 +517,11 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
                    rhead.content_length <= capture.max_body;
   if (capture.active) {
     for (const auto& f : rhead.fields) {
-      if (http::isHopByHop(f, rhead) || f.id == http::Field::content_length) continue;
+      // Framing is re-derived and the request ID is the serving request's, not this one's.
+      if (http::isHopByHop(f, rhead) || f.id == http::Field::content_length ||
+          (f.id == http::Field::unknown && http::iequals(f.name, "x-request-id"))) {
+        continue;
+      }
       if (f.id == http::Field::content_type) {
         capture.content_type.assign(f.value);
       } else {

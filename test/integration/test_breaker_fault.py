@@ -31,7 +31,8 @@ class Flaky:
                 conn.send(up_mod.response(500, b"broken"))
             else:
                 conn.send(up_mod.response(200, self.body + req.target.encode(),
-                                          [("Content-Type", "text/x-test")]))
+                                          [("Content-Type", "text/x-test"),
+                                           ("X-Request-Id", req.header("x-request-id"))]))
 
 
 BREAKER = ("    retry: { attempts: 1 }\n"
@@ -99,7 +100,8 @@ def test_an_open_breaker_serves_the_last_good_response_from_cache(gateway_factor
         port, [flaky.up.address], admin_port=admin,
         route_extra=BREAKER + "      fallback: { cache: true }\n"))
     c = Client(port)
-    assert c.request("GET", "/item?id=7").body == b"v1:/item?id=7"
+    first = c.request("GET", "/item?id=7")
+    assert first.body == b"v1:/item?id=7"
     flaky.fail = 1.0
     for _ in range(10):
         c.request("GET", "/broken")
@@ -107,6 +109,9 @@ def test_an_open_breaker_serves_the_last_good_response_from_cache(gateway_factor
     assert r.status == 200 and r.body == b"v1:/item?id=7"
     assert r.header("x-sluice-fallback") == "cache" and r.header("content-type") == "text/x-test"
     assert r.header("age") is not None
+    # The request ID is this request's, not the one the cached response once answered.
+    ids = r.header_all("x-request-id")
+    assert len(ids) == 1 and ids[0] != first.header("x-request-id")
     r = c.request("GET", "/never-seen")
     assert r.status == 503 and r.header("x-sluice-fallback") == "static"
     assert metric(get(admin, "/metrics")[2], "sluice_fallback_cache_entries", route="all") == 1
