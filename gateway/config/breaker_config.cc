@@ -7,7 +7,8 @@ namespace sluice::gateway::config {
 namespace {
 
 std::optional<int> status(Reader& r, const YAML::Node& n, std::string_view what, int min) {
-  if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599)) return static_cast<int>(*v);
+  if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599))
+    return static_cast<int>(*v);
   return std::nullopt;
 }
 
@@ -56,8 +57,9 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
     if (auto s = r.name(c, "fallback.cluster")) out.cluster = *s;
   }
   if (out.cluster && (out.cache || n["status"] || n["body"] || n["headers"])) {
-    r.error(n, "fallback.cluster forwards to another cluster: it takes no status, body, headers "
-               "or cache");
+    r.error(n,
+            "fallback.cluster forwards to another cluster: it takes no status, body, headers "
+            "or cache");
   }
 }
 
@@ -88,8 +90,8 @@ resilience::CircuitBreaker::Settings breakerSettings(const CircuitBreaker& c) {
 void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
   if (!r.map(n, "circuit_breaker",
              {"window", "minimum_calls", "failure_rate", "slow_call_rate", "slow_call_duration",
-              "open_duration", "open_duration_multiplier", "max_open_duration",
-              "half_open_probes", "failure_statuses", "fallback"})) {
+              "open_duration", "open_duration_multiplier", "max_open_duration", "half_open_probes",
+              "failure_statuses", "fallback"})) {
     return;
   }
   if (const YAML::Node w = n["window"]) {
@@ -101,8 +103,8 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
         out.window = static_cast<std::uint32_t>(*v);
       }
     } else if (s) {
-      if (auto d = r.duration(w, "circuit_breaker.window (a call count or a duration)",
-                              Millis(100))) {
+      if (auto d =
+              r.duration(w, "circuit_breaker.window (a call count or a duration)", Millis(100))) {
         out.window_time = *d;
       }
     }
@@ -175,9 +177,8 @@ void readFault(Reader& r, const YAML::Node& n, Fault& out) {
         return r.duration(v, "fault.delay.duration", kMinTimeout);
       });
       out.delay_percent = 100;
-      r.optional(d, "percent", out.delay_percent, [&](const YAML::Node& v) {
-        return r.decimal(v, "fault.delay.percent", 0, 100);
-      });
+      r.optional(d, "percent", out.delay_percent,
+                 [&](const YAML::Node& v) { return r.decimal(v, "fault.delay.percent", 0, 100); });
     }
   }
   if (const YAML::Node a = n["abort"]) {
@@ -185,9 +186,8 @@ void readFault(Reader& r, const YAML::Node& n, Fault& out) {
       r.optional(a, "status", out.abort_status,
                  [&](const YAML::Node& v) { return status(r, v, "fault.abort.status", 200); });
       out.abort_percent = 100;
-      r.optional(a, "percent", out.abort_percent, [&](const YAML::Node& v) {
-        return r.decimal(v, "fault.abort.percent", 0, 100);
-      });
+      r.optional(a, "percent", out.abort_percent,
+                 [&](const YAML::Node& v) { return r.decimal(v, "fault.abort.percent", 0, 100); });
     }
   }
   if (!n["delay"] && !n["abort"]) r.error(n, "fault needs a delay, an abort or both");

@@ -62,9 +62,9 @@ struct RouteMatch {
 // sent again: no body (or an empty one), and an idempotent method unless retry.methods is any.
 struct RetryOn {
   bool connect_failure = true;  // refused, connect timeout, pool wait timeout: nothing was sent
-  bool reset = false;    // the upstream closed, reset or sent garbage before a response head
-  bool timeout = false;  // no response head within the try's timeout
-  std::vector<int> statuses;  // response statuses to retry (the response is discarded), e.g. 503
+  bool reset = false;           // the upstream closed, reset or sent garbage before a response head
+  bool timeout = false;         // no response head within the try's timeout
+  std::vector<int> statuses;    // response statuses to retry (the response is discarded), e.g. 503
   friend bool operator==(const RetryOn&, const RetryOn&) = default;
 };
 
@@ -152,11 +152,11 @@ struct Fallback {
 // upstream failure (502/503/504 from sluice, a reset, a timeout) or a status in
 // `failure_statuses` is a failure; a call slower than slow_call_duration is slow.
 struct CircuitBreaker {
-  std::uint32_t window = 100;           // calls in the count-based window
-  std::optional<Millis> window_time;    // instead: a time-based window of this length
-  std::uint32_t minimum_calls = 20;     // before it may trip
-  double failure_rate = 50;             // percent of the window that trips it (>=)
-  double slow_call_rate = 100;          // percent; 100 = only when every call is slow
+  std::uint32_t window = 100;         // calls in the count-based window
+  std::optional<Millis> window_time;  // instead: a time-based window of this length
+  std::uint32_t minimum_calls = 20;   // before it may trip
+  double failure_rate = 50;           // percent of the window that trips it (>=)
+  double slow_call_rate = 100;        // percent; 100 = only when every call is slow
   std::optional<Millis> slow_call_duration;
   Millis open_duration{30'000};
   double open_duration_multiplier = 1;  // growth on repeated trips from half-open

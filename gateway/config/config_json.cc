@@ -58,15 +58,16 @@ json fault(const std::optional<Fault>& f) {
 
 json outlierDetection(const std::optional<OutlierDetection>& o) {
   if (!o) return nullptr;
-  return {{"consecutive_5xx", o->consecutive_5xx},
-          {"consecutive_gateway_failure", o->consecutive_gateway_failure},
-          {"failure_percentage", o->failure_percentage ? json(*o->failure_percentage) : json("off")},
-          {"failure_percentage_minimum_hosts", o->failure_percentage_minimum_hosts},
-          {"failure_percentage_request_volume", o->failure_percentage_request_volume},
-          {"interval_ms", o->interval.count()},
-          {"base_ejection_time_ms", o->base_ejection_time.count()},
-          {"max_ejection_time_ms", o->max_ejection_time.count()},
-          {"max_ejection_percent", o->max_ejection_percent}};
+  return {
+      {"consecutive_5xx", o->consecutive_5xx},
+      {"consecutive_gateway_failure", o->consecutive_gateway_failure},
+      {"failure_percentage", o->failure_percentage ? json(*o->failure_percentage) : json("off")},
+      {"failure_percentage_minimum_hosts", o->failure_percentage_minimum_hosts},
+      {"failure_percentage_request_volume", o->failure_percentage_request_volume},
+      {"interval_ms", o->interval.count()},
+      {"base_ejection_time_ms", o->base_ejection_time.count()},
+      {"max_ejection_time_ms", o->max_ejection_time.count()},
+      {"max_ejection_percent", o->max_ejection_percent}};
 }
 
 json rateLimit(const std::optional<RateLimit>& rl) {
@@ -132,13 +133,14 @@ json toJson(const Config& c) {
     if (!r.match.host.empty()) match["host"] = r.match.host;
     if (r.match.path_prefix) match["path_prefix"] = *r.match.path_prefix;
     if (r.match.path) match["path"] = *r.match.path;
-    json retry = {{"attempts", r.retry.attempts},
-                  {"on", retryOnText(r.retry.on)},
-                  {"per_try_timeout_ms",
-                   r.retry.per_try_timeout ? json(r.retry.per_try_timeout->count()) : json(nullptr)},
-                  {"methods", r.retry.any_method ? "any" : "idempotent"},
-                  {"backoff_base_ms", r.retry.backoff_base.count()},
-                  {"backoff_max_ms", r.retry.backoff_max.count()}};
+    json retry = {
+        {"attempts", r.retry.attempts},
+        {"on", retryOnText(r.retry.on)},
+        {"per_try_timeout_ms",
+         r.retry.per_try_timeout ? json(r.retry.per_try_timeout->count()) : json(nullptr)},
+        {"methods", r.retry.any_method ? "any" : "idempotent"},
+        {"backoff_base_ms", r.retry.backoff_base.count()},
+        {"backoff_max_ms", r.retry.backoff_max.count()}};
     out["routes"].push_back({{"name", r.name},
                              {"match", match},
                              {"cluster", r.cluster},
@@ -157,32 +159,29 @@ json toJson(const Config& c) {
       eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
     }
     const auto& p = cl.pool;
-    out["clusters"].push_back({{"name", cl.name},
-                               {"lb", "round_robin"},
-                               {"endpoints", eps},
-                               {"io_timeout_ms", cl.io_timeout.count()},
-                               {"pool",
-                                {{"max_connections", p.max_connections},
-                                 {"max_idle", p.max_idle},
-                                 {"idle_timeout_ms", p.idle_timeout.count()},
-                                 {"connect_timeout_ms", p.connect_timeout.count()},
-                                 {"max_wait_ms", p.max_wait.count()}}},
-                               {"rate_limit", rateLimit(cl.rate_limit)},
-                               {"retry_budget",
-                                {{"percent", cl.retry_budget.percent},
-                                 {"min_per_second", cl.retry_budget.min_per_second},
-                                 {"window_ms", cl.retry_budget.window.count()}}},
-                               {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
-                               {"outlier_detection", outlierDetection(cl.outlier_detection)},
-                               {"bulkhead", cl.bulkhead ? json{{"max_connections",
-                                                                cl.bulkhead->max_connections},
-                                                               {"max_pending",
-                                                                cl.bulkhead->max_pending},
-                                                               {"max_requests",
-                                                                cl.bulkhead->max_requests},
-                                                               {"max_retries",
-                                                                cl.bulkhead->max_retries}}
-                                                        : json(nullptr)}});
+    out["clusters"].push_back(
+        {{"name", cl.name},
+         {"lb", "round_robin"},
+         {"endpoints", eps},
+         {"io_timeout_ms", cl.io_timeout.count()},
+         {"pool",
+          {{"max_connections", p.max_connections},
+           {"max_idle", p.max_idle},
+           {"idle_timeout_ms", p.idle_timeout.count()},
+           {"connect_timeout_ms", p.connect_timeout.count()},
+           {"max_wait_ms", p.max_wait.count()}}},
+         {"rate_limit", rateLimit(cl.rate_limit)},
+         {"retry_budget",
+          {{"percent", cl.retry_budget.percent},
+           {"min_per_second", cl.retry_budget.min_per_second},
+           {"window_ms", cl.retry_budget.window.count()}}},
+         {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
+         {"outlier_detection", outlierDetection(cl.outlier_detection)},
+         {"bulkhead", cl.bulkhead ? json{{"max_connections", cl.bulkhead->max_connections},
+                                         {"max_pending", cl.bulkhead->max_pending},
+                                         {"max_requests", cl.bulkhead->max_requests},
+                                         {"max_retries", cl.bulkhead->max_retries}}
+                                  : json(nullptr)}});
   }
   return out;
 }

@@ -204,8 +204,7 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
 void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
-              "circuit_breaker", "fault",
-              "concurrency"})) {
+              "circuit_breaker", "fault", "concurrency"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -329,7 +328,8 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
              [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
   if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
-  if (const YAML::Node b = n["circuit_breaker"]) readCircuitBreaker(r, b, c.circuit_breaker.emplace());
+  if (const YAML::Node b = n["circuit_breaker"])
+    readCircuitBreaker(r, b, c.circuit_breaker.emplace());
   if (const YAML::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
   if (const YAML::Node o = n["outlier_detection"]) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());

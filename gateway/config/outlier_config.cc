@@ -34,8 +34,8 @@ void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out) {
 void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out) {
   if (!r.map(n, "outlier_detection",
              {"consecutive_5xx", "consecutive_gateway_failure", "failure_percentage",
-              "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
-              "interval", "base_ejection_time", "max_ejection_time", "max_ejection_percent"})) {
+              "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "interval",
+              "base_ejection_time", "max_ejection_time", "max_ejection_percent"})) {
     return;
   }
   const auto count = [&](const char* key, std::uint32_t& field) {
@@ -50,8 +50,8 @@ void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out)
   if (const YAML::Node fp = n["failure_percentage"]) {
     if (fp.IsScalar() && fp.Scalar() == "off") {
       out.failure_percentage.reset();
-    } else if (auto v = r.decimal(fp, "outlier_detection.failure_percentage ('off' or percent)",
-                                  0, 100)) {
+    } else if (auto v = r.decimal(fp, "outlier_detection.failure_percentage ('off' or percent)", 0,
+                                  100)) {
       if (*v <= 0) {
         r.error(fp, "outlier_detection.failure_percentage must be above 0 (or 'off')");
       } else {

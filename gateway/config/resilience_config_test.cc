@@ -38,11 +38,11 @@ TEST(ResilienceConfig, RetryDefaultsAndFields) {
   EXPECT_FALSE(d.any_method);
   EXPECT_EQ(c.clusters[0].retry_budget.percent, 20);
 
-  c = loaded(withRoute(
-      "    retry:\n      attempts: 3\n      on: [reset, timeout, gateway-error, 429]\n"
-      "      per_try_timeout: 250ms\n      methods: any\n      backoff_base: 10ms\n"
-      "      backoff_max: 1s\n",
-      "    retry_budget: { percent: 12.5, min_per_second: 0, window: 30s }\n"));
+  c = loaded(
+      withRoute("    retry:\n      attempts: 3\n      on: [reset, timeout, gateway-error, 429]\n"
+                "      per_try_timeout: 250ms\n      methods: any\n      backoff_base: 10ms\n"
+                "      backoff_max: 1s\n",
+                "    retry_budget: { percent: 12.5, min_per_second: 0, window: 30s }\n"));
   const RetryPolicy& p = c.routes[0].retry;
   EXPECT_EQ(p.attempts, 3U);
   EXPECT_FALSE(p.on.connect_failure);  // a list replaces the default
@@ -102,8 +102,9 @@ TEST(ResilienceConfig, OutlierDetection) {
   EXPECT_EQ(d.consecutive_5xx, 5U);
   EXPECT_EQ(d.failure_percentage, 85.0);
   EXPECT_EQ(d.max_ejection_percent, 10.0);
-  c = loaded(withRoute("", "    outlier_detection: { consecutive_gateway_failure: 2, "
-                           "failure_percentage: off, interval: 1s, max_ejection_percent: 50 }\n"));
+  c = loaded(withRoute("",
+                       "    outlier_detection: { consecutive_gateway_failure: 2, "
+                       "failure_percentage: off, interval: 1s, max_ejection_percent: 50 }\n"));
   const OutlierDetection& o = *c.clusters[0].outlier_detection;
   EXPECT_EQ(o.consecutive_gateway_failure, 2U);
   EXPECT_FALSE(o.failure_percentage);
@@ -112,8 +113,9 @@ TEST(ResilienceConfig, OutlierDetection) {
 }
 
 TEST(ResilienceConfig, Fault) {
-  auto c = loaded(withRoute("    fault:\n      delay: { duration: 100ms, percent: 50 }\n"
-                            "      abort: { status: 503 }\n"));
+  auto c =
+      loaded(withRoute("    fault:\n      delay: { duration: 100ms, percent: 50 }\n"
+                       "      abort: { status: 503 }\n"));
   const Fault& f = *c.routes[0].fault;
   EXPECT_EQ(f.delay, Millis(100));
   EXPECT_EQ(f.delay_percent, 50);
@@ -168,16 +170,17 @@ INSTANTIATE_TEST_SUITE_P(
                "circuit_breaker.minimum_calls (20) cannot exceed the window (10 calls)"},
         Broken{"breaker_rate", "    circuit_breaker: { failure_rate: 150 }\n", "",
                "circuit_breaker.failure_rate (percent) must be a number from 0 to 100"},
-        Broken{"breaker_max_open", "    circuit_breaker: { open_duration: 1m, "
-                                   "max_open_duration: 10s }\n",
+        Broken{"breaker_max_open",
+               "    circuit_breaker: { open_duration: 1m, "
+               "max_open_duration: 10s }\n",
                "", "max_open_duration must be at least open_duration"},
-        Broken{"breaker_failure_status", "    circuit_breaker: { failure_statuses: [200] }\n",
-               "", "failure_statuses entry (a status or 5xx) must be an integer from 400"},
+        Broken{"breaker_failure_status", "    circuit_breaker: { failure_statuses: [200] }\n", "",
+               "failure_statuses entry (a status or 5xx) must be an integer from 400"},
         Broken{"fallback_unknown_cluster",
                "    circuit_breaker: { fallback: { cluster: nowhere } }\n", "",
                "fallback.cluster 'nowhere' is not a cluster"},
-        Broken{"fallback_own_cluster", "    circuit_breaker: { fallback: { cluster: api } }\n",
-               "", "fallback.cluster 'api' is the cluster it stands in for"},
+        Broken{"fallback_own_cluster", "    circuit_breaker: { fallback: { cluster: api } }\n", "",
+               "fallback.cluster 'api' is the cluster it stands in for"},
         Broken{"fallback_cluster_and_body",
                "    circuit_breaker: { fallback: { cluster: spare, body: x } }\n", "",
                "fallback.cluster forwards to another cluster"},

@@ -16,8 +16,8 @@ void addStatus(std::vector<int>& statuses, int s) {
 
 void readRetryOn(Reader& r, const YAML::Node& on, RetryOn& out) {
   if (!on.IsSequence() || on.size() == 0) {
-    r.error(on, "retry.on must be a non-empty list of conditions (" + std::string(kConditions) +
-                    ")");
+    r.error(on,
+            "retry.on must be a non-empty list of conditions (" + std::string(kConditions) + ")");
     return;
   }
   out = RetryOn{.connect_failure = false};
@@ -37,8 +37,8 @@ void readRetryOn(Reader& r, const YAML::Node& on, RetryOn& out) {
     } else if (const auto st = parseUnsigned<int>(*s); st && *st >= 400 && *st <= 599) {
       addStatus(out.statuses, *st);
     } else {
-      r.error(item, "unknown retry condition '" + *s + "' (supported: " +
-                        std::string(kConditions) + ")");
+      r.error(item,
+              "unknown retry condition '" + *s + "' (supported: " + std::string(kConditions) + ")");
     }
   }
   std::sort(out.statuses.begin(), out.statuses.end());
@@ -68,12 +68,10 @@ void readRetry(Reader& r, const YAML::Node& n, RetryPolicy& out) {
       }
     }
   }
-  r.optional(n, "backoff_base", out.backoff_base, [&](const YAML::Node& v) {
-    return r.duration(v, "retry.backoff_base", kMinTimeout);
-  });
-  r.optional(n, "backoff_max", out.backoff_max, [&](const YAML::Node& v) {
-    return r.duration(v, "retry.backoff_max", kMinTimeout);
-  });
+  r.optional(n, "backoff_base", out.backoff_base,
+             [&](const YAML::Node& v) { return r.duration(v, "retry.backoff_base", kMinTimeout); });
+  r.optional(n, "backoff_max", out.backoff_max,
+             [&](const YAML::Node& v) { return r.duration(v, "retry.backoff_max", kMinTimeout); });
   if (out.backoff_max < out.backoff_base) {
     r.error(n, "retry.backoff_max (" + std::to_string(out.backoff_max.count()) +
                    "ms) must be at least retry.backoff_base (" +

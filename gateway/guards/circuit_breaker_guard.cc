@@ -30,8 +30,7 @@ CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name,
                                    : nullptr),
       breaker_(config::breakerSettings(config), Clock::now(),
                [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
-                 transitions_[static_cast<std::size_t>(to)].fetch_add(1,
-                                                                      std::memory_order_relaxed);
+                 transitions_[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
                }) {}
 
 std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) {
@@ -121,10 +120,9 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
   std::vector<GuardGauge> out;
   const State now = breaker_.state();
   for (std::size_t s = 0; s < kStates; ++s) {
-    out.push_back({"sluice_circuit_breaker_state",
-                   "1 for the breaker's current state, 0 for the others.",
-                   static_cast<std::size_t>(now) == s ? 1.0 : 0.0, "gauge", "state",
-                   kStateNames[s]});
+    out.push_back(
+        {"sluice_circuit_breaker_state", "1 for the breaker's current state, 0 for the others.",
+         static_cast<std::size_t>(now) == s ? 1.0 : 0.0, "gauge", "state", kStateNames[s]});
   }
   for (std::size_t s = 0; s < kStates; ++s) {
     out.push_back({"sluice_circuit_breaker_transitions_total",
@@ -143,14 +141,11 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
 nlohmann::json CircuitBreakerGuard::status() const {
   const auto now = Clock::now();
   const auto s = breaker_.snapshot(now);
-  nlohmann::json j = {{"state", stateName(s.state)},
-                      {"calls", s.calls},
-                      {"failures", s.failures},
-                      {"slow_calls", s.slow_calls},
-                      {"failure_rate", s.failure_rate},
-                      {"slow_call_rate", s.slow_call_rate},
-                      {"rejected", s.rejected},
-                      {"consecutive_reopens", s.consecutive_reopens}};
+  nlohmann::json j = {
+      {"state", stateName(s.state)},    {"calls", s.calls},
+      {"failures", s.failures},         {"slow_calls", s.slow_calls},
+      {"failure_rate", s.failure_rate}, {"slow_call_rate", s.slow_call_rate},
+      {"rejected", s.rejected},         {"consecutive_reopens", s.consecutive_reopens}};
   j["open_for_ms"] =
       s.open_until ? nlohmann::json(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::max(*s.open_until - now, Clock::duration::zero()))

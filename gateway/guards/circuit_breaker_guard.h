@@ -60,7 +60,7 @@ class CircuitBreakerGuard final : public Guard {
   std::string name_;
   config::CircuitBreaker config_;
   std::optional<std::size_t> fallback_cluster_;
-  std::unique_ptr<ResponseCache> cache_;  // null without fallback.cache
+  std::unique_ptr<ResponseCache> cache_;                           // null without fallback.cache
   std::array<std::atomic<std::uint64_t>, kStates> transitions_{};  // by target state
   resilience::CircuitBreaker breaker_;  // last: its listener writes transitions_
 };

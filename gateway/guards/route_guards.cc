@@ -29,12 +29,11 @@ RouteGuards buildRouteGuards(const config::Config& config) {
                                                                              c.name, *c.rate_limit,
                                                                              /*many_routes=*/true)
                                           : nullptr);
-    cluster_breakers.push_back(
-        c.circuit_breaker
-            ? std::make_shared<CircuitBreakerGuard>(
-                  "cluster_circuit_breaker", *c.circuit_breaker,
-                  clusterIndex(config, c.circuit_breaker->fallback.cluster))
-            : nullptr);
+    cluster_breakers.push_back(c.circuit_breaker
+                                   ? std::make_shared<CircuitBreakerGuard>(
+                                         "cluster_circuit_breaker", *c.circuit_breaker,
+                                         clusterIndex(config, c.circuit_breaker->fallback.cluster))
+                                   : nullptr);
   }
   RouteGuards out;
   for (const auto& r : config.routes) {

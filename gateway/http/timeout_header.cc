@@ -36,13 +36,26 @@ std::optional<nanoseconds> parseGrpcTimeout(std::string_view value) {
   if (!n) return std::nullopt;
   std::uint64_t ns_per_unit = 0;
   switch (value.back()) {
-    case 'H': ns_per_unit = 3'600'000'000'000ULL; break;
-    case 'M': ns_per_unit = 60'000'000'000ULL; break;
-    case 'S': ns_per_unit = 1'000'000'000ULL; break;
-    case 'm': ns_per_unit = 1'000'000ULL; break;
-    case 'u': ns_per_unit = 1'000ULL; break;
-    case 'n': ns_per_unit = 1ULL; break;
-    default: return std::nullopt;
+    case 'H':
+      ns_per_unit = 3'600'000'000'000ULL;
+      break;
+    case 'M':
+      ns_per_unit = 60'000'000'000ULL;
+      break;
+    case 'S':
+      ns_per_unit = 1'000'000'000ULL;
+      break;
+    case 'm':
+      ns_per_unit = 1'000'000ULL;
+      break;
+    case 'u':
+      ns_per_unit = 1'000ULL;
+      break;
+    case 'n':
+      ns_per_unit = 1ULL;
+      break;
+    default:
+      return std::nullopt;
   }
   // 99999999 H overflows 64-bit nanoseconds; anything beyond a year is clamped to a year.
   const std::uint64_t max_units = kMaxMillis * 1'000'000ULL / ns_per_unit;

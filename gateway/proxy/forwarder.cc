@@ -157,9 +157,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     ++ctx_.attempts;
 
     // This try's deadline, and what is left of it told to the upstream.
-    const auto try_deadline =
-        retry.per_try_timeout ? std::min(ctx_.deadline, now + *retry.per_try_timeout)
-                              : ctx_.deadline;
+    const auto try_deadline = retry.per_try_timeout
+                                  ? std::min(ctx_.deadline, now + *retry.per_try_timeout)
+                                  : ctx_.deadline;
     scratch_.request_head.resize(head_base);
     http::appendTimeoutFields(scratch_.request_head, try_deadline - now, ctx_.grpc_timeout);
     scratch_.request_head.append("\r\n");
@@ -172,7 +172,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     } else {
       upstream_error_ = acquired.error;
     }
-    acquired.lease.reset();  // back to the pool (if kept) before the next attempt
+    acquired.lease.reset();   // back to the pool (if kept) before the next attempt
     retry_permit_.release();  // this try is over: it no longer counts as a retry in flight
     retry_slot_.release();
 
@@ -427,7 +427,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
 }
 
 asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
-                                                       Clock::time_point head_deadline) {
+                                                        Clock::time_point head_deadline) {
   auto& up = lease.socket();
   auto& ubuf = scratch_.upstream_in;
   ubuf.consume(ubuf.size());  // left over from a failed attempt

@@ -6,9 +6,9 @@
 //   -> read the response head (until the try's deadline) -> relay head and body to the client
 //   -> hand the connection back to the pool only if the exchange ended cleanly.
 //
-// Retries (the route's retry policy, docs/retries-and-deadlines.md): a connect failure is retried for any
-// request (nothing was sent); a reset, a timeout or a listed status only for a request that can
-// be sent again (no body) and is safe to repeat (an idempotent method, unless the route says
+// Retries (the route's retry policy, docs/retries-and-deadlines.md): a connect failure is retried
+// for any request (nothing was sent); a reset, a timeout or a listed status only for a request that
+// can be sent again (no body) and is safe to repeat (an idempotent method, unless the route says
 // any). A retried status is dropped before any byte of it reaches the client; once a response
 // has started, nothing is retried. Each retry waits a jittered exponential backoff (at least
 // the upstream's Retry-After on 429/503, never longer than backoff_max), must fit in the
@@ -127,8 +127,8 @@ class Forwarder {
   ForwardResult result_;
   std::uint32_t attempt_ = 0;  // 1 for the first try
   Clock::duration retry_pause_{};
-  int retry_status_ = 0;    // the status of a try dropped for a retry
-  bool truncated_ = false;  // the last try's response was cut short
+  int retry_status_ = 0;                          // the status of a try dropped for a retry
+  bool truncated_ = false;                        // the last try's response was cut short
   resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
   upstream::Bulkhead::Slot retry_slot_;           // likewise
 };

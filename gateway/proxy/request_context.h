@@ -28,7 +28,7 @@ namespace sluice::gateway::proxy {
 struct ResponseCapture {
   bool wanted = false;
   std::uint64_t max_body = 0;
-  std::string key;  // what the response is stored under (host and target)
+  std::string key;      // what the response is stored under (host and target)
   bool active = false;  // this response is being captured
   bool complete = false;
   std::string content_type;

@@ -61,16 +61,12 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
       return admin::Response{200, "application/json",
                              config::toJson(self->snapshot_->config).dump(2) + "\n"};
     });
-    s->admin_->handle("/upstreams", "clusters and hosts: weight, outlier ejection (JSON)",
-                      [self] {
-                        return admin::Response{200, "application/json",
-                                               self->upstreamsJson().dump(2) + "\n"};
-                      });
-    s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
-                      [self] {
-                        return admin::Response{200, "application/json",
-                                               self->breakersJson().dump(2) + "\n"};
-                      });
+    s->admin_->handle("/upstreams", "clusters and hosts: weight, outlier ejection (JSON)", [self] {
+      return admin::Response{200, "application/json", self->upstreamsJson().dump(2) + "\n"};
+    });
+    s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)", [self] {
+      return admin::Response{200, "application/json", self->breakersJson().dump(2) + "\n"};
+    });
   }
   return s;
 }
@@ -96,10 +92,10 @@ nlohmann::json Server::upstreamsJson() const {
         if (const auto s = outliers->status(h, now)) {
           host["ejected"] = s->ejected;
           host["ejected_for_ms"] =
-              s->ejected ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                               s->ejected_until - now)
-                               .count()
-                         : 0;
+              s->ejected
+                  ? std::chrono::duration_cast<std::chrono::milliseconds>(s->ejected_until - now)
+                        .count()
+                  : 0;
           host["times_ejected"] = s->times_ejected;
           host["ejection_multiplier"] = s->multiplier;
         }

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <nlohmann/json_fwd.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "gateway/config/config.h"
 

@@ -25,11 +25,10 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
     budget.window = cl.retry_budget.window;
     budget.bucket_count = 10;
     s->retry_budgets.push_back(std::make_unique<resilience::RetryBudget>(budget));
-    s->outliers.push_back(cl.outlier_detection
-                              ? std::make_unique<upstream::OutlierEjection>(
-                                    *cl.outlier_detection, cl.endpoints.size(),
-                                    std::chrono::steady_clock::now())
-                              : nullptr);
+    s->outliers.push_back(cl.outlier_detection ? std::make_unique<upstream::OutlierEjection>(
+                                                     *cl.outlier_detection, cl.endpoints.size(),
+                                                     std::chrono::steady_clock::now())
+                                               : nullptr);
     s->bulkheads.push_back(cl.bulkhead ? std::make_unique<upstream::Bulkhead>(*cl.bulkhead)
                                        : nullptr);
   }

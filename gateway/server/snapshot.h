@@ -27,7 +27,8 @@ struct Snapshot {
   std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
   std::vector<std::size_t> guard_slot_base;  // route -> its first slot in WorkerStats::guards
   stats::MetricsLayout layout;
-  // [cluster]: shared by every worker (workers report first attempts in batches, upstream/cluster.h).
+  // [cluster]: shared by every worker (workers report first attempts in batches,
+  // upstream/cluster.h).
   std::vector<std::unique_ptr<resilience::RetryBudget>> retry_budgets;
   // [cluster]: passive health shared by every worker; null without outlier_detection.
   std::vector<std::unique_ptr<upstream::OutlierEjection>> outliers;

@@ -285,8 +285,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
       const std::initializer_list<std::pair<std::string_view, std::string_view>> labels = {
           {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard}};
       const std::initializer_list<std::pair<std::string_view, std::string_view>> labels_extra = {
-          {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard},
-          {g.label, g.label_value}};
+          {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard}, {g.label, g.label_value}};
       const auto& ls = g.label.empty() ? labels : labels_extra;
       // Counts print as integers: "%.9g" would round a large counter.
       if (g.value >= 0 && g.value < 9e15 &&

@@ -34,10 +34,10 @@ struct GuardGaugeSample {
 
 // A cluster's outlier detection, as of the scrape.
 struct OutlierFacts {
-  std::size_t cluster = 0;  // index in the layout
+  std::size_t cluster = 0;                   // index in the layout
   std::array<std::uint64_t, 3> ejections{};  // consecutive_5xx, consecutive_gateway_failure,
                                              // failure_percentage
-  std::vector<bool> ejected;  // [host]
+  std::vector<bool> ejected;                 // [host]
 };
 inline constexpr std::array<std::string_view, 3> kEjectionReasons = {
     "consecutive_5xx", "consecutive_gateway_failure", "failure_percentage"};

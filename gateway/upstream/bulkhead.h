@@ -32,8 +32,7 @@ class Bulkhead {
                                                                    "requests", "retries"};
 
   explicit Bulkhead(const config::Bulkhead& config)
-      : max_{config.max_connections, config.max_pending, config.max_requests,
-             config.max_retries} {}
+      : max_{config.max_connections, config.max_pending, config.max_requests, config.max_retries} {}
 
   // Takes one unit of `limit` if it is under its cap; otherwise counts an overflow.
   [[nodiscard]] bool take(Limit limit) noexcept {

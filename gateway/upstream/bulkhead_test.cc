@@ -12,8 +12,8 @@ namespace {
 using Limit = Bulkhead::Limit;
 
 TEST(Bulkhead, TakesUpToEachCapAndCountsOverflows) {
-  Bulkhead b(config::Bulkhead{.max_connections = 2, .max_pending = 0, .max_requests = 1,
-                              .max_retries = 3});
+  Bulkhead b(config::Bulkhead{
+      .max_connections = 2, .max_pending = 0, .max_requests = 1, .max_retries = 3});
   {
     auto [ok1, s1] = Bulkhead::acquire(&b, Limit::Connections);
     auto [ok2, s2] = Bulkhead::acquire(&b, Limit::Connections);
@@ -23,8 +23,8 @@ TEST(Bulkhead, TakesUpToEachCapAndCountsOverflows) {
     EXPECT_EQ(b.inUse(0), 2U);
     EXPECT_EQ(b.overflows(0), 1U);
   }
-  EXPECT_EQ(b.inUse(0), 0U);  // the slots went back
-  EXPECT_FALSE(Bulkhead::acquire(&b, Limit::Pending).first);  // a cap of 0 admits nothing
+  EXPECT_EQ(b.inUse(0), 0U);                                       // the slots went back
+  EXPECT_FALSE(Bulkhead::acquire(&b, Limit::Pending).first);       // a cap of 0 admits nothing
   EXPECT_TRUE(Bulkhead::acquire(nullptr, Limit::Requests).first);  // no bulkhead: no cap
 }
 

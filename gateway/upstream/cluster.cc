@@ -6,15 +6,13 @@ namespace sluice::gateway::upstream {
 
 Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
                  const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-                 std::vector<stats::HostStats>& host_stats,
-                 resilience::RetryBudget& retry_budget, OutlierEjection* outliers,
-                 Bulkhead* bulkhead)
+                 std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
+                 OutlierEjection* outliers, Bulkhead* bulkhead)
     : config_(config), retry_budget_(retry_budget), outliers_(outliers), bulkhead_(bulkhead) {
   std::vector<std::uint32_t> weights;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
-    pools_.push_back(
-        std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool, host_stats[i],
-                                         bulkhead));
+    pools_.push_back(std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool,
+                                                      host_stats[i], bulkhead));
     weights.push_back(config.endpoints[i].weight);
     addresses_.push_back(config.endpoints[i].address.text());
   }

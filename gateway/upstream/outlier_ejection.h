@@ -42,8 +42,8 @@ class OutlierEjection {
   [[nodiscard]] std::uint64_t ejections(std::size_t reason) const noexcept {
     return ejections_[reason].load(std::memory_order_relaxed);
   }
-  [[nodiscard]] std::optional<resilience::OutlierDetector::HostStatus> status(
-      std::size_t host, TimePoint now) const {
+  [[nodiscard]] std::optional<resilience::OutlierDetector::HostStatus> status(std::size_t host,
+                                                                              TimePoint now) const {
     return detector_.hostStatus(hosts_[host], now);
   }
 

@@ -22,7 +22,7 @@ config::OutlierDetection settings() {
 TEST(OutlierEjection, EjectsAfterConsecutiveFailuresUntilItsTimeIsUp) {
   OutlierEjection o(settings(), 3, kT0);
   o.record(1, 503, kT0);
-  o.record(1, 0, kT0);  // a connection failure counts too
+  o.record(1, 0, kT0);    // a connection failure counts too
   o.record(1, 404, kT0);  // a 4xx is not a server failure: the run starts again
   o.record(1, 500, kT0);
   o.record(1, 502, kT0);
