@@ -23,8 +23,9 @@ int printDiagnostics(const config::LoadResult& r) {
 int serve(config::Config cfg, int workers_override, const std::string& banner_extra) {
   if (workers_override > 0) cfg.workers = static_cast<std::uint32_t>(workers_override);
   std::string listeners;
-  for (const auto& l : cfg.listeners)
+  for (const auto& l : cfg.listeners) {
     listeners += (listeners.empty() ? "" : ", ") + l.address.text();
+  }
   const std::string admin = cfg.admin ? cfg.admin->address.text() : "";
   std::string error;
   auto server = server::Server::create(std::move(cfg), &error);

@@ -7,8 +7,9 @@ namespace sluice::gateway::config {
 namespace {
 
 std::optional<int> status(Reader& r, const YAML::Node& n, std::string_view what, int min) {
-  if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599))
+  if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599)) {
     return static_cast<int>(*v);
+  }
   return std::nullopt;
 }
 

@@ -328,8 +328,9 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
              [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
   if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
   if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
-  if (const YAML::Node b = n["circuit_breaker"])
+  if (const YAML::Node b = n["circuit_breaker"]) {
     readCircuitBreaker(r, b, c.circuit_breaker.emplace());
+  }
   if (const YAML::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
   if (const YAML::Node o = n["outlier_detection"]) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());
@@ -465,8 +466,8 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     }
   }
   // A fallback cluster exists and is not the cluster it stands in for.
-  const auto checkFallback = [&](const std::optional<CircuitBreaker>& b, const YAML::Node& at,
-                                 const std::string& own) {
+  const auto check_fallback = [&](const std::optional<CircuitBreaker>& b, const YAML::Node& at,
+                                  const std::string& own) {
     if (!b || !b->fallback.cluster) return;
     const YAML::Node where = at["circuit_breaker"]["fallback"]["cluster"];
     if (cfg.findCluster(*b->fallback.cluster) == nullptr) {
@@ -476,10 +477,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     }
   };
   for (std::size_t i = 0; i < cfg.routes.size() && root["routes"].IsSequence(); ++i) {
-    checkFallback(cfg.routes[i].circuit_breaker, root["routes"][i], cfg.routes[i].cluster);
+    check_fallback(cfg.routes[i].circuit_breaker, root["routes"][i], cfg.routes[i].cluster);
   }
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
-    checkFallback(cfg.clusters[i].circuit_breaker, root["clusters"][i], cfg.clusters[i].name);
+    check_fallback(cfg.clusters[i].circuit_breaker, root["clusters"][i], cfg.clusters[i].name);
   }
   // Two sockets cannot listen on one address.
   if (cfg.admin) {

@@ -113,16 +113,18 @@ class Reader {
   // A plain decimal number ("20", "12.5"; no exponent, sign or unit) within [min, max].
   std::optional<double> decimal(const YAML::Node& n, std::string_view what, double min,
                                 double max) {
-    auto s = scalar(n, what);
+    const auto s = scalar(n, what);
     if (!s) return std::nullopt;
+    const std::string_view text = *s;
     double v = 0;
-    const bool plain = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+    const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
       return (c >= '0' && c <= '9') || c == '.';
     });
-    const auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-    if (!plain || ec != std::errc() || ptr != s->data() + s->size() || v < min || v > max) {
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+    if (!plain || ec != std::errc() || ptr != end || v < min || v > max) {
       error(n, std::string(what) + " must be a number from " + trimmed(min) + " to " +
-                   trimmed(max) + ", got '" + *s + "'");
+                   trimmed(max) + ", got '" + std::string(text) + "'");
       return std::nullopt;
     }
     return v;

@@ -180,7 +180,9 @@ TEST(FaultGuard, DelaysAndAbortsTheConfiguredShare) {
   // Over many real draws the shares hold roughly.
   Request r;
   int aborted = 0;
-  for (int i = 0; i < 10'000; ++i) aborted += g.check(r.ctx)->verdict == Verdict::Aborted;
+  for (int i = 0; i < 10'000; ++i) {
+    if (g.check(r.ctx)->verdict == Verdict::Aborted) ++aborted;
+  }
   EXPECT_NEAR(aborted, 1000, 200);
 }
 

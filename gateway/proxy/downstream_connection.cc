@@ -358,7 +358,9 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
       asio::steady_timer timer(socket_.get_executor(), admission.wait);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (admission.reply) co_return co_await refuse(a, *admission.reply);
+    if (admission.reply) {
+      co_return co_await refuse(a, *admission.reply);
+    }
     if (admission.cluster) {  // a circuit breaker's fallback cluster
       ctx.cluster_index = *admission.cluster;
       ctx.cluster = &snap.config.clusters[ctx.cluster_index];

@@ -26,9 +26,10 @@ namespace {
 
 // Bytes asked of the kernel per read: 32 KiB takes a typical response (head and a 16 KiB body)
 // in one read, so it also leaves in one write: fewer syscalls and segments per request.
-constexpr std::size_t kReadChunk = 32 * 1024;
-constexpr std::size_t kMaxBuffer = 64 * 1024;        // bound on a body buffer (backpressure)
-constexpr std::size_t kMaxResponseHead = 64 * 1024;  // upstream response head limit
+constexpr std::size_t kKiB = 1024;
+constexpr std::size_t kReadChunk = 32 * kKiB;
+constexpr std::size_t kMaxBuffer = 64 * kKiB;        // bound on a body buffer (backpressure)
+constexpr std::size_t kMaxResponseHead = 64 * kKiB;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
 constexpr int kMaxStaleReplays = 2;
 // Least deadline left worth starting a try with (or, after a retry's pause, continuing with).
@@ -136,9 +137,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   down_.head_size = 0;
 
   const config::RetryPolicy& retry = ctx_.route->retry;
-  auto [admitted, request_slot] =
+  const auto request_slot =
       upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Requests);
-  if (!admitted) co_return fail(stats::UpstreamError::Overflow);
+  if (!request_slot) co_return fail(stats::UpstreamError::Overflow);
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   int stale_replays = 0;
@@ -298,16 +299,15 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
   }
   const auto now = Clock::now();
   if (ctx_.deadline - now < pause + kMinTry) return std::nullopt;
-  auto [admitted, slot] =
-      upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Retries);
-  if (!admitted) return std::nullopt;
+  auto slot = upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Retries);
+  if (!slot) return std::nullopt;
   auto permit = cluster_.tryAcquireRetry(now);
   if (!permit) {
     stats_.clusters[ctx_.cluster_index].retries_denied.inc();
     return std::nullopt;
   }
   retry_permit_ = std::move(permit);
-  retry_slot_ = std::move(slot);
+  retry_slot_ = std::move(*slot);
   return pause;
 }
 

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -80,12 +81,12 @@ class Bulkhead {
     Limit limit_ = Limit::Requests;
   };
 
-  // A held unit, or an empty Slot (and a counted overflow) when `limit` is at its cap. With no
-  // bulkhead (`b` null) every take succeeds with an empty Slot.
-  [[nodiscard]] static std::pair<bool, Slot> acquire(Bulkhead* b, Limit limit) noexcept {
-    if (b == nullptr) return {true, Slot()};
-    if (!b->take(limit)) return {false, Slot()};
-    return {true, Slot(b, limit)};
+  // A held unit, or nullopt (and a counted overflow) when `limit` is at its cap. With no
+  // bulkhead (`b` null) every acquire succeeds with an empty Slot.
+  [[nodiscard]] static std::optional<Slot> acquire(Bulkhead* b, Limit limit) noexcept {
+    if (b == nullptr) return Slot();
+    if (!b->take(limit)) return std::nullopt;
+    return Slot(b, limit);
   }
 
  private:

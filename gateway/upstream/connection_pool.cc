@@ -26,7 +26,7 @@ ConnectionPool::ConnectionPool(asio::any_io_executor executor, tcp::endpoint end
                                const config::PoolSettings& settings, stats::HostStats& stats,
                                Bulkhead* bulkhead)
     : executor_(std::move(executor)),
-      endpoint_(endpoint),
+      endpoint_(std::move(endpoint)),
       settings_(settings),
       stats_(stats),
       bulkhead_(bulkhead) {}
@@ -65,8 +65,8 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
     co_return co_await connect(deadline);
   }
   if (settings_.max_wait.count() == 0) co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
-  auto [may_wait, pending] = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Pending);
-  if (!may_wait) co_return Acquired{{}, stats::UpstreamError::Overflow};
+  auto pending = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Pending);
+  if (!pending) co_return Acquired{{}, stats::UpstreamError::Overflow};
 
   Waiter waiter(executor_);
   waiter.timer.expires_after(settings_.max_wait);
@@ -74,7 +74,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
   stats_.pending.inc();
   co_await waiter.timer.async_wait(net::kNoThrow);
   stats_.pending.dec();
-  pending.release();
+  pending->release();
   // release() removes a waiter it serves; a waiter that timed out removes itself.
   if (waiter.handed == nullptr && !waiter.may_connect) {
     waiters_.erase(it);
@@ -89,12 +89,12 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
 
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDeadline& deadline) {
   auto conn = std::make_unique<UpstreamConnection>(executor_);
-  auto [allowed, counted] = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Connections);
-  if (!allowed) {
+  auto counted = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Connections);
+  if (!counted) {
     closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
     co_return Acquired{{}, stats::UpstreamError::Overflow};
   }
-  conn->counted = std::move(counted);
+  conn->counted = std::move(*counted);
   deadline.arm(conn->socket, net::coarseNow() + settings_.connect_timeout);
   auto [ec] = co_await conn->socket.async_connect(endpoint_, net::kNoThrow);
   const bool timed_out = deadline.disarm();
