@@ -1,10 +1,23 @@
 #include "gateway/config/breaker_config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <iterator>
 
 namespace sluice::gateway::config {
 
 namespace {
+
+// Fields sluice writes itself in a local reply, or that describe the connection or framing.
+bool isReservedField(std::string_view name) {
+  static constexpr std::string_view kReserved[] = {
+      "content-length", "transfer-encoding", "connection",   "keep-alive",  "upgrade", "te",
+      "trailer",        "proxy-connection",  "content-type", "x-request-id"};
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
+}
 
 std::optional<int> status(Reader& r, const YAML::Node& n, std::string_view what, int min) {
   if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599)) {
@@ -24,7 +37,13 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
     if (auto s = r.scalar(b, "fallback.body")) out.body = *s;
   }
   if (const YAML::Node ct = n["content_type"]) {
-    if (auto s = r.scalar(ct, "fallback.content_type")) out.content_type = *s;
+    if (auto s = r.scalar(ct, "fallback.content_type")) {
+      if (s->empty() || s->find_first_of("\r\n") != std::string::npos) {
+        r.error(ct, "fallback.content_type must be a non-empty value without CR or LF");
+      } else {
+        out.content_type = *s;
+      }
+    }
   }
   if (const YAML::Node h = n["headers"]) {
     if (!h.IsMap()) {
@@ -38,6 +57,12 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
           r.error(kv.second, "fallback header value must not contain CR or LF");
           continue;
         }
+        if (isReservedField(*name)) {
+          r.error(kv.first, "fallback header '" + *name +
+                                "' is set by sluice (framing, connection and content type "
+                                "are not configurable here; use fallback.content_type)");
+          continue;
+        }
         out.headers.emplace_back(*name, *value);
       }
     }
@@ -45,13 +70,15 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
   if (const YAML::Node c = n["cache"]) {
     if (c.IsScalar()) {
       if (auto v = r.boolean(c, "fallback.cache")) out.cache = *v;
-    } else if (r.map(c, "fallback.cache", {"entries", "max_body"})) {
+    } else if (r.map(c, "fallback.cache", {"entries", "max_body", "max_bytes"})) {
       out.cache = true;
       r.optional(c, "entries", out.cache_entries, [&](const YAML::Node& v) {
         return r.integer(v, "fallback.cache.entries", 1, 1'000'000);
       });
       r.optional(c, "max_body", out.cache_max_body,
                  [&](const YAML::Node& v) { return r.size(v, "fallback.cache.max_body", 1); });
+      r.optional(c, "max_bytes", out.cache_max_bytes,
+                 [&](const YAML::Node& v) { return r.size(v, "fallback.cache.max_bytes", 1); });
     }
   }
   if (const YAML::Node c = n["cluster"]) {

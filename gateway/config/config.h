@@ -143,9 +143,10 @@ struct Fallback {
   std::vector<std::pair<std::string, std::string>> headers;
   // Serve the last good (200, Content-Length) response to the same GET, if one was kept.
   bool cache = false;
-  std::uint32_t cache_entries = 1'000;     // responses kept (least recently used evicted)
-  std::uint64_t cache_max_body = 1 << 20;  // larger responses are not kept
-  std::optional<std::string> cluster;      // forward to this cluster instead (fallback cluster)
+  std::uint32_t cache_entries = 1'000;          // responses kept (least recently used evicted)
+  std::uint64_t cache_max_body = 1 << 20;       // larger responses are not kept
+  std::uint64_t cache_max_bytes = 64ULL << 20;  // body bytes kept in all (LRU evicted)
+  std::optional<std::string> cluster;  // forward to this cluster instead (fallback cluster)
 };
 
 // resilience::CircuitBreaker's settings (resilience/circuit_breaker.h has the exact rules). An

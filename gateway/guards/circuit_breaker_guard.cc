@@ -26,8 +26,10 @@ CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name,
     : name_(name),
       config_(config),
       fallback_cluster_(fallback_cluster),
-      cache_(config.fallback.cache ? std::make_unique<ResponseCache>(config.fallback.cache_entries)
-                                   : nullptr),
+      cache_(config.fallback.cache
+                 ? std::make_unique<ResponseCache>(config.fallback.cache_entries,
+                                                   config.fallback.cache_max_bytes)
+                 : nullptr),
       breaker_(config::breakerSettings(config), Clock::now(),
                [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
                  transitions_[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
@@ -38,7 +40,11 @@ std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) 
   const bool get = ctx.head != nullptr && ctx.head->method == http::Verb::get;
   if (permit) {
     ctx.breaker_permit = std::move(permit);
-    if (cache_ && get) {
+    // A request with credentials may get a response meant for that user alone: never keep it
+    // for others.
+    const bool personal = get && (ctx.head->find(http::Field::authorization) != nullptr ||
+                                  ctx.head->find(http::Field::cookie) != nullptr);
+    if (cache_ && get && !personal) {
       auto& cap = ctx.capture;
       cap.wanted = true;
       cap.max_body = config_.fallback.cache_max_body;
@@ -94,8 +100,12 @@ bool CircuitBreakerGuard::isFailure(const Completion& c) const {
 void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
   auto& permit = ctx.breaker_permit;
   if (!permit) return;  // sent to the fallback cluster: says nothing about this upstream
-  if (c.status == 0 && !c.upstream_failed) {
-    permit.release();  // the client left before any answer: no verdict on the upstream
+  const bool not_asked = ctx.upstream_error == stats::UpstreamError::Deadline ||
+                         ctx.upstream_error == stats::UpstreamError::Overflow;
+  if ((c.status == 0 && !c.upstream_failed) || not_asked) {
+    // The client left before any answer, its deadline ran out, or a bulkhead refused the
+    // request: no verdict on the upstream.
+    permit.release();
     return;
   }
   const bool failed = isFailure(c);
@@ -113,6 +123,7 @@ void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion&
     entry->body = std::move(cap.body);
     entry->stored = Clock::now();
     cache_->put(std::move(cap.key), std::move(entry));
+    // The body's capacity went with it; the connection's capture starts empty next time.
   }
 }
 
@@ -134,6 +145,9 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
     out.push_back({"sluice_fallback_cache_entries",
                    "Responses kept for a circuit breaker's cached fallback.",
                    static_cast<double>(cache_->size())});
+    out.push_back({"sluice_fallback_cache_bytes",
+                   "Body bytes kept for a circuit breaker's cached fallback.",
+                   static_cast<double>(cache_->bytes())});
   }
   return out;
 }

@@ -125,6 +125,33 @@ TEST(CircuitBreakerGuard, ServesTheLastGoodResponseToTheSameGet) {
   EXPECT_EQ(g.check(post.ctx)->reply->status, 503);
 }
 
+TEST(CircuitBreakerGuard, RequestsTheUpstreamNeverSawTeachItNothing) {
+  CircuitBreakerGuard g("circuit_breaker", tiny(), std::nullopt);
+  for (auto e : {stats::UpstreamError::Deadline, stats::UpstreamError::Overflow}) {
+    for (int i = 0; i < 4; ++i) {
+      Request r;
+      ASSERT_TRUE(g.check(r.ctx)->admitted());
+      r.ctx.upstream_error = e;
+      g.complete(r.ctx, {e == stats::UpstreamError::Deadline ? 504 : 503,
+                         std::chrono::milliseconds(1), false});
+    }
+  }
+  EXPECT_EQ(g.breaker().state(), State::Closed);
+  EXPECT_EQ(g.breaker().snapshot(resilience::Clock::now()).calls, 0U);
+}
+
+TEST(CircuitBreakerGuard, NeverCachesForRequestsWithCredentials) {
+  auto cfg = tiny();
+  cfg.fallback.cache = true;
+  CircuitBreakerGuard g("circuit_breaker", cfg, std::nullopt);
+  for (auto field : {http::Field::authorization, http::Field::cookie}) {
+    Request r;
+    r.head.fields.push_back({field, "x", "secret"});
+    ASSERT_TRUE(g.check(r.ctx)->admitted());
+    EXPECT_FALSE(r.ctx.capture.wanted);
+  }
+}
+
 TEST(CircuitBreakerGuard, AFallbackClusterContinuesWithoutAReply) {
   CircuitBreakerGuard g("circuit_breaker", tiny(), std::size_t{3});
   for (int i = 0; i < 4; ++i) run(g, 500);

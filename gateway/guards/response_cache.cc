@@ -3,18 +3,24 @@
 namespace sluice::gateway::guards {
 
 void ResponseCache::put(std::string key, std::shared_ptr<const Entry> entry) {
+  if (entry->body.size() > max_bytes_) return;  // could never fit
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) {
+    bytes_ -= it->second->second->body.size();
+    bytes_ += entry->body.size();
     it->second->second = std::move(entry);
     lru_.splice(lru_.begin(), lru_, it->second);
-    return;
+  } else {
+    bytes_ += entry->body.size();
+    lru_.emplace_front(key, std::move(entry));
+    index_.emplace(std::move(key), lru_.begin());
   }
-  if (index_.size() >= max_entries_ && !lru_.empty()) {
+  // Evict from the cold end; the entry just stored is at the front and fits on its own.
+  while (index_.size() > max_entries_ || bytes_ > max_bytes_) {
+    bytes_ -= lru_.back().second->body.size();
     index_.erase(lru_.back().first);
     lru_.pop_back();
   }
-  lru_.emplace_front(key, std::move(entry));
-  index_.emplace(std::move(key), lru_.begin());
 }
 
 std::shared_ptr<const ResponseCache::Entry> ResponseCache::find(std::string_view key) {
@@ -28,6 +34,11 @@ std::shared_ptr<const ResponseCache::Entry> ResponseCache::find(std::string_view
 std::size_t ResponseCache::size() const {
   std::lock_guard lock(mu_);
   return index_.size();
+}
+
+std::uint64_t ResponseCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
 }
 
 }  // namespace sluice::gateway::guards

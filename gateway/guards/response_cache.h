@@ -1,16 +1,17 @@
 // ResponseCache: the last good response to each GET, kept for a circuit breaker's fallback.
 //
-// Bounded by entry count (least recently used evicted) and, through the caller, by body size
-// (config fallback.cache.max_body), so its memory is at most entries * max_body plus keys and
-// fields. Entries are immutable and shared: a hit is a shared_ptr copy under the lock, and the
-// reply is built outside it. Only the breaker's fallback reads it, so it costs nothing while the
-// breaker is closed beyond one insert per good response.
+// Bounded by entry count and by the bytes of the bodies it keeps (least recently used evicted
+// first, until both hold); the caller also refuses bodies over fallback.cache.max_body. Entries are
+// immutable and shared: a hit is a shared_ptr copy under the lock, and the reply is built outside
+// it. Only the breaker's fallback reads it, so it costs nothing while the breaker is closed beyond
+// one insert per good response.
 //
 // Thread-safety: all members are thread-safe (one mutex).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -32,11 +33,13 @@ class ResponseCache {
     std::chrono::steady_clock::time_point stored;
   };
 
-  explicit ResponseCache(std::size_t max_entries) : max_entries_(max_entries) {}
+  ResponseCache(std::size_t max_entries, std::uint64_t max_bytes)
+      : max_entries_(max_entries), max_bytes_(max_bytes) {}
 
   void put(std::string key, std::shared_ptr<const Entry> entry);
   [[nodiscard]] std::shared_ptr<const Entry> find(std::string_view key);
   [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::uint64_t bytes() const;
 
  private:
   using Lru = std::list<std::pair<std::string, std::shared_ptr<const Entry>>>;
@@ -48,8 +51,10 @@ class ResponseCache {
   };
 
   const std::size_t max_entries_;
+  const std::uint64_t max_bytes_;
   mutable std::mutex mu_;
-  Lru lru_;  // most recent first
+  std::uint64_t bytes_ = 0;  // body bytes held
+  Lru lru_;                  // most recent first
   std::unordered_map<std::string, Lru::iterator, Hash, std::equal_to<>> index_;
 };
 

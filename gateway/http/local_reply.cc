@@ -7,9 +7,12 @@ namespace sluice::gateway::http {
 void writeLocalReply(std::string& out, const LocalReply& reply, std::string_view request_id,
                      bool close, bool client_http10, bool head_only) {
   writeStatusLine(out, reply.status);
-  out.append("Content-Type: ");
-  out.append(reply.content_type);
-  out.append("\r\nContent-Length: ");
+  if (!reply.content_type.empty()) {
+    out.append("Content-Type: ");
+    out.append(reply.content_type);
+    out.append("\r\n");
+  }
+  out.append("Content-Length: ");
   appendDecimal(out, reply.body.size());
   out.append("\r\n");
   for (const auto& [name, value] : reply.fields) {

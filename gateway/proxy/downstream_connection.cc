@@ -401,6 +401,10 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     close = close || result.reply->close || !forwarder.bodyDone();
     linger_ = close;
     if (!co_await reply(a, *result.reply, close)) close = true;
+  } else if (result.reply) {
+    // An interim (1xx) response already went out, so this answer cannot: closing is the only
+    // way to tell the client there will be no final response.
+    close = true;
   }
   complete(a, result.upstream_failed);
   co_return !close && head.keep_alive && !worker_.draining();

@@ -35,6 +35,58 @@ constexpr int kMaxStaleReplays = 2;
 // Least deadline left worth starting a try with (or, after a retry's pause, continuing with).
 constexpr auto kMinTry = std::chrono::milliseconds(1);
 
+// Starts copying `h` for a breaker's cached fallback if it may be served to anyone later: a
+// complete 200 of bounded size that is not personal (Set-Cookie, Cache-Control private or
+// no-store), not one of several variants (Vary) and not encoded for this client
+// (Content-Encoding).
+bool startCapture(ResponseCapture& capture, const http::ResponseHead& h) {
+  if (h.status != 200 || h.framing != http::Framing::Length ||
+      h.content_length > capture.max_body) {
+    return false;
+  }
+  const auto contains = [](std::string_view haystack, std::string_view needle) {
+    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+      if (http::iequals(haystack.substr(i, needle.size()), needle)) return true;
+    }
+    return false;
+  };
+  for (const auto& f : h.fields) {
+    switch (f.id) {
+      case http::Field::set_cookie:
+      case http::Field::vary:
+      case http::Field::content_encoding:
+        return false;
+      case http::Field::cache_control:
+        if (contains(f.value, "private") || contains(f.value, "no-store")) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  capture.content_type.clear();
+  capture.fields.clear();
+  capture.body.clear();
+  for (const auto& f : h.fields) {
+    // Framing is re-derived, Age is recomputed when served, and the request ID is the serving
+    // request's, not this one's.
+    if (http::isHopByHop(f, h) || f.id == http::Field::content_length || f.id == http::Field::age ||
+        (f.id == http::Field::unknown && http::iequals(f.name, "x-request-id"))) {
+      continue;
+    }
+    if (f.id == http::Field::content_type) {
+      capture.content_type.assign(f.value);
+    } else {
+      capture.fields.emplace_back(f.name, f.value);
+    }
+  }
+  return true;
+}
+
+bool isTimeout(stats::UpstreamError e) {
+  return e == stats::UpstreamError::Timeout || e == stats::UpstreamError::ConnectTimeout ||
+         e == stats::UpstreamError::PoolTimeout;
+}
+
 // Retry-After as a pause: delay-seconds; an HTTP-date (or garbage) is a pause we will not
 // honour, so it reads as "longer than any backoff".
 std::optional<Clock::duration> retryAfterOf(const http::ResponseHead& h) {
@@ -143,9 +195,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   int stale_replays = 0;
+  cluster_.recordRequest(ctx_.start);  // one first try for the retry budget, however many follow
   for (attempt_ = 1;; ++attempt_) {
     const auto now = Clock::now();
-    if (attempt_ == 1) cluster_.recordRequest(now);
     // Not enough of the deadline left for a try to succeed: fail now rather than load the
     // upstream with work whose answer nobody will wait for.
     if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
@@ -157,25 +209,37 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     ctx_.upstream = cluster_.address(*host);
     ++ctx_.attempts;
 
-    // This try's deadline, and what is left of it told to the upstream.
+    // This try's deadline bounds the wait for a pooled connection, the connect and the response
+    // head; what is left of it once connected is told to the upstream.
     const auto try_deadline = retry.per_try_timeout
                                   ? std::min(ctx_.deadline, now + *retry.per_try_timeout)
                                   : ctx_.deadline;
-    scratch_.request_head.resize(head_base);
-    http::appendTimeoutFields(scratch_.request_head, try_deadline - now, ctx_.grpc_timeout);
-    scratch_.request_head.append("\r\n");
-
-    auto acquired = co_await cluster_.pool(*host).acquire(down_.deadline);
+    auto acquired = co_await cluster_.pool(*host).acquire(down_.deadline, try_deadline);
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
       stats_.hosts[ctx_.cluster_index][*host].requests.inc();
+      scratch_.request_head.resize(head_base);
+      http::appendTimeoutFields(scratch_.request_head, try_deadline - Clock::now(),
+                                ctx_.grpc_timeout);
+      scratch_.request_head.append("\r\n");
       outcome = co_await exchange(acquired.lease, try_deadline);
     } else {
       upstream_error_ = acquired.error;
     }
-    acquired.lease.reset();   // back to the pool (if kept) before the next attempt
-    retry_permit_.release();  // this try is over: it no longer counts as a retry in flight
-    retry_slot_.release();
+    acquired.lease.reset();  // back to the pool (if kept) before the next attempt
+    if (outcome != Outcome::RetryStatus && outcome != Outcome::StaleRetry) {
+      // This try is over: it no longer counts as a retry in flight. (A status retry took the
+      // next try's permit already; a stale replay is still the same try.)
+      retry_permit_.release();
+      retry_slot_.release();
+    }
+    // A try cut short by the client's own deadline (not by the route's or the try's timeout,
+    // nor the pool's or connect's own limits) says nothing about the upstream: it is the
+    // client's budget that was too short.
+    if (outcome == Outcome::Failed && isTimeout(upstream_error_) && clientDeadline() &&
+        try_deadline == ctx_.deadline && ctx_.deadline - Clock::now() < kMinTry) {
+      upstream_error_ = stats::UpstreamError::Deadline;
+    }
 
     const auto finished = Clock::now();
     cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now});
@@ -227,7 +291,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       pause = retryPause(causeOf(upstream_error_), 0, std::nullopt);
       if (!pause) {
         result_.reply = upstreamErrorReply(upstream_error_);
-        result_.upstream_failed = true;
+        result_.upstream_failed = upstreamAtFault(upstream_error_);
         co_return std::move(result_);
       }
     }
@@ -242,8 +306,18 @@ ForwardResult Forwarder::fail(stats::UpstreamError e) {
   stats_.upstreamError(ctx_.cluster_index, e);
   ctx_.upstream_error = e;
   result_.reply = upstreamErrorReply(e);
-  result_.upstream_failed = true;
+  result_.upstream_failed = upstreamAtFault(e);
   return std::move(result_);
+}
+
+bool Forwarder::upstreamAtFault(stats::UpstreamError e) {
+  // The upstream was not asked (a spent deadline, a full bulkhead): feedback (breakers,
+  // adaptive limits) must not read these as the upstream failing.
+  return e != stats::UpstreamError::Deadline && e != stats::UpstreamError::Overflow;
+}
+
+bool Forwarder::clientDeadline() const noexcept {
+  return ctx_.deadline < ctx_.start + ctx_.route->timeout;
 }
 
 Forwarder::RetryCause Forwarder::causeOf(stats::UpstreamError e) {
@@ -433,7 +507,18 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   ubuf.consume(ubuf.size());  // left over from a failed attempt
   const bool client_http10 = down_.head.version < 11;
 
+  const bool upload = !bodiless();
+  const auto send_start = upload ? Clock::now() : Clock::time_point{};
   const SendResult sent = co_await sendRequest(lease);
+  if (upload) {
+    // The route timeout runs from the end of the request body (as Envoy's route timeout does):
+    // a slow upload is the client's time, not the upstream's. A client's own deadline stays
+    // where it was: the client will not wait longer because it uploaded slowly.
+    head_deadline += Clock::now() - send_start;
+    if (ctx_.client_timeout) {
+      head_deadline = std::min(head_deadline, ctx_.start + *ctx_.client_timeout);
+    }
+  }
   if (sent.client_failed) {
     result_.client_close = true;
     co_return Outcome::ClientFailed;
@@ -498,7 +583,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   // A status worth another try is dropped here, before any of it reaches the client (the
   // connection goes with it: its body is unread).
-  if (rhead.status >= 400 && !ctx_.route->retry.on.statuses.empty()) {
+  if (rhead.status >= 400 && !ctx_.route->retry.on.statuses.empty() && !*down_.response_started) {
     const auto retry_after = rhead.status == 429 || rhead.status == 503
                                  ? retryAfterOf(rhead)
                                  : std::optional<Clock::duration>();
@@ -512,23 +597,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   // Final response head -> client.
   ctx_.status = rhead.status;
   auto& capture = ctx_.capture;
-  capture.active = capture.wanted && rhead.status == 200 &&
-                   rhead.framing == http::Framing::Length &&
-                   rhead.content_length <= capture.max_body;
-  if (capture.active) {
-    for (const auto& f : rhead.fields) {
-      // Framing is re-derived and the request ID is the serving request's, not this one's.
-      if (http::isHopByHop(f, rhead) || f.id == http::Field::content_length ||
-          (f.id == http::Field::unknown && http::iequals(f.name, "x-request-id"))) {
-        continue;
-      }
-      if (f.id == http::Field::content_type) {
-        capture.content_type.assign(f.value);
-      } else {
-        capture.fields.emplace_back(f.name, f.value);
-      }
-    }
-  }
+  capture.active = capture.wanted && startCapture(capture, rhead);
   const bool client_keep_alive = down_.head.keep_alive && !result_.client_close;
   const http::ResponseFraming framing =
       http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);

@@ -114,6 +114,9 @@ class Forwarder {
       RetryCause cause, int status, std::optional<Clock::duration> retry_after);
   [[nodiscard]] static RetryCause causeOf(stats::UpstreamError e);
   ForwardResult fail(stats::UpstreamError e);
+  [[nodiscard]] static bool upstreamAtFault(stats::UpstreamError e);
+  // The request's deadline is the client's (earlier than the route timeout).
+  [[nodiscard]] bool clientDeadline() const noexcept;
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
 
   Downstream& down_;

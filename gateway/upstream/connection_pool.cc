@@ -55,21 +55,22 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
   return nullptr;
 }
 
-asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDeadline& deadline) {
+asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
+    net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until) {
   if (auto conn = takeLiveIdle()) {
     stats_.active.inc();
     co_return Acquired{Lease(this, std::move(conn), true)};
   }
   if (open_ < settings_.max_connections) {
     ++open_;
-    co_return co_await connect(deadline);
+    co_return co_await connect(deadline, until);
   }
   if (settings_.max_wait.count() == 0) co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
   auto pending = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Pending);
   if (!pending) co_return Acquired{{}, stats::UpstreamError::Overflow};
 
   Waiter waiter(executor_);
-  waiter.timer.expires_after(settings_.max_wait);
+  waiter.timer.expires_at(std::min(net::coarseNow() + settings_.max_wait, until));
   const auto it = waiters_.insert(waiters_.end(), &waiter);
   stats_.pending.inc();
   co_await waiter.timer.async_wait(net::kNoThrow);
@@ -84,10 +85,11 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(net::SocketDea
     stats_.active.inc();
     co_return Acquired{Lease(this, std::move(waiter.handed), true)};
   }
-  co_return co_await connect(deadline);  // closeConnection() handed us its slot
+  co_return co_await connect(deadline, until);  // closeConnection() handed us its slot
 }
 
-asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDeadline& deadline) {
+asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(
+    net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until) {
   auto conn = std::make_unique<UpstreamConnection>(executor_);
   auto counted = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Connections);
   if (!counted) {
@@ -95,7 +97,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(net::SocketDea
     co_return Acquired{{}, stats::UpstreamError::Overflow};
   }
   conn->counted = std::move(*counted);
-  deadline.arm(conn->socket, net::coarseNow() + settings_.connect_timeout);
+  deadline.arm(conn->socket, std::min(net::coarseNow() + settings_.connect_timeout, until));
   auto [ec] = co_await conn->socket.async_connect(endpoint_, net::kNoThrow);
   const bool timed_out = deadline.disarm();
   if (ec) {

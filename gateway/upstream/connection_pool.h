@@ -99,8 +99,11 @@ class ConnectionPool {
     Lease lease;
     stats::UpstreamError error = stats::UpstreamError::ConnectFailure;  // when !lease
   };
-  // `deadline` bounds the connect (armed with pool.connect_timeout).
-  boost::asio::awaitable<Acquired> acquire(net::SocketDeadline& deadline);
+  // `deadline` bounds the connect (armed with pool.connect_timeout). Neither the wait for a free
+  // connection nor the connect lasts past `until` (the request's deadline for this try).
+  boost::asio::awaitable<Acquired> acquire(
+      net::SocketDeadline& deadline,
+      std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max());
 
   // Closes idle connections unused for idle_timeout. Called from the worker's housekeeping tick.
   void sweep(std::chrono::steady_clock::time_point now);
@@ -125,7 +128,8 @@ class ConnectionPool {
   void release(std::unique_ptr<UpstreamConnection> conn, bool keep);
   std::unique_ptr<UpstreamConnection> takeLiveIdle();
   // Opens a connection in a slot already counted in open_.
-  boost::asio::awaitable<Acquired> connect(net::SocketDeadline& deadline);
+  boost::asio::awaitable<Acquired> connect(net::SocketDeadline& deadline,
+                                           std::chrono::steady_clock::time_point until);
   void closeConnection(std::unique_ptr<UpstreamConnection> conn);
 
   boost::asio::any_io_executor executor_;

@@ -207,3 +207,62 @@ def test_sigterm_during_retries_loses_nothing(gateway_factory, upstream_factory)
         r = c.read_response()
         assert r.status == 200 and r.body == f"done:/r{i}".encode()
     assert g.wait(timeout=10) == 0
+
+
+def test_requests_the_upstream_never_saw_do_not_open_the_breaker(gateway_factory,
+                                                                 upstream_factory):
+    """Spent client deadlines and client-budget timeouts are the client's, not the upstream's."""
+    def slow(conn):
+        while conn.read_request() is not None:
+            time.sleep(0.5)
+            conn.send(up_mod.response(200, b"ok"))
+
+    up = upstream_factory(slow)
+    port, admin = free_port(), free_port()
+    gateway_factory(basic_config(
+        port, [up.address], admin_port=admin, route_extra=BREAKER,
+        cluster_extra="    outlier_detection: { consecutive_5xx: 2, max_ejection_percent: 100 }\n"))
+    c = Client(port)
+    for _ in range(20):
+        assert c.request("GET", "/", headers=[("X-Sluice-Timeout-Ms", "0")]).status == 504
+    for _ in range(4):  # tries cut short by the client's own 100 ms budget
+        r = c.request("GET", "/", headers=[("X-Sluice-Timeout-Ms", "100")])
+        assert r.status == 504 and b"deadline exceeded" in r.body
+    b = breakers(admin)[0]
+    assert b["state"] == "closed" and b["calls"] == 0
+    text = get(admin, "/metrics")[2]
+    assert metric(text, "sluice_outlier_ejections_total", cluster="app",
+                  reason="consecutive_5xx") == 0
+
+
+def test_personal_responses_are_never_served_from_the_fallback_cache(gateway_factory,
+                                                                    upstream_factory):
+    state = {"fail": False}
+
+    def handler(conn):
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            if state["fail"]:
+                conn.send(up_mod.response(500, b"broken"))
+            elif req.target == "/login":
+                conn.send(up_mod.response(200, b"welcome", [("Set-Cookie", "session=abc")]))
+            else:
+                conn.send(up_mod.response(200, b"page:" + req.target.encode()))
+
+    up = upstream_factory(handler)
+    port = free_port()
+    gateway_factory(basic_config(port, [up.address],
+                                 route_extra=BREAKER + "      fallback: { cache: true }\n"))
+    c = Client(port)
+    assert c.request("GET", "/login").status == 200                       # Set-Cookie
+    assert c.request("GET", "/me", headers=[("Cookie", "session=abc")]).status == 200
+    assert c.request("GET", "/public").status == 200
+    state["fail"] = True
+    for _ in range(10):
+        c.request("GET", "/x")
+    assert c.request("GET", "/public").header("x-sluice-fallback") == "cache"
+    for path in ("/login", "/me"):
+        r = c.request("GET", path)
+        assert r.header("x-sluice-fallback") == "static" and r.header("set-cookie") is None, path

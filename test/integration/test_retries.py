@@ -350,3 +350,39 @@ def test_bulkhead_caps_concurrent_retries(gateway_factory, upstream_factory):
     assert statuses.count(503) == 2  # the failed tries were not retried
     assert metric(get(admin, "/metrics")[2], "sluice_bulkhead_overflow_total", cluster="app",
                   limit="retries") == 2
+
+
+def test_bulkhead_caps_status_retries_in_flight(gateway_factory, upstream_factory):
+    seen = set()
+
+    def fail_first(conn):
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            if req.target not in seen:
+                seen.add(req.target)
+                time.sleep(0.2)
+                conn.send(up_mod.response(503, b"busy"))
+            else:
+                time.sleep(0.6)  # the retry is in flight for a while
+                conn.send(up_mod.response(200, b"ok"))
+
+    up = upstream_factory(fail_first)
+    port, admin = start(gateway_factory, [up],
+                        "    retry: { attempts: 2, on: [503], backoff_base: 1ms, "
+                        "backoff_max: 2ms }\n",
+                        cluster_extra="    bulkhead: { max_retries: 1 }\n")
+    results = []
+
+    def one(i):
+        results.append(Client(port).request("GET", f"/r{i}").status)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 503]  # one retry at a time: the other passes the 503 on
+    assert metric(get(admin, "/metrics")[2], "sluice_bulkhead_overflow_total", cluster="app",
+                  limit="retries") == 1
