@@ -3,6 +3,7 @@
 // have their own generator).
 #pragma once
 
+#include <cstdint>
 #include <random>
 
 namespace sluice::gateway {
@@ -11,6 +12,12 @@ namespace sluice::gateway {
 [[nodiscard]] inline double uniformUnit() {
   thread_local std::minstd_rand rng{std::random_device{}()};
   return std::generate_canonical<double, 32>(rng);
+}
+
+// Uniform over all 64-bit values (random draws for load balancing).
+[[nodiscard]] inline std::uint64_t randomU64() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
 }
 
 }  // namespace sluice::gateway

@@ -175,6 +175,14 @@ struct Fault {
   double abort_percent = 0;
 };
 
+// What a consistent-hashing cluster hashes for a request (route hash_key); parts are joined.
+struct HashKeyPart {
+  enum class Kind : std::uint8_t { ClientIp, Header, Cookie, Path, Query };
+  Kind kind = Kind::ClientIp;
+  std::string name;  // Header (lower case), Cookie, Query: which one
+  friend bool operator==(const HashKeyPart&, const HashKeyPart&) = default;
+};
+
 struct Route {
   std::string name;
   RouteMatch match;
@@ -189,6 +197,8 @@ struct Route {
   std::optional<Concurrency> concurrency;
   std::optional<CircuitBreaker> circuit_breaker;  // instead of the cluster's, when both are set
   std::optional<Fault> fault;
+  // For a ring_hash or maglev cluster: what identifies "the same key" (default: client IP).
+  std::vector<HashKeyPart> hash_key;
 };
 
 struct Endpoint {
@@ -227,12 +237,33 @@ struct Bulkhead {
   std::uint32_t max_retries = 3;
 };
 
-enum class LbPolicy : std::uint8_t { RoundRobin };
+enum class LbPolicy : std::uint8_t {
+  RoundRobin,        // smooth weighted round robin (nginx's)
+  Random,            // weighted random
+  LeastRequest,      // power of two choices on requests in flight per weight
+  LeastConnections,  // fewest requests in flight per weight, over all hosts
+  PeakEwma,          // power of two choices on peak-EWMA latency x (in flight + 1)
+  RingHash,          // consistent hashing on a ring with virtual nodes (route hash_key)
+  Maglev,            // Maglev consistent hashing (route hash_key)
+};
+
+// A cluster's `lb` (upstream/lb/): the policy and its parameters.
+struct LoadBalancing {
+  LbPolicy policy = LbPolicy::RoundRobin;
+  std::uint32_t ring_vnodes = 100;          // ring_hash: points per unit of weight
+  std::uint64_t ring_max_size = 1U << 22U;  // ring_hash: points in all (at most)
+  std::uint64_t maglev_table_size = 65537;  // maglev: a prime
+  Millis ewma_decay{10'000};                // peak_ewma: time for the estimate to decay to 1/e
+
+  [[nodiscard]] bool hashing() const {
+    return policy == LbPolicy::RingHash || policy == LbPolicy::Maglev;
+  }
+};
 
 struct Cluster {
   std::string name;
   std::vector<Endpoint> endpoints;
-  LbPolicy lb = LbPolicy::RoundRobin;  // weighted (smooth) round robin
+  LoadBalancing lb;
   PoolSettings pool;
   Millis io_timeout{
       30'000};  // longest an upstream may take to accept request bytes or send more response bytes

@@ -1,6 +1,7 @@
 #include "gateway/config/config_json.h"
 
 #include "gateway/config/guard_config.h"
+#include "gateway/config/lb_config.h"
 #include "gateway/config/retry_config.h"
 
 namespace sluice::gateway::config {
@@ -46,6 +47,23 @@ json circuitBreaker(const std::optional<CircuitBreaker>& b) {
           {"half_open_probes", b->half_open_probes},
           {"failure_statuses", b->failure_statuses},
           {"fallback", fallback}};
+}
+
+json hashKey(const std::vector<HashKeyPart>& parts) {
+  json out = json::array();
+  for (const auto& p : parts) out.push_back(hashKeyText(p));
+  return out;
+}
+
+json loadBalancing(const LoadBalancing& lb) {
+  json out = {{"policy", policyName(lb.policy)}};
+  if (lb.policy == LbPolicy::RingHash) {
+    out["ring_vnodes"] = lb.ring_vnodes;
+    out["ring_max_size"] = lb.ring_max_size;
+  }
+  if (lb.policy == LbPolicy::Maglev) out["maglev_table_size"] = lb.maglev_table_size;
+  if (lb.policy == LbPolicy::PeakEwma) out["ewma_decay_ms"] = lb.ewma_decay.count();
+  return out;
 }
 
 json fault(const std::optional<Fault>& f) {
@@ -150,7 +168,8 @@ json toJson(const Config& c) {
                              {"rate_limit", rateLimit(r.rate_limit)},
                              {"concurrency", concurrency(r.concurrency)},
                              {"circuit_breaker", circuitBreaker(r.circuit_breaker)},
-                             {"fault", fault(r.fault)}});
+                             {"fault", fault(r.fault)},
+                             {"hash_key", hashKey(r.hash_key)}});
   }
   out["clusters"] = json::array();
   for (const auto& cl : c.clusters) {
@@ -161,7 +180,7 @@ json toJson(const Config& c) {
     const auto& p = cl.pool;
     out["clusters"].push_back(
         {{"name", cl.name},
-         {"lb", "round_robin"},
+         {"lb", loadBalancing(cl.lb)},
          {"endpoints", eps},
          {"io_timeout_ms", cl.io_timeout.count()},
          {"pool",

@@ -13,6 +13,7 @@
 
 #include "gateway/config/breaker_config.h"
 #include "gateway/config/guard_config.h"
+#include "gateway/config/lb_config.h"
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
 #include "gateway/config/yaml_reader.h"
@@ -204,7 +205,7 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
 void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
-              "circuit_breaker", "fault", "concurrency"})) {
+              "circuit_breaker", "fault", "hash_key", "concurrency"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -259,6 +260,7 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
     readCircuitBreaker(r, b, route.circuit_breaker.emplace());
   }
   if (const YAML::Node f = n["fault"]) readFault(r, f, route.fault.emplace());
+  if (const YAML::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
 }
 
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
@@ -296,15 +298,7 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
       }
     }
   }
-  if (const YAML::Node lb = n["lb"]) {
-    if (auto v = r.scalar(lb, "cluster lb")) {
-      if (*v == "round_robin") {
-        c.lb = LbPolicy::RoundRobin;
-      } else {
-        r.error(lb, "unknown lb policy '" + *v + "' (supported: round_robin)");
-      }
-    }
-  }
+  if (const YAML::Node lb = n["lb"]) readLoadBalancing(r, lb, c.lb);
   if (const YAML::Node p = n["pool"]) {
     if (r.map(p, "cluster pool",
               {"max_connections", "max_idle", "idle_timeout", "connect_timeout", "max_wait"})) {
@@ -459,9 +453,14 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     const YAML::Node routes = root["routes"];
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
       const auto& rt = cfg.routes[i];
-      if (!rt.cluster.empty() && cfg.findCluster(rt.cluster) == nullptr) {
+      const Cluster* target = rt.cluster.empty() ? nullptr : cfg.findCluster(rt.cluster);
+      if (!rt.cluster.empty() && target == nullptr) {
         r.error(routes[i]["cluster"],
                 "route '" + rt.name + "' refers to unknown cluster '" + rt.cluster + "'");
+      } else if (target != nullptr && !rt.hash_key.empty() && !target->lb.hashing()) {
+        r.error(routes[i]["hash_key"],
+                "hash_key has no effect: cluster '" + rt.cluster + "' balances with " +
+                    std::string(policyName(target->lb.policy)) + " (use ring_hash or maglev)");
       }
     }
   }

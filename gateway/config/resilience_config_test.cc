@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/config/breaker_config.h"
+#include "gateway/config/lb_config.h"
 #include "gateway/config/loader.h"
 #include "gateway/config/retry_config.h"
 
@@ -112,6 +113,23 @@ TEST(ResilienceConfig, OutlierDetection) {
   EXPECT_EQ(o.max_ejection_percent, 50.0);
 }
 
+TEST(ResilienceConfig, LoadBalancingAndHashKeys) {
+  auto c = loaded(withRoute("    hash_key: [cookie:sid, 'header:X-User', query:u, path]\n",
+                            "    lb: { policy: ring_hash, ring_vnodes: 50 }\n"));
+  EXPECT_EQ(c.clusters[0].lb.policy, LbPolicy::RingHash);
+  EXPECT_EQ(c.clusters[0].lb.ring_vnodes, 50U);
+  using K = HashKeyPart::Kind;
+  EXPECT_THAT(c.routes[0].hash_key,
+              ElementsAre(HashKeyPart{K::Cookie, "sid"}, HashKeyPart{K::Header, "x-user"},
+                          HashKeyPart{K::Query, "u"}, HashKeyPart{K::Path, ""}));
+  for (const char* p : {"random", "least_request", "least_connections", "peak_ewma", "maglev"}) {
+    c = loaded(withRoute("", "    lb: " + std::string(p) + "\n"));
+    EXPECT_EQ(policyName(c.clusters[0].lb.policy), p);
+  }
+  c = loaded(withRoute("", "    lb: { policy: peak_ewma, ewma_decay: 2s }\n"));
+  EXPECT_EQ(c.clusters[0].lb.ewma_decay, Millis(2000));
+}
+
 TEST(ResilienceConfig, Fault) {
   auto c =
       loaded(withRoute("    fault:\n      delay: { duration: 100ms, percent: 50 }\n"
@@ -206,6 +224,15 @@ INSTANTIATE_TEST_SUITE_P(
                "bulkhead.max_requests must be an integer from 1"},
         Broken{"bulkhead_unknown", "", "    bulkhead: { max_pending_requests: 5 }\n",
                "unknown key 'max_pending_requests' in bulkhead"},
+        Broken{"lb_unknown", "", "    lb: fastest\n", "unknown lb policy 'fastest' (known: "},
+        Broken{"lb_param_of_other_policy", "", "    lb: { policy: maglev, ring_vnodes: 10 }\n",
+               "lb.ring_vnodes applies to policy ring_hash only"},
+        Broken{"lb_maglev_not_prime", "", "    lb: { policy: maglev, maglev_table_size: 1000 }\n",
+               "lb.maglev_table_size: "},
+        Broken{"hash_key_without_hashing", "    hash_key: client_ip\n", "",
+               "hash_key has no effect: cluster 'api' balances with round_robin"},
+        Broken{"hash_key_bad_part", "    hash_key: ['cookie:']\n", "    lb: ring_hash\n",
+               "hash_key part 'cookie:' must be client_ip, path, header:<name>"},
         Broken{"fault_empty", "    fault: {}\n", "", "fault needs a delay, an abort or both"},
         Broken{"fault_abort_without_status", "    fault: { abort: { percent: 5 } }\n", "",
                "fault.abort is missing required key 'status'"},

@@ -15,6 +15,7 @@
 #include "gateway/http/timeout_header.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
+#include "gateway/proxy/hash_key.h"
 #include "resilience/backoff.h"
 
 namespace sluice::gateway::proxy {
@@ -182,6 +183,11 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   scratch_.request_head.clear();
   http::writeUpstreamRequest(scratch_.request_head, head, fwd);
   const std::size_t head_base = scratch_.request_head.size();  // then the per-try fields
+  // A consistent-hashing cluster places the request by its key, read while the head is here.
+  std::uint64_t hash = 0;
+  if (cluster_.config().lb.hashing()) {
+    hash = requestHash(ctx_.route->hash_key, head, ctx_.client_ip).value_or(randomU64());
+  }
   body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
   body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
   // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
@@ -202,8 +208,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     // upstream with work whose answer nobody will wait for.
     if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
     const auto host = cluster_.balancer().pick(
-        {std::span<const std::size_t>(tried.data(), tried_count), 0, cluster_.outliers(), now});
+        {std::span<const std::size_t>(tried.data(), tried_count), hash, cluster_.outliers(), now});
     if (!host) co_return fail(stats::UpstreamError::NoHost);
+    cluster_.balancer().onStart(*host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
     if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
     ctx_.upstream = cluster_.address(*host);
@@ -242,7 +249,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
 
     const auto finished = Clock::now();
-    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now});
+    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now, finished});
     if (auto* outliers = cluster_.outliers()) {
       // Passive health: what this host did with this try (a local problem - the pool, the
       // client - says nothing about it).

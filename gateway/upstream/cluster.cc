@@ -1,5 +1,8 @@
 #include "gateway/upstream/cluster.h"
 
+#include "gateway/upstream/lb/consistent_hash.h"
+#include "gateway/upstream/lb/least_loaded.h"
+#include "gateway/upstream/lb/random.h"
 #include "gateway/upstream/lb/round_robin.h"
 
 namespace sluice::gateway::upstream {
@@ -16,9 +19,22 @@ Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& c
     weights.push_back(config.endpoints[i].weight);
     addresses_.push_back(config.endpoints[i].address.text());
   }
-  switch (config.lb) {
+  switch (config.lb.policy) {
     case config::LbPolicy::RoundRobin:
       balancer_ = std::make_unique<RoundRobin>(std::move(weights));
+      break;
+    case config::LbPolicy::Random:
+      balancer_ = std::make_unique<RandomBalancer>(std::move(weights));
+      break;
+    case config::LbPolicy::LeastRequest:
+    case config::LbPolicy::LeastConnections:
+    case config::LbPolicy::PeakEwma:
+      balancer_ = std::make_unique<LeastLoaded>(config.lb.policy, weights, config.lb.ewma_decay,
+                                                std::chrono::steady_clock::now());
+      break;
+    case config::LbPolicy::RingHash:
+    case config::LbPolicy::Maglev:
+      balancer_ = std::make_unique<ConsistentHash>(config.lb, addresses_, weights);
       break;
   }
 }

@@ -1,0 +1,150 @@
+#include "gateway/config/lb_config.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <utility>
+
+#include "resilience/lb/maglev.h"
+
+namespace sluice::gateway::config {
+
+namespace {
+
+constexpr std::array<std::pair<std::string_view, LbPolicy>, 7> kPolicies = {{
+    {"round_robin", LbPolicy::RoundRobin},
+    {"random", LbPolicy::Random},
+    {"least_request", LbPolicy::LeastRequest},
+    {"least_connections", LbPolicy::LeastConnections},
+    {"peak_ewma", LbPolicy::PeakEwma},
+    {"ring_hash", LbPolicy::RingHash},
+    {"maglev", LbPolicy::Maglev},
+}};
+
+std::string knownPolicies() {
+  std::string out;
+  for (const auto& [name, p] : kPolicies) out += (out.empty() ? "" : ", ") + std::string(name);
+  return out;
+}
+
+std::optional<LbPolicy> policyNamed(Reader& r, const YAML::Node& n) {
+  const auto s = r.scalar(n, "lb policy");
+  if (!s) return std::nullopt;
+  for (const auto& [name, p] : kPolicies) {
+    if (name == *s) return p;
+  }
+  r.error(n, "unknown lb policy '" + *s + "' (known: " + knownPolicies() + ")");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view policyName(LbPolicy p) {
+  for (const auto& [name, policy] : kPolicies) {
+    if (policy == p) return name;
+  }
+  return "round_robin";
+}
+
+void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
+  if (n.IsScalar()) {
+    if (auto p = policyNamed(r, n)) out.policy = *p;
+    return;
+  }
+  if (!r.map(n, "cluster lb",
+             {"policy", "ring_vnodes", "ring_max_size", "maglev_table_size", "ewma_decay"}) ||
+      !r.require(n, "policy", "cluster lb")) {
+    return;
+  }
+  if (auto p = policyNamed(r, n["policy"])) out.policy = *p;
+  // Each parameter belongs to one policy: a parameter of another is a mistake worth reporting.
+  const auto param = [&](const char* key, LbPolicy owner) -> std::optional<YAML::Node> {
+    const YAML::Node v = n[key];
+    if (!v) return std::nullopt;
+    if (out.policy != owner) {
+      r.error(v, "lb." + std::string(key) + " applies to policy " +
+                     std::string(policyName(owner)) + " only");
+      return std::nullopt;
+    }
+    return v;
+  };
+  if (const auto v = param("ring_vnodes", LbPolicy::RingHash)) {
+    if (auto x = r.integer(*v, "lb.ring_vnodes", 1, 65'536)) {
+      out.ring_vnodes = static_cast<std::uint32_t>(*x);
+    }
+  }
+  if (const auto v = param("ring_max_size", LbPolicy::RingHash)) {
+    if (auto x = r.integer(*v, "lb.ring_max_size", 1, 1ULL << 26U)) out.ring_max_size = *x;
+  }
+  if (const auto v = param("maglev_table_size", LbPolicy::Maglev)) {
+    if (auto x = r.integer(*v, "lb.maglev_table_size", 3, (1ULL << 31U) - 1)) {
+      if (auto why = resilience::Maglev::validate({*x})) {
+        r.error(*v, "lb.maglev_table_size: " + *why);
+      } else {
+        out.maglev_table_size = *x;
+      }
+    }
+  }
+  if (const auto v = param("ewma_decay", LbPolicy::PeakEwma)) {
+    if (auto d = r.duration(*v, "lb.ewma_decay", kMinTimeout)) out.ewma_decay = *d;
+  }
+}
+
+void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out) {
+  const auto one = [&](const YAML::Node& item) -> std::optional<HashKeyPart> {
+    const auto s = r.scalar(item, "hash_key part");
+    if (!s) return std::nullopt;
+    if (*s == "client_ip") return HashKeyPart{HashKeyPart::Kind::ClientIp, ""};
+    if (*s == "path") return HashKeyPart{HashKeyPart::Kind::Path, ""};
+    const auto colon = s->find(':');
+    const std::string kind = s->substr(0, colon);
+    const std::string name = colon == std::string::npos ? "" : s->substr(colon + 1);
+    const bool valid_name =
+        !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        });
+    if ((kind == "header" || kind == "cookie" || kind == "query") && valid_name) {
+      HashKeyPart p;
+      p.kind = kind == "header"   ? HashKeyPart::Kind::Header
+               : kind == "cookie" ? HashKeyPart::Kind::Cookie
+                                  : HashKeyPart::Kind::Query;
+      p.name = name;
+      if (p.kind == HashKeyPart::Kind::Header) {
+        std::transform(p.name.begin(), p.name.end(), p.name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      }
+      return p;
+    }
+    r.error(item, "hash_key part '" + *s +
+                      "' must be client_ip, path, header:<name>, cookie:<name> or query:<name>");
+    return std::nullopt;
+  };
+  out.clear();
+  if (n.IsSequence()) {
+    if (n.size() == 0) r.error(n, "hash_key must not be empty");
+    for (const auto& item : n) {
+      if (auto p = one(item)) out.push_back(*p);
+    }
+  } else if (auto p = one(n)) {
+    out.push_back(*p);
+  }
+}
+
+std::string hashKeyText(const HashKeyPart& part) {
+  switch (part.kind) {
+    case HashKeyPart::Kind::ClientIp:
+      return "client_ip";
+    case HashKeyPart::Kind::Path:
+      return "path";
+    case HashKeyPart::Kind::Header:
+      return "header:" + part.name;
+    case HashKeyPart::Kind::Cookie:
+      return "cookie:" + part.name;
+    case HashKeyPart::Kind::Query:
+      return "query:" + part.name;
+  }
+  return "client_ip";
+}
+
+}  // namespace sluice::gateway::config

@@ -1,0 +1,19 @@
+// Readers of a cluster's `lb` and a route's `hash_key` (docs/configuration.md has the reference).
+// Internal to gateway/config.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "gateway/config/config.h"
+#include "gateway/config/yaml_reader.h"
+
+namespace sluice::gateway::config {
+
+void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out);
+void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out);
+
+[[nodiscard]] std::string_view policyName(LbPolicy p);
+[[nodiscard]] std::string hashKeyText(const HashKeyPart& part);  // "client_ip", "cookie:sid"
+
+}  // namespace sluice::gateway::config
