@@ -49,8 +49,10 @@ def test_breaker_opens_serves_the_fallback_probes_and_closes(gateway_factory, up
     port, admin = free_port(), free_port()
     gateway_factory(basic_config(
         port, [flaky.up.address], admin_port=admin,
-        route_extra=BREAKER + "      fallback: { status: 200, body: degraded, "
-                              "headers: { X-Mode: degraded } }\n"))
+        # 1.5 s open: the 20 requests that check "nothing reaches the upstream while open" must
+        # fit inside it even on a loaded machine.
+        route_extra=BREAKER.replace("open_duration: 500ms", "open_duration: 1500ms") +
+        "      fallback: { status: 200, body: degraded, headers: { X-Mode: degraded } }\n"))
     c = Client(port)
     assert c.request("GET", "/").status == 200
     flaky.fail = 0.6
@@ -70,14 +72,14 @@ def test_breaker_opens_serves_the_fallback_probes_and_closes(gateway_factory, up
     assert flaky.up.requests == before
     # Still broken after the open period: the probe fails and the breaker reopens.
     flaky.fail = 1.0
-    time.sleep(0.6)
+    time.sleep(1.6)
     assert c.request("GET", "/").status == 500  # the probe, answered by the upstream
     # One failed probe of two is already 50 %: it reopens at once.
     assert breakers(admin)[0]["state"] == "open"
     assert c.request("GET", "/").header("x-sluice-fallback") == "static"
     # Recovered: the probes succeed and it closes.
     flaky.fail = 0.0
-    time.sleep(0.6)
+    time.sleep(1.6)
     statuses = [c.request("GET", "/") for _ in range(10)]
     assert all(r.status == 200 and r.header("x-sluice-fallback") is None for r in statuses)
     b = breakers(admin)[0]
