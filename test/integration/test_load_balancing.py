@@ -1,0 +1,108 @@
+"""Load-balancing policies against real upstream processes: shares, load awareness, and
+consistent hashing (a key stays on its host; adding a host moves few keys, all to it)."""
+import threading
+import time
+from collections import Counter
+
+from conftest import free_port
+from support.client import Client
+from support import upstream as up_mod
+
+
+def named(name, delay=0.0):
+    def handler(conn):
+        while conn.read_request() is not None:
+            if delay:
+                time.sleep(delay)
+            conn.send(up_mod.response(200, name.encode()))
+    return handler
+
+
+def config(port, upstreams, lb, weights=None, route_extra="", workers=1):
+    weights = weights or [1] * len(upstreams)
+    eps = "\n".join(f"      - {{ address: \"{u.address}\", weight: {w} }}"
+                    for u, w in zip(upstreams, weights))
+    return (f"workers: {workers}\nlisteners:\n  - name: public\n    address: 127.0.0.1:{port}\n"
+            f"clusters:\n  - name: app\n    lb: {lb}\n    endpoints:\n{eps}\n"
+            f"routes:\n  - name: all\n    cluster: app\n{route_extra}")
+
+
+def start(gateway_factory, upstream_factory, lb, names, weights=None, route_extra="",
+          delays=None, workers=1):
+    delays = delays or [0.0] * len(names)
+    ups = [upstream_factory(named(n, d)) for n, d in zip(names, delays)]
+    port = free_port()
+    gateway_factory(config(port, ups, lb, weights, route_extra, workers))
+    return port, ups
+
+
+def test_random_follows_the_weights(gateway_factory, upstream_factory):
+    port, _ = start(gateway_factory, upstream_factory, "random", ["a", "b"], weights=[3, 1])
+    c = Client(port)
+    got = Counter(c.request("GET", "/").body for _ in range(800))
+    assert abs(got[b"a"] - 600) <= 60, got  # 3:1 within 10 %
+
+
+def test_least_request_sends_less_to_a_slow_host(gateway_factory, upstream_factory):
+    for lb in ("least_request", "peak_ewma", "least_connections"):
+        port, _ = start(gateway_factory, upstream_factory, lb, ["slow", "fast"],
+                        delays=[0.1, 0.0])
+        got = Counter()
+        lock = threading.Lock()
+
+        def run():
+            c = Client(port)
+            for _ in range(25):
+                body = c.request("GET", "/").body
+                with lock:
+                    got[body] += 1
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # Round robin would give the slow host half; load-aware policies give it far less.
+        assert got[b"slow"] < 0.3 * sum(got.values()), (lb, got)
+
+
+def keys_to_hosts(port, n, header="X-User"):
+    c = Client(port)
+    return {k: c.request("GET", "/", headers=[(header, f"user-{k}")]).body for k in range(n)}
+
+
+def test_consistent_hashing_keeps_keys_and_moves_few_when_a_host_is_added(gateway_factory,
+                                                                          upstream_factory):
+    for lb in ("ring_hash", "maglev"):
+        ups = [upstream_factory(named(f"h{i}")) for i in range(11)]
+        route = "    hash_key: 'header:X-User'\n"
+        port10, port11 = free_port(), free_port()
+        gateway_factory(config(port10, ups[:10], lb, route_extra=route, workers=2))
+        gateway_factory(config(port11, ups, lb, route_extra=route, workers=2))
+        before = keys_to_hosts(port10, 1000)
+        assert keys_to_hosts(port10, 1000) == before  # same key, same host, on either worker
+        assert len(set(before.values())) == 10
+        after = keys_to_hosts(port11, 1000)
+        moved = [k for k in before if before[k] != after[k]]
+        to_new = [k for k in moved if after[k] == b"h10"]
+        ideal = 1000 / 11
+        if lb == "ring_hash":
+            # A ring moves exactly the keys the new host's points take: ~1/11, all to it.
+            assert len(to_new) == len(moved), lb
+            assert 0.5 * ideal <= len(moved) <= 1.2 * ideal + 10, (lb, len(moved))
+        else:
+            # Maglev rebalances its table: a few keys also shuffle between the old hosts.
+            assert 0.5 * ideal <= len(to_new) <= 1.2 * ideal + 10, (lb, len(to_new))
+            assert len(moved) <= 2 * ideal, (lb, len(moved), len(to_new))
+
+
+def test_hash_keys_from_a_cookie_and_a_query_parameter(gateway_factory, upstream_factory):
+    port, _ = start(gateway_factory, upstream_factory, "ring_hash", ["a", "b", "c"],
+                    route_extra="    hash_key: ['cookie:sid', 'query:tenant']\n")
+    c = Client(port)
+    for sid in range(20):
+        first = c.request("GET", f"/x?tenant=t1&y={sid}",
+                          headers=[("Cookie", f"theme=dark; sid={sid}")]).body
+        again = c.request("GET", f"/other?z=1&tenant=t1",
+                          headers=[("Cookie", f"sid={sid}")]).body
+        assert first == again
