@@ -62,8 +62,8 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
     const YAML::Node v = n[key];
     if (!v) return std::nullopt;
     if (out.policy != owner) {
-      r.error(v, "lb." + std::string(key) + " applies to policy " +
-                     std::string(policyName(owner)) + " only");
+      r.error(v, "lb." + std::string(key) + " applies to policy " + std::string(policyName(owner)) +
+                     " only");
       return std::nullopt;
     }
     return v;
@@ -99,11 +99,10 @@ void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out) 
     const auto colon = s->find(':');
     const std::string kind = s->substr(0, colon);
     const std::string name = colon == std::string::npos ? "" : s->substr(colon + 1);
-    const bool valid_name =
-        !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.';
-        });
+    const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
     if ((kind == "header" || kind == "cookie" || kind == "query") && valid_name) {
       HashKeyPart p;
       p.kind = kind == "header"   ? HashKeyPart::Kind::Header

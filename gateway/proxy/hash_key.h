@@ -22,9 +22,9 @@
 
 namespace sluice::gateway::proxy {
 
-[[nodiscard]] std::optional<std::uint64_t> requestHash(
-    const std::vector<config::HashKeyPart>& key, const http::RequestHead& head,
-    std::string_view client_ip);
+[[nodiscard]] std::optional<std::uint64_t> requestHash(const std::vector<config::HashKeyPart>& key,
+                                                       const http::RequestHead& head,
+                                                       std::string_view client_ip);
 
 // Exposed for tests: the value of cookie `name` in one Cookie field / of parameter `name` in a
 // request target's query.

@@ -7,7 +7,7 @@
 
 namespace sluice::gateway::upstream {
 
-Cluster::Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
+Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
                  const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
                  std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
                  OutlierEjection* outliers, Bulkhead* bulkhead)

@@ -21,7 +21,7 @@ namespace sluice::gateway::upstream {
 
 class Cluster {
  public:
-  Cluster(boost::asio::any_io_executor executor, const config::Cluster& config,
+  Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
           const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
           std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
           OutlierEjection* outliers, Bulkhead* bulkhead);
