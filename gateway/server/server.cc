@@ -85,9 +85,37 @@ nlohmann::json Server::upstreamsJson() const {
     const auto* outliers = snap.outliers[c].get();
     nlohmann::json hosts = nlohmann::json::array();
     for (std::size_t h = 0; h < cl.endpoints.size(); ++h) {
+      // Pool numbers summed over the workers (each has its own pool per host).
+      std::int64_t active = 0;
+      std::int64_t idle = 0;
+      std::int64_t pending = 0;
+      std::uint64_t created = 0;
+      std::uint64_t requests = 0;
+      std::array<std::uint64_t, stats::kCloseReasonNames.size()> closed{};
+      for (const auto& w : workers_) {
+        const auto& hs = w->stats().hosts[c][h];
+        active += hs.active.value();
+        idle += hs.idle.value();
+        pending += hs.pending.value();
+        created += hs.connects.value();
+        requests += hs.requests.value();
+        for (std::size_t r = 0; r < closed.size(); ++r) closed[r] += hs.closed[r].value();
+      }
+      nlohmann::json closed_json = nlohmann::json::object();
+      for (std::size_t r = 0; r < closed.size(); ++r) {
+        closed_json[std::string(stats::kCloseReasonNames[r])] = closed[r];
+      }
       nlohmann::json host = {{"address", cl.endpoints[h].address.text()},
                              {"weight", cl.endpoints[h].weight},
-                             {"ejected", false}};
+                             {"healthy", outliers == nullptr || !outliers->ejected(h, now)},
+                             {"ejected", false},
+                             {"requests", requests},
+                             {"connections",
+                              {{"active", active},
+                               {"idle", idle},
+                               {"pending", pending},
+                               {"created", created},
+                               {"closed", closed_json}}}};
       if (outliers != nullptr) {
         if (const auto s = outliers->status(h, now)) {
           host["ejected"] = s->ejected;
@@ -156,6 +184,13 @@ std::string Server::renderMetrics() const {
     }
   }
   const auto now = std::chrono::steady_clock::now();
+  for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
+    auto& healthy = facts.host_healthy.emplace_back();
+    const auto* o = snap.outliers[c].get();
+    for (std::size_t h = 0; h < snap.config.clusters[c].endpoints.size(); ++h) {
+      healthy.push_back(o == nullptr || !o->ejected(h, now));
+    }
+  }
   for (std::size_t c = 0; c < snap.outliers.size(); ++c) {
     const auto* o = snap.outliers[c].get();
     if (o == nullptr) continue;

@@ -14,9 +14,11 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
   for (const auto& cl : c.clusters) {
     auto& eps = s->endpoints.emplace_back();
     auto& names = s->layout.host_addresses.emplace_back();
+    auto& weights = s->layout.host_weights.emplace_back();
     for (const auto& e : cl.endpoints) {
       eps.emplace_back(boost::asio::ip::make_address(e.address.ip), e.address.port);
       names.push_back(e.address.text());
+      weights.push_back(e.weight);
     }
     s->layout.cluster_names.push_back(cl.name);
     resilience::RetryBudget::Settings budget;

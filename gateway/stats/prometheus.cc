@@ -210,6 +210,42 @@ std::string renderPrometheus(const MetricsLayout& layout,
     }
   }
 
+  w.family("sluice_upstream_connections_closed_total", "counter",
+           "Pooled upstream connections closed, by reason: idle_timeout, upstream_closed "
+           "(found closed when about to be reused), not_reusable (the exchange did not end "
+           "cleanly or asked to close), idle_full (pool.max_idle reached), drain.");
+  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
+    for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+      for (std::size_t r = 0; r < kCloseReasonNames.size(); ++r) {
+        w.sample(
+            "sluice_upstream_connections_closed_total",
+            {{"cluster", layout.cluster_names[c]},
+             {"host", layout.host_addresses[c][h]},
+             {"reason", kCloseReasonNames[r]}},
+            sumOver(shards, [&](const WorkerStats& s) { return s.hosts[c][h].closed[r].value(); }));
+      }
+    }
+  }
+  w.family("sluice_upstream_host_weight", "gauge", "A host's configured balancing weight.");
+  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
+    for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+      w.sample("sluice_upstream_host_weight",
+               {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
+               std::uint64_t{layout.host_weights[c][h]});
+    }
+  }
+  if (!facts.host_healthy.empty()) {
+    w.family("sluice_upstream_host_healthy", "gauge",
+             "1 while the host is in selection (not ejected by outlier detection).");
+    for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
+      for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+        w.sample("sluice_upstream_host_healthy",
+                 {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
+                 std::uint64_t{facts.host_healthy[c][h] ? 1U : 0U});
+      }
+    }
+  }
+
   if (!facts.bulkheads.empty()) {
     struct Family {
       const char* name;

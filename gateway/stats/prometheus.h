@@ -16,6 +16,7 @@ struct MetricsLayout {
   std::vector<std::string> route_clusters;  // cluster name of each route
   std::vector<std::string> cluster_names;
   std::vector<std::vector<std::string>> host_addresses;           // [cluster][endpoint]
+  std::vector<std::vector<std::uint32_t>> host_weights;           // [cluster][endpoint]
   std::vector<std::pair<std::string, std::string>> guard_labels;  // [slot] -> (route, guard)
 };
 
@@ -56,9 +57,10 @@ struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
   std::uint64_t access_log_dropped = 0;
-  std::vector<GuardGaugeSample> guard_gauges;  // grouped by name in the output
-  std::vector<OutlierFacts> outliers;          // clusters with outlier_detection
-  std::vector<BulkheadFacts> bulkheads;        // clusters with a bulkhead
+  std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
+  std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
+  std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead
+  std::vector<std::vector<bool>> host_healthy;  // [cluster][endpoint]: in selection now
 };
 
 [[nodiscard]] std::string renderPrometheus(const MetricsLayout& layout,

@@ -74,12 +74,27 @@ struct ClusterStats {
   Counter retries_denied;  // retryable failures not retried: the retry budget was spent
 };
 
+// Why a pooled upstream connection was closed.
+enum class CloseReason : std::uint8_t {
+  IdleTimeout,     // idle longer than pool.idle_timeout
+  UpstreamClosed,  // found closed (or with stray bytes) by the upstream when about to reuse it
+  NotReusable,     // the exchange did not end cleanly, or either side said Connection: close
+  IdleFull,        // reusable, but pool.max_idle connections were idle already
+  Drain,           // closed by a drain or shutdown
+  Count
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::Count)>
+    kCloseReasonNames = {"idle_timeout", "upstream_closed", "not_reusable", "idle_full", "drain"};
+
 struct HostStats {
   Gauge active;   // pooled connections in use by a request
   Gauge idle;     // pooled connections waiting for reuse
   Gauge pending;  // requests waiting for a connection
   Counter connects;
   Counter requests;
+  std::array<Counter, static_cast<std::size_t>(CloseReason::Count)> closed;
+
+  void closedFor(CloseReason r) noexcept { closed[static_cast<std::size_t>(r)].inc(); }
 };
 
 // Verdicts of one guard on one route (guards::Verdict, in this order): let through at once,

@@ -50,7 +50,7 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
     char probe = 0;
     const auto n = ::recv(conn->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return conn;
-    closeConnection(std::move(conn));
+    closeConnection(std::move(conn), stats::CloseReason::UpstreamClosed);
   }
   return nullptr;
 }
@@ -93,7 +93,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(
   auto conn = std::make_unique<UpstreamConnection>(executor_);
   auto counted = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Connections);
   if (!counted) {
-    closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
+    closeConnection(std::move(conn), std::nullopt);  // frees the slot, or hands it to a waiter
     co_return Acquired{{}, stats::UpstreamError::Overflow};
   }
   conn->counted = std::move(*counted);
@@ -101,7 +101,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(
   auto [ec] = co_await conn->socket.async_connect(endpoint_, net::kNoThrow);
   const bool timed_out = deadline.disarm();
   if (ec) {
-    closeConnection(std::move(conn));  // frees the slot, or hands it to a waiter
+    closeConnection(std::move(conn), std::nullopt);  // frees the slot, or hands it to a waiter
     co_return Acquired{
         {},
         timed_out ? stats::UpstreamError::ConnectTimeout : stats::UpstreamError::ConnectFailure};
@@ -129,11 +129,15 @@ void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep
       stats_.idle.inc();
       return;
     }
+    closeConnection(std::move(conn), stats::CloseReason::IdleFull);
+    return;
   }
-  closeConnection(std::move(conn));
+  closeConnection(std::move(conn), stats::CloseReason::NotReusable);
 }
 
-void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn) {
+void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
+                                     std::optional<stats::CloseReason> reason) {
+  if (reason) stats_.closedFor(*reason);
   boost::system::error_code ignored;
   conn->socket.close(ignored);
   conn.reset();
@@ -154,7 +158,7 @@ void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
     auto conn = std::move(idle_.front());
     idle_.pop_front();
     stats_.idle.dec();
-    closeConnection(std::move(conn));
+    closeConnection(std::move(conn), stats::CloseReason::IdleTimeout);
   }
 }
 
@@ -163,7 +167,7 @@ void ConnectionPool::closeIdle() {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
     stats_.idle.dec();
-    closeConnection(std::move(conn));
+    closeConnection(std::move(conn), stats::CloseReason::Drain);
   }
 }
 

@@ -130,7 +130,10 @@ class ConnectionPool {
   // Opens a connection in a slot already counted in open_.
   boost::asio::awaitable<Acquired> connect(net::SocketDeadline& deadline,
                                            std::chrono::steady_clock::time_point until);
-  void closeConnection(std::unique_ptr<UpstreamConnection> conn);
+  // Closes `conn` (counted under `reason`; a connection that never opened is not counted) and
+  // frees its slot, or hands the slot to the first waiter.
+  void closeConnection(std::unique_ptr<UpstreamConnection> conn,
+                       std::optional<stats::CloseReason> reason);
 
   boost::asio::any_io_executor executor_;
   boost::asio::ip::tcp::endpoint endpoint_;

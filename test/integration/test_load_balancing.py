@@ -106,3 +106,62 @@ def test_hash_keys_from_a_cookie_and_a_query_parameter(gateway_factory, upstream
         again = c.request("GET", f"/other?z=1&tenant=t1",
                           headers=[("Cookie", f"sid={sid}")]).body
         assert first == again
+
+
+def test_per_host_pool_metrics_count_connections_closed_by_reason(gateway_factory,
+                                                                   upstream_factory):
+    import json
+    from test_admin import get, metric
+
+    def handler(conn):
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            if req.target == "/slow":
+                time.sleep(0.3)
+            if req.target == "/close":
+                conn.send(up_mod.response(200, b"bye", [("Connection", "close")]))
+                return
+            conn.send(up_mod.response(200, b"ok"))
+            if req.target == "/hangup":
+                return  # closes its side of a keep-alive connection after answering
+
+    up = upstream_factory(handler)
+    port, admin = free_port(), free_port()
+    gateway_factory(
+        f"workers: 1\nadmin: {{ address: 127.0.0.1:{admin} }}\n"
+        f"listeners:\n  - name: public\n    address: 127.0.0.1:{port}\n"
+        f"clusters:\n  - name: app\n    pool: {{ max_idle: 1, idle_timeout: 1500ms }}\n"
+        f"    endpoints: [{{ address: \"{up.address}\", weight: 7 }}]\n"
+        f"routes:\n  - name: all\n    cluster: app\n")
+    # Two at once need two connections; only one may stay idle afterwards.
+    threads = [threading.Thread(target=lambda: Client(port).request("GET", "/slow"))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    c = Client(port)
+    assert c.request("GET", "/close").status == 200   # the upstream says close
+    assert c.request("GET", "/hangup").status == 200  # the upstream closes after answering
+    time.sleep(1.1)  # old enough to be checked before reuse
+    assert c.request("GET", "/").status == 200        # finds the hung-up one closed
+    time.sleep(2.6)                                   # the sweep closes the idle one
+    text = get(admin, "/metrics")[2]
+
+    def closed(reason):
+        return metric(text, "sluice_upstream_connections_closed_total", cluster="app",
+                      host=up.address, reason=reason)
+
+    assert closed("idle_full") == 1
+    assert closed("not_reusable") == 1
+    assert closed("upstream_closed") == 1
+    assert closed("idle_timeout") >= 1
+    assert metric(text, "sluice_upstream_host_weight", cluster="app", host=up.address) == 7
+    assert metric(text, "sluice_upstream_host_healthy", cluster="app", host=up.address) == 1
+    host = json.loads(get(admin, "/upstreams")[2])[0]["hosts"][0]
+    assert host["weight"] == 7 and host["healthy"] is True and host["requests"] == 5
+    conns = host["connections"]
+    assert conns["created"] >= 3 and conns["active"] == 0 and conns["idle"] == 0
+    assert conns["closed"]["idle_full"] == 1 and conns["closed"]["upstream_closed"] == 1
