@@ -743,8 +743,9 @@ TEST(TokenBucketStress, RateChangesNeverCreateTokens) {
 }
 
 // Verifies that origin rebases racing with reservations lose no tokens. At 1e9/s the origin is
-// rebased every ~8 ms of simulated time; the clock thread books exactly what accrues each step,
-// so the bucket stays in debt (never capped) and must end exactly at accrued - booked.
+// rebased every ~8 ms of simulated time; the clock thread books what accrues each step and the
+// others book all they can, so the bucket stays in debt (never capped) and must end exactly at
+// accrued - booked.
 TEST(TokenBucketStress, RebasesUnderContentionConserveTokens) {
   constexpr double kRate = 1e9;  // one token per ns
   constexpr std::uint64_t kBurst = 1 << 20;
@@ -767,9 +768,10 @@ TEST(TokenBucketStress, RebasesUnderContentionConserveTokens) {
   constexpr int kSteps = 30'000;  // 30 ms: three or four rebases
   for (int step = 0; step < kSteps; ++step) {
     clock.advance(microseconds(1));
-    const TokenBucket::Reservation r = b.reserve(1000, clock.now());
-    ASSERT_TRUE(r.ok());
-    booked.fetch_add(1000, std::memory_order_relaxed);
+    // The other threads may have run the debt up to its limit, so this reservation can fail
+    // too; only what was booked counts. (No ASSERT here: returning with the threads running
+    // would terminate the process.)
+    if (b.reserve(1000, clock.now()).ok()) booked.fetch_add(1000, std::memory_order_relaxed);
   }
   stop.store(true, std::memory_order_release);
   for (std::thread& th : threads) {
