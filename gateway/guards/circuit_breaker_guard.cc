@@ -100,9 +100,7 @@ bool CircuitBreakerGuard::isFailure(const Completion& c) const {
 void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
   auto& permit = ctx.breaker_permit;
   if (!permit) return;  // sent to the fallback cluster: says nothing about this upstream
-  const bool not_asked = ctx.upstream_error == stats::UpstreamError::Deadline ||
-                         ctx.upstream_error == stats::UpstreamError::Overflow;
-  if ((c.status == 0 && !c.upstream_failed) || not_asked) {
+  if ((c.status == 0 && !c.upstream_failed) || c.no_verdict) {
     // The client left before any answer, its deadline ran out, or a bulkhead refused the
     // request: no verdict on the upstream.
     permit.release();

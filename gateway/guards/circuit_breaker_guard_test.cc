@@ -131,9 +131,8 @@ TEST(CircuitBreakerGuard, RequestsTheUpstreamNeverSawTeachItNothing) {
     for (int i = 0; i < 4; ++i) {
       Request r;
       ASSERT_TRUE(g.check(r.ctx)->admitted());
-      r.ctx.upstream_error = e;
       g.complete(r.ctx, {e == stats::UpstreamError::Deadline ? 504 : 503,
-                         std::chrono::milliseconds(1), false});
+                         std::chrono::milliseconds(1), false, /*no_verdict=*/true});
     }
   }
   EXPECT_EQ(g.breaker().state(), State::Closed);

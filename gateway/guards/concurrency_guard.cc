@@ -131,7 +131,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 }
 
 void ConcurrencyGuard::complete(proxy::RequestContext& /*ctx*/, const Completion& c) {
-  if (!adaptive_) return;
+  if (!adaptive_ || c.no_verdict) return;
   const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
   const auto in_flight = static_cast<std::int64_t>(sem_.capacity()) - sem_.available();
   std::lock_guard lock(sample_mu_);

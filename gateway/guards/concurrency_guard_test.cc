@@ -124,6 +124,11 @@ TEST(ConcurrencyGuard, AdaptiveLimitFollowsCompletions) {
   ConcurrencyGuard guard(c);
   EXPECT_EQ(guard.limit(), 10U);
   proxy::RequestContext ctx;
+  // Spent deadlines and bulkhead refusals say nothing about the upstream: no drop, no sample.
+  for (int i = 0; i < 20; ++i) {
+    guard.complete(ctx, Completion{504, std::chrono::milliseconds(50), false, true});
+  }
+  EXPECT_EQ(guard.limit(), 10U);
   for (int i = 0; i < 20; ++i) {
     guard.complete(ctx, Completion{504, std::chrono::milliseconds(50), true});  // drops
   }

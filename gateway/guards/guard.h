@@ -77,6 +77,9 @@ struct Completion {
   std::chrono::nanoseconds latency{0};  // from the end of the guards (queueing and delays
                                         // excluded) to the end of the response
   bool upstream_failed = false;         // no usable upstream response (502/503/504)
+  // The outcome says nothing about the upstream: the request's deadline ran out before or
+  // during its try, or a bulkhead refused it. Feedback (breakers, adaptive limits) ignores it.
+  bool no_verdict = false;
 };
 
 class Guard {

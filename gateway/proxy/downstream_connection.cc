@@ -446,7 +446,9 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   if (ctx.route_index && ctx.guards_admitted > 0) {
     const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
-    const guards::Completion c{ctx.status, served, upstream_failed};
+    const bool no_verdict = ctx.upstream_error == stats::UpstreamError::Deadline ||
+                            ctx.upstream_error == stats::UpstreamError::Overflow;
+    const guards::Completion c{ctx.status, served, upstream_failed, no_verdict};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }
   ctx.releasePermits();  // concurrency slots go back before the next request is read
