@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "gateway/config/config_test_support.h"
 #include "gateway/config/loader.h"
 
 namespace sluice::gateway::config {
@@ -15,12 +16,6 @@ std::string withRoute(const std::string& route_extra, const std::string& cluster
   return "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
          "clusters:\n  - name: api\n    endpoints: [127.0.0.1:9000]\n" +
          cluster_extra + "routes:\n  - name: all\n    cluster: api\n" + route_extra;
-}
-
-std::vector<std::string> problems(const std::string& yaml) {
-  std::vector<std::string> out;
-  for (const auto& d : load(yaml, "t.yaml").diagnostics) out.push_back(d.format());
-  return out;
 }
 
 TEST(GuardConfig, ParsesRates) {
@@ -102,14 +97,7 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(a.timeout, Millis(200));
 }
 
-struct Broken {
-  const char* name;
-  std::string route;    // appended to the route
-  std::string cluster;  // appended to the cluster
-  std::string expected;
-};
-
-class GuardConfigRejects : public ::testing::TestWithParam<Broken> {};
+class GuardConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
 
 TEST_P(GuardConfigRejects, WithPositionAndReason) {
   const auto& b = GetParam();
@@ -121,54 +109,58 @@ TEST_P(GuardConfigRejects, WithPositionAndReason) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, GuardConfigRejects,
     ::testing::Values(
-        Broken{"missing_rate", "    rate_limit: { burst: 5 }\n", "",
-               "t.yaml:8:17: rate_limit is missing required key 'rate'"},
-        Broken{"rate_without_unit", "    rate_limit: { rate: 100 }\n", "",
-               "t.yaml:8:25: rate_limit.rate: expected a rate like 100/s"},
-        Broken{"unknown_algorithm", "    rate_limit: { rate: 1/s, algorithm: magic }\n", "",
-               "unknown rate_limit.algorithm 'magic' (known: gcra, token_bucket, leaky_bucket, "
-               "sliding_window)"},
-        Broken{"burst_zero", "    rate_limit: { rate: 1/s, burst: 0 }\n", "",
-               "rate_limit.burst must be an integer from 1"},
-        Broken{"burst_on_sliding_window",
-               "    rate_limit: { rate: 1/s, algorithm: sliding_window, burst: 3 }\n", "",
-               "rate_limit.burst does not apply to sliding_window"},
-        Broken{"delay_on_gcra", "    rate_limit: { rate: 1/s, delay: 3 }\n", "",
-               "rate_limit.delay applies only to leaky_bucket"},
-        Broken{"delay_and_nodelay",
-               "    rate_limit: { rate: 1/s, algorithm: leaky_bucket, burst: 5, delay: 2, "
-               "nodelay: true }\n",
-               "", "rate_limit takes delay or nodelay, not both"},
-        Broken{"unknown_key_part", "    rate_limit: { rate: 1/s, key: [client_ip, cookie] }\n", "",
-               "unknown rate_limit.key part 'cookie'"},
-        Broken{"repeated_key_part", "    rate_limit: { rate: 1/s, key: [route, route] }\n", "",
-               "rate_limit.key part 'route' appears twice"},
-        Broken{"bad_header_name", "    rate_limit: { rate: 1/s, key: 'header:x y' }\n", "",
-               "unknown rate_limit.key part 'header:x y'"},
-        Broken{"wrong_status", "    rate_limit: { rate: 1/s, status: 500 }\n", "",
-               "rate_limit.status must be 429 or 503"},
-        Broken{"unknown_field", "    rate_limit: { rate: 1/s, rate_per_ip: 3 }\n", "",
-               "unknown key 'rate_per_ip' in rate_limit"},
-        Broken{"cluster_limit_bad", "", "    rate_limit: { rate: fast }\n",
-               "rate_limit.rate: expected a rate"},
-        Broken{"concurrency_empty", "    concurrency: { queue: 3 }\n", "",
-               "concurrency needs max (a static limit) or adaptive"},
-        Broken{"concurrency_both", "    concurrency: { max: 3, adaptive: {} }\n", "",
-               "concurrency takes max (a static limit) or adaptive, not both"},
-        Broken{"concurrency_zero", "    concurrency: { max: 0 }\n", "",
-               "concurrency.max must be an integer from 1"},
-        Broken{"queue_timeout_unit", "    concurrency: { max: 3, queue_timeout: 5 }\n", "",
-               "concurrency.queue_timeout: duration '5' is missing a unit"},
-        Broken{"adaptive_bounds", "    concurrency: { adaptive: { min: 10, max: 5 } }\n", "",
-               "concurrency.adaptive.min must not exceed concurrency.adaptive.max"},
-        Broken{"adaptive_initial", "    concurrency: { adaptive: { initial: 500, max: 100 } }\n",
-               "", "concurrency.adaptive.initial must lie within [min, max] (1..100)"},
-        Broken{"adaptive_algorithm", "    concurrency: { adaptive: { algorithm: tcp } }\n", "",
-               "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas)"},
-        Broken{"timeout_not_aimd",
-               "    concurrency: { adaptive: { algorithm: vegas, timeout: 1s } }\n", "",
-               "concurrency.adaptive.timeout applies only to aimd"}),
-    [](const ::testing::TestParamInfo<Broken>& p) { return std::string(p.param.name); });
+        BrokenSection{"missing_rate", "    rate_limit: { burst: 5 }\n", "",
+                      "t.yaml:8:17: rate_limit is missing required key 'rate'"},
+        BrokenSection{"rate_without_unit", "    rate_limit: { rate: 100 }\n", "",
+                      "t.yaml:8:25: rate_limit.rate: expected a rate like 100/s"},
+        BrokenSection{
+            "unknown_algorithm", "    rate_limit: { rate: 1/s, algorithm: magic }\n", "",
+            "unknown rate_limit.algorithm 'magic' (known: gcra, token_bucket, leaky_bucket, "
+            "sliding_window)"},
+        BrokenSection{"burst_zero", "    rate_limit: { rate: 1/s, burst: 0 }\n", "",
+                      "rate_limit.burst must be an integer from 1"},
+        BrokenSection{"burst_on_sliding_window",
+                      "    rate_limit: { rate: 1/s, algorithm: sliding_window, burst: 3 }\n", "",
+                      "rate_limit.burst does not apply to sliding_window"},
+        BrokenSection{"delay_on_gcra", "    rate_limit: { rate: 1/s, delay: 3 }\n", "",
+                      "rate_limit.delay applies only to leaky_bucket"},
+        BrokenSection{"delay_and_nodelay",
+                      "    rate_limit: { rate: 1/s, algorithm: leaky_bucket, burst: 5, delay: 2, "
+                      "nodelay: true }\n",
+                      "", "rate_limit takes delay or nodelay, not both"},
+        BrokenSection{"unknown_key_part",
+                      "    rate_limit: { rate: 1/s, key: [client_ip, cookie] }\n", "",
+                      "unknown rate_limit.key part 'cookie'"},
+        BrokenSection{"repeated_key_part", "    rate_limit: { rate: 1/s, key: [route, route] }\n",
+                      "", "rate_limit.key part 'route' appears twice"},
+        BrokenSection{"bad_header_name", "    rate_limit: { rate: 1/s, key: 'header:x y' }\n", "",
+                      "unknown rate_limit.key part 'header:x y'"},
+        BrokenSection{"wrong_status", "    rate_limit: { rate: 1/s, status: 500 }\n", "",
+                      "rate_limit.status must be 429 or 503"},
+        BrokenSection{"unknown_field", "    rate_limit: { rate: 1/s, rate_per_ip: 3 }\n", "",
+                      "unknown key 'rate_per_ip' in rate_limit"},
+        BrokenSection{"cluster_limit_bad", "", "    rate_limit: { rate: fast }\n",
+                      "rate_limit.rate: expected a rate"},
+        BrokenSection{"concurrency_empty", "    concurrency: { queue: 3 }\n", "",
+                      "concurrency needs max (a static limit) or adaptive"},
+        BrokenSection{"concurrency_both", "    concurrency: { max: 3, adaptive: {} }\n", "",
+                      "concurrency takes max (a static limit) or adaptive, not both"},
+        BrokenSection{"concurrency_zero", "    concurrency: { max: 0 }\n", "",
+                      "concurrency.max must be an integer from 1"},
+        BrokenSection{"queue_timeout_unit", "    concurrency: { max: 3, queue_timeout: 5 }\n", "",
+                      "concurrency.queue_timeout: duration '5' is missing a unit"},
+        BrokenSection{"adaptive_bounds", "    concurrency: { adaptive: { min: 10, max: 5 } }\n", "",
+                      "concurrency.adaptive.min must not exceed concurrency.adaptive.max"},
+        BrokenSection{"adaptive_initial",
+                      "    concurrency: { adaptive: { initial: 500, max: 100 } }\n", "",
+                      "concurrency.adaptive.initial must lie within [min, max] (1..100)"},
+        BrokenSection{
+            "adaptive_algorithm", "    concurrency: { adaptive: { algorithm: tcp } }\n", "",
+            "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas)"},
+        BrokenSection{"timeout_not_aimd",
+                      "    concurrency: { adaptive: { algorithm: vegas, timeout: 1s } }\n", "",
+                      "concurrency.adaptive.timeout applies only to aimd"}),
+    [](const ::testing::TestParamInfo<BrokenSection>& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace sluice::gateway::config

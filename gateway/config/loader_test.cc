@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "gateway/config/config_test_support.h"
+
 namespace sluice::gateway::config {
 namespace {
 
@@ -18,12 +20,6 @@ routes:
   - name: all
     cluster: api
 )";
-
-std::vector<std::string> problems(const std::string& yaml) {
-  std::vector<std::string> out;
-  for (const auto& d : load(yaml, "t.yaml").diagnostics) out.push_back(d.format());
-  return out;
-}
 
 TEST(ConfigLoader, MinimalConfigGetsDefaults) {
   const auto r = load(kMinimal, "t.yaml");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/config/breaker_config.h"
+#include "gateway/config/config_test_support.h"
 #include "gateway/config/lb_config.h"
 #include "gateway/config/loader.h"
 #include "gateway/config/retry_config.h"
@@ -141,21 +142,11 @@ TEST(ResilienceConfig, Fault) {
   EXPECT_EQ(f.abort_percent, 100);
 }
 
-struct Broken {
-  const char* name;
-  std::string route;
-  std::string cluster;
-  std::string expected;
-};
-
-class ResilienceConfigRejects : public ::testing::TestWithParam<Broken> {};
+class ResilienceConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
 
 TEST_P(ResilienceConfigRejects, WithPositionAndReason) {
   const auto& b = GetParam();
-  std::vector<std::string> p;
-  for (const auto& d : load(withRoute(b.route, b.cluster), "t.yaml").diagnostics) {
-    p.push_back(d.format());
-  }
+  const auto p = problems(withRoute(b.route, b.cluster));
   ASSERT_EQ(p.size(), 1U) << ::testing::PrintToString(p);
   EXPECT_THAT(p[0], HasSubstr(b.expected));
 }
@@ -163,81 +154,90 @@ TEST_P(ResilienceConfigRejects, WithPositionAndReason) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, ResilienceConfigRejects,
     ::testing::Values(
-        Broken{"retry_unknown_condition", "    retry: { on: [flaky] }\n", "",
-               "t.yaml:10:19: unknown retry condition 'flaky'"},
-        Broken{"retry_status_out_of_range", "    retry: { on: [302] }\n", "",
-               "unknown retry condition '302'"},
-        Broken{"retry_on_empty", "    retry: { on: [] }\n", "", "retry.on must be a non-empty"},
-        Broken{"retry_methods", "    retry: { methods: post }\n", "",
-               "retry.methods must be 'idempotent' or 'any'"},
-        Broken{"retry_backoff_order", "    retry: { backoff_base: 1s, backoff_max: 10ms }\n", "",
-               "retry.backoff_max (10ms) must be at least retry.backoff_base (1000ms)"},
-        Broken{"retry_per_try_unit", "    retry: { per_try_timeout: 5 }\n", "",
-               "retry.per_try_timeout"},
-        Broken{"retry_unknown_key", "    retry: { tries: 3 }\n", "", "unknown key 'tries'"},
-        Broken{"budget_percent", "", "    retry_budget: { percent: -1 }\n",
-               "t.yaml:5:30: retry_budget.percent must be a number from 0 to 1000"},
-        Broken{"budget_window", "", "    retry_budget: { window: 10ms }\n",
-               "retry_budget.window must be at least 100ms"},
-        Broken{"breaker_window", "    circuit_breaker: { window: 0 }\n", "",
-               "circuit_breaker.window (calls) must be an integer from 1"},
-        Broken{"breaker_window_garbage", "    circuit_breaker: { window: lots }\n", "",
-               "circuit_breaker.window (a call count or a duration)"},
-        Broken{"breaker_minimum_above_window",
-               "    circuit_breaker: { window: 10, minimum_calls: 20 }\n", "",
-               "circuit_breaker.minimum_calls (20) cannot exceed the window (10 calls)"},
-        Broken{"breaker_rate", "    circuit_breaker: { failure_rate: 150 }\n", "",
-               "circuit_breaker.failure_rate (percent) must be a number from 0 to 100"},
-        Broken{"breaker_max_open",
-               "    circuit_breaker: { open_duration: 1m, "
-               "max_open_duration: 10s }\n",
-               "", "max_open_duration must be at least open_duration"},
-        Broken{"breaker_failure_status", "    circuit_breaker: { failure_statuses: [200] }\n", "",
-               "failure_statuses entry (a status or 5xx) must be an integer from 400"},
-        Broken{"fallback_unknown_cluster",
-               "    circuit_breaker: { fallback: { cluster: nowhere } }\n", "",
-               "fallback.cluster 'nowhere' is not a cluster"},
-        Broken{"fallback_own_cluster", "    circuit_breaker: { fallback: { cluster: api } }\n", "",
-               "fallback.cluster 'api' is the cluster it stands in for"},
-        Broken{"fallback_cluster_and_body",
-               "    circuit_breaker: { fallback: { cluster: spare, body: x } }\n", "",
-               "fallback.cluster forwards to another cluster"},
-        Broken{"fallback_header_name",
-               "    circuit_breaker: { fallback: { headers: { 'bad name': x } } }\n", "",
-               "fallback header name 'bad name'"},
-        Broken{"fallback_framing_header",
-               "    circuit_breaker: { fallback: { headers: { Content-Length: '5' } } }\n", "",
-               "fallback header 'Content-Length' is set by sluice"},
-        Broken{"fallback_content_type_crlf",
-               "    circuit_breaker: { fallback: { content_type: \"text/plain\\r\\nX: y\" } }\n",
-               "", "fallback.content_type must be a non-empty value without CR or LF"},
-        Broken{"fallback_status", "    circuit_breaker: { fallback: { status: 99 } }\n", "",
-               "fallback.status must be an integer from 200 to 599"},
-        Broken{"outlier_percentage_zero", "", "    outlier_detection: { failure_percentage: 0 }\n",
-               "outlier_detection.failure_percentage must be above 0 (or 'off')"},
-        Broken{"outlier_times", "",
-               "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 10s }\n",
-               "max_ejection_time must be at least base_ejection_time"},
-        Broken{"outlier_unknown", "", "    outlier_detection: { consecutive_500: 3 }\n",
-               "unknown key 'consecutive_500' in outlier_detection"},
-        Broken{"bulkhead_zero_requests", "", "    bulkhead: { max_requests: 0 }\n",
-               "bulkhead.max_requests must be an integer from 1"},
-        Broken{"bulkhead_unknown", "", "    bulkhead: { max_pending_requests: 5 }\n",
-               "unknown key 'max_pending_requests' in bulkhead"},
-        Broken{"lb_unknown", "", "    lb: fastest\n", "unknown lb policy 'fastest' (known: "},
-        Broken{"lb_param_of_other_policy", "", "    lb: { policy: maglev, ring_vnodes: 10 }\n",
-               "lb.ring_vnodes applies to policy ring_hash only"},
-        Broken{"lb_maglev_not_prime", "", "    lb: { policy: maglev, maglev_table_size: 1000 }\n",
-               "lb.maglev_table_size: "},
-        Broken{"hash_key_without_hashing", "    hash_key: client_ip\n", "",
-               "hash_key has no effect: cluster 'api' balances with round_robin"},
-        Broken{"hash_key_bad_part", "    hash_key: ['cookie:']\n", "    lb: ring_hash\n",
-               "hash_key part 'cookie:' must be client_ip, path, header:<name>"},
-        Broken{"fault_empty", "    fault: {}\n", "", "fault needs a delay, an abort or both"},
-        Broken{"fault_abort_without_status", "    fault: { abort: { percent: 5 } }\n", "",
-               "fault.abort is missing required key 'status'"},
-        Broken{"fault_percent", "    fault: { delay: { duration: 1s, percent: 101 } }\n", "",
-               "fault.delay.percent must be a number from 0 to 100"}),
+        BrokenSection{"retry_unknown_condition", "    retry: { on: [flaky] }\n", "",
+                      "t.yaml:10:19: unknown retry condition 'flaky'"},
+        BrokenSection{"retry_status_out_of_range", "    retry: { on: [302] }\n", "",
+                      "unknown retry condition '302'"},
+        BrokenSection{"retry_on_empty", "    retry: { on: [] }\n", "",
+                      "retry.on must be a non-empty"},
+        BrokenSection{"retry_methods", "    retry: { methods: post }\n", "",
+                      "retry.methods must be 'idempotent' or 'any'"},
+        BrokenSection{"retry_backoff_order", "    retry: { backoff_base: 1s, backoff_max: 10ms }\n",
+                      "", "retry.backoff_max (10ms) must be at least retry.backoff_base (1000ms)"},
+        BrokenSection{"retry_per_try_unit", "    retry: { per_try_timeout: 5 }\n", "",
+                      "retry.per_try_timeout"},
+        BrokenSection{"retry_unknown_key", "    retry: { tries: 3 }\n", "", "unknown key 'tries'"},
+        BrokenSection{"budget_percent", "", "    retry_budget: { percent: -1 }\n",
+                      "t.yaml:5:30: retry_budget.percent must be a number from 0 to 1000"},
+        BrokenSection{"budget_window", "", "    retry_budget: { window: 10ms }\n",
+                      "retry_budget.window must be at least 100ms"},
+        BrokenSection{"breaker_window", "    circuit_breaker: { window: 0 }\n", "",
+                      "circuit_breaker.window (calls) must be an integer from 1"},
+        BrokenSection{"breaker_window_garbage", "    circuit_breaker: { window: lots }\n", "",
+                      "circuit_breaker.window (a call count or a duration)"},
+        BrokenSection{"breaker_minimum_above_window",
+                      "    circuit_breaker: { window: 10, minimum_calls: 20 }\n", "",
+                      "circuit_breaker.minimum_calls (20) cannot exceed the window (10 calls)"},
+        BrokenSection{"breaker_rate", "    circuit_breaker: { failure_rate: 150 }\n", "",
+                      "circuit_breaker.failure_rate (percent) must be a number from 0 to 100"},
+        BrokenSection{"breaker_max_open",
+                      "    circuit_breaker: { open_duration: 1m, "
+                      "max_open_duration: 10s }\n",
+                      "", "max_open_duration must be at least open_duration"},
+        BrokenSection{"breaker_failure_status",
+                      "    circuit_breaker: { failure_statuses: [200] }\n", "",
+                      "failure_statuses entry (a status or 5xx) must be an integer from 400"},
+        BrokenSection{"fallback_unknown_cluster",
+                      "    circuit_breaker: { fallback: { cluster: nowhere } }\n", "",
+                      "fallback.cluster 'nowhere' is not a cluster"},
+        BrokenSection{"fallback_own_cluster",
+                      "    circuit_breaker: { fallback: { cluster: api } }\n", "",
+                      "fallback.cluster 'api' is the cluster it stands in for"},
+        BrokenSection{"fallback_cluster_and_body",
+                      "    circuit_breaker: { fallback: { cluster: spare, body: x } }\n", "",
+                      "fallback.cluster forwards to another cluster"},
+        BrokenSection{"fallback_header_name",
+                      "    circuit_breaker: { fallback: { headers: { 'bad name': x } } }\n", "",
+                      "fallback header name 'bad name'"},
+        BrokenSection{"fallback_framing_header",
+                      "    circuit_breaker: { fallback: { headers: { Content-Length: '5' } } }\n",
+                      "", "fallback header 'Content-Length' is set by sluice"},
+        BrokenSection{
+            "fallback_content_type_crlf",
+            "    circuit_breaker: { fallback: { content_type: \"text/plain\\r\\nX: y\" } }\n", "",
+            "fallback.content_type must be a non-empty value without CR or LF"},
+        BrokenSection{"fallback_status", "    circuit_breaker: { fallback: { status: 99 } }\n", "",
+                      "fallback.status must be an integer from 200 to 599"},
+        BrokenSection{"outlier_percentage_zero", "",
+                      "    outlier_detection: { failure_percentage: 0 }\n",
+                      "outlier_detection.failure_percentage must be above 0 (or 'off')"},
+        BrokenSection{"outlier_times", "",
+                      "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 10s }\n",
+                      "max_ejection_time must be at least base_ejection_time"},
+        BrokenSection{"outlier_unknown", "", "    outlier_detection: { consecutive_500: 3 }\n",
+                      "unknown key 'consecutive_500' in outlier_detection"},
+        BrokenSection{"bulkhead_zero_requests", "", "    bulkhead: { max_requests: 0 }\n",
+                      "bulkhead.max_requests must be an integer from 1"},
+        BrokenSection{"bulkhead_unknown", "", "    bulkhead: { max_pending_requests: 5 }\n",
+                      "unknown key 'max_pending_requests' in bulkhead"},
+        BrokenSection{"lb_unknown", "", "    lb: fastest\n",
+                      "unknown lb policy 'fastest' (known: "},
+        BrokenSection{"lb_param_of_other_policy", "",
+                      "    lb: { policy: maglev, ring_vnodes: 10 }\n",
+                      "lb.ring_vnodes applies to policy ring_hash only"},
+        BrokenSection{"lb_maglev_not_prime", "",
+                      "    lb: { policy: maglev, maglev_table_size: 1000 }\n",
+                      "lb.maglev_table_size: "},
+        BrokenSection{"hash_key_without_hashing", "    hash_key: client_ip\n", "",
+                      "hash_key has no effect: cluster 'api' balances with round_robin"},
+        BrokenSection{"hash_key_bad_part", "    hash_key: ['cookie:']\n", "    lb: ring_hash\n",
+                      "hash_key part 'cookie:' must be client_ip, path, header:<name>"},
+        BrokenSection{"fault_empty", "    fault: {}\n", "",
+                      "fault needs a delay, an abort or both"},
+        BrokenSection{"fault_abort_without_status", "    fault: { abort: { percent: 5 } }\n", "",
+                      "fault.abort is missing required key 'status'"},
+        BrokenSection{"fault_percent", "    fault: { delay: { duration: 1s, percent: 101 } }\n", "",
+                      "fault.delay.percent must be a number from 0 to 100"}),
     [](const auto& test) { return std::string(test.param.name); });
 
 }  // namespace

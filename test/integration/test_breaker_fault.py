@@ -214,12 +214,7 @@ def test_sigterm_during_retries_loses_nothing(gateway_factory, upstream_factory)
 def test_requests_the_upstream_never_saw_do_not_open_the_breaker(gateway_factory,
                                                                  upstream_factory):
     """Spent client deadlines and client-budget timeouts are the client's, not the upstream's."""
-    def slow(conn):
-        while conn.read_request() is not None:
-            time.sleep(0.5)
-            conn.send(up_mod.response(200, b"ok"))
-
-    up = upstream_factory(slow)
+    up = upstream_factory(up_mod.slow(0.5))
     port, admin = free_port(), free_port()
     gateway_factory(basic_config(
         port, [up.address], admin_port=admin, route_extra=BREAKER,

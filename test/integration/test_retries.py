@@ -133,12 +133,7 @@ def test_reset_is_retried_only_when_asked(gateway_factory, upstream_factory):
 
 
 def test_per_try_timeout_moves_on_to_a_fast_host(gateway_factory, upstream_factory):
-    def slow(conn):
-        while conn.read_request() is not None:
-            time.sleep(3)
-            conn.send(up_mod.response(200, b"slow"))
-
-    bad = upstream_factory(slow)
+    bad = upstream_factory(up_mod.slow(3))
     good = upstream_factory()
     port, _ = start(gateway_factory, [bad, good],
                     "    timeout: 5s\n"
@@ -235,12 +230,7 @@ def test_a_spent_deadline_fails_fast_without_an_upstream_call(gateway_factory, u
 
 
 def test_a_short_client_deadline_cuts_a_slow_upstream(gateway_factory, upstream_factory):
-    def slow(conn):
-        while conn.read_request() is not None:
-            time.sleep(2)
-            conn.send(up_mod.response(200, b"late"))
-
-    up = upstream_factory(slow)
+    up = upstream_factory(up_mod.slow(2))
     port, _ = start(gateway_factory, [up], "    timeout: 10s\n")
     begin = time.monotonic()
     r = Client(port).request("GET", "/", headers=[("grpc-timeout", "300m")])
@@ -296,14 +286,6 @@ def test_a_bad_host_is_ejected_and_clients_see_no_errors(gateway_factory, upstre
     assert 25_000 < ejected[0]["ejected_for_ms"] <= 30_000 and ejected[0]["times_ejected"] == 1
 
 
-def slow_upstream(delay):
-    def handler(conn):
-        while conn.read_request() is not None:
-            time.sleep(delay)
-            conn.send(up_mod.response(200, b"slow"))
-    return handler
-
-
 def concurrent_statuses(port, n):
     results = []
     lock = threading.Lock()
@@ -324,7 +306,7 @@ def concurrent_statuses(port, n):
 
 def test_bulkhead_caps_requests_and_connections_across_workers(gateway_factory, upstream_factory):
     for cap, limit in (("max_requests: 2", "requests"), ("max_connections: 2", "connections")):
-        up = upstream_factory(slow_upstream(0.8))
+        up = upstream_factory(up_mod.slow(0.8))
         port, admin = start(gateway_factory, [up],
                             cluster_extra=f"    bulkhead: {{ {cap} }}\n", workers=2)
         begin = time.monotonic()

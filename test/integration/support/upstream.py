@@ -154,6 +154,15 @@ def echo(conn):
             return
 
 
+def slow(delay, body=b"slow"):
+    """A handler that answers every request with `body` after `delay` seconds."""
+    def handler(conn):
+        while conn.read_request() is not None:
+            time.sleep(delay)
+            conn.send(response(200, body))
+    return handler
+
+
 class Upstream:
     def __init__(self, handler, backlog=128):
         self.handler = handler
