@@ -237,6 +237,40 @@ struct Bulkhead {
   std::uint32_t max_retries = 3;
 };
 
+// A cluster's active health check (upstream/health_checker.h), run from the main thread.
+struct HealthCheck {
+  enum class Type : std::uint8_t { Http, Tcp };
+  struct StatusRange {
+    int first = 200;
+    int last = 299;
+  };
+  Type type = Type::Http;
+  std::string path = "/";  // http: the request target
+  std::string host;        // http: the Host header; empty = the endpoint's address
+  std::vector<StatusRange> expected_statuses{{200, 299}};  // http
+  Millis interval{5'000};
+  std::optional<Millis> jitter;  // added at random to each interval; unset = interval / 10
+  Millis timeout{1'000};         // connect + (http) the response head
+  std::uint32_t unhealthy_threshold = 3;
+  std::uint32_t healthy_threshold = 2;
+
+  [[nodiscard]] Millis effectiveJitter() const { return jitter.value_or(interval / 10); }
+  [[nodiscard]] bool expects(int status) const {
+    for (const auto& r : expected_statuses) {
+      if (status >= r.first && status <= r.last) return true;
+    }
+    return false;
+  }
+};
+
+// A host's weight ramps from min_weight_percent up to its full weight over `window` after it
+// becomes healthy again (resilience/lb/slow_start.h has the formula).
+struct SlowStart {
+  Millis window{30'000};
+  double aggression = 1.0;
+  double min_weight_percent = 10;
+};
+
 enum class LbPolicy : std::uint8_t {
   RoundRobin,        // smooth weighted round robin (nginx's)
   Random,            // weighted random
@@ -254,6 +288,10 @@ struct LoadBalancing {
   std::uint64_t ring_max_size = 1U << 22U;  // ring_hash: points in all (at most)
   std::uint64_t maglev_table_size = 65537;  // maglev: a prime
   Millis ewma_decay{10'000};                // peak_ewma: time for the estimate to decay to 1/e
+  // Below this percentage of actively healthy hosts, balance across all of them (0: never;
+  // then an all-unhealthy cluster answers 503).
+  double panic_threshold = 50;
+  std::optional<SlowStart> slow_start;  // not for the hashing policies
 
   [[nodiscard]] bool hashing() const {
     return policy == LbPolicy::RingHash || policy == LbPolicy::Maglev;
@@ -272,6 +310,7 @@ struct Cluster {
   std::optional<CircuitBreaker> circuit_breaker;  // one breaker for every route to the cluster
   std::optional<OutlierDetection> outlier_detection;
   std::optional<Bulkhead> bulkhead;
+  std::optional<HealthCheck> health_check;
 };
 
 struct Admin {

@@ -63,6 +63,12 @@ json loadBalancing(const LoadBalancing& lb) {
   }
   if (lb.policy == LbPolicy::Maglev) out["maglev_table_size"] = lb.maglev_table_size;
   if (lb.policy == LbPolicy::PeakEwma) out["ewma_decay_ms"] = lb.ewma_decay.count();
+  out["panic_threshold"] = lb.panic_threshold;
+  out["slow_start"] = lb.slow_start
+                          ? json{{"window_ms", lb.slow_start->window.count()},
+                                 {"aggression", lb.slow_start->aggression},
+                                 {"min_weight_percent", lb.slow_start->min_weight_percent}}
+                          : json(nullptr);
   return out;
 }
 
@@ -72,6 +78,28 @@ json fault(const std::optional<Fault>& f) {
           {"delay_percent", f->delay_percent},
           {"abort_status", f->abort_status},
           {"abort_percent", f->abort_percent}};
+}
+
+json healthCheck(const std::optional<HealthCheck>& h) {
+  if (!h) return nullptr;
+  json out = {{"type", h->type == HealthCheck::Type::Http ? "http" : "tcp"},
+              {"interval_ms", h->interval.count()},
+              {"jitter_ms", h->effectiveJitter().count()},
+              {"timeout_ms", h->timeout.count()},
+              {"unhealthy_threshold", h->unhealthy_threshold},
+              {"healthy_threshold", h->healthy_threshold}};
+  if (h->type == HealthCheck::Type::Http) {
+    json statuses = json::array();
+    for (const auto& s : h->expected_statuses) {
+      statuses.push_back(s.first == s.last
+                             ? std::to_string(s.first)
+                             : std::to_string(s.first) + "-" + std::to_string(s.last));
+    }
+    out["path"] = h->path;
+    out["host"] = h->host.empty() ? json(nullptr) : json(h->host);
+    out["expected_statuses"] = std::move(statuses);
+  }
+  return out;
 }
 
 json outlierDetection(const std::optional<OutlierDetection>& o) {
@@ -196,6 +224,7 @@ json toJson(const Config& c) {
            {"window_ms", cl.retry_budget.window.count()}}},
          {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
          {"outlier_detection", outlierDetection(cl.outlier_detection)},
+         {"health_check", healthCheck(cl.health_check)},
          {"bulkhead", cl.bulkhead ? json{{"max_connections", cl.bulkhead->max_connections},
                                          {"max_pending", cl.bulkhead->max_pending},
                                          {"max_requests", cl.bulkhead->max_requests},

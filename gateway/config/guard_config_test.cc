@@ -12,7 +12,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string withRoute(const std::string& route_extra, const std::string& cluster_extra = "") {
+std::string withOneCluster(const std::string& route_extra, const std::string& cluster_extra = "") {
   return "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
          "clusters:\n  - name: api\n    endpoints: [127.0.0.1:9000]\n" +
          cluster_extra + "routes:\n  - name: all\n    cluster: api\n" + route_extra;
@@ -40,7 +40,7 @@ TEST(GuardConfig, ParsesRates) {
 }
 
 TEST(GuardConfig, RateLimitDefaultsAndFields) {
-  auto r = load(withRoute("    rate_limit: { rate: 100/s }\n"), "t.yaml");
+  auto r = load(withOneCluster("    rate_limit: { rate: 100/s }\n"), "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   const RateLimit& rl = *r.config->routes[0].rate_limit;
   EXPECT_EQ(rl.algorithm, RateAlgorithm::Gcra);
@@ -51,10 +51,11 @@ TEST(GuardConfig, RateLimitDefaultsAndFields) {
   EXPECT_EQ(rl.max_keys, 100'000U);
   EXPECT_EQ(rl.status, 429);
 
-  r = load(withRoute("    rate_limit:\n      algorithm: leaky_bucket\n      rate: 10/s\n"
+  r = load(
+      withOneCluster("    rate_limit:\n      algorithm: leaky_bucket\n      rate: 10/s\n"
                      "      burst: 20\n      delay: 8\n      key: [client_ip, 'header:X-Api-Key']\n"
                      "      max_keys: 5000\n      status: 503\n"),
-           "t.yaml");
+      "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   const RateLimit& lb = *r.config->routes[0].rate_limit;
   EXPECT_EQ(lb.algorithm, RateAlgorithm::LeakyBucket);
@@ -66,18 +67,19 @@ TEST(GuardConfig, RateLimitDefaultsAndFields) {
   EXPECT_EQ(keyPartText(lb.key[1]), "header:x-api-key");
   EXPECT_EQ(lb.status, 503);
 
-  r = load(withRoute("", "    rate_limit: { rate: 1000/s, burst: 50, key: route }\n"), "t.yaml");
+  r = load(withOneCluster("", "    rate_limit: { rate: 1000/s, burst: 50, key: route }\n"),
+           "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   EXPECT_EQ(r.config->clusters[0].rate_limit->key[0].kind, RateKeyPart::Kind::Route);
   // Leaky bucket's burst is nginx's excess, 0 by default.
-  r = load(withRoute("    rate_limit: { algorithm: leaky_bucket, rate: 1/s }\n"), "t.yaml");
+  r = load(withOneCluster("    rate_limit: { algorithm: leaky_bucket, rate: 1/s }\n"), "t.yaml");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.config->routes[0].rate_limit->burst, 0U);
 }
 
 TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
-  auto r =
-      load(withRoute("    concurrency: { max: 64, queue: 10, queue_timeout: 250ms }\n"), "t.yaml");
+  auto r = load(withOneCluster("    concurrency: { max: 64, queue: 10, queue_timeout: 250ms }\n"),
+                "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   const Concurrency& c = *r.config->routes[0].concurrency;
   EXPECT_EQ(c.max, 64U);
@@ -87,9 +89,10 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(c.status, 503);
   EXPECT_EQ(c.retry_after, Millis(1000));
 
-  r = load(withRoute("    concurrency:\n      adaptive: { algorithm: aimd, initial: 8, min: 2, "
+  r = load(
+      withOneCluster("    concurrency:\n      adaptive: { algorithm: aimd, initial: 8, min: 2, "
                      "max: 100, timeout: 200ms }\n"),
-           "t.yaml");
+      "t.yaml");
   ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
   const auto& a = *r.config->routes[0].concurrency->adaptive;
   EXPECT_EQ(a.algorithm, AdaptiveConcurrency::Algorithm::Aimd);
@@ -101,7 +104,7 @@ class GuardConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
 
 TEST_P(GuardConfigRejects, WithPositionAndReason) {
   const auto& b = GetParam();
-  const auto p = problems(withRoute(b.route, b.cluster));
+  const auto p = problems(withOneCluster(b.route, b.cluster));
   ASSERT_EQ(p.size(), 1U) << ::testing::PrintToString(p);
   EXPECT_THAT(p[0], HasSubstr(b.expected));
 }

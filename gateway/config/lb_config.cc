@@ -52,7 +52,8 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
     return;
   }
   if (!r.map(n, "cluster lb",
-             {"policy", "ring_vnodes", "ring_max_size", "maglev_table_size", "ewma_decay"}) ||
+             {"policy", "ring_vnodes", "ring_max_size", "maglev_table_size", "ewma_decay",
+              "panic_threshold", "slow_start"}) ||
       !r.require(n, "policy", "cluster lb")) {
     return;
   }
@@ -88,6 +89,36 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
   if (const auto v = param("ewma_decay", LbPolicy::PeakEwma)) {
     if (auto d = r.duration(*v, "lb.ewma_decay", kMinTimeout)) out.ewma_decay = *d;
   }
+  r.optional(n, "panic_threshold", out.panic_threshold, [&](const YAML::Node& v) {
+    return r.decimal(v, "lb.panic_threshold (percent)", 0, 100);
+  });
+  if (const YAML::Node v = n["slow_start"]) {
+    if (out.hashing()) {
+      // A key's host does not depend on weights there: a ramp would change nothing.
+      r.error(v, "lb.slow_start does not apply to policy " + std::string(policyName(out.policy)));
+    } else {
+      readSlowStart(r, v, out.slow_start.emplace());
+    }
+  }
+}
+
+void readSlowStart(Reader& r, const YAML::Node& n, SlowStart& out) {
+  if (!r.map(n, "lb.slow_start", {"window", "aggression", "min_weight_percent"})) return;
+  r.optional(n, "window", out.window, [&](const YAML::Node& v) {
+    return r.duration(v, "lb.slow_start.window", kMinTimeout);
+  });
+  if (const YAML::Node v = n["aggression"]) {
+    if (auto a = r.decimal(v, "lb.slow_start.aggression", 0, 100)) {
+      if (*a <= 0) {
+        r.error(v, "lb.slow_start.aggression must be above 0");
+      } else {
+        out.aggression = *a;
+      }
+    }
+  }
+  r.optional(n, "min_weight_percent", out.min_weight_percent, [&](const YAML::Node& v) {
+    return r.decimal(v, "lb.slow_start.min_weight_percent", 0, 100);
+  });
 }
 
 void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out) {

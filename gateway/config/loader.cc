@@ -13,6 +13,7 @@
 
 #include "gateway/config/breaker_config.h"
 #include "gateway/config/guard_config.h"
+#include "gateway/config/health_check_config.h"
 #include "gateway/config/lb_config.h"
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
@@ -266,7 +267,7 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
              {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
-              "circuit_breaker", "outlier_detection", "bulkhead"})) {
+              "circuit_breaker", "outlier_detection", "bulkhead", "health_check"})) {
     return;
   }
   if (r.require(n, "name", "cluster")) {
@@ -328,6 +329,12 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (const YAML::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
   if (const YAML::Node o = n["outlier_detection"]) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());
+  }
+  if (const YAML::Node h = n["health_check"]) readHealthCheck(r, h, c.health_check.emplace());
+  if (c.lb.slow_start && !c.health_check) {
+    // A ramp starts when a host comes back from failing its checks: without checks, never.
+    r.error(n["lb"]["slow_start"],
+            "lb.slow_start needs a health_check in cluster '" + c.name + "'");
   }
 }
 

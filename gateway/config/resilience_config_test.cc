@@ -15,21 +15,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string withRoute(const std::string& route_extra, const std::string& cluster_extra = "") {
-  return "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
-         "clusters:\n  - name: api\n    endpoints: [127.0.0.1:9000]\n" +
-         cluster_extra +
-         "  - name: spare\n    endpoints: [127.0.0.1:9001]\n"
-         "routes:\n  - name: all\n    cluster: api\n" +
-         route_extra;
-}
-
-Config loaded(const std::string& yaml) {
-  auto r = load(yaml, "t.yaml");
-  EXPECT_TRUE(r.ok()) << (r.diagnostics.empty() ? "" : r.diagnostics.front().format());
-  return r.ok() ? *r.config : Config{};
-}
-
 TEST(ResilienceConfig, RetryDefaultsAndFields) {
   auto c = loaded(withRoute(""));
   const RetryPolicy& d = c.routes[0].retry;

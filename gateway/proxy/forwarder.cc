@@ -142,7 +142,7 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
     case E::Truncated:
       return http::LocalReply::text(502, "upstream response truncated");
     case E::NoHost:
-      return http::LocalReply::text(503, "no upstream host available");
+      return http::LocalReply::text(503, "no healthy upstream host");
     case E::Deadline:
       return http::LocalReply::text(504, "deadline exceeded");
     case E::Overflow: {
@@ -207,8 +207,8 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     // Not enough of the deadline left for a try to succeed: fail now rather than load the
     // upstream with work whose answer nobody will wait for.
     if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
-    const auto host = cluster_.balancer().pick(
-        {std::span<const std::size_t>(tried.data(), tried_count), hash, cluster_.outliers(), now});
+    const auto host =
+        cluster_.pick(std::span<const std::size_t>(tried.data(), tried_count), hash, now);
     if (!host) co_return fail(stats::UpstreamError::NoHost);
     cluster_.balancer().onStart(*host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;

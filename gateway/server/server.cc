@@ -16,6 +16,9 @@
 #include "gateway/server/snapshot.h"
 #include "gateway/server/worker.h"
 #include "gateway/stats/prometheus.h"
+#include "gateway/upstream/health_checker.h"
+#include "resilience/lb/panic_threshold.h"
+#include "resilience/lb/slow_start.h"
 
 namespace sluice::gateway::server {
 
@@ -30,6 +33,13 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
     if (!s->access_log_) return nullptr;
   }
   s->snapshot_ = Snapshot::build(std::move(config));
+  const auto& clusters = s->snapshot_->config.clusters;
+  for (std::size_t c = 0; c < clusters.size(); ++c) {
+    if (!clusters[c].health_check) continue;
+    s->health_checkers_.push_back(std::make_unique<upstream::HealthChecker>(
+        s->io_, clusters[c].name, *clusters[c].health_check, clusters[c].endpoints,
+        s->snapshot_->endpoints[c], s->snapshot_->health[c]));
+  }
   for (std::uint32_t i = 0; i < n; ++i) {
     s->workers_.push_back(std::make_unique<Worker>(i, s->snapshot_, s->access_log_.get()));
     if (auto e = s->workers_.back()->listen()) {
@@ -61,15 +71,69 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
       return admin::Response{200, "application/json",
                              config::toJson(self->snapshot_->config).dump(2) + "\n"};
     });
-    s->admin_->handle("/upstreams", "clusters and hosts: weight, outlier ejection (JSON)", [self] {
-      return admin::Response{200, "application/json", self->upstreamsJson().dump(2) + "\n"};
-    });
+    s->admin_->handle(
+        "/upstreams", "clusters and hosts: weight, health checks, outlier ejection, pools (JSON)",
+        [self] {
+          return admin::Response{200, "application/json", self->upstreamsJson().dump(2) + "\n"};
+        });
     s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)", [self] {
       return admin::Response{200, "application/json", self->breakersJson().dump(2) + "\n"};
     });
   }
   return s;
 }
+
+namespace {
+
+bool inPanic(const config::Cluster& cluster, const upstream::ActiveHealth* health) {
+  return health != nullptr && resilience::PanicThreshold({cluster.lb.panic_threshold})
+                                  .inPanic(health->healthyCount(), health->hosts());
+}
+
+// In selection now: passing active checks (or the cluster in panic) and not ejected.
+bool inSelection(const Snapshot& snap, std::size_t c, std::size_t h,
+                 std::chrono::steady_clock::time_point now) {
+  const auto* health = snap.health[c].get();
+  const auto* outliers = snap.outliers[c].get();
+  return (health == nullptr || health->healthy(h) || inPanic(snap.config.clusters[c], health)) &&
+         (outliers == nullptr || !outliers->ejected(h, now));
+}
+
+nlohmann::json activeHealthJson(const config::Cluster& cluster,
+                                const upstream::ActiveHealth& health, std::size_t h,
+                                std::chrono::steady_clock::time_point now) {
+  const auto& s = health.status(h);
+  nlohmann::json results = nlohmann::json::object();
+  for (std::size_t k = 0; k < s.results.size(); ++k) {
+    results[std::string(upstream::ActiveHealth::kResultNames[k])] = s.results[k];
+  }
+  nlohmann::json out = {
+      {"healthy", s.healthy},
+      {"last_result",
+       s.checked
+           ? nlohmann::json(
+                 upstream::ActiveHealth::kResultNames[static_cast<std::size_t>(s.last_result)])
+           : nlohmann::json(nullptr)},
+      {"last_check_ms_ago",
+       s.checked
+           ? nlohmann::json(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_check).count())
+           : nlohmann::json(nullptr)},
+      {"consecutive_successes", s.consecutive_successes},
+      {"consecutive_failures", s.consecutive_failures},
+      {"results", std::move(results)}};
+  if (const auto& ss = cluster.lb.slow_start) {
+    // The same ramp every worker computes from the same instant.
+    resilience::SlowStart ramp({ss->window, ss->aggression, ss->min_weight_percent}, 1);
+    if (health.healthySince(h).time_since_epoch().count() != 0) {
+      ramp.start(0, health.healthySince(h));
+    }
+    out["slow_start_factor"] = ramp.factor(0, now);
+  }
+  return out;
+}
+
+}  // namespace
 
 Server::~Server() {
   for (auto& w : workers_) w->stop();
@@ -83,6 +147,7 @@ nlohmann::json Server::upstreamsJson() const {
   for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
     const auto& cl = snap.config.clusters[c];
     const auto* outliers = snap.outliers[c].get();
+    const auto* health = snap.health[c].get();
     nlohmann::json hosts = nlohmann::json::array();
     for (std::size_t h = 0; h < cl.endpoints.size(); ++h) {
       // Pool numbers summed over the workers (each has its own pool per host).
@@ -107,7 +172,7 @@ nlohmann::json Server::upstreamsJson() const {
       }
       nlohmann::json host = {{"address", cl.endpoints[h].address.text()},
                              {"weight", cl.endpoints[h].weight},
-                             {"healthy", outliers == nullptr || !outliers->ejected(h, now)},
+                             {"healthy", inSelection(snap, c, h, now)},
                              {"ejected", false},
                              {"requests", requests},
                              {"connections",
@@ -116,6 +181,7 @@ nlohmann::json Server::upstreamsJson() const {
                                {"pending", pending},
                                {"created", created},
                                {"closed", closed_json}}}};
+      if (health != nullptr) host["active_health"] = activeHealthJson(cl, *health, h, now);
       if (outliers != nullptr) {
         if (const auto s = outliers->status(h, now)) {
           host["ejected"] = s->ejected;
@@ -130,9 +196,13 @@ nlohmann::json Server::upstreamsJson() const {
       }
       hosts.push_back(std::move(host));
     }
-    out.push_back({{"cluster", cl.name},
-                   {"outlier_detection", outliers != nullptr},
-                   {"hosts", std::move(hosts)}});
+    out.push_back(
+        {{"cluster", cl.name},
+         {"outlier_detection", outliers != nullptr},
+         {"health_check", health != nullptr},
+         {"healthy_hosts", health != nullptr ? health->healthyCount() : cl.endpoints.size()},
+         {"panic", inPanic(cl, health)},
+         {"hosts", std::move(hosts)}});
   }
   return out;
 }
@@ -186,9 +256,18 @@ std::string Server::renderMetrics() const {
   const auto now = std::chrono::steady_clock::now();
   for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
     auto& healthy = facts.host_healthy.emplace_back();
-    const auto* o = snap.outliers[c].get();
     for (std::size_t h = 0; h < snap.config.clusters[c].endpoints.size(); ++h) {
-      healthy.push_back(o == nullptr || !o->ejected(h, now));
+      healthy.push_back(inSelection(snap, c, h, now));
+    }
+    const auto* health = snap.health[c].get();
+    if (health == nullptr) continue;
+    auto& f = facts.health_checks.emplace_back();
+    f.cluster = c;
+    f.panic = inPanic(snap.config.clusters[c], health);
+    for (std::size_t h = 0; h < health->hosts(); ++h) {
+      const auto& s = health->status(h);
+      f.results.push_back(s.results);
+      f.transitions.push_back({s.became_healthy, s.became_unhealthy});
     }
   }
   for (std::size_t c = 0; c < snap.outliers.size(); ++c) {
@@ -232,6 +311,7 @@ int Server::run() {
   wait_signal();
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
+  for (auto& checker : health_checkers_) checker->start();
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();

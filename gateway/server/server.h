@@ -4,6 +4,8 @@
 //   auto server = Server::create(std::move(config), &error);   // binds every socket or fails
 //   return server->run();   // serves until SIGTERM/SIGINT (or requestDrain()), drains, returns 0
 //
+// Active health checks (upstream/health_checker.h) run on the main thread's event loop too.
+//
 // Drain: on the first SIGTERM or SIGINT every worker stops accepting (after taking the
 // connections already queued by the kernel), closes idle keep-alive connections, lets in-flight
 // requests finish (their responses carry Connection: close), and the process exits 0 once every
@@ -28,6 +30,9 @@ class AdminServer;
 }
 namespace sluice::gateway::log {
 class AccessLog;
+}
+namespace sluice::gateway::upstream {
+class HealthChecker;
 }
 
 namespace sluice::gateway::server {
@@ -59,6 +64,7 @@ class Server {
 
   boost::asio::io_context io_{1};
   std::shared_ptr<const Snapshot> snapshot_;
+  std::vector<std::unique_ptr<upstream::HealthChecker>> health_checkers_;
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;

@@ -8,7 +8,7 @@ namespace sluice::gateway::server {
 
 std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
   auto s = std::make_shared<Snapshot>(
-      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}, {}});
+      Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
   for (const auto& cl : c.clusters) {
@@ -33,6 +33,11 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
                                                : nullptr);
     s->bulkheads.push_back(cl.bulkhead ? std::make_unique<upstream::Bulkhead>(*cl.bulkhead)
                                        : nullptr);
+    s->health.push_back(cl.health_check
+                            ? std::make_shared<upstream::ActiveHealth>(
+                                  cl.endpoints.size(), cl.health_check->healthy_threshold,
+                                  cl.health_check->unhealthy_threshold)
+                            : nullptr);
   }
   for (const auto& r : c.routes) {
     std::size_t index = 0;

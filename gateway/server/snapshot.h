@@ -13,6 +13,7 @@
 #include "gateway/guards/guard.h"
 #include "gateway/routing/router.h"
 #include "gateway/stats/prometheus.h"
+#include "gateway/upstream/active_health.h"
 #include "gateway/upstream/bulkhead.h"
 #include "gateway/upstream/outlier_ejection.h"
 #include "resilience/retry_budget.h"
@@ -33,6 +34,9 @@ struct Snapshot {
   // [cluster]: passive health shared by every worker; null without outlier_detection.
   std::vector<std::unique_ptr<upstream::OutlierEjection>> outliers;
   std::vector<std::unique_ptr<upstream::Bulkhead>> bulkheads;  // [cluster]; null without one
+  // [cluster]: written by the main thread's health checkers, read by workers; null without
+  // health_check. Shared: a checker's probes hold it too.
+  std::vector<std::shared_ptr<upstream::ActiveHealth>> health;
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
   [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;

@@ -46,7 +46,8 @@ Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
   for (std::size_t c = 0; c < clusters.size(); ++c) {
     clusters_.push_back(std::make_unique<upstream::Cluster>(
         io_.get_executor(), clusters[c], snapshot_->endpoints[c], stats_->hosts[c],
-        *snapshot_->retry_budgets[c], snapshot_->outliers[c].get(), snapshot_->bulkheads[c].get()));
+        *snapshot_->retry_budgets[c], snapshot_->outliers[c].get(), snapshot_->bulkheads[c].get(),
+        snapshot_->health[c].get()));
   }
 }
 

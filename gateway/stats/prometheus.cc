@@ -236,13 +236,50 @@ std::string renderPrometheus(const MetricsLayout& layout,
   }
   if (!facts.host_healthy.empty()) {
     w.family("sluice_upstream_host_healthy", "gauge",
-             "1 while the host is in selection (not ejected by outlier detection).");
+             "1 while the host is in selection: passing its active health checks (or the "
+             "cluster in panic) and not ejected by outlier detection.");
     for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
       for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
         w.sample("sluice_upstream_host_healthy",
                  {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                  std::uint64_t{facts.host_healthy[c][h] ? 1U : 0U});
       }
+    }
+  }
+
+  if (!facts.health_checks.empty()) {
+    w.family("sluice_health_checks_total", "counter",
+             "Active health check probes by cluster, host and result.");
+    for (const auto& hc : facts.health_checks) {
+      for (std::size_t h = 0; h < hc.results.size(); ++h) {
+        for (std::size_t k = 0; k < kHealthCheckResults.size(); ++k) {
+          w.sample("sluice_health_checks_total",
+                   {{"cluster", layout.cluster_names[hc.cluster]},
+                    {"host", layout.host_addresses[hc.cluster][h]},
+                    {"result", kHealthCheckResults[k]}},
+                   hc.results[h][k]);
+        }
+      }
+    }
+    w.family("sluice_health_check_transitions_total", "counter",
+             "Hosts turned healthy or unhealthy by active health checks.");
+    for (const auto& hc : facts.health_checks) {
+      for (std::size_t h = 0; h < hc.transitions.size(); ++h) {
+        for (std::size_t k = 0; k < 2; ++k) {
+          w.sample("sluice_health_check_transitions_total",
+                   {{"cluster", layout.cluster_names[hc.cluster]},
+                    {"host", layout.host_addresses[hc.cluster][h]},
+                    {"to", k == 0 ? "healthy" : "unhealthy"}},
+                   hc.transitions[h][k]);
+        }
+      }
+    }
+    w.family("sluice_upstream_panic", "gauge",
+             "1 while too few hosts pass their health checks (lb.panic_threshold) and the "
+             "cluster balances across all of them.");
+    for (const auto& hc : facts.health_checks) {
+      w.sample("sluice_upstream_panic", {{"cluster", layout.cluster_names[hc.cluster]}},
+               std::uint64_t{hc.panic ? 1U : 0U});
     }
   }
 

@@ -53,6 +53,14 @@ struct BulkheadFacts {
 inline constexpr std::array<std::string_view, 4> kBulkheadLimits = {"connections", "pending",
                                                                     "requests", "retries"};
 
+// A cluster's active health checks, as of the scrape.
+struct HealthCheckFacts {
+  std::size_t cluster = 0;
+  bool panic = false;  // balancing across unhealthy hosts too
+  std::vector<std::array<std::uint64_t, kHealthCheckResults.size()>> results;  // [host][result]
+  std::vector<std::array<std::uint64_t, 2>> transitions;  // [host][to healthy, to unhealthy]
+};
+
 struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
@@ -60,6 +68,7 @@ struct ProcessFacts {
   std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
   std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
   std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead
+  std::vector<HealthCheckFacts> health_checks;  // clusters with health_check
   std::vector<std::vector<bool>> host_healthy;  // [cluster][endpoint]: in selection now
 };
 

@@ -86,6 +86,10 @@ enum class CloseReason : std::uint8_t {
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(CloseReason::Count)>
     kCloseReasonNames = {"idle_timeout", "upstream_closed", "not_reusable", "idle_full", "drain"};
 
+// Results of an active health check probe (upstream::ActiveHealth::Result order).
+inline constexpr std::array<std::string_view, 5> kHealthCheckResults = {
+    "success", "connect_failure", "timeout", "bad_status", "bad_response"};
+
 struct HostStats {
   Gauge active;   // pooled connections in use by a request
   Gauge idle;     // pooled connections waiting for reuse

@@ -1,9 +1,16 @@
 // One cluster as one worker sees it: its load balancer, a connection pool per host, and its view
-// of the cluster's retry budget. Not thread-safe; each worker builds its own from the shared
-// Snapshot.
+// of the state workers share (retry budget, outlier ejection, active health, bulkhead). Not
+// thread-safe; each worker builds its own from the shared Snapshot.
+//
+// pick() is where health meets balancing: hosts failing their active health checks are left
+// out unless fewer than lb.panic_threshold percent pass (then all are in, as Envoy's panic
+// mode), and a host that came back ramps its weight up over lb.slow_start.window. Every worker
+// ramps from the same instant (ActiveHealth::healthySince), so they agree without talking.
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -15,6 +22,8 @@
 #include "gateway/upstream/connection_pool.h"
 #include "gateway/upstream/load_balancer.h"
 #include "gateway/upstream/outlier_ejection.h"
+#include "resilience/lb/panic_threshold.h"
+#include "resilience/lb/slow_start.h"
 #include "resilience/retry_budget.h"
 
 namespace sluice::gateway::upstream {
@@ -24,7 +33,13 @@ class Cluster {
   Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
           const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
           std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
-          OutlierEjection* outliers, Bulkhead* bulkhead);
+          OutlierEjection* outliers, Bulkhead* bulkhead, const ActiveHealth* health);
+
+  // The host for the next try (the hosts `tried` already are avoided where possible), or
+  // nullopt when no host is up.
+  [[nodiscard]] std::optional<std::size_t> pick(std::span<const std::size_t> tried,
+                                                std::uint64_t hash,
+                                                std::chrono::steady_clock::time_point now);
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
@@ -52,6 +67,8 @@ class Cluster {
   [[nodiscard]] OutlierEjection* outliers() const noexcept { return outliers_; }
   // The cluster's caps (shared by all workers), or null when not configured.
   [[nodiscard]] Bulkhead* bulkhead() const noexcept { return bulkhead_; }
+  // The cluster's active health (shared by all workers), or null without health_check.
+  [[nodiscard]] const ActiveHealth* health() const noexcept { return health_; }
 
   void sweep(std::chrono::steady_clock::time_point now);
   void closeIdle();
@@ -64,7 +81,22 @@ class Cluster {
   resilience::RetryBudget& retry_budget_;
   OutlierEjection* outliers_;
   Bulkhead* bulkhead_;
+  const ActiveHealth* health_;
+  resilience::PanicThreshold panic_;
   std::uint32_t unreported_requests_ = 0;
+  // Slow start (lb.slow_start): the balancer's weights are the configured ones x kWeightScale,
+  // so that a ramp moves in small steps even for weight 1.
+  static constexpr std::uint32_t kWeightScale = 100;
+  std::optional<resilience::SlowStart> slow_start_;
+  std::vector<std::uint32_t> base_weights_;     // scaled
+  std::vector<std::uint32_t> current_weights_;  // as last given to the balancer
+  std::vector<std::int64_t> seen_healthy_since_;
+  std::uint64_t seen_generation_ = 0;
+  bool ramping_ = false;
+  std::chrono::steady_clock::time_point next_ramp_step_{};
+
+  void noticeRecoveries(std::chrono::steady_clock::time_point now);
+  void rampWeights(std::chrono::steady_clock::time_point now);
 
   void flushRequests(std::chrono::steady_clock::time_point now) {
     if (unreported_requests_ == 0) return;

@@ -3,10 +3,10 @@
 // One LoadBalancer instance serves one cluster on one worker (no locking). The forwarding loop
 // calls pick() once per attempt, passing the hosts this request already tried so that a retry
 // goes elsewhere where it can; it reports every attempt's outcome back through onResult(), which
-// latency- or load-aware policies use and simple ones ignore. Outlier ejection (and, later,
-// active health checks) narrow the eligible set: a policy skips a host that PickContext says is
-// ejected while any other is left. Policies stay pure selection logic over host indices
-// (resilience/lb/ holds the algorithms).
+// latency- or load-aware policies use and simple ones ignore. Health narrows the eligible set:
+// a host that fails its active health checks is out (unless the cluster is in panic), and an
+// outlier-ejected host is skipped while any other is left. Policies stay pure selection logic
+// over host indices (resilience/lb/ holds the algorithms).
 #pragma once
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 
+#include "gateway/upstream/active_health.h"
 #include "gateway/upstream/outlier_ejection.h"
 
 namespace sluice::gateway::upstream {
@@ -26,6 +27,10 @@ struct PickContext {
   // Hosts ejected at `now` are skipped while any other host is left (null: none are ejected).
   const OutlierEjection* ejection = nullptr;
   std::chrono::steady_clock::time_point now{};
+  // Hosts failing their active health checks are never picked, unless `panic` (too few are
+  // healthy: balance across all). Null: no active health checking.
+  const ActiveHealth* health = nullptr;
+  bool panic = false;
 };
 
 struct AttemptResult {
@@ -47,24 +52,34 @@ class LoadBalancer {
 
   // Feedback for one finished attempt on `host`. Default: ignored.
   virtual void onResult(std::size_t /*host*/, const AttemptResult& /*result*/) {}
+
+  // The host's weight from the next pick on (slow start ramps it). Default: ignored (policies
+  // whose picks do not depend on weights after construction).
+  virtual void setWeight(std::size_t /*host*/, std::uint32_t /*weight*/) {}
 };
 
-// Runs `pick(eligible)` with progressively weaker eligibility until it finds a host: a healthy
-// host this request has not tried yet, then any healthy host, then (only when outlier
-// detection has every host out) an untried host, then any host. Every policy selects through it.
+// Runs `pick(eligible)` with progressively weaker eligibility until it finds a host. Only hosts
+// that pass their active health checks (all of them in panic) are ever eligible; among those: a
+// host neither ejected nor tried by this request, then one not ejected, then (only when outlier
+// detection has every such host out) an untried one, then any. nullopt: no host is up. Every
+// policy selects through it.
 template <typename Pick>
 [[nodiscard]] std::optional<std::size_t> pickPreferring(const PickContext& ctx, Pick&& pick) {
+  const bool checked = ctx.health != nullptr && !ctx.panic;
+  if (ctx.tried.empty() && ctx.ejection == nullptr && !checked) {
+    return pick([](std::size_t) { return true; });
+  }
+  const auto up = [&](std::size_t i) { return !checked || ctx.health->healthy(i); };
   const auto untried = [&](std::size_t i) {
-    return std::find(ctx.tried.begin(), ctx.tried.end(), i) == ctx.tried.end();
+    return up(i) && std::find(ctx.tried.begin(), ctx.tried.end(), i) == ctx.tried.end();
   };
-  const auto healthy = [&](std::size_t i) {
-    return ctx.ejection == nullptr || !ctx.ejection->ejected(i, ctx.now);
+  const auto in = [&](std::size_t i) {
+    return up(i) && (ctx.ejection == nullptr || !ctx.ejection->ejected(i, ctx.now));
   };
-  if (ctx.tried.empty() && ctx.ejection == nullptr) return pick([](std::size_t) { return true; });
-  if (auto h = pick([&](std::size_t i) { return untried(i) && healthy(i); })) return h;
-  if (auto h = pick(healthy)) return h;
+  if (auto h = pick([&](std::size_t i) { return untried(i) && in(i); })) return h;
+  if (auto h = pick(in)) return h;
   if (auto h = pick(untried)) return h;
-  return pick([](std::size_t) { return true; });
+  return pick(up);
 }
 
 }  // namespace sluice::gateway::upstream

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from support import upstream as upstream_mod  # noqa: F401  (re-exported for tests)
+from support.host_process import HostProcess
 
 
 def pytest_addoption(parser):
@@ -119,6 +120,21 @@ def upstream_factory():
     yield start
     for u in started:
         u.stop()
+
+
+@pytest.fixture
+def host_process():
+    """Starts upstream hosts as processes (support/host_process.py); kills them at the end."""
+    started = []
+
+    def start(port, name, health_status=200):
+        h = HostProcess(port, name, health_status)
+        started.append(h)
+        return h
+
+    yield start
+    for h in started:
+        h.kill()
 
 
 def basic_config(listen_port, upstream_addrs, admin_port=None, listener_extra="", route_extra="",

@@ -34,6 +34,10 @@ class LeastLoaded final : public LoadBalancer {
   [[nodiscard]] std::optional<std::size_t> pick(const PickContext& ctx) override;
   void onStart(std::size_t host) override { ++in_flight_[host]; }
   void onResult(std::size_t host, const AttemptResult& result) override;
+  void setWeight(std::size_t host, std::uint32_t weight) override {
+    p2c_.setWeight(host, weight);
+    least_.setWeight(host, weight);
+  }
 
   [[nodiscard]] std::uint32_t inFlight(std::size_t host) const { return in_flight_[host]; }
 

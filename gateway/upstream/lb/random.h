@@ -16,6 +16,9 @@ class RandomBalancer final : public LoadBalancer {
   explicit RandomBalancer(std::vector<std::uint32_t> weights) : random_(std::move(weights)) {}
 
   [[nodiscard]] std::optional<std::size_t> pick(const PickContext& ctx) override;
+  void setWeight(std::size_t host, std::uint32_t weight) override {
+    random_.setWeight(host, weight);
+  }
 
  private:
   resilience::WeightedRandom random_;

@@ -16,6 +16,7 @@ class RoundRobin final : public LoadBalancer {
   explicit RoundRobin(std::vector<std::uint32_t> weights) : rr_(std::move(weights)) {}
 
   [[nodiscard]] std::optional<std::size_t> pick(const PickContext& ctx) override;
+  void setWeight(std::size_t host, std::uint32_t weight) override { rr_.setWeight(host, weight); }
 
  private:
   resilience::SmoothWeightedRoundRobin rr_;

@@ -164,11 +164,11 @@ def slow(delay, body=b"slow"):
 
 
 class Upstream:
-    def __init__(self, handler, backlog=128):
+    def __init__(self, handler, backlog=128, port=0):
         self.handler = handler
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"

@@ -1,0 +1,154 @@
+#include "gateway/upstream/active_health.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "gateway/upstream/cluster.h"
+#include "gateway/upstream/lb/round_robin.h"
+
+namespace sluice::gateway::upstream {
+namespace {
+
+using namespace std::chrono_literals;
+using R = ActiveHealth::Result;
+const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+
+TEST(ActiveHealth, FirstResultDecidesThenThresholds) {
+  ActiveHealth h(3, /*healthy_threshold=*/2, /*unhealthy_threshold=*/3);
+  EXPECT_EQ(h.healthyCount(), 3U);
+  EXPECT_TRUE(h.healthy(0) && h.healthy(1) && h.healthy(2));
+  // Host 0 answers; host 1 is down from the start: one failure takes it out at once.
+  EXPECT_FALSE(h.record(0, R::Success, t0));
+  EXPECT_TRUE(h.record(1, R::ConnectFailure, t0));
+  EXPECT_FALSE(h.healthy(1));
+  EXPECT_EQ(h.healthyCount(), 2U);
+  // Later a healthy host needs unhealthy_threshold failures in a row; a success resets the run.
+  EXPECT_FALSE(h.record(0, R::Timeout, t0 + 1s));
+  EXPECT_FALSE(h.record(0, R::BadStatus, t0 + 2s));
+  EXPECT_FALSE(h.record(0, R::Success, t0 + 3s));
+  EXPECT_FALSE(h.record(0, R::Timeout, t0 + 4s));
+  EXPECT_FALSE(h.record(0, R::BadResponse, t0 + 5s));
+  EXPECT_TRUE(h.healthy(0));
+  EXPECT_TRUE(h.record(0, R::Timeout, t0 + 6s));
+  EXPECT_FALSE(h.healthy(0));
+  EXPECT_EQ(h.healthyCount(), 1U);
+  // Back: healthy_threshold successes in a row.
+  const auto generation = h.generation();
+  EXPECT_FALSE(h.record(1, R::Success, t0 + 7s));
+  EXPECT_FALSE(h.record(1, R::ConnectFailure, t0 + 8s));
+  EXPECT_FALSE(h.record(1, R::Success, t0 + 9s));
+  EXPECT_EQ(h.generation(), generation);
+  EXPECT_TRUE(h.record(1, R::Success, t0 + 10s));
+  EXPECT_TRUE(h.healthy(1));
+  EXPECT_NE(h.generation(), generation);
+  EXPECT_EQ(h.healthySince(1), t0 + 10s);
+  EXPECT_EQ(h.healthySince(2).time_since_epoch().count(), 0);  // never came back
+  EXPECT_EQ(h.healthyCount(), 2U);
+
+  const auto& s = h.status(0);
+  EXPECT_FALSE(s.healthy);
+  EXPECT_EQ(s.consecutive_failures, 3U);
+  EXPECT_EQ(s.results[static_cast<std::size_t>(R::Timeout)], 3U);
+  EXPECT_EQ(s.results[static_cast<std::size_t>(R::Success)], 2U);
+  EXPECT_EQ(s.became_unhealthy, 1U);
+  EXPECT_EQ(s.last_check, t0 + 6s);
+  EXPECT_FALSE(h.status(2).checked);
+}
+
+TEST(ActiveHealth, UnhealthyHostsAreNeverPickedOutsidePanic) {
+  ActiveHealth h(3, 1, 1);
+  h.record(0, R::ConnectFailure, t0);
+  h.record(2, R::ConnectFailure, t0);
+  RoundRobin rr({1, 1, 1});
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(rr.pick({{}, 0, nullptr, t0, &h, false}), 1U);
+  // A retry that tried the one healthy host goes to it again, never to an unhealthy one.
+  const std::size_t tried[] = {1};
+  EXPECT_EQ(rr.pick({tried, 0, nullptr, t0, &h, false}), 1U);
+  // All down: nothing to pick - unless in panic, where every host is in.
+  h.record(1, R::Timeout, t0);
+  EXPECT_FALSE(rr.pick({{}, 0, nullptr, t0, &h, false}));
+  std::array<int, 3> seen{};
+  for (int i = 0; i < 6; ++i) ++seen.at(*rr.pick({{}, 0, nullptr, t0, &h, true}));
+  EXPECT_EQ(seen, (std::array<int, 3>{2, 2, 2}));
+}
+
+struct ClusterFixture {
+  explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts)
+      : health(hosts, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
+        host_stats(hosts),
+        budget(resilience::RetryBudget::Settings{}) {
+    config.name = "c";
+    config.lb = std::move(lb);
+    for (std::size_t i = 0; i < hosts; ++i) {
+      config::Endpoint e;
+      e.address.ip = "127.0.0.1";
+      e.address.port = static_cast<std::uint16_t>(9000 + i);
+      config.endpoints.push_back(e);
+      endpoints.emplace_back(boost::asio::ip::make_address("127.0.0.1"), e.address.port);
+    }
+    cluster = std::make_unique<Cluster>(io.get_executor(), config, endpoints, host_stats, budget,
+                                        nullptr, nullptr, &health);
+  }
+  // How many of `n` picks at `now` go to each host.
+  std::vector<int> spread(int n, std::chrono::steady_clock::time_point now) {
+    std::vector<int> out(config.endpoints.size());
+    for (int i = 0; i < n; ++i) {
+      const auto h = cluster->pick({}, 0, now);
+      if (h) ++out.at(*h);
+    }
+    return out;
+  }
+
+  boost::asio::io_context io;
+  config::Cluster config;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+  ActiveHealth health;
+  std::vector<stats::HostStats> host_stats;
+  resilience::RetryBudget budget;
+  std::unique_ptr<Cluster> cluster;
+};
+
+TEST(ClusterHealth, PanicBelowThresholdAnswersFromEveryHost) {
+  config::LoadBalancing lb;
+  lb.panic_threshold = 50;
+  ClusterFixture f(lb, 4);
+  f.health.record(0, R::ConnectFailure, t0);
+  EXPECT_EQ(f.spread(300, t0), (std::vector<int>{0, 100, 100, 100}));
+  f.health.record(1, R::ConnectFailure, t0);  // 2 of 4 healthy: exactly 50 %, not below
+  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{0, 0, 100, 100}));
+  f.health.record(2, R::ConnectFailure, t0);  // 1 of 4: panic, all four share the load
+  EXPECT_EQ(f.spread(400, t0), (std::vector<int>{100, 100, 100, 100}));
+
+  config::LoadBalancing no_panic;
+  no_panic.panic_threshold = 0;
+  ClusterFixture g(no_panic, 2);
+  g.health.record(0, R::ConnectFailure, t0);
+  g.health.record(1, R::ConnectFailure, t0);
+  EXPECT_FALSE(g.cluster->pick({}, 0, t0));
+}
+
+TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
+  config::LoadBalancing lb;
+  lb.slow_start = config::SlowStart{std::chrono::milliseconds(10'000), 1.0, 10};
+  ClusterFixture f(lb, 2);
+  // Established hosts are not ramped.
+  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{100, 100}));
+  f.health.record(1, R::ConnectFailure, t0);
+  EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0}));
+  f.health.record(1, R::Success, t0 + 1s);  // back at t0 + 1 s: weight 10 % of full
+  auto s = f.spread(1100, t0 + 1s);
+  EXPECT_NEAR(s[1], 100, 2);  // 10 / (100 + 10) of 1100
+  s = f.spread(1500, t0 + 6s);  // half way: 50 / (100 + 50)
+  EXPECT_NEAR(s[1], 500, 2);
+  s = f.spread(1000, t0 + 11s);  // the window is over: full weight
+  EXPECT_EQ(s[1], 500);
+  // Another failure and recovery ramps again from the new instant.
+  f.health.record(1, R::Timeout, t0 + 20s);
+  f.health.record(1, R::Success, t0 + 21s);
+  s = f.spread(1100, t0 + 21s);
+  EXPECT_NEAR(s[1], 100, 2);
+}
+
+}  // namespace
+}  // namespace sluice::gateway::upstream
