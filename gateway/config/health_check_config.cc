@@ -17,8 +17,8 @@ bool validPath(std::string_view p) {
 
 bool validHost(std::string_view h) {
   return !h.empty() && h.size() <= 255 && std::all_of(h.begin(), h.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == ':' || c == '[' || c == ']' || c == '_';
   });
 }
 
@@ -71,9 +71,10 @@ void readHealthCheck(Reader& r, const YAML::Node& n, HealthCheck& out) {
       if (validPath(*s)) {
         out.path = *s;
       } else {
-        r.error(*p, "health_check.path must start with '/' and hold visible ASCII only (no "
-                   "spaces), got '" +
-                       *s + "'");
+        r.error(*p,
+                "health_check.path must start with '/' and hold visible ASCII only (no "
+                "spaces), got '" +
+                    *s + "'");
       }
     }
   }

@@ -29,13 +29,14 @@ TEST(HealthCheckConfig, DefaultsAndFields) {
   EXPECT_EQ(c.clusters[0].lb.panic_threshold, 50);
   EXPECT_FALSE(c.clusters[0].lb.slow_start);
 
-  c = loaded(withRoute("",
-                       "    health_check:\n      path: /healthz?deep=1\n      host: api.internal\n"
-                       "      expected_statuses: [200-204, 301]\n      interval: 2s\n"
-                       "      jitter: 0s\n      timeout: 250ms\n      unhealthy_threshold: 1\n"
-                       "      healthy_threshold: 5\n"
-                       "    lb:\n      policy: least_request\n      panic_threshold: 0\n"
-                       "      slow_start: { window: 1m, aggression: 2.5, min_weight_percent: 5 }\n"));
+  c = loaded(
+      withRoute("",
+                "    health_check:\n      path: /healthz?deep=1\n      host: api.internal\n"
+                "      expected_statuses: [200-204, 301]\n      interval: 2s\n"
+                "      jitter: 0s\n      timeout: 250ms\n      unhealthy_threshold: 1\n"
+                "      healthy_threshold: 5\n"
+                "    lb:\n      policy: least_request\n      panic_threshold: 0\n"
+                "      slow_start: { window: 1m, aggression: 2.5, min_weight_percent: 5 }\n"));
   const HealthCheck& h = *c.clusters[0].health_check;
   EXPECT_EQ(h.path, "/healthz?deep=1");
   EXPECT_EQ(h.host, "api.internal");
@@ -96,9 +97,10 @@ INSTANTIATE_TEST_SUITE_P(
                       "unknown key 'unhealthy_after' in health_check"},
         BrokenSection{"panic_above_100", "", "    lb: { policy: random, panic_threshold: 101 }\n",
                       "lb.panic_threshold (percent) must be a number from 0 to 100"},
-        BrokenSection{"slow_start_with_hashing", "",
-                      "    health_check: {}\n    lb: { policy: maglev, slow_start: { window: 10s } }\n",
-                      "lb.slow_start does not apply to policy maglev"},
+        BrokenSection{
+            "slow_start_with_hashing", "",
+            "    health_check: {}\n    lb: { policy: maglev, slow_start: { window: 10s } }\n",
+            "lb.slow_start does not apply to policy maglev"},
         BrokenSection{"slow_start_without_checks", "",
                       "    lb: { policy: round_robin, slow_start: { window: 10s } }\n",
                       "t.yaml:5:44: lb.slow_start needs a health_check in cluster 'api'"},

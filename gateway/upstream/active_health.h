@@ -71,9 +71,7 @@ class ActiveHealth {
     std::uint64_t became_healthy = 0;
     std::uint64_t became_unhealthy = 0;
   };
-  [[nodiscard]] const HostStatus& status(std::size_t host) const noexcept {
-    return status_[host];
-  }
+  [[nodiscard]] const HostStatus& status(std::size_t host) const noexcept { return status_[host]; }
 
  private:
   std::size_t hosts_;

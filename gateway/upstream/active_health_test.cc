@@ -1,8 +1,10 @@
 #include "gateway/upstream/active_health.h"
 
-#include <gtest/gtest.h>
+#include <atomic>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 #include "gateway/upstream/cluster.h"
 #include "gateway/upstream/lb/round_robin.h"
@@ -73,6 +75,34 @@ TEST(ActiveHealth, UnhealthyHostsAreNeverPickedOutsidePanic) {
   EXPECT_EQ(seen, (std::array<int, 3>{2, 2, 2}));
 }
 
+// The checker writes while workers pick (run under TSan): a picked host is always one that was
+// healthy at some point of the pick, never one that stayed unhealthy throughout.
+TEST(ActiveHealth, WorkersPickWhileTheCheckerWrites) {
+  ActiveHealth h(4, 1, 1);
+  h.record(3, R::ConnectFailure, t0);  // never comes back
+  std::atomic<bool> done{false};
+  std::thread checker([&] {
+    for (int i = 0; i < 20'000; ++i) {
+      h.record(static_cast<std::size_t>(i % 3), i % 2 == 0 ? R::Timeout : R::Success, t0);
+    }
+    done = true;
+  });
+  std::vector<std::thread> workers;
+  std::array<std::atomic<int>, 4> picked{};
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&] {
+      RoundRobin rr({1, 1, 1, 1});
+      while (!done) {
+        if (const auto host = rr.pick({{}, 0, nullptr, t0, &h, false})) ++picked.at(*host);
+      }
+    });
+  }
+  checker.join();
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(picked[3], 0);
+  EXPECT_LE(h.healthyCount(), 3U);
+}
+
 struct ClusterFixture {
   explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts)
       : health(hosts, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
@@ -138,7 +168,7 @@ TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
   EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0}));
   f.health.record(1, R::Success, t0 + 1s);  // back at t0 + 1 s: weight 10 % of full
   auto s = f.spread(1100, t0 + 1s);
-  EXPECT_NEAR(s[1], 100, 2);  // 10 / (100 + 10) of 1100
+  EXPECT_NEAR(s[1], 100, 2);    // 10 / (100 + 10) of 1100
   s = f.spread(1500, t0 + 6s);  // half way: 50 / (100 + 50)
   EXPECT_NEAR(s[1], 500, 2);
   s = f.spread(1000, t0 + 11s);  // the window is over: full weight

@@ -28,8 +28,7 @@ constexpr std::size_t kMaxFields = 100;
 
 struct HealthChecker::Probe {
   Probe(asio::io_context& io, std::string cluster_name, const config::HealthCheck& hc,
-        std::size_t index, std::string address, tcp::endpoint ep,
-        std::shared_ptr<ActiveHealth> h)
+        std::size_t index, std::string address, tcp::endpoint ep, std::shared_ptr<ActiveHealth> h)
       : cluster(std::move(cluster_name)),
         settings(hc),
         host(index),
@@ -40,8 +39,8 @@ struct HealthChecker::Probe {
         timer(io),
         deadline(io) {
     if (settings.type == config::HealthCheck::Type::Http) {
-      request = "GET " + settings.path + " HTTP/1.1\r\nHost: " +
-                (settings.host.empty() ? host_address : settings.host) +
+      request = "GET " + settings.path +
+                " HTTP/1.1\r\nHost: " + (settings.host.empty() ? host_address : settings.host) +
                 "\r\nUser-Agent: sluice-health-check\r\nConnection: close\r\n\r\n";
     }
   }
@@ -136,8 +135,8 @@ HealthChecker::HealthChecker(asio::io_context& io, std::string cluster,
                              std::shared_ptr<ActiveHealth> health)
     : io_(io) {
   for (std::size_t h = 0; h < resolved.size(); ++h) {
-    probes_.push_back(std::make_shared<Probe>(io, cluster, settings, h,
-                                              endpoints[h].address.text(), resolved[h], health));
+    probes_.push_back(std::make_shared<Probe>(io, cluster, settings, h, endpoints[h].address.text(),
+                                              resolved[h], health));
   }
 }
 

@@ -1,12 +1,11 @@
 // Probes against real sockets on 127.0.0.1: each kind of answer maps to its result.
 #include "gateway/upstream/health_checker.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
 
 #include "gateway/net/socket_io.h"
 
@@ -117,9 +116,9 @@ TEST(HealthChecker, HostDefaultsToTheEndpointAndStatusesAreConfigurable) {
   config::HealthCheck hc;
   auto health = probeAll(io, hc, {moved.endpoint()});
   EXPECT_EQ(health->status(0).last_result, R::BadStatus);
-  EXPECT_NE(moved.request.find("\r\nHost: 127.0.0.1:" + std::to_string(moved.endpoint().port()) +
-                               "\r\n"),
-            std::string::npos);
+  EXPECT_NE(
+      moved.request.find("\r\nHost: 127.0.0.1:" + std::to_string(moved.endpoint().port()) + "\r\n"),
+      std::string::npos);
   hc.expected_statuses = {{200, 299}, {301, 301}};
   health = probeAll(io, hc, {moved.endpoint()});
   EXPECT_EQ(health->status(0).last_result, R::Success);
