@@ -271,6 +271,21 @@ struct SlowStart {
   double min_weight_percent = 10;
 };
 
+// Weights that follow what each worker observes of its hosts (resilience/lb/weight_adjuster.h
+// has the formulas): their latency and errors, or a utilization they report in a header.
+struct DynamicWeights {
+  enum class Signal : std::uint8_t { Latency, Utilization };
+  Signal signal = Signal::Latency;
+  std::string header = "x-utilization";  // utilization: lower-cased name of the report header
+  Millis decay_time{10'000};
+  double min_samples = 10;
+  double error_penalty = 1;
+  double min_weight_percent = 10;
+  Millis blackout{10'000};     // utilization: reports count only after this long...
+  Millis report_ttl{180'000};  // ...and until this long after the last one
+  Millis update_interval{1'000};
+};
+
 enum class LbPolicy : std::uint8_t {
   RoundRobin,        // smooth weighted round robin (nginx's)
   Random,            // weighted random
@@ -288,10 +303,14 @@ struct LoadBalancing {
   std::uint64_t ring_max_size = 1U << 22U;  // ring_hash: points in all (at most)
   std::uint64_t maglev_table_size = 65537;  // maglev: a prime
   Millis ewma_decay{10'000};                // peak_ewma: time for the estimate to decay to 1/e
+  // ring_hash: a host takes at most this factor of its weighted share of the requests in
+  // flight (consistent hashing with bounded loads); unset = plain ring hash.
+  std::optional<double> balance_factor;
   // Below this percentage of actively healthy hosts, balance across all of them (0: never;
   // then an all-unhealthy cluster answers 503).
   double panic_threshold = 50;
-  std::optional<SlowStart> slow_start;  // not for the hashing policies
+  std::optional<SlowStart> slow_start;            // not for the hashing policies
+  std::optional<DynamicWeights> dynamic_weights;  // not for the hashing policies
 
   [[nodiscard]] bool hashing() const {
     return policy == LbPolicy::RingHash || policy == LbPolicy::Maglev;

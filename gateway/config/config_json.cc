@@ -60,6 +60,7 @@ json loadBalancing(const LoadBalancing& lb) {
   if (lb.policy == LbPolicy::RingHash) {
     out["ring_vnodes"] = lb.ring_vnodes;
     out["ring_max_size"] = lb.ring_max_size;
+    out["balance_factor"] = lb.balance_factor ? json(*lb.balance_factor) : json(nullptr);
   }
   if (lb.policy == LbPolicy::Maglev) out["maglev_table_size"] = lb.maglev_table_size;
   if (lb.policy == LbPolicy::PeakEwma) out["ewma_decay_ms"] = lb.ewma_decay.count();
@@ -69,6 +70,22 @@ json loadBalancing(const LoadBalancing& lb) {
                                  {"aggression", lb.slow_start->aggression},
                                  {"min_weight_percent", lb.slow_start->min_weight_percent}}
                           : json(nullptr);
+  if (const auto& d = lb.dynamic_weights) {
+    const bool utilization = d->signal == DynamicWeights::Signal::Utilization;
+    out["dynamic_weights"] = {{"signal", utilization ? "utilization" : "latency"},
+                              {"decay_time_ms", d->decay_time.count()},
+                              {"min_samples", d->min_samples},
+                              {"error_penalty", d->error_penalty},
+                              {"min_weight_percent", d->min_weight_percent},
+                              {"update_interval_ms", d->update_interval.count()}};
+    if (utilization) {
+      out["dynamic_weights"]["header"] = d->header;
+      out["dynamic_weights"]["blackout_ms"] = d->blackout.count();
+      out["dynamic_weights"]["report_ttl_ms"] = d->report_ttl.count();
+    }
+  } else {
+    out["dynamic_weights"] = nullptr;
+  }
   return out;
 }
 

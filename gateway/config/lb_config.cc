@@ -52,8 +52,8 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
     return;
   }
   if (!r.map(n, "cluster lb",
-             {"policy", "ring_vnodes", "ring_max_size", "maglev_table_size", "ewma_decay",
-              "panic_threshold", "slow_start"}) ||
+             {"policy", "ring_vnodes", "ring_max_size", "maglev_table_size", "balance_factor",
+              "ewma_decay", "panic_threshold", "slow_start", "dynamic_weights"}) ||
       !r.require(n, "policy", "cluster lb")) {
     return;
   }
@@ -86,19 +86,88 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
       }
     }
   }
+  if (const auto v = param("balance_factor", LbPolicy::RingHash)) {
+    if (auto x = r.decimal(*v, "lb.balance_factor", 1, 1000)) out.balance_factor = *x;
+  }
   if (const auto v = param("ewma_decay", LbPolicy::PeakEwma)) {
     if (auto d = r.duration(*v, "lb.ewma_decay", kMinTimeout)) out.ewma_decay = *d;
   }
   r.optional(n, "panic_threshold", out.panic_threshold, [&](const YAML::Node& v) {
     return r.decimal(v, "lb.panic_threshold (percent)", 0, 100);
   });
-  if (const YAML::Node v = n["slow_start"]) {
+  // A key's host does not depend on weights there: changing them would only reshuffle keys.
+  const auto weighted = [&](const char* key) -> std::optional<YAML::Node> {
+    const YAML::Node v = n[key];
+    if (!v) return std::nullopt;
     if (out.hashing()) {
-      // A key's host does not depend on weights there: a ramp would change nothing.
-      r.error(v, "lb.slow_start does not apply to policy " + std::string(policyName(out.policy)));
-    } else {
-      readSlowStart(r, v, out.slow_start.emplace());
+      r.error(v, "lb." + std::string(key) + " does not apply to policy " +
+                     std::string(policyName(out.policy)));
+      return std::nullopt;
     }
+    return v;
+  };
+  if (const auto v = weighted("slow_start")) readSlowStart(r, *v, out.slow_start.emplace());
+  if (const auto v = weighted("dynamic_weights")) {
+    readDynamicWeights(r, *v, out.dynamic_weights.emplace());
+  }
+}
+
+void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
+  if (!r.map(n, "lb.dynamic_weights",
+             {"signal", "header", "decay_time", "min_samples", "error_penalty",
+              "min_weight_percent", "blackout", "report_ttl", "update_interval"})) {
+    return;
+  }
+  if (const YAML::Node v = n["signal"]) {
+    if (const auto s = r.scalar(v, "lb.dynamic_weights.signal")) {
+      if (*s == "latency") {
+        out.signal = DynamicWeights::Signal::Latency;
+      } else if (*s == "utilization") {
+        out.signal = DynamicWeights::Signal::Utilization;
+      } else {
+        r.error(v, "lb.dynamic_weights.signal must be latency or utilization, got '" + *s + "'");
+      }
+    }
+  }
+  const auto utilization_only = [&](const char* key) -> std::optional<YAML::Node> {
+    const YAML::Node v = n[key];
+    if (!v) return std::nullopt;
+    if (out.signal != DynamicWeights::Signal::Utilization) {
+      r.error(v, "lb.dynamic_weights." + std::string(key) + " applies to signal utilization only");
+      return std::nullopt;
+    }
+    return v;
+  };
+  if (const auto v = utilization_only("header")) {
+    if (const auto s = r.name(*v, "lb.dynamic_weights.header")) {
+      out.header = *s;
+      std::transform(out.header.begin(), out.header.end(), out.header.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+  }
+  const auto duration = [&](const char* key, Millis& field) {
+    r.optional(n, key, field, [&](const YAML::Node& v) {
+      return r.duration(v, "lb.dynamic_weights." + std::string(key), kMinTimeout);
+    });
+  };
+  duration("decay_time", out.decay_time);
+  duration("update_interval", out.update_interval);
+  if (const auto v = utilization_only("blackout")) {
+    if (auto d = r.duration(*v, "lb.dynamic_weights.blackout", Millis(0))) out.blackout = *d;
+  }
+  if (const auto v = utilization_only("report_ttl")) {
+    if (auto d = r.duration(*v, "lb.dynamic_weights.report_ttl", kMinTimeout)) out.report_ttl = *d;
+  }
+  const auto number = [&](const char* key, double& field, double min, double max) {
+    r.optional(n, key, field, [&](const YAML::Node& v) {
+      return r.decimal(v, "lb.dynamic_weights." + std::string(key), min, max);
+    });
+  };
+  number("min_samples", out.min_samples, 0, 1e6);
+  number("error_penalty", out.error_penalty, 0, 1000);
+  number("min_weight_percent", out.min_weight_percent, 0, 100);
+  if (out.min_weight_percent <= 0) {
+    r.error(n["min_weight_percent"], "lb.dynamic_weights.min_weight_percent must be above 0");
   }
 }
 

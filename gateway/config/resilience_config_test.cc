@@ -114,6 +114,28 @@ TEST(ResilienceConfig, LoadBalancingAndHashKeys) {
   }
   c = loaded(withRoute("", "    lb: { policy: peak_ewma, ewma_decay: 2s }\n"));
   EXPECT_EQ(c.clusters[0].lb.ewma_decay, Millis(2000));
+  EXPECT_FALSE(c.clusters[0].lb.balance_factor || c.clusters[0].lb.dynamic_weights);
+  c = loaded(
+      withRoute("    hash_key: path\n", "    lb: { policy: ring_hash, balance_factor: 1.25 }\n"));
+  EXPECT_EQ(c.clusters[0].lb.balance_factor, 1.25);
+  c = loaded(withRoute("", "    lb: { policy: least_request, dynamic_weights: {} }\n"));
+  const DynamicWeights& d = *c.clusters[0].lb.dynamic_weights;
+  EXPECT_EQ(d.signal, DynamicWeights::Signal::Latency);
+  EXPECT_EQ(d.decay_time, Millis(10'000));
+  EXPECT_EQ(d.update_interval, Millis(1000));
+  EXPECT_EQ(d.min_weight_percent, 10);
+  c = loaded(withRoute("",
+                       "    lb:\n      policy: round_robin\n      dynamic_weights:\n"
+                       "        signal: utilization\n        header: X-Load\n"
+                       "        blackout: 0s\n        report_ttl: 30s\n"
+                       "        update_interval: 250ms\n        error_penalty: 2\n"));
+  const DynamicWeights& u = *c.clusters[0].lb.dynamic_weights;
+  EXPECT_EQ(u.signal, DynamicWeights::Signal::Utilization);
+  EXPECT_EQ(u.header, "x-load");
+  EXPECT_EQ(u.blackout, Millis(0));
+  EXPECT_EQ(u.report_ttl, Millis(30'000));
+  EXPECT_EQ(u.update_interval, Millis(250));
+  EXPECT_EQ(u.error_penalty, 2);
 }
 
 TEST(ResilienceConfig, Fault) {
@@ -213,6 +235,24 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenSection{"lb_maglev_not_prime", "",
                       "    lb: { policy: maglev, maglev_table_size: 1000 }\n",
                       "lb.maglev_table_size: "},
+        BrokenSection{"balance_factor_on_maglev", "",
+                      "    lb: { policy: maglev, balance_factor: 1.5 }\n",
+                      "lb.balance_factor applies to policy ring_hash only"},
+        BrokenSection{"balance_factor_below_one", "",
+                      "    lb: { policy: ring_hash, balance_factor: 0.5 }\n",
+                      "lb.balance_factor must be a number from 1 to 1000"},
+        BrokenSection{"dynamic_weights_with_hashing", "",
+                      "    lb: { policy: ring_hash, dynamic_weights: {} }\n",
+                      "lb.dynamic_weights does not apply to policy ring_hash"},
+        BrokenSection{"dynamic_weights_signal", "",
+                      "    lb: { policy: random, dynamic_weights: { signal: cpu } }\n",
+                      "lb.dynamic_weights.signal must be latency or utilization, got 'cpu'"},
+        BrokenSection{"dynamic_weights_header_for_latency", "",
+                      "    lb: { policy: random, dynamic_weights: { header: X-Load } }\n",
+                      "lb.dynamic_weights.header applies to signal utilization only"},
+        BrokenSection{"dynamic_weights_min_weight_zero", "",
+                      "    lb: { policy: random, dynamic_weights: { min_weight_percent: 0 } }\n",
+                      "lb.dynamic_weights.min_weight_percent must be above 0"},
         BrokenSection{"hash_key_without_hashing", "    hash_key: client_ip\n", "",
                       "hash_key has no effect: cluster 'api' balances with round_robin"},
         BrokenSection{"hash_key_bad_part", "    hash_key: ['cookie:']\n", "    lb: ring_hash\n",

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cmath>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
 
 #include "gateway/common/random.h"
 #include "gateway/http/chunked.h"
@@ -103,6 +106,21 @@ std::optional<Clock::duration> retryAfterOf(const http::ResponseHead& h) {
     return std::chrono::seconds(seconds);
   }
   return std::nullopt;
+}
+
+// The load a host reports in `header` (lower-case name): a plain decimal such as 0.73. Anything
+// else (absent, malformed, negative) is no report: 0.
+double reportedUtilization(const http::ResponseHead& head, std::string_view header) {
+  for (const auto& f : head.fields) {
+    if (!boost::beast::iequals(f.name, header)) continue;
+    const std::string_view v = f.value;
+    double value = 0;
+    const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+    return ec == std::errc() && ptr == v.data() + v.size() && std::isfinite(value) && value > 0
+               ? value
+               : 0;
+  }
+  return 0;
 }
 
 bool isIdempotent(http::Verb v) {
@@ -210,7 +228,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     const auto host =
         cluster_.pick(std::span<const std::size_t>(tried.data(), tried_count), hash, now);
     if (!host) co_return fail(stats::UpstreamError::NoHost);
-    cluster_.balancer().onStart(*host);
+    cluster_.onStart(*host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
     if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
     ctx_.upstream = cluster_.address(*host);
@@ -249,7 +267,11 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
 
     const auto finished = Clock::now();
-    cluster_.balancer().onResult(*host, {outcome == Outcome::Done, finished - now, finished});
+    const int status = outcome == Outcome::Done          ? ctx_.status
+                       : outcome == Outcome::RetryStatus ? retry_status_
+                                                         : 0;
+    cluster_.onResult(*host, {status != 0, finished - now, finished, status, utilization_});
+    utilization_ = 0;
     if (auto* outliers = cluster_.outliers()) {
       // Passive health: what this host did with this try (a local problem - the pool, the
       // client - says nothing about it).
@@ -586,6 +608,11 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
       }
     }
     ubuf.consume(head_bytes);
+  }
+
+  if (const auto& d = cluster_.config().lb.dynamic_weights;
+      d && d->signal == config::DynamicWeights::Signal::Utilization) {
+    utilization_ = reportedUtilization(rhead, d->header);
   }
 
   // A status worth another try is dropped here, before any of it reaches the client (the

@@ -1,6 +1,7 @@
 #include "gateway/upstream/cluster.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "gateway/upstream/lb/consistent_hash.h"
 #include "gateway/upstream/lb/least_loaded.h"
@@ -20,21 +21,41 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
       health_(health),
       panic_({config.lb.panic_threshold}) {
   std::vector<std::uint32_t> weights;
-  const std::uint32_t scale = config.lb.slow_start ? kWeightScale : 1;
+  const auto& lb = config.lb;
+  const bool moving = (lb.slow_start && health_ != nullptr) || lb.dynamic_weights;
+  const std::uint32_t scale = moving ? kWeightScale : 1;
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     pools_.push_back(std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool,
                                                       host_stats[i], bulkhead));
     weights.push_back(config.endpoints[i].weight * scale);
     addresses_.push_back(config.endpoints[i].address.text());
   }
-  if (const auto& ss = config.lb.slow_start; ss && health_ != nullptr) {
-    slow_start_.emplace(
-        resilience::SlowStart::Settings{ss->window, ss->aggression, ss->min_weight_percent},
-        endpoints.size());
+  if (moving) {
     base_weights_ = weights;
     current_weights_ = weights;
-    // Recoveries before this worker existed (a reload) ramp too, from when they happened.
+  }
+  if (lb.slow_start && health_ != nullptr) {
+    slow_start_.emplace(
+        resilience::SlowStart::Settings{lb.slow_start->window, lb.slow_start->aggression,
+                                        lb.slow_start->min_weight_percent},
+        endpoints.size());
+    // Recoveries before this worker existed ramp too, from when they happened.
     seen_healthy_since_.assign(endpoints.size(), 0);
+  }
+  if (const auto& d = lb.dynamic_weights) {
+    resilience::WeightAdjuster::Settings s;
+    s.signal = d->signal == config::DynamicWeights::Signal::Utilization
+                   ? resilience::WeightAdjuster::Signal::ReportedUtilization
+                   : resilience::WeightAdjuster::Signal::Latency;
+    s.decay_time = d->decay_time;
+    s.min_samples = d->min_samples;
+    s.error_penalty = d->error_penalty;
+    s.min_factor = d->min_weight_percent / 100;
+    s.blackout = d->blackout;
+    s.report_ttl = d->report_ttl;
+    // Samples carry their own times; the first pick refreshes and schedules the next.
+    adjuster_.emplace(s, endpoints.size(), std::chrono::steady_clock::time_point{});
+    next_weights_ = std::chrono::steady_clock::time_point::min();
   }
   switch (config.lb.policy) {
     case config::LbPolicy::RoundRobin:
@@ -63,8 +84,23 @@ std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std
     if (slow_start_ && health_->generation() != seen_generation_) noticeRecoveries(now);
     panic = panic_.inPanic(health_->healthyCount(), health_->hosts());
   }
-  if (ramping_ && now >= next_ramp_step_) rampWeights(now);
+  if (now >= next_weights_) refreshWeights(now);
   return balancer_->pick({tried, hash, outliers_, now, health_, panic});
+}
+
+void Cluster::onResult(std::size_t host, const AttemptResult& result) {
+  balancer_->onResult(host, result);
+  if (!adjuster_) return;
+  // A try that got no response, or a 5xx, counts against the host; its latency counts as any.
+  adjuster_->recordResponse(host, result.latency, result.success && result.status < 500,
+                            result.finished);
+  if (result.utilization > 0)
+    adjuster_->reportUtilization(host, result.utilization, result.finished);
+}
+
+double Cluster::weightFactor(std::size_t host) const {
+  if (base_weights_.empty() || base_weights_[host] == 0) return 1.0;
+  return static_cast<double>(current_weights_[host]) / static_cast<double>(base_weights_[host]);
 }
 
 void Cluster::noticeRecoveries(std::chrono::steady_clock::time_point now) {
@@ -75,27 +111,38 @@ void Cluster::noticeRecoveries(std::chrono::steady_clock::time_point now) {
     if (ticks == seen_healthy_since_[h]) continue;
     seen_healthy_since_[h] = ticks;
     slow_start_->start(h, since);
-    ramping_ = true;
-    next_ramp_step_ = now;
+    next_weights_ = now;
   }
 }
 
-void Cluster::rampWeights(std::chrono::steady_clock::time_point now) {
-  // Steps of 1/50 of the window (at least 10 ms): smooth enough, and off the per-pick path.
-  constexpr auto kMinStep = std::chrono::milliseconds(10);
-  const auto step =
-      std::max<std::chrono::steady_clock::duration>(kMinStep, config_.lb.slow_start->window / 50);
-  bool still = false;
+void Cluster::refreshWeights(std::chrono::steady_clock::time_point now) {
+  using Duration = std::chrono::steady_clock::duration;
+  const std::vector<double> observed = adjuster_ ? adjuster_->factors(now) : std::vector<double>();
+  bool ramping = false;
   for (std::size_t h = 0; h < base_weights_.size(); ++h) {
-    still = still || slow_start_->ramping(h, now);
-    const std::uint32_t w = slow_start_->weight(h, base_weights_[h], now);
+    double factor = observed.empty() ? 1.0 : observed[h];
+    if (slow_start_) {
+      ramping = ramping || slow_start_->ramping(h, now);
+      factor *= slow_start_->factor(h, now);
+    }
+    const double scaled = std::round(static_cast<double>(base_weights_[h]) * factor);
+    const std::uint32_t w =
+        base_weights_[h] == 0 ? 0 : (scaled < 1 ? 1 : static_cast<std::uint32_t>(scaled));
     if (w != current_weights_[h]) {
       current_weights_[h] = w;
       balancer_->setWeight(h, w);
     }
   }
-  ramping_ = still;
-  next_ramp_step_ = now + step;
+  // A ramp steps every 1/50 of its window (at least 10 ms); dynamic weights every
+  // update_interval; with neither due, never.
+  Duration next = Duration::max();
+  if (ramping) {
+    next = std::max<Duration>(std::chrono::milliseconds(10), config_.lb.slow_start->window / 50);
+  }
+  if (const auto& d = config_.lb.dynamic_weights)
+    next = std::min<Duration>(next, d->update_interval);
+  next_weights_ =
+      next == Duration::max() ? std::chrono::steady_clock::time_point::max() : now + next;
 }
 
 void Cluster::sweep(std::chrono::steady_clock::time_point now) {

@@ -6,6 +6,9 @@
 // out unless fewer than lb.panic_threshold percent pass (then all are in, as Envoy's panic
 // mode), and a host that came back ramps its weight up over lb.slow_start.window. Every worker
 // ramps from the same instant (ActiveHealth::healthySince), so they agree without talking.
+// With lb.dynamic_weights, each worker also scales every host's weight by what it observed of
+// it (resilience::WeightAdjuster: latency and errors, or reported utilization), recomputed every
+// update_interval - off the per-pick path, which only compares one time.
 #pragma once
 
 #include <memory>
@@ -24,6 +27,7 @@
 #include "gateway/upstream/outlier_ejection.h"
 #include "resilience/lb/panic_threshold.h"
 #include "resilience/lb/slow_start.h"
+#include "resilience/lb/weight_adjuster.h"
 #include "resilience/retry_budget.h"
 
 namespace sluice::gateway::upstream {
@@ -40,6 +44,12 @@ class Cluster {
   [[nodiscard]] std::optional<std::size_t> pick(std::span<const std::size_t> tried,
                                                 std::uint64_t hash,
                                                 std::chrono::steady_clock::time_point now);
+  // An attempt on `host` starts / ended (every onStart is followed by one onResult).
+  void onStart(std::size_t host) { balancer_->onStart(host); }
+  void onResult(std::size_t host, const AttemptResult& result);
+  // The weight factor the balancer applies to the host now (dynamic weights x slow start), as of
+  // this worker's last refresh; 1 without either.
+  [[nodiscard]] double weightFactor(std::size_t host) const;
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
@@ -84,19 +94,20 @@ class Cluster {
   const ActiveHealth* health_;
   resilience::PanicThreshold panic_;
   std::uint32_t unreported_requests_ = 0;
-  // Slow start (lb.slow_start): the balancer's weights are the configured ones x kWeightScale,
-  // so that a ramp moves in small steps even for weight 1.
+  // Weights that move (slow start, dynamic weights): the balancer's are the configured ones x
+  // kWeightScale x the factors, so that they move in small steps even for weight 1.
   static constexpr std::uint32_t kWeightScale = 100;
   std::optional<resilience::SlowStart> slow_start_;
+  std::optional<resilience::WeightAdjuster> adjuster_;
   std::vector<std::uint32_t> base_weights_;     // scaled
   std::vector<std::uint32_t> current_weights_;  // as last given to the balancer
   std::vector<std::int64_t> seen_healthy_since_;
   std::uint64_t seen_generation_ = 0;
-  bool ramping_ = false;
-  std::chrono::steady_clock::time_point next_ramp_step_{};
+  std::chrono::steady_clock::time_point next_weights_ =
+      std::chrono::steady_clock::time_point::max();
 
   void noticeRecoveries(std::chrono::steady_clock::time_point now);
-  void rampWeights(std::chrono::steady_clock::time_point now);
+  void refreshWeights(std::chrono::steady_clock::time_point now);
 
   void flushRequests(std::chrono::steady_clock::time_point now) {
     if (unreported_requests_ == 0) return;

@@ -37,6 +37,8 @@ struct AttemptResult {
   bool success = false;                 // a response head arrived (any status)
   std::chrono::nanoseconds latency{0};  // attempt start to response head (or failure)
   std::chrono::steady_clock::time_point finished{};
+  int status = 0;          // the response's status (0: none)
+  double utilization = 0;  // the load the host reported (lb.dynamic_weights), 0: none
 };
 
 class LoadBalancer {

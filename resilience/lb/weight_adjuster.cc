@@ -145,10 +145,9 @@ std::vector<double> WeightAdjuster::factors(TimePoint now) const {
       if (!hasData(state, now) || !reportUsable(state, now)) {
         continue;
       }
-      // The decay factor cancels in eps / qps; qps itself is N / tau.
-      const double qps = state.count * decayFactor(state, now) * kNanosPerSecond / tau_ns_;
+      // The decay factor cancels in eps / qps. No qps factor: see the header.
       const double error_share = state.errors / state.count;  // eps / qps
-      raw[i] = qps / (state.utilization + error_share * settings_.error_penalty);
+      raw[i] = 1.0 / (state.utilization + error_share * settings_.error_penalty);
     }
   }
   double best = 0;

@@ -20,15 +20,19 @@
 //                     L = mean latency, L_best = the lowest among hosts with data. Latency is a
 //                     proxy for capacity (Little's law: at a given concurrency, throughput is
 //                     inversely proportional to latency); errors cut the weight in proportion.
-//   Signal::ReportedUtilization (gRFC A58, client-side weighted round robin):
-//                     capacity_i = qps_i / (u_i + (eps_i / qps_i) * error_penalty)
+//   Signal::ReportedUtilization (after gRFC A58, client-side weighted round robin):
+//                     capacity_i = 1 / (u_i + (eps_i / qps_i) * error_penalty)
 //                     factor_i = capacity_i / max_j capacity_j
 //                     u_i = the last utilization the host reported (e.g. ORCA's cpu or
 //                     application utilization, 0..1). A report counts after `blackout` since the
 //                     host's first report of its current run and until `report_ttl` after the
 //                     latest one (A58's blackout_period and weight_expiration_period); u_i <= 0
-//                     or qps_i = 0 means no data. Unlike A58, qps/eps are what this client
-//                     observed, not what the host reports.
+//                     or no responses means no data. A58 multiplies by the qps the host
+//                     reports serving; the qps this client observes is only its own share, set
+//                     by its own weights, so multiplying by it would feed the weights back into
+//                     themselves (a host given less traffic would look ever less capable).
+//                     Weighting by 1 / utilization instead drives hosts towards equal
+//                     utilization: a loaded host gets less, cools down, and is given more.
 //   effective_i = round(base_i * factor_i), at least 1 when base_i > 0, 0 when base_i is 0.
 // Hash-based tables (RingHash, Maglev) rebuild on every weight change: feed them adjusted
 // weights rarely, if at all.

@@ -111,7 +111,7 @@ TEST(WeightAdjuster, NewSamplesOutweighDecayedOnes) {
               1e-3);
 }
 
-// Verifies gRFC A58's formula: capacity = qps / (u + eps / qps * penalty), relative to the best.
+// capacity = 1 / (u + eps / qps * penalty), relative to the best (gRFC A58 without its qps factor).
 TEST(WeightAdjuster, ReportedUtilizationFollowsTheA58Formula) {
   ManualClock clock;
   WeightAdjuster adjuster(utilizationSettings(), 3, clock.now());
@@ -123,11 +123,24 @@ TEST(WeightAdjuster, ReportedUtilizationFollowsTheA58Formula) {
   adjuster.reportUtilization(2, 0.3, clock.now());
   EXPECT_EQ(adjuster.factors(clock.now()), (std::vector<double>{1.0, 1.0, 1.0}));  // blackout
   clock.advance(seconds(10));
-  // capacities 10 / 0.25 = 40, 10 / 0.5 = 20, 10 / (0.3 + 0.2 * 1) = 20
+  // capacities 1 / 0.25 = 4, 1 / 0.5 = 2, 1 / (0.3 + 0.2 * 1) = 2
   const std::vector<double> factors = adjuster.factors(clock.now());
   EXPECT_DOUBLE_EQ(factors[0], 1.0);
   EXPECT_DOUBLE_EQ(factors[1], 0.5);
   EXPECT_DOUBLE_EQ(factors[2], 0.5);
+}
+
+// The traffic this client sends a host is its own doing: a host that got fewer requests (its
+// weight was lower) must not look less capable for it, or its weight would run down to the floor.
+TEST(WeightAdjuster, ReportedUtilizationDoesNotFeedOnItsOwnTrafficShare) {
+  ManualClock clock;
+  WeightAdjuster adjuster(utilizationSettings(), 2, clock.now());
+  adjuster.reportUtilization(0, 0.5, clock.now());
+  adjuster.reportUtilization(1, 0.5, clock.now());
+  clock.advance(seconds(10));
+  respond(adjuster, 0, 400, milliseconds(5), 0, clock.now());
+  respond(adjuster, 1, 100, milliseconds(5), 0, clock.now());
+  EXPECT_EQ(adjuster.factors(clock.now()), (std::vector<double>{1.0, 1.0}));
 }
 
 TEST(WeightAdjuster, ReportsExpireAndRestartTheBlackout) {

@@ -96,6 +96,56 @@ def test_consistent_hashing_keeps_keys_and_moves_few_when_a_host_is_added(gatewa
             assert len(moved) <= 2 * ideal, (lb, len(moved), len(to_new))
 
 
+def test_bounded_load_spreads_a_hot_key(gateway_factory, upstream_factory):
+    """12 requests at once with one key: plain ring hash sends them all to the key's host;
+    balance_factor 1.25 caps each host at ceil(1.25 x 12 / 4) = 4 of them."""
+    route = "    hash_key: 'header:X-User'\n"
+    for lb, most in (("ring_hash", 12), ("{ policy: ring_hash, balance_factor: 1.25 }", 4)):
+        port, _ = start(gateway_factory, upstream_factory, lb, ["a", "b", "c", "d"],
+                        route_extra=route, delays=[0.5] * 4)
+        got = Counter()
+        lock = threading.Lock()
+
+        def one():
+            body = Client(port).request("GET", "/", headers=[("X-User", "hot")]).body
+            with lock:
+                got[body] += 1
+
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+            time.sleep(0.01)  # each pick sees the ones before it in flight
+        for t in threads:
+            t.join()
+        assert sum(got.values()) == 12, (lb, got)
+        if most == 12:
+            assert max(got.values()) == 12, (lb, got)
+        else:
+            assert max(got.values()) <= most and len(got) >= 3, (lb, got)
+
+
+def test_dynamic_weights_follow_the_load_hosts_report(gateway_factory, upstream_factory):
+    """Hosts report their utilization in X-Utilization: the one at 0.8 gets about a quarter of
+    the weight of the one at 0.2 (round robin would split evenly)."""
+    def reporting(name, load):
+        def handler(conn):
+            while conn.read_request() is not None:
+                conn.send(up_mod.response(200, name.encode(), [("X-Utilization", load)]))
+        return handler
+
+    ups = [upstream_factory(reporting("cool", "0.2")), upstream_factory(reporting("hot", "0.8"))]
+    port = free_port()
+    lb = ("{ policy: round_robin, dynamic_weights: { signal: utilization, header: X-Utilization, "
+          "min_samples: 1, blackout: 0s, update_interval: 50ms } }")
+    gateway_factory(config(port, ups, lb))
+    c = Client(port)
+    for _ in range(20):
+        c.request("GET", "/")
+    time.sleep(0.1)  # past update_interval: the weights follow the reports
+    got = Counter(c.request("GET", "/").body for _ in range(500))
+    assert 0.12 <= got[b"hot"] / 500 <= 0.28, got  # ideal 0.25 / 1.25 = 0.2
+
+
 def test_hash_keys_from_a_cookie_and_a_query_parameter(gateway_factory, upstream_factory):
     port, _ = start(gateway_factory, upstream_factory, "ring_hash", ["a", "b", "c"],
                     route_extra="    hash_key: ['cookie:sid', 'query:tenant']\n")

@@ -23,10 +23,19 @@ ConsistentHash::ConsistentHash(const config::LoadBalancing& lb,
     s.vnodes_per_weight_unit = lb.ring_vnodes;
     s.max_ring_size = lb.ring_max_size;
     ring_ = resilience::RingHash::build(std::move(hosts), s, hasher);
+    if (lb.balance_factor) {
+      bounded_.emplace(resilience::BoundedLoad::Settings{*lb.balance_factor});
+      in_flight_.assign(identities.size(), 0);
+    }
   }
 }
 
 std::optional<std::size_t> ConsistentHash::pick(const PickContext& ctx) {
+  if (bounded_) {
+    const auto load = [this](std::size_t i) { return in_flight_[i]; };
+    return pickPreferring(
+        ctx, [&](auto&& eligible) { return bounded_->pick(*ring_, ctx.hash, load, eligible); });
+  }
   return pickPreferring(ctx, [&](auto&& eligible) {
     return maglev_ ? maglev_->pick(ctx.hash, eligible) : ring_->pick(ctx.hash, eligible);
   });

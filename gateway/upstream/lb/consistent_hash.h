@@ -9,6 +9,11 @@
 //              each host's permutation; per-host entries differ by at most one, lookups are
 //              O(1), and removals disturb few keys.
 //
+//   balance_factor (ring_hash only) resilience::BoundedLoad: a key keeps its host while that host
+//              carries less than balance_factor x its weighted share of the requests this
+//              worker has in flight; beyond that the key walks clockwise to the next host with
+//              room, so a hot key cannot pile onto one host (Mirrokni et al., SODA 2018).
+//
 // Hosts are identified by their address (not their position), hashed with XXH3, so every worker
 // and every sluice instance with the same endpoints builds the same table. An ineligible host
 // (tried, ejected) is walked past to the next one on the ring, or re-hashed in the table, so
@@ -21,6 +26,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/upstream/load_balancer.h"
+#include "resilience/lb/bounded_load.h"
 #include "resilience/lb/maglev.h"
 #include "resilience/lb/ring_hash.h"
 
@@ -32,10 +38,18 @@ class ConsistentHash final : public LoadBalancer {
                  const std::vector<std::uint32_t>& weights);
 
   [[nodiscard]] std::optional<std::size_t> pick(const PickContext& ctx) override;
+  void onStart(std::size_t host) override {
+    if (bounded_) ++in_flight_[host];
+  }
+  void onResult(std::size_t host, const AttemptResult& /*result*/) override {
+    if (bounded_ && in_flight_[host] > 0) --in_flight_[host];
+  }
 
  private:
   std::shared_ptr<const resilience::RingHash> ring_;  // ring_hash
   std::shared_ptr<const resilience::Maglev> maglev_;  // maglev
+  std::optional<resilience::BoundedLoad> bounded_;    // ring_hash with balance_factor
+  std::vector<std::uint32_t> in_flight_;              // bounded_ only
 };
 
 // XXH3 (64-bit, seeded): the hash of hosts in the tables and of request keys.

@@ -1,0 +1,166 @@
+// One worker's view of a cluster: health and panic in selection, and the weights that move
+// (slow start, dynamic weights) - all under a manual clock.
+#include "gateway/upstream/cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+namespace sluice::gateway::upstream {
+namespace {
+
+using namespace std::chrono_literals;
+using R = ActiveHealth::Result;
+const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+
+struct ClusterFixture {
+  explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts)
+      : health(hosts, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
+        host_stats(hosts),
+        budget(resilience::RetryBudget::Settings{}) {
+    config.name = "c";
+    config.lb = std::move(lb);
+    for (std::size_t i = 0; i < hosts; ++i) {
+      config::Endpoint e;
+      e.address.ip = "127.0.0.1";
+      e.address.port = static_cast<std::uint16_t>(9000 + i);
+      config.endpoints.push_back(e);
+      endpoints.emplace_back(boost::asio::ip::make_address("127.0.0.1"), e.address.port);
+    }
+    cluster = std::make_unique<Cluster>(io.get_executor(), config, endpoints, host_stats, budget,
+                                        nullptr, nullptr, &health);
+  }
+  // How many of `n` picks at `now` go to each host.
+  std::vector<int> spread(int n, std::chrono::steady_clock::time_point now) {
+    std::vector<int> out(config.endpoints.size());
+    for (int i = 0; i < n; ++i) {
+      const auto h = cluster->pick({}, 0, now);
+      if (h) ++out.at(*h);
+    }
+    return out;
+  }
+
+  boost::asio::io_context io;
+  config::Cluster config;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+  ActiveHealth health;
+  std::vector<stats::HostStats> host_stats;
+  resilience::RetryBudget budget;
+  std::unique_ptr<Cluster> cluster;
+};
+
+TEST(ClusterHealth, PanicBelowThresholdAnswersFromEveryHost) {
+  config::LoadBalancing lb;
+  lb.panic_threshold = 50;
+  ClusterFixture f(lb, 4);
+  f.health.record(0, R::ConnectFailure, t0);
+  EXPECT_EQ(f.spread(300, t0), (std::vector<int>{0, 100, 100, 100}));
+  f.health.record(1, R::ConnectFailure, t0);  // 2 of 4 healthy: exactly 50 %, not below
+  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{0, 0, 100, 100}));
+  f.health.record(2, R::ConnectFailure, t0);  // 1 of 4: panic, all four share the load
+  EXPECT_EQ(f.spread(400, t0), (std::vector<int>{100, 100, 100, 100}));
+
+  config::LoadBalancing no_panic;
+  no_panic.panic_threshold = 0;
+  ClusterFixture g(no_panic, 2);
+  g.health.record(0, R::ConnectFailure, t0);
+  g.health.record(1, R::ConnectFailure, t0);
+  EXPECT_FALSE(g.cluster->pick({}, 0, t0));
+}
+
+TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
+  config::LoadBalancing lb;
+  lb.slow_start = config::SlowStart{std::chrono::milliseconds(10'000), 1.0, 10};
+  ClusterFixture f(lb, 2);
+  // Established hosts are not ramped.
+  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{100, 100}));
+  f.health.record(1, R::ConnectFailure, t0);
+  EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0}));
+  f.health.record(1, R::Success, t0 + 1s);  // back at t0 + 1 s: weight 10 % of full
+  auto s = f.spread(1100, t0 + 1s);
+  EXPECT_NEAR(s[1], 100, 2);    // 10 / (100 + 10) of 1100
+  s = f.spread(1500, t0 + 6s);  // half way: 50 / (100 + 50)
+  EXPECT_NEAR(s[1], 500, 2);
+  s = f.spread(1000, t0 + 11s);  // the window is over: full weight
+  EXPECT_EQ(s[1], 500);
+  // Another failure and recovery ramps again from the new instant.
+  f.health.record(1, R::Timeout, t0 + 20s);
+  f.health.record(1, R::Success, t0 + 21s);
+  s = f.spread(1100, t0 + 21s);
+  EXPECT_NEAR(s[1], 100, 2);
+}
+
+TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {
+  config::LoadBalancing lb;
+  lb.dynamic_weights.emplace();
+  lb.dynamic_weights->min_samples = 1;
+  ClusterFixture f(lb, 2);
+  // Host 1 answers four times slower than host 0: its weight falls to a quarter.
+  for (int i = 0; i < 50; ++i) {
+    f.cluster->onStart(0);
+    f.cluster->onResult(0, {true, 10ms, t0, 200, 0});
+    f.cluster->onStart(1);
+    f.cluster->onResult(1, {true, 40ms, t0, 200, 0});
+  }
+  EXPECT_EQ(f.spread(1250, t0), (std::vector<int>{1000, 250}));
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
+  // Errors cost weight too: host 0 now fails a third of its requests (50 of 150), so its raw
+  // factor is 2/3; factors are relative to the best host, so host 1 climbs to 0.25 / (2/3).
+  for (int i = 0; i < 100; ++i) {
+    f.cluster->onStart(0);
+    f.cluster->onResult(0, {true, 10ms, t0, i % 2 == 0 ? 503 : 200, 0});
+  }
+  f.spread(1, t0 + 500ms);  // not due before update_interval
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
+  f.spread(1, t0 + 1s);
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(0), 1.0);
+  EXPECT_NEAR(f.cluster->weightFactor(1), 0.375, 0.01);
+}
+
+TEST(ClusterWeights, DynamicWeightsFollowReportedUtilization) {
+  config::LoadBalancing lb;
+  lb.dynamic_weights.emplace();
+  lb.dynamic_weights->signal = config::DynamicWeights::Signal::Utilization;
+  lb.dynamic_weights->min_samples = 1;
+  lb.dynamic_weights->blackout = config::Millis(0);
+  ClusterFixture f(lb, 2);
+  // Same request rate, host 1 reports twice the utilization: half the capacity.
+  for (int i = 0; i < 50; ++i) {
+    f.cluster->onStart(0);
+    f.cluster->onResult(0, {true, 10ms, t0, 200, 0.3});
+    f.cluster->onStart(1);
+    f.cluster->onResult(1, {true, 10ms, t0, 200, 0.6});
+  }
+  EXPECT_EQ(f.spread(300, t0), (std::vector<int>{200, 100}));
+}
+
+TEST(ClusterWeights, BoundedLoadSpreadsAHotKey) {
+  config::LoadBalancing plain;
+  plain.policy = config::LbPolicy::RingHash;
+  ClusterFixture p(plain, 4);
+  config::LoadBalancing bounded = plain;
+  bounded.balance_factor = 1.25;
+  ClusterFixture b(bounded, 4);
+  // 40 requests in flight with the same key: plain ring hash sends all to one host; bounded
+  // loads keep every host within ceil(1.25 x 40 / 4) = 13.
+  std::vector<int> plain_load(4);
+  std::vector<int> bounded_load(4);
+  for (int i = 0; i < 40; ++i) {
+    const auto h = p.cluster->pick({}, 42, t0);
+    p.cluster->onStart(*h);
+    ++plain_load.at(*h);
+    const auto g = b.cluster->pick({}, 42, t0);
+    b.cluster->onStart(*g);
+    ++bounded_load.at(*g);
+  }
+  EXPECT_EQ(*std::max_element(plain_load.begin(), plain_load.end()), 40);
+  EXPECT_LE(*std::max_element(bounded_load.begin(), bounded_load.end()), 13);
+  // Once the requests finish, the key goes home again.
+  for (std::size_t h = 0; h < 4; ++h) {
+    for (int i = 0; i < bounded_load[h]; ++i) b.cluster->onResult(h, {true, 1ms, t0, 200, 0});
+  }
+  EXPECT_EQ(b.cluster->pick({}, 42, t0), p.cluster->pick({}, 42, t0));
+}
+
+}  // namespace
+}  // namespace sluice::gateway::upstream
