@@ -64,8 +64,21 @@ asio::awaitable<void> AdminServer::acceptLoop() {
   }
 }
 
-Response AdminServer::dispatch(std::string_view method, std::string_view target) const {
-  const std::string_view path = target.substr(0, target.find('?'));
+void AdminServer::handleApi(std::string prefix, std::string description, ApiHandler handler) {
+  apis_.emplace(std::move(prefix), std::make_pair(std::move(description), std::move(handler)));
+}
+
+Response AdminServer::dispatch(std::string_view method, std::string_view target,
+                               std::string_view body) const {
+  const auto q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  for (const auto& [prefix, api] : apis_) {
+    if (path == prefix || (path.starts_with(prefix) && path[prefix.size()] == '/')) {
+      return api.second({method, path,
+                         q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+                         body});
+    }
+  }
   if (path == "/") {
     Response r;
     r.content_type = "text/html; charset=utf-8";
@@ -73,6 +86,9 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target)
         "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
     for (const auto& [p, route] : routes_) {
       r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + route.description + "</li>";
+    }
+    for (const auto& [p, api] : apis_) {
+      r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + api.first + "</li>";
     }
     r.body += "</ul></body></html>\n";
     return r;
@@ -106,8 +122,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       break;
     }
     const auto& req = parser.get();
-    const Response r =
-        dispatch(std::string_view(req.method_string()), std::string_view(req.target()));
+    const Response r = dispatch(std::string_view(req.method_string()),
+                                std::string_view(req.target()), std::string_view(req.body()));
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::cache_control, "no-store");

@@ -1,7 +1,9 @@
 // The admin listener: a small HTTP/1.1 server on its own address and on the main thread, away
-// from the data plane. It serves GET (and HEAD) on a fixed set of paths registered by the owner:
-// /metrics, /ready, /live, /config and an index page. Requests are parsed by Beast with small
-// limits and a 10 s deadline; anything else gets 404 or 405.
+// from the data plane. It serves GET (and HEAD) on a fixed set of paths registered by the owner
+// (/metrics, /ready, /live, /config, ... and an index page), and any method under API prefixes
+// (/registry/...). Requests are parsed by Beast with small limits (16 KiB of head, 16 KiB of
+// body) and a 10 s deadline; anything else gets 404 or 405. It has no authentication: bind it
+// to a loopback or private address.
 #pragma once
 
 #include <functional>
@@ -21,13 +23,25 @@ struct Response {
   std::string body;
 };
 
+// A request to an API prefix.
+struct ApiRequest {
+  std::string_view method;
+  std::string_view path;  // without the query
+  std::string_view query;
+  std::string_view body;
+};
+
 class AdminServer {
  public:
   using Handler = std::function<Response()>;
+  using ApiHandler = std::function<Response(const ApiRequest&)>;
 
   AdminServer(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint);
 
   void handle(std::string path, std::string description, Handler handler);
+  // Every method on `prefix` itself and on paths below it ("/registry" serves "/registry" and
+  // "/registry/...").
+  void handleApi(std::string prefix, std::string description, ApiHandler handler);
   // Binds; an error message on failure.
   [[nodiscard]] std::optional<std::string> listen();
   void start();
@@ -41,12 +55,13 @@ class AdminServer {
   };
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
-  Response dispatch(std::string_view method, std::string_view target) const;
+  Response dispatch(std::string_view method, std::string_view target, std::string_view body) const;
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::endpoint endpoint_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::map<std::string, Route, std::less<>> routes_;
+  std::map<std::string, std::pair<std::string, ApiHandler>, std::less<>> apis_;
 };
 
 }  // namespace sluice::gateway::admin

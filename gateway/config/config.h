@@ -263,6 +263,17 @@ struct HealthCheck {
   }
 };
 
+// Hosts that join a cluster while sluice runs (upstream/host_set.h): registered through the
+// admin API, listed in a watched file, or both.
+struct Discovery {
+  std::uint32_t max_hosts = 64;  // slots beside the static endpoints
+  bool registry = false;
+  Millis default_ttl{30'000};  // a registration that names no TTL
+  Millis max_ttl{300'000};
+  std::string file;  // empty: none
+  Millis file_interval{1'000};
+};
+
 // A host's weight ramps from min_weight_percent up to its full weight over `window` after it
 // becomes healthy again (resilience/lb/slow_start.h has the formula).
 struct SlowStart {
@@ -330,6 +341,7 @@ struct Cluster {
   std::optional<OutlierDetection> outlier_detection;
   std::optional<Bulkhead> bulkhead;
   std::optional<HealthCheck> health_check;
+  std::optional<Discovery> discovery;
 };
 
 struct Admin {

@@ -241,6 +241,15 @@ json toJson(const Config& c) {
            {"window_ms", cl.retry_budget.window.count()}}},
          {"circuit_breaker", circuitBreaker(cl.circuit_breaker)},
          {"outlier_detection", outlierDetection(cl.outlier_detection)},
+         {"discovery", cl.discovery
+                           ? json{{"max_hosts", cl.discovery->max_hosts},
+                                  {"registry", cl.discovery->registry},
+                                  {"default_ttl_ms", cl.discovery->default_ttl.count()},
+                                  {"max_ttl_ms", cl.discovery->max_ttl.count()},
+                                  {"file", cl.discovery->file.empty() ? json(nullptr)
+                                                                      : json(cl.discovery->file)},
+                                  {"file_interval_ms", cl.discovery->file_interval.count()}}
+                           : json(nullptr)},
          {"health_check", healthCheck(cl.health_check)},
          {"bulkhead", cl.bulkhead ? json{{"max_connections", cl.bulkhead->max_connections},
                                          {"max_pending", cl.bulkhead->max_pending},

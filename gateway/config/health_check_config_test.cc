@@ -101,9 +101,10 @@ INSTANTIATE_TEST_SUITE_P(
             "slow_start_with_hashing", "",
             "    health_check: {}\n    lb: { policy: maglev, slow_start: { window: 10s } }\n",
             "lb.slow_start does not apply to policy maglev"},
-        BrokenSection{"slow_start_without_checks", "",
-                      "    lb: { policy: round_robin, slow_start: { window: 10s } }\n",
-                      "t.yaml:5:44: lb.slow_start needs a health_check in cluster 'api'"},
+        BrokenSection{
+            "slow_start_without_checks", "",
+            "    lb: { policy: round_robin, slow_start: { window: 10s } }\n",
+            "t.yaml:5:44: lb.slow_start needs a health_check or discovery in cluster 'api'"},
         BrokenSection{"slow_start_aggression_zero", "",
                       "    health_check: {}\n"
                       "    lb: { policy: round_robin, slow_start: { aggression: 0 } }\n",

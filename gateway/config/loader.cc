@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "gateway/config/breaker_config.h"
+#include "gateway/config/discovery_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/health_check_config.h"
 #include "gateway/config/lb_config.h"
@@ -264,39 +265,48 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (const YAML::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
 }
 
+void readEndpoints(Reader& r, const YAML::Node& list, const std::string& where,
+                   std::vector<Endpoint>& out) {
+  for (const auto& e : list) {
+    Endpoint ep;
+    if (e.IsScalar()) {  // shorthand: "127.0.0.1:9000"
+      if (auto a = r.address(e, "endpoint address")) ep.address = *a;
+    } else if (r.map(e, "endpoint", {"address", "weight"})) {
+      if (r.require(e, "address", "endpoint")) {
+        if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
+      }
+      r.optional(e, "weight", ep.weight, [&](const YAML::Node& v) {
+        return r.integer(v, "endpoint weight", 1, 1'000'000);
+      });
+    }
+    for (const auto& other : out) {
+      if (other.address == ep.address && ep.address.port != 0) {
+        r.error(e, "duplicate endpoint " + ep.address.text() + " in " + where);
+      }
+    }
+    out.push_back(ep);
+  }
+}
+
 void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
              {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
-              "circuit_breaker", "outlier_detection", "bulkhead", "health_check"})) {
+              "circuit_breaker", "outlier_detection", "bulkhead", "health_check", "discovery"})) {
     return;
   }
   if (r.require(n, "name", "cluster")) {
     if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
   }
-  if (r.require(n, "endpoints", "cluster")) {
+  if (const YAML::Node d = n["discovery"]) readDiscovery(r, d, c.discovery.emplace());
+  // Hosts may all come from discovery; without it a cluster needs endpoints.
+  if (c.discovery ? true : r.require(n, "endpoints", "cluster")) {
     const YAML::Node eps = n["endpoints"];
-    if (!eps.IsSequence() || eps.size() == 0) {
+    if (!eps) {
+      // discovery only
+    } else if (!eps.IsSequence() || (eps.size() == 0 && !c.discovery)) {
       r.error(eps, "cluster endpoints must be a non-empty list");
     } else {
-      for (const auto& e : eps) {
-        Endpoint ep;
-        if (e.IsScalar()) {  // shorthand: "127.0.0.1:9000"
-          if (auto a = r.address(e, "endpoint address")) ep.address = *a;
-        } else if (r.map(e, "endpoint", {"address", "weight"})) {
-          if (r.require(e, "address", "endpoint")) {
-            if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
-          }
-          r.optional(e, "weight", ep.weight, [&](const YAML::Node& v) {
-            return r.integer(v, "endpoint weight", 1, 1'000'000);
-          });
-        }
-        for (const auto& other : c.endpoints) {
-          if (other.address == ep.address && ep.address.port != 0) {
-            r.error(e, "duplicate endpoint " + ep.address.text() + " in cluster '" + c.name + "'");
-          }
-        }
-        c.endpoints.push_back(ep);
-      }
+      readEndpoints(r, eps, "cluster '" + c.name + "'", c.endpoints);
     }
   }
   if (const YAML::Node lb = n["lb"]) readLoadBalancing(r, lb, c.lb);
@@ -331,10 +341,11 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());
   }
   if (const YAML::Node h = n["health_check"]) readHealthCheck(r, h, c.health_check.emplace());
-  if (c.lb.slow_start && !c.health_check) {
-    // A ramp starts when a host comes back from failing its checks: without checks, never.
+  if (c.lb.slow_start && !c.health_check && !c.discovery) {
+    // A ramp starts when a host joins or comes back from failing its checks: without discovery
+    // or checks, never.
     r.error(n["lb"]["slow_start"],
-            "lb.slow_start needs a health_check in cluster '" + c.name + "'");
+            "lb.slow_start needs a health_check or discovery in cluster '" + c.name + "'");
   }
 }
 
@@ -368,6 +379,30 @@ void checkUniqueNames(Reader& r, const YAML::Node& list, const std::vector<T>& i
 }
 
 }  // namespace
+
+EndpointsResult loadEndpoints(std::string_view yaml, const std::string& file_name) {
+  EndpointsResult result;
+  YAML::Node loaded;
+  try {
+    loaded = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    result.diagnostics.push_back(
+        {file_name, e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
+    return result;
+  }
+  const YAML::Node root = loaded;
+  Reader r(file_name, result.diagnostics);
+  std::vector<Endpoint> endpoints;
+  if (!root || root.IsNull()) {
+    // An empty file: no hosts (a deliberate way to drain them all).
+  } else if (!root.IsSequence()) {
+    r.error(root, "an endpoints file must be a list of addresses or { address, weight } maps");
+  } else {
+    readEndpoints(r, root, "the file", endpoints);
+  }
+  if (result.diagnostics.empty()) result.endpoints = std::move(endpoints);
+  return result;
+}
 
 LoadResult load(std::string_view yaml, const std::string& file_name) {
   LoadResult result;

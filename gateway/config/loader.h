@@ -37,6 +37,14 @@ struct LoadResult {
 [[nodiscard]] LoadResult load(std::string_view yaml, const std::string& file_name);
 [[nodiscard]] LoadResult loadFile(const std::string& path);
 
+// An endpoints file (discovery.file): a YAML list of "ip:port" or { address, weight }, the same
+// syntax as a cluster's endpoints; empty means no hosts.
+struct EndpointsResult {
+  std::optional<std::vector<Endpoint>> endpoints;  // set only when diagnostics is empty
+  std::vector<Diagnostic> diagnostics;
+};
+[[nodiscard]] EndpointsResult loadEndpoints(std::string_view yaml, const std::string& file_name);
+
 // Unit parsers, exposed for tests. nullopt with the reason in *error on failure.
 [[nodiscard]] std::optional<Millis> parseDuration(std::string_view text, std::string* error);
 [[nodiscard]] std::optional<std::uint64_t> parseSize(std::string_view text, std::string* error);

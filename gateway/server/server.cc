@@ -13,6 +13,7 @@
 #include "gateway/config/config_json.h"
 #include "gateway/guards/circuit_breaker_guard.h"
 #include "gateway/log/access_log.h"
+#include "gateway/server/discovery.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/server/worker.h"
 #include "gateway/stats/prometheus.h"
@@ -35,10 +36,19 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
   s->snapshot_ = Snapshot::build(std::move(config));
   const auto& clusters = s->snapshot_->config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {
-    if (!clusters[c].health_check) continue;
-    s->health_checkers_.push_back(std::make_unique<upstream::HealthChecker>(
-        s->io_, clusters[c].name, *clusters[c].health_check, clusters[c].endpoints,
-        s->snapshot_->endpoints[c], s->snapshot_->health[c]));
+    auto& occupants = s->published_occupants_.emplace_back();
+    for (const auto& h : s->snapshot_->host_sets[c]->slots()) occupants.push_back(h.occupant);
+    s->health_checkers_.push_back(clusters[c].health_check
+                                      ? std::make_unique<upstream::HealthChecker>(
+                                            s->io_, clusters[c].name, *clusters[c].health_check,
+                                            *s->snapshot_->host_sets[c], s->snapshot_->health[c])
+                                      : nullptr);
+  }
+  {
+    Server* self = s.get();
+    auto discovery = std::make_unique<DiscoveryService>(
+        s->io_, *s->snapshot_, [self](std::size_t c) { self->publishHosts(c); });
+    if (discovery->any()) s->discovery_ = std::move(discovery);
   }
   for (std::uint32_t i = 0; i < n; ++i) {
     s->workers_.push_back(std::make_unique<Worker>(i, s->snapshot_, s->access_log_.get()));
@@ -76,6 +86,13 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
         [self] {
           return admin::Response{200, "application/json", self->upstreamsJson().dump(2) + "\n"};
         });
+    if (s->discovery_) {
+      s->admin_->handleApi(
+          "/registry",
+          "registered hosts; PUT/DELETE /registry/<cluster>/<ip:port>, POST "
+          ".../heartbeat (JSON)",
+          [self](const admin::ApiRequest& r) { return self->discovery_->handle(r); });
+    }
     s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)", [self] {
       return admin::Response{200, "application/json", self->breakersJson().dump(2) + "\n"};
     });
@@ -87,7 +104,7 @@ namespace {
 
 bool inPanic(const config::Cluster& cluster, const upstream::ActiveHealth* health) {
   return health != nullptr && resilience::PanicThreshold({cluster.lb.panic_threshold})
-                                  .inPanic(health->healthyCount(), health->hosts());
+                                  .inPanic(health->healthyCount(), health->occupied());
 }
 
 // In selection now: passing active checks (or the cluster in panic) and not ejected.
@@ -99,8 +116,7 @@ bool inSelection(const Snapshot& snap, std::size_t c, std::size_t h,
          (outliers == nullptr || !outliers->ejected(h, now));
 }
 
-nlohmann::json activeHealthJson(const config::Cluster& cluster,
-                                const upstream::ActiveHealth& health, std::size_t h,
+nlohmann::json activeHealthJson(const upstream::ActiveHealth& health, std::size_t h,
                                 std::chrono::steady_clock::time_point now) {
   const auto& s = health.status(h);
   nlohmann::json results = nlohmann::json::object();
@@ -122,15 +138,20 @@ nlohmann::json activeHealthJson(const config::Cluster& cluster,
       {"consecutive_successes", s.consecutive_successes},
       {"consecutive_failures", s.consecutive_failures},
       {"results", std::move(results)}};
-  if (const auto& ss = cluster.lb.slow_start) {
-    // The same ramp every worker computes from the same instant.
-    resilience::SlowStart ramp({ss->window, ss->aggression, ss->min_weight_percent}, 1);
-    if (health.healthySince(h).time_since_epoch().count() != 0) {
-      ramp.start(0, health.healthySince(h));
-    }
-    out["slow_start_factor"] = ramp.factor(0, now);
-  }
   return out;
+}
+
+// The slow-start factor every worker computes for the host: its ramp starts when it joined (a
+// discovered host) or last came back from failing its health checks, whichever is later.
+double slowStartFactor(const config::SlowStart& ss, const upstream::HostSet::Host& host,
+                       const upstream::ActiveHealth* health, std::size_t h,
+                       std::chrono::steady_clock::time_point now) {
+  std::chrono::steady_clock::time_point since{};
+  if (host.source != upstream::HostSet::Source::Static) since = host.added;
+  if (health != nullptr) since = std::max(since, health->healthySince(h));
+  resilience::SlowStart ramp({ss.window, ss.aggression, ss.min_weight_percent}, 1);
+  if (since.time_since_epoch().count() != 0) ramp.start(0, since);
+  return ramp.factor(0, now);
 }
 
 }  // namespace
@@ -149,7 +170,10 @@ nlohmann::json Server::upstreamsJson() const {
     const auto* outliers = snap.outliers[c].get();
     const auto* health = snap.health[c].get();
     nlohmann::json hosts = nlohmann::json::array();
-    for (std::size_t h = 0; h < cl.endpoints.size(); ++h) {
+    const auto& slots = snap.host_sets[c]->slots();
+    for (std::size_t h = 0; h < slots.size(); ++h) {
+      const auto& slot = slots[h];
+      if (slot.empty()) continue;
       // Pool numbers summed over the workers (each has its own pool per host).
       std::int64_t active = 0;
       std::int64_t idle = 0;
@@ -170,8 +194,9 @@ nlohmann::json Server::upstreamsJson() const {
       for (std::size_t r = 0; r < closed.size(); ++r) {
         closed_json[std::string(stats::kCloseReasonNames[r])] = closed[r];
       }
-      nlohmann::json host = {{"address", cl.endpoints[h].address.text()},
-                             {"weight", cl.endpoints[h].weight},
+      nlohmann::json host = {{"address", slot.address},
+                             {"weight", slot.weight},
+                             {"source", upstream::HostSet::sourceName(slot.source)},
                              {"healthy", inSelection(snap, c, h, now)},
                              {"ejected", false},
                              {"requests", requests},
@@ -181,7 +206,11 @@ nlohmann::json Server::upstreamsJson() const {
                                {"pending", pending},
                                {"created", created},
                                {"closed", closed_json}}}};
-      if (health != nullptr) host["active_health"] = activeHealthJson(cl, *health, h, now);
+      if (health != nullptr) host["active_health"] = activeHealthJson(*health, h, now);
+      if (const auto& ss = cl.lb.slow_start) {
+        host["slow_start_factor"] = slowStartFactor(*ss, slot, health, h, now);
+      }
+      if (!slot.metadata.empty()) host["metadata"] = slot.metadata;
       if (outliers != nullptr) {
         if (const auto s = outliers->status(h, now)) {
           host["ejected"] = s->ejected;
@@ -196,13 +225,13 @@ nlohmann::json Server::upstreamsJson() const {
       }
       hosts.push_back(std::move(host));
     }
-    out.push_back(
-        {{"cluster", cl.name},
-         {"outlier_detection", outliers != nullptr},
-         {"health_check", health != nullptr},
-         {"healthy_hosts", health != nullptr ? health->healthyCount() : cl.endpoints.size()},
-         {"panic", inPanic(cl, health)},
-         {"hosts", std::move(hosts)}});
+    out.push_back({{"cluster", cl.name},
+                   {"outlier_detection", outliers != nullptr},
+                   {"health_check", health != nullptr},
+                   {"healthy_hosts",
+                    health != nullptr ? health->healthyCount() : snap.host_sets[c]->occupied()},
+                   {"panic", inPanic(cl, health)},
+                   {"hosts", std::move(hosts)}});
   }
   return out;
 }
@@ -256,7 +285,7 @@ std::string Server::renderMetrics() const {
   const auto now = std::chrono::steady_clock::now();
   for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
     auto& healthy = facts.host_healthy.emplace_back();
-    for (std::size_t h = 0; h < snap.config.clusters[c].endpoints.size(); ++h) {
+    for (std::size_t h = 0; h < snap.host_sets[c]->capacity(); ++h) {
       healthy.push_back(inSelection(snap, c, h, now));
     }
     const auto* health = snap.health[c].get();
@@ -289,7 +318,16 @@ std::string Server::renderMetrics() const {
       f.overflows[k] = b->overflows(k);
     }
   }
-  return stats::renderPrometheus(snapshot_->layout, shards, facts);
+  // Host labels as the slots are now (an empty slot has none, and is not rendered).
+  stats::MetricsLayout layout = snap.layout;
+  for (std::size_t c = 0; c < snap.host_sets.size(); ++c) {
+    const auto& slots = snap.host_sets[c]->slots();
+    for (std::size_t h = 0; h < slots.size(); ++h) {
+      layout.host_addresses[c][h] = slots[h].address;
+      layout.host_weights[c][h] = slots[h].weight;
+    }
+  }
+  return stats::renderPrometheus(layout, shards, facts);
 }
 
 int Server::run() {
@@ -311,12 +349,36 @@ int Server::run() {
   wait_signal();
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
-  for (auto& checker : health_checkers_) checker->start();
+  // Endpoint files are read before workers take traffic; their hosts reach the workers first.
+  if (discovery_) discovery_->start();
+  for (auto& checker : health_checkers_) {
+    if (checker) checker->start();
+  }
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (access_log_) access_log_->flush();
   return 0;
+}
+
+void Server::publishHosts(std::size_t c) {
+  const auto& slots = snapshot_->host_sets[c]->slots();
+  auto& known = published_occupants_[c];
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].occupant == known[i]) continue;
+    known[i] = slots[i].occupant;
+    if (auto* o = snapshot_->outliers[c].get()) o->reset(i);
+    if (auto* health = snapshot_->health[c].get()) {
+      if (slots[i].empty()) {
+        health->vacate(i);
+      } else {
+        health->occupy(i);
+      }
+    }
+    if (health_checkers_[c]) health_checkers_[c]->wake(i);
+  }
+  auto copy = std::make_shared<const std::vector<upstream::HostSet::Host>>(slots);
+  for (auto& w : workers_) w->updateHosts(c, copy);
 }
 
 void Server::requestDrain() {

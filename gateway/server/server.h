@@ -39,6 +39,7 @@ namespace sluice::gateway::server {
 
 class Worker;
 struct Snapshot;
+class DiscoveryService;
 
 class Server {
  public:
@@ -61,10 +62,15 @@ class Server {
   [[nodiscard]] std::string renderMetrics() const;
   [[nodiscard]] nlohmann::json breakersJson() const;
   [[nodiscard]] nlohmann::json upstreamsJson() const;
+  // A cluster's HostSet changed: reset per-slot health state of slots that changed hands, and
+  // post the new slots to every worker.
+  void publishHosts(std::size_t cluster);
 
   boost::asio::io_context io_{1};
   std::shared_ptr<const Snapshot> snapshot_;
-  std::vector<std::unique_ptr<upstream::HealthChecker>> health_checkers_;
+  std::vector<std::unique_ptr<upstream::HealthChecker>> health_checkers_;  // [cluster] or null
+  std::unique_ptr<DiscoveryService> discovery_;
+  std::vector<std::vector<std::uint64_t>> published_occupants_;  // [cluster][slot]
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;

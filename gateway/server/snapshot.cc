@@ -11,14 +11,25 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
       Snapshot{std::move(config), routing::Router({}), {}, {}, {}, {}, {}, {}, {}, {}, {}});
   const config::Config& c = s->config;
   s->router = routing::Router(c.routes);
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& cl : c.clusters) {
-    auto& eps = s->endpoints.emplace_back();
-    auto& names = s->layout.host_addresses.emplace_back();
-    auto& weights = s->layout.host_weights.emplace_back();
+    std::vector<upstream::HostSet::Host> statics;
     for (const auto& e : cl.endpoints) {
-      eps.emplace_back(boost::asio::ip::make_address(e.address.ip), e.address.port);
-      names.push_back(e.address.text());
-      weights.push_back(e.weight);
+      upstream::HostSet::Host h;
+      h.address = e.address.text();
+      h.endpoint = {boost::asio::ip::make_address(e.address.ip), e.address.port};
+      h.weight = e.weight;
+      h.added = now;
+      statics.push_back(std::move(h));
+    }
+    const auto& set = *s->host_sets.emplace_back(
+        std::make_unique<upstream::HostSet>(statics, cl.discovery ? cl.discovery->max_hosts : 0));
+    const std::size_t slots = set.capacity();
+    auto& names = s->layout.host_addresses.emplace_back(slots);
+    auto& weights = s->layout.host_weights.emplace_back(slots);
+    for (std::size_t i = 0; i < statics.size(); ++i) {
+      names[i] = statics[i].address;
+      weights[i] = statics[i].weight;
     }
     s->layout.cluster_names.push_back(cl.name);
     resilience::RetryBudget::Settings budget;
@@ -28,16 +39,17 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
     budget.bucket_count = 10;
     s->retry_budgets.push_back(std::make_unique<resilience::RetryBudget>(budget));
     s->outliers.push_back(cl.outlier_detection ? std::make_unique<upstream::OutlierEjection>(
-                                                     *cl.outlier_detection, cl.endpoints.size(),
-                                                     std::chrono::steady_clock::now())
+                                                     *cl.outlier_detection, slots, now)
                                                : nullptr);
     s->bulkheads.push_back(cl.bulkhead ? std::make_unique<upstream::Bulkhead>(*cl.bulkhead)
                                        : nullptr);
-    s->health.push_back(cl.health_check
-                            ? std::make_shared<upstream::ActiveHealth>(
-                                  cl.endpoints.size(), cl.health_check->healthy_threshold,
-                                  cl.health_check->unhealthy_threshold)
-                            : nullptr);
+    s->health.push_back(cl.health_check ? std::make_shared<upstream::ActiveHealth>(
+                                              slots, cl.health_check->healthy_threshold,
+                                              cl.health_check->unhealthy_threshold)
+                                        : nullptr);
+    if (const auto& health = s->health.back()) {
+      for (std::size_t i = statics.size(); i < slots; ++i) health->vacate(i);
+    }
   }
   for (const auto& r : c.routes) {
     std::size_t index = 0;
@@ -64,7 +76,7 @@ void Snapshot::indexGuards() {
 
 std::vector<std::size_t> Snapshot::hostsPerCluster() const {
   std::vector<std::size_t> n;
-  for (const auto& eps : endpoints) n.push_back(eps.size());
+  for (const auto& set : host_sets) n.push_back(set->capacity());
   return n;
 }
 

@@ -15,6 +15,7 @@
 #include "gateway/stats/prometheus.h"
 #include "gateway/upstream/active_health.h"
 #include "gateway/upstream/bulkhead.h"
+#include "gateway/upstream/host_set.h"
 #include "gateway/upstream/outlier_ejection.h"
 #include "resilience/retry_budget.h"
 
@@ -24,7 +25,9 @@ struct Snapshot {
   config::Config config;
   routing::Router router;
   std::vector<std::size_t> route_cluster;  // route index -> cluster index
-  std::vector<std::vector<boost::asio::ip::tcp::endpoint>> endpoints;     // [cluster][endpoint]
+  // [cluster]: the hosts as they are now - static endpoints, then slots for discovered ones.
+  // Main thread only (the server posts copies to workers); everything per host is per slot.
+  std::vector<std::unique_ptr<upstream::HostSet>> host_sets;
   std::vector<std::vector<std::shared_ptr<guards::Guard>>> route_guards;  // [route] in order
   std::vector<std::size_t> guard_slot_base;  // route -> its first slot in WorkerStats::guards
   stats::MetricsLayout layout;
@@ -39,7 +42,7 @@ struct Snapshot {
   std::vector<std::shared_ptr<upstream::ActiveHealth>> health;
 
   [[nodiscard]] static std::shared_ptr<Snapshot> build(config::Config config);
-  [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;
+  [[nodiscard]] std::vector<std::size_t> hostsPerCluster() const;  // slots per cluster
   // Re-derives guard_slot_base and the guard labels after route_guards changed (tests inject
   // guards through the seam).
   void indexGuards();

@@ -45,7 +45,7 @@ Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
   const auto& clusters = snapshot_->config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {
     clusters_.push_back(std::make_unique<upstream::Cluster>(
-        io_.get_executor(), clusters[c], snapshot_->endpoints[c], stats_->hosts[c],
+        io_.get_executor(), clusters[c], snapshot_->host_sets[c]->slots(), stats_->hosts[c],
         *snapshot_->retry_budgets[c], snapshot_->outliers[c].get(), snapshot_->bulkheads[c].get(),
         snapshot_->health[c].get()));
   }
@@ -103,6 +103,13 @@ void Worker::start() {
         spdlog::error("worker {}: unexpected exception: {}", index_, e.what());
       }
     }
+  });
+}
+
+void Worker::updateHosts(std::size_t cluster,
+                         std::shared_ptr<const std::vector<upstream::HostSet::Host>> slots) {
+  asio::post(io_, [this, cluster, slots = std::move(slots)] {
+    clusters_[cluster]->applyHosts(*slots, Clock::now());
   });
 }
 

@@ -48,7 +48,10 @@ class Worker {
   [[nodiscard]] std::optional<std::string> listen();
   void start();
   void beginDrain();  // any thread
-  void stop();        // any thread: abandon whatever is left
+  // A cluster's hosts changed (any thread): applied on the worker's loop between requests.
+  void updateHosts(std::size_t cluster,
+                   std::shared_ptr<const std::vector<upstream::HostSet::Host>> slots);
+  void stop();  // any thread: abandon whatever is left
   void join();
   [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
   [[nodiscard]] std::size_t connections() const noexcept {

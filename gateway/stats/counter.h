@@ -17,6 +17,8 @@ class Counter {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   [[nodiscard]] std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+  // Back to 0 (the owning thread only; a label now names something else).
+  void reset() noexcept { v_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> v_{0};

@@ -203,6 +203,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.family(m.name, m.type, m.help);
     for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
       for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+        if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
         w.sample(m.name,
                  {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                  sumGauge(shards, [&](const WorkerStats& s) { return m.get(s.hosts[c][h]); }));
@@ -216,6 +217,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
            "cleanly or asked to close), idle_full (pool.max_idle reached), drain.");
   for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
     for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+      if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
       for (std::size_t r = 0; r < kCloseReasonNames.size(); ++r) {
         w.sample(
             "sluice_upstream_connections_closed_total",
@@ -229,6 +231,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
   w.family("sluice_upstream_host_weight", "gauge", "A host's configured balancing weight.");
   for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
     for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+      if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
       w.sample("sluice_upstream_host_weight",
                {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                std::uint64_t{layout.host_weights[c][h]});
@@ -240,6 +243,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "cluster in panic) and not ejected by outlier detection.");
     for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
       for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
+        if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
         w.sample("sluice_upstream_host_healthy",
                  {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
                  std::uint64_t{facts.host_healthy[c][h] ? 1U : 0U});
@@ -252,6 +256,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "Active health check probes by cluster, host and result.");
     for (const auto& hc : facts.health_checks) {
       for (std::size_t h = 0; h < hc.results.size(); ++h) {
+        if (layout.host_addresses[hc.cluster][h].empty()) continue;
         for (std::size_t k = 0; k < kHealthCheckResults.size(); ++k) {
           w.sample("sluice_health_checks_total",
                    {{"cluster", layout.cluster_names[hc.cluster]},
@@ -265,6 +270,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "Hosts turned healthy or unhealthy by active health checks.");
     for (const auto& hc : facts.health_checks) {
       for (std::size_t h = 0; h < hc.transitions.size(); ++h) {
+        if (layout.host_addresses[hc.cluster][h].empty()) continue;
         for (std::size_t k = 0; k < 2; ++k) {
           w.sample("sluice_health_check_transitions_total",
                    {{"cluster", layout.cluster_names[hc.cluster]},
@@ -323,6 +329,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "1 while outlier detection keeps the host out of selection.");
     for (const auto& o : facts.outliers) {
       for (std::size_t h = 0; h < o.ejected.size(); ++h) {
+        if (layout.host_addresses[o.cluster][h].empty()) continue;
         w.sample("sluice_upstream_host_ejected",
                  {{"cluster", layout.cluster_names[o.cluster]},
                   {"host", layout.host_addresses[o.cluster][h]}},

@@ -99,6 +99,12 @@ struct HostStats {
   std::array<Counter, static_cast<std::size_t>(CloseReason::Count)> closed;
 
   void closedFor(CloseReason r) noexcept { closed[static_cast<std::size_t>(r)].inc(); }
+  // The slot got another host: its counters start again (gauges follow the connections).
+  void resetCounters() noexcept {
+    connects.reset();
+    requests.reset();
+    for (auto& c : closed) c.reset();
+  }
 };
 
 // Verdicts of one guard on one route (guards::Verdict, in this order): let through at once,

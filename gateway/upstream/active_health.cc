@@ -10,6 +10,7 @@ ActiveHealth::ActiveHealth(std::size_t hosts, std::uint32_t healthy_threshold,
       healthy_(std::make_unique<std::atomic<bool>[]>(hosts)),
       healthy_since_(std::make_unique<std::atomic<std::int64_t>[]>(hosts)),
       healthy_count_(hosts),
+      occupied_(hosts),
       status_(std::make_unique<HostStatus[]>(hosts)) {
   for (std::size_t h = 0; h < hosts; ++h) {
     healthy_[h].store(true, std::memory_order_relaxed);
@@ -17,8 +18,30 @@ ActiveHealth::ActiveHealth(std::size_t hosts, std::uint32_t healthy_threshold,
   }
 }
 
+void ActiveHealth::occupy(std::size_t host) {
+  vacate(host);
+  status_[host] = HostStatus{};
+  occupied_.fetch_add(1, std::memory_order_relaxed);
+  healthy_count_.fetch_add(1, std::memory_order_relaxed);
+  healthy_[host].store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void ActiveHealth::vacate(std::size_t host) {
+  HostStatus& s = status_[host];
+  if (s.vacant) return;
+  if (s.healthy) healthy_count_.fetch_sub(1, std::memory_order_relaxed);
+  occupied_.fetch_sub(1, std::memory_order_relaxed);
+  healthy_[host].store(false, std::memory_order_relaxed);
+  s = HostStatus{};
+  s.healthy = false;
+  s.vacant = true;
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
 bool ActiveHealth::record(std::size_t host, Result result, TimePoint now) {
   HostStatus& s = status_[host];
+  if (s.vacant) return false;
   const bool success = result == Result::Success;
   const bool first = !s.checked;
   s.checked = true;

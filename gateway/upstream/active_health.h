@@ -42,6 +42,10 @@ class ActiveHealth {
                std::uint32_t unhealthy_threshold);
 
   [[nodiscard]] std::size_t hosts() const noexcept { return hosts_; }
+  // Hosts in occupied slots (HostSet): what the panic threshold is a share of.
+  [[nodiscard]] std::size_t occupied() const noexcept {
+    return occupied_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool healthy(std::size_t host) const noexcept {
     return healthy_[host].load(std::memory_order_relaxed);
   }
@@ -58,11 +62,16 @@ class ActiveHealth {
 
   // One probe's result. Returns true when the host changed state. Single writer.
   bool record(std::size_t host, Result result, TimePoint now);
+  // The slot got a new host (healthy until its first probe says otherwise) / went empty (never
+  // picked). Same writer.
+  void occupy(std::size_t host);
+  void vacate(std::size_t host);
 
   // What the admin page and /metrics show (read on the main thread, beside the writer).
   struct HostStatus {
     bool healthy = true;
     bool checked = false;  // at least one result so far
+    bool vacant = false;   // the slot has no host
     std::uint32_t consecutive_successes = 0;
     std::uint32_t consecutive_failures = 0;
     Result last_result = Result::Success;
@@ -81,6 +90,7 @@ class ActiveHealth {
   std::unique_ptr<std::atomic<bool>[]> healthy_;
   std::unique_ptr<std::atomic<std::int64_t>[]> healthy_since_;  // ns since the clock's epoch
   std::atomic<std::size_t> healthy_count_;
+  std::atomic<std::size_t> occupied_;
   std::atomic<std::uint64_t> generation_{0};
   // The checker's side, on its own cache lines.
   std::unique_ptr<HostStatus[]> status_;

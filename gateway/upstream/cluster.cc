@@ -11,36 +11,41 @@
 namespace sluice::gateway::upstream {
 
 Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
-                 const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-                 std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
-                 OutlierEjection* outliers, Bulkhead* bulkhead, const ActiveHealth* health)
+                 const std::vector<HostSet::Host>& slots, std::vector<stats::HostStats>& host_stats,
+                 resilience::RetryBudget& retry_budget, OutlierEjection* outliers,
+                 Bulkhead* bulkhead, const ActiveHealth* health)
     : config_(config),
+      executor_(executor),
+      host_stats_(host_stats),
       retry_budget_(retry_budget),
       outliers_(outliers),
       bulkhead_(bulkhead),
       health_(health),
       panic_({config.lb.panic_threshold}) {
-  std::vector<std::uint32_t> weights;
   const auto& lb = config.lb;
-  const bool moving = (lb.slow_start && health_ != nullptr) || lb.dynamic_weights;
-  const std::uint32_t scale = moving ? kWeightScale : 1;
-  for (std::size_t i = 0; i < endpoints.size(); ++i) {
-    pools_.push_back(std::make_unique<ConnectionPool>(executor, endpoints[i], config.pool,
-                                                      host_stats[i], bulkhead));
-    weights.push_back(config.endpoints[i].weight * scale);
-    addresses_.push_back(config.endpoints[i].address.text());
+  scale_ = lb.slow_start || lb.dynamic_weights ? kWeightScale : 1;
+  const std::size_t n = slots.size();
+  pools_.resize(n);
+  addresses_.resize(n);
+  occupants_.assign(n, 0);
+  base_weights_.assign(n, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& h = slots[i];
+    if (h.empty()) continue;
+    pools_[i] = std::make_unique<ConnectionPool>(executor, h.endpoint, config.pool, host_stats[i],
+                                                 bulkhead);
+    addresses_[i] = h.address;
+    occupants_[i] = h.occupant;
+    base_weights_[i] = h.weight * scale_;
   }
-  if (moving) {
-    base_weights_ = weights;
-    current_weights_ = weights;
-  }
-  if (lb.slow_start && health_ != nullptr) {
+  current_weights_ = base_weights_;
+  if (lb.slow_start) {
     slow_start_.emplace(
         resilience::SlowStart::Settings{lb.slow_start->window, lb.slow_start->aggression,
                                         lb.slow_start->min_weight_percent},
-        endpoints.size());
+        n);
     // Recoveries before this worker existed ramp too, from when they happened.
-    seen_healthy_since_.assign(endpoints.size(), 0);
+    if (health_ != nullptr) seen_healthy_since_.assign(n, 0);
   }
   if (const auto& d = lb.dynamic_weights) {
     resilience::WeightAdjuster::Settings s;
@@ -54,27 +59,75 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
     s.blackout = d->blackout;
     s.report_ttl = d->report_ttl;
     // Samples carry their own times; the first pick refreshes and schedules the next.
-    adjuster_.emplace(s, endpoints.size(), std::chrono::steady_clock::time_point{});
+    adjuster_.emplace(s, n, std::chrono::steady_clock::time_point{});
     next_weights_ = std::chrono::steady_clock::time_point::min();
   }
-  switch (config.lb.policy) {
+  buildBalancer();
+}
+
+void Cluster::buildBalancer() {
+  switch (config_.lb.policy) {
     case config::LbPolicy::RoundRobin:
-      balancer_ = std::make_unique<RoundRobin>(std::move(weights));
+      balancer_ = std::make_unique<RoundRobin>(current_weights_);
       break;
     case config::LbPolicy::Random:
-      balancer_ = std::make_unique<RandomBalancer>(std::move(weights));
+      balancer_ = std::make_unique<RandomBalancer>(current_weights_);
       break;
     case config::LbPolicy::LeastRequest:
     case config::LbPolicy::LeastConnections:
     case config::LbPolicy::PeakEwma:
-      balancer_ = std::make_unique<LeastLoaded>(config.lb.policy, weights, config.lb.ewma_decay,
-                                                std::chrono::steady_clock::now());
+      balancer_ =
+          std::make_unique<LeastLoaded>(config_.lb.policy, current_weights_, config_.lb.ewma_decay,
+                                        std::chrono::steady_clock::now());
       break;
     case config::LbPolicy::RingHash:
-    case config::LbPolicy::Maglev:
-      balancer_ = std::make_unique<ConsistentHash>(config.lb, addresses_, weights);
+    case config::LbPolicy::Maglev: {
+      // Hosts are placed by address; an empty slot has no weight, so no place, but needs an
+      // identity of its own.
+      std::vector<std::string> identities = addresses_;
+      for (std::size_t i = 0; i < identities.size(); ++i) {
+        if (identities[i].empty()) identities[i] = "(empty slot " + std::to_string(i) + ")";
+      }
+      balancer_ = std::make_unique<ConsistentHash>(config_.lb, identities, current_weights_);
       break;
+    }
   }
+}
+
+void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
+                         std::chrono::steady_clock::time_point now) {
+  bool placed = false;  // a host arrived or left: hash tables are rebuilt
+  for (std::size_t i = 0; i < slots.size() && i < occupants_.size(); ++i) {
+    const auto& h = slots[i];
+    if (h.occupant == occupants_[i]) {
+      if (!h.empty()) base_weights_[i] = h.weight * scale_;
+      continue;
+    }
+    if (pools_[i]) {
+      pools_[i]->drain();
+      if (pools_[i]->open() > 0) retired_.push_back(std::move(pools_[i]));
+      pools_[i].reset();
+    }
+    placed = true;
+    occupants_[i] = h.occupant;
+    host_stats_[i].resetCounters();
+    balancer_->resetHost(i, now);
+    if (h.empty()) {
+      addresses_[i].clear();
+      base_weights_[i] = 0;
+      continue;
+    }
+    pools_[i] = std::make_unique<ConnectionPool>(executor_, h.endpoint, config_.pool,
+                                                 host_stats_[i], bulkhead_);
+    addresses_[i] = h.address;
+    base_weights_[i] = h.weight * scale_;
+    if (slow_start_) slow_start_->start(i, h.added);
+  }
+  if (placed && config_.lb.hashing()) {
+    current_weights_ = base_weights_;
+    buildBalancer();
+  }
+  refreshWeights(now);
 }
 
 std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std::uint64_t hash,
@@ -82,7 +135,7 @@ std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std
   bool panic = false;
   if (health_ != nullptr) {
     if (slow_start_ && health_->generation() != seen_generation_) noticeRecoveries(now);
-    panic = panic_.inPanic(health_->healthyCount(), health_->hosts());
+    panic = panic_.inPanic(health_->healthyCount(), health_->occupied());
   }
   if (now >= next_weights_) refreshWeights(now);
   return balancer_->pick({tried, hash, outliers_, now, health_, panic});
@@ -99,7 +152,7 @@ void Cluster::onResult(std::size_t host, const AttemptResult& result) {
 }
 
 double Cluster::weightFactor(std::size_t host) const {
-  if (base_weights_.empty() || base_weights_[host] == 0) return 1.0;
+  if (base_weights_[host] == 0) return 1.0;
   return static_cast<double>(current_weights_[host]) / static_cast<double>(base_weights_[host]);
 }
 
@@ -148,11 +201,17 @@ void Cluster::refreshWeights(std::chrono::steady_clock::time_point now) {
 void Cluster::sweep(std::chrono::steady_clock::time_point now) {
   flushRequests(now);
   if (outliers_ != nullptr) outliers_->evaluate(now);
-  for (auto& p : pools_) p->sweep(now);
+  for (auto& p : pools_) {
+    if (p) p->sweep(now);
+  }
+  std::erase_if(retired_, [](const auto& p) { return p->open() == 0; });
 }
 
 void Cluster::closeIdle() {
-  for (auto& p : pools_) p->closeIdle();
+  for (auto& p : pools_) {
+    if (p) p->closeIdle();
+  }
+  for (auto& p : retired_) p->closeIdle();
 }
 
 }  // namespace sluice::gateway::upstream

@@ -23,6 +23,7 @@
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/bulkhead.h"
 #include "gateway/upstream/connection_pool.h"
+#include "gateway/upstream/host_set.h"
 #include "gateway/upstream/load_balancer.h"
 #include "gateway/upstream/outlier_ejection.h"
 #include "resilience/lb/panic_threshold.h"
@@ -34,11 +35,19 @@ namespace sluice::gateway::upstream {
 
 class Cluster {
  public:
+  // `slots`: the cluster's HostSet as it is now (one per slot; empty slots have no host).
   Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
-          const std::vector<boost::asio::ip::tcp::endpoint>& endpoints,
-          std::vector<stats::HostStats>& host_stats, resilience::RetryBudget& retry_budget,
-          OutlierEjection* outliers, Bulkhead* bulkhead, const ActiveHealth* health);
+          const std::vector<HostSet::Host>& slots, std::vector<stats::HostStats>& host_stats,
+          resilience::RetryBudget& retry_budget, OutlierEjection* outliers, Bulkhead* bulkhead,
+          const ActiveHealth* health);
 
+  // The cluster's hosts changed (posted by the main thread): a slot that lost its host stops
+  // being picked and its pool drains (in-flight requests finish, then its connections close);
+  // a new host gets a pool, its weight (ramping up with lb.slow_start) and fresh counters.
+  void applyHosts(const std::vector<HostSet::Host>& slots,
+                  std::chrono::steady_clock::time_point now);
+  // Pools of hosts that left and still have connections open.
+  [[nodiscard]] std::size_t drainingPools() const noexcept { return retired_.size(); }
   // The host for the next try (the hosts `tried` already are avoided where possible), or
   // nullopt when no host is up.
   [[nodiscard]] std::optional<std::size_t> pick(std::span<const std::size_t> tried,
@@ -53,6 +62,7 @@ class Cluster {
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
+  // Only for a host that pick() returned (an occupied slot).
   [[nodiscard]] ConnectionPool& pool(std::size_t host) noexcept { return *pools_[host]; }
   [[nodiscard]] std::size_t size() const noexcept { return pools_.size(); }
   [[nodiscard]] const std::string& address(std::size_t host) const noexcept {
@@ -85,9 +95,13 @@ class Cluster {
 
  private:
   const config::Cluster& config_;
+  boost::asio::any_io_executor executor_;
+  std::vector<stats::HostStats>& host_stats_;
   std::unique_ptr<LoadBalancer> balancer_;
-  std::vector<std::unique_ptr<ConnectionPool>> pools_;
-  std::vector<std::string> addresses_;
+  std::vector<std::unique_ptr<ConnectionPool>> pools_;    // [slot]; null while empty
+  std::vector<std::unique_ptr<ConnectionPool>> retired_;  // draining after their host left
+  std::vector<std::string> addresses_;                    // [slot]; empty while empty
+  std::vector<std::uint64_t> occupants_;                  // [slot]: HostSet::Host::occupant
   resilience::RetryBudget& retry_budget_;
   OutlierEjection* outliers_;
   Bulkhead* bulkhead_;
@@ -97,9 +111,10 @@ class Cluster {
   // Weights that move (slow start, dynamic weights): the balancer's are the configured ones x
   // kWeightScale x the factors, so that they move in small steps even for weight 1.
   static constexpr std::uint32_t kWeightScale = 100;
+  std::uint32_t scale_ = 1;
   std::optional<resilience::SlowStart> slow_start_;
   std::optional<resilience::WeightAdjuster> adjuster_;
-  std::vector<std::uint32_t> base_weights_;     // scaled
+  std::vector<std::uint32_t> base_weights_;     // scaled; 0 for an empty slot
   std::vector<std::uint32_t> current_weights_;  // as last given to the balancer
   std::vector<std::int64_t> seen_healthy_since_;
   std::uint64_t seen_generation_ = 0;
@@ -107,6 +122,7 @@ class Cluster {
       std::chrono::steady_clock::time_point::max();
 
   void noticeRecoveries(std::chrono::steady_clock::time_point now);
+  void buildBalancer();
   void refreshWeights(std::chrono::steady_clock::time_point now);
 
   void flushRequests(std::chrono::steady_clock::time_point now) {

@@ -2,9 +2,8 @@
 // (slow start, dynamic weights) - all under a manual clock.
 #include "gateway/upstream/cluster.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 namespace sluice::gateway::upstream {
 namespace {
@@ -20,19 +19,21 @@ struct ClusterFixture {
         budget(resilience::RetryBudget::Settings{}) {
     config.name = "c";
     config.lb = std::move(lb);
+    std::vector<HostSet::Host> statics;
     for (std::size_t i = 0; i < hosts; ++i) {
-      config::Endpoint e;
-      e.address.ip = "127.0.0.1";
-      e.address.port = static_cast<std::uint16_t>(9000 + i);
-      config.endpoints.push_back(e);
-      endpoints.emplace_back(boost::asio::ip::make_address("127.0.0.1"), e.address.port);
+      HostSet::Host h;
+      h.endpoint = {boost::asio::ip::make_address("127.0.0.1"),
+                    static_cast<std::uint16_t>(9000 + i)};
+      h.address = "127.0.0.1:" + std::to_string(9000 + i);
+      statics.push_back(h);
     }
-    cluster = std::make_unique<Cluster>(io.get_executor(), config, endpoints, host_stats, budget,
+    set = std::make_unique<HostSet>(statics, 0);
+    cluster = std::make_unique<Cluster>(io.get_executor(), config, set->slots(), host_stats, budget,
                                         nullptr, nullptr, &health);
   }
   // How many of `n` picks at `now` go to each host.
   std::vector<int> spread(int n, std::chrono::steady_clock::time_point now) {
-    std::vector<int> out(config.endpoints.size());
+    std::vector<int> out(set->capacity());
     for (int i = 0; i < n; ++i) {
       const auto h = cluster->pick({}, 0, now);
       if (h) ++out.at(*h);
@@ -42,7 +43,7 @@ struct ClusterFixture {
 
   boost::asio::io_context io;
   config::Cluster config;
-  std::vector<boost::asio::ip::tcp::endpoint> endpoints;
+  std::unique_ptr<HostSet> set;
   ActiveHealth health;
   std::vector<stats::HostStats> host_stats;
   resilience::RetryBudget budget;

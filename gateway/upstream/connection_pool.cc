@@ -115,6 +115,10 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::connect(
 
 void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep) {
   stats_.active.dec();
+  if (draining_) {
+    closeConnection(std::move(conn), stats::CloseReason::Drain);
+    return;
+  }
   if (keep && conn->socket.is_open()) {
     if (!waiters_.empty()) {
       Waiter* w = waiters_.front();
@@ -141,7 +145,7 @@ void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
   boost::system::error_code ignored;
   conn->socket.close(ignored);
   conn.reset();
-  if (waiters_.empty()) {
+  if (waiters_.empty() || draining_) {
     --open_;
     return;
   }
@@ -160,6 +164,14 @@ void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
     stats_.idle.dec();
     closeConnection(std::move(conn), stats::CloseReason::IdleTimeout);
   }
+}
+
+void ConnectionPool::drain() {
+  draining_ = true;
+  closeIdle();
+  // Each waiter wakes with neither a connection nor a slot (PoolTimeout, at once) and takes
+  // itself off the list; nothing is handed to waiters from now on.
+  for (Waiter* w : waiters_) w->timer.cancel();
 }
 
 void ConnectionPool::closeIdle() {

@@ -109,6 +109,9 @@ class ConnectionPool {
   void sweep(std::chrono::steady_clock::time_point now);
   // Closes every idle connection (drain / shutdown). In-use ones close when their lease ends.
   void closeIdle();
+  // The host left: close idle connections, fail waiters at once, and close each connection in
+  // use when its lease ends. Done when open() is 0.
+  void drain();
 
   [[nodiscard]] const boost::asio::ip::tcp::endpoint& endpoint() const noexcept {
     return endpoint_;
@@ -143,6 +146,7 @@ class ConnectionPool {
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // back = most recently used
   std::size_t open_ = 0;                                  // idle + leased + connecting
   std::list<Waiter*> waiters_;                            // FIFO
+  bool draining_ = false;
 };
 
 }  // namespace sluice::gateway::upstream

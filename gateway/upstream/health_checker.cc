@@ -28,26 +28,37 @@ constexpr std::size_t kMaxFields = 100;
 
 struct HealthChecker::Probe {
   Probe(asio::io_context& io, std::string cluster_name, const config::HealthCheck& hc,
-        std::size_t index, std::string address, tcp::endpoint ep, std::shared_ptr<ActiveHealth> h)
+        const HostSet& set, std::size_t slot, std::shared_ptr<ActiveHealth> h)
       : cluster(std::move(cluster_name)),
         settings(hc),
-        host(index),
-        host_address(std::move(address)),
-        endpoint(std::move(ep)),
+        hosts(set),
+        host(slot),
         health(std::move(h)),
         socket(io),
         timer(io),
-        deadline(io) {
+        deadline(io) {}
+
+  // Follows the slot's host; false while the slot is empty.
+  bool track() {
+    const HostSet::Host& h = hosts.slots()[host];
+    if (h.empty()) return false;
+    if (h.occupant == occupant) return true;
+    occupant = h.occupant;
+    host_address = h.address;
+    endpoint = h.endpoint;
     if (settings.type == config::HealthCheck::Type::Http) {
       request = "GET " + settings.path +
                 " HTTP/1.1\r\nHost: " + (settings.host.empty() ? host_address : settings.host) +
                 "\r\nUser-Agent: sluice-health-check\r\nConnection: close\r\n\r\n";
     }
+    return true;
   }
 
   std::string cluster;
   config::HealthCheck settings;
+  const HostSet& hosts;
   std::size_t host;
+  std::uint64_t occupant = 0;
   std::string host_address;
   tcp::endpoint endpoint;
   std::shared_ptr<ActiveHealth> health;
@@ -110,10 +121,19 @@ asio::awaitable<void> probeLoop(std::shared_ptr<HealthChecker::Probe> p) {
   const auto jitter = p->settings.effectiveJitter();
   p->timer.expires_after(randomUpTo(std::min(jitter, p->settings.interval)));
   while (!p->stopped) {
-    auto [ec] = co_await p->timer.async_wait(net::kNoThrow);
-    if (ec || p->stopped) co_return;
+    co_await p->timer.async_wait(net::kNoThrow);  // cancelled: stopped, or woken for a new host
+    if (p->stopped) co_return;
+    if (!p->track()) {
+      p->timer.expires_after(p->settings.interval);
+      continue;
+    }
+    const std::uint64_t probed = p->occupant;
     const Result result = co_await probeOnce(p);
     if (p->stopped) co_return;
+    if (probed != p->hosts.slots()[p->host].occupant) {
+      p->timer.expires_after(std::chrono::seconds(0));  // the slot changed hands meanwhile
+      continue;
+    }
     if (p->health->record(p->host, result, Clock::now())) {
       if (p->health->healthy(p->host)) {
         spdlog::info("health check: {} {} is healthy again", p->cluster, p->host_address);
@@ -129,15 +149,16 @@ asio::awaitable<void> probeLoop(std::shared_ptr<HealthChecker::Probe> p) {
 }  // namespace
 
 HealthChecker::HealthChecker(asio::io_context& io, std::string cluster,
-                             config::HealthCheck settings,
-                             const std::vector<config::Endpoint>& endpoints,
-                             const std::vector<tcp::endpoint>& resolved,
+                             config::HealthCheck settings, const HostSet& hosts,
                              std::shared_ptr<ActiveHealth> health)
     : io_(io) {
-  for (std::size_t h = 0; h < resolved.size(); ++h) {
-    probes_.push_back(std::make_shared<Probe>(io, cluster, settings, h, endpoints[h].address.text(),
-                                              resolved[h], health));
+  for (std::size_t slot = 0; slot < hosts.capacity(); ++slot) {
+    probes_.push_back(std::make_shared<Probe>(io, cluster, settings, hosts, slot, health));
   }
+}
+
+void HealthChecker::wake(std::size_t slot) {
+  if (slot < probes_.size()) probes_[slot]->timer.cancel();
 }
 
 HealthChecker::~HealthChecker() { stop(); }

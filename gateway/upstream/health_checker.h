@@ -3,8 +3,9 @@
 // which workers read on every pick.
 //
 //   auto checker = std::make_unique<HealthChecker>(io, cluster.name, *cluster.health_check,
-//                                                  endpoints, health);
-//   checker->start();   // one probe loop per host
+//                                                  host_set, health);
+//   checker->start();   // one probe loop per slot of the HostSet
+//   checker->wake(slot);  // the slot got a new host: probe it now
 //   checker->stop();    // or destroy it; a probe in flight is abandoned
 //
 // Each host is probed on its own schedule: the first probe within `jitter` of start (so that a
@@ -29,21 +30,22 @@
 
 #include "gateway/config/config.h"
 #include "gateway/upstream/active_health.h"
+#include "gateway/upstream/host_set.h"
 
 namespace sluice::gateway::upstream {
 
 class HealthChecker {
  public:
+  // `hosts` must outlive the checker; it is read on the same (main) thread that changes it.
   HealthChecker(boost::asio::io_context& io, std::string cluster, config::HealthCheck settings,
-                const std::vector<config::Endpoint>& endpoints,
-                const std::vector<boost::asio::ip::tcp::endpoint>& resolved,
-                std::shared_ptr<ActiveHealth> health);
+                const HostSet& hosts, std::shared_ptr<ActiveHealth> health);
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
   void start();
   void stop();
+  void wake(std::size_t slot);
 
   struct Probe;  // one host's loop state (health_checker.cc)
 

@@ -62,15 +62,16 @@ std::shared_ptr<ActiveHealth> probeAll(asio::io_context& io, config::HealthCheck
   hc.interval = std::chrono::hours(1);
   hc.jitter = config::Millis(0);
   hc.timeout = config::Millis(300);
-  std::vector<config::Endpoint> eps;
+  std::vector<HostSet::Host> statics;
   for (const auto& e : hosts) {
-    config::Endpoint ep;
-    ep.address.ip = e.address().to_string();
-    ep.address.port = e.port();
-    eps.push_back(ep);
+    HostSet::Host h;
+    h.address = e.address().to_string() + ":" + std::to_string(e.port());
+    h.endpoint = e;
+    statics.push_back(h);
   }
+  const HostSet set(statics, 0);
   auto health = std::make_shared<ActiveHealth>(hosts.size(), 1, 1);
-  HealthChecker checker(io, "c", hc, eps, hosts, health);
+  HealthChecker checker(io, "c", hc, set, health);
   checker.start();
   const auto all_checked = [&] {
     for (std::size_t h = 0; h < hosts.size(); ++h) {

@@ -55,9 +55,13 @@ class LoadBalancer {
   // Feedback for one finished attempt on `host`. Default: ignored.
   virtual void onResult(std::size_t /*host*/, const AttemptResult& /*result*/) {}
 
-  // The host's weight from the next pick on (slow start ramps it). Default: ignored (policies
-  // whose picks do not depend on weights after construction).
+  // The host's weight from the next pick on (slow start ramps it; 0: the slot is empty, never
+  // picked). Default: ignored (policies whose picks do not depend on weights after
+  // construction; the cluster rebuilds those when hosts come and go).
   virtual void setWeight(std::size_t /*host*/, std::uint32_t /*weight*/) {}
+
+  // The slot got another host: forget what was learnt about the last one. Default: nothing.
+  virtual void resetHost(std::size_t /*host*/, std::chrono::steady_clock::time_point /*now*/) {}
 };
 
 // Runs `pick(eligible)` with progressively weaker eligibility until it finds a host. Only hosts

@@ -37,22 +37,26 @@ class OutlierEjection {
   void record(std::size_t host, int status, TimePoint now);
   // The interval sweep, when due.
   void evaluate(TimePoint now);
+  // The slot got another host (or none): forget what the last one did.
+  void reset(std::size_t host);
 
-  [[nodiscard]] std::size_t hosts() const noexcept { return hosts_.size(); }
+  [[nodiscard]] std::size_t hosts() const noexcept { return count_; }
   [[nodiscard]] std::uint64_t ejections(std::size_t reason) const noexcept {
     return ejections_[reason].load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::optional<resilience::OutlierDetector::HostStatus> status(std::size_t host,
                                                                               TimePoint now) const {
-    return detector_.hostStatus(hosts_[host], now);
+    return detector_.hostStatus(hosts_[host].load(std::memory_order_relaxed), now);
   }
 
  private:
   void mirror(std::size_t host, TimePoint now);
 
   resilience::OutlierDetector detector_;
-  std::vector<resilience::OutlierDetector::HostId> hosts_;  // endpoint index -> detector id
-  std::unique_ptr<std::atomic<std::int64_t>[]> until_;      // ns since the clock's epoch
+  std::size_t count_;
+  // Slot -> detector id; replaced (main thread) when the slot changes hands, read by workers.
+  std::unique_ptr<std::atomic<resilience::OutlierDetector::HostId>[]> hosts_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> until_;  // ns since the clock's epoch
   std::array<std::atomic<std::uint64_t>, kReasons> ejections_{};
 };
 

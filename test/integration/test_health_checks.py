@@ -119,7 +119,7 @@ def test_a_recovered_host_comes_back_with_slow_start(gateway_factory, host_proce
     assert shares[0] < 0.25, shares
     assert shares[2] > shares[0], shares
     assert 0.4 <= shares[-1] <= 0.6, shares
-    factor = hosts_state(admin)["hosts"][1]["active_health"]["slow_start_factor"]
+    factor = hosts_state(admin)["hosts"][1]["slow_start_factor"]
     assert factor == 1.0
 
 

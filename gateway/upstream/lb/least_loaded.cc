@@ -8,9 +8,8 @@ LeastLoaded::LeastLoaded(config::LbPolicy policy, const std::vector<std::uint32_
                          config::Millis ewma_decay, std::chrono::steady_clock::time_point now)
     : policy_(policy), p2c_(weights), least_(weights), in_flight_(weights.size(), 0) {
   if (policy_ == config::LbPolicy::PeakEwma) {
-    resilience::PeakEwma::Settings s;
-    s.decay_time = ewma_decay;
-    ewma_.assign(weights.size(), resilience::PeakEwma(s, now));
+    settings_.decay_time = ewma_decay;
+    ewma_.assign(weights.size(), resilience::PeakEwma(settings_, now));
   }
 }
 

@@ -34,6 +34,9 @@ class LeastLoaded final : public LoadBalancer {
   [[nodiscard]] std::optional<std::size_t> pick(const PickContext& ctx) override;
   void onStart(std::size_t host) override { ++in_flight_[host]; }
   void onResult(std::size_t host, const AttemptResult& result) override;
+  void resetHost(std::size_t host, std::chrono::steady_clock::time_point now) override {
+    if (!ewma_.empty()) ewma_[host] = resilience::PeakEwma(settings_, now);
+  }
   void setWeight(std::size_t host, std::uint32_t weight) override {
     p2c_.setWeight(host, weight);
     least_.setWeight(host, weight);
@@ -46,6 +49,7 @@ class LeastLoaded final : public LoadBalancer {
   resilience::PowerOfTwoChoices p2c_;
   resilience::LeastConnections least_;
   std::vector<std::uint32_t> in_flight_;
+  resilience::PeakEwma::Settings settings_;
   std::vector<resilience::PeakEwma> ewma_;  // peak_ewma only
 };
 

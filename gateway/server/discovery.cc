@@ -1,0 +1,287 @@
+#include "gateway/server/discovery.h"
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/ip/address.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/config/loader.h"
+
+namespace sluice::gateway::server {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using upstream::HostSet;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+constexpr std::size_t kMaxMetadata = 32;
+constexpr std::size_t kMaxMetadataText = 256;
+
+admin::Response reply(int status, const json& body) {
+  return {status, "application/json", body.dump(2) + "\n"};
+}
+
+admin::Response error(int status, std::string message) {
+  return reply(status, json{{"error", std::move(message)}});
+}
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    if (slash != 0) parts.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+HostSet::Host hostAt(const config::Address& a, std::uint32_t weight) {
+  HostSet::Host h;
+  h.address = a.text();
+  h.endpoint = {asio::ip::make_address(a.ip), a.port};
+  h.weight = weight;
+  return h;
+}
+
+bool sameFile(const struct stat& a, const struct stat& b) {
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+DiscoveryService::DiscoveryService(asio::io_context& io, const Snapshot& snapshot,
+                                   Publish publish)
+    : io_(io), snapshot_(snapshot), publish_(std::move(publish)), sweep_timer_(io) {
+  const auto& clusters = snapshot_.config.clusters;
+  for (std::size_t c = 0; c < clusters.size(); ++c) {
+    const auto& d = clusters[c].discovery;
+    if (!d) continue;
+    registry_ = registry_ || d->registry;
+    if (!d->file.empty()) {
+      files_.push_back({c, d->file, d->file_interval, {}, false,
+                        std::make_unique<asio::steady_timer>(io)});
+    }
+  }
+}
+
+DiscoveryService::~DiscoveryService() { stop(); }
+
+void DiscoveryService::start() {
+  for (auto& f : files_) {
+    poll(f);
+    schedulePoll(f);
+  }
+  if (registry_) sweep();
+}
+
+void DiscoveryService::stop() {
+  stopped_ = true;
+  sweep_timer_.cancel();
+  for (auto& f : files_) f.timer->cancel();
+}
+
+void DiscoveryService::sweep() {
+  const auto now = Clock::now();
+  for (std::size_t c = 0; c < snapshot_.host_sets.size(); ++c) {
+    const auto gone = snapshot_.host_sets[c]->expire(now);
+    for (const auto& address : gone) {
+      spdlog::warn("registry: {} {} missed its heartbeat (TTL): removed",
+                   snapshot_.config.clusters[c].name, address);
+    }
+    if (!gone.empty()) publish_(c);
+  }
+  sweep_timer_.expires_after(kSweepEvery);
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_) sweep();
+  });
+}
+
+void DiscoveryService::schedulePoll(WatchedFile& f) {
+  f.timer->expires_after(f.interval);
+  f.timer->async_wait([this, &f](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    poll(f);
+    schedulePoll(f);
+  });
+}
+
+void DiscoveryService::poll(WatchedFile& f) {
+  const std::string& cluster = snapshot_.config.clusters[f.cluster].name;
+  struct stat now_stat {};
+  if (::stat(f.path.c_str(), &now_stat) != 0) {
+    if (!f.read_once || f.seen.st_ino != 0) {
+      spdlog::error("discovery: {}: cannot read {} ({}); keeping its hosts as they are", cluster,
+                    f.path, std::strerror(errno));
+    }
+    f.seen = {};
+    f.read_once = true;
+    return;
+  }
+  if (f.read_once && sameFile(now_stat, f.seen)) return;
+  f.seen = now_stat;
+  f.read_once = true;
+  std::ifstream in(f.path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto loaded = config::loadEndpoints(text.str(), f.path);
+  if (!loaded.endpoints) {
+    for (const auto& d : loaded.diagnostics) {
+      spdlog::error("discovery: {}: {} (keeping the previous hosts)", cluster, d.format());
+    }
+    return;
+  }
+  std::vector<HostSet::Host> hosts;
+  for (const auto& e : *loaded.endpoints) hosts.push_back(hostAt(e.address, e.weight));
+  auto& set = *snapshot_.host_sets[f.cluster];
+  const auto before = set.version();
+  for (const auto& refused : set.replace(HostSet::Source::File, std::move(hosts), Clock::now())) {
+    spdlog::error("discovery: {}: {} from {} not added (no free slot, or another source has it)",
+                  cluster, refused, f.path);
+  }
+  if (set.version() != before) {
+    spdlog::info("discovery: {}: applied {} ({} hosts)", cluster, f.path,
+                 loaded.endpoints->size());
+    publish_(f.cluster);
+  }
+}
+
+std::optional<std::size_t> DiscoveryService::clusterNamed(std::string_view name) const {
+  const auto& clusters = snapshot_.config.clusters;
+  for (std::size_t c = 0; c < clusters.size(); ++c) {
+    if (clusters[c].name == name) return c;
+  }
+  return std::nullopt;
+}
+
+json DiscoveryService::listJson() const {
+  const auto now = Clock::now();
+  json out = json::array();
+  for (std::size_t c = 0; c < snapshot_.host_sets.size(); ++c) {
+    for (const auto& h : snapshot_.host_sets[c]->slots()) {
+      if (h.empty() || h.source != HostSet::Source::Registry) continue;
+      out.push_back(
+          {{"cluster", snapshot_.config.clusters[c].name},
+           {"address", h.address},
+           {"weight", h.weight},
+           {"ttl_ms", h.ttl.count()},
+           {"expires_in_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(h.expires - now).count()},
+           {"metadata", h.metadata}});
+    }
+  }
+  return out;
+}
+
+admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
+  const auto parts = split(req.path);  // "registry", cluster, address[, "heartbeat"]
+  if (parts.size() == 1) {
+    if (req.method != "GET" && req.method != "HEAD") return error(405, "use GET on /registry");
+    return reply(200, listJson());
+  }
+  if (parts.size() < 3 || parts.size() > 4 || (parts.size() == 4 && parts[3] != "heartbeat")) {
+    return error(404, "expected /registry/<cluster>/<ip:port>[/heartbeat]");
+  }
+  const auto c = clusterNamed(parts[1]);
+  if (!c) return error(404, "no cluster named '" + std::string(parts[1]) + "'");
+  const auto& d = snapshot_.config.clusters[*c].discovery;
+  if (!d || !d->registry) {
+    return error(404, "cluster '" + std::string(parts[1]) +
+                          "' takes no registrations (discovery.registry is off)");
+  }
+  std::string why;
+  const auto address = config::parseAddress(parts[2], &why);
+  if (!address) return error(400, "bad address '" + std::string(parts[2]) + "': " + why);
+  auto& set = *snapshot_.host_sets[*c];
+  const auto now = Clock::now();
+  const std::string text = address->text();
+
+  if (parts.size() == 4) {
+    if (req.method != "POST") return error(405, "use POST for a heartbeat");
+    const auto slot = set.find(text);
+    if (!slot || set.slots()[*slot].source != HostSet::Source::Registry) {
+      return error(404, text + " is not registered in '" + std::string(parts[1]) +
+                            "' (expired or never registered): register it again");
+    }
+    HostSet::Host renewed = set.slots()[*slot];
+    set.upsert(std::move(renewed), now);
+    return reply(200, json{{"address", text}, {"ttl_ms", set.slots()[*slot].ttl.count()}});
+  }
+  if (req.method == "DELETE") {
+    if (!set.remove(text, HostSet::Source::Registry, now)) {
+      return error(404, text + " is not registered in '" + std::string(parts[1]) + "'");
+    }
+    spdlog::info("registry: {} {} deregistered: draining", parts[1], text);
+    publish_(*c);
+    return reply(200, json{{"address", text}, {"status", "removed"}});
+  }
+  if (req.method != "PUT") return error(405, "use PUT to register, DELETE to leave");
+
+  HostSet::Host host = hostAt(*address, 1);
+  host.source = HostSet::Source::Registry;
+  host.ttl = d->default_ttl;
+  if (!req.body.empty()) {
+    const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object()) return error(400, "the body must be a JSON object");
+    for (const auto& [key, value] : body.items()) {
+      if (key == "weight") {
+        if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
+            value.get<std::uint64_t>() > 1'000'000) {
+          return error(400, "weight must be an integer from 1 to 1000000");
+        }
+        host.weight = value.get<std::uint32_t>();
+      } else if (key == "ttl_ms") {
+        if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1000 ||
+            value.get<std::uint64_t>() > static_cast<std::uint64_t>(d->max_ttl.count())) {
+          return error(400, "ttl_ms must be an integer from 1000 to " +
+                                std::to_string(d->max_ttl.count()) + " (discovery.max_ttl)");
+        }
+        host.ttl = std::chrono::milliseconds(value.get<std::uint64_t>());
+      } else if (key == "metadata") {
+        if (!value.is_object() || value.size() > kMaxMetadata) {
+          return error(400, "metadata must be an object of at most 32 string values");
+        }
+        for (const auto& [k, v] : value.items()) {
+          if (!v.is_string() || k.size() > kMaxMetadataText ||
+              v.get<std::string>().size() > kMaxMetadataText) {
+            return error(400, "metadata values must be strings (keys and values up to 256 bytes)");
+          }
+          host.metadata[k] = v.get<std::string>();
+        }
+      } else {
+        return error(400, "unknown field '" + key + "' (known: weight, ttl_ms, metadata)");
+      }
+    }
+  }
+  const auto ttl = host.ttl;
+  const auto weight = host.weight;
+  const auto before = set.version();
+  switch (set.upsert(std::move(host), now)) {
+    case HostSet::Upsert::Conflict:
+      return error(409, text + " is in '" + std::string(parts[1]) +
+                            "' already, from its config or its endpoints file");
+    case HostSet::Upsert::Full:
+      return error(503, "cluster '" + std::string(parts[1]) + "' is full (discovery.max_hosts " +
+                            std::to_string(d->max_hosts) + ")");
+    case HostSet::Upsert::Added:
+      spdlog::info("registry: {} {} registered (weight {}, TTL {} ms)", parts[1], text, weight,
+                   ttl.count());
+      publish_(*c);
+      return reply(201, json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()},
+                             {"status", "added"}});
+    case HostSet::Upsert::Updated:
+      if (set.version() != before) publish_(*c);
+      break;
+  }
+  return reply(200, json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()},
+                         {"status", "renewed"}});
+}
+
+}  // namespace sluice::gateway::server

@@ -1,0 +1,74 @@
+// DiscoveryService: changes clusters' hosts while sluice runs, on the main thread.
+//
+//   registry  the admin API (mounted at /registry):
+//               PUT    /registry/<cluster>/<ip:port>   register, or renew with new weight/TTL;
+//                      body (optional, JSON): {"weight": 2, "ttl_ms": 10000,
+//                      "metadata": {"zone": "a"}}  -> 201 added / 200 renewed
+//               POST   /registry/<cluster>/<ip:port>/heartbeat   renew the TTL -> 200, or 404
+//                      once it expired (the instance should register again)
+//               DELETE /registry/<cluster>/<ip:port>   leave now -> 200 / 404
+//               GET    /registry                        every registered host, with TTL left
+//             A host whose TTL passes without a heartbeat is removed (checked every 100 ms).
+//   file      discovery.file is polled every file_interval (size, mtime, inode: an atomic
+//             rename is seen too); a valid new version replaces the file's hosts, an invalid
+//             one is reported (file:line:column) and the previous hosts stay.
+//
+// After every change `publish(cluster)` is called; the server then tells health checking,
+// outlier detection and the workers (Server::publishHosts).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include "gateway/admin/admin_server.h"
+#include "gateway/server/snapshot.h"
+
+namespace sluice::gateway::server {
+
+class DiscoveryService {
+ public:
+  using Publish = std::function<void(std::size_t cluster)>;
+
+  DiscoveryService(boost::asio::io_context& io, const Snapshot& snapshot, Publish publish);
+  ~DiscoveryService();
+
+  // Reads the endpoint files once (so that their hosts are there before traffic) and starts the
+  // TTL sweep and file polls.
+  void start();
+  void stop();
+  [[nodiscard]] admin::Response handle(const admin::ApiRequest& request);
+  [[nodiscard]] bool any() const noexcept { return registry_ || !files_.empty(); }
+
+ private:
+  struct WatchedFile {
+    std::size_t cluster;
+    std::string path;
+    config::Millis interval;
+    struct stat seen {};
+    bool read_once = false;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+
+  void sweep();
+  void poll(WatchedFile& f);
+  void schedulePoll(WatchedFile& f);
+  [[nodiscard]] nlohmann::json listJson() const;
+  [[nodiscard]] std::optional<std::size_t> clusterNamed(std::string_view name) const;
+
+  boost::asio::io_context& io_;
+  const Snapshot& snapshot_;
+  Publish publish_;
+  bool registry_ = false;
+  boost::asio::steady_timer sweep_timer_;
+  std::vector<WatchedFile> files_;
+  bool stopped_ = false;
+};
+
+}  // namespace sluice::gateway::server
