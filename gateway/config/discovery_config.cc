@@ -7,17 +7,15 @@ void readDiscovery(Reader& r, const YAML::Node& n, Discovery& out) {
              {"max_hosts", "registry", "default_ttl", "max_ttl", "file", "file_interval"})) {
     return;
   }
-  r.optional(n, "max_hosts", out.max_hosts, [&](const YAML::Node& v) {
-    return r.integer(v, "discovery.max_hosts", 1, 10'000);
-  });
+  r.optional(n, "max_hosts", out.max_hosts,
+             [&](const YAML::Node& v) { return r.integer(v, "discovery.max_hosts", 1, 10'000); });
   r.optional(n, "registry", out.registry,
              [&](const YAML::Node& v) { return r.boolean(v, "discovery.registry"); });
   r.optional(n, "default_ttl", out.default_ttl, [&](const YAML::Node& v) {
     return r.duration(v, "discovery.default_ttl", Millis(1000));
   });
-  r.optional(n, "max_ttl", out.max_ttl, [&](const YAML::Node& v) {
-    return r.duration(v, "discovery.max_ttl", Millis(1000));
-  });
+  r.optional(n, "max_ttl", out.max_ttl,
+             [&](const YAML::Node& v) { return r.duration(v, "discovery.max_ttl", Millis(1000)); });
   if (const YAML::Node f = n["file"]) {
     if (const auto s = r.scalar(f, "discovery.file")) {
       if (s->empty()) {

@@ -14,8 +14,8 @@ namespace sluice::gateway::server {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
-using upstream::HostSet;
 using nlohmann::json;
+using upstream::HostSet;
 
 namespace {
 
@@ -57,8 +57,7 @@ bool sameFile(const struct stat& a, const struct stat& b) {
 
 }  // namespace
 
-DiscoveryService::DiscoveryService(asio::io_context& io, const Snapshot& snapshot,
-                                   Publish publish)
+DiscoveryService::DiscoveryService(asio::io_context& io, const Snapshot& snapshot, Publish publish)
     : io_(io), snapshot_(snapshot), publish_(std::move(publish)), sweep_timer_(io) {
   const auto& clusters = snapshot_.config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {
@@ -66,8 +65,8 @@ DiscoveryService::DiscoveryService(asio::io_context& io, const Snapshot& snapsho
     if (!d) continue;
     registry_ = registry_ || d->registry;
     if (!d->file.empty()) {
-      files_.push_back({c, d->file, d->file_interval, {}, false,
-                        std::make_unique<asio::steady_timer>(io)});
+      files_.push_back(
+          {c, d->file, d->file_interval, {}, false, std::make_unique<asio::steady_timer>(io)});
     }
   }
 }
@@ -147,8 +146,7 @@ void DiscoveryService::poll(WatchedFile& f) {
                   cluster, refused, f.path);
   }
   if (set.version() != before) {
-    spdlog::info("discovery: {}: applied {} ({} hosts)", cluster, f.path,
-                 loaded.endpoints->size());
+    spdlog::info("discovery: {}: applied {} ({} hosts)", cluster, f.path, loaded.endpoints->size());
     publish_(f.cluster);
   }
 }
@@ -274,14 +272,17 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
       spdlog::info("registry: {} {} registered (weight {}, TTL {} ms)", parts[1], text, weight,
                    ttl.count());
       publish_(*c);
-      return reply(201, json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()},
-                             {"status", "added"}});
+      return reply(
+          201,
+          json{
+              {"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()}, {"status", "added"}});
     case HostSet::Upsert::Updated:
       if (set.version() != before) publish_(*c);
       break;
   }
-  return reply(200, json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()},
-                         {"status", "renewed"}});
+  return reply(
+      200,
+      json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()}, {"status", "renewed"}});
 }
 
 }  // namespace sluice::gateway::server

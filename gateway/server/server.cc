@@ -347,10 +347,11 @@ int Server::run() {
     });
   };
   wait_signal();
+  // Endpoint files are read before workers take traffic: the hosts are posted to each worker's
+  // loop ahead of its first accept.
+  if (discovery_) discovery_->start();
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
-  // Endpoint files are read before workers take traffic; their hosts reach the workers first.
-  if (discovery_) discovery_->start();
   for (auto& checker : health_checkers_) {
     if (checker) checker->start();
   }

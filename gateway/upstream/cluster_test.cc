@@ -13,9 +13,9 @@ using R = ActiveHealth::Result;
 const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 struct ClusterFixture {
-  explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts)
-      : health(hosts, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
-        host_stats(hosts),
+  explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts, std::size_t dynamic = 0)
+      : health(hosts + dynamic, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
+        host_stats(hosts + dynamic),
         budget(resilience::RetryBudget::Settings{}) {
     config.name = "c";
     config.lb = std::move(lb);
@@ -27,7 +27,8 @@ struct ClusterFixture {
       h.address = "127.0.0.1:" + std::to_string(9000 + i);
       statics.push_back(h);
     }
-    set = std::make_unique<HostSet>(statics, 0);
+    set = std::make_unique<HostSet>(statics, dynamic);
+    for (std::size_t i = hosts; i < hosts + dynamic; ++i) health.vacate(i);
     cluster = std::make_unique<Cluster>(io.get_executor(), config, set->slots(), host_stats, budget,
                                         nullptr, nullptr, &health);
   }
@@ -89,6 +90,29 @@ TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
   f.health.record(1, R::Success, t0 + 21s);
   s = f.spread(1100, t0 + 21s);
   EXPECT_NEAR(s[1], 100, 2);
+}
+
+TEST(ClusterHosts, NewHostsRampUpAndLeavingHostsDrain) {
+  config::LoadBalancing lb;
+  lb.slow_start = config::SlowStart{std::chrono::milliseconds(10'000), 1.0, 10};
+  ClusterFixture f(lb, 1, 2);
+  EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0, 0}));
+  HostSet::Host joining;
+  joining.address = "127.0.0.1:9100";
+  joining.endpoint = {boost::asio::ip::make_address("127.0.0.1"), 9100};
+  joining.source = HostSet::Source::Registry;
+  ASSERT_EQ(f.set->upsert(joining, t0), HostSet::Upsert::Added);
+  f.health.occupy(1);  // as Server::publishHosts does
+  f.cluster->applyHosts(f.set->slots(), t0);
+  EXPECT_EQ(f.cluster->address(1), "127.0.0.1:9100");
+  EXPECT_NEAR(f.spread(1100, t0)[1], 100, 2);   // 10 % of its weight at first
+  EXPECT_EQ(f.spread(1000, t0 + 10s)[1], 500);  // all of it after the window
+  ASSERT_EQ(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, t0 + 11s), 1U);
+  f.health.vacate(1);
+  f.cluster->applyHosts(f.set->slots(), t0 + 11s);
+  EXPECT_EQ(f.spread(100, t0 + 11s), (std::vector<int>{100, 0, 0}));
+  EXPECT_TRUE(f.cluster->address(1).empty());
+  EXPECT_EQ(f.cluster->drainingPools(), 0U);  // no connection was open: nothing to drain
 }
 
 TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {

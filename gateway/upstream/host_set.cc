@@ -59,8 +59,7 @@ HostSet::Upsert HostSet::upsert(Host host, TimePoint now) {
   return Upsert::Added;
 }
 
-std::optional<std::size_t> HostSet::remove(std::string_view address, Source source,
-                                           TimePoint now) {
+std::optional<std::size_t> HostSet::remove(std::string_view address, Source source, TimePoint now) {
   const auto at = find(address);
   if (!at || slots_[*at].source != source || source == Source::Static) return std::nullopt;
   vacate(*at, now);

@@ -39,8 +39,8 @@ class HostSet {
     boost::asio::ip::tcp::endpoint endpoint;
     std::uint32_t weight = 1;
     Source source = Source::Static;
-    std::uint64_t occupant = 0;  // 0: the slot is empty
-    TimePoint added{};           // when this occupant arrived (slow start ramps from it)
+    std::uint64_t occupant = 0;            // 0: the slot is empty
+    TimePoint added{};                     // when this occupant arrived (slow start ramps from it)
     TimePoint expires = TimePoint::max();  // registry: renewed by each heartbeat
     std::chrono::milliseconds ttl{0};      // registry
     std::map<std::string, std::string> metadata;
