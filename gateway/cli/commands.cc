@@ -99,6 +99,9 @@ int demo(const DemoOptions& options) {
       "  breakers " +
       admin +
       "/breakers\n"
+      "  upstreams " +
+      admin +
+      "/upstreams (health checks; hosts join with PUT /registry/fast/<ip:port>)\n"
       "  config   " +
       admin +
       "/config\n"
