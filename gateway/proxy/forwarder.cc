@@ -228,6 +228,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     const auto host =
         cluster_.pick(std::span<const std::size_t>(tried.data(), tried_count), hash, now);
     if (!host) co_return fail(stats::UpstreamError::NoHost);
+    const std::uint64_t occupant = cluster_.occupant(*host);  // the host now in that slot
     cluster_.onStart(*host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
     if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
@@ -266,33 +267,39 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       upstream_error_ = stats::UpstreamError::Deadline;
     }
 
+    // What this host did with this try: its status, 0 for a connection failure, reset or
+    // timeout, or nothing when the try ended for a local reason (the pool, the client, a stale
+    // pooled connection) that says nothing about the host. Fed to passive health and to the
+    // balancer.
     const auto finished = Clock::now();
-    const int status = outcome == Outcome::Done          ? ctx_.status
-                       : outcome == Outcome::RetryStatus ? retry_status_
-                                                         : 0;
-    cluster_.onResult(*host, {status != 0, finished - now, finished, status, utilization_});
+    std::optional<int> verdict;
+    switch (outcome) {
+      case Outcome::Done:
+        verdict = truncated_ ? 0 : ctx_.status;
+        break;
+      case Outcome::RetryStatus:
+        verdict = retry_status_;
+        break;
+      case Outcome::Failed:
+        if (upstream_error_ != stats::UpstreamError::PoolTimeout &&
+            upstream_error_ != stats::UpstreamError::Overflow &&
+            causeOf(upstream_error_) != RetryCause::Never) {
+          verdict = 0;
+        }
+        break;
+      case Outcome::StaleRetry:
+      case Outcome::ClientFailed:
+        break;
+    }
+    // Latency is to the response head (a long body or a slow client is not the host's speed).
+    const auto answered = head_at_ > now ? head_at_ : finished;
+    cluster_.onResult(*host, occupant,
+                      {verdict.value_or(0) != 0, answered - now, finished, verdict.value_or(0),
+                       utilization_, verdict.has_value()});
     utilization_ = 0;
-    if (auto* outliers = cluster_.outliers()) {
-      // Passive health: what this host did with this try (a local problem - the pool, the
-      // client - says nothing about it).
-      switch (outcome) {
-        case Outcome::Done:
-          outliers->record(*host, truncated_ ? 0 : ctx_.status, finished);
-          break;
-        case Outcome::RetryStatus:
-          outliers->record(*host, retry_status_, finished);
-          break;
-        case Outcome::Failed:
-          if (upstream_error_ != stats::UpstreamError::PoolTimeout &&
-              upstream_error_ != stats::UpstreamError::Overflow &&
-              causeOf(upstream_error_) != RetryCause::Never) {
-            outliers->record(*host, 0, finished);
-          }
-          break;
-        case Outcome::StaleRetry:
-        case Outcome::ClientFailed:
-          break;
-      }
+    head_at_ = {};
+    if (auto* outliers = cluster_.outliers(); outliers != nullptr && verdict) {
+      outliers->record(*host, occupant, *verdict, finished);
     }
     std::optional<Clock::duration> pause;
     switch (outcome) {
@@ -610,6 +617,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     ubuf.consume(head_bytes);
   }
 
+  head_at_ = Clock::now();
   if (const auto& d = cluster_.config().lb.dynamic_weights;
       d && d->signal == config::DynamicWeights::Signal::Utilization) {
     utilization_ = reportedUtilization(rhead, d->header);

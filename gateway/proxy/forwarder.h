@@ -130,9 +130,10 @@ class Forwarder {
   ForwardResult result_;
   std::uint32_t attempt_ = 0;  // 1 for the first try
   Clock::duration retry_pause_{};
-  double utilization_ = 0;  // the last try's reported load (lb.dynamic_weights), 0: none
-  int retry_status_ = 0;    // the status of a try dropped for a retry
-  bool truncated_ = false;  // the last try's response was cut short
+  double utilization_ = 0;       // the last try's reported load (lb.dynamic_weights), 0: none
+  Clock::time_point head_at_{};  // when the last try's final response head arrived
+  int retry_status_ = 0;         // the status of a try dropped for a retry
+  bool truncated_ = false;       // the last try's response was cut short
   resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
   upstream::Bulkhead::Slot retry_slot_;           // likewise
 };

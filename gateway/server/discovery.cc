@@ -24,7 +24,9 @@ constexpr std::size_t kMaxMetadata = 32;
 constexpr std::size_t kMaxMetadataText = 256;
 
 admin::Response reply(int status, const json& body) {
-  return {status, "application/json", body.dump(2) + "\n"};
+  // Replace, not throw, on bytes that are not UTF-8 (they can come from the request's path).
+  return {status, "application/json",
+          body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
 }
 
 admin::Response error(int status, std::string message) {

@@ -36,6 +36,9 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
   s->snapshot_ = Snapshot::build(std::move(config));
   const auto& clusters = s->snapshot_->config.clusters;
   for (std::size_t c = 0; c < clusters.size(); ++c) {
+    s->publish_timers_.push_back(std::make_unique<asio::steady_timer>(s->io_));
+    s->publish_pending_.push_back(false);
+    s->last_publish_.emplace_back();
     auto& occupants = s->published_occupants_.emplace_back();
     for (const auto& h : s->snapshot_->host_sets[c]->slots()) occupants.push_back(h.occupant);
     s->health_checkers_.push_back(clusters[c].health_check
@@ -47,7 +50,7 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
   {
     Server* self = s.get();
     auto discovery = std::make_unique<DiscoveryService>(
-        s->io_, *s->snapshot_, [self](std::size_t c) { self->publishHosts(c); });
+        s->io_, *s->snapshot_, [self](std::size_t c) { self->schedulePublish(c); });
     if (discovery->any()) s->discovery_ = std::move(discovery);
   }
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -349,7 +352,10 @@ int Server::run() {
   wait_signal();
   // Endpoint files are read before workers take traffic: the hosts are posted to each worker's
   // loop ahead of its first accept.
-  if (discovery_) discovery_->start();
+  if (discovery_) {
+    discovery_->start();
+    for (std::size_t c = 0; c < snapshot_->host_sets.size(); ++c) publishHosts(c);
+  }
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
   for (auto& checker : health_checkers_) {
@@ -362,13 +368,34 @@ int Server::run() {
   return 0;
 }
 
+void Server::schedulePublish(std::size_t c) {
+  // A change after a quiet spell goes out at once; changes that follow within kPublishGap of a
+  // publish wait for its end and go out together.
+  constexpr auto kPublishGap = std::chrono::milliseconds(20);
+  if (publish_pending_[c]) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_publish_[c] >= kPublishGap) {
+    last_publish_[c] = now;
+    publishHosts(c);
+    return;
+  }
+  publish_pending_[c] = true;
+  publish_timers_[c]->expires_at(last_publish_[c] + kPublishGap);
+  publish_timers_[c]->async_wait([this, c](const boost::system::error_code& ec) {
+    publish_pending_[c] = false;
+    if (ec) return;
+    last_publish_[c] = std::chrono::steady_clock::now();
+    publishHosts(c);
+  });
+}
+
 void Server::publishHosts(std::size_t c) {
   const auto& slots = snapshot_->host_sets[c]->slots();
   auto& known = published_occupants_[c];
   for (std::size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].occupant == known[i]) continue;
     known[i] = slots[i].occupant;
-    if (auto* o = snapshot_->outliers[c].get()) o->reset(i);
+    if (auto* o = snapshot_->outliers[c].get()) o->reset(i, slots[i].occupant);
     if (auto* health = snapshot_->health[c].get()) {
       if (slots[i].empty()) {
         health->vacate(i);

@@ -21,6 +21,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json_fwd.hpp>
 
 #include "gateway/config/config.h"
@@ -65,12 +66,19 @@ class Server {
   // A cluster's HostSet changed: reset per-slot health state of slots that changed hands, and
   // post the new slots to every worker.
   void publishHosts(std::size_t cluster);
+  // Publishes at once, or - within 20 ms of the last publish - once at the end of those 20 ms
+  // for all the changes made meanwhile: a burst of registrations (or a client looping
+  // PUT/DELETE) costs the workers at most 50 updates a second.
+  void schedulePublish(std::size_t cluster);
 
   boost::asio::io_context io_{1};
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::unique_ptr<upstream::HealthChecker>> health_checkers_;  // [cluster] or null
   std::unique_ptr<DiscoveryService> discovery_;
-  std::vector<std::vector<std::uint64_t>> published_occupants_;  // [cluster][slot]
+  std::vector<std::vector<std::uint64_t>> published_occupants_;             // [cluster][slot]
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> publish_timers_;  // [cluster]
+  std::vector<bool> publish_pending_;                                       // [cluster]
+  std::vector<std::chrono::steady_clock::time_point> last_publish_;         // [cluster]
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;

@@ -41,6 +41,9 @@ std::shared_ptr<Snapshot> Snapshot::build(config::Config config) {
     s->outliers.push_back(cl.outlier_detection ? std::make_unique<upstream::OutlierEjection>(
                                                      *cl.outlier_detection, slots, now)
                                                : nullptr);
+    if (auto* o = s->outliers.back().get()) {
+      for (std::size_t i = 0; i < slots; ++i) o->reset(i, set.slots()[i].occupant);
+    }
     s->bulkheads.push_back(cl.bulkhead ? std::make_unique<upstream::Bulkhead>(*cl.bulkhead)
                                        : nullptr);
     s->health.push_back(cl.health_check ? std::make_shared<upstream::ActiveHealth>(

@@ -88,7 +88,11 @@ void Cluster::buildBalancer() {
       for (std::size_t i = 0; i < identities.size(); ++i) {
         if (identities[i].empty()) identities[i] = "(empty slot " + std::to_string(i) + ")";
       }
-      balancer_ = std::make_unique<ConsistentHash>(config_.lb, identities, current_weights_);
+      auto rebuilt = std::make_unique<ConsistentHash>(config_.lb, identities, current_weights_);
+      if (const auto* before = dynamic_cast<const ConsistentHash*>(balancer_.get())) {
+        rebuilt->carryInFlight(*before);
+      }
+      balancer_ = std::move(rebuilt);
       break;
     }
   }
@@ -100,7 +104,10 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
   for (std::size_t i = 0; i < slots.size() && i < occupants_.size(); ++i) {
     const auto& h = slots[i];
     if (h.occupant == occupants_[i]) {
-      if (!h.empty()) base_weights_[i] = h.weight * scale_;
+      if (!h.empty() && base_weights_[i] != h.weight * scale_) {
+        base_weights_[i] = h.weight * scale_;
+        placed = true;  // a hash table places by weight too
+      }
       continue;
     }
     if (pools_[i]) {
@@ -112,6 +119,7 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
     occupants_[i] = h.occupant;
     host_stats_[i].resetCounters();
     balancer_->resetHost(i, now);
+    if (adjuster_) adjuster_->resetHost(i, now);
     if (h.empty()) {
       addresses_[i].clear();
       base_weights_[i] = 0;
@@ -141,7 +149,11 @@ std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std
   return balancer_->pick({tried, hash, outliers_, now, health_, panic});
 }
 
-void Cluster::onResult(std::size_t host, const AttemptResult& result) {
+void Cluster::onResult(std::size_t host, std::uint64_t occupant, const AttemptResult& result) {
+  if (occupant != occupants_[host] || !result.verdict) {
+    balancer_->onResult(host, AttemptResult{});  // no sample: the in-flight count only
+    return;
+  }
   balancer_->onResult(host, result);
   if (!adjuster_) return;
   // A try that got no response, or a 5xx, counts against the host; its latency counts as any.

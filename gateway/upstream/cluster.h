@@ -55,7 +55,10 @@ class Cluster {
                                                 std::chrono::steady_clock::time_point now);
   // An attempt on `host` starts / ended (every onStart is followed by one onResult).
   void onStart(std::size_t host) { balancer_->onStart(host); }
-  void onResult(std::size_t host, const AttemptResult& result);
+  // `occupant`: occupant(host) when the try was picked; a result of a host that has since
+  // left the slot only settles the balancer's in-flight count.
+  void onResult(std::size_t host, std::uint64_t occupant, const AttemptResult& result);
+  [[nodiscard]] std::uint64_t occupant(std::size_t host) const noexcept { return occupants_[host]; }
   // The weight factor the balancer applies to the host now (dynamic weights x slow start), as of
   // this worker's last refresh; 1 without either.
   [[nodiscard]] double weightFactor(std::size_t host) const;

@@ -123,9 +123,9 @@ TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {
   // Host 1 answers four times slower than host 0: its weight falls to a quarter.
   for (int i = 0; i < 50; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, {true, 10ms, t0, 200, 0});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, 200, 0});
     f.cluster->onStart(1);
-    f.cluster->onResult(1, {true, 40ms, t0, 200, 0});
+    f.cluster->onResult(1, f.cluster->occupant(1), {true, 40ms, t0, 200, 0});
   }
   EXPECT_EQ(f.spread(1250, t0), (std::vector<int>{1000, 250}));
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
@@ -133,7 +133,7 @@ TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {
   // factor is 2/3; factors are relative to the best host, so host 1 climbs to 0.25 / (2/3).
   for (int i = 0; i < 100; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, {true, 10ms, t0, i % 2 == 0 ? 503 : 200, 0});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, i % 2 == 0 ? 503 : 200, 0});
   }
   f.spread(1, t0 + 500ms);  // not due before update_interval
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
@@ -152,9 +152,9 @@ TEST(ClusterWeights, DynamicWeightsFollowReportedUtilization) {
   // Same request rate, host 1 reports twice the utilization: half the capacity.
   for (int i = 0; i < 50; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, {true, 10ms, t0, 200, 0.3});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, 200, 0.3});
     f.cluster->onStart(1);
-    f.cluster->onResult(1, {true, 10ms, t0, 200, 0.6});
+    f.cluster->onResult(1, f.cluster->occupant(1), {true, 10ms, t0, 200, 0.6});
   }
   EXPECT_EQ(f.spread(300, t0), (std::vector<int>{200, 100}));
 }
@@ -182,7 +182,8 @@ TEST(ClusterWeights, BoundedLoadSpreadsAHotKey) {
   EXPECT_LE(*std::max_element(bounded_load.begin(), bounded_load.end()), 13);
   // Once the requests finish, the key goes home again.
   for (std::size_t h = 0; h < 4; ++h) {
-    for (int i = 0; i < bounded_load[h]; ++i) b.cluster->onResult(h, {true, 1ms, t0, 200, 0});
+    for (int i = 0; i < bounded_load[h]; ++i)
+      b.cluster->onResult(h, b.cluster->occupant(h), {true, 1ms, t0, 200, 0});
   }
   EXPECT_EQ(b.cluster->pick({}, 42, t0), p.cluster->pick({}, 42, t0));
 }

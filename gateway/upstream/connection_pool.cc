@@ -77,6 +77,18 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
   stats_.pending.dec();
   pending->release();
   // release() removes a waiter it serves; a waiter that timed out removes itself.
+  if (draining_) {
+    // The host left while this request waited: it gets no connection to it, even one handed
+    // over just before the drain (which closes instead), and gives back a slot it was given.
+    if (waiter.handed == nullptr && !waiter.may_connect) waiters_.erase(it);
+    if (waiter.handed != nullptr) {
+      stats_.active.inc();  // release() counts it back down
+      release(std::move(waiter.handed), false);
+    } else if (waiter.may_connect) {
+      --open_;
+    }
+    co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
+  }
   if (waiter.handed == nullptr && !waiter.may_connect) {
     waiters_.erase(it);
     co_return Acquired{{}, stats::UpstreamError::PoolTimeout};

@@ -1,6 +1,7 @@
 #include "gateway/upstream/host_set.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace sluice::gateway::upstream {
 
@@ -8,6 +9,7 @@ HostSet::HostSet(const std::vector<Host>& static_hosts, std::size_t dynamic_slot
   for (Host h : static_hosts) {
     h.source = Source::Static;
     h.occupant = next_occupant_++;
+    index_.emplace(h.address, slots_.size());
     slots_.push_back(std::move(h));
   }
   slots_.resize(slots_.size() + dynamic_slots);
@@ -15,6 +17,7 @@ HostSet::HostSet(const std::vector<Host>& static_hosts, std::size_t dynamic_slot
 }
 
 void HostSet::vacate(std::size_t slot, TimePoint now) {
+  index_.erase(slots_[slot].address);
   slots_[slot] = Host{};
   vacated_[slot] = now;
   ++version_;
@@ -26,10 +29,9 @@ std::size_t HostSet::occupied() const noexcept {
 }
 
 std::optional<std::size_t> HostSet::find(std::string_view address) const {
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (!slots_[i].empty() && slots_[i].address == address) return i;
-  }
-  return std::nullopt;
+  const auto it = index_.find(std::string(address));
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
 }
 
 HostSet::Upsert HostSet::upsert(Host host, TimePoint now) {
@@ -54,6 +56,7 @@ HostSet::Upsert HostSet::upsert(Host host, TimePoint now) {
   if (!free) return Upsert::Full;
   host.occupant = next_occupant_++;
   host.added = now;
+  index_.emplace(host.address, *free);
   slots_[*free] = std::move(host);
   ++version_;
   return Upsert::Added;
@@ -68,12 +71,12 @@ std::optional<std::size_t> HostSet::remove(std::string_view address, Source sour
 
 std::vector<std::string> HostSet::replace(Source source, std::vector<Host> hosts, TimePoint now) {
   std::vector<std::string> refused;
+  std::unordered_set<std::string_view> wanted;
+  for (const Host& h : hosts) wanted.insert(h.address);
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     const Host& h = slots_[i];
     if (h.empty() || h.source != source) continue;
-    const bool kept = std::any_of(hosts.begin(), hosts.end(),
-                                  [&](const Host& n) { return n.address == h.address; });
-    if (!kept) vacate(i, now);
+    if (!wanted.contains(h.address)) vacate(i, now);
   }
   for (Host& h : hosts) {
     h.source = source;

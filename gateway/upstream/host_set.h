@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -81,6 +82,7 @@ class HostSet {
 
   std::vector<Host> slots_;
   std::vector<TimePoint> vacated_;  // when each slot last went empty (min: never used)
+  std::unordered_map<std::string, std::size_t> index_;  // address -> slot, occupied slots
   std::uint64_t next_occupant_ = 1;
   std::uint64_t version_ = 0;
 };

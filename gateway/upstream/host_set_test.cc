@@ -71,10 +71,10 @@ TEST(HostSet, ExpiresMissedHeartbeatsAndReusesTheLongestEmptySlot) {
 TEST(HostSet, ReplaceMakesAFileSourceExact) {
   HostSet set({host("10.0.0.1:80", S::Static)}, 3);
   set.upsert(host("10.0.0.9:80", S::Registry), t0);
-  auto refused = set.replace(S::File,
-                             {host("10.0.0.2:80", S::File), host("10.0.0.3:80", S::File, 4),
-                              host("10.0.0.1:80", S::File)},
-                             t0);
+  auto refused = set.replace(
+      S::File,
+      {host("10.0.0.2:80", S::File), host("10.0.0.3:80", S::File, 4), host("10.0.0.1:80", S::File)},
+      t0);
   EXPECT_THAT(refused, ElementsAre("10.0.0.1:80"));  // the static one stays static
   EXPECT_EQ(set.occupied(), 4U);
   const auto kept = set.slots()[*set.find("10.0.0.3:80")].occupant;

@@ -39,6 +39,7 @@ struct AttemptResult {
   std::chrono::steady_clock::time_point finished{};
   int status = 0;          // the response's status (0: none)
   double utilization = 0;  // the load the host reported (lb.dynamic_weights), 0: none
+  bool verdict = true;     // false: the try ended for a local reason, nothing learnt of the host
 };
 
 class LoadBalancer {

@@ -13,32 +13,41 @@ OutlierEjection::OutlierEjection(const config::OutlierDetection& config, std::si
     : detector_(config::outlierSettings(config), now),
       count_(hosts),
       hosts_(std::make_unique<std::atomic<Detector::HostId>[]>(hosts)),
+      occupants_(std::make_unique<std::atomic<std::uint64_t>[]>(hosts)),
       until_(std::make_unique<std::atomic<std::int64_t>[]>(hosts)) {
   for (std::size_t i = 0; i < hosts; ++i) {
     hosts_[i].store(detector_.addHost(), std::memory_order_relaxed);
+    occupants_[i].store(0, std::memory_order_relaxed);  // set by reset() for every slot
     until_[i].store(0, std::memory_order_relaxed);
   }
 }
 
-void OutlierEjection::reset(std::size_t host) {
-  // A worker still reporting under the old id reports to nobody (the detector ignores it).
-  const auto old = hosts_[host].exchange(detector_.addHost(), std::memory_order_relaxed);
-  detector_.removeHost(old);
+void OutlierEjection::reset(std::size_t host, std::uint64_t occupant) {
+  const std::lock_guard lock(mirror_mutex_);
+  // The occupant first: a worker that sees the new id (acquire) sees the new occupant too, and
+  // drops a result picked for the old one. One that still holds the old id reports to a host
+  // the detector forgets now.
+  occupants_[host].store(occupant, std::memory_order_relaxed);
+  const Detector::HostId id = occupant != 0 ? detector_.addHost() : 0;
+  const auto old = hosts_[host].exchange(id, std::memory_order_acq_rel);
+  if (old != 0) detector_.removeHost(old);
   until_[host].store(0, std::memory_order_relaxed);
 }
 
 void OutlierEjection::mirror(std::size_t host, TimePoint now) {
+  const std::lock_guard lock(mirror_mutex_);
   const auto s = detector_.hostStatus(hosts_[host].load(std::memory_order_relaxed), now);
   const std::int64_t until =
       s && s->ejected ? s->ejected_until.time_since_epoch().count() : std::int64_t{0};
   until_[host].store(until, std::memory_order_relaxed);
 }
 
-void OutlierEjection::record(std::size_t host, int status, TimePoint now) {
+void OutlierEjection::record(std::size_t host, std::uint64_t occupant, int status, TimePoint now) {
+  const auto id = hosts_[host].load(std::memory_order_acquire);
+  if (id == 0 || occupants_[host].load(std::memory_order_relaxed) != occupant) return;
   const Detector::Outcome outcome =
       status == 0 ? Detector::Outcome::GatewayFailure : Detector::classifyHttpStatus(status);
-  if (const auto reason =
-          detector_.record(hosts_[host].load(std::memory_order_relaxed), outcome, now)) {
+  if (const auto reason = detector_.record(id, outcome, now)) {
     ejections_[static_cast<std::size_t>(*reason)].fetch_add(1, std::memory_order_relaxed);
     mirror(host, now);
   }

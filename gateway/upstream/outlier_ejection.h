@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "gateway/config/config.h"
@@ -34,11 +35,14 @@ class OutlierEjection {
   }
 
   // One try's outcome: the response status, or 0 for a connection failure, reset or timeout.
-  void record(std::size_t host, int status, TimePoint now);
+  // `occupant` is the slot's host when the try was picked (HostSet::Host::occupant): a late
+  // result of a host that has left is not held against its successor.
+  void record(std::size_t host, std::uint64_t occupant, int status, TimePoint now);
   // The interval sweep, when due.
   void evaluate(TimePoint now);
-  // The slot got another host (or none): forget what the last one did.
-  void reset(std::size_t host);
+  // The slot got another host, or none (occupant 0): forget the last one. Main thread. An
+  // empty slot has no place in the detector, so max_ejection_percent counts real hosts only.
+  void reset(std::size_t host, std::uint64_t occupant);
 
   [[nodiscard]] std::size_t hosts() const noexcept { return count_; }
   [[nodiscard]] std::uint64_t ejections(std::size_t reason) const noexcept {
@@ -54,8 +58,12 @@ class OutlierEjection {
 
   resilience::OutlierDetector detector_;
   std::size_t count_;
-  // Slot -> detector id; replaced (main thread) when the slot changes hands, read by workers.
+  // Slot -> detector id (0: empty slot) and the host it belongs to; replaced (main thread) when
+  // the slot changes hands, read by workers.
   std::unique_ptr<std::atomic<resilience::OutlierDetector::HostId>[]> hosts_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> occupants_;
+  // Serialises writes of until_ (a worker's mirror() against reset()), off the pick path.
+  std::mutex mirror_mutex_;
   std::unique_ptr<std::atomic<std::int64_t>[]> until_;  // ns since the clock's epoch
   std::array<std::atomic<std::uint64_t>, kReasons> ejections_{};
 };

@@ -21,26 +21,26 @@ config::OutlierDetection settings() {
 
 TEST(OutlierEjection, EjectsAfterConsecutiveFailuresUntilItsTimeIsUp) {
   OutlierEjection o(settings(), 3, t0);
-  o.record(1, 503, t0);
-  o.record(1, 0, t0);    // a connection failure counts too
-  o.record(1, 404, t0);  // a 4xx is not a server failure: the run starts again
-  o.record(1, 500, t0);
-  o.record(1, 502, t0);
+  o.record(1, 0, 503, t0);
+  o.record(1, 0, 0, t0);    // a connection failure counts too
+  o.record(1, 0, 404, t0);  // a 4xx is not a server failure: the run starts again
+  o.record(1, 0, 500, t0);
+  o.record(1, 0, 502, t0);
   EXPECT_FALSE(o.ejected(1, t0));
-  o.record(1, 504, t0);
+  o.record(1, 0, 504, t0);
   EXPECT_TRUE(o.ejected(1, t0));
   EXPECT_TRUE(o.ejected(1, t0 + 10s - 1ns));
   EXPECT_FALSE(o.ejected(1, t0 + 10s));
   EXPECT_FALSE(o.ejected(0, t0));
   EXPECT_EQ(o.ejections(0), 1U);  // consecutive_5xx
   // The cap: a second host of three would be 67 % > 50 %.
-  for (int i = 0; i < 3; ++i) o.record(2, 500, t0);
+  for (int i = 0; i < 3; ++i) o.record(2, 0, 500, t0);
   EXPECT_FALSE(o.ejected(2, t0));
 }
 
 TEST(OutlierEjection, RoundRobinSkipsEjectedHostsWhileOthersAreLeft) {
   OutlierEjection o(settings(), 3, t0);
-  for (int i = 0; i < 3; ++i) o.record(0, 500, t0);
+  for (int i = 0; i < 3; ++i) o.record(0, 0, 500, t0);
   RoundRobin rr({1, 1, 1});
   for (int i = 0; i < 12; ++i) {
     const auto host = rr.pick({{}, 0, &o, t0});
@@ -56,6 +56,28 @@ TEST(OutlierEjection, RoundRobinSkipsEjectedHostsWhileOthersAreLeft) {
   bool zero = false;
   for (int i = 0; i < 3; ++i) zero = zero || rr.pick({{}, 0, &o, t0 + 11s}) == 0U;
   EXPECT_TRUE(zero);
+}
+
+TEST(OutlierEjection, SlotsFollowTheirHosts) {
+  // Four slots, two of them empty: the 50 % cap is over the two real hosts.
+  OutlierEjection o(settings(), 4, t0);
+  o.reset(0, 11);
+  o.reset(1, 12);
+  o.reset(2, 0);
+  o.reset(3, 0);
+  for (int i = 0; i < 3; ++i) o.record(0, 11, 500, t0);
+  EXPECT_TRUE(o.ejected(0, t0));
+  for (int i = 0; i < 3; ++i) o.record(1, 12, 500, t0);
+  EXPECT_FALSE(o.ejected(1, t0));  // a second of two would be 100 %
+  // Slot 0 gets another host: it starts clean, and late failures of the old one (picked as
+  // occupant 11) are not held against it.
+  o.reset(0, 21);
+  EXPECT_FALSE(o.ejected(0, t0));
+  for (int i = 0; i < 5; ++i) o.record(0, 11, 500, t0);
+  EXPECT_FALSE(o.ejected(0, t0));
+  for (int i = 0; i < 3; ++i) o.record(0, 21, 500, t0 + 1s);
+  EXPECT_TRUE(o.ejected(0, t0 + 1s));
+  EXPECT_FALSE(o.status(2, t0));  // an empty slot has no status
 }
 
 }  // namespace

@@ -44,6 +44,10 @@ class ConsistentHash final : public LoadBalancer {
   void onResult(std::size_t host, const AttemptResult& /*result*/) override {
     if (bounded_ && in_flight_[host] > 0) --in_flight_[host];
   }
+  // A rebuilt table (hosts came or went) keeps counting the requests already in flight.
+  void carryInFlight(const ConsistentHash& before) {
+    if (bounded_ && before.in_flight_.size() == in_flight_.size()) in_flight_ = before.in_flight_;
+  }
 
  private:
   std::shared_ptr<const resilience::RingHash> ring_;  // ring_hash

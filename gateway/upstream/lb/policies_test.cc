@@ -95,7 +95,7 @@ TEST(Balancers, EveryPolicySkipsEjectedHosts) {
   od.failure_percentage.reset();
   od.max_ejection_percent = 50;
   OutlierEjection ejection(od, 3, t0);
-  ejection.record(1, 500, t0);
+  ejection.record(1, 0, 500, t0);
   ASSERT_TRUE(ejection.ejected(1, t0));
   config::LoadBalancing ring;
   ring.policy = LbPolicy::RingHash;
