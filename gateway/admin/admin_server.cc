@@ -16,9 +16,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
+constexpr std::uint32_t kMaxBytes = 16U * 1024U;  // of a request's head, and of its body
 
 AdminServer::AdminServer(asio::io_context& io, tcp::endpoint endpoint)
-    : io_(io), endpoint_(endpoint), acceptor_(io) {}
+    : io_(io), endpoint_(std::move(endpoint)), acceptor_(io) {}
 
 void AdminServer::handle(std::string path, std::string description, Handler handler) {
   routes_[std::move(path)] = Route{std::move(description), std::move(handler)};
@@ -84,19 +85,20 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target,
     r.content_type = "text/html; charset=utf-8";
     r.body =
         "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
-    for (const auto& [p, route] : routes_) {
-      r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + route.description + "</li>";
-    }
-    for (const auto& [p, api] : apis_) {
-      r.body += "<li><a href=\"" + p + "\">" + p + "</a> &mdash; " + api.first + "</li>";
-    }
+    const auto item = [&r](const std::string& p, const std::string& description) {
+      r.body.append("<li><a href=\"").append(p).append("\">").append(p).append("</a> &mdash; ");
+      r.body.append(description).append("</li>");
+    };
+    for (const auto& [p, route] : routes_) item(p, route.description);
+    for (const auto& [p, api] : apis_) item(p, api.first);
     r.body += "</ul></body></html>\n";
     return r;
   }
   const auto it = routes_.find(path);
   if (it == routes_.end()) return {404, "text/plain; charset=utf-8", "not found\n"};
-  if (method != "GET" && method != "HEAD")
+  if (method != "GET" && method != "HEAD") {
     return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  }
   return it->second.handler();
 }
 
@@ -105,8 +107,8 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::flat_buffer buffer;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(16 * 1024);
-    parser.body_limit(16 * 1024);
+    parser.header_limit(kMaxBytes);
+    parser.body_limit(kMaxBytes);
     stream.expires_after(std::chrono::seconds(10));
     auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, net::kNoThrow);
     if (ec) {

@@ -1,8 +1,8 @@
 #include "gateway/server/discovery.h"
 
-#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include <boost/asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
@@ -120,7 +120,7 @@ void DiscoveryService::poll(WatchedFile& f) {
   if (::stat(f.path.c_str(), &now_stat) != 0) {
     if (!f.read_once || f.seen.st_ino != 0) {
       spdlog::error("discovery: {}: cannot read {} ({}); keeping its hosts as they are", cluster,
-                    f.path, std::strerror(errno));
+                    f.path, std::error_code(errno, std::generic_category()).message());
     }
     f.seen = {};
     f.read_once = true;

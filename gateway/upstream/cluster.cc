@@ -159,8 +159,9 @@ void Cluster::onResult(std::size_t host, std::uint64_t occupant, const AttemptRe
   // A try that got no response, or a 5xx, counts against the host; its latency counts as any.
   adjuster_->recordResponse(host, result.latency, result.success && result.status < 500,
                             result.finished);
-  if (result.utilization > 0)
+  if (result.utilization > 0) {
     adjuster_->reportUtilization(host, result.utilization, result.finished);
+  }
 }
 
 double Cluster::weightFactor(std::size_t host) const {
@@ -204,8 +205,9 @@ void Cluster::refreshWeights(std::chrono::steady_clock::time_point now) {
   if (ramping) {
     next = std::max<Duration>(std::chrono::milliseconds(10), config_.lb.slow_start->window / 50);
   }
-  if (const auto& d = config_.lb.dynamic_weights)
+  if (const auto& d = config_.lb.dynamic_weights) {
     next = std::min<Duration>(next, d->update_interval);
+  }
   next_weights_ =
       next == Duration::max() ? std::chrono::steady_clock::time_point::max() : now + next;
 }

@@ -21,16 +21,16 @@ using Result = ActiveHealth::Result;
 
 namespace {
 
-constexpr std::size_t kMaxHead = 16 * 1024;
+constexpr std::size_t kMaxHead = std::size_t{16} * 1024;
 constexpr std::size_t kMaxFields = 100;
 
 }  // namespace
 
 struct HealthChecker::Probe {
-  Probe(asio::io_context& io, std::string cluster_name, const config::HealthCheck& hc,
-        const HostSet& set, std::size_t slot, std::shared_ptr<ActiveHealth> h)
+  Probe(asio::io_context& io, std::string cluster_name, config::HealthCheck hc, const HostSet& set,
+        std::size_t slot, std::shared_ptr<ActiveHealth> h)
       : cluster(std::move(cluster_name)),
-        settings(hc),
+        settings(std::move(hc)),
         hosts(set),
         host(slot),
         health(std::move(h)),
@@ -148,9 +148,9 @@ asio::awaitable<void> probeLoop(std::shared_ptr<HealthChecker::Probe> p) {
 
 }  // namespace
 
-HealthChecker::HealthChecker(asio::io_context& io, std::string cluster,
-                             config::HealthCheck settings, const HostSet& hosts,
-                             std::shared_ptr<ActiveHealth> health)
+HealthChecker::HealthChecker(asio::io_context& io, const std::string& cluster,
+                             const config::HealthCheck& settings, const HostSet& hosts,
+                             const std::shared_ptr<ActiveHealth>& health)
     : io_(io) {
   for (std::size_t slot = 0; slot < hosts.capacity(); ++slot) {
     probes_.push_back(std::make_shared<Probe>(io, cluster, settings, hosts, slot, health));

@@ -37,8 +37,9 @@ namespace sluice::gateway::upstream {
 class HealthChecker {
  public:
   // `hosts` must outlive the checker; it is read on the same (main) thread that changes it.
-  HealthChecker(boost::asio::io_context& io, std::string cluster, config::HealthCheck settings,
-                const HostSet& hosts, std::shared_ptr<ActiveHealth> health);
+  HealthChecker(boost::asio::io_context& io, const std::string& cluster,
+                const config::HealthCheck& settings, const HostSet& hosts,
+                const std::shared_ptr<ActiveHealth>& health);
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
