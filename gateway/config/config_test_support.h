@@ -45,4 +45,9 @@ struct BrokenSection {
   std::string expected;
 };
 
+// Route and cluster sections of withRoute() broken on purpose, each reported as exactly one
+// problem (the TEST_P is in resilience_config_test.cc; other files add their own cases with
+// INSTANTIATE_TEST_SUITE_P under another prefix).
+class ResilienceConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
+
 }  // namespace sluice::gateway::config

@@ -57,14 +57,9 @@ void readHealthCheck(Reader& r, const YAML::Node& n, HealthCheck& out) {
     }
   }
   // The request's parts mean nothing to a TCP check: setting one there is a mistake.
-  const auto http_only = [&](const char* key) -> std::optional<YAML::Node> {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (out.type != HealthCheck::Type::Http) {
-      r.error(v, "health_check." + std::string(key) + " applies to type http only");
-      return std::nullopt;
-    }
-    return v;
+  const auto http_only = [&](const char* key) {
+    return r.keyWhere(n, key, out.type == HealthCheck::Type::Http, "health_check.",
+                      "applies to type http only");
   };
   if (const auto p = http_only("path")) {
     if (const auto s = r.scalar(*p, "health_check.path")) {

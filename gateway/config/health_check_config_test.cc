@@ -2,15 +2,12 @@
 // defaults, parsing, and every broken case reported with its position.
 #include "gateway/config/health_check_config.h"
 
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "gateway/config/config_test_support.h"
 
 namespace sluice::gateway::config {
 namespace {
-
-using ::testing::HasSubstr;
 
 TEST(HealthCheckConfig, DefaultsAndFields) {
   auto c = loaded(withRoute("", "    health_check: {}\n"));
@@ -58,17 +55,8 @@ TEST(HealthCheckConfig, DefaultsAndFields) {
   EXPECT_EQ(c.clusters[0].health_check->type, HealthCheck::Type::Tcp);
 }
 
-class HealthCheckConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
-
-TEST_P(HealthCheckConfigRejects, WithPositionAndReason) {
-  const auto& b = GetParam();
-  const auto p = problems(withRoute(b.route, b.cluster));
-  ASSERT_EQ(p.size(), 1U) << ::testing::PrintToString(p);
-  EXPECT_THAT(p[0], HasSubstr(b.expected));
-}
-
 INSTANTIATE_TEST_SUITE_P(
-    Cases, HealthCheckConfigRejects,
+    HealthCheck, ResilienceConfigRejects,
     ::testing::Values(
         BrokenSection{"unknown_type", "", "    health_check: { type: grpc }\n",
                       "t.yaml:5:27: health_check.type must be http or tcp, got 'grpc'"},

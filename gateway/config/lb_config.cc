@@ -59,15 +59,9 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
   }
   if (auto p = policyNamed(r, n["policy"])) out.policy = *p;
   // Each parameter belongs to one policy: a parameter of another is a mistake worth reporting.
-  const auto param = [&](const char* key, LbPolicy owner) -> std::optional<YAML::Node> {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (out.policy != owner) {
-      r.error(v, "lb." + std::string(key) + " applies to policy " + std::string(policyName(owner)) +
-                     " only");
-      return std::nullopt;
-    }
-    return v;
+  const auto param = [&](const char* key, LbPolicy owner) {
+    return r.keyWhere(n, key, out.policy == owner, "lb.",
+                      "applies to policy " + std::string(policyName(owner)) + " only");
   };
   if (const auto v = param("ring_vnodes", LbPolicy::RingHash)) {
     if (auto x = r.integer(*v, "lb.ring_vnodes", 1, 65'536)) {
@@ -96,15 +90,9 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
     return r.decimal(v, "lb.panic_threshold (percent)", 0, 100);
   });
   // A key's host does not depend on weights there: changing them would only reshuffle keys.
-  const auto weighted = [&](const char* key) -> std::optional<YAML::Node> {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (out.hashing()) {
-      r.error(v, "lb." + std::string(key) + " does not apply to policy " +
-                     std::string(policyName(out.policy)));
-      return std::nullopt;
-    }
-    return v;
+  const auto weighted = [&](const char* key) {
+    return r.keyWhere(n, key, !out.hashing(), "lb.",
+                      "does not apply to policy " + std::string(policyName(out.policy)));
   };
   if (const auto v = weighted("slow_start")) readSlowStart(r, *v, out.slow_start.emplace());
   if (const auto v = weighted("dynamic_weights")) {
@@ -129,14 +117,9 @@ void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
       }
     }
   }
-  const auto utilization_only = [&](const char* key) -> std::optional<YAML::Node> {
-    const YAML::Node v = n[key];
-    if (!v) return std::nullopt;
-    if (out.signal != DynamicWeights::Signal::Utilization) {
-      r.error(v, "lb.dynamic_weights." + std::string(key) + " applies to signal utilization only");
-      return std::nullopt;
-    }
-    return v;
+  const auto utilization_only = [&](const char* key) {
+    return r.keyWhere(n, key, out.signal == DynamicWeights::Signal::Utilization,
+                      "lb.dynamic_weights.", "applies to signal utilization only");
   };
   if (const auto v = utilization_only("header")) {
     if (const auto s = r.name(*v, "lb.dynamic_weights.header")) {

@@ -149,8 +149,6 @@ TEST(ResilienceConfig, Fault) {
   EXPECT_EQ(f.abort_percent, 100);
 }
 
-class ResilienceConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
-
 TEST_P(ResilienceConfigRejects, WithPositionAndReason) {
   const auto& b = GetParam();
   const auto p = problems(withRoute(b.route, b.cluster));

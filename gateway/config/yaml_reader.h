@@ -180,6 +180,19 @@ class Reader {
     return a;
   }
 
+  // map[key] if present and `applies`; a key that is present where it does not apply is a
+  // mistake worth reporting: "<prefix><key> <why>" at its value, and nullopt.
+  std::optional<YAML::Node> keyWhere(const YAML::Node& map, const char* key, bool applies,
+                                     std::string_view prefix, std::string_view why) {
+    const YAML::Node v = map[key];
+    if (!v) return std::nullopt;
+    if (!applies) {
+      error(v, std::string(prefix) + key + " " + std::string(why));
+      return std::nullopt;
+    }
+    return v;
+  }
+
   // Sets `out` from map[key] with `parse` when the key is present.
   template <typename T, typename Parse>
   void optional(const YAML::Node& map, const char* key, T& out, Parse&& parse) {
