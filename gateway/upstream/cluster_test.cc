@@ -2,6 +2,8 @@
 // (slow start, dynamic weights) - all under a manual clock.
 #include "gateway/upstream/cluster.h"
 
+#include <algorithm>
+
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -113,6 +115,89 @@ TEST(ClusterHosts, NewHostsRampUpAndLeavingHostsDrain) {
   EXPECT_EQ(f.spread(100, t0 + 11s), (std::vector<int>{100, 0, 0}));
   EXPECT_TRUE(f.cluster->address(1).empty());
   EXPECT_EQ(f.cluster->drainingPools(), 0U);  // no connection was open: nothing to drain
+}
+
+HostSet::Host registered(std::uint16_t port, std::uint32_t weight = 1) {
+  HostSet::Host h;
+  h.address = "127.0.0.1:" + std::to_string(port);
+  h.endpoint = {boost::asio::ip::make_address("127.0.0.1"), port};
+  h.source = HostSet::Source::Registry;
+  h.weight = weight;
+  return h;
+}
+
+// Keys (hashes 0..n-1 spread by a multiplier) that go to `host`.
+int keysOn(Cluster& c, std::size_t host, int n = 2000) {
+  int on = 0;
+  for (int k = 0; k < n; ++k) {
+    on += c.pick({}, static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ULL, t0) == host ? 1 : 0;
+  }
+  return on;
+}
+
+TEST(ClusterHosts, ARegisteredWeightChangeReachesAHashTable) {
+  config::LoadBalancing lb;
+  lb.policy = config::LbPolicy::RingHash;
+  ClusterFixture f(lb, 1, 1);
+  ASSERT_EQ(f.set->upsert(registered(9100, 1), t0), HostSet::Upsert::Added);
+  f.health.occupy(1);
+  f.cluster->applyHosts(f.set->slots(), t0);
+  EXPECT_NEAR(keysOn(*f.cluster, 1), 1000, 200);
+  ASSERT_EQ(f.set->upsert(registered(9100, 9), t0), HostSet::Upsert::Updated);
+  f.cluster->applyHosts(f.set->slots(), t0);
+  EXPECT_NEAR(keysOn(*f.cluster, 1), 1800, 200);
+}
+
+TEST(ClusterHosts, BoundedLoadsKeepCountingAcrossARebuild) {
+  config::LoadBalancing lb;
+  lb.policy = config::LbPolicy::RingHash;
+  lb.balance_factor = 1.25;
+  ClusterFixture f(lb, 4, 1);
+  std::vector<int> load(5);
+  const auto hot = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const auto h = f.cluster->pick({}, 42, t0);
+      f.cluster->onStart(*h);
+      ++load.at(*h);
+    }
+  };
+  hot(40);
+  // A host joins (the ring is rebuilt) while those 40 are in flight; 40 more of the hot key
+  // are bounded together with them: ceil(1.25 x 80 / 5) = 20 at most anywhere.
+  ASSERT_EQ(f.set->upsert(registered(9200), t0), HostSet::Upsert::Added);
+  f.health.occupy(4);
+  f.cluster->applyHosts(f.set->slots(), t0);
+  hot(40);
+  EXPECT_LE(*std::max_element(load.begin(), load.end()), 20) << ::testing::PrintToString(load);
+}
+
+TEST(ClusterHosts, AReusedSlotForgetsWhatWasLearntOfItsLastHost) {
+  config::LoadBalancing lb;
+  lb.dynamic_weights.emplace();
+  lb.dynamic_weights->min_samples = 1;
+  ClusterFixture f(lb, 1, 1);
+  ASSERT_EQ(f.set->upsert(registered(9100), t0), HostSet::Upsert::Added);
+  f.health.occupy(1);
+  f.cluster->applyHosts(f.set->slots(), t0);
+  for (int i = 0; i < 50; ++i) {
+    for (std::size_t h = 0; h < 2; ++h) {
+      f.cluster->onStart(h);
+      f.cluster->onResult(h, f.cluster->occupant(h), {true, h == 0 ? 10ms : 40ms, t0, 200, 0});
+    }
+  }
+  f.spread(1, t0 + 1s);  // the weights are refreshed every update_interval
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
+  // The slow host leaves; another takes its slot and starts with no record (no data: the mean
+  // factor of the hosts with data, here 1).
+  ASSERT_TRUE(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, t0 + 1s));
+  ASSERT_EQ(f.set->upsert(registered(9101), t0 + 1s), HostSet::Upsert::Added);
+  f.cluster->applyHosts(f.set->slots(), t0 + 1s);
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 1.0);
+  // A late result of the host that left is not held against the newcomer.
+  const std::uint64_t old_occupant = 1;  // not the newcomer's
+  f.cluster->onResult(1, old_occupant, {true, 400ms, t0 + 1s, 200, 0});
+  f.spread(1, t0 + 2s);
+  EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 1.0);
 }
 
 TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {
