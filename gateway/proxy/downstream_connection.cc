@@ -147,7 +147,7 @@ asio::awaitable<void> DownstreamConnection::run() {
   const std::size_t max_buffer = listener_.limits.header_bytes + kReadChunk;
   for (;;) {
     if (readable_) {
-      readable_ = false;  // resumed from park(): bytes are waiting, readHead() reads them
+      readable_ = false;  // resumed from park(): bytes are waiting, serve() reads them
     } else if (in_.empty()) {
       const bool first = served_ == 0;
       if (worker_.draining() && !first) {
@@ -202,9 +202,41 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   }
   Active& a = *active_;
   auto& stats = worker_.stats();
-  const HeadStatus hs = co_await readHead(a);
-  if (hs == HeadStatus::Closed) co_return false;
-  if (hs == HeadStatus::Rejected) {
+
+  // The request head, parsed strictly as it arrives, within the header deadline (read here
+  // rather than in a coroutine of its own: one frame fewer per request).
+  a.head_error = http::RequestError::None;
+  a.head_timed_out = false;
+  http::RequestLimits limits;
+  limits.max_request_line = listener_.limits.request_line;
+  limits.max_head_bytes = listener_.limits.header_bytes;
+  limits.max_fields = listener_.limits.headers;
+  a.parser.emplace(a.head, limits);
+  const auto until = net::coarseNow() + listener_.timeouts.header;
+  bool rejected = false;
+  for (;;) {
+    if (!in_.empty()) {
+      const auto p = a.parser->parseHead(in_.readable());
+      if (p.error != http::RequestError::None) {
+        a.head_error = p.error;
+        rejected = true;
+        break;
+      }
+      if (p.done) {
+        a.head_size = p.consumed;
+        break;
+      }
+    }
+    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk,
+                                          listener_.limits.header_bytes + kReadChunk);
+    if (r.status == net::IoStatus::Timeout) {
+      a.head_timed_out = true;
+      rejected = true;
+      break;
+    }
+    if (r.status != net::IoStatus::Ok) co_return false;  // closed before a whole head arrived
+  }
+  if (rejected) {
     // The head was unreadable: answer and close, so no byte of it can reach an upstream or be
     // taken for the start of another request.
     a.ctx.reset();
@@ -247,44 +279,69 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   co_return keep_alive;
 }
 
-asio::awaitable<DownstreamConnection::HeadStatus> DownstreamConnection::readHead(Active& a) {
-  a.head_error = http::RequestError::None;
-  a.head_timed_out = false;
-  http::RequestLimits limits;
-  limits.max_request_line = listener_.limits.request_line;
-  limits.max_head_bytes = listener_.limits.header_bytes;
-  limits.max_fields = listener_.limits.headers;
-  a.parser.emplace(a.head, limits);
-  const auto until = net::coarseNow() + listener_.timeouts.header;
-  for (;;) {
-    if (!in_.empty()) {
-      const auto p = a.parser->parseHead(in_.readable());
-      if (p.error != http::RequestError::None) {
-        a.head_error = p.error;
-        co_return HeadStatus::Rejected;
-      }
-      if (p.done) {
-        a.head_size = p.consumed;
-        co_return HeadStatus::Ready;
-      }
-    }
-    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk,
-                                          listener_.limits.header_bytes + kReadChunk);
-    if (r.status == net::IoStatus::Timeout) {
-      a.head_timed_out = true;
-      co_return HeadStatus::Rejected;
-    }
-    if (r.status != net::IoStatus::Ok) co_return HeadStatus::Closed;
-  }
-}
-
 bool DownstreamConnection::bodyUnread(const Active& a) noexcept {
   return a.head.framing == http::Framing::Chunked ||
          (a.head.framing == http::Framing::Length && a.head.content_length > 0);
 }
 
+// Coroutine frames on the request path are kept under glibc's largest tcache size (1032
+// bytes): a larger one costs a slow-path malloc and free on every request. GCC gives every local
+// and temporary of a coroutine its own slot, so what does not need to live across a suspension
+// is decided in plain functions (prepare(), admitNow()) and what does lives in Active.
 asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   a.response_started = false;
+  if (!prepare(a)) co_return co_await refuse(a, *a.refusal);
+  RequestContext& ctx = a.ctx;
+  const http::RequestHead& head = a.head;
+
+  // Admission guards, in order; the first local reply wins.
+  const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
+  if (!guards.empty()) {
+    if (const std::size_t stopped = admitNow(a, 0); stopped < guards.size()) {
+      const std::optional<bool> answered = co_await admitSlow(a, stopped);
+      if (answered) co_return *answered;
+    }
+    ctx.admitted = Clock::now();
+  }
+
+  // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
+  // once a request has passed routing, limits and guards.
+  if (head.expect_continue && in_.size() == a.head_size) {
+    const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
+                                          net::coarseNow() + listener_.timeouts.send);
+    if (s != net::IoStatus::Ok) {
+      complete(a, false);
+      co_return false;
+    }
+  }
+
+  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
+  a.down.emplace(socket_, in_, a.head_size, head, *a.parser, deadline_, listener_, body_limit,
+                 worker_.drainingFlag(), &a.response_started);
+  a.forwarder.emplace(*a.down, worker_.cluster(ctx.cluster_index), worker_.stats(), ctx, a.scratch);
+  ForwardResult result = co_await a.forwarder->run();
+  const bool body_done = a.forwarder->bodyDone();
+  a.forwarder.reset();  // gives back what the forwarding loop held (retry permits)
+  a.down.reset();
+  a.head_size = 0;  // the forwarder consumed the head
+  bool close = result.client_close;
+  reset_ = result.client_timed_out;
+  if (result.rejected) worker_.stats().reject(*result.rejected);
+  if (!a.response_started && result.reply) {
+    // The request body may be partly unread: only a fully read body leaves the connection usable.
+    close = close || result.reply->close || !body_done;
+    linger_ = close;
+    if (!co_await reply(a, *result.reply, close)) close = true;
+  } else if (result.reply) {
+    // An interim (1xx) response already went out, so this answer cannot: closing is the only
+    // way to tell the client there will be no final response.
+    close = true;
+  }
+  complete(a, result.upstream_failed);
+  co_return !close && head.keep_alive && !worker_.draining();
+}
+
+bool DownstreamConnection::prepare(Active& a) {
   auto& stats = worker_.stats();
   const server::Snapshot& snap = worker_.snapshot();
   const http::RequestHead& head = a.head;
@@ -323,14 +380,16 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   if (!ctx.request_id_received) worker_.requestIds().next(ctx.request_id);
   if (bad_field != nullptr) {
     stats.reject(stats::Reject::BadRequest);
-    co_return co_await refuse(a, http::LocalReply::text(400, bad_field));
+    a.refusal = http::LocalReply::text(400, bad_field);
+    return false;
   }
 
   // Route.
   const auto route = snap.router.match(head.host, head.path());
   if (!route) {
     stats.reject(stats::Reject::NoRoute);
-    co_return co_await refuse(a, http::LocalReply::text(404, "no route for this request"));
+    a.refusal = http::LocalReply::text(404, "no route for this request");
+    return false;
   }
   ctx.route_index = *route;
   ctx.route = &snap.config.routes[*route];
@@ -341,73 +400,53 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
   if (head.framing == http::Framing::Length && head.content_length > body_limit) {
     stats.reject(stats::Reject::BodyTooLarge);
-    co_return co_await refuse(a, http::LocalReply::text(413, "request body too large", true));
+    a.refusal = http::LocalReply::text(413, "request body too large", true);
+    return false;
   }
+  return true;
+}
 
-  // Admission guards, in order; the first local reply wins.
-  const auto& guards = snap.route_guards[*route];
-  stats::GuardStats* guard_stats = stats.guards.data() + snap.guard_slot_base[*route];
-  for (std::size_t i = 0; i < guards.size(); ++i) {
+std::size_t DownstreamConnection::admitNow(Active& a, std::size_t i) {
+  const auto& guards = worker_.snapshot().route_guards[*a.ctx.route_index];
+  for (; i < guards.size(); ++i) {
+    a.admission = guards[i]->check(a.ctx);
+    if (!a.admission || a.admission->wait.count() > 0 || a.admission->reply) break;
+    countAdmission(a, i);
+    pass(a);
+  }
+  return i;
+}
+
+asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, std::size_t i) {
+  const auto& guards = worker_.snapshot().route_guards[*a.ctx.route_index];
+  while (i < guards.size()) {
     // (No co_await inside ?: - GCC 12 destroys the temporaries of such an expression twice.)
-    std::optional<guards::Admission> decided = guards[i]->check(ctx);
-    if (!decided) decided.emplace(co_await guards[i]->admit(ctx));
-    guards::Admission& admission = *decided;
-    guard_stats[i][static_cast<std::size_t>(admission.verdict)].inc();
-    if (admission.wait.count() > 0) {
+    if (!a.admission) a.admission.emplace(co_await guards[i]->admit(a.ctx));
+    countAdmission(a, i);
+    if (a.admission->wait.count() > 0) {
       // A delayed request (rate limit within its burst) sleeps on its own worker's loop.
-      asio::steady_timer timer(socket_.get_executor(), admission.wait);
+      asio::steady_timer timer(socket_.get_executor(), a.admission->wait);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (admission.reply) {
-      co_return co_await refuse(a, *admission.reply);
-    }
-    if (admission.cluster) {  // a circuit breaker's fallback cluster
-      ctx.cluster_index = *admission.cluster;
-      ctx.cluster = &snap.config.clusters[ctx.cluster_index];
-    }
-    ++ctx.guards_admitted;
+    if (a.admission->reply) co_return co_await refuse(a, *a.admission->reply);
+    pass(a);
+    i = admitNow(a, i + 1);
   }
-  if (!guards.empty()) ctx.admitted = Clock::now();
+  co_return std::nullopt;
+}
 
-  // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
-  // once a request has passed routing, limits and guards.
-  if (head.expect_continue && in_.size() == a.head_size) {
-    const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
-                                          net::coarseNow() + listener_.timeouts.send);
-    if (s != net::IoStatus::Ok) {
-      complete(a, false);
-      co_return false;
-    }
-  }
+void DownstreamConnection::countAdmission(Active& a, std::size_t i) {
+  const std::size_t base = worker_.snapshot().guard_slot_base[*a.ctx.route_index];
+  worker_.stats().guards[base + i][static_cast<std::size_t>(a.admission->verdict)].inc();
+}
 
-  Downstream down{socket_,
-                  in_,
-                  a.head_size,
-                  head,
-                  *a.parser,
-                  deadline_,
-                  listener_,
-                  body_limit,
-                  worker_.drainingFlag(),
-                  &a.response_started};
-  Forwarder forwarder(down, worker_.cluster(ctx.cluster_index), stats, ctx, a.scratch);
-  ForwardResult result = co_await forwarder.run();
-  a.head_size = 0;  // the forwarder consumed the head
-  bool close = result.client_close;
-  reset_ = result.client_timed_out;
-  if (result.rejected) stats.reject(*result.rejected);
-  if (!a.response_started && result.reply) {
-    // The request body may be partly unread: only a fully read body leaves the connection usable.
-    close = close || result.reply->close || !forwarder.bodyDone();
-    linger_ = close;
-    if (!co_await reply(a, *result.reply, close)) close = true;
-  } else if (result.reply) {
-    // An interim (1xx) response already went out, so this answer cannot: closing is the only
-    // way to tell the client there will be no final response.
-    close = true;
+void DownstreamConnection::pass(Active& a) {
+  RequestContext& ctx = a.ctx;
+  if (a.admission->cluster) {  // a circuit breaker's fallback cluster
+    ctx.cluster_index = *a.admission->cluster;
+    ctx.cluster = &worker_.snapshot().config.clusters[ctx.cluster_index];
   }
-  complete(a, result.upstream_failed);
-  co_return !close && head.keep_alive && !worker_.draining();
+  ++ctx.guards_admitted;
 }
 
 asio::awaitable<bool> DownstreamConnection::refuse(Active& a, const http::LocalReply& r) {

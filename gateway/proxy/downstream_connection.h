@@ -25,6 +25,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/guards/guard.h"
 #include "gateway/http/head.h"
 #include "gateway/http/local_reply.h"
 #include "gateway/http/request_parser.h"
@@ -70,7 +71,6 @@ class DownstreamConnection {
 
  private:
   enum class Phase : std::uint8_t { Idle, Busy, Parked, Done };
-  enum class HeadStatus : std::uint8_t { Ready, Closed, Rejected };
 
   // The state of the request being served; see the memory note above.
   struct Active {
@@ -82,12 +82,26 @@ class DownstreamConnection {
     bool response_started = false;
     RequestContext ctx;
     Scratch scratch;
+    // Per-request state that would otherwise sit in handle()'s coroutine frame (see there).
+    std::optional<http::LocalReply> refusal;     // prepare()'s answer when it refuses
+    std::optional<guards::Admission> admission;  // the guard decision being applied
+    std::optional<Downstream> down;              // the forwarding phase's view of the client
+    std::optional<Forwarder> forwarder;
   };
 
   // Serves one request; returns whether the connection stays open.
   boost::asio::awaitable<bool> serve();
-  boost::asio::awaitable<HeadStatus> readHead(Active& a);
   boost::asio::awaitable<bool> handle(Active& a);
+  // Header fields, route and body limit, decided at once; false with a.refusal set to refuse.
+  bool prepare(Active& a);
+  // Runs the route's guards from `i` on while they admit at once (check(), no delay); returns
+  // where it stopped (guards.size(): all admitted), that guard's decision in a.admission.
+  std::size_t admitNow(Active& a, std::size_t i);
+  // The guards from one that must wait (admit(), a delay) or refused: nullopt once all admitted,
+  // else the request was answered here and the value says whether the connection stays open.
+  boost::asio::awaitable<std::optional<bool>> admitSlow(Active& a, std::size_t i);
+  void countAdmission(Active& a, std::size_t i);  // a.admission's verdict, in the guard's metrics
+  void pass(Active& a);                           // a.admission let the request through
   boost::asio::awaitable<bool> reply(Active& a, const http::LocalReply& r, bool close);
   // Answers a request locally instead of forwarding it (no route, a bad field, a guard's refusal);
   // an unread body closes the connection. Returns whether the connection stays open.

@@ -240,7 +240,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     const auto try_deadline = retry.per_try_timeout
                                   ? std::min(ctx_.deadline, now + *retry.per_try_timeout)
                                   : ctx_.deadline;
-    auto acquired = co_await cluster_.pool(*host).acquire(down_.deadline, try_deadline);
+    auto& pool = cluster_.pool(*host);
+    upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
+    if (!acquired.lease) acquired = co_await pool.acquire(down_.deadline, try_deadline);
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
       stats_.hosts[ctx_.cluster_index][*host].requests.inc();
@@ -442,9 +444,6 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
   auto& up = lease.socket();
   auto& in = down_.in;
   const auto io_until = [&] { return after(cluster_.config().io_timeout); };
-  const auto write_upstream = [&](auto buffers) -> asio::awaitable<bool> {
-    co_return co_await net::writeAll(up, down_.deadline, buffers, io_until()) == net::IoStatus::Ok;
-  };
   const auto read_client = [&]() -> asio::awaitable<bool> {
     const auto r =
         co_await net::readSome(down_.socket, down_.deadline, in,
@@ -460,7 +459,9 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
   switch (down_.head.framing) {
     case http::Framing::None:
     case http::Framing::UntilEof:
-      r.upstream_failed = !co_await write_upstream(asio::buffer(scratch_.request_head));
+      r.upstream_failed =
+          co_await net::writeAll(up, down_.deadline, asio::buffer(scratch_.request_head),
+                                 io_until()) != net::IoStatus::Ok;
       co_return r;
 
     case http::Framing::Length: {
@@ -472,7 +473,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
             asio::buffer(scratch_.request_head.data(), first ? scratch_.request_head.size() : 0),
             asio::buffer(in.readable().data(), take)};
         if (first || take > 0) {
-          if (!co_await write_upstream(bufs)) {
+          if (co_await net::writeAll(up, down_.deadline, bufs, io_until()) != net::IoStatus::Ok) {
             r.upstream_failed = true;
             co_return r;
           }
@@ -516,7 +517,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
           const std::array<asio::const_buffer, 2> bufs = {
               asio::buffer(scratch_.request_head.data(), first ? scratch_.request_head.size() : 0),
               asio::buffer(scratch_.body)};
-          if (!co_await write_upstream(bufs)) {
+          if (co_await net::writeAll(up, down_.deadline, bufs, io_until()) != net::IoStatus::Ok) {
             r.upstream_failed = true;
             co_return r;
           }
@@ -536,6 +537,93 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
   co_return r;
 }
 
+asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket& up,
+                                                           http::Framing framing, bool rechunk) {
+  auto& ubuf = scratch_.upstream_in;
+  bool complete = false;
+  switch (framing) {
+    case http::Framing::Chunked: {
+      scratch_.upstream_parser->setBodyOutput(&scratch_.body, rechunk);
+      bool first = true;
+      for (;;) {
+        scratch_.body.clear();
+        bool done = false;
+        if (!ubuf.empty()) {
+          const auto p = scratch_.upstream_parser->parseChunked(ubuf.readable());
+          ubuf.consume(p.consumed);
+          if (p.bad) {
+            upstream_error_ = stats::UpstreamError::BadResponse;
+            // Nothing reached the client yet: it gets a clean 502 instead of a broken body.
+            if (first) co_return Relayed::FailedBeforeStart;
+            truncated_ = true;
+            break;
+          }
+          done = p.done;
+        }
+        if (first || !scratch_.body.empty()) {
+          const std::array<asio::const_buffer, 2> bufs = {
+              asio::buffer(scratch_.response_head.data(),
+                           first ? scratch_.response_head.size() : 0),
+              asio::buffer(scratch_.body)};
+          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
+          first = false;
+        }
+        if (done) {
+          complete = true;
+          break;
+        }
+        const auto rr = co_await net::readSome(
+            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+        if (rr.status != net::IoStatus::Ok) {
+          truncate(rr.status);
+          break;
+        }
+      }
+      break;
+    }
+    case http::Framing::UntilEof: {
+      bool first = true;
+      for (;;) {
+        scratch_.body.clear();
+        const std::size_t n = ubuf.size();
+        if (rechunk && n > 0) http::appendChunkHeader(scratch_.body, n);
+        const std::array<asio::const_buffer, 4> bufs = {
+            asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
+            asio::buffer(scratch_.body), asio::buffer(ubuf.readable().data(), n),
+            asio::buffer(http::kCrLf.data(), rechunk && n > 0 ? http::kCrLf.size() : 0)};
+        if (first || n > 0) {
+          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
+        }
+        first = false;
+        ubuf.consume(n);
+        const auto rr = co_await net::readSome(
+            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+        if (rr.status == net::IoStatus::Eof) {
+          // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
+          complete = !rechunk || co_await writeClient(
+                                     asio::buffer(http::kLastChunk.data(), http::kLastChunk.size()),
+                                     http::kLastChunk.size());
+          break;
+        }
+        if (rr.status != net::IoStatus::Ok) {
+          truncate(rr.status);
+          break;
+        }
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  co_return complete ? Relayed::Complete : Relayed::Incomplete;
+}
+
+void Forwarder::truncate(net::IoStatus s) {
+  truncated_ = true;
+  upstream_error_ =
+      s == net::IoStatus::Timeout ? stats::UpstreamError::Timeout : stats::UpstreamError::Truncated;
+}
+
 asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
                                                         Clock::time_point head_deadline) {
   auto& up = lease.socket();
@@ -545,7 +633,15 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   const bool upload = !bodiless();
   const auto send_start = upload ? Clock::now() : Clock::time_point{};
-  const SendResult sent = co_await sendRequest(lease);
+  SendResult sent;
+  if (upload) {
+    sent = co_await sendRequest(lease);
+  } else {
+    // The common case, a bodiless request: its head in one write, without sendRequest's frame.
+    sent.upstream_failed =
+        co_await net::writeAll(up, down_.deadline, asio::buffer(scratch_.request_head),
+                               after(cluster_.config().io_timeout)) != net::IoStatus::Ok;
+  }
   if (upload) {
     // The route timeout runs from the end of the request body (as Envoy's route timeout does):
     // a slow upload is the client's time, not the upstream's. A client's own deadline stays
@@ -565,7 +661,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   // Response head, skipping interim 1xx responses (100 Continue was answered by sluice itself).
   http::ResponseHead& rhead = scratch_.upstream_head;
-  std::optional<http::ResponseParser> parser;
+  std::optional<http::ResponseParser>& parser = scratch_.upstream_parser;
   bool received_any = false;
   std::size_t head_bytes = 0;
   for (;;) {
@@ -652,12 +748,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   const bool rechunk = framing.framing == http::Framing::Chunked;
   bool complete = false;  // the whole body reached the client
-  bool truncated = false;
-  auto truncate = [&](net::IoStatus s) {
-    truncated = true;
-    upstream_error_ = s == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
-                                                  : stats::UpstreamError::Truncated;
-  };
+  truncated_ = false;
 
   switch (rhead.framing) {
     case http::Framing::None: {
@@ -697,82 +788,16 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
       }
       break;
     }
-    case http::Framing::Chunked: {
-      parser->setBodyOutput(&scratch_.body, rechunk);
-      bool first = true;
-      for (;;) {
-        scratch_.body.clear();
-        bool done = false;
-        if (!ubuf.empty()) {
-          const auto p = parser->parseChunked(ubuf.readable());
-          ubuf.consume(p.consumed);
-          if (p.bad) {
-            upstream_error_ = stats::UpstreamError::BadResponse;
-            truncated = true;
-            if (first) {
-              // Nothing reached the client yet: it gets a clean 502 instead of a broken body.
-              co_return Outcome::Failed;
-            }
-            break;
-          }
-          done = p.done;
-        }
-        if (first || !scratch_.body.empty()) {
-          const std::array<asio::const_buffer, 2> bufs = {
-              asio::buffer(scratch_.response_head.data(),
-                           first ? scratch_.response_head.size() : 0),
-              asio::buffer(scratch_.body)};
-          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
-          first = false;
-        }
-        if (done) {
-          complete = true;
-          break;
-        }
-        const auto rr = co_await net::readSome(
-            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
-        if (rr.status != net::IoStatus::Ok) {
-          truncate(rr.status);
-          break;
-        }
-      }
-      break;
-    }
+    case http::Framing::Chunked:
     case http::Framing::UntilEof: {
-      bool first = true;
-      for (;;) {
-        scratch_.body.clear();
-        const std::size_t n = ubuf.size();
-        if (rechunk && n > 0) http::appendChunkHeader(scratch_.body, n);
-        const std::array<asio::const_buffer, 4> bufs = {
-            asio::buffer(scratch_.response_head.data(), first ? scratch_.response_head.size() : 0),
-            asio::buffer(scratch_.body), asio::buffer(ubuf.readable().data(), n),
-            asio::buffer(http::kCrLf.data(), rechunk && n > 0 ? http::kCrLf.size() : 0)};
-        if (first || n > 0) {
-          if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
-        }
-        first = false;
-        ubuf.consume(n);
-        const auto rr = co_await net::readSome(
-            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
-        if (rr.status == net::IoStatus::Eof) {
-          // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
-          complete = !rechunk || co_await writeClient(
-                                     asio::buffer(http::kLastChunk.data(), http::kLastChunk.size()),
-                                     http::kLastChunk.size());
-          break;
-        }
-        if (rr.status != net::IoStatus::Ok) {
-          truncate(rr.status);
-          break;
-        }
-      }
+      const Relayed r = co_await relayStream(up, rhead.framing, rechunk);
+      if (r == Relayed::FailedBeforeStart) co_return Outcome::Failed;
+      complete = r == Relayed::Complete;
       break;
     }
   }
 
-  truncated_ = truncated;
-  if (truncated) {
+  if (truncated_) {
     stats_.upstreamError(ctx_.cluster_index, upstream_error_);
     ctx_.upstream_error = upstream_error_;
     ctx_.error = "upstream response truncated";

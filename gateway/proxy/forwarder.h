@@ -36,6 +36,7 @@
 #include "gateway/http/response_parser.h"
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/socket_deadline.h"
+#include "gateway/net/socket_io.h"
 #include "gateway/proxy/request_context.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/cluster.h"
@@ -72,6 +73,9 @@ struct Scratch {
   std::string body;           // re-chunked body bytes on their way out
   net::IoBuffer upstream_in;  // what the upstream sent; empty again when an exchange ends cleanly
   http::ResponseHead upstream_head;
+  // Here rather than in the coroutine that uses it: a coroutine frame above glibc's largest
+  // tcache size (1032 bytes) costs a slow-path malloc and free on every request.
+  std::optional<http::ResponseParser> upstream_parser;
 };
 
 class Forwarder {
@@ -99,9 +103,16 @@ class Forwarder {
   };
 
   enum class RetryCause : std::uint8_t { ConnectFailure, Reset, Timeout, Status, Never };
+  enum class Relayed : std::uint8_t { Complete, Incomplete, FailedBeforeStart };
 
   boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease, Clock::time_point head_deadline);
   boost::asio::awaitable<SendResult> sendRequest(upstream::Lease& lease);
+  // Relays a chunked or close-delimited response body (re-chunked for the client if `rechunk`);
+  // the Content-Length case, the common one, stays in exchange() to save a coroutine frame.
+  boost::asio::awaitable<Relayed> relayStream(boost::asio::ip::tcp::socket& up,
+                                              http::Framing framing, bool rechunk);
+  // The response body stopped early (`s`: why): counted as truncated.
+  void truncate(net::IoStatus s);
   // Writes to the client; `co_await` it for whether every byte went out.
   template <typename Buffers>
   auto writeClient(const Buffers& buffers, std::size_t bytes);

@@ -55,12 +55,16 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::takeLiveIdle() {
   return nullptr;
 }
 
+Lease ConnectionPool::takeIdle() {
+  auto conn = takeLiveIdle();
+  if (conn == nullptr) return {};
+  stats_.active.inc();
+  return {this, std::move(conn), true};
+}
+
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until) {
-  if (auto conn = takeLiveIdle()) {
-    stats_.active.inc();
-    co_return Acquired{Lease(this, std::move(conn), true)};
-  }
+  if (Lease idle = takeIdle()) co_return Acquired{std::move(idle)};
   if (open_ < settings_.max_connections) {
     ++open_;
     co_return co_await connect(deadline, until);

@@ -99,6 +99,9 @@ class ConnectionPool {
     Lease lease;
     stats::UpstreamError error = stats::UpstreamError::ConnectFailure;  // when !lease
   };
+  // A live idle connection, if there is one: the common case, decided without suspending (so
+  // without a coroutine frame). An empty Lease means acquire() is needed.
+  [[nodiscard]] Lease takeIdle();
   // `deadline` bounds the connect (armed with pool.connect_timeout). Neither the wait for a free
   // connection nor the connect lasts past `until` (the request's deadline for this try).
   boost::asio::awaitable<Acquired> acquire(
