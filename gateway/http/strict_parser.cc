@@ -17,14 +17,21 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 template <bool IsRequest>
 std::size_t StrictParser<IsRequest>::findHeadEnd(std::string_view data) noexcept {
-  const std::size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
-  if (data.size() < from + 4) return std::string_view::npos;
-  const void* hit = memmem(data.data() + from, data.size() - from, "\r\n\r\n", 4);
-  if (hit == nullptr) {
-    scanned_ = data.size();
-    return std::string_view::npos;
+  // Every line feed is a candidate end; memchr jumps between them (a head has a few dozen at
+  // most), which is cheaper than memmem's general search for the four bytes.
+  const char* const begin = data.data();
+  const char* const end = begin + data.size();
+  const char* p = begin + (scanned_ > 3 ? scanned_ : 3);
+  while (p < end) {
+    p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) break;
+    if (p[-1] == '\r' && p[-2] == '\n' && p[-3] == '\r') {
+      return static_cast<std::size_t>(p - begin) + 1;
+    }
+    ++p;
   }
-  return static_cast<std::size_t>(static_cast<const char*>(hit) - data.data()) + 4;
+  scanned_ = data.size();
+  return std::string_view::npos;
 }
 
 template <bool IsRequest>
