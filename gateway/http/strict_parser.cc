@@ -46,7 +46,8 @@ bool StrictParser<IsRequest>::checkField(Field id, std::string_view name, std::s
     return fail(FieldProblem::ObsFold, ec);
   }
   if (value.data() > after_name &&
-      std::memchr(after_name, '\n', static_cast<std::size_t>(value.data() - after_name))) {
+      std::memchr(after_name, '\n', static_cast<std::size_t>(value.data() - after_name)) !=
+          nullptr) {
     return fail(FieldProblem::ObsFold, ec);
   }
 

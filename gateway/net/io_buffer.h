@@ -5,6 +5,7 @@
 // valid until the owner calls consume() past them, prepare() (which may compact or grow) or
 // release(). That is what lets a parsed head point into the buffer without copying. Memory is
 // allocated on the first prepare() and can be given back with release() while a connection idles.
+// It comes from the BufferPool, not the general heap (see buffer_pool.h for why).
 #pragma once
 
 #include <algorithm>
@@ -15,7 +16,15 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include "gateway/net/buffer_pool.h"
+
 namespace sluice::gateway::net {
+
+// Gives an IoBuffer's block back to the pool (which needs its size).
+struct PoolDeleter {
+  std::size_t bytes = 0;
+  void operator()(char* p) const noexcept { BufferPool::deallocate(p, bytes); }
+};
 
 class IoBuffer {
  public:
@@ -43,7 +52,7 @@ class IoBuffer {
     }
     if (capacity_ - end_ < min_free) {
       const std::size_t want = std::max(end_ + min_free, std::min(capacity_ * 2, max_total));
-      auto bigger = std::make_unique_for_overwrite<char[]>(want);
+      Storage bigger(static_cast<char*>(BufferPool::allocate(want)), PoolDeleter{want});
       if (end_ > begin_) std::memcpy(bigger.get(), data_.get() + begin_, size());
       end_ -= begin_;
       begin_ = 0;
@@ -72,7 +81,9 @@ class IoBuffer {
   }
 
  private:
-  std::unique_ptr<char[]> data_;
+  using Storage = std::unique_ptr<char[], PoolDeleter>;
+
+  Storage data_;
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

@@ -290,7 +290,9 @@ bool DownstreamConnection::bodyUnread(const Active& a) noexcept {
 // is decided in plain functions (prepare(), admitNow()) and what does lives in Active.
 asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   a.response_started = false;
-  if (!prepare(a)) co_return co_await refuse(a, *a.refusal);
+  if (!prepare(a)) {
+    co_return co_await refuse(a, *a.refusal);
+  }
   RequestContext& ctx = a.ctx;
   const http::RequestHead& head = a.head;
 
@@ -316,8 +318,8 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
 
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
-  a.down.emplace(socket_, in_, a.head_size, head, *a.parser, deadline_, listener_, body_limit,
-                 worker_.drainingFlag(), &a.response_started);
+  a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_,
+                            body_limit, worker_.drainingFlag(), &a.response_started});
   a.forwarder.emplace(*a.down, worker_.cluster(ctx.cluster_index), worker_.stats(), ctx, a.scratch);
   ForwardResult result = co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
@@ -428,7 +430,9 @@ asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, 
       asio::steady_timer timer(socket_.get_executor(), a.admission->wait);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    if (a.admission->reply) co_return co_await refuse(a, *a.admission->reply);
+    if (a.admission->reply) {
+      co_return co_await refuse(a, *a.admission->reply);
+    }
     pass(a);
     i = admitNow(a, i + 1);
   }

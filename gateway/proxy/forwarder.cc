@@ -242,7 +242,9 @@ asio::awaitable<ForwardResult> Forwarder::run() {
                                   : ctx_.deadline;
     auto& pool = cluster_.pool(*host);
     upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
-    if (!acquired.lease) acquired = co_await pool.acquire(down_.deadline, try_deadline);
+    if (!acquired.lease) {
+      acquired = co_await pool.acquire(down_.deadline, try_deadline);
+    }
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
       stats_.hosts[ctx_.cluster_index][*host].requests.inc();

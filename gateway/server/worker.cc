@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/net/buffer_pool.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/downstream_connection.h"
 
@@ -183,11 +184,12 @@ asio::awaitable<void> Worker::tickLoop() {
       for (auto& c : clusters_) c->sweep(now);
       if (cold_since_trim_ > 0) {
         // Connections that went cold freed their per-request memory; glibc keeps freed heap
-        // pages mapped unless asked, which would leave the RSS of a burst of clients behind long
-        // after they idle. At most once a sweep; its cost grows with the free chunks, not with
-        // the heap.
+        // pages mapped unless asked, and so does the buffer pool (beyond a warm reserve), which
+        // would leave the RSS of a burst of clients behind long after they idle. At most once a
+        // sweep; its cost grows with the free chunks, not with the heap.
         cold_since_trim_ = 0;
         malloc_trim(0);
+        net::BufferPool::trim();
       }
     }
   }
