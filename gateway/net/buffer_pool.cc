@@ -22,8 +22,8 @@ constexpr bool kPooled = true;
 #endif
 
 std::size_t classOf(std::size_t bytes) {
-  const std::size_t block = std::bit_ceil(bytes < BufferPool::kMinBlock ? BufferPool::kMinBlock
-                                                                        : bytes);
+  const std::size_t block =
+      std::bit_ceil(bytes < BufferPool::kMinBlock ? BufferPool::kMinBlock : bytes);
   return static_cast<std::size_t>(std::countr_zero(block) -
                                   std::countr_zero(BufferPool::kMinBlock));
 }
@@ -47,8 +47,8 @@ struct ThreadPool {
   }
 
   void grow(std::size_t c) {
-    void* slab = ::mmap(nullptr, kSlabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
+    void* slab =
+        ::mmap(nullptr, kSlabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slab == MAP_FAILED) throw std::bad_alloc();
     // Untouched pages cost nothing until written: the new blocks are cold until used.
     const std::size_t block = blockOf(c);
