@@ -442,6 +442,11 @@ auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
       }));
 }
 
+auto Forwarder::readBody(asio::ip::tcp::socket& up) {
+  return net::readSome(up, down_.deadline, scratch_.upstream_in,
+                       after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+}
+
 asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& lease) {
   auto& up = lease.socket();
   auto& in = down_.in;
@@ -574,8 +579,7 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
           complete = true;
           break;
         }
-        const auto rr = co_await net::readSome(
-            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+        const auto rr = co_await readBody(up);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -598,8 +602,7 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
         }
         first = false;
         ubuf.consume(n);
-        const auto rr = co_await net::readSome(
-            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+        const auto rr = co_await readBody(up);
         if (rr.status == net::IoStatus::Eof) {
           // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
           complete = !rechunk || co_await writeClient(
@@ -781,8 +784,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           capture.complete = capture.active;
           break;
         }
-        const auto rr = co_await net::readSome(
-            up, down_.deadline, ubuf, after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+        const auto rr = co_await readBody(up);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;

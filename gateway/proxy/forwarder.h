@@ -116,6 +116,9 @@ class Forwarder {
   // Writes to the client; `co_await` it for whether every byte went out.
   template <typename Buffers>
   auto writeClient(const Buffers& buffers, std::size_t bytes);
+  // Reads more of the response body from `up` into scratch_.upstream_in, within the cluster's
+  // I/O timeout; `co_await` it for a net::ReadResult.
+  auto readBody(boost::asio::ip::tcp::socket& up);
   [[nodiscard]] bool bodiless() const noexcept;
   [[nodiscard]] bool replayable() const noexcept;  // bodiless and idempotent
   // The pause before the next try when this failure may be retried (a retry condition of the
