@@ -122,18 +122,6 @@ Units chooseUnits(double rate, std::uint64_t burst, double debt_tokens, bool fin
   return u;
 }
 
-TokenBucket::Settings coerce(TokenBucket::Settings s) {
-  if (std::isnan(s.rate_per_second) || s.rate_per_second < 0.0) {
-    s.rate_per_second = 0.0;
-  } else if (s.rate_per_second > 0.0 && s.rate_per_second < TokenBucket::kMinRate) {
-    s.rate_per_second = TokenBucket::kMinRate;
-  } else if (std::isfinite(s.rate_per_second) && s.rate_per_second > TokenBucket::kMaxRate) {
-    s.rate_per_second = TokenBucket::kMaxRate;
-  }
-  s.burst = std::min(s.burst, TokenBucket::kMaxBurst);
-  return s;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +171,18 @@ double TokenBucket::Reservation::cancel(TimePoint now) {
 // ---------------------------------------------------------------------------------------------
 // TokenBucket
 
+TokenBucket::Settings TokenBucket::coerced(Settings s) {
+  if (std::isnan(s.rate_per_second) || s.rate_per_second < 0.0) {
+    s.rate_per_second = 0.0;
+  } else if (s.rate_per_second > 0.0 && s.rate_per_second < kMinRate) {
+    s.rate_per_second = kMinRate;
+  } else if (std::isfinite(s.rate_per_second) && s.rate_per_second > kMaxRate) {
+    s.rate_per_second = kMaxRate;
+  }
+  s.burst = std::min(s.burst, kMaxBurst);
+  return s;
+}
+
 std::optional<std::string> TokenBucket::validate(const Settings& settings) {
   const double r = settings.rate_per_second;
   if (std::isnan(r)) {
@@ -207,7 +207,7 @@ std::optional<std::string> TokenBucket::validate(const Settings& settings) {
 }
 
 TokenBucket::TokenBucket(const Settings& settings, TimePoint now) : word_(0) {
-  const Settings s = coerce(settings);
+  const Settings s = coerced(settings);
   Params p;
   p.mode = s.rate_per_second == 0.0        ? Mode::Frozen
            : std::isinf(s.rate_per_second) ? Mode::Unlimited
@@ -518,7 +518,7 @@ void TokenBucket::reconfigure(const std::optional<Settings>& next, TimePoint now
   const std::int64_t e = unpack(w);
 
   const Settings s =
-      coerce(next.value_or(Settings{.rate_per_second = old.rate, .burst = old.burst}));
+      coerced(next.value_or(Settings{.rate_per_second = old.rate, .burst = old.burst}));
   Params p;
   p.mode = s.rate_per_second == 0.0        ? Mode::Frozen
            : std::isinf(s.rate_per_second) ? Mode::Unlimited

@@ -97,6 +97,9 @@ class TokenBucket {
   // Explains what is wrong with `settings`, or nullopt if valid: rate NaN, negative, positive
   // below kMinRate or finite above kMaxRate; burst above kMaxBurst; burst 0 with a finite rate.
   [[nodiscard]] static std::optional<std::string> validate(const Settings& settings);
+  // The settings the constructor and setSettings() would use for `settings` (see the
+  // constructor for the coercion rules).
+  [[nodiscard]] static Settings coerced(Settings settings);
 
   // A booking of `tokens()` tokens for time timeToAct(), from reserve(). Move-only. Its
   // destructor does nothing: reserved tokens are spent, not held, and giving them back needs the
