@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "gateway/net/io_buffer.h"
+#include "gateway/net/read_readiness.h"
 #include "gateway/net/socket_deadline.h"
 
 namespace sluice::gateway::net {
@@ -32,19 +33,27 @@ struct ReadResult {
   std::size_t bytes = 0;
 };
 
+// Which read of a message this is (see read_readiness.h): a first read may trust a short read
+// before it to skip the speculative recv(); a read inside a message must not, since an
+// end-of-file may be waiting.
+enum class ReadPosition : std::uint8_t { InMessage, FirstOfMessage };
+
 // Reads what is available (at least one byte) into `buffer`, growing it to at most `max_total`.
 // `co_await` the result: it yields a ReadResult. Not a coroutine itself: the returned deferred
 // operation is awaited directly, so reading costs no coroutine frame.
 inline auto readSome(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
                      IoBuffer& buffer, std::chrono::steady_clock::time_point until,
-                     std::size_t min_free, std::size_t max_total) {
+                     std::size_t min_free, std::size_t max_total,
+                     ReadPosition position = ReadPosition::InMessage) {
+  if (position == ReadPosition::InMessage) trySpeculatively(socket);
   auto space = buffer.prepare(min_free, max_total);
   deadline.arm(socket, until);
   return socket.async_read_some(
-      space,
-      boost::asio::deferred([&deadline, &buffer](boost::system::error_code ec, std::size_t n) {
+      space, boost::asio::deferred([&socket, &deadline, &buffer, asked = space.size()](
+                                       boost::system::error_code ec, std::size_t n) {
         const bool timed_out = deadline.disarm();
         buffer.commit(n);
+        markDrained(socket, n, asked);
         ReadResult r{IoStatus::Ok, n};
         if (n == 0) {
           r.status = timed_out                       ? IoStatus::Timeout

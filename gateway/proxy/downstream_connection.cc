@@ -160,10 +160,11 @@ asio::awaitable<void> DownstreamConnection::run() {
                                 : listener_.timeouts.idle);
         // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
         deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
-        auto [ec, n] =
-            co_await socket_.async_read_some(in_.prepare(kReadChunk, max_buffer), net::kNoThrow);
+        const auto space = in_.prepare(kReadChunk, max_buffer);
+        auto [ec, n] = co_await socket_.async_read_some(space, net::kNoThrow);
         const bool hot_expired = deadline_.disarm();
         in_.commit(n);
+        net::markDrained(socket_, n, space.size());
         if (n == 0) {
           // Woken by the drain: a request that raced with it may already be in the socket.
           if (worker_.draining()) {

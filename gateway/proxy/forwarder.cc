@@ -684,8 +684,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           break;
         }
       }
-      const auto rr = co_await net::readSome(up, down_.deadline, ubuf, head_deadline, kReadChunk,
-                                             kMaxResponseHead + kReadChunk);
+      const auto rr = co_await net::readSome(
+          up, down_.deadline, ubuf, head_deadline, kReadChunk, kMaxResponseHead + kReadChunk,
+          received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
       if (rr.status == net::IoStatus::Timeout) {
         upstream_error_ = stats::UpstreamError::Timeout;
         co_return Outcome::Failed;
