@@ -214,6 +214,48 @@ def main(path):
                 p(f"| {body} | {conns} | {t} | " + " | ".join(fmt_int(v) for v in vals) + f" | {cv} |")
         p("")
 
+    if reps > 1 and "nginx" in targets:
+        # Each repetition runs every target back to back, so the ratio within one repetition
+        # cancels the box's slow drift (other tenants come and go over minutes); the median of
+        # those ratios is steadier than the ratio of two medians above.
+        p("### Paired with nginx, per repetition (median of per-rep ratios; wins = reps "
+          "where the target did at least as well as nginx)")
+        p("")
+        p("| body | conns | target | req/CPU-s x nginx | wins | p99 x nginx (< 1 is better) | wins |")
+        p("|---|---:|---|---:|---:|---:|---:|")
+
+        def per_rep(rs):
+            return {int(r["rep"]): r for r in rs}
+
+        for (body, conns), by_t in cells.items():
+            ngx = per_rep(by_t.get("nginx", []))
+            for t in targets:
+                if t == "nginx":
+                    continue
+                eff_r, p99_r = [], []
+                for rep, r in per_rep(by_t.get(t, [])).items():
+                    n = ngx.get(rep)
+                    if n is None:
+                        continue
+                    e_t, e_n = (num(x.get("rps")) / num(x.get("tgt_cpu"), 0) if num(x.get("tgt_cpu"), 0)
+                                else None for x in (r, n))
+                    if e_t and e_n:
+                        eff_r.append(e_t / e_n)
+                    l_t, l_n = num(r.get("p99_us")), num(n.get("p99_us"))
+                    if l_t and l_n:
+                        p99_r.append(l_t / l_n)
+                if not eff_r and not p99_r:
+                    continue
+
+                def cell(vals, win):
+                    if not vals:
+                        return "n/a | n/a"
+                    return f"{st.median(vals):.2f} | {sum(1 for v in vals if win(v))}/{len(vals)}"
+
+                p(f"| {body} | {conns} | {t} | {cell(eff_r, lambda v: v >= 1)} | "
+                  f"{cell(p99_r, lambda v: v <= 1)} |")
+        p("")
+
     if idle:
         p("### Idle keep-alive connections (fresh process, before load)")
         p("")
