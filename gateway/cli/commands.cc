@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/common/heap.h"
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_config.h"
 #include "gateway/demo/demo_upstreams.h"
@@ -112,7 +113,8 @@ int demo(const DemoOptions& options) {
 }
 
 int version() {
-  std::cout << "sluice " << SLUICE_VERSION << '\n';
+  // One line, version second: scripts take it with `awk '{print $2}'`.
+  std::cout << "sluice " << SLUICE_VERSION << " (malloc: " << heap::allocatorName() << ")\n";
   return 0;
 }
 

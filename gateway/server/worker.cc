@@ -1,6 +1,5 @@
 #include "gateway/server/worker.h"
 
-#include <malloc.h>
 #include <sys/socket.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/common/heap.h"
 #include "gateway/net/buffer_pool.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/downstream_connection.h"
@@ -183,12 +183,12 @@ asio::awaitable<void> Worker::tickLoop() {
       next_sweep = now + kSweepEvery;
       for (auto& c : clusters_) c->sweep(now);
       if (cold_since_trim_ > 0) {
-        // Connections that went cold freed their per-request memory; glibc keeps freed heap
-        // pages mapped unless asked, and so does the buffer pool (beyond a warm reserve), which
-        // would leave the RSS of a burst of clients behind long after they idle. At most once a
-        // sweep; its cost grows with the free chunks, not with the heap.
+        // Connections that went cold freed their per-request memory; the allocator keeps freed
+        // heap pages mapped unless asked, and so does the buffer pool (beyond a warm reserve),
+        // which would leave the RSS of a burst of clients behind long after they idle. At most
+        // once a sweep; its cost grows with the free memory, not with the heap.
         cold_since_trim_ = 0;
-        malloc_trim(0);
+        heap::releaseFree();
         net::BufferPool::trim();
       }
     }
