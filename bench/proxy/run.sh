@@ -21,7 +21,8 @@
 #   DURATION [10|3] s per measured run     WARMUP [2|1] s unmeasured wrk first
 #   CONNS ["50 500 5000"|"50 500"]         BODIES ["1k 16k"|"1k"]
 #   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy sluice"]
-#                                          (+ sluice-rl: sluice with an all-admitting rate limit)
+#                                          (+ sluice-rl: sluice with an all-admitting rate limit;
+#                                          nginx-hdr: nginx adding the headers sluice adds)
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
 #   GAP [0] s extra pause between runs          WRK_THREADS [1]
 #   PROXY_CPU [1]  LOAD_CPU [0]            TAG [] suffix for the results dir
@@ -79,7 +80,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086)
 declare -A HOST=()
 declare -A MPID=()      # target -> PID whose CPU/RSS is measured (worker)
 STARTED=()              # PIDs this script started (stopped on exit)
@@ -283,6 +284,7 @@ for t in $TARGETS; do
   case $t in
     direct) ;;
     nginx) start_nginx nginx nginx-proxy.conf "$PROXY_CPU" "${PORT[nginx]}" ;;
+    nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
     sluice|sluice-rl) start_sluice "$t" ;;
