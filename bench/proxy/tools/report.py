@@ -7,6 +7,9 @@ Lines used:
   IDLE target= ...                   idle-connection memory test
 Medians are taken over repetitions; with >1 rep the req/s spread
 ((max-min)/median) is shown.
+
+  report.py RAW_LOG              the tables of one run
+  report.py --pool RAW_LOG...    paired-with-nginx ratios pooled over several runs' repetitions
 """
 import statistics as st
 import sys
@@ -41,7 +44,7 @@ def fmt_pct(x):
     return "n/a" if x is None else f"{x:.0f}"
 
 
-def main(path):
+def read_raw(path):
     meta, runs, idle, discards = {}, [], [], []
     with open(path) as f:
         for line in f:
@@ -53,13 +56,66 @@ def main(path):
                 idle.append(kv(line))
             elif line.startswith("DISCARD "):
                 discards.append(kv(line))
+    return meta, runs, idle, discards
 
-    targets = meta.get("targets", "").split(",") if meta.get("targets") else []
+
+def group_cells(runs, targets):
+    """(body, conns) -> target -> runs, in first-seen order; adds unseen targets to `targets`."""
     cells = OrderedDict()
     for r in runs:
         cells.setdefault((r["body"], int(r["conns"])), defaultdict(list))[r["target"]].append(r)
         if r["target"] not in targets:
             targets.append(r["target"])
+    return cells
+
+
+def paired_ratios(by_target, target):
+    """Per-repetition ratios of `target` to nginx in one cell: (req/CPU-s, p99, p50) lists.
+
+    Reps pair by (source, rep): `source` tells runs pooled from several raw logs apart."""
+    def per_rep(rs):
+        return {(r.get("source", ""), int(r["rep"])): r for r in rs}
+
+    def eff(x):
+        cpu = num(x.get("tgt_cpu"), 0)
+        return num(x.get("rps")) / cpu if cpu else None
+
+    ngx = per_rep(by_target.get("nginx", []))
+    eff_r, p99_r, p50_r = [], [], []
+    for key, r in per_rep(by_target.get(target, [])).items():
+        n = ngx.get(key)
+        if n is None:
+            continue
+        e_t, e_n = eff(r), eff(n)
+        if e_t and e_n:
+            eff_r.append(e_t / e_n)
+        for field, out in (("p99_us", p99_r), ("p50_us", p50_r)):
+            l_t, l_n = num(r.get(field)), num(n.get(field))
+            if l_t and l_n:
+                out.append(l_t / l_n)
+    return eff_r, p99_r, p50_r
+
+
+def as_fast(ratio):
+    """A throughput ratio to nginx that counts as a win."""
+    return ratio >= 1
+
+
+def no_slower(ratio):
+    """A latency ratio to nginx that counts as a win."""
+    return ratio <= 1
+
+
+def ratio_cell(vals, win):
+    if not vals:
+        return "n/a | n/a"
+    return f"{st.median(vals):.2f} | {sum(1 for v in vals if win(v))}/{len(vals)}"
+
+
+def main(path):
+    meta, runs, idle, discards = read_raw(path)
+    targets = meta.get("targets", "").split(",") if meta.get("targets") else []
+    cells = group_cells(runs, targets)
 
     def med(rs, key):
         vals = [num(r.get(key)) for r in rs]
@@ -224,36 +280,15 @@ def main(path):
         p("| body | conns | target | req/CPU-s x nginx | wins | p99 x nginx (< 1 is better) | wins |")
         p("|---|---:|---|---:|---:|---:|---:|")
 
-        def per_rep(rs):
-            return {int(r["rep"]): r for r in rs}
-
         for (body, conns), by_t in cells.items():
-            ngx = per_rep(by_t.get("nginx", []))
             for t in targets:
                 if t == "nginx":
                     continue
-                eff_r, p99_r = [], []
-                for rep, r in per_rep(by_t.get(t, [])).items():
-                    n = ngx.get(rep)
-                    if n is None:
-                        continue
-                    e_t, e_n = (num(x.get("rps")) / num(x.get("tgt_cpu"), 0) if num(x.get("tgt_cpu"), 0)
-                                else None for x in (r, n))
-                    if e_t and e_n:
-                        eff_r.append(e_t / e_n)
-                    l_t, l_n = num(r.get("p99_us")), num(n.get("p99_us"))
-                    if l_t and l_n:
-                        p99_r.append(l_t / l_n)
+                eff_r, p99_r, _ = paired_ratios(by_t, t)
                 if not eff_r and not p99_r:
                     continue
-
-                def cell(vals, win):
-                    if not vals:
-                        return "n/a | n/a"
-                    return f"{st.median(vals):.2f} | {sum(1 for v in vals if win(v))}/{len(vals)}"
-
-                p(f"| {body} | {conns} | {t} | {cell(eff_r, lambda v: v >= 1)} | "
-                  f"{cell(p99_r, lambda v: v <= 1)} |")
+                p(f"| {body} | {conns} | {t} | {ratio_cell(eff_r, as_fast)} | "
+                  f"{ratio_cell(p99_r, no_slower)} |")
         p("")
 
     if idle:
@@ -269,5 +304,36 @@ def main(path):
         p("")
 
 
+def pool(paths):
+    """Paired-with-nginx table over the repetitions of several runs (same build, other hours)."""
+    runs, targets, sources = [], [], []
+    for path in paths:
+        meta, rs, _, _ = read_raw(path)
+        sources.append(f"{meta.get('date', path)} (sluice {meta.get('v_sluice', '?')})")
+        for r in rs:
+            r["source"] = path
+        runs += rs
+    cells = group_cells(runs, targets)
+    print(f"Pooled over {len(paths)} runs: " + "; ".join(sources))
+    print("")
+    print("| body | conns | target | reps | req/CPU-s x nginx | wins | p99 x nginx | wins | "
+          "p50 x nginx | wins |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (body, conns), by_t in cells.items():
+        for t in targets:
+            if t == "nginx":
+                continue
+            eff_r, p99_r, p50_r = paired_ratios(by_t, t)
+            if not eff_r:
+                continue
+            print(f"| {body} | {conns} | {t} | {len(eff_r)} | {ratio_cell(eff_r, as_fast)} | "
+                  f"{ratio_cell(p99_r, no_slower)} | {ratio_cell(p50_r, no_slower)} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[1] == "--pool":
+        pool(sys.argv[2:])
+    elif len(sys.argv) == 2:
+        main(sys.argv[1])
+    else:
+        sys.exit("usage: report.py RAW_LOG | report.py --pool RAW_LOG...")
