@@ -96,6 +96,18 @@ def paired_ratios(by_target, target):
     return eff_r, p99_r, p50_r
 
 
+def paired_rows(cells, targets):
+    """(body, conns, target, req/CPU-s, p99, p50 ratio lists) for every cell and non-nginx
+    target that has at least one repetition paired with nginx."""
+    for (body, conns), by_t in cells.items():
+        for t in targets:
+            if t == "nginx":
+                continue
+            eff_r, p99_r, p50_r = paired_ratios(by_t, t)
+            if eff_r or p99_r:
+                yield body, conns, t, eff_r, p99_r, p50_r
+
+
 def as_fast(ratio):
     """A throughput ratio to nginx that counts as a win."""
     return ratio >= 1
@@ -280,15 +292,9 @@ def main(path):
         p("| body | conns | target | req/CPU-s x nginx | wins | p99 x nginx (< 1 is better) | wins |")
         p("|---|---:|---|---:|---:|---:|---:|")
 
-        for (body, conns), by_t in cells.items():
-            for t in targets:
-                if t == "nginx":
-                    continue
-                eff_r, p99_r, _ = paired_ratios(by_t, t)
-                if not eff_r and not p99_r:
-                    continue
-                p(f"| {body} | {conns} | {t} | {ratio_cell(eff_r, as_fast)} | "
-                  f"{ratio_cell(p99_r, no_slower)} |")
+        for body, conns, t, eff_r, p99_r, _ in paired_rows(cells, targets):
+            p(f"| {body} | {conns} | {t} | {ratio_cell(eff_r, as_fast)} | "
+              f"{ratio_cell(p99_r, no_slower)} |")
         p("")
 
     if idle:
@@ -319,15 +325,9 @@ def pool(paths):
     print("| body | conns | target | reps | req/CPU-s x nginx | wins | p99 x nginx | wins | "
           "p50 x nginx | wins |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (body, conns), by_t in cells.items():
-        for t in targets:
-            if t == "nginx":
-                continue
-            eff_r, p99_r, p50_r = paired_ratios(by_t, t)
-            if not eff_r:
-                continue
-            print(f"| {body} | {conns} | {t} | {len(eff_r)} | {ratio_cell(eff_r, as_fast)} | "
-                  f"{ratio_cell(p99_r, no_slower)} | {ratio_cell(p50_r, no_slower)} |")
+    for body, conns, t, eff_r, p99_r, p50_r in paired_rows(cells, targets):
+        print(f"| {body} | {conns} | {t} | {len(eff_r)} | {ratio_cell(eff_r, as_fast)} | "
+              f"{ratio_cell(p99_r, no_slower)} | {ratio_cell(p50_r, no_slower)} |")
 
 
 if __name__ == "__main__":
