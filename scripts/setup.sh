@@ -3,7 +3,8 @@
 # touches apt only when something is. Run as root (or with sudo available).
 #
 #   scripts/setup.sh            build + test dependencies
-#   scripts/setup.sh --bench    also the peers and load tools used by bench/ (nginx, HAProxy, Caddy, wrk)
+#   scripts/setup.sh --bench    also the peers and load tools used by bench/ (nginx, HAProxy, Caddy, wrk,
+#                               liburing for bench/relay)
 set -euo pipefail
 
 # Why each package is here is in README.md ("Dependencies").
@@ -15,7 +16,7 @@ packages=(
   clang-format clang-tidy
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(nginx haproxy caddy wrk linux-perf procps)
+  packages+=(nginx haproxy caddy wrk linux-perf procps liburing-dev)
 fi
 
 missing=()

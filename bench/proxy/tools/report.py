@@ -331,9 +331,11 @@ def pool(paths):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--pool":
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+    elif len(sys.argv) > 2 and sys.argv[1] == "--pool":
         pool(sys.argv[2:])
-    elif len(sys.argv) == 2:
+    elif len(sys.argv) == 2 and not sys.argv[1].startswith("-"):
         main(sys.argv[1])
     else:
         sys.exit("usage: report.py RAW_LOG | report.py --pool RAW_LOG...")
