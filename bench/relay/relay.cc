@@ -10,7 +10,8 @@
 //   relay epoll|uring LISTEN_PORT UPSTREAM_PORT
 //
 // Single thread, loopback only. A measuring tool, not a proxy: no timeouts, no
-// HTTP, and connect() blocks (connections are made during the warm-up).
+// HTTP, no backpressure (the epoll flavour buffers whatever a slow peer has not
+// taken), and connect() blocks (connections are made during the warm-up).
 // URING_FLAGS overrides the io_uring setup flags (default SINGLE_ISSUER |
 // DEFER_TASKRUN, which needs Linux 6.1).
 #include <arpa/inet.h>
