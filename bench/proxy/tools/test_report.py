@@ -64,3 +64,13 @@ def test_usage_error_without_arguments():
     r = subprocess.run([sys.executable, REPORT], capture_output=True, text=True)
     assert r.returncode != 0
     assert "usage: report.py" in r.stderr
+
+
+def test_help_prints_usage_and_a_bad_option_is_refused():
+    shown = subprocess.run([sys.executable, REPORT, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0
+    assert "--pool RAW_LOG..." in shown.stdout
+    refused = subprocess.run([sys.executable, REPORT, "--bogus"], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "usage:" in refused.stderr
+    assert "Traceback" not in refused.stderr
