@@ -428,18 +428,15 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
 template <typename Buffers>
 auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
   *down_.response_started = true;
-  down_.deadline.arm(down_.socket, after(down_.listener.timeouts.send));
-  return asio::async_write(
-      down_.socket, buffers,
-      asio::deferred([this, bytes](boost::system::error_code ec, std::size_t /*n*/) {
-        const bool timed_out = down_.deadline.disarm();
-        if (ec) {
-          result_.client_timed_out = timed_out;
-        } else {
-          ctx_.bytes_out += bytes;
-        }
-        return asio::deferred.values(!ec);
-      }));
+  return net::writeAll(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send),
+                       [this, bytes](net::IoStatus s) {
+                         if (s == net::IoStatus::Ok) {
+                           ctx_.bytes_out += bytes;
+                         } else {
+                           result_.client_timed_out = s == net::IoStatus::Timeout;
+                         }
+                         return s == net::IoStatus::Ok;
+                       });
 }
 
 auto Forwarder::readBody(asio::ip::tcp::socket& up) {
@@ -447,21 +444,22 @@ auto Forwarder::readBody(asio::ip::tcp::socket& up) {
                        after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
 }
 
+auto Forwarder::readRequestBody() {
+  return net::readSome(down_.socket, down_.deadline, down_.in, after(down_.listener.timeouts.body),
+                       kReadChunk, kMaxBuffer) |
+         asio::deferred([this](net::ReadResult r) {
+           if (r.status == net::IoStatus::Timeout) {
+             result_.rejected = stats::Reject::BodyTimeout;
+             result_.reply = http::LocalReply::text(408, "request body timeout", true);
+           }
+           return asio::deferred_t::values(r.status == net::IoStatus::Ok);
+         });
+}
+
 asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& lease) {
   auto& up = lease.socket();
   auto& in = down_.in;
   const auto io_until = [&] { return after(cluster_.config().io_timeout); };
-  const auto read_client = [&]() -> asio::awaitable<bool> {
-    const auto r =
-        co_await net::readSome(down_.socket, down_.deadline, in,
-                               after(down_.listener.timeouts.body), kReadChunk, kMaxBuffer);
-    if (r.status == net::IoStatus::Timeout) {
-      result_.rejected = stats::Reject::BodyTimeout;
-      result_.reply = http::LocalReply::text(408, "request body timeout", true);
-    }
-    co_return r.status == net::IoStatus::Ok;
-  };
-
   SendResult r;
   switch (down_.head.framing) {
     case http::Framing::None:
@@ -490,7 +488,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
         body_remaining_ -= take;
         ctx_.bytes_in += take;
         if (body_remaining_ == 0) break;
-        if (!co_await read_client()) {
+        if (!co_await readRequestBody()) {
           r.client_failed = true;
           co_return r;
         }
@@ -531,7 +529,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
           first = false;
         }
         if (done) break;
-        if (!co_await read_client()) {
+        if (!co_await readRequestBody()) {
           r.client_failed = true;
           co_return r;
         }

@@ -119,6 +119,9 @@ class Forwarder {
   // Reads more of the response body from `up` into scratch_.upstream_in, within the cluster's
   // I/O timeout; `co_await` it for a net::ReadResult.
   auto readBody(boost::asio::ip::tcp::socket& up);
+  // Reads more of the request body into down_.in, within the listener's body timeout (a timeout
+  // sets the 408 reply); `co_await` it for whether bytes came.
+  auto readRequestBody();
   [[nodiscard]] bool bodiless() const noexcept;
   [[nodiscard]] bool replayable() const noexcept;  // bodiless and idempotent
   // The pause before the next try when this failure may be retried (a retry condition of the
