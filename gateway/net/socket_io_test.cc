@@ -42,14 +42,14 @@ class WriteAllTest : public ::testing::Test {
   }
 
   asio::awaitable<void> writeOnce() {
-    bool posted = false;
-    asio::post(io_, [&posted] { posted = true; });
+    // The flag outlives this frame: the posted handler may run after the coroutine has ended.
+    asio::post(io_, [this] { posted_ = true; });
     const IoStatus s = co_await writeAll(server_, deadline_, asio::buffer(payload_),
                                          Clock::now() + 10s, [this](IoStatus status) {
                                            ++finished_;
                                            return status;
                                          });
-    posted_ran_ = posted;
+    posted_ran_ = posted_;
     status_ = s;
   }
 
@@ -68,6 +68,7 @@ class WriteAllTest : public ::testing::Test {
   SocketDeadline deadline_{wheel_};
   std::string payload_ = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
   std::optional<IoStatus> status_;
+  bool posted_ = false;
   bool posted_ran_ = false;
   int finished_ = 0;
 };
