@@ -1,19 +1,14 @@
 // Socket reads and writes bounded by a SocketDeadline, returning a status instead of throwing.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <cstddef>
-#include <functional>
-#include <sys/uio.h>
-#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_suffix.hpp>
 
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/read_readiness.h"
@@ -69,63 +64,26 @@ inline auto readSome(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadl
       }));
 }
 
-// Sends what the socket takes right now, with one sendmsg() that never waits. Returns the
-// bytes sent; `ec` is set only for a real error (a full send buffer is 0 bytes and no error).
-std::size_t sendNow(int fd, iovec* iov, std::size_t count, boost::system::error_code& ec);
-
-template <typename ConstBufferSequence>
-std::size_t sendNow(boost::asio::ip::tcp::socket& socket, const ConstBufferSequence& buffers,
-                    boost::system::error_code& ec) {
-  // Longer sequences send their first kMaxIov pieces; the caller writes the rest.
-  constexpr std::size_t kMaxIov = 16;
-  std::array<iovec, kMaxIov> iov{};
-  std::size_t count = 0;
-  const auto end = boost::asio::buffer_sequence_end(buffers);
-  for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end && count < kMaxIov; ++it) {
-    const boost::asio::const_buffer b(*it);
-    // iovec has no const variant; sendmsg() only reads the bytes.
-    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast)
-    if (b.size() != 0) iov[count++] = iovec{const_cast<void*>(b.data()), b.size()};
-  }
-  return sendNow(socket.native_handle(), iov.data(), count, ec);
-}
-
-// Writes every byte of `buffers` before `until`; `co_await` it for an IoStatus, or for what
-// `finish` makes of it (`finish` runs once, when the write is over, in the awaiting thread). The
-// buffer sequence is copied into the operation; the bytes it points to must stay put until it
-// completes.
+// Writes every byte of `buffers` before `until`; `co_await` it for an IoStatus. The buffer
+// sequence is copied into the operation; the bytes it points to must stay put until it completes.
 //
-// The write is tried at once, in the caller (sendNow), and only what the socket did not take
-// waits for the reactor. Why: Asio also sends at once, but then posts the completion through the
-// scheduler's queue instead of resuming the caller. For a proxy nearly every write completes at
-// once, so each one cost a trip through the queue and, with a handler queued, an extra
-// epoll_wait(0) before it: 0.77 epoll_wait calls per proxied 1 KiB request against nginx's
-// 0.44, which writes in place. A write that completes now resumes the caller in place (the
-// awaitable's pump), with no deadline armed.
-template <typename ConstBufferSequence, typename Finish = std::identity>
+// Every write goes through Asio, even one the socket takes at once (Asio then posts the
+// completion instead of resuming the writer in place, and polls epoll_wait(0) before it runs).
+// Sending first and resuming in place, as nginx does, was built and measured four times: it
+// removes those polls (0.78 to 0.64 epoll_wait calls per proxied 1 KiB request), yet requests
+// per CPU-second and p99 never moved beyond the noise (docs/benchmarks.md, "Where the time
+// goes"), so the simpler path stays.
+template <typename ConstBufferSequence>
 auto writeAll(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
-              const ConstBufferSequence& buffers, std::chrono::steady_clock::time_point until,
-              Finish finish = {}) {
-  using Result = std::invoke_result_t<Finish&, IoStatus>;
-  boost::system::error_code ec;
-  const std::size_t total = boost::asio::buffer_size(buffers);
-  const std::size_t sent = total == 0 ? 0 : sendNow(socket, buffers, ec);
-  const bool done = ec || sent == total;
-  boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
-  rest.consume(sent);
-  if (!done) deadline.arm(socket, until);
-  return boost::asio::deferred.when(done)
-      .then(boost::asio::deferred.values(done ? finish(ec ? IoStatus::Error : IoStatus::Ok)
-                                              : Result{}))
-      .otherwise(boost::asio::async_write(
-          socket, rest,
-          boost::asio::deferred(
-              [&deadline, finish](boost::system::error_code e, std::size_t /*n*/) mutable {
-                const bool timed_out = deadline.disarm();
-                const IoStatus s =
-                    !e ? IoStatus::Ok : (timed_out ? IoStatus::Timeout : IoStatus::Error);
-                return boost::asio::deferred.values(finish(s));
-              })));
+              const ConstBufferSequence& buffers, std::chrono::steady_clock::time_point until) {
+  deadline.arm(socket, until);
+  return boost::asio::async_write(
+      socket, buffers,
+      boost::asio::deferred([&deadline](boost::system::error_code ec, std::size_t /*n*/) {
+        const bool timed_out = deadline.disarm();
+        const IoStatus s = !ec ? IoStatus::Ok : (timed_out ? IoStatus::Timeout : IoStatus::Error);
+        return boost::asio::deferred.values(s);
+      }));
 }
 
 }  // namespace sluice::gateway::net

@@ -428,15 +428,15 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
 template <typename Buffers>
 auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
   *down_.response_started = true;
-  return net::writeAll(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send),
-                       [this, bytes](net::IoStatus s) {
-                         if (s == net::IoStatus::Ok) {
-                           ctx_.bytes_out += bytes;
-                         } else {
-                           result_.client_timed_out = s == net::IoStatus::Timeout;
-                         }
-                         return s == net::IoStatus::Ok;
-                       });
+  return net::writeAll(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send)) |
+         asio::deferred([this, bytes](net::IoStatus s) {
+           if (s == net::IoStatus::Ok) {
+             ctx_.bytes_out += bytes;
+           } else {
+             result_.client_timed_out = s == net::IoStatus::Timeout;
+           }
+           return asio::deferred_t::values(s == net::IoStatus::Ok);
+         });
 }
 
 auto Forwarder::readBody(asio::ip::tcp::socket& up) {
