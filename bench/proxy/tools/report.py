@@ -11,6 +11,7 @@ Medians are taken over repetitions; with >1 rep the req/s spread
   report.py RAW_LOG              the tables of one run
   report.py --pool RAW_LOG...    paired-with-nginx ratios pooled over several runs' repetitions
 """
+import math
 import statistics as st
 import sys
 from collections import OrderedDict, defaultdict
@@ -116,6 +117,29 @@ def as_fast(ratio):
 def no_slower(ratio):
     """A latency ratio to nginx that counts as a win."""
     return ratio <= 1
+
+
+def median_ci(vals, level=0.95):
+    """Distribution-free confidence interval for the median of `vals`: the order statistics the
+    sign test allows, (k-th smallest, k-th largest) with the largest k for which
+    P(Binomial(n, 1/2) < k) <= (1 - level) / 2. None when n is too small for `level` (n < 6 at
+    95 %). Pooled repetitions answer "how much worse than nginx could it be?" with this."""
+    n = len(vals)
+    k, below = 0, 0.0
+    while k < n:
+        below += math.comb(n, k) / 2 ** n  # P(Binomial(n, 1/2) <= k) = P(... < k + 1)
+        if below > (1 - level) / 2:
+            break
+        k += 1
+    if k == 0:
+        return None
+    s = sorted(vals)
+    return s[k - 1], s[n - k]
+
+
+def ci_cell(vals):
+    ci = median_ci(vals)
+    return "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
 def ratio_cell(vals, win):
@@ -322,12 +346,15 @@ def pool(paths):
     cells = group_cells(runs, targets)
     print(f"Pooled over {len(paths)} runs: " + "; ".join(sources))
     print("")
-    print("| body | conns | target | reps | req/CPU-s x nginx | wins | p99 x nginx | wins | "
-          "p50 x nginx | wins |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("(95 % = distribution-free confidence interval of the median ratio; - below 6 reps)")
+    print("")
+    print("| body | conns | target | reps | req/CPU-s x nginx | wins | 95 % | p99 x nginx | wins | "
+          "95 % | p50 x nginx | wins |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for body, conns, t, eff_r, p99_r, p50_r in paired_rows(cells, targets):
         print(f"| {body} | {conns} | {t} | {len(eff_r)} | {ratio_cell(eff_r, as_fast)} | "
-              f"{ratio_cell(p99_r, no_slower)} | {ratio_cell(p50_r, no_slower)} |")
+              f"{ci_cell(eff_r)} | {ratio_cell(p99_r, no_slower)} | {ci_cell(p99_r)} | "
+              f"{ratio_cell(p50_r, no_slower)} |")
 
 
 if __name__ == "__main__":

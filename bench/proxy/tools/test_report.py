@@ -42,6 +42,19 @@ def test_win_counts_treat_a_tie_as_a_win():
     assert report.ratio_cell([], report.as_fast) == "n/a | n/a"
 
 
+def test_median_interval_takes_the_order_statistics_the_sign_test_allows():
+    # n = 39: P(Binomial(39, 1/2) <= 12) = 0.012 <= 0.025 < P(<= 13) = 0.027, so the interval
+    # runs from the 13th smallest to the 13th largest value (coverage 97.6 %).
+    assert report.median_ci(list(range(39, 0, -1))) == (13, 27)
+    # n = 6 and 8: only the extremes (P(<= 0) = 1/64 and 1/256; P(<= 1) = 0.11 and 0.035).
+    assert report.median_ci([0.9, 1.3, 1.0, 1.1, 0.8, 1.2]) == (0.8, 1.3)
+    assert report.median_ci([float(v) for v in range(8)]) == (0.0, 7.0)
+    # n = 5: even the extremes cover only 1 - 2/32 = 93.75 %.
+    assert report.median_ci([1, 2, 3, 4, 5]) is None
+    assert report.ci_cell([1, 2, 3, 4, 5]) == "-"
+    assert report.ci_cell([0.97, 1.0, 1.01, 1.02, 1.03, 0.99]) == "0.97-1.03"
+
+
 def test_pool_keeps_the_repetitions_of_each_run_apart(tmp_path):
     # Both runs number their repetitions from 1: pooled, rep 1 of run A must pair with nginx's
     # rep 1 of run A only, and all four repetitions must count.
@@ -56,7 +69,8 @@ def test_pool_keeps_the_repetitions_of_each_run_apart(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("| 1k | 50 | sluice |"))
     # req/CPU-s ratios 1.2, 1.1, 0.9, 0.98 -> median 1.04, 2 wins; p99 0.9, 0.95, 1.05, 1.3 ->
     # 1.00, 2 wins; p50 1, 1, 1, 1.2 -> 1.00, 3 wins.
-    assert row == "| 1k | 50 | sluice | 4 | 1.04 | 2/4 | 1.00 | 2/4 | 1.00 | 3/4 |"
+    # Four repetitions are too few for a 95 % interval of the median: "-".
+    assert row == "| 1k | 50 | sluice | 4 | 1.04 | 2/4 | - | 1.00 | 2/4 | - | 1.00 | 3/4 |"
     assert "Pooled over 2 runs: A (sluice 0.1.0@test); B (sluice 0.1.0@test)" in out
 
 
