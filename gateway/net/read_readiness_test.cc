@@ -14,9 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "gateway/net/io_buffer.h"
-#include "gateway/net/socket_deadline.h"
 #include "gateway/net/socket_io.h"
-#include "gateway/net/timer_wheel.h"
+#include "gateway/net/socket_test_support.h"
 
 namespace sluice::gateway::net {
 namespace {
@@ -27,14 +26,8 @@ using namespace std::chrono_literals;
 
 // A connected loopback pair: `client` writes, `server` reads through readSome (which marks the
 // socket drained after a short read).
-class ReadReadinessTest : public ::testing::Test {
+class ReadReadinessTest : public LoopbackPairTest {
  protected:
-  ReadReadinessTest() {
-    tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
-    client_.connect(acceptor.local_endpoint());
-    acceptor.accept(server_);
-  }
-
   void send(std::string_view bytes) { asio::write(client_, asio::buffer(bytes)); }
 
   // Starts one readSome on the server socket; its result lands in `result_`.
@@ -63,12 +56,6 @@ class ReadReadinessTest : public ::testing::Test {
     return s;
   }
 
-  using Clock = std::chrono::steady_clock;
-  asio::io_context io_;
-  tcp::socket client_{io_};
-  tcp::socket server_{io_};
-  TimerWheel wheel_{10ms, Clock::now()};
-  SocketDeadline deadline_{wheel_};
   IoBuffer in_;
   std::optional<ReadResult> result_;
 };

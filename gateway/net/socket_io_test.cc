@@ -12,8 +12,7 @@
 #include <boost/asio/read.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/net/socket_deadline.h"
-#include "gateway/net/timer_wheel.h"
+#include "gateway/net/socket_test_support.h"
 
 namespace sluice::gateway::net {
 namespace {
@@ -23,16 +22,8 @@ using asio::ip::tcp;
 using namespace std::chrono_literals;
 
 // A connected loopback pair: `server` writes through writeAll, `client` is the peer.
-class WriteAllTest : public ::testing::Test {
+class WriteAllTest : public LoopbackPairTest {
  protected:
-  using Clock = std::chrono::steady_clock;
-
-  WriteAllTest() {
-    tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
-    client_.connect(acceptor.local_endpoint());
-    acceptor.accept(server_);
-  }
-
   // Starts one writeAll of `payload_` from the server; its status lands in `status_`.
   void startWrite() {
     asio::co_spawn(io_, writeOnce(), asio::detached);
@@ -51,11 +42,6 @@ class WriteAllTest : public ::testing::Test {
     for (std::size_t i = 0; i < payload_.size(); i += 4093) payload_[i] = static_cast<char>(i);
   }
 
-  asio::io_context io_;
-  tcp::socket client_{io_};
-  tcp::socket server_{io_};
-  TimerWheel wheel_{10ms, Clock::now()};
-  SocketDeadline deadline_{wheel_};
   std::string payload_ = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
   std::optional<IoStatus> status_;
 };
