@@ -25,6 +25,11 @@ namespace sluice::resilience {
 // Counters may dip below zero transiently (two swaps of one slot applying in the opposite
 // order), hence signed fields; readers clamp. Tags are 10 bits: a stale recorder would have to
 // stall for ~1000 transitions between reading the state and swapping for its tag to alias.
+//
+// reconfigure() may change the window size while recorders run without the lock. A stale
+// recorder may pair the old size with the new ring or the reverse, so rings are never freed
+// before the breaker (rings_ keeps them) and a recorder drops an index beyond the ring it
+// loaded; everything else is the epoch rule again, since a size change starts a new epoch.
 namespace {
 
 constexpr unsigned kTagBits = 10;
@@ -150,16 +155,11 @@ CircuitBreaker::Settings CircuitBreaker::fromHystrix(const HystrixSettings& h) {
 // ---- Construction ----------------------------------------------------------------------------
 
 CircuitBreaker::CircuitBreaker(const Settings& settings, TimePoint now, Listener listener)
-    : settings_(coerce(settings)),
-      listener_(std::move(listener)),
-      state_word_(packState(1, settings_.initial_state)),
-      last_transition_(now) {
-  if (settings_.window_type == WindowType::CountBased) {
-    ring_ = std::make_unique<std::atomic<std::uint16_t>[]>(settings_.window_size);
-    clearWindowLocked(1);
-  } else {
-    time_window_.emplace(settings_.window_duration, settings_.window_buckets);
-  }
+    : listener_(std::move(listener)), settings_(coerce(settings)), last_transition_(now) {
+  publishSettingsLocked();
+  installWindowLocked();
+  clearWindowLocked(1);
+  state_word_.store(packState(1, settings_.initial_state), std::memory_order_release);
 }
 
 CircuitBreaker::~CircuitBreaker() = default;
@@ -178,11 +178,12 @@ void CircuitBreaker::Permit::finish(Duration duration, bool failed) {
     return;
   }
   CircuitBreaker* breaker = std::exchange(breaker_, nullptr);
-  const Outcome outcome{failed, duration > breaker->settings_.slow_call_duration};
+  const Outcome outcome{
+      failed, duration > Duration{breaker->slow_call_ns_.load(std::memory_order_relaxed)}};
   const TimePoint at = plus(acquired_at_, std::max(duration, Duration::zero()));
   switch (kind_) {
     case Kind::Closed:
-      if (breaker->settings_.window_type == WindowType::CountBased) {
+      if (breaker->count_based_.load(std::memory_order_acquire)) {
         breaker->recordClosedCountBased(epoch_, outcome, at);
       } else {
         breaker->recordClosedTimeBased(epoch_, outcome, at);
@@ -258,13 +259,17 @@ CircuitBreaker::Permit CircuitBreaker::acquireSlow(TimePoint now) {
 
 // ---- Recording -------------------------------------------------------------------------------
 
+// Lock-free callers may see a mix of old and new thresholds while reconfigure() runs; every
+// trip is re-decided under the mutex, where the thresholds are consistent.
 bool CircuitBreaker::shouldTrip(const Counts& c) const noexcept {
-  if (c.calls < static_cast<std::int64_t>(settings_.minimum_calls)) {
+  if (c.calls < static_cast<std::int64_t>(minimum_calls_.load(std::memory_order_relaxed))) {
     return false;
   }
   const auto calls = static_cast<double>(c.calls);
-  return static_cast<double>(c.failures) * 100.0 >= settings_.failure_rate_threshold * calls ||
-         static_cast<double>(c.slow) * 100.0 >= settings_.slow_call_rate_threshold * calls;
+  return static_cast<double>(c.failures) * 100.0 >=
+             failure_rate_threshold_.load(std::memory_order_relaxed) * calls ||
+         static_cast<double>(c.slow) * 100.0 >=
+             slow_call_rate_threshold_.load(std::memory_order_relaxed) * calls;
 }
 
 CircuitBreaker::Counts CircuitBreaker::countBasedTotals(std::uint64_t epoch) const noexcept {
@@ -285,9 +290,17 @@ void CircuitBreaker::recordClosedCountBased(std::uint64_t epoch, Outcome outcome
   const auto slot_value = static_cast<std::uint16_t>((tag << kSlotTagShift) | kSlotPresent |
                                                      (outcome.slow ? kSlotSlow : 0) |
                                                      (outcome.failed ? kSlotFailed : 0));
-  const std::uint64_t index =
-      ring_next_.fetch_add(1, std::memory_order_relaxed) % settings_.window_size;
-  const std::uint16_t displaced = ring_[index].exchange(slot_value, std::memory_order_acq_rel);
+  const Ring* ring = ring_.load(std::memory_order_acquire);
+  if (ring == nullptr) {
+    return;  // stale: the window has always been time-based
+  }
+  const std::uint64_t index = ring_next_.fetch_add(1, std::memory_order_relaxed) %
+                              window_size_.load(std::memory_order_relaxed);
+  if (index >= ring->capacity) {
+    return;  // stale: a reconfigure grew the window between our loads of the size and the ring
+  }
+  const std::uint16_t displaced =
+      ring->slots[index].exchange(slot_value, std::memory_order_acq_rel);
 
   std::uint64_t word = totals_.load(std::memory_order_acquire);
   Counts counts;
@@ -349,7 +362,8 @@ CircuitBreaker::Counts CircuitBreaker::timeBasedTotalsLocked(TimePoint now) cons
 void CircuitBreaker::recordClosedTimeBased(std::uint64_t epoch, Outcome outcome, TimePoint at) {
   {
     const std::lock_guard lock(mutex_);
-    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::Closed)) {
+    if (state_word_.load(std::memory_order_relaxed) != packState(epoch, State::Closed) ||
+        !time_window_) {
       return;
     }
     Counts& bucket = time_window_->current(at);
@@ -375,8 +389,9 @@ void CircuitBreaker::recordProbe(std::uint64_t epoch, Outcome outcome, TimePoint
     probe_failures_ += outcome.failed ? 1 : 0;
     probe_slow_ += outcome.slow ? 1 : 0;
     // Judge the probes as if all half_open_probes outcomes were in; decide once no remaining
-    // outcome can change the verdict.
-    const double probes = settings_.half_open_probes;
+    // outcome can change the verdict. More outcomes than that are in only when a reconfigure
+    // lowered half_open_probes: judge them all, now.
+    const double probes = std::max(settings_.half_open_probes, probe_outcomes_);
     const double remaining = probes - probe_outcomes_;
     const double failure_bar = settings_.failure_rate_threshold * probes;
     const double slow_bar = settings_.slow_call_rate_threshold * probes;
@@ -417,15 +432,43 @@ Duration CircuitBreaker::openDurationLocked() const noexcept {
 }
 
 void CircuitBreaker::clearWindowLocked(std::uint64_t new_epoch) {
-  if (ring_) {
+  if (settings_.window_type == WindowType::CountBased) {
     totals_.store(tagOf(new_epoch) << kTagShift, std::memory_order_relaxed);
+    Ring& ring = *rings_.back();
     for (std::uint32_t i = 0; i < settings_.window_size; ++i) {
-      ring_[i].store(0, std::memory_order_relaxed);
+      ring.slots[i].store(0, std::memory_order_relaxed);
     }
     ring_next_.store(0, std::memory_order_relaxed);
   } else {
     time_window_->reset();
   }
+}
+
+void CircuitBreaker::publishSettingsLocked() noexcept {
+  minimum_calls_.store(settings_.minimum_calls, std::memory_order_relaxed);
+  failure_rate_threshold_.store(settings_.failure_rate_threshold, std::memory_order_relaxed);
+  slow_call_rate_threshold_.store(settings_.slow_call_rate_threshold, std::memory_order_relaxed);
+  slow_call_ns_.store(settings_.slow_call_duration.count(), std::memory_order_relaxed);
+}
+
+// Makes settings_'s window the one recorders use; the caller clears it (new epoch) if needed.
+void CircuitBreaker::installWindowLocked() {
+  if (settings_.window_type == WindowType::CountBased) {
+    const std::uint32_t capacity = rings_.empty() ? 0 : rings_.back()->capacity;
+    if (settings_.window_size > capacity) {
+      // Grow geometrically, so that the rings kept for stale recorders stay a bounded multiple
+      // of the current one however often the size changes.
+      const std::uint32_t grown =
+          std::min(kMaxWindowSize, std::max(settings_.window_size, 2 * capacity));
+      rings_.push_back(std::make_unique<Ring>(grown));
+      ring_.store(rings_.back().get(), std::memory_order_release);
+    }
+    window_size_.store(settings_.window_size, std::memory_order_relaxed);
+    time_window_.reset();
+  } else {
+    time_window_.emplace(settings_.window_duration, settings_.window_buckets);
+  }
+  count_based_.store(settings_.window_type == WindowType::CountBased, std::memory_order_release);
 }
 
 void CircuitBreaker::transitionLocked(State to, TimePoint now) {
@@ -527,6 +570,31 @@ void CircuitBreaker::reset(TimePoint now) {
   deliverTransitions();
 }
 
+void CircuitBreaker::reconfigure(const Settings& settings, TimePoint /*now*/) {
+  const Settings next = coerce(settings);
+  const std::lock_guard lock(mutex_);
+  const bool same_window = next.window_type == settings_.window_type &&
+                           (next.window_type == WindowType::CountBased
+                                ? next.window_size == settings_.window_size
+                                : next.window_duration == settings_.window_duration &&
+                                      next.window_buckets == settings_.window_buckets);
+  settings_ = next;
+  publishSettingsLocked();
+  if (same_window) {
+    return;
+  }
+  installWindowLocked();
+  const std::uint64_t word = state_word_.load(std::memory_order_relaxed);
+  if (stateOf(word) != State::Closed) {
+    return;  // entering Closed clears the window
+  }
+  // As reset() while Closed: a fresh window in a new epoch, so that permits acquired before the
+  // change (which may still pair the old size with the new ring) are ignored.
+  const std::uint64_t epoch = epochOf(word) + 1;
+  clearWindowLocked(epoch);
+  state_word_.store(packState(epoch, State::Closed), std::memory_order_release);
+}
+
 // ---- Observation -----------------------------------------------------------------------------
 
 CircuitBreaker::State CircuitBreaker::state() const noexcept {
@@ -539,7 +607,9 @@ CircuitBreaker::Snapshot CircuitBreaker::snapshot(TimePoint now) const {
   const std::uint64_t word = state_word_.load(std::memory_order_acquire);
   s.state = stateOf(word);
   if (s.state == State::Closed) {
-    const Counts c = ring_ ? countBasedTotals(epochOf(word)) : timeBasedTotalsLocked(now);
+    const Counts c = settings_.window_type == WindowType::CountBased
+                         ? countBasedTotals(epochOf(word))
+                         : timeBasedTotalsLocked(now);
     s.calls = static_cast<std::uint64_t>(c.calls);
     s.failures = static_cast<std::uint64_t>(c.failures);
     s.slow_calls = static_cast<std::uint64_t>(c.slow);
@@ -557,6 +627,11 @@ CircuitBreaker::Snapshot CircuitBreaker::snapshot(TimePoint now) const {
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.last_transition = last_transition_;
   return s;
+}
+
+CircuitBreaker::Settings CircuitBreaker::settings() const {
+  const std::lock_guard lock(mutex_);
+  return settings_;
 }
 
 const char* toString(CircuitBreaker::State state) noexcept {

@@ -47,12 +47,17 @@
 // so permits need no clock. A `now` earlier than the breaker's last transition is treated as that
 // transition's time.
 //
+// Reconfiguration: reconfigure() changes the settings of a live breaker and keeps its state (see
+// there): a config reload that only changes parameters neither closes an open breaker nor
+// forgets the outcomes its window has counted.
+//
 // Thread-safety: every member is thread-safe. The closed-state hot path of a count-based breaker
 // is lock-free (tryAcquire is one atomic load; success/failure a few atomic read-modify-writes on
-// shared cache lines); transitions, half-open probes and time-based windows take one internal
-// mutex. state() is lock-free (snapshot() locks briefly). Under concurrency an
-// outcome that races with a transition is attributed to neither state; the trip decision itself
-// always uses a consistent snapshot of the window. The breaker must outlive its permits.
+// shared cache lines); transitions, half-open probes, time-based windows and reconfigure() take
+// one internal mutex. state() is lock-free (snapshot() and settings() lock briefly). Under
+// concurrency an outcome that races with a transition is attributed to neither state; the trip
+// decision itself always uses a consistent snapshot of the window and of the thresholds. The
+// breaker must outlive its permits.
 //
 // State-change notifications: the optional listener is called with (from, to, at) for every
 // transition, exactly once each, in transition order, one at a time, and never with an internal
@@ -74,6 +79,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "resilience/clock.h"
 #include "resilience/sliding_window.h"
@@ -204,7 +210,7 @@ class CircuitBreaker {
   [[nodiscard]] Permit tryAcquire(TimePoint now);
 
   // The current state; lock-free. Open is reported until a tryAcquire observes that the open
-  // duration is over (see openUntil()).
+  // duration is over (see Snapshot::open_until).
   [[nodiscard]] State state() const noexcept;
 
   // Forced states and reset. Each is a transition (notified) unless already in that state;
@@ -212,6 +218,43 @@ class CircuitBreaker {
   void forceOpen(TimePoint now);
   void disable(TimePoint now);
   void reset(TimePoint now);
+
+  // Replaces the settings in place and keeps the state, for a config reload that changes
+  // parameters only. Settings are coerced as in the constructor (pass ones validate() accepts).
+  // reconfigure itself never makes a transition and never notifies; what it keeps:
+  //   - the state, whatever it is (Closed, Open, HalfOpen, ForcedOpen, Disabled): initial_state
+  //     is ignored (use forceOpen/disable/reset to change the state);
+  //   - Open: the running open period keeps its deadline (Snapshot::open_until is neither shortened
+  //     nor lengthened); the next one uses the new durations, with k (consecutive reopens) kept, so
+  //     a breaker that keeps failing its probes goes on backing off;
+  //   - HalfOpen: the probes in flight and the outcomes already in. The next probe outcome is
+  //     judged with the new thresholds over max(P, outcomes in) calls, P = half_open_probes: so
+  //     once a lowered P is reached, the verdict is immediate (reopen iff failures * 100 >=
+  //     failure_rate_threshold * outcomes, or the slow analogue; close otherwise). No probe is
+  //     admitted while probes in flight plus outcomes are >= P;
+  //   - the closed window's outcomes, when the window type and size are unchanged (window_size
+  //     for CountBased; window_duration and window_buckets for TimeBased). The new
+  //     minimum_calls and rate thresholds apply from the next recorded outcome: a closed
+  //     breaker whose window already breaks the new thresholds stays Closed until then, and
+  //     that outcome (counted too) trips it. slow_call_duration classifies outcomes reported
+  //     after the change; those already in the window keep their classification. Permits
+  //     acquired before the change record into the same window.
+  // When the window type or size changes, the window restarts empty, in every state; a Closed
+  // breaker stays Closed and starts a new epoch, so outcomes of permits acquired before the
+  // change are ignored (as after reset(), but without resetting k).
+  //
+  // Memory: a count-based window's ring only grows. A smaller window_size reuses it; a larger
+  // one allocates a ring of at least twice the old capacity (at most kMaxWindowSize) and keeps
+  // the old one until the breaker is destroyed, because a permit racing the change may still
+  // write to it. The rings kept that way total at most twice the current one.
+  //
+  // Thread-safety: takes the internal mutex, so it is serialised with transitions and may race
+  // any other member. An outcome recorded concurrently is judged under the old or the new
+  // thresholds, or, if it sees a mix of them, may leave the trip to the next outcome (a trip
+  // itself is always decided with the mutex held, under one consistent set of thresholds). `now` is
+  // the time of the change; nothing reconfigure keeps depends on it (it is taken for symmetry with
+  // the other reconfigurable primitives).
+  void reconfigure(const Settings& settings, TimePoint now);
 
   struct Snapshot {
     State state = State::Closed;
@@ -230,7 +273,9 @@ class CircuitBreaker {
   // Metrics; takes the internal mutex briefly (use state() where a lock is not acceptable).
   [[nodiscard]] Snapshot snapshot(TimePoint now) const;
 
-  [[nodiscard]] const Settings& settings() const noexcept { return settings_; }
+  // The settings in effect: the constructor's or the last reconfigure()'s, coerced. A copy,
+  // taken under the internal mutex.
+  [[nodiscard]] Settings settings() const;
 
  private:
   struct Outcome {
@@ -256,6 +301,15 @@ class CircuitBreaker {
   }
   [[nodiscard]] static std::uint64_t epochOf(std::uint64_t word) noexcept { return word >> 3; }
 
+  // A count-based window's slots. Immutable size; replaced (never freed early) when a
+  // reconfigure grows the window beyond it.
+  struct Ring {
+    explicit Ring(std::uint32_t n)
+        : capacity(n), slots(std::make_unique<std::atomic<std::uint16_t>[]>(n)) {}
+    std::uint32_t capacity;
+    std::unique_ptr<std::atomic<std::uint16_t>[]> slots;
+  };
+
   [[nodiscard]] bool shouldTrip(const Counts& c) const noexcept;
   void record(const Permit& permit, Duration duration, bool failed);
   void recordClosedCountBased(std::uint64_t epoch, Outcome outcome, TimePoint at);
@@ -268,9 +322,10 @@ class CircuitBreaker {
   void transitionLocked(State to, TimePoint now);
   void clearWindowLocked(std::uint64_t new_epoch);
   [[nodiscard]] Duration openDurationLocked() const noexcept;
+  void publishSettingsLocked() noexcept;
+  void installWindowLocked();
   void deliverTransitions() noexcept;
 
-  const Settings settings_;
   const Listener listener_;
 
   // Lock-free reads: (epoch << 3 | state), and Open's deadline in ns since the clock's epoch.
@@ -278,13 +333,24 @@ class CircuitBreaker {
   std::atomic<std::int64_t> open_until_ns_{0};
   std::atomic<std::uint64_t> rejected_{0};
 
-  // Count-based window: a ring of tagged outcomes and their packed totals (see the .cc).
-  std::unique_ptr<std::atomic<std::uint16_t>[]> ring_;
+  // The settings the lock-free paths read, copied from settings_ (written under mutex_).
+  std::atomic<bool> count_based_{true};
+  std::atomic<std::uint32_t> window_size_{1};
+  std::atomic<std::uint32_t> minimum_calls_{1};
+  std::atomic<double> failure_rate_threshold_{0};
+  std::atomic<double> slow_call_rate_threshold_{0};
+  std::atomic<Duration::rep> slow_call_ns_{0};
+
+  // Count-based window: a ring of tagged outcomes and their packed totals (see the .cc). The
+  // ring in use is rings_.back(); null while the breaker has never been count-based.
+  std::atomic<Ring*> ring_{nullptr};
   std::atomic<std::uint64_t> ring_next_{0};
   std::atomic<std::uint64_t> totals_{0};
 
   mutable std::mutex mutex_;
   // Guarded by mutex_:
+  Settings settings_;
+  std::vector<std::unique_ptr<Ring>> rings_;          // every ring allocated, current last
   std::optional<SlidingWindow<Counts>> time_window_;  // TimeBased only
   std::uint32_t consecutive_reopens_ = 0;
   std::uint32_t probes_in_flight_ = 0;
