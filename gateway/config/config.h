@@ -5,6 +5,9 @@
 // std::chrono::milliseconds and sizes are bytes; in YAML both require units ("250ms", "10s",
 // "8KiB"), and every key is checked: unknown keys, wrong types, missing units, bad addresses and
 // duplicate names are errors. docs/configuration.md is the reference for every field.
+//
+// Every struct compares with a defaulted operator== (field by field), so whether a definition
+// changed on a reload is decided by the compiler, never by a hand-written list of fields.
 #pragma once
 
 #include <array>
@@ -34,6 +37,7 @@ struct ListenerLimits {
   std::uint64_t header_bytes = 32 * 1024;     // whole head; 431 beyond
   std::uint32_t headers = 100;                // field count; 431 beyond
   std::uint64_t body = 100ULL * 1024 * 1024;  // default per-route body limit; 413 beyond
+  friend bool operator==(const ListenerLimits&, const ListenerLimits&) = default;
 };
 
 struct ListenerTimeouts {
@@ -41,6 +45,7 @@ struct ListenerTimeouts {
   Millis body{30'000};    // longest wait for request body progress
   Millis idle{60'000};    // keep-alive wait for the next request
   Millis send{30'000};    // longest wait for a slow client to accept response bytes
+  friend bool operator==(const ListenerTimeouts&, const ListenerTimeouts&) = default;
 };
 
 struct Listener {
@@ -49,12 +54,14 @@ struct Listener {
   bool trust_forwarded = false;  // keep the client's X-Forwarded-* (sluice behind a proxy)
   ListenerLimits limits;
   ListenerTimeouts timeouts;
+  friend bool operator==(const Listener&, const Listener&) = default;
 };
 
 struct RouteMatch {
   std::string host;                        // "" = any; "example.com"; "*.example.com"
   std::optional<std::string> path_prefix;  // "/api/"
   std::optional<std::string> path;         // exact path
+  friend bool operator==(const RouteMatch&, const RouteMatch&) = default;
 };
 
 // What makes a failed attempt worth another try (route retry.on). Conditions other than a
@@ -78,6 +85,7 @@ struct RetryPolicy {
   // from a retried 429/503 lengthens it; one longer than backoff_max is not waited for.
   Millis backoff_base{25};
   Millis backoff_max{250};
+  friend bool operator==(const RetryPolicy&, const RetryPolicy&) = default;
 };
 
 // Retries to a cluster are at most `percent` of its requests over `window`, plus
@@ -86,6 +94,7 @@ struct RetryBudget {
   double percent = 20;
   double min_per_second = 10;
   Millis window{10'000};
+  friend bool operator==(const RetryBudget&, const RetryBudget&) = default;
 };
 
 // What identifies "one client" to a rate limit: the parts are joined into one key.
@@ -114,6 +123,7 @@ struct RateLimit {
   std::vector<RateKeyPart> key{RateKeyPart{}};  // default: the client IP
   std::uint64_t max_keys = 100'000;             // keys tracked at once (least recent evicted)
   int status = 429;                             // answer when limited (429 or 503)
+  friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
 // A cap on the requests of a route in flight at once (guards/concurrency_guard.h).
@@ -124,6 +134,7 @@ struct AdaptiveConcurrency {
   std::uint32_t min = 1;
   std::uint32_t max = 1'000;
   Millis timeout{5'000};  // aimd: a request slower than this counts as a drop
+  friend bool operator==(const AdaptiveConcurrency&, const AdaptiveConcurrency&) = default;
 };
 
 struct Concurrency {
@@ -133,6 +144,7 @@ struct Concurrency {
   Millis queue_timeout{1'000};                  // longest wait for a slot; then shed
   int status = 503;                             // answer when shed (503 or 429)
   Millis retry_after{1'000};                    // Retry-After on a shed request (0: none)
+  friend bool operator==(const Concurrency&, const Concurrency&) = default;
 };
 
 // What a request gets while its circuit breaker is open (guards/circuit_breaker_guard.h).
@@ -147,6 +159,7 @@ struct Fallback {
   std::uint64_t cache_max_body = 1 << 20;       // larger responses are not kept
   std::uint64_t cache_max_bytes = 64ULL << 20;  // body bytes kept in all (LRU evicted)
   std::optional<std::string> cluster;  // forward to this cluster instead (fallback cluster)
+  friend bool operator==(const Fallback&, const Fallback&) = default;
 };
 
 // resilience::CircuitBreaker's settings (resilience/circuit_breaker.h has the exact rules). An
@@ -165,6 +178,7 @@ struct CircuitBreaker {
   std::uint32_t half_open_probes = 5;
   std::vector<int> failure_statuses;  // default: 500-599
   Fallback fallback;
+  friend bool operator==(const CircuitBreaker&, const CircuitBreaker&) = default;
 };
 
 // Breaks things on purpose (guards/fault_guard.h): delay and/or abort a share of the requests.
@@ -173,6 +187,7 @@ struct Fault {
   double delay_percent = 0;  // 0-100
   int abort_status = 0;      // 0: no abort
   double abort_percent = 0;
+  friend bool operator==(const Fault&, const Fault&) = default;
 };
 
 // What a consistent-hashing cluster hashes for a request (route hash_key); parts are joined.
@@ -199,11 +214,13 @@ struct Route {
   std::optional<Fault> fault;
   // For a ring_hash or maglev cluster: what identifies "the same key" (default: client IP).
   std::vector<HashKeyPart> hash_key;
+  friend bool operator==(const Route&, const Route&) = default;
 };
 
 struct Endpoint {
   Address address;
   std::uint32_t weight = 1;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 struct PoolSettings {
@@ -212,6 +229,7 @@ struct PoolSettings {
   Millis idle_timeout{60'000};           // an idle pooled connection is closed after this
   Millis connect_timeout{2'000};
   Millis max_wait{1'000};  // wait for a free connection at max_connections; then 503
+  friend bool operator==(const PoolSettings&, const PoolSettings&) = default;
 };
 
 // Passive health: hosts that fail more than their peers leave selection for a while
@@ -226,6 +244,7 @@ struct OutlierDetection {
   Millis base_ejection_time{30'000};
   Millis max_ejection_time{300'000};
   double max_ejection_percent = 10;
+  friend bool operator==(const OutlierDetection&, const OutlierDetection&) = default;
 };
 
 // Caps on a cluster across all workers and hosts (upstream/bulkhead.h); the defaults are
@@ -235,6 +254,7 @@ struct Bulkhead {
   std::uint32_t max_pending = 1024;
   std::uint32_t max_requests = 1024;
   std::uint32_t max_retries = 3;
+  friend bool operator==(const Bulkhead&, const Bulkhead&) = default;
 };
 
 // A cluster's active health check (upstream/health_checker.h), run from the main thread.
@@ -243,6 +263,7 @@ struct HealthCheck {
   struct StatusRange {
     int first = 200;
     int last = 299;
+    friend bool operator==(const StatusRange&, const StatusRange&) = default;
   };
   Type type = Type::Http;
   std::string path = "/";  // http: the request target
@@ -261,6 +282,7 @@ struct HealthCheck {
     }
     return false;
   }
+  friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
 // Hosts that join a cluster while sluice runs (upstream/host_set.h): registered through the
@@ -272,6 +294,7 @@ struct Discovery {
   Millis max_ttl{300'000};
   std::string file;  // empty: none
   Millis file_interval{1'000};
+  friend bool operator==(const Discovery&, const Discovery&) = default;
 };
 
 // A host's weight ramps from min_weight_percent up to its full weight over `window` after it
@@ -280,6 +303,7 @@ struct SlowStart {
   Millis window{30'000};
   double aggression = 1.0;
   double min_weight_percent = 10;
+  friend bool operator==(const SlowStart&, const SlowStart&) = default;
 };
 
 // Weights that follow what each worker observes of its hosts (resilience/lb/weight_adjuster.h
@@ -295,6 +319,7 @@ struct DynamicWeights {
   Millis blackout{10'000};     // utilization: reports count only after this long...
   Millis report_ttl{180'000};  // ...and until this long after the last one
   Millis update_interval{1'000};
+  friend bool operator==(const DynamicWeights&, const DynamicWeights&) = default;
 };
 
 enum class LbPolicy : std::uint8_t {
@@ -326,6 +351,7 @@ struct LoadBalancing {
   [[nodiscard]] bool hashing() const {
     return policy == LbPolicy::RingHash || policy == LbPolicy::Maglev;
   }
+  friend bool operator==(const LoadBalancing&, const LoadBalancing&) = default;
 };
 
 struct Cluster {
@@ -342,10 +368,12 @@ struct Cluster {
   std::optional<Bulkhead> bulkhead;
   std::optional<HealthCheck> health_check;
   std::optional<Discovery> discovery;
+  friend bool operator==(const Cluster&, const Cluster&) = default;
 };
 
 struct Admin {
   Address address;
+  friend bool operator==(const Admin&, const Admin&) = default;
 };
 
 // Fields an access log line may contain, in the order of the default set.
@@ -358,6 +386,7 @@ struct AccessLog {
   bool enabled = false;
   std::string path = "stdout";      // "stdout", "stderr" or a file path
   std::vector<std::string> fields;  // empty = the default set (access_log.h)
+  friend bool operator==(const AccessLog&, const AccessLog&) = default;
 };
 
 struct Config {
@@ -370,6 +399,7 @@ struct Config {
   std::vector<Cluster> clusters;
 
   [[nodiscard]] const Cluster* findCluster(std::string_view name) const;
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 }  // namespace sluice::gateway::config
