@@ -32,7 +32,8 @@ json circuitBreaker(const std::optional<CircuitBreaker>& b) {
                                     {"content_type", fb.content_type},
                                     {"headers", fb.headers},
                                     {"cache", fb.cache ? json{{"entries", fb.cache_entries},
-                                                              {"max_body_bytes", fb.cache_max_body}}
+                                                              {"max_body_bytes", fb.cache_max_body},
+                                                              {"max_bytes", fb.cache_max_bytes}}
                                                        : json(nullptr)}};
   return {{"window", b->window_time ? json{{"duration_ms", b->window_time->count()}}
                                     : json{{"calls", b->window}}},
