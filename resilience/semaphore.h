@@ -125,6 +125,9 @@ class Semaphore {
   // Changes the number of permits; growing grants waiters on this thread, shrinking never revokes
   // held permits. Clamped to kMaxCapacity.
   void setCapacity(std::size_t capacity) noexcept { inner_.setCapacity(capacity); }
+  // Changes how many callbacks may wait at once; queued ones are never dropped (see
+  // WeightedSemaphore::setMaxWaiters).
+  void setMaxWaiters(std::size_t max_waiters) noexcept { inner_.setMaxWaiters(max_waiters); }
 
   // Snapshots (exact when quiescent): capacity, free permits (negative after shrinking below the
   // number held), and callbacks queued.

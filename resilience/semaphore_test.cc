@@ -146,6 +146,24 @@ TEST(Semaphore, QueueFullIsReported) {
   EXPECT_EQ(sem.waiting(), 2U);
 }
 
+TEST(Semaphore, SetMaxWaitersKeepsQueuedWaitersAndBoundsNewOnes) {
+  Semaphore sem(settings(1, /*max_waiters=*/2));
+  Permit held = sem.tryAcquire();
+  std::vector<Permit> granted;
+  const auto keep = [&](Permit p) { granted.push_back(std::move(p)); };
+  EXPECT_EQ(sem.acquireAsync(keep).status, Status::Queued);
+  EXPECT_EQ(sem.acquireAsync(keep).status, Status::Queued);
+  sem.setMaxWaiters(1);  // below the queue: nobody is dropped, nobody new gets in
+  EXPECT_EQ(sem.waiting(), 2U);
+  EXPECT_EQ(sem.acquireAsync(keep).status, Status::QueueFull);
+  sem.setMaxWaiters(3);
+  EXPECT_EQ(sem.acquireAsync(keep).status, Status::Queued);
+  EXPECT_EQ(sem.waiting(), 3U);
+  held.release();  // the first queued waiter gets it, in order
+  EXPECT_EQ(granted.size(), 1U);
+  EXPECT_EQ(sem.waiting(), 2U);
+}
+
 TEST(Semaphore, CapacityZeroRejectsNewRequests) {
   Semaphore sem(settings(0));
   EXPECT_FALSE(sem.tryAcquire());

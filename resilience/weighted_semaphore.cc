@@ -108,7 +108,7 @@ WeightedSemaphore::AsyncAcquire WeightedSemaphore::enqueue(std::shared_ptr<Waite
           }
           continue;
         }
-        if (queue_.size() >= max_waiters_) {
+        if (queue_.size() >= max_waiters_.load(std::memory_order_relaxed)) {
           result.status = AcquireStatus::QueueFull;
           break;
         }

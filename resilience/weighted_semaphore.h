@@ -184,6 +184,11 @@ class WeightedSemaphore {
   // blocks the queue until it is cancelled or the capacity grows again); new requests larger than
   // the capacity are rejected with ExceedsCapacity.
   void setCapacity(std::size_t capacity) noexcept;
+  // Changes how many callbacks may wait at once. Waiters already queued beyond a lowered bound
+  // stay queued (none is dropped); new ones get QueueFull until the queue is below it.
+  void setMaxWaiters(std::size_t max_waiters) noexcept {
+    max_waiters_.store(max_waiters, std::memory_order_relaxed);
+  }
 
   // Snapshots, exact only when no other thread is changing the semaphore.
   [[nodiscard]] std::size_t capacity() const noexcept {
@@ -251,7 +256,7 @@ class WeightedSemaphore {
   std::atomic<std::int64_t> state_;
   std::atomic<std::size_t> capacity_;
   std::atomic<std::size_t> waiting_{0};
-  const std::size_t max_waiters_;
+  std::atomic<std::size_t> max_waiters_;
 
   std::mutex mutex_;
   WaiterList queue_;         // FIFO of Queued waiters; guarded by mutex_
