@@ -11,6 +11,11 @@ double nonNegative(double x) { return std::isfinite(x) && x > 0 ? x : 0.0; }
 // Decimal settings rarely multiply out exactly in binary (0.29 * 100 = 28.999999999999996); the
 // tolerance makes the documented boundary hold for them. It is far below one retry for any
 // realistic count, so it never admits a retry the formula forbids.
+double floorOf(const RetryBudget::Settings& settings) {
+  return nonNegative(settings.min_retries_per_second) *
+         std::chrono::duration<double>(settings.window).count();
+}
+
 bool withinAllowance(std::uint64_t retries_after, double allowance) {
   constexpr double kRelativeTolerance = 1e-9;
   return static_cast<double>(retries_after) <=
@@ -37,9 +42,22 @@ std::optional<std::string> RetryBudget::validate(const Settings& settings) {
 
 RetryBudget::RetryBudget(const Settings& settings)
     : settings_(settings),
-      floor_(nonNegative(settings.min_retries_per_second) *
-             std::chrono::duration<double>(settings.window).count()),
+      floor_(floorOf(settings)),
       window_(settings.window, settings.bucket_count) {}
+
+void RetryBudget::reconfigure(const Settings& settings, TimePoint /*now*/) {
+  const std::lock_guard lock(mutex_);
+  if (settings.window != settings_.window || settings.bucket_count != settings_.bucket_count) {
+    window_ = SlidingWindow<Counts>(settings.window, settings.bucket_count);
+  }
+  settings_ = settings;
+  floor_ = floorOf(settings);
+}
+
+RetryBudget::Settings RetryBudget::settings() const {
+  const std::lock_guard lock(mutex_);
+  return settings_;
+}
 
 void RetryBudget::recordRequests(TimePoint now, std::uint32_t count) {
   const std::lock_guard lock(mutex_);

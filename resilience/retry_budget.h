@@ -28,9 +28,11 @@
 // Window resolution follows SlidingWindow: counts cover between W - W/bucket_count and W of
 // real time. Time going backwards is treated as the latest time seen.
 //
-// Thread-safety: all members are thread-safe (one internal mutex around the window; the
-// in-flight count is atomic, so Permit release takes no lock). The budget must outlive its
-// permits.
+// Settings can change in place (reconfigure): a config reload keeps the counts of the window.
+//
+// Thread-safety: all members are thread-safe (one internal mutex around the window and the
+// settings; the in-flight count is atomic, so Permit release takes no lock). The budget must
+// outlive its permits.
 #pragma once
 
 #include <atomic>
@@ -129,7 +131,21 @@ class RetryBudget {
     return in_flight_.load(std::memory_order_acquire);
   }
 
-  [[nodiscard]] const Settings& settings() const noexcept { return settings_; }
+  // Replaces the settings in place (pass settings accepted by validate(); others are treated as
+  // the constructor treats them). When `window` and
+  // `bucket_count` are unchanged the requests and retries counted in the window are kept, and
+  // the new retry_ratio, min_retries_per_second and max_in_flight_retries judge the next
+  // tryAcquireRetry: a lower allowance than the retries already counted admits nothing until
+  // the window slides past enough of them. A changed window or bucket_count restarts the counts
+  // empty (buckets of another width cannot be re-cut). Either way, admitted retries stay in
+  // flight: a max_in_flight_retries below their number admits no retry until enough Permits
+  // are released. Thread-safe (takes the internal mutex); a concurrent tryAcquireRetry is
+  // judged wholly under the old or the new settings. `now` is the time of the change; nothing
+  // kept depends on it (it is taken for symmetry with the other reconfigurable primitives).
+  void reconfigure(const Settings& settings, TimePoint now);
+
+  // The settings in effect (a copy, taken under the internal mutex).
+  [[nodiscard]] Settings settings() const;
 
  private:
   struct Counts {
@@ -139,10 +155,11 @@ class RetryBudget {
 
   [[nodiscard]] Snapshot sumLocked(TimePoint now) const;
 
-  const Settings settings_;
-  const double floor_;  // min_retries_per_second * window in seconds
   mutable std::mutex mutex_;
-  SlidingWindow<Counts> window_;  // guarded by mutex_
+  // Guarded by mutex_:
+  Settings settings_;
+  double floor_;  // min_retries_per_second * window in seconds
+  SlidingWindow<Counts> window_;
   std::atomic<std::size_t> in_flight_{0};
 };
 

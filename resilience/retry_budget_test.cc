@@ -207,6 +207,86 @@ TEST(RetryBudget, AdmitsExactlyWhileRetriesFitTheWindowAllowance) {
   }
 }
 
+// ---- reconfigure ---------------------------------------------------------------------------
+
+// Verifies: with the same window, the counts are kept and a higher ratio admits only the
+// difference at once.
+TEST(RetryBudget, ReconfigureKeepsTheCountsAndAppliesTheNewRatioAtOnce) {
+  RetryBudget budget(ratioOnly(0.2));
+  budget.recordRequests(kT0, 100);
+  ASSERT_EQ(admitAll(budget, kT0), 20);
+  budget.reconfigure(ratioOnly(0.5), kT0 + seconds(1));
+  EXPECT_EQ(budget.settings().retry_ratio, 0.5);
+  const auto snap = budget.snapshot(kT0 + seconds(1));
+  EXPECT_EQ(snap.requests, 100U);
+  EXPECT_EQ(snap.retries, 20U);
+  EXPECT_EQ(admitAll(budget, kT0 + seconds(1)), 30);  // 50 allowed, 20 already spent
+}
+
+// Verifies: a lower ratio admits nothing while the kept retries exceed it (even with more
+// traffic), until the window slides past them.
+TEST(RetryBudget, ReconfigureToALowerRatioWaitsForTheWindowToSlide) {
+  RetryBudget budget(ratioOnly(0.5));
+  budget.recordRequests(kT0, 100);
+  ASSERT_EQ(admitAll(budget, kT0), 50);
+  budget.reconfigure(ratioOnly(0.2), kT0);
+  budget.recordRequests(kT0 + seconds(1), 100);  // 200 requests: allowance 40 < 50 retries
+  EXPECT_FALSE(budget.tryAcquireRetry(kT0 + seconds(9)));
+  // kT0's bucket (100 requests, 50 retries) has left: 100 + 10 requests, no retries.
+  budget.recordRequests(kT0 + seconds(10), 10);
+  EXPECT_EQ(admitAll(budget, kT0 + seconds(10)), 22);
+}
+
+// Verifies: the floor changes at once, with the counts kept (a restart would forget the 10
+// requests and allow only the new floor).
+TEST(RetryBudget, ReconfigureChangesTheFloorAtOnce) {
+  RetryBudget budget(ratioOnly(0.5));
+  budget.recordRequests(kT0, 10);  // allowance 5
+  ASSERT_TRUE(budget.tryAcquireRetry(kT0));
+  ASSERT_TRUE(budget.tryAcquireRetry(kT0));
+  auto s = ratioOnly(0.5);
+  s.min_retries_per_second = 0.3;  // 3 per 10 s window: allowance 8
+  budget.reconfigure(s, kT0);
+  EXPECT_EQ(admitAll(budget, kT0), 6);
+}
+
+// Verifies: a new window length or bucket count restarts the counts.
+TEST(RetryBudget, ReconfigureWithAnotherWindowRestartsTheCounts) {
+  for (const auto& [window, buckets] :
+       {std::pair{seconds(20), std::size_t{10}}, std::pair{seconds(10), std::size_t{5}}}) {
+    RetryBudget budget(ratioOnly(0.5));
+    budget.recordRequests(kT0, 100);
+    ASSERT_EQ(admitAll(budget, kT0), 50);
+    auto s = ratioOnly(0.5);
+    s.window = window;
+    s.bucket_count = buckets;
+    budget.reconfigure(s, kT0);
+    EXPECT_EQ(budget.snapshot(kT0).requests, 0U);
+    EXPECT_EQ(budget.snapshot(kT0).retries, 0U);
+    budget.recordRequests(kT0, 4);
+    EXPECT_EQ(admitAll(budget, kT0), 2);
+  }
+}
+
+// Verifies: permits outstanding across a lower in-flight cap stay valid; no retry is admitted
+// until fewer than the new cap are in flight.
+TEST(RetryBudget, ReconfigureToASmallerInFlightCapKeepsOutstandingPermits) {
+  auto s = ratioOnly(1.0);
+  s.max_in_flight_retries = 5;
+  RetryBudget budget(s);
+  budget.recordRequests(kT0, 100);
+  std::vector<RetryBudget::Permit> kept;
+  ASSERT_EQ(admitAll(budget, kT0, &kept), 5);
+  s.max_in_flight_retries = 2;
+  budget.reconfigure(s, kT0);
+  EXPECT_EQ(budget.inFlightRetries(), 5U);
+  EXPECT_FALSE(budget.tryAcquireRetry(kT0));
+  kept.resize(2);  // 3 released: 2 in flight, still at the cap
+  EXPECT_FALSE(budget.tryAcquireRetry(kT0));
+  kept.pop_back();
+  EXPECT_TRUE(budget.tryAcquireRetry(kT0));
+}
+
 TEST(RetryBudgetStress, ConcurrentAcquiresAdmitExactlyTheAllowance) {
   for (int round = 0; round < 20; ++round) {
     auto s = ratioOnly(0.5);
@@ -243,6 +323,46 @@ TEST(RetryBudgetStress, ConcurrentAcquiresAdmitExactlyTheAllowance) {
     ASSERT_LE(max_outstanding.load(), 7);
     ASSERT_EQ(budget.inFlightRetries(), 0U);
   }
+}
+
+// Threads take retries while the settings flip between two allowances and in-flight caps: no
+// admission ever exceeds the larger of either, and the window counts exactly what was admitted.
+TEST(RetryBudgetStress, ReconfigureRacingAcquiresStaysWithinTheSettings) {
+  auto wide = ratioOnly(0.5);  // 40 requests: allowance 20
+  wide.max_in_flight_retries = 6;
+  auto narrow = ratioOnly(0.25);  // allowance 10
+  narrow.max_in_flight_retries = 2;
+  RetryBudget budget(wide);
+  budget.recordRequests(kT0, 40);
+  std::atomic<int> admitted{0};
+  std::atomic<std::size_t> max_in_flight{0};
+  std::atomic<int> running{4};
+  std::vector<std::thread> threads;
+  threads.reserve(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        if (auto permit = budget.tryAcquireRetry(kT0)) {
+          admitted.fetch_add(1);
+          const std::size_t in_flight = budget.inFlightRetries();
+          std::size_t seen = max_in_flight.load();
+          while (in_flight > seen && !max_in_flight.compare_exchange_weak(seen, in_flight)) {
+          }
+        }
+      }
+      running.fetch_sub(1);
+    });
+  }
+  for (int i = 0; running.load() > 0; ++i) {
+    budget.reconfigure(i % 2 == 0 ? narrow : wide, kT0);
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_LE(admitted.load(), 20);
+  EXPECT_LE(max_in_flight.load(), 6U);
+  EXPECT_EQ(budget.snapshot(kT0).retries, static_cast<std::uint64_t>(admitted.load()));
+  EXPECT_EQ(budget.snapshot(kT0).requests, 40U);
 }
 
 }  // namespace
