@@ -273,6 +273,24 @@ TimePoint OutlierDetector::nextEvaluation() const {
   return next_sweep_;
 }
 
+void OutlierDetector::reconfigure(const Settings& settings, TimePoint now) {
+  const std::lock_guard lock(mutex_);
+  settings_ = settings;
+  max_multiplier_ = maxMultiplier(settings.base_ejection_time, settings.max_ejection_time);
+  // A multiplier above the new cap would only delay forgiveness: the ejection time is capped.
+  for (auto& [id, h] : hosts_) {
+    h.multiplier = std::min(h.multiplier, max_multiplier_);
+  }
+  // A shorter interval must not wait out the rest of a long one; a longer one lets the sweep
+  // already due keep its time (its counts cover the interval so far either way).
+  next_sweep_ = std::min(next_sweep_, plus(now, settings.interval));
+}
+
+OutlierDetector::Settings OutlierDetector::settings() const {
+  const std::lock_guard lock(mutex_);
+  return settings_;
+}
+
 const char* toString(OutlierDetector::Reason reason) noexcept {
   switch (reason) {
     case OutlierDetector::Reason::Consecutive5xx:

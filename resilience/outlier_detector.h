@@ -41,8 +41,10 @@
 // Not provided: Envoy's success-rate (standard deviation) detector, enforcement percentages and
 // ejection jitter. Results against an ejected host are ignored.
 //
+// Settings can change in place (reconfigure): a config reload keeps every host's state.
+//
 // Thread-safety: all members are thread-safe (one internal mutex; every call is O(1) except
-// ejection decisions and evaluate(), which are O(hosts)).
+// ejection decisions, evaluate() and reconfigure(), which are O(hosts)).
 #pragma once
 
 #include <chrono>
@@ -136,6 +138,27 @@ class OutlierDetector {
   // When the next sweep is due.
   [[nodiscard]] TimePoint nextEvaluation() const;
 
+  // Replaces the settings in place (pass settings accepted by validate()) and keeps every
+  // host's state; the new settings apply from the next record() or evaluate(). reconfigure
+  // itself ejects and readmits nothing. Kept:
+  //   - ejections in progress, with their readmission time (not shortened or lengthened by a
+  //     new base or max ejection time), even beyond a lowered max_ejection_percent: the cap
+  //     only blocks new ejections until enough hosts are readmitted;
+  //   - ejection multipliers, capped at the new ceil(max_ejection_time / base_ejection_time);
+  //     the next ejection lasts min(new base * (m + 1), new max);
+  //   - consecutive runs: a run already at or beyond a lowered consecutive_5xx /
+  //     consecutive_gateway_failure ejects at the host's next failure of that kind (a Success
+  //     still resets it); a detector set to 0 stops firing, its run is kept but unused;
+  //   - the interval's request and failure counts, judged at the next sweep by the new
+  //     failure-percentage settings (a disabled detector ignores them). The sweep stays due at
+  //     its time, or at now + the new interval if that is sooner.
+  // Thread-safety: takes the internal mutex (O(hosts)); calls racing it see the old or the new
+  // settings, never a mix.
+  void reconfigure(const Settings& settings, TimePoint now);
+
+  // The settings in effect (a copy, taken under the internal mutex).
+  [[nodiscard]] Settings settings() const;
+
  private:
   struct Host {
     bool ejected = false;  // as of the last refresh; see ejectedAt()
@@ -156,11 +179,11 @@ class OutlierDetector {
   [[nodiscard]] bool capAllowsLocked() const;
   std::optional<TimePoint> tryEjectLocked(Host& host, TimePoint now);
 
-  const Settings settings_;
-  const std::uint32_t max_multiplier_;
-
   mutable std::mutex mutex_;
-  std::unordered_map<HostId, Host> hosts_;  // guarded by mutex_
+  // Guarded by mutex_:
+  Settings settings_;
+  std::uint32_t max_multiplier_;
+  std::unordered_map<HostId, Host> hosts_;
   HostId next_id_ = 1;
   std::size_t ejected_ = 0;  // hosts with Host::ejected set
   TimePoint next_sweep_;

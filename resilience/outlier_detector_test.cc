@@ -429,6 +429,170 @@ TEST(OutlierDetectorStress, ConcurrentRecordsAndSweepsKeepTheCap) {
   EXPECT_EQ(d.hostCount(), 10U);
 }
 
+// ---- reconfigure ---------------------------------------------------------------------------
+
+// Verifies: an ejection in progress keeps its readmission time and multiplier under new ejection
+// times; the next ejection uses the new base with the multiplier kept.
+TEST(OutlierDetector, ReconfigureKeepsEjectionsAndTheirEndTime) {
+  OutlierDetector d(consecutiveOnly(3), kT0);
+  const auto hosts = addHosts(d, 2);
+  ASSERT_EQ(fail(d, hosts[0], 3, kT0), Reason::Consecutive5xx);  // until kT0 + 30 s
+  auto s = consecutiveOnly(3);
+  s.base_ejection_time = seconds(5);
+  s.max_ejection_time = seconds(50);
+  d.reconfigure(s, kT0 + seconds(1));
+  EXPECT_EQ(d.settings().base_ejection_time, seconds(5));
+  const auto status = d.hostStatus(hosts[0], kT0 + seconds(1));
+  EXPECT_EQ(status->ejected_until, kT0 + seconds(30));
+  EXPECT_EQ(status->multiplier, 1U);
+  EXPECT_TRUE(d.isEjected(hosts[0], kT0 + seconds(29)));
+  EXPECT_FALSE(d.isEjected(hosts[0], kT0 + seconds(30)));
+  ASSERT_EQ(fail(d, hosts[0], 3, kT0 + seconds(30)), Reason::Consecutive5xx);  // m = 2
+  EXPECT_EQ(d.hostStatus(hosts[0], kT0 + seconds(30))->ejected_until, kT0 + seconds(40));
+}
+
+// Verifies: multipliers are capped at the new ceil(max / base).
+TEST(OutlierDetector, ReconfigureCapsMultipliersAtTheNewMaximum) {
+  OutlierDetector d(consecutiveOnly(1), kT0);  // 30 s, max 100 s: m up to 4
+  const HostId host = d.addHost();
+  TimePoint t = kT0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(fail(d, host, 1, t), Reason::Consecutive5xx);
+    t = d.hostStatus(host, t)->ejected_until;
+  }
+  ASSERT_EQ(d.hostStatus(host, t)->multiplier, 3U);
+  auto s = consecutiveOnly(1);
+  s.base_ejection_time = seconds(10);
+  s.max_ejection_time = seconds(20);  // m up to 2
+  d.reconfigure(s, t);
+  EXPECT_EQ(d.hostStatus(host, t)->multiplier, 2U);
+  ASSERT_EQ(fail(d, host, 1, t), Reason::Consecutive5xx);
+  EXPECT_EQ(d.hostStatus(host, t)->ejected_until, t + seconds(20));
+}
+
+// Verifies: consecutive runs survive; a run already at a lowered threshold ejects at the next
+// failure (not at reconfigure), and a success still resets a run.
+TEST(OutlierDetector, ReconfigureKeepsConsecutiveRunsForALowerThreshold) {
+  OutlierDetector d(consecutiveOnly(5), kT0);
+  const auto hosts = addHosts(d, 2);
+  EXPECT_EQ(fail(d, hosts[0], 3, kT0), std::nullopt);
+  EXPECT_EQ(fail(d, hosts[1], 3, kT0), std::nullopt);
+  d.reconfigure(consecutiveOnly(3), kT0);
+  EXPECT_EQ(d.hostStatus(hosts[0], kT0)->consecutive_5xx, 3U);
+  EXPECT_FALSE(d.isEjected(hosts[0], kT0));
+  EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(hosts[1], Outcome::Success, kT0), std::nullopt);
+  EXPECT_EQ(fail(d, hosts[1], 2, kT0), std::nullopt);
+  EXPECT_EQ(fail(d, hosts[1], 1, kT0), Reason::Consecutive5xx);
+}
+
+// Verifies: under a raised threshold the run continues from where it was.
+TEST(OutlierDetector, ReconfigureKeepsConsecutiveRunsForAHigherThreshold) {
+  OutlierDetector d(consecutiveOnly(5), kT0);
+  const HostId host = d.addHost();
+  EXPECT_EQ(fail(d, host, 4, kT0, Outcome::GatewayFailure), std::nullopt);
+  d.reconfigure(consecutiveOnly(8), kT0);
+  EXPECT_EQ(fail(d, host, 3, kT0, Outcome::GatewayFailure), std::nullopt);
+  EXPECT_EQ(fail(d, host, 1, kT0, Outcome::GatewayFailure), Reason::Consecutive5xx);
+}
+
+// Verifies: a lower cap keeps the hosts already ejected and blocks new ejections until enough
+// are readmitted.
+TEST(OutlierDetector, ReconfigureToALowerCapKeepsEjectedHosts) {
+  OutlierDetector d(consecutiveOnly(1), kT0);
+  const auto hosts = addHosts(d, 4);
+  ASSERT_TRUE(fail(d, hosts[0], 1, kT0));
+  ASSERT_TRUE(fail(d, hosts[1], 1, kT0));
+  auto s = consecutiveOnly(1);
+  s.max_ejection_percent = 25;
+  d.reconfigure(s, kT0);
+  EXPECT_EQ(d.ejectedCount(kT0), 2U);
+  EXPECT_EQ(fail(d, hosts[2], 1, kT0), std::nullopt);
+  EXPECT_EQ(fail(d, hosts[2], 1, kT0 + seconds(30)), Reason::Consecutive5xx);  // 2 readmitted
+}
+
+// Verifies: a shorter interval brings the due sweep forward; a longer one keeps it.
+TEST(OutlierDetector, ReconfigureNeverDelaysTheDueSweep) {
+  auto s = consecutiveOnly();  // interval 10 s
+  OutlierDetector d(s, kT0);
+  s.interval = seconds(60);
+  d.reconfigure(s, kT0 + seconds(2));
+  EXPECT_EQ(d.nextEvaluation(), kT0 + seconds(10));
+  s.interval = seconds(1);
+  d.reconfigure(s, kT0 + seconds(2));
+  EXPECT_EQ(d.nextEvaluation(), kT0 + seconds(3));
+  (void)d.evaluate(kT0 + seconds(3));
+  EXPECT_EQ(d.nextEvaluation(), kT0 + seconds(4));
+}
+
+// Verifies: the interval's counts survive and are judged by the new threshold at the sweep.
+TEST_F(FailurePercentage, ReconfigureKeepsTheIntervalCountsForTheNewThreshold) {
+  load(hosts_[0], 60, 40);
+  for (int i = 1; i < 5; ++i) {
+    load(hosts_[i], 0, 100);
+  }
+  auto s = settings();
+  s.failure_percentage_threshold = 60.0;
+  detector_.reconfigure(s, kT0 + seconds(5));
+  EXPECT_EQ(detector_.hostStatus(hosts_[0], kT0 + seconds(5))->interval_requests, 100U);
+  EXPECT_FALSE(detector_.isEjected(hosts_[0], kT0 + seconds(5)));
+  const auto ejections = detector_.evaluate(kT0 + seconds(10));
+  ASSERT_EQ(ejections.size(), 1U);
+  EXPECT_EQ(ejections[0].host, hosts_[0]);
+}
+
+// Records, sweeps and reconfigurations race (the settings flip between two caps): the larger
+// cap is never exceeded.
+TEST(OutlierDetectorStress, ReconfigureRacingRecordsAndSweepsKeepsTheCap) {
+  OutlierDetector::Settings a;
+  a.consecutive_5xx = 2;
+  a.failure_percentage_threshold = 30.0;
+  a.failure_percentage_minimum_hosts = 2;
+  a.failure_percentage_request_volume = 5;
+  a.max_ejection_percent = 30;
+  a.interval = std::chrono::milliseconds(100);
+  a.base_ejection_time = std::chrono::milliseconds(300);
+  OutlierDetector::Settings b = a;
+  b.consecutive_5xx = 3;
+  b.failure_percentage_threshold = std::nullopt;
+  b.max_ejection_percent = 20;
+  b.interval = std::chrono::milliseconds(50);
+  b.base_ejection_time = std::chrono::milliseconds(100);
+  ManualClock clock;
+  OutlierDetector d(a, clock.now());
+  const auto hosts = addHosts(d, 10);
+  std::atomic<bool> stop{false};
+  std::atomic<int> violations{0};
+  std::vector<std::thread> threads;
+  threads.reserve(3);
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 5);
+      for (int i = 0; i < 5000; ++i) {
+        const TimePoint now = clock.now();
+        (void)d.record(hosts[rng() % hosts.size()],
+                       rng() % 2 == 0 ? Outcome::Success : Outcome::ServerError, now);
+        if (d.ejectedCount(now) * 100 > 30U * hosts.size()) {
+          violations.fetch_add(1);
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      clock.advance(std::chrono::milliseconds(7));
+      d.reconfigure(i % 2 == 0 ? b : a, clock.now());
+      (void)d.evaluate(clock.now());
+      std::this_thread::yield();
+    }
+  });
+  threads[0].join();
+  threads[1].join();
+  stop.store(true);
+  threads.back().join();
+  EXPECT_EQ(violations.load(), 0);
+}
+
 TEST(OutlierDetector, ReasonsHaveNames) {
   EXPECT_STREQ(toString(Reason::Consecutive5xx), "consecutive_5xx");
   EXPECT_STREQ(toString(Reason::ConsecutiveGatewayFailure), "consecutive_gateway_failure");
