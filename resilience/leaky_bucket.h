@@ -30,13 +30,18 @@
 //
 // Time going backwards never drains: an earlier `now` sees at least as much excess as it had.
 //
+// Settings can change in place (setSettings): a config reload keeps the excess.
+//
 // Thread-safety: all methods may be called concurrently. tryAcquire is lock-free: one atomic
-// 64-bit TAT updated by compare-and-swap; a rejected request writes nothing.
+// 64-bit TAT updated by compare-and-swap; a rejected request writes nothing. setSettings takes
+// a mutex and briefly (tens of ns) parks the TAT while it rewrites the parameters; concurrent
+// acquirers spin, then yield, until it is released.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -85,15 +90,48 @@ class LeakyBucket {
   // accepted iff this is <= burst. A snapshot.
   [[nodiscard]] double excess(TimePoint now) const;
 
-  // The coerced settings in effect.
-  [[nodiscard]] Settings settings() const { return settings_; }
+  // Replaces the settings (coerced as in the constructor), keeping the excess: the excess at
+  // `now` is measured at the old rate (what drained until `now` is gone), kept as a number of
+  // requests, and drains at the new rate from `now` on (exact to within 1 ns).
+  //
+  // Cap: the kept excess is capped at burst + 1 requests of the new settings, the most they can
+  // leave (the request accepted at an excess of `burst` adds one). A bucket fuller than that
+  // behaves as one that has just accepted its last allowed request: the next request is
+  // accepted one new interval later, and the excess (and a RateLimit reset derived from it)
+  // never exceeds what the new burst allows. Requests the old settings accepted beyond that are
+  // not counted again; with delays, those still waiting may be served alongside new ones.
+  //
+  // Settings that give the same interval, burst and delay change nothing (a reload that left
+  // this bucket as it was). A `now` earlier than the change's is judged against the converted
+  // state, so going back across a change does not restore the old excess.
+  //
+  // Thread-safety: serialised by a mutex; concurrent tryAcquire calls wait for tens of ns and
+  // are decided under the old or the new settings.
+  void setSettings(const Settings& settings, TimePoint now);
+
+  // The coerced settings in effect (a copy, taken under the mutex).
+  [[nodiscard]] Settings settings() const;
 
  private:
-  Settings settings_;
-  std::int64_t interval_ns_;          // T, >= 1
-  std::int64_t tolerance_ns_;         // burst * T, saturated at 2^62
-  std::int64_t delay_ns_;             // delay * T, saturated; "never" for nodelay
+  struct Params {
+    std::int64_t interval_ns = 1;
+    std::int64_t tolerance_ns = 0;
+    std::int64_t delay_ns = 0;
+  };
+
+  [[nodiscard]] std::int64_t loadUnlocked() const;
+  [[nodiscard]] Params loadParams() const;
+  [[nodiscard]] bool unchanged(std::uint64_t gen) const;
+
+  // The TAT, parked at a value no real TAT takes while setSettings rewrites the parameters.
   std::atomic<std::int64_t> tat_ns_;  // theoretical arrival time; min() = idle
+  // Written only by setSettings, under mu_, while tat_ns_ is parked.
+  std::atomic<std::int64_t> interval_ns_;   // T, >= 1
+  std::atomic<std::int64_t> tolerance_ns_;  // burst * T, saturated at 2^62
+  std::atomic<std::int64_t> delay_ns_;      // delay * T, saturated; "never" for nodelay
+  std::atomic<std::uint64_t> gen_{0};       // bumped by each change, while tat_ns_ is parked
+  mutable std::mutex mu_;                   // serialises setSettings; guards settings_
+  Settings settings_;
 };
 
 }  // namespace sluice::resilience

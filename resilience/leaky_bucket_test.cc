@@ -287,6 +287,113 @@ TEST(LeakyBucket, PropertyUnlimitedDemandReachesTheBound) {
   }
 }
 
+// ---- setSettings ---------------------------------------------------------------------------
+
+// Verifies: the excess drains at the old rate until the change, is kept in requests, and drains
+// at the new rate after it (slower and faster).
+TEST(LeakyBucket, SetSettingsKeepsTheExcessAndDrainsAtTheNewRate) {
+  LeakyBucket slower({.rate_per_second = 10, .burst = 10, .nodelay = true});  // T = 100 ms
+  for (int k = 0; k < 5; ++k) {
+    ASSERT_EQ(slower.tryAcquire(kT0).decision, Decision::Allow);
+  }
+  slower.setSettings({.rate_per_second = 1, .burst = 10, .nodelay = true}, at(200));
+  EXPECT_EQ(slower.settings().rate_per_second, 1.0);
+  EXPECT_DOUBLE_EQ(slower.excess(at(200)), 3.0);  // 2 drained at 10/s
+  EXPECT_DOUBLE_EQ(slower.excess(at(1200)), 2.0);
+  EXPECT_DOUBLE_EQ(slower.excess(at(3200)), 0.0);
+
+  LeakyBucket faster({.rate_per_second = 10, .burst = 10, .nodelay = true});
+  for (int k = 0; k < 5; ++k) {
+    ASSERT_EQ(faster.tryAcquire(kT0).decision, Decision::Allow);
+  }
+  faster.setSettings({.rate_per_second = 100, .burst = 10, .nodelay = true}, at(200));
+  EXPECT_DOUBLE_EQ(faster.excess(at(200)), 3.0);
+  EXPECT_DOUBLE_EQ(faster.excess(at(210)), 2.0);
+}
+
+// Verifies: a smaller burst caps the excess at burst + 1: the next request is accepted exactly
+// one new interval later, not after the old excess drains.
+TEST(LeakyBucket, SetSettingsCapsTheExcessAtTheNewBurstPlusOne) {
+  LeakyBucket b({.rate_per_second = 10, .burst = 10, .nodelay = true});
+  for (int k = 0; k <= 10; ++k) {
+    ASSERT_EQ(b.tryAcquire(kT0).decision, Decision::Allow);
+  }
+  ASSERT_DOUBLE_EQ(b.excess(kT0), 11.0);
+  b.setSettings({.rate_per_second = 10, .burst = 2, .nodelay = true}, kT0);
+  EXPECT_DOUBLE_EQ(b.excess(kT0), 3.0);
+  EXPECT_TRUE(is(b.tryAcquire(kT0), Decision::Reject, milliseconds(100)));
+  EXPECT_TRUE(is(b.tryAcquire(at(100)), Decision::Allow, Duration::zero()));
+  EXPECT_EQ(b.tryAcquire(at(100)).decision, Decision::Reject);
+}
+
+// Verifies: a larger burst keeps the excess and admits exactly the difference.
+TEST(LeakyBucket, SetSettingsToALargerBurstAdmitsTheDifference) {
+  LeakyBucket b({.rate_per_second = 10, .burst = 10, .nodelay = true});
+  int accepted = 0;
+  while (b.tryAcquire(kT0).decision != Decision::Reject) {
+    ++accepted;
+  }
+  ASSERT_EQ(accepted, 11);
+  b.setSettings({.rate_per_second = 10, .burst = 20, .nodelay = true}, kT0);
+  accepted = 0;
+  while (b.tryAcquire(kT0).decision != Decision::Reject) {
+    ++accepted;
+  }
+  EXPECT_EQ(accepted, 10);
+}
+
+// Verifies: delay settings apply to the next request, with the excess kept.
+TEST(LeakyBucket, SetSettingsChangesTheDelayRule) {
+  LeakyBucket b({.rate_per_second = 10, .burst = 5});
+  ASSERT_TRUE(is(b.tryAcquire(kT0), Decision::Allow, Duration::zero()));
+  ASSERT_TRUE(is(b.tryAcquire(kT0), Decision::Delay, milliseconds(100)));
+  ASSERT_TRUE(is(b.tryAcquire(kT0), Decision::Delay, milliseconds(200)));
+  b.setSettings({.rate_per_second = 10, .burst = 5, .delay = 3}, kT0);
+  EXPECT_TRUE(is(b.tryAcquire(kT0), Decision::Allow, Duration::zero()));  // excess 3 <= delay
+  EXPECT_TRUE(is(b.tryAcquire(kT0), Decision::Delay, milliseconds(100)));
+  b.setSettings({.rate_per_second = 10, .burst = 5, .nodelay = true}, kT0);
+  EXPECT_TRUE(is(b.tryAcquire(kT0), Decision::Allow, Duration::zero()));
+  EXPECT_TRUE(is(b.tryAcquire(kT0), Decision::Reject, milliseconds(100)));
+}
+
+// Verifies: a bucket with no excess stays without excess: a burst-0 bucket whose interval just
+// elapsed still accepts at that instant after a change, and an idle one accepts at once.
+TEST(LeakyBucket, SetSettingsWithoutExcessKeepsTheBucketIdle) {
+  LeakyBucket b({.rate_per_second = 10, .burst = 0});
+  ASSERT_EQ(b.tryAcquire(kT0).decision, Decision::Allow);  // TAT = kT0 + 100 ms
+  b.setSettings({.rate_per_second = 20, .burst = 0}, at(100));
+  EXPECT_DOUBLE_EQ(b.excess(at(100)), 0.0);
+  EXPECT_TRUE(is(b.tryAcquire(at(100)), Decision::Allow, Duration::zero()));
+  EXPECT_TRUE(is(b.tryAcquire(at(100)), Decision::Reject, milliseconds(50)));
+
+  LeakyBucket idle({.rate_per_second = 10, .burst = 0});
+  idle.setSettings({.rate_per_second = 1, .burst = 0}, kT0);
+  EXPECT_TRUE(is(idle.tryAcquire(kT0), Decision::Allow, Duration::zero()));
+  EXPECT_TRUE(is(idle.tryAcquire(kT0), Decision::Reject, std::chrono::seconds(1)));
+}
+
+// Verifies: settings that give the same parameters change nothing, however often applied; and a
+// burst-only change at the boundary keeps the boundary (x == tolerance is still accepted).
+TEST(LeakyBucket, SetSettingsKeepsExactBoundaries) {
+  const LeakyBucket::Settings s{.rate_per_second = 10, .burst = 3, .nodelay = true};
+  LeakyBucket same(s);
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_EQ(same.tryAcquire(kT0).decision, Decision::Allow);
+    same.setSettings(s, kT0);
+  }
+  EXPECT_TRUE(is(same.tryAcquire(kT0), Decision::Allow, Duration::zero()));  // excess 3 <= 3
+  EXPECT_TRUE(is(same.tryAcquire(kT0), Decision::Reject, milliseconds(100)));
+
+  LeakyBucket burst_only(s);
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_EQ(burst_only.tryAcquire(kT0).decision, Decision::Allow);
+  }
+  burst_only.setSettings({.rate_per_second = 10, .burst = 4, .nodelay = true}, kT0);
+  burst_only.setSettings(s, kT0);  // excess 3 kept through both
+  EXPECT_EQ(burst_only.tryAcquire(kT0).decision, Decision::Allow);
+  EXPECT_EQ(burst_only.tryAcquire(kT0).decision, Decision::Reject);
+}
+
 // Verifies no over-acceptance and no lost capacity under contention: workers drive the clock
 // and hammer the bucket; a final drain at the end time brings the total to exactly
 // floor(elapsed / T) + burst + 1.
@@ -336,6 +443,41 @@ TEST(LeakyBucketStress, NoOverAcceptanceUnderContention) {
     ++total;
   }
   EXPECT_EQ(total, bound);
+}
+
+// Threads take requests at one instant until refused while another thread keeps switching the
+// rate (1000/s <-> 2000/s, converting the excess exactly) and the delay rule: the excess in
+// requests must survive every switch, so exactly burst + 1 requests are accepted.
+TEST(LeakyBucketStress, SetSettingsRacingAcquiresKeepsTheExcess) {
+  const LeakyBucket::Settings a{.rate_per_second = 1000, .burst = 40, .nodelay = true};
+  const LeakyBucket::Settings b{.rate_per_second = 2000, .burst = 40, .delay = 5};
+  for (int round = 0; round < 20; ++round) {
+    LeakyBucket bucket(a);
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<int> running{3};
+    std::vector<std::thread> threads;
+    threads.reserve(3);
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&] {
+        std::uint64_t mine = 0;
+        while (bucket.tryAcquire(kT0).decision != Decision::Reject) {
+          ++mine;
+        }
+        accepted.fetch_add(mine);
+        running.fetch_sub(1);
+      });
+    }
+    int changes = 0;
+    while (running.load() > 0) {
+      bucket.setSettings(changes++ % 2 == 0 ? b : a, kT0);
+    }
+    for (std::thread& th : threads) {
+      th.join();
+    }
+    ASSERT_EQ(accepted.load(), 41U) << "round " << round << ", " << changes << " changes";
+    bucket.setSettings(a, kT0);
+    EXPECT_DOUBLE_EQ(bucket.excess(kT0), 41.0);
+  }
 }
 
 }  // namespace
