@@ -20,11 +20,15 @@
 // Time going backwards: a `now` earlier than the newest seen counts at the newest time (the
 // window never moves back, so nothing is freed).
 //
+// The limit can change in place (setLimit), keeping the counts; the window's length and buckets
+// cannot (a count per window of another length is not the same quantity: build a new limiter).
+//
 // Thread-safety: all methods may be called concurrently; one std::mutex guards the window (the
 // admission check sums bucket_count buckets and must be atomic with the increment). Cost per
 // call is O(bucket_count).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -60,10 +64,20 @@ class SlidingWindowRateLimiter {
 
   // Admissions counted in the window ending at `now` (a snapshot).
   [[nodiscard]] std::uint64_t count(TimePoint now) const;
-  // limit - count(now): what a request could take now.
+  // limit - count(now), or 0 while the count is above a lowered limit: what a request could
+  // take now.
   [[nodiscard]] std::uint64_t remaining(TimePoint now) const;
 
-  [[nodiscard]] std::uint64_t limit() const { return limit_; }
+  // Replaces the limit, keeping what the window has counted: the new limit judges the next
+  // request against the admissions already in the window. A limit below the current count
+  // admits nothing (but n == 0) until enough buckets leave the window; limit 0 admits only
+  // n == 0, as in the constructor. The window length and bucket count cannot change in place:
+  // the counts are per bucket of the current width. Thread-safe: takes the mutex, so a
+  // concurrent tryAcquire is judged wholly under the old or the new limit.
+  void setLimit(std::uint64_t limit);
+
+  // The limit in effect. Lock-free.
+  [[nodiscard]] std::uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   [[nodiscard]] Duration window() const { return window_.window(); }
   [[nodiscard]] Duration bucketWidth() const { return window_.bucketWidth(); }
   [[nodiscard]] std::size_t bucketCount() const { return window_.bucketCount(); }
@@ -71,8 +85,8 @@ class SlidingWindowRateLimiter {
  private:
   [[nodiscard]] std::uint64_t countLocked(TimePoint now) const;
 
-  const std::uint64_t limit_;
   mutable std::mutex mu_;
+  std::atomic<std::uint64_t> limit_;     // written under mu_; read lock-free by limit()
   SlidingWindow<std::uint64_t> window_;  // guarded by mu_ (geometry is immutable)
 };
 

@@ -152,6 +152,41 @@ TEST(SlidingWindowRateLimiter, PropertyUnlimitedDemandFillsEveryWindow) {
   }
 }
 
+// ---- setLimit ------------------------------------------------------------------------------
+
+// Verifies: a new limit keeps the counts: a higher one admits the difference, a lower one below
+// the count admits nothing (remaining 0, not a wrapped-around count) until buckets leave.
+TEST(SlidingWindowRateLimiter, SetLimitKeepsTheCounts) {
+  SlidingWindowRateLimiter l({.limit = 5, .window = seconds(1), .bucket_count = 10});
+  ASSERT_TRUE(l.tryAcquire(3, kT0));
+  l.setLimit(10);
+  EXPECT_EQ(l.limit(), 10U);
+  EXPECT_EQ(l.count(kT0), 3U);
+  EXPECT_EQ(l.remaining(kT0), 7U);
+  EXPECT_TRUE(l.tryAcquire(7, kT0));
+  EXPECT_FALSE(l.tryAcquire(at(100)));
+  l.setLimit(4);
+  EXPECT_EQ(l.count(at(500)), 10U);
+  EXPECT_EQ(l.remaining(at(500)), 0U);
+  EXPECT_FALSE(l.tryAcquire(at(500)));
+  EXPECT_TRUE(l.tryAcquire(0, at(500)));
+  EXPECT_EQ(l.count(at(1000)), 0U);  // kT0's bucket has left the window
+  EXPECT_TRUE(l.tryAcquire(4, at(1000)));
+  EXPECT_FALSE(l.tryAcquire(at(1000)));
+}
+
+// Verifies: requests larger than the new limit are refused; limit 0 admits only n == 0.
+TEST(SlidingWindowRateLimiter, SetLimitBoundsTheRequestSize) {
+  SlidingWindowRateLimiter l({.limit = 5, .window = seconds(1), .bucket_count = 10});
+  l.setLimit(2);
+  EXPECT_FALSE(l.tryAcquire(3, kT0));
+  EXPECT_TRUE(l.tryAcquire(2, kT0));
+  l.setLimit(0);
+  EXPECT_FALSE(l.tryAcquire(1, at(5000)));
+  EXPECT_TRUE(l.tryAcquire(0, at(5000)));
+  EXPECT_EQ(l.remaining(at(5000)), 0U);
+}
+
 // Verifies no over-admission under contention: workers drive the clock through many windows
 // with unlimited demand; the total admitted is exactly `limit` per bucket_count buckets.
 TEST(SlidingWindowRateLimiterStress, NoOverAdmissionUnderContention) {
@@ -190,6 +225,37 @@ TEST(SlidingWindowRateLimiterStress, NoOverAdmissionUnderContention) {
   EXPECT_LE(admitted.load(), kLimit * (last / 10 + 1));
   EXPECT_GE(admitted.load(), kLimit * (last / 10));
   EXPECT_LE(l.count(clock.now()), kLimit);
+}
+
+// Threads take single admissions at one instant while the limit flips between 20 and 30: never
+// more than 30 are admitted, and never fewer than 20 (a refusal needs the count at the limit).
+TEST(SlidingWindowRateLimiterStress, SetLimitRacingAcquires) {
+  for (int round = 0; round < 20; ++round) {
+    SlidingWindowRateLimiter l({.limit = 20, .window = seconds(1), .bucket_count = 10});
+    std::atomic<std::uint64_t> admitted{0};
+    std::atomic<int> running{3};
+    std::vector<std::thread> threads;
+    threads.reserve(3);
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 100; ++i) {
+          if (l.tryAcquire(kT0)) {
+            admitted.fetch_add(1);
+          }
+        }
+        running.fetch_sub(1);
+      });
+    }
+    for (int k = 0; running.load() > 0; ++k) {
+      l.setLimit(k % 2 == 0 ? 30 : 20);
+    }
+    for (std::thread& th : threads) {
+      th.join();
+    }
+    EXPECT_GE(admitted.load(), 20U);
+    EXPECT_LE(admitted.load(), 30U);
+    EXPECT_EQ(l.count(kT0), admitted.load());
+  }
 }
 
 }  // namespace
