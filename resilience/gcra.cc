@@ -97,6 +97,20 @@ Gcra::Decision Gcra::decide(std::int64_t state, std::int64_t now_ns, std::uint64
   return d;
 }
 
+std::int64_t Gcra::rescaleState(std::int64_t state, std::int64_t now_ns, const Params& from,
+                                const Params& to) {
+  if (state == kEmptyState || state <= now_ns) {
+    return state;
+  }
+  const Int128 now = now_ns;
+  // Room at `now` in time of `from`; below zero only after time went backwards (no room then).
+  const Int128 room = std::max<Int128>(0, Int128{from.burst_offset_ns} - (Int128{state} - now));
+  // The same requests in time of `to` (room / T_from * T_to, rounded down: never more room).
+  const Int128 kept = std::min<Int128>(room * to.emission_interval_ns / from.emission_interval_ns,
+                                       to.burst_offset_ns);
+  return static_cast<std::int64_t>(std::min<Int128>(now + to.burst_offset_ns - kept, kInt64Max));
+}
+
 Gcra::Gcra(const Settings& settings) : settings_(coerce(settings)), params_(paramsFor(settings_)) {}
 
 Gcra::Decision Gcra::tryAcquire(std::uint64_t cost, TimePoint now) {

@@ -91,6 +91,18 @@ class Gcra {
   [[nodiscard]] static Decision decide(std::int64_t state, std::int64_t now_ns, std::uint64_t cost,
                                        const Params& params);
 
+  // For a reload that changes the parameters of keys that keep their state: the state under
+  // `to` that leaves the key, at `now_ns`, the requests it had left under `from` (fractions
+  // included; decide()'s `remaining` is their floor), capped at to.burst. So a faster or slower
+  // rate keeps what was left and refills at the new rate from `now_ns` on, and a larger burst
+  // adds nothing until refilled (as TokenBucket::setSettings and Go's SetLimit/SetBurst keep
+  // tokens). A state with no debt at `now_ns` (kEmptyState, or a TAT <= now_ns) is full under any
+  // parameters and is returned unchanged. The room kept is rounded down to whole nanoseconds
+  // (never more than exact); results saturate like decide()'s. Pure; exact in 128-bit
+  // intermediates.
+  [[nodiscard]] static std::int64_t rescaleState(std::int64_t state, std::int64_t now_ns,
+                                                 const Params& from, const Params& to);
+
   // An idle limiter (full burst available). Settings are coerced as in paramsFor().
   explicit Gcra(const Settings& settings);
 

@@ -158,6 +158,65 @@ TEST(Gcra, ExtremeInputsSaturate) {
   EXPECT_FALSE(fast.tryAcquire(std::numeric_limits<std::uint64_t>::max(), kT0).allowed);
 }
 
+// ---- rescaleState ----------------------------------------------------------------------------
+
+// Verifies: the requests left are kept across a rate change, then refill at the new rate.
+TEST(Gcra, RescaleKeepsTheRequestsLeftUnderANewRate) {
+  const Gcra::Params slow = Gcra::paramsFor({.limit = 10, .period = seconds(1), .burst = 5});
+  const Gcra::Params fast = Gcra::paramsFor({.limit = 100, .period = seconds(1), .burst = 5});
+  const std::int64_t t0 = kT0.time_since_epoch().count();
+  std::int64_t state = Gcra::kEmptyState;
+  for (int i = 0; i < 3; ++i) {
+    const auto d = Gcra::decide(state, t0, 1, slow);
+    ASSERT_TRUE(d.allowed);
+    state = d.new_state;
+  }
+  ASSERT_EQ(Gcra::decide(state, t0, 0, slow).remaining, 2U);
+  const std::int64_t faster = Gcra::rescaleState(state, t0, slow, fast);
+  EXPECT_EQ(Gcra::decide(faster, t0, 0, fast).remaining, 2U);
+  EXPECT_EQ(Gcra::decide(faster, t0, 0, fast).reset_after, milliseconds(30));
+  EXPECT_EQ(Gcra::decide(faster, at(10).time_since_epoch().count(), 0, fast).remaining, 3U);
+  // And back: still 2 left (exact intervals convert exactly).
+  EXPECT_EQ(Gcra::rescaleState(faster, t0, fast, slow), state);
+}
+
+// Verifies: what is left is capped at the new burst, and a larger burst adds nothing.
+TEST(Gcra, RescaleCapsAtTheNewBurstAndAddsNothing) {
+  const Gcra::Params ten = Gcra::paramsFor({.limit = 10, .period = seconds(1), .burst = 10});
+  const Gcra::Params three = Gcra::paramsFor({.limit = 10, .period = seconds(1), .burst = 3});
+  const std::int64_t t0 = kT0.time_since_epoch().count();
+  const std::int64_t used_two = Gcra::decide(Gcra::kEmptyState, t0, 2, ten).new_state;
+  ASSERT_EQ(Gcra::decide(used_two, t0, 0, ten).remaining, 8U);
+  const std::int64_t capped = Gcra::rescaleState(used_two, t0, ten, three);
+  EXPECT_EQ(capped, t0);  // full, and no earlier: time going back finds no extra room
+  EXPECT_EQ(Gcra::decide(capped, t0, 0, three).remaining, 3U);
+  EXPECT_FALSE(Gcra::decide(capped, t0, 4, three).allowed);
+
+  const std::int64_t used_one = Gcra::decide(Gcra::kEmptyState, t0, 1, three).new_state;
+  const std::int64_t grown = Gcra::rescaleState(used_one, t0, three, ten);
+  EXPECT_EQ(Gcra::decide(grown, t0, 0, ten).remaining, 2U);
+  EXPECT_EQ(Gcra::decide(grown, at(800).time_since_epoch().count(), 0, ten).remaining, 10U);
+}
+
+// Verifies: states without debt are returned as they are; extreme parameters saturate.
+TEST(Gcra, RescaleLeavesFullStatesAndSaturates) {
+  const Gcra::Params a = Gcra::paramsFor({.limit = 10, .period = seconds(1), .burst = 5});
+  const Gcra::Params huge = Gcra::paramsFor(
+      {.limit = 1, .period = Duration::max(), .burst = std::numeric_limits<std::uint64_t>::max()});
+  const std::int64_t t0 = kT0.time_since_epoch().count();
+  EXPECT_EQ(Gcra::rescaleState(Gcra::kEmptyState, t0, a, huge), Gcra::kEmptyState);
+  EXPECT_EQ(Gcra::rescaleState(t0 - 5, t0, a, huge), t0 - 5);
+  EXPECT_EQ(Gcra::rescaleState(t0, t0, a, huge), t0);
+  const std::int64_t spent = Gcra::decide(Gcra::kEmptyState, t0, 1, huge).new_state;
+  const std::int64_t to_a = Gcra::rescaleState(spent, t0, huge, a);
+  EXPECT_EQ(Gcra::decide(to_a, t0, 0, a).remaining, 0U);  // 2^62 ns per request: none left
+  const std::int64_t back = Gcra::rescaleState(to_a, t0, a, huge);
+  EXPECT_LE(back, t0 + huge.burst_offset_ns);
+  EXPECT_FALSE(Gcra::decide(back, t0, 1, huge).allowed);
+  // Time gone backwards past the room: no room, never negative.
+  EXPECT_EQ(Gcra::rescaleState(t0 + 10'000'000'000, t0, a, a), t0 + a.burst_offset_ns);
+}
+
 // Verifies over random arrivals and costs: admitted cost in any window of length L is at most
 // L / T + burst.
 TEST(Gcra, PropertyNeverAdmitsMoreThanRateTimesIntervalPlusBurst) {
