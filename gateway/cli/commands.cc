@@ -1,7 +1,11 @@
 #include "gateway/cli/commands.h"
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <string_view>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -40,12 +44,18 @@ int serve(config::Config cfg, int workers_override, const std::string& banner_ex
   return server->run();
 }
 
-void replaceAll(std::string& s, const std::string& from, const std::string& to) {
-  for (std::size_t pos = s.find(from); pos != std::string::npos;
-       pos = s.find(from, pos + to.size())) {
-    s.replace(pos, from.size(), to);
-  }
-}
+// The built-in upstreams of `sluice demo` and the endpoint each takes the place of in
+// examples/demo.yaml.
+struct DemoHost {
+  const char* name;
+  std::chrono::milliseconds latency;
+  std::string_view endpoint;
+};
+constexpr DemoHost kDemoHosts[] = {
+    {"fast-a", std::chrono::milliseconds(0), "127.0.0.1:9001"},
+    {"fast-b", std::chrono::milliseconds(5), "127.0.0.1:9002"},
+    {"slow", std::chrono::milliseconds(300), "127.0.0.1:9003"},
+};
 
 }  // namespace
 
@@ -63,20 +73,57 @@ int validate(const std::string& config_path) {
 }
 
 int demo(const DemoOptions& options) {
-  demo::DemoUpstreams upstreams;
-  const auto addresses = upstreams.start({{"fast-a", std::chrono::milliseconds(0)},
-                                          {"fast-b", std::chrono::milliseconds(5)},
-                                          {"slow", std::chrono::milliseconds(300)}});
-  std::string yaml(demo::bundledConfig());
-  replaceAll(yaml, "{{listen}}", options.listen);
-  replaceAll(yaml, "{{admin}}", options.admin);
-  replaceAll(yaml, "{{fast_a}}", addresses[0]);
-  replaceAll(yaml, "{{fast_b}}", addresses[1]);
-  replaceAll(yaml, "{{slow}}", addresses[2]);
-  auto r = config::load(yaml, "<demo config>");
+  // examples/demo.yaml is a complete config; the demo moves its listeners to --listen and
+  // --admin and its endpoints (kDemoHosts) to the demo upstreams, which take free ports.
+  auto r = config::load(demo::bundledConfig(), "<demo config>");
   if (!r.ok()) return printDiagnostics(r);
-  const std::string proxy = "http://" + r.config->listeners.front().address.text();
-  const std::string admin = "http://" + r.config->admin->address.text();
+  config::Config cfg = std::move(*r.config);
+  std::string why;
+  const auto listen_at = config::parseAddress(options.listen, &why);
+  if (!listen_at) {
+    std::cerr << "sluice demo: --listen: " << why << '\n';
+    return 1;
+  }
+  const auto admin_at = config::parseAddress(options.admin, &why);
+  if (!admin_at) {
+    std::cerr << "sluice demo: --admin: " << why << '\n';
+    return 1;
+  }
+  if (cfg.admin && *admin_at == *listen_at) {
+    std::cerr << "sluice demo: --listen and --admin are both " << listen_at->text() << '\n';
+    return 1;
+  }
+  cfg.listeners.front().address = *listen_at;
+  if (cfg.admin) cfg.admin->address = *admin_at;
+  demo::DemoUpstreams upstreams;
+  std::vector<demo::DemoUpstreamSpec> specs;
+  for (const auto& host : kDemoHosts) specs.push_back({host.name, host.latency});
+  const auto addresses = upstreams.start(specs);  // "127.0.0.1:<port>", in the order of specs
+  std::vector<bool> found(std::size(kDemoHosts), false);
+  for (auto& cluster : cfg.clusters) {
+    for (auto& e : cluster.endpoints) {
+      const std::string was = e.address.text();
+      for (std::size_t i = 0; i < std::size(kDemoHosts); ++i) {
+        if (was != kDemoHosts[i].endpoint) continue;
+        const auto upstream = config::parseAddress(addresses[i], &why);
+        if (!upstream) {
+          std::cerr << "sluice demo: demo upstream " << kDemoHosts[i].name << ": " << why << '\n';
+          return 1;
+        }
+        e.address = *upstream;
+        found[i] = true;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < std::size(kDemoHosts); ++i) {
+    if (!found[i]) {
+      std::cerr << "sluice demo: the demo config has no endpoint " << kDemoHosts[i].endpoint
+                << " for the demo upstream " << kDemoHosts[i].name << '\n';
+      return 1;
+    }
+  }
+  const std::string proxy = "http://" + cfg.listeners.front().address.text();
+  const std::string admin = "http://" + cfg.admin->address.text();
   const std::string banner =
       "\nsluice demo is running. Try:\n"
       "  proxy    " +
@@ -107,7 +154,7 @@ int demo(const DemoOptions& options) {
       admin +
       "/config\n"
       "Press Ctrl-C to stop.\n\n";
-  const int rc = serve(std::move(*r.config), options.workers, banner);
+  const int rc = serve(std::move(cfg), options.workers, banner);
   upstreams.stop();
   return rc;
 }
