@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   run->add_option("-w,--workers", run_opts.workers, "Worker threads (overrides the config)")
       ->check(CLI::Range(1, 256));
+  run->add_flag("--watch", run_opts.watch,
+                "Reload the config when the file changes (in-place writes, renames and symlink "
+                "swaps, as Kubernetes ConfigMaps do)");
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a config file and print every problem");

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -25,15 +27,14 @@ int printDiagnostics(const config::LoadResult& r) {
   return 1;
 }
 
-int serve(config::Config cfg, int workers_override, const std::string& banner_extra) {
-  if (workers_override > 0) cfg.workers = static_cast<std::uint32_t>(workers_override);
+int serve(config::Config cfg, server::Server::Options options, const std::string& banner_extra) {
   std::string listeners;
   for (const auto& l : cfg.listeners) {
     listeners += (listeners.empty() ? "" : ", ") + l.address.text();
   }
   const std::string admin = cfg.admin ? cfg.admin->address.text() : "";
   std::string error;
-  auto server = server::Server::create(std::move(cfg), &error);
+  auto server = server::Server::create(std::move(cfg), std::move(options), &error);
   if (!server) {
     std::cerr << "sluice: " << error << '\n';
     return 1;
@@ -60,9 +61,23 @@ constexpr DemoHost kDemoHosts[] = {
 }  // namespace
 
 int run(const RunOptions& options) {
-  auto r = config::loadFile(options.config_path);
+  std::ifstream in(options.config_path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) {
+    std::cerr << options.config_path << ": cannot read the file\n";
+    return 1;
+  }
+  const std::string text = bytes.str();
+  auto r = config::load(text, options.config_path);
   if (!r.ok()) return printDiagnostics(r);
-  return serve(std::move(*r.config), options.workers, "");
+  server::Server::Options o;
+  o.config_path = options.config_path;
+  o.source = options.config_path;
+  o.hash = server::contentHash(text);
+  o.watch = options.watch;
+  o.workers = options.workers;
+  return serve(std::move(*r.config), std::move(o), "");
 }
 
 int validate(const std::string& config_path) {
@@ -154,7 +169,11 @@ int demo(const DemoOptions& options) {
       admin +
       "/config\n"
       "Press Ctrl-C to stop.\n\n";
-  const int rc = serve(std::move(cfg), options.workers, banner);
+  server::Server::Options o;
+  o.source = "<demo config>";
+  o.hash = server::contentHash(demo::bundledConfig());
+  o.workers = options.workers;
+  const int rc = serve(std::move(cfg), std::move(o), banner);
   upstreams.stop();
   return rc;
 }

@@ -7,7 +7,8 @@ namespace sluice::gateway::cli {
 
 struct RunOptions {
   std::string config_path;
-  int workers = 0;  // 0: as configured
+  int workers = 0;     // 0: as configured
+  bool watch = false;  // reload when the file changes
 };
 int run(const RunOptions& options);
 

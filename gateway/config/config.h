@@ -392,6 +392,10 @@ struct AccessLog {
 struct Config {
   std::uint32_t workers = 0;  // 0 = one per CPU
   Millis drain_timeout{30'000};
+  // On SIGTERM/SIGINT, /ready answers 503 at once but listeners keep accepting and serving for
+  // this long before the drain starts, so that load balancers watching /ready move away before
+  // connections are refused. 0: the drain starts at once.
+  Millis drain_accept_grace{0};
   std::vector<Listener> listeners;
   std::optional<Admin> admin;
   AccessLog access_log;

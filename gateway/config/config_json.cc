@@ -179,6 +179,7 @@ json toJson(const Config& c) {
   json out;
   out["workers"] = c.workers == 0 ? json("auto") : json(c.workers);
   out["drain_timeout_ms"] = c.drain_timeout.count();
+  out["drain_accept_grace_ms"] = c.drain_accept_grace.count();
   out["listeners"] = json::array();
   for (const auto& l : c.listeners) {
     out["listeners"].push_back({{"name", l.name},

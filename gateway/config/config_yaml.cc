@@ -458,6 +458,7 @@ std::string toYaml(const Config& config) {
   w.beginMap();
   w.text("workers", config.workers == 0 ? std::string("auto") : std::to_string(config.workers));
   w.duration("drain_timeout", config.drain_timeout);
+  w.duration("drain_accept_grace", config.drain_accept_grace);
   w.beginList("listeners");
   for (const auto& l : config.listeners) {
     w.beginMap();

@@ -136,6 +136,7 @@ routes: [{ name: all, cluster: app, rate_limit: { rate: 100/s }, circuit_breaker
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(toYaml(*r.config), R"(workers: auto
 drain_timeout: 30s
+drain_accept_grace: 0ms
 listeners:
   - name: public
     address: 127.0.0.1:8080
@@ -286,6 +287,7 @@ const std::vector<RichConfig>& richConfigs() {
   static const std::vector<RichConfig> configs = {
       {"everything", R"(workers: 7
 drain_timeout: 1500ms
+drain_accept_grace: 2s
 listeners:
   - name: public
     address: 0.0.0.0:8443

@@ -422,9 +422,9 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     return result;
   }
   Config cfg;
-  if (!r.map(
-          root, "the config",
-          {"workers", "drain_timeout", "listeners", "admin", "access_log", "routes", "clusters"})) {
+  if (!r.map(root, "the config",
+             {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "access_log",
+              "routes", "clusters"})) {
     return result;
   }
   if (const YAML::Node w = root["workers"]) {
@@ -436,6 +436,8 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   }
   r.optional(root, "drain_timeout", cfg.drain_timeout,
              [&](const YAML::Node& v) { return r.duration(v, "drain_timeout", Millis(0)); });
+  r.optional(root, "drain_accept_grace", cfg.drain_accept_grace,
+             [&](const YAML::Node& v) { return r.duration(v, "drain_accept_grace", Millis(0)); });
 
   if (r.require(root, "listeners", "the config")) {
     readList(r, root, "listeners", cfg.listeners,

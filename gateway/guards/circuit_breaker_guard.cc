@@ -20,23 +20,34 @@ constexpr std::array<std::string_view, 5> kStateNames = {"closed", "open", "half
 
 std::string_view stateName(State s) { return kStateNames[static_cast<std::size_t>(s)]; }
 
+CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config)
+    : cache(config.fallback.cache_entries, config.fallback.cache_max_bytes),
+      breaker(config::breakerSettings(config), Clock::now(),
+              [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
+                transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+              }) {}
+
 CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name,
                                          const config::CircuitBreaker& config,
-                                         std::optional<std::size_t> fallback_cluster)
-    : name_(name),
-      config_(config),
-      fallback_cluster_(fallback_cluster),
-      cache_(config.fallback.cache
-                 ? std::make_unique<ResponseCache>(config.fallback.cache_entries,
-                                                   config.fallback.cache_max_bytes)
-                 : nullptr),
-      breaker_(config::breakerSettings(config), Clock::now(),
-               [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
-                 transitions_[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
-               }) {}
+                                         const CircuitBreakerGuard* previous)
+    : name_(name), config_(config) {
+  if (previous == nullptr) {
+    state_ = std::make_shared<Shared>(config_);
+    return;
+  }
+  state_ = previous->state_;
+  const auto without_fallback = [](config::CircuitBreaker c) {
+    c.fallback = {};
+    return c;
+  };
+  if (without_fallback(config_) != without_fallback(previous->config_)) {
+    state_->breaker.reconfigure(config::breakerSettings(config_), Clock::now());
+  }
+  state_->cache.setLimits(config_.fallback.cache_entries, config_.fallback.cache_max_bytes);
+}
 
 std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) {
-  auto permit = breaker_.tryAcquire(Clock::now());
+  auto permit = state_->breaker.tryAcquire(Clock::now());
   const bool get = ctx.head != nullptr && ctx.head->method == http::Verb::get;
   if (permit) {
     ctx.breaker_permit = std::move(permit);
@@ -44,7 +55,7 @@ std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) 
     // for others.
     const bool personal = get && (ctx.head->find(http::Field::authorization) != nullptr ||
                                   ctx.head->find(http::Field::cookie) != nullptr);
-    if (cache_ && get && !personal) {
+    if (config_.fallback.cache && get && !personal) {
       auto& cap = ctx.capture;
       cap.wanted = true;
       cap.max_body = config_.fallback.cache_max_body;
@@ -54,8 +65,8 @@ std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) 
   }
   Admission a;
   a.verdict = Verdict::Open;
-  if (fallback_cluster_) {
-    a.cluster = fallback_cluster_;
+  if (config_.fallback.cluster) {
+    a.cluster = &*config_.fallback.cluster;
   } else {
     a.reply = fallbackReply(ctx);
   }
@@ -68,10 +79,10 @@ boost::asio::awaitable<Admission> CircuitBreakerGuard::admit(proxy::RequestConte
 
 http::LocalReply CircuitBreakerGuard::fallbackReply(const proxy::RequestContext& ctx) {
   const auto& fb = config_.fallback;
-  if (cache_ && ctx.head != nullptr && ctx.head->method == http::Verb::get) {
+  if (fb.cache && ctx.head != nullptr && ctx.head->method == http::Verb::get) {
     std::string key(ctx.host);
     key.append(ctx.head->target);
-    if (auto hit = cache_->find(key)) {
+    if (auto hit = state_->cache.find(key)) {
       http::LocalReply r;
       r.status = hit->status;
       r.body = hit->body;
@@ -113,21 +124,21 @@ void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion&
     permit.success(c.latency);
   }
   auto& cap = ctx.capture;
-  if (cache_ && !failed && cap.active && cap.complete && c.status == 200) {
+  if (config_.fallback.cache && !failed && cap.active && cap.complete && c.status == 200) {
     auto entry = std::make_shared<ResponseCache::Entry>();
     entry->status = 200;
     entry->content_type = std::move(cap.content_type);
     entry->fields = std::move(cap.fields);
     entry->body = std::move(cap.body);
     entry->stored = Clock::now();
-    cache_->put(std::move(cap.key), std::move(entry));
+    state_->cache.put(std::move(cap.key), std::move(entry));
     // The body's capacity went with it; the connection's capture starts empty next time.
   }
 }
 
 std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
   std::vector<GuardGauge> out;
-  const State now = breaker_.state();
+  const State now = state_->breaker.state();
   for (std::size_t s = 0; s < kStates; ++s) {
     out.push_back(
         {"sluice_circuit_breaker_state", "1 for the breaker's current state, 0 for the others.",
@@ -136,23 +147,23 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
   for (std::size_t s = 0; s < kStates; ++s) {
     out.push_back({"sluice_circuit_breaker_transitions_total",
                    "Circuit breaker state changes, by the state entered.",
-                   static_cast<double>(transitions_[s].load(std::memory_order_relaxed)), "counter",
-                   "to", kStateNames[s]});
+                   static_cast<double>(state_->transitions[s].load(std::memory_order_relaxed)),
+                   "counter", "to", kStateNames[s]});
   }
-  if (cache_) {
+  if (config_.fallback.cache) {
     out.push_back({"sluice_fallback_cache_entries",
                    "Responses kept for a circuit breaker's cached fallback.",
-                   static_cast<double>(cache_->size())});
+                   static_cast<double>(state_->cache.size())});
     out.push_back({"sluice_fallback_cache_bytes",
                    "Body bytes kept for a circuit breaker's cached fallback.",
-                   static_cast<double>(cache_->bytes())});
+                   static_cast<double>(state_->cache.bytes())});
   }
   return out;
 }
 
 nlohmann::json CircuitBreakerGuard::status() const {
   const auto now = Clock::now();
-  const auto s = breaker_.snapshot(now);
+  const auto s = state_->breaker.snapshot(now);
   nlohmann::json j = {
       {"state", stateName(s.state)},    {"calls", s.calls},
       {"failures", s.failures},         {"slow_calls", s.slow_calls},
@@ -165,7 +176,8 @@ nlohmann::json CircuitBreakerGuard::status() const {
                    : nlohmann::json(nullptr);
   nlohmann::json transitions = nlohmann::json::object();
   for (std::size_t i = 0; i < kStates; ++i) {
-    transitions[std::string(kStateNames[i])] = transitions_[i].load(std::memory_order_relaxed);
+    transitions[std::string(kStateNames[i])] =
+        state_->transitions[i].load(std::memory_order_relaxed);
   }
   j["transitions"] = transitions;
   return j;

@@ -17,6 +17,10 @@
 // A cluster's breaker is one guard shared by all of its routes; a route with its own breaker
 // uses that one instead. State and transitions are exported as gauges and on the admin API
 // (/breakers).
+//
+// Reloads: the guard that replaces a route's or cluster's breaker takes over the breaker itself
+// (resilience::CircuitBreaker::reconfigure: its state, its open period and, unless the window's
+// kind or size changed, its window), its transition counts and its cache of good responses.
 #pragma once
 
 #include <array>
@@ -37,9 +41,10 @@ namespace sluice::gateway::guards {
 
 class CircuitBreakerGuard final : public Guard {
  public:
-  // `fallback_cluster`: the index of config.fallback.cluster, when set.
+  // `previous`: the breaker guard of the same route or cluster that this one replaces on a
+  // reload (see above).
   CircuitBreakerGuard(std::string_view name, const config::CircuitBreaker& config,
-                      std::optional<std::size_t> fallback_cluster);
+                      const CircuitBreakerGuard* previous = nullptr);
 
   [[nodiscard]] std::string_view name() const override { return name_; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
@@ -47,7 +52,8 @@ class CircuitBreakerGuard final : public Guard {
   void complete(proxy::RequestContext& ctx, const Completion& c) override;
   [[nodiscard]] std::vector<GuardGauge> gauges() const override;
 
-  [[nodiscard]] resilience::CircuitBreaker& breaker() noexcept { return breaker_; }
+  [[nodiscard]] resilience::CircuitBreaker& breaker() noexcept { return state_->breaker; }
+  [[nodiscard]] const config::CircuitBreaker& settings() const noexcept { return config_; }
   // State, rates and counts, for the admin API.
   [[nodiscard]] nlohmann::json status() const;
 
@@ -57,12 +63,17 @@ class CircuitBreakerGuard final : public Guard {
   [[nodiscard]] http::LocalReply fallbackReply(const proxy::RequestContext& ctx);
   [[nodiscard]] bool isFailure(const Completion& c) const;
 
+  // What outlives the guard while a newer one shares it.
+  struct Shared {
+    explicit Shared(const config::CircuitBreaker& config);
+    std::array<std::atomic<std::uint64_t>, kStates> transitions{};  // by target state
+    ResponseCache cache;                                            // used only with fallback.cache
+    resilience::CircuitBreaker breaker;  // last: its listener writes transitions
+  };
+
   std::string name_;
   config::CircuitBreaker config_;
-  std::optional<std::size_t> fallback_cluster_;
-  std::unique_ptr<ResponseCache> cache_;                           // null without fallback.cache
-  std::array<std::atomic<std::uint64_t>, kStates> transitions_{};  // by target state
-  resilience::CircuitBreaker breaker_;  // last: its listener writes transitions_
+  std::shared_ptr<Shared> state_;
 };
 
 [[nodiscard]] std::string_view stateName(resilience::CircuitBreaker::State s);

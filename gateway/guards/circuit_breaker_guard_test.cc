@@ -42,7 +42,7 @@ struct Request {
 Verdict run(CircuitBreakerGuard& g, int status, Request&& r = Request()) {
   auto a = g.check(r.ctx);
   EXPECT_TRUE(a.has_value());
-  if (a->admitted() && !a->cluster) {
+  if (a->admitted() && a->cluster == nullptr) {
     r.ctx.status = status;
     g.complete(r.ctx, {status, std::chrono::milliseconds(1), false});
   }
@@ -54,7 +54,7 @@ TEST(CircuitBreakerGuard, OpensOnFailuresAndAnswersTheStaticFallback) {
   cfg.fallback.status = 200;
   cfg.fallback.body = "degraded";
   cfg.fallback.headers = {{"X-Mode", "degraded"}};
-  CircuitBreakerGuard g("circuit_breaker", cfg, std::nullopt);
+  CircuitBreakerGuard g("circuit_breaker", cfg);
   EXPECT_EQ(run(g, 200), Verdict::Allowed);
   EXPECT_EQ(run(g, 503), Verdict::Allowed);
   EXPECT_EQ(run(g, 404), Verdict::Allowed);  // a 4xx is not the upstream failing
@@ -73,7 +73,7 @@ TEST(CircuitBreakerGuard, OpensOnFailuresAndAnswersTheStaticFallback) {
 }
 
 TEST(CircuitBreakerGuard, ClientsThatLeaveAndLocalFailuresAreCountedRightly) {
-  CircuitBreakerGuard g("circuit_breaker", tiny(), std::nullopt);
+  CircuitBreakerGuard g("circuit_breaker", tiny());
   for (int i = 0; i < 10; ++i) {
     Request r;
     ASSERT_TRUE(g.check(r.ctx)->admitted());
@@ -91,7 +91,7 @@ TEST(CircuitBreakerGuard, ClientsThatLeaveAndLocalFailuresAreCountedRightly) {
 TEST(CircuitBreakerGuard, ServesTheLastGoodResponseToTheSameGet) {
   auto cfg = tiny();
   cfg.fallback.cache = true;
-  CircuitBreakerGuard g("circuit_breaker", cfg, std::nullopt);
+  CircuitBreakerGuard g("circuit_breaker", cfg);
   {
     Request r(http::Verb::get, "/item?id=7");
     ASSERT_TRUE(g.check(r.ctx)->admitted());
@@ -126,7 +126,7 @@ TEST(CircuitBreakerGuard, ServesTheLastGoodResponseToTheSameGet) {
 }
 
 TEST(CircuitBreakerGuard, RequestsTheUpstreamNeverSawTeachItNothing) {
-  CircuitBreakerGuard g("circuit_breaker", tiny(), std::nullopt);
+  CircuitBreakerGuard g("circuit_breaker", tiny());
   for (auto e : {stats::UpstreamError::Deadline, stats::UpstreamError::Overflow}) {
     for (int i = 0; i < 4; ++i) {
       Request r;
@@ -142,7 +142,7 @@ TEST(CircuitBreakerGuard, RequestsTheUpstreamNeverSawTeachItNothing) {
 TEST(CircuitBreakerGuard, NeverCachesForRequestsWithCredentials) {
   auto cfg = tiny();
   cfg.fallback.cache = true;
-  CircuitBreakerGuard g("circuit_breaker", cfg, std::nullopt);
+  CircuitBreakerGuard g("circuit_breaker", cfg);
   for (auto field : {http::Field::authorization, http::Field::cookie}) {
     Request r;
     r.head.fields.push_back({field, "x", "secret"});
@@ -152,21 +152,24 @@ TEST(CircuitBreakerGuard, NeverCachesForRequestsWithCredentials) {
 }
 
 TEST(CircuitBreakerGuard, AFallbackClusterContinuesWithoutAReply) {
-  CircuitBreakerGuard g("circuit_breaker", tiny(), std::size_t{3});
+  auto cfg = tiny();
+  cfg.fallback.cluster = "spare";
+  CircuitBreakerGuard g("circuit_breaker", cfg);
   for (int i = 0; i < 4; ++i) run(g, 500);
   Request r;
   auto a = g.check(r.ctx);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->verdict, Verdict::Open);
   EXPECT_TRUE(a->admitted());
-  EXPECT_EQ(a->cluster, std::optional<std::size_t>(3));
+  ASSERT_NE(a->cluster, nullptr);
+  EXPECT_EQ(*a->cluster, "spare");  // by name: resolved in the request's own config generation
   // Whatever the fallback cluster answers says nothing about the broken one.
   g.complete(r.ctx, {500, std::chrono::milliseconds(1), false});
   EXPECT_EQ(g.breaker().state(), State::Open);
 }
 
 TEST(CircuitBreakerGuard, ExportsStateAndTransitions) {
-  CircuitBreakerGuard g("cluster_circuit_breaker", tiny(), std::nullopt);
+  CircuitBreakerGuard g("cluster_circuit_breaker", tiny());
   for (int i = 0; i < 4; ++i) run(g, 500);
   double open = -1;
   double to_open = -1;

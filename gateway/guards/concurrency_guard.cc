@@ -74,15 +74,38 @@ struct TicketGuard {
 
 }  // namespace
 
-ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings)
-    : settings_(settings),
-      sem_({settings.adaptive ? settings.adaptive->initial : settings.max, settings.queue}),
-      adaptive_(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr) {
-  if (adaptive_) sem_.setCapacity(adaptive_->limit());
+ConcurrencyGuard::Shared::Shared(const config::Concurrency& settings)
+    : sem({settings.adaptive ? settings.adaptive->initial : settings.max, settings.queue}),
+      adaptive(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr) {
+  if (adaptive) sem.setCapacity(adaptive->limit());
+}
+
+ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings,
+                                   const ConcurrencyGuard* previous)
+    : settings_(settings) {
+  if (previous == nullptr) {
+    state_ = std::make_shared<Shared>(settings_);
+    return;
+  }
+  state_ = previous->state_;
+  Shared& s = *state_;
+  s.sem.setMaxWaiters(settings_.queue);
+  const std::lock_guard lock(s.mu);
+  if (!settings_.adaptive) {
+    s.adaptive.reset();
+    s.sem.setCapacity(settings_.max);
+  } else if (settings_.adaptive != previous->settings_.adaptive) {
+    // A new algorithm, or new bounds: it starts from the limit in force, within its bounds.
+    auto a = *settings_.adaptive;
+    a.initial = static_cast<std::uint32_t>(
+        std::clamp<std::size_t>(s.sem.capacity(), a.min, std::max(a.min, a.max)));
+    s.adaptive = makeAdaptive(a);
+    s.sem.setCapacity(s.adaptive->limit());
+  }
 }
 
 std::optional<Admission> ConcurrencyGuard::check(proxy::RequestContext& ctx) {
-  if (auto permit = sem_.tryAcquire()) {
+  if (auto permit = state_->sem.tryAcquire()) {
     ctx.hold(std::move(permit));
     return Admission::allowed();
   }
@@ -95,7 +118,8 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 
   const auto ex = co_await asio::this_coro::executor;
   auto w = std::make_shared<Waiter>(ex);
-  auto r = sem_.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
+  auto& sem = state_->sem;
+  auto r = sem.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
     asio::post(ex, [w, p = std::move(p)]() mutable {
       w->permit = std::move(p);
       w->granted = true;
@@ -112,11 +136,11 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
       co_return Admission{Verdict::Shed, shed("over capacity")};
   }
 
-  TicketGuard ticket(sem_, r.ticket);
+  TicketGuard ticket(sem, r.ticket);
   w->timer.expires_after(settings_.queue_timeout);
   co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   if (!w->granted) {
-    if (sem_.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
+    if (sem.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
       ticket.armed = false;
       co_return Admission{Verdict::Shed, shed("queue timeout")};
     }
@@ -131,13 +155,15 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 }
 
 void ConcurrencyGuard::complete(proxy::RequestContext& /*ctx*/, const Completion& c) {
-  if (!adaptive_ || c.no_verdict) return;
+  if (!settings_.adaptive || c.no_verdict) return;
+  Shared& s = *state_;
   const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
-  const auto in_flight = static_cast<std::int64_t>(sem_.capacity()) - sem_.available();
-  std::lock_guard lock(sample_mu_);
-  adaptive_->onSample(resilience::Clock::now(), c.latency,
-                      static_cast<std::size_t>(std::max<std::int64_t>(1, in_flight)), dropped);
-  sem_.setCapacity(adaptive_->limit());
+  const auto in_flight = static_cast<std::int64_t>(s.sem.capacity()) - s.sem.available();
+  std::lock_guard lock(s.mu);
+  if (!s.adaptive) return;  // a reload made the limit static meanwhile
+  s.adaptive->onSample(resilience::Clock::now(), c.latency,
+                       static_cast<std::size_t>(std::max<std::int64_t>(1, in_flight)), dropped);
+  s.sem.setCapacity(s.adaptive->limit());
 }
 
 http::LocalReply ConcurrencyGuard::shed(std::string_view why) const {
@@ -150,14 +176,15 @@ http::LocalReply ConcurrencyGuard::shed(std::string_view why) const {
 }
 
 std::vector<GuardGauge> ConcurrencyGuard::gauges() const {
-  const auto capacity = static_cast<double>(sem_.capacity());
+  const auto& sem = state_->sem;
+  const auto capacity = static_cast<double>(sem.capacity());
   return {
       {"sluice_concurrency_limit", "Requests a concurrency guard lets in flight at once.",
        capacity},
       {"sluice_concurrency_in_flight", "Requests holding a concurrency slot.",
-       std::max(0.0, capacity - static_cast<double>(sem_.available()))},
+       std::max(0.0, capacity - static_cast<double>(sem.available()))},
       {"sluice_concurrency_queued", "Requests waiting for a concurrency slot.",
-       static_cast<double>(sem_.waiting())},
+       static_cast<double>(sem.waiting())},
   };
 }
 

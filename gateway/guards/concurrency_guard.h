@@ -10,6 +10,11 @@
 // the configured 429) and Retry-After. Waiting never blocks a worker: the slot is handed over by
 // whichever worker frees it, through a post to the waiter's own event loop. The slot is held in
 // the request's context and returned when the request is over, however it ends.
+//
+// Reloads: the guard that replaces a route's takes over its semaphore, so requests in flight and
+// queued keep counting against the one limit: a new `max` or `queue` applies at once without
+// revoking a slot or dropping a waiter; an adaptive algorithm whose settings changed starts over
+// from the limit in force (switching between static and adaptive too).
 #pragma once
 
 #include <memory>
@@ -26,7 +31,9 @@ namespace sluice::gateway::guards {
 
 class ConcurrencyGuard final : public Guard {
  public:
-  explicit ConcurrencyGuard(const config::Concurrency& settings);
+  // `previous`: the concurrency guard of the same route that this one replaces on a reload.
+  explicit ConcurrencyGuard(const config::Concurrency& settings,
+                            const ConcurrencyGuard* previous = nullptr);
 
   [[nodiscard]] std::string_view name() const override { return "concurrency"; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
@@ -34,15 +41,21 @@ class ConcurrencyGuard final : public Guard {
   void complete(proxy::RequestContext& ctx, const Completion& c) override;
   [[nodiscard]] std::vector<GuardGauge> gauges() const override;
 
-  [[nodiscard]] std::size_t limit() const { return sem_.capacity(); }
+  [[nodiscard]] std::size_t limit() const { return state_->sem.capacity(); }
 
  private:
+  // What outlives the guard while a newer one shares it.
+  struct Shared {
+    explicit Shared(const config::Concurrency& settings);
+    resilience::Semaphore sem;
+    std::mutex mu;                                        // guards adaptive
+    std::unique_ptr<resilience::AdaptiveLimit> adaptive;  // null for a static limit
+  };
+
   [[nodiscard]] http::LocalReply shed(std::string_view why) const;
 
   config::Concurrency settings_;
-  resilience::Semaphore sem_;
-  std::unique_ptr<resilience::AdaptiveLimit> adaptive_;  // null for a static limit
-  std::mutex sample_mu_;                                 // serialises adaptive_->onSample()
+  std::shared_ptr<Shared> state_;
 };
 
 }  // namespace sluice::gateway::guards

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -51,12 +52,13 @@ struct Admission {
   std::optional<http::LocalReply> reply;  // set iff the verdict is Limited or Shed
   // Delayed: continue only after this long (the connection waits on its worker's timer).
   std::chrono::nanoseconds wait{0};
-  // Continue, but to this cluster (index in the config) instead of the route's: a fallback.
-  std::optional<std::size_t> cluster;
+  // Continue, but to the cluster of this name instead of the route's: a fallback. (By name:
+  // the guard outlives config generations, which may number their clusters differently.)
+  const std::string* cluster = nullptr;
 
   [[nodiscard]] static Admission allowed() { return {}; }
   [[nodiscard]] static Admission delayed(std::chrono::nanoseconds wait = {}) {
-    return {Verdict::Delayed, std::nullopt, wait, std::nullopt};
+    return {Verdict::Delayed, std::nullopt, wait, nullptr};
   }
   [[nodiscard]] bool admitted() const { return !reply.has_value(); }
 };

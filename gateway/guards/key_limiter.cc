@@ -29,13 +29,14 @@ Duration seconds(double s) {
 // single key calls this from every worker without a lock.
 class GcraKey final : public KeyLimiter {
  public:
-  explicit GcraKey(const resilience::Gcra::Params& p) : params_(p) {}
+  explicit GcraKey(const GcraParamsCell& p) : params_(p) {}
   RateDecision acquire(TimePoint now) override {
+    const auto params = params_.load();
     const std::int64_t now_ns = now.time_since_epoch().count();
     std::int64_t tat = tat_.load(std::memory_order_relaxed);
     resilience::Gcra::Decision d;
     for (;;) {
-      d = resilience::Gcra::decide(tat, now_ns, 1, params_);
+      d = resilience::Gcra::decide(tat, now_ns, 1, params);
       if (!d.allowed || tat_.compare_exchange_weak(tat, d.new_state, std::memory_order_relaxed)) {
         break;
       }
@@ -43,13 +44,25 @@ class GcraKey final : public KeyLimiter {
     return {d.allowed ? RateDecision::Kind::Allow : RateDecision::Kind::Reject,
             d.allowed ? Duration::zero() : d.retry_after,
             d.limit,
-            Duration{params_.burst_offset_ns},
+            Duration{params.burst_offset_ns},
             d.remaining,
             d.reset_after};
   }
+  // What the key had left under the old parameters is what it has under the new ones (capped at
+  // the new burst), refilling at the new rate: resilience::Gcra::rescaleState.
+  void reconfigure(const KeyLimiterFactory& factory, TimePoint now) override {
+    const auto& before = factory.gcraBefore();
+    const auto after = factory.gcra().load();
+    const std::int64_t now_ns = now.time_since_epoch().count();
+    std::int64_t tat = tat_.load(std::memory_order_relaxed);
+    while (!tat_.compare_exchange_weak(tat,
+                                       resilience::Gcra::rescaleState(tat, now_ns, before, after),
+                                       std::memory_order_relaxed)) {
+    }
+  }
 
  private:
-  const resilience::Gcra::Params& params_;
+  const GcraParamsCell& params_;
   std::atomic<std::int64_t> tat_{resilience::Gcra::kEmptyState};
 };
 
@@ -60,29 +73,49 @@ class TokenBucketKey final : public KeyLimiter {
   RateDecision acquire(TimePoint now) override {
     const bool ok = bucket_.tryAcquire(now);
     const double tokens = std::max(0.0, bucket_.tokens(now));
+    const double rate = rate_.load(std::memory_order_relaxed);
+    const auto burst = burst_.load(std::memory_order_relaxed);
     RateDecision d;
     d.kind = ok ? RateDecision::Kind::Allow : RateDecision::Kind::Reject;
-    d.wait = ok ? Duration::zero() : seconds((1.0 - tokens) / rate_);
-    d.quota = burst_;
-    d.window = seconds(static_cast<double>(burst_) / rate_);
+    d.wait = ok ? Duration::zero() : seconds((1.0 - tokens) / rate);
+    d.quota = burst;
+    d.window = seconds(static_cast<double>(burst) / rate);
     d.remaining = static_cast<std::uint64_t>(std::floor(tokens));
-    d.reset = seconds((static_cast<double>(burst_) - tokens) / rate_);
+    d.reset = seconds((static_cast<double>(burst) - tokens) / rate);
     return d;
+  }
+  // The library's own: tokens at `now` are kept (capped at the new burst).
+  void reconfigure(const KeyLimiterFactory& factory, TimePoint now) override {
+    const double rate = factory.ratePerSecond();
+    const std::uint64_t burst = factory.settings().burst;
+    bucket_.setSettings({rate, burst}, now);
+    rate_.store(rate, std::memory_order_relaxed);
+    burst_.store(burst, std::memory_order_relaxed);
   }
 
  private:
   resilience::TokenBucket bucket_;
-  double rate_;
-  std::uint64_t burst_;
+  std::atomic<double> rate_;
+  std::atomic<std::uint64_t> burst_;
 };
+
+resilience::LeakyBucket::Settings leakySettings(const KeyLimiterFactory& f) {
+  resilience::LeakyBucket::Settings s;
+  s.rate_per_second = f.ratePerSecond();
+  s.burst = f.settings().burst;
+  s.delay = f.settings().delay;
+  s.nodelay = f.settings().nodelay;
+  return s;
+}
 
 class LeakyBucketKey final : public KeyLimiter {
  public:
   explicit LeakyBucketKey(const resilience::LeakyBucket::Settings& s)
-      : bucket_(s), rate_(bucket_.settings().rate_per_second) {}
+      : bucket_(s), rate_(bucket_.settings().rate_per_second), burst_(bucket_.settings().burst) {}
   RateDecision acquire(TimePoint now) override {
     const auto r = bucket_.tryAcquire(now);
-    const std::uint64_t burst = bucket_.settings().burst;
+    const std::uint64_t burst = burst_.load(std::memory_order_relaxed);
+    const double rate = rate_.load(std::memory_order_relaxed);
     const double excess = bucket_.excess(now);  // what the next request would have
     RateDecision d;
     switch (r.decision) {
@@ -101,16 +134,24 @@ class LeakyBucketKey final : public KeyLimiter {
     // The next request is accepted while its excess is <= burst; each one adds 1, and the
     // excess drains to 0 (a whole quota again) after excess * T.
     d.quota = burst + 1;
-    d.window = seconds(static_cast<double>(burst + 1) / rate_);  // saturating, like the others
+    d.window = seconds(static_cast<double>(burst + 1) / rate);  // saturating, like the others
     const double room = static_cast<double>(burst) - excess;
     d.remaining = room < 0 ? 0 : static_cast<std::uint64_t>(std::floor(room)) + 1;
-    d.reset = seconds(excess / rate_);
+    d.reset = seconds(excess / rate);
     return d;
+  }
+  // The library's own: the excess at `now` is kept.
+  void reconfigure(const KeyLimiterFactory& factory, TimePoint now) override {
+    const auto s = leakySettings(factory);
+    bucket_.setSettings(s, now);
+    rate_.store(bucket_.settings().rate_per_second, std::memory_order_relaxed);
+    burst_.store(s.burst, std::memory_order_relaxed);
   }
 
  private:
   resilience::LeakyBucket bucket_;
-  double rate_;
+  std::atomic<double> rate_;
+  std::atomic<std::uint64_t> burst_;
 };
 
 class SlidingWindowKey final : public KeyLimiter {
@@ -131,6 +172,10 @@ class SlidingWindowKey final : public KeyLimiter {
     d.reset = limiter_.window();
     return d;
   }
+  // The counts stay; only the limit changes (the period cannot: canReconfigure()).
+  void reconfigure(const KeyLimiterFactory& factory, TimePoint /*now*/) override {
+    limiter_.setLimit(factory.settings().requests);
+  }
 
  private:
   resilience::SlidingWindowRateLimiter limiter_;
@@ -142,12 +187,47 @@ resilience::Gcra::Params gcraParams(const config::RateLimit& s) {
 
 }  // namespace
 
+resilience::Gcra::Params GcraParamsCell::load() const noexcept {
+  for (;;) {
+    const std::uint64_t before = seq_.load(std::memory_order_acquire);
+    resilience::Gcra::Params p;
+    p.emission_interval_ns = interval_.load(std::memory_order_relaxed);
+    p.burst_offset_ns = offset_.load(std::memory_order_relaxed);
+    p.burst = burst_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if ((before & 1U) == 0 && seq_.load(std::memory_order_relaxed) == before) return p;
+  }
+}
+
+void GcraParamsCell::store(const resilience::Gcra::Params& p) noexcept {
+  seq_.fetch_add(1, std::memory_order_relaxed);  // odd: readers retry
+  std::atomic_thread_fence(std::memory_order_release);
+  interval_.store(p.emission_interval_ns, std::memory_order_relaxed);
+  offset_.store(p.burst_offset_ns, std::memory_order_relaxed);
+  burst_.store(p.burst, std::memory_order_relaxed);
+  seq_.fetch_add(1, std::memory_order_release);
+}
+
 KeyLimiterFactory::KeyLimiterFactory(const config::RateLimit& settings)
-    : settings_(settings), gcra_(gcraParams(settings)) {
-  const double rate = ratePerSecond(settings_);
+    : settings_(settings), gcra_(gcraParams(settings)), gcra_before_(gcraParams(settings)) {
+  setSettings(settings);
+}
+
+bool KeyLimiterFactory::canReconfigure(const config::RateLimit& a, const config::RateLimit& b) {
+  return a.algorithm == b.algorithm &&
+         (a.algorithm != RateAlgorithm::SlidingWindow || a.period == b.period);
+}
+
+double KeyLimiterFactory::ratePerSecond() const { return guards::ratePerSecond(settings_); }
+
+void KeyLimiterFactory::setSettings(const config::RateLimit& settings) {
+  settings_ = settings;
+  gcra_before_ = gcra_.load();
+  gcra_.store(gcraParams(settings_));
+  const double rate = ratePerSecond();
   switch (settings_.algorithm) {
     case RateAlgorithm::Gcra:
-      idle_reset_ = Duration{gcra_.burst_offset_ns};
+      idle_reset_ = Duration{gcra_.load().burst_offset_ns};
       break;
     case RateAlgorithm::TokenBucket:
       idle_reset_ = seconds(static_cast<double>(settings_.burst) / rate);
@@ -162,20 +242,14 @@ KeyLimiterFactory::KeyLimiterFactory(const config::RateLimit& settings)
 }
 
 std::unique_ptr<KeyLimiter> KeyLimiterFactory::make(TimePoint now) const {
-  const double rate = ratePerSecond(settings_);
+  const double rate = ratePerSecond();
   switch (settings_.algorithm) {
     case RateAlgorithm::Gcra:
       return std::make_unique<GcraKey>(gcra_);
     case RateAlgorithm::TokenBucket:
       return std::make_unique<TokenBucketKey>(rate, settings_.burst, now);
-    case RateAlgorithm::LeakyBucket: {
-      resilience::LeakyBucket::Settings s;
-      s.rate_per_second = rate;
-      s.burst = settings_.burst;
-      s.delay = settings_.delay;
-      s.nodelay = settings_.nodelay;
-      return std::make_unique<LeakyBucketKey>(s);
-    }
+    case RateAlgorithm::LeakyBucket:
+      return std::make_unique<LeakyBucketKey>(leakySettings(*this));
     case RateAlgorithm::SlidingWindow:
       return std::make_unique<SlidingWindowKey>(
           resilience::SlidingWindowRateLimiter::Settings{settings_.requests, settings_.period, 10});

@@ -29,6 +29,23 @@ KeyTable::KeyTable(std::size_t max_keys, const KeyLimiterFactory& factory)
   }
 }
 
+bool KeyTable::canHold(std::size_t max_keys) const {
+  return shardCount(max_keys) == shards_.size();
+}
+
+void KeyTable::reconfigure(KeyLimiterFactory& factory, const config::RateLimit& settings,
+                           std::size_t max_keys, TimePoint now) {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(shards_.size());
+  for (auto& shard : shards_) locks.emplace_back(shard->mu);  // always in index order
+  factory.setSettings(settings);
+  shard_capacity_ = (max_keys + shards_.size() - 1) / shards_.size();
+  for (auto& shard : shards_) {
+    for (auto& entry : shard->lru) entry.limiter->reconfigure(factory, now);
+    while (shard->lru.size() > shard_capacity_) evictOldest(*shard);
+  }
+}
+
 RateDecision KeyTable::acquire(std::string_view key, TimePoint now) {
   // The shard comes from the hash's high bits, the bucket inside it from the low bits.
   Shard& shard = *shards_[(hash_(key) >> 48) % shards_.size()];

@@ -39,6 +39,15 @@ class KeyTable {
   // The limiter's decision for `key` at `now`, creating the key if it is new.
   [[nodiscard]] RateDecision acquire(std::string_view key, TimePoint now);
 
+  // Whether a table for `max_keys` can be this one (it splits into as many shards).
+  [[nodiscard]] bool canHold(std::size_t max_keys) const;
+  // A reload: gives `factory` (this table's) its new settings and every key its share of them
+  // (KeyLimiter::reconfigure), with every shard locked so that no request sees a key and the
+  // factory disagree; a lowered max_keys forgets the least recently used keys beyond it.
+  // canHold(max_keys) must hold.
+  void reconfigure(KeyLimiterFactory& factory, const config::RateLimit& settings,
+                   std::size_t max_keys, TimePoint now);
+
   [[nodiscard]] std::size_t size() const { return size_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
 

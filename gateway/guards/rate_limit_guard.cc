@@ -20,16 +20,38 @@ std::int64_t ceilSeconds(Duration d) {
 }  // namespace
 
 RateLimitGuard::RateLimitGuard(std::string name, std::string policy,
-                               const config::RateLimit& settings, bool many_routes)
-    : name_(std::move(name)), policy_(std::move(policy)), settings_(settings), factory_(settings) {
+                               const config::RateLimit& settings, bool many_routes,
+                               const RateLimitGuard* previous, TimePoint now)
+    : name_(std::move(name)),
+      policy_(std::move(policy)),
+      settings_(settings),
+      many_routes_(many_routes) {
+  if (previous != nullptr && canTakeOver(*previous)) {
+    state_ = previous->state_;
+    if (state_->table) {
+      state_->table->reconfigure(state_->factory, settings_, settings_.max_keys, now);
+    } else {
+      state_->factory.setSettings(settings_);
+      state_->single->reconfigure(state_->factory, now);
+    }
+    return;
+  }
+  state_ = std::make_shared<State>(settings_);
   const bool per_request =
       many_routes || std::any_of(settings_.key.begin(), settings_.key.end(),
                                  [](const auto& p) { return p.kind != Kind::Route; });
   if (per_request) {
-    table_.emplace(settings_.max_keys, factory_);
+    state_->table.emplace(settings_.max_keys, state_->factory);
   } else {
-    single_ = factory_.make(resilience::Clock::now());
+    state_->single = state_->factory.make(now);
   }
+}
+
+bool RateLimitGuard::canTakeOver(const RateLimitGuard& previous) const {
+  const auto& before = previous.settings_;
+  return previous.many_routes_ == many_routes_ && before.key == settings_.key &&
+         KeyLimiterFactory::canReconfigure(before, settings_) &&
+         (!previous.state_->table || previous.state_->table->canHold(settings_.max_keys));
 }
 
 void RateLimitGuard::buildKey(const proxy::RequestContext& ctx, std::string& out) const {
@@ -58,10 +80,10 @@ void RateLimitGuard::buildKey(const proxy::RequestContext& ctx, std::string& out
 }
 
 RateDecision RateLimitGuard::decide(const proxy::RequestContext& ctx, TimePoint now) {
-  if (single_) return single_->acquire(now);
+  if (state_->single) return state_->single->acquire(now);
   thread_local std::string key;
   buildKey(ctx, key);
-  return table_->acquire(key, now);
+  return state_->table->acquire(key, now);
 }
 
 std::optional<Admission> RateLimitGuard::check(proxy::RequestContext& ctx) {
@@ -97,10 +119,10 @@ http::LocalReply RateLimitGuard::rejection(const RateDecision& d) const {
 std::vector<GuardGauge> RateLimitGuard::gauges() const {
   std::vector<GuardGauge> g;
   g.push_back({"sluice_rate_limit_keys", "Keys (clients) a rate limit tracks.",
-               static_cast<double>(table_ ? table_->size() : 1)});
+               static_cast<double>(state_->table ? state_->table->size() : 1)});
   g.push_back({"sluice_rate_limit_keys_evicted_total",
                "Keys a full rate-limit table forgot while still active.",
-               static_cast<double>(table_ ? table_->evicted() : 0), "counter"});
+               static_cast<double>(state_->table ? state_->table->evicted() : 0), "counter"});
   return g;
 }
 

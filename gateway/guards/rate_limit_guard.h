@@ -32,9 +32,19 @@ class RateLimitGuard final : public Guard {
  public:
   // `name` is the metrics label ("rate_limit", "cluster_rate_limit"); `policy` the name in the
   // RateLimit headers (the route or cluster). `many_routes`: the guard is a cluster's, shared
-  // by its routes, so a `route` key part tells them apart.
+  // by its routes, so a `route` key part tells them apart. `previous`: the guard of the same
+  // route or cluster that this one replaces on a reload; its keys - with what each has left -
+  // carry over when only numbers changed (rate, burst, delay, max_keys; same algorithm and key;
+  // key_limiter.h says what each algorithm keeps, measured at `now`). Requests still running on
+  // the previous guard share the keys with this one.
   RateLimitGuard(std::string name, std::string policy, const config::RateLimit& settings,
-                 bool many_routes = false);
+                 bool many_routes = false, const RateLimitGuard* previous = nullptr,
+                 TimePoint now = resilience::Clock::now());
+
+  // Whether this guard shares its keys with `other` (reloads keep them).
+  [[nodiscard]] bool sharesStateWith(const RateLimitGuard& other) const {
+    return state_ == other.state_;
+  }
 
   [[nodiscard]] std::string_view name() const override { return name_; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
@@ -49,12 +59,20 @@ class RateLimitGuard final : public Guard {
  private:
   void buildKey(const proxy::RequestContext& ctx, std::string& out) const;
 
+  // What the guard knows of its clients; outlives the guard while a newer one shares it.
+  struct State {
+    explicit State(const config::RateLimit& settings) : factory(settings) {}
+    KeyLimiterFactory factory;
+    std::unique_ptr<KeyLimiter> single;  // the key has no per-request part
+    std::optional<KeyTable> table;
+  };
+  [[nodiscard]] bool canTakeOver(const RateLimitGuard& previous) const;
+
   std::string name_;
   std::string policy_;
   config::RateLimit settings_;
-  KeyLimiterFactory factory_;
-  std::unique_ptr<KeyLimiter> single_;  // the key has no per-request part
-  std::optional<KeyTable> table_;
+  bool many_routes_;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace sluice::gateway::guards

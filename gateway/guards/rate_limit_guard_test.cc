@@ -114,6 +114,76 @@ TEST(RateLimitGuard, RejectionCarriesRetryAfterAndIetfHeaders) {
 
 // A guard keyed by route alone shares one limiter between all workers, without the table's
 // locks: under contention it must still admit exactly its burst (run under TSan by check.sh).
+// A reload that changes only numbers keeps what every key has left (Go's SetLimit/SetBurst),
+// for each algorithm, with a table of keys and with a single one.
+struct Reconfigured {
+  config::RateAlgorithm algorithm;
+  std::vector<config::RateKeyPart> key;
+};
+
+class RateLimitReload : public ::testing::TestWithParam<Reconfigured> {
+ protected:
+  config::RateLimit settings(std::uint64_t requests, std::uint64_t burst) const {
+    auto rl = limit(GetParam().key);
+    rl.algorithm = GetParam().algorithm;
+    rl.requests = requests;
+    rl.burst = GetParam().algorithm == config::RateAlgorithm::SlidingWindow ? 1 : burst;
+    rl.nodelay = true;
+    return rl;
+  }
+  static int admitted(RateLimitGuard& g, const proxy::RequestContext& ctx, TimePoint t, int tries) {
+    int n = 0;
+    for (int i = 0; i < tries; ++i) n += g.decide(ctx, t).kind == Kind::Allow ? 1 : 0;
+    return n;
+  }
+};
+
+TEST_P(RateLimitReload, AKeyKeepsWhatItHasLeftUnderNewNumbers) {
+  const bool window = GetParam().algorithm == config::RateAlgorithm::SlidingWindow;
+  const bool leaky = GetParam().algorithm == config::RateAlgorithm::LeakyBucket;
+  // 4 at once (a leaky bucket: 1 + a burst of 3; a sliding window: 4 per minute), 1 used.
+  RateLimitGuard before("rate_limit", "api", settings(window ? 4 : 1, leaky ? 3 : 4), false,
+                        nullptr, kT0);
+  Request r("10.0.0.1", "r");
+  ASSERT_EQ(admitted(before, r.ctx, kT0, 1), 1);
+  // Twice the rate and room for more at once: the key still has 3, not a full new quota. (A
+  // leaky bucket keeps its fill, 1 of 1 + 7 now; a sliding window its count, 1 of 8.)
+  RateLimitGuard after("rate_limit", "api", settings(window ? 8 : 2, leaky ? 7 : 8), false, &before,
+                       kT0);
+  ASSERT_TRUE(after.sharesStateWith(before));
+  EXPECT_EQ(admitted(after, r.ctx, kT0, 10), window || leaky ? 7 : 3);
+  if (window) return;  // its counts expire with the window, not at a rate
+  // It then refills at the new rate: 2 per minute.
+  EXPECT_EQ(admitted(after, r.ctx, kT0 + seconds(31), 10), 1);
+  // The guard it replaced (requests still running on it) shares the key.
+  EXPECT_EQ(admitted(before, r.ctx, kT0 + seconds(61), 10), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Algorithms, RateLimitReload,
+    ::testing::Values(
+        Reconfigured{config::RateAlgorithm::Gcra, {{config::RateKeyPart::Kind::ClientIp, ""}}},
+        Reconfigured{config::RateAlgorithm::Gcra, {{config::RateKeyPart::Kind::Route, ""}}},
+        Reconfigured{config::RateAlgorithm::TokenBucket,
+                     {{config::RateKeyPart::Kind::ClientIp, ""}}},
+        Reconfigured{config::RateAlgorithm::TokenBucket, {{config::RateKeyPart::Kind::Route, ""}}},
+        Reconfigured{config::RateAlgorithm::LeakyBucket,
+                     {{config::RateKeyPart::Kind::ClientIp, ""}}},
+        Reconfigured{config::RateAlgorithm::LeakyBucket, {{config::RateKeyPart::Kind::Route, ""}}},
+        Reconfigured{config::RateAlgorithm::SlidingWindow,
+                     {{config::RateKeyPart::Kind::ClientIp, ""}}},
+        Reconfigured{config::RateAlgorithm::SlidingWindow,
+                     {{config::RateKeyPart::Kind::Route, ""}}}));
+
+TEST(RateLimitGuard, ANewAlgorithmOrKeyStartsOver) {
+  auto rl = limit({{config::RateKeyPart::Kind::ClientIp, ""}});
+  RateLimitGuard before("rate_limit", "api", rl);
+  rl.algorithm = config::RateAlgorithm::TokenBucket;
+  EXPECT_FALSE(RateLimitGuard("rate_limit", "api", rl, false, &before).sharesStateWith(before));
+  rl = limit({{config::RateKeyPart::Kind::Header, "x-user"}});
+  EXPECT_FALSE(RateLimitGuard("rate_limit", "api", rl, false, &before).sharesStateWith(before));
+}
+
 TEST(RateLimitGuard, ASharedLimiterAdmitsExactlyItsBurstUnderContention) {
   using Algorithm = config::RateAlgorithm;
   for (const auto algorithm : {Algorithm::Gcra, Algorithm::TokenBucket, Algorithm::LeakyBucket,

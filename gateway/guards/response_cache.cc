@@ -3,8 +3,8 @@
 namespace sluice::gateway::guards {
 
 void ResponseCache::put(std::string key, std::shared_ptr<const Entry> entry) {
-  if (entry->body.size() > max_bytes_) return;  // could never fit
   std::lock_guard lock(mu_);
+  if (entry->body.size() > max_bytes_) return;  // could never fit
   if (auto it = index_.find(key); it != index_.end()) {
     bytes_ -= it->second->second->body.size();
     bytes_ += entry->body.size();
@@ -15,8 +15,19 @@ void ResponseCache::put(std::string key, std::shared_ptr<const Entry> entry) {
     lru_.emplace_front(key, std::move(entry));
     index_.emplace(std::move(key), lru_.begin());
   }
-  // Evict from the cold end; the entry just stored is at the front and fits on its own.
-  while (index_.size() > max_entries_ || bytes_ > max_bytes_) {
+  // The entry just stored is at the front and fits on its own.
+  evictLocked();
+}
+
+void ResponseCache::setLimits(std::size_t max_entries, std::uint64_t max_bytes) {
+  std::lock_guard lock(mu_);
+  max_entries_ = max_entries;
+  max_bytes_ = max_bytes;
+  evictLocked();
+}
+
+void ResponseCache::evictLocked() {
+  while (!lru_.empty() && (index_.size() > max_entries_ || bytes_ > max_bytes_)) {
     bytes_ -= lru_.back().second->body.size();
     index_.erase(lru_.back().first);
     lru_.pop_back();

@@ -38,6 +38,8 @@ class ResponseCache {
 
   void put(std::string key, std::shared_ptr<const Entry> entry);
   [[nodiscard]] std::shared_ptr<const Entry> find(std::string_view key);
+  // New bounds (a reload): entries beyond them are evicted now, least recently used first.
+  void setLimits(std::size_t max_entries, std::uint64_t max_bytes);
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] std::uint64_t bytes() const;
 
@@ -50,8 +52,10 @@ class ResponseCache {
     }
   };
 
-  const std::size_t max_entries_;
-  const std::uint64_t max_bytes_;
+  void evictLocked();
+
+  std::size_t max_entries_;
+  std::uint64_t max_bytes_;
   mutable std::mutex mu_;
   std::uint64_t bytes_ = 0;  // body bytes held
   Lru lru_;                  // most recent first

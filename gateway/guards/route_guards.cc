@@ -1,64 +1,96 @@
 #include "gateway/guards/route_guards.h"
 
-#include "gateway/guards/circuit_breaker_guard.h"
-#include "gateway/guards/concurrency_guard.h"
-#include "gateway/guards/fault_guard.h"
-#include "gateway/guards/rate_limit_guard.h"
-
 namespace sluice::gateway::guards {
 
-namespace {
-
-std::optional<std::size_t> clusterIndex(const config::Config& config,
-                                        const std::optional<std::string>& name) {
-  if (!name) return std::nullopt;
-  for (std::size_t i = 0; i < config.clusters.size(); ++i) {
-    if (config.clusters[i].name == *name) return i;
+template <typename G, typename Def, typename Make>
+std::shared_ptr<G> GuardRegistry::reuse(const Table<G, Def>& table, Table<G, Def>& next,
+                                        const std::string& owner, const Def& definition,
+                                        Make make) {
+  std::shared_ptr<G> guard;
+  if (const auto it = table.find(owner); it == table.end()) {
+    guard = make(nullptr);
+  } else if (it->second.definition == definition) {
+    guard = it->second.guard;
+  } else {
+    guard = make(it->second.guard.get());
   }
-  return std::nullopt;  // validated: unreachable
+  next.insert_or_assign(owner, Held<G, Def>{definition, guard});
+  return guard;
 }
 
-}  // namespace
+RouteGuards GuardRegistry::build(const config::Config& config) {
+  Table<RateLimitGuard, config::RateLimit> cluster_limits;
+  Table<RateLimitGuard, config::RateLimit> route_limits;
+  Table<ConcurrencyGuard, config::Concurrency> concurrency;
+  Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers;
+  Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers;
+  Table<FaultGuard, config::Fault> faults;
 
-RouteGuards buildRouteGuards(const config::Config& config) {
   // Guards of a cluster are shared by every route to it.
-  std::vector<std::shared_ptr<Guard>> cluster_limits;
-  std::vector<std::shared_ptr<Guard>> cluster_breakers;
+  std::map<std::string_view, std::shared_ptr<Guard>> cluster_limit;
+  std::map<std::string_view, std::shared_ptr<Guard>> cluster_breaker;
   for (const auto& c : config.clusters) {
-    cluster_limits.push_back(c.rate_limit ? std::make_shared<RateLimitGuard>("cluster_rate_limit",
-                                                                             c.name, *c.rate_limit,
-                                                                             /*many_routes=*/true)
-                                          : nullptr);
-    cluster_breakers.push_back(c.circuit_breaker
-                                   ? std::make_shared<CircuitBreakerGuard>(
-                                         "cluster_circuit_breaker", *c.circuit_breaker,
-                                         clusterIndex(config, c.circuit_breaker->fallback.cluster))
-                                   : nullptr);
+    if (c.rate_limit) {
+      cluster_limit[c.name] = reuse(
+          cluster_limits_, cluster_limits, c.name, *c.rate_limit, [&](const RateLimitGuard* prev) {
+            return std::make_shared<RateLimitGuard>("cluster_rate_limit", c.name, *c.rate_limit,
+                                                    /*many_routes=*/true, prev);
+          });
+    }
+    if (c.circuit_breaker) {
+      cluster_breaker[c.name] = reuse(cluster_breakers_, cluster_breakers, c.name,
+                                      *c.circuit_breaker, [&](const CircuitBreakerGuard* prev) {
+                                        return std::make_shared<CircuitBreakerGuard>(
+                                            "cluster_circuit_breaker", *c.circuit_breaker, prev);
+                                      });
+    }
   }
   RouteGuards out;
   for (const auto& r : config.routes) {
     auto& guards = out.emplace_back();
-    std::size_t cluster = 0;
-    while (cluster < config.clusters.size() && config.clusters[cluster].name != r.cluster) {
-      ++cluster;
-    }
-    if (cluster < cluster_limits.size() && cluster_limits[cluster]) {
-      guards.push_back(cluster_limits[cluster]);
+    if (const auto it = cluster_limit.find(r.cluster); it != cluster_limit.end()) {
+      guards.push_back(it->second);
     }
     if (r.rate_limit) {
-      guards.push_back(std::make_shared<RateLimitGuard>("rate_limit", r.name, *r.rate_limit));
+      guards.push_back(reuse(route_limits_, route_limits, r.name, *r.rate_limit,
+                             [&](const RateLimitGuard* prev) {
+                               return std::make_shared<RateLimitGuard>("rate_limit", r.name,
+                                                                       *r.rate_limit, false, prev);
+                             }));
     }
-    if (r.concurrency) guards.push_back(std::make_shared<ConcurrencyGuard>(*r.concurrency));
+    if (r.concurrency) {
+      guards.push_back(reuse(concurrency_, concurrency, r.name, *r.concurrency,
+                             [&](const ConcurrencyGuard* prev) {
+                               return std::make_shared<ConcurrencyGuard>(*r.concurrency, prev);
+                             }));
+    }
     if (r.circuit_breaker) {
-      guards.push_back(std::make_shared<CircuitBreakerGuard>(
-          "circuit_breaker", *r.circuit_breaker,
-          clusterIndex(config, r.circuit_breaker->fallback.cluster)));
-    } else if (cluster < cluster_breakers.size() && cluster_breakers[cluster]) {
-      guards.push_back(cluster_breakers[cluster]);
+      guards.push_back(reuse(route_breakers_, route_breakers, r.name, *r.circuit_breaker,
+                             [&](const CircuitBreakerGuard* prev) {
+                               return std::make_shared<CircuitBreakerGuard>(
+                                   "circuit_breaker", *r.circuit_breaker, prev);
+                             }));
+    } else if (const auto it = cluster_breaker.find(r.cluster); it != cluster_breaker.end()) {
+      guards.push_back(it->second);
     }
-    if (r.fault) guards.push_back(std::make_shared<FaultGuard>(*r.fault));
+    if (r.fault) {
+      guards.push_back(reuse(faults_, faults, r.name, *r.fault, [&](const FaultGuard* /*prev*/) {
+        return std::make_shared<FaultGuard>(*r.fault);
+      }));
+    }
   }
+  cluster_limits_ = std::move(cluster_limits);
+  route_limits_ = std::move(route_limits);
+  concurrency_ = std::move(concurrency);
+  cluster_breakers_ = std::move(cluster_breakers);
+  route_breakers_ = std::move(route_breakers);
+  faults_ = std::move(faults);
   return out;
+}
+
+RouteGuards buildRouteGuards(const config::Config& config) {
+  GuardRegistry registry;
+  return registry.build(config);
 }
 
 }  // namespace sluice::gateway::guards

@@ -8,18 +8,60 @@
 // queue for) a concurrency slot. The breaker comes after them so that what it learns is the
 // upstream's health, not local refusals; fault injection comes last so that the failures it
 // injects are what the breaker and adaptive limits see.
+//
+// Across reloads a GuardRegistry remembers each guard under its kind and the route or cluster it
+// belongs to. For the next config it hands out the same guard object when the definition is
+// unchanged, a new guard that takes over the previous one's state when only parameters changed
+// (each guard's constructor says what it keeps), and a fresh guard for a new route or cluster.
+// Guards whose route or cluster is gone are forgotten; requests still running on the old config
+// keep them alive until they finish.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gateway/config/config.h"
+#include "gateway/guards/circuit_breaker_guard.h"
+#include "gateway/guards/concurrency_guard.h"
+#include "gateway/guards/fault_guard.h"
 #include "gateway/guards/guard.h"
+#include "gateway/guards/rate_limit_guard.h"
 
 namespace sluice::gateway::guards {
 
 using RouteGuards = std::vector<std::vector<std::shared_ptr<Guard>>>;  // [route] in order
 
+class GuardRegistry {
+ public:
+  // The guards of every route of `config` (validated), reusing what it can. Main thread.
+  [[nodiscard]] RouteGuards build(const config::Config& config);
+
+ private:
+  template <typename G, typename Def>
+  struct Held {
+    Def definition;
+    std::shared_ptr<G> guard;
+  };
+  template <typename G, typename Def>
+  using Table = std::map<std::string, Held<G, Def>, std::less<>>;  // by route or cluster name
+
+  // The guard `owner` gets for `definition`: the one `table` holds when the definition is
+  // unchanged, else make(the previous guard, or null); recorded in `next`.
+  template <typename G, typename Def, typename Make>
+  static std::shared_ptr<G> reuse(const Table<G, Def>& table, Table<G, Def>& next,
+                                  const std::string& owner, const Def& definition, Make make);
+
+  Table<RateLimitGuard, config::RateLimit> cluster_limits_;
+  Table<RateLimitGuard, config::RateLimit> route_limits_;
+  Table<ConcurrencyGuard, config::Concurrency> concurrency_;
+  Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers_;
+  Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers_;
+  Table<FaultGuard, config::Fault> faults_;
+};
+
+// The guards of one config with no history (a first config; tests).
 [[nodiscard]] RouteGuards buildRouteGuards(const config::Config& config);
 
 }  // namespace sluice::gateway::guards

@@ -4,7 +4,8 @@
 #include <cstdio>
 
 #include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -52,6 +53,29 @@ void appendIso8601(std::string& out, std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
+// A file that can be opened again under the same name (logrotate renames it, then sends
+// SIGUSR1): spdlog's own file sink cannot. Written by the async logger's thread, reopened by the
+// main thread, both under the sink's mutex.
+class AccessLog::FileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit FileSink(const std::string& path) { file_.open(path, false); }
+  void reopen() {
+    const std::lock_guard lock(mutex_);
+    file_.reopen(false);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_.write(formatted);
+  }
+  void flush_() override { file_.flush(); }
+
+ private:
+  spdlog::details::file_helper file_;
+};
+
 void AccessLog::escape(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (const char c : s) {
@@ -82,13 +106,15 @@ std::unique_ptr<AccessLog> AccessLog::open(const config::AccessLog& config, std:
     for (const auto& name : config.fields) fields.push_back(index(name));
   }
   spdlog::sink_ptr sink;
+  std::shared_ptr<FileSink> file;
   try {
     if (config.path == "stdout") {
       sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     } else if (config.path == "stderr") {
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.path);
+      file = std::make_shared<FileSink>(config.path);
+      sink = file;
     }
   } catch (const spdlog::spdlog_ex& e) {
     *error = "cannot open access log '" + config.path + "': " + e.what();
@@ -99,11 +125,23 @@ std::unique_ptr<AccessLog> AccessLog::open(const config::AccessLog& config, std:
   logger->set_pattern("%v");
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::err);
-  return std::unique_ptr<AccessLog>(new AccessLog(std::move(logger), std::move(fields)));
+  return std::unique_ptr<AccessLog>(
+      new AccessLog(std::move(logger), std::move(file), std::move(fields)));
 }
 
-AccessLog::AccessLog(std::shared_ptr<spdlog::logger> logger, std::vector<FieldId> fields)
-    : logger_(std::move(logger)), fields_(std::move(fields)) {}
+AccessLog::AccessLog(std::shared_ptr<spdlog::logger> logger, std::shared_ptr<FileSink> file,
+                     std::vector<FieldId> fields)
+    : logger_(std::move(logger)), file_(std::move(file)), fields_(std::move(fields)) {}
+
+std::optional<std::string> AccessLog::reopen() {
+  if (!file_) return std::nullopt;
+  try {
+    file_->reopen();
+  } catch (const spdlog::spdlog_ex& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
 
 AccessLog::~AccessLog() { flush(); }
 

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ class AccessLog {
   // Formats and enqueues one line. Thread-safe; never blocks on the writer.
   void write(const proxy::RequestContext& ctx, std::chrono::nanoseconds latency);
   void flush();
+  // Opens the file again under its name (logrotate moved it away, then sent SIGUSR1); lines
+  // still queued at that moment may land in either file, none is lost. A log on stdout or stderr
+  // has nothing to reopen. Returns the reason if it fails (the old file stays in use).
+  [[nodiscard]] std::optional<std::string> reopen();
   // Lines dropped so far because the writer fell behind (all access logs of the process).
   [[nodiscard]] static std::uint64_t dropped();
 
@@ -41,9 +46,12 @@ class AccessLog {
 
  private:
   enum class FieldId : std::uint8_t;
-  AccessLog(std::shared_ptr<spdlog::logger> logger, std::vector<FieldId> fields);
+  class FileSink;
+  AccessLog(std::shared_ptr<spdlog::logger> logger, std::shared_ptr<FileSink> file,
+            std::vector<FieldId> fields);
 
   std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<FileSink> file_;  // null on stdout or stderr
   std::vector<FieldId> fields_;
 };
 

@@ -54,20 +54,20 @@ stats::Reject rejectFor(http::RequestError e) {
 
 }  // namespace
 
-DownstreamConnection::DownstreamConnection(server::Worker& worker, const config::Listener& listener,
+DownstreamConnection::DownstreamConnection(server::Worker& worker, server::WorkerListener& listener,
                                            asio::ip::tcp::socket socket)
     : worker_(worker), listener_(listener), socket_(std::move(socket)), deadline_(worker.wheel()) {
   boost::system::error_code ec;
   const auto peer = socket_.remote_endpoint(ec);
   client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  worker_.attach(*this);
+  worker_.attach(*this, listener_);
 }
 
 DownstreamConnection::~DownstreamConnection() {
   // A connection that served requests frees its buffers now: like going cold, worth a trim.
   if (active_) worker_.noteColdConnection();
-  worker_.detach(*this);
+  worker_.detach(*this, listener_);
 }
 
 void DownstreamConnection::drain() {
@@ -103,7 +103,7 @@ void DownstreamConnection::unpark(std::unique_ptr<DownstreamConnection> self,
                                   boost::system::error_code ec) {
   auto& c = *self;
   const bool expired = c.deadline_.disarm();
-  if (c.worker_.draining()) {
+  if (c.listener_.draining) {
     if (!c.readNow()) {
       c.closeSocket();
       return;
@@ -130,7 +130,7 @@ void DownstreamConnection::closeSocket() {
 }
 
 bool DownstreamConnection::readNow() {
-  auto space = in_.prepare(kReadChunk, listener_.limits.header_bytes + kReadChunk);
+  auto space = in_.prepare(kReadChunk, listener_.config.limits.header_bytes + kReadChunk);
   const auto n = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
   if (n <= 0) return false;
   in_.commit(static_cast<std::size_t>(n));
@@ -144,20 +144,20 @@ asio::awaitable<void> DownstreamConnection::run() {
     stats.downstream_total.inc();
     stats.downstream_active.inc();
   }
-  const std::size_t max_buffer = listener_.limits.header_bytes + kReadChunk;
+  const std::size_t max_buffer = listener_.config.limits.header_bytes + kReadChunk;
   for (;;) {
     if (readable_) {
       readable_ = false;  // resumed from park(): bytes are waiting, serve() reads them
     } else if (in_.empty()) {
       const bool first = served_ == 0;
-      if (worker_.draining() && !first) {
+      if (listener_.draining && !first) {
         if (!readNow()) break;
       } else {
         phase_ = Phase::Idle;
         const auto idle_start = net::coarseNow();
-        const auto idle_end =
-            idle_start + (first ? std::min(listener_.timeouts.idle, listener_.timeouts.header)
-                                : listener_.timeouts.idle);
+        const auto idle_end = idle_start + (first ? std::min(listener_.config.timeouts.idle,
+                                                             listener_.config.timeouts.header)
+                                                  : listener_.config.timeouts.idle);
         // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
         deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
         const auto space = in_.prepare(kReadChunk, max_buffer);
@@ -167,7 +167,7 @@ asio::awaitable<void> DownstreamConnection::run() {
         net::markDrained(socket_, n, space.size());
         if (n == 0) {
           // Woken by the drain: a request that raced with it may already be in the socket.
-          if (worker_.draining()) {
+          if (listener_.draining) {
             if (!readNow()) break;
           } else if (!hot_expired || net::coarseNow() >= idle_end) {
             break;  // EOF, error, or the idle timeout itself
@@ -182,7 +182,10 @@ asio::awaitable<void> DownstreamConnection::run() {
     }
     ++served_;
     phase_ = Phase::Busy;
-    if (!co_await serve()) break;
+    stats.requests_active.inc();
+    const bool keep = co_await serve();
+    stats.requests_active.dec();
+    if (!keep) break;
   }
   if (reset_) {
     // A client that stopped reading: drop what the kernel still holds for it and send RST,
@@ -199,7 +202,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   if (!active_) {
     active_ = std::make_unique<Active>();
     active_->ctx.client_ip = client_ip_;
-    active_->ctx.listener = listener_.name;
+    active_->ctx.listener = listener_.config.name;
   }
   Active& a = *active_;
   auto& stats = worker_.stats();
@@ -209,11 +212,11 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   a.head_error = http::RequestError::None;
   a.head_timed_out = false;
   http::RequestLimits limits;
-  limits.max_request_line = listener_.limits.request_line;
-  limits.max_head_bytes = listener_.limits.header_bytes;
-  limits.max_fields = listener_.limits.headers;
+  limits.max_request_line = listener_.config.limits.request_line;
+  limits.max_head_bytes = listener_.config.limits.header_bytes;
+  limits.max_fields = listener_.config.limits.headers;
   a.parser.emplace(a.head, limits);
-  const auto until = net::coarseNow() + listener_.timeouts.header;
+  const auto until = net::coarseNow() + listener_.config.timeouts.header;
   bool rejected = false;
   for (;;) {
     if (!in_.empty()) {
@@ -229,7 +232,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
       }
     }
     const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk,
-                                          listener_.limits.header_bytes + kReadChunk);
+                                          listener_.config.limits.header_bytes + kReadChunk);
     if (r.status == net::IoStatus::Timeout) {
       a.head_timed_out = true;
       rejected = true;
@@ -298,7 +301,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const http::RequestHead& head = a.head;
 
   // Admission guards, in order; the first local reply wins.
-  const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
+  const auto& guards = a.pin->snapshot->routes[*ctx.route_index].guards;
   if (!guards.empty()) {
     if (const std::size_t stopped = admitNow(a, 0); stopped < guards.size()) {
       const std::optional<bool> answered = co_await admitSlow(a, stopped);
@@ -311,17 +314,17 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   // once a request has passed routing, limits and guards.
   if (head.expect_continue && in_.size() == a.head_size) {
     const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
-                                          net::coarseNow() + listener_.timeouts.send);
+                                          net::coarseNow() + listener_.config.timeouts.send);
     if (s != net::IoStatus::Ok) {
       complete(a, false);
       co_return false;
     }
   }
 
-  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
-  a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_,
-                            body_limit, worker_.drainingFlag(), &a.response_started});
-  a.forwarder.emplace(*a.down, worker_.cluster(ctx.cluster_index), worker_.stats(), ctx, a.scratch);
+  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
+  a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_.config,
+                            body_limit, listener_.draining, &a.response_started});
+  a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch);
   ForwardResult result = co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
   a.forwarder.reset();  // gives back what the forwarding loop held (retry permits)
@@ -341,12 +344,14 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     close = true;
   }
   complete(a, result.upstream_failed);
-  co_return !close && head.keep_alive && !worker_.draining();
+  co_return !close && head.keep_alive && !listener_.draining;
 }
 
 bool DownstreamConnection::prepare(Active& a) {
   auto& stats = worker_.stats();
-  const server::Snapshot& snap = worker_.snapshot();
+  // The request runs on the generation current now, to its end (worker.h).
+  a.pin = worker_.pin();
+  const server::Snapshot& snap = *a.pin->snapshot;
   const http::RequestHead& head = a.head;
   RequestContext& ctx = a.ctx;
 
@@ -396,11 +401,11 @@ bool DownstreamConnection::prepare(Active& a) {
   }
   ctx.route_index = *route;
   ctx.route = &snap.config.routes[*route];
-  ctx.cluster_index = snap.route_cluster[*route];
+  ctx.cluster_index = snap.routes[*route].cluster;
   ctx.cluster = &snap.config.clusters[ctx.cluster_index];
   ctx.deadline = ctx.start + ctx.route->timeout;
   if (ctx.client_timeout) ctx.deadline = std::min(ctx.deadline, ctx.start + *ctx.client_timeout);
-  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.limits.body);
+  const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
   if (head.framing == http::Framing::Length && head.content_length > body_limit) {
     stats.reject(stats::Reject::BodyTooLarge);
     a.refusal = http::LocalReply::text(413, "request body too large", true);
@@ -410,7 +415,7 @@ bool DownstreamConnection::prepare(Active& a) {
 }
 
 std::size_t DownstreamConnection::admitNow(Active& a, std::size_t i) {
-  const auto& guards = worker_.snapshot().route_guards[*a.ctx.route_index];
+  const auto& guards = a.pin->snapshot->routes[*a.ctx.route_index].guards;
   for (; i < guards.size(); ++i) {
     a.admission = guards[i]->check(a.ctx);
     if (!a.admission || a.admission->wait.count() > 0 || a.admission->reply) break;
@@ -421,7 +426,7 @@ std::size_t DownstreamConnection::admitNow(Active& a, std::size_t i) {
 }
 
 asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, std::size_t i) {
-  const auto& guards = worker_.snapshot().route_guards[*a.ctx.route_index];
+  const auto& guards = a.pin->snapshot->routes[*a.ctx.route_index].guards;
   while (i < guards.size()) {
     // (No co_await inside ?: - GCC 12 destroys the temporaries of such an expression twice.)
     if (!a.admission) a.admission.emplace(co_await guards[i]->admit(a.ctx));
@@ -441,15 +446,20 @@ asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, 
 }
 
 void DownstreamConnection::countAdmission(Active& a, std::size_t i) {
-  const std::size_t base = worker_.snapshot().guard_slot_base[*a.ctx.route_index];
-  worker_.stats().guards[base + i][static_cast<std::size_t>(a.admission->verdict)].inc();
+  const std::size_t route = *a.ctx.route_index;
+  const std::size_t slot = a.pin->snapshot->routes[route].guard_slots[i];
+  if (slot == server::RoutePlan::kNoSlot) return;
+  a.pin->routes[route]->guards[slot][static_cast<std::size_t>(a.admission->verdict)].inc();
 }
 
 void DownstreamConnection::pass(Active& a) {
   RequestContext& ctx = a.ctx;
-  if (a.admission->cluster) {  // a circuit breaker's fallback cluster
-    ctx.cluster_index = *a.admission->cluster;
-    ctx.cluster = &worker_.snapshot().config.clusters[ctx.cluster_index];
+  if (a.admission->cluster != nullptr) {  // a circuit breaker's fallback cluster
+    const server::Snapshot& snap = *a.pin->snapshot;
+    if (const auto c = snap.clusterIndex(*a.admission->cluster)) {
+      ctx.cluster_index = *c;
+      ctx.cluster = &snap.config.clusters[*c];
+    }
   }
   ++ctx.guards_admitted;
 }
@@ -470,11 +480,11 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
   a.scratch.response_head.clear();
   const bool client_http10 = a.head.version < 11;
   http::writeLocalReply(
-      a.scratch.response_head, r, a.ctx.request_id, close || worker_.draining(), client_http10,
+      a.scratch.response_head, r, a.ctx.request_id, close || listener_.draining, client_http10,
       a.head.method == http::Verb::head && a.head_error == http::RequestError::None);
   a.response_started = true;
   const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(a.scratch.response_head),
-                                        net::coarseNow() + listener_.timeouts.send);
+                                        net::coarseNow() + listener_.config.timeouts.send);
   if (s == net::IoStatus::Ok) a.ctx.bytes_out += a.scratch.response_head.size();
   co_return s == net::IoStatus::Ok;
 }
@@ -484,11 +494,12 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   RequestContext& ctx = a.ctx;
   const auto now = Clock::now();
   const auto latency = now - ctx.start;
-  stats::RouteStats& rs = ctx.route_index ? stats.routes[*ctx.route_index] : stats.unrouted;
+  stats::RouteStats& rs =
+      ctx.route_index ? a.pin->routes[*ctx.route_index]->requests : stats.unrouted;
   rs.by_class[stats::statusClass(ctx.status)].inc();
   rs.latency.observe(latency);
   if (ctx.route_index && ctx.guards_admitted > 0) {
-    const auto& guards = worker_.snapshot().route_guards[*ctx.route_index];
+    const auto& guards = a.pin->snapshot->routes[*ctx.route_index].guards;
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
     const bool no_verdict = ctx.upstream_error == stats::UpstreamError::Deadline ||
                             ctx.upstream_error == stats::UpstreamError::Overflow;
@@ -497,6 +508,7 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   }
   ctx.releasePermits();  // concurrency slots go back before the next request is read
   if (auto* log = worker_.accessLog()) log->write(ctx, latency);
+  a.pin.release();  // last: the generation may go with it, and the context points into it
 }
 
 asio::awaitable<void> DownstreamConnection::lingeringClose() {

@@ -34,6 +34,7 @@
 #include "gateway/net/socket_deadline.h"
 #include "gateway/proxy/forwarder.h"
 #include "gateway/proxy/request_context.h"
+#include "gateway/server/generation.h"
 
 namespace sluice::gateway::server {
 class Worker;
@@ -43,7 +44,7 @@ namespace sluice::gateway::proxy {
 
 class DownstreamConnection {
  public:
-  DownstreamConnection(server::Worker& worker, const config::Listener& listener,
+  DownstreamConnection(server::Worker& worker, server::WorkerListener& listener,
                        boost::asio::ip::tcp::socket socket);
   DownstreamConnection(const DownstreamConnection&) = delete;
   DownstreamConnection& operator=(const DownstreamConnection&) = delete;
@@ -64,6 +65,7 @@ class DownstreamConnection {
   // Called by the worker when draining starts: an idle connection closes now, a busy one after
   // its current response (which carries Connection: close).
   void drain();
+  [[nodiscard]] const server::WorkerListener& listener() const noexcept { return listener_; }
 
   // Intrusive links for the worker's connection list.
   DownstreamConnection* prev = nullptr;
@@ -87,6 +89,7 @@ class DownstreamConnection {
     std::optional<guards::Admission> admission;  // the guard decision being applied
     std::optional<Downstream> down;              // the forwarding phase's view of the client
     std::optional<Forwarder> forwarder;
+    server::GenerationPin pin;  // the config generation the request runs on
   };
 
   // Serves one request; returns whether the connection stays open.
@@ -117,7 +120,7 @@ class DownstreamConnection {
   void closeSocket();
 
   server::Worker& worker_;
-  const config::Listener& listener_;
+  server::WorkerListener& listener_;  // its limits and timeouts may change between requests
   boost::asio::ip::tcp::socket socket_;
   std::string client_ip_;
   net::IoBuffer in_;

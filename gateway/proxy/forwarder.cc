@@ -174,9 +174,9 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
   return http::LocalReply::text(502, "upstream error");
 }
 
-Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, stats::WorkerStats& stats,
-                     RequestContext& ctx, Scratch& scratch)
-    : down_(down), cluster_(cluster), stats_(stats), ctx_(ctx), scratch_(scratch) {}
+Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx,
+                     Scratch& scratch)
+    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch) {}
 
 Clock::time_point Forwarder::after(config::Millis d) const { return net::coarseNow() + d; }
 
@@ -231,7 +231,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     const std::uint64_t occupant = cluster_.occupant(*host);  // the host now in that slot
     cluster_.onStart(*host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
-    if (attempt_ > 1) stats_.clusters[ctx_.cluster_index].retries.inc();
+    if (attempt_ > 1) cluster_.stats().retries.inc();
     ctx_.upstream = cluster_.address(*host);
     ++ctx_.attempts;
 
@@ -247,7 +247,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
-      stats_.hosts[ctx_.cluster_index][*host].requests.inc();
+      cluster_.hostStats(*host).requests.inc();
       scratch_.request_head.resize(head_base);
       http::appendTimeoutFields(scratch_.request_head, try_deadline - Clock::now(),
                                 ctx_.grpc_timeout);
@@ -326,7 +326,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
         break;
     }
     if (outcome != Outcome::RetryStatus) {
-      stats_.upstreamError(ctx_.cluster_index, upstream_error_);
+      cluster_.stats().error(upstream_error_);
       ctx_.upstream_error = upstream_error_;
       pause = retryPause(causeOf(upstream_error_), 0, std::nullopt);
       if (!pause) {
@@ -343,7 +343,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
 }
 
 ForwardResult Forwarder::fail(stats::UpstreamError e) {
-  stats_.upstreamError(ctx_.cluster_index, e);
+  cluster_.stats().error(e);
   ctx_.upstream_error = e;
   result_.reply = upstreamErrorReply(e);
   result_.upstream_failed = upstreamAtFault(e);
@@ -417,7 +417,7 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
   if (!slot) return std::nullopt;
   auto permit = cluster_.tryAcquireRetry(now);
   if (!permit) {
-    stats_.clusters[ctx_.cluster_index].retries_denied.inc();
+    cluster_.stats().retries_denied.inc();
     return std::nullopt;
   }
   retry_permit_ = std::move(permit);
@@ -801,7 +801,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   }
 
   if (truncated_) {
-    stats_.upstreamError(ctx_.cluster_index, upstream_error_);
+    cluster_.stats().error(upstream_error_);
     ctx_.upstream_error = upstream_error_;
     ctx_.error = "upstream response truncated";
   }

@@ -80,8 +80,7 @@ struct Scratch {
 
 class Forwarder {
  public:
-  Forwarder(Downstream& down, upstream::Cluster& cluster, stats::WorkerStats& stats,
-            RequestContext& ctx, Scratch& scratch);
+  Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx, Scratch& scratch);
 
   boost::asio::awaitable<ForwardResult> run();
 
@@ -138,7 +137,6 @@ class Forwarder {
 
   Downstream& down_;
   upstream::Cluster& cluster_;
-  stats::WorkerStats& stats_;
   RequestContext& ctx_;
   Scratch& scratch_;
   std::uint64_t body_remaining_ = 0;

@@ -59,11 +59,11 @@ bool sameFile(const struct stat& a, const struct stat& b) {
 
 }  // namespace
 
-DiscoveryService::DiscoveryService(asio::io_context& io, const Snapshot& snapshot, Publish publish)
-    : io_(io), snapshot_(snapshot), publish_(std::move(publish)), sweep_timer_(io) {
-  const auto& clusters = snapshot_.config.clusters;
-  for (std::size_t c = 0; c < clusters.size(); ++c) {
-    const auto& d = clusters[c].discovery;
+DiscoveryService::DiscoveryService(asio::io_context& io, std::vector<Target> clusters,
+                                   Publish publish)
+    : io_(io), clusters_(std::move(clusters)), publish_(std::move(publish)), sweep_timer_(io) {
+  for (std::size_t c = 0; c < clusters_.size(); ++c) {
+    const auto& d = clusters_[c].config->discovery;
     if (!d) continue;
     registry_ = registry_ || d->registry;
     if (!d->file.empty()) {
@@ -91,11 +91,11 @@ void DiscoveryService::stop() {
 
 void DiscoveryService::sweep() {
   const auto now = Clock::now();
-  for (std::size_t c = 0; c < snapshot_.host_sets.size(); ++c) {
-    const auto gone = snapshot_.host_sets[c]->expire(now);
+  for (std::size_t c = 0; c < clusters_.size(); ++c) {
+    const auto gone = clusters_[c].hosts->expire(now);
     for (const auto& address : gone) {
-      spdlog::warn("registry: {} {} missed its heartbeat (TTL): removed",
-                   snapshot_.config.clusters[c].name, address);
+      spdlog::warn("registry: {} {} missed its heartbeat (TTL): removed", clusters_[c].config->name,
+                   address);
     }
     if (!gone.empty()) publish_(c);
   }
@@ -115,7 +115,7 @@ void DiscoveryService::schedulePoll(WatchedFile& f) {
 }
 
 void DiscoveryService::poll(WatchedFile& f) {
-  const std::string& cluster = snapshot_.config.clusters[f.cluster].name;
+  const std::string& cluster = clusters_[f.cluster].config->name;
   struct stat now_stat {};
   if (::stat(f.path.c_str(), &now_stat) != 0) {
     if (!f.read_once || f.seen.st_ino != 0) {
@@ -141,7 +141,7 @@ void DiscoveryService::poll(WatchedFile& f) {
   }
   std::vector<HostSet::Host> hosts;
   for (const auto& e : *loaded.endpoints) hosts.push_back(hostAt(e.address, e.weight));
-  auto& set = *snapshot_.host_sets[f.cluster];
+  auto& set = *clusters_[f.cluster].hosts;
   const auto before = set.version();
   for (const auto& refused : set.replace(HostSet::Source::File, std::move(hosts), Clock::now())) {
     spdlog::error("discovery: {}: {} from {} not added (no free slot, or another source has it)",
@@ -154,9 +154,8 @@ void DiscoveryService::poll(WatchedFile& f) {
 }
 
 std::optional<std::size_t> DiscoveryService::clusterNamed(std::string_view name) const {
-  const auto& clusters = snapshot_.config.clusters;
-  for (std::size_t c = 0; c < clusters.size(); ++c) {
-    if (clusters[c].name == name) return c;
+  for (std::size_t c = 0; c < clusters_.size(); ++c) {
+    if (clusters_[c].config->name == name) return c;
   }
   return std::nullopt;
 }
@@ -164,11 +163,11 @@ std::optional<std::size_t> DiscoveryService::clusterNamed(std::string_view name)
 json DiscoveryService::listJson() const {
   const auto now = Clock::now();
   json out = json::array();
-  for (std::size_t c = 0; c < snapshot_.host_sets.size(); ++c) {
-    for (const auto& h : snapshot_.host_sets[c]->slots()) {
+  for (std::size_t c = 0; c < clusters_.size(); ++c) {
+    for (const auto& h : clusters_[c].hosts->slots()) {
       if (h.empty() || h.source != HostSet::Source::Registry) continue;
       out.push_back(
-          {{"cluster", snapshot_.config.clusters[c].name},
+          {{"cluster", clusters_[c].config->name},
            {"address", h.address},
            {"weight", h.weight},
            {"ttl_ms", h.ttl.count()},
@@ -191,7 +190,7 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
   }
   const auto c = clusterNamed(parts[1]);
   if (!c) return error(404, "no cluster named '" + std::string(parts[1]) + "'");
-  const auto& d = snapshot_.config.clusters[*c].discovery;
+  const auto& d = clusters_[*c].config->discovery;
   if (!d || !d->registry) {
     return error(404, "cluster '" + std::string(parts[1]) +
                           "' takes no registrations (discovery.registry is off)");
@@ -199,7 +198,7 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
   std::string why;
   const auto address = config::parseAddress(parts[2], &why);
   if (!address) return error(400, "bad address '" + std::string(parts[2]) + "': " + why);
-  auto& set = *snapshot_.host_sets[*c];
+  auto& set = *clusters_[*c].hosts;
   const auto now = Clock::now();
   const std::string text = address->text();
 

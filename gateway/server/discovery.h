@@ -28,15 +28,22 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "gateway/admin/admin_server.h"
-#include "gateway/server/snapshot.h"
+#include "gateway/config/config.h"
+#include "gateway/upstream/host_set.h"
 
 namespace sluice::gateway::server {
 
 class DiscoveryService {
  public:
-  using Publish = std::function<void(std::size_t cluster)>;
+  // A cluster as discovery sees it: its definition and its hosts (owned by the state registry;
+  // both outlive the service, which the server rebuilds on every reload).
+  struct Target {
+    const config::Cluster* config;
+    upstream::HostSet* hosts;
+  };
+  using Publish = std::function<void(std::size_t cluster)>;  // an index in `clusters`
 
-  DiscoveryService(boost::asio::io_context& io, const Snapshot& snapshot, Publish publish);
+  DiscoveryService(boost::asio::io_context& io, std::vector<Target> clusters, Publish publish);
   ~DiscoveryService();
 
   // Reads the endpoint files once (so that their hosts are there before traffic) and starts the
@@ -63,7 +70,7 @@ class DiscoveryService {
   [[nodiscard]] std::optional<std::size_t> clusterNamed(std::string_view name) const;
 
   boost::asio::io_context& io_;
-  const Snapshot& snapshot_;
+  std::vector<Target> clusters_;
   Publish publish_;
   bool registry_ = false;
   boost::asio::steady_timer sweep_timer_;

@@ -1,65 +1,116 @@
 #include "gateway/server/server.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <xxhash.h>
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/config/config_json.h"
-#include "gateway/guards/circuit_breaker_guard.h"
+#include "gateway/config/loader.h"
 #include "gateway/log/access_log.h"
+#include "gateway/server/admin_views.h"
+#include "gateway/server/config_watcher.h"
 #include "gateway/server/discovery.h"
+#include "gateway/server/listen_socket.h"
 #include "gateway/server/snapshot.h"
+#include "gateway/server/state_registry.h"
 #include "gateway/server/worker.h"
-#include "gateway/stats/prometheus.h"
-#include "gateway/upstream/health_checker.h"
-#include "resilience/lb/panic_threshold.h"
-#include "resilience/lb/slow_start.h"
 
 namespace sluice::gateway::server {
 
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<Server> Server::create(config::Config config, std::string* error) {
+namespace {
+
+std::size_t workerCountFor(const config::Config& c, int override_workers) {
+  if (override_workers > 0) return static_cast<std::size_t>(override_workers);
+  return c.workers != 0 ? c.workers : std::max(1U, std::thread::hardware_concurrency());
+}
+
+bool sameListener(const config::Listener& a, const config::Listener& b) {
+  return a.name == b.name && a.address == b.address;
+}
+
+// Binds `n` descriptors (one per worker) for each listener of `next` that `current` lacks.
+// Returns the descriptors per worker, or the first error (with nothing left bound).
+std::variant<std::vector<ListenFds>, std::string> bindNew(const config::Config& next,
+                                                          const config::Config* current,
+                                                          std::size_t n) {
+  std::vector<ListenFds> fds(n);
+  for (const auto& l : next.listeners) {
+    if (current != nullptr &&
+        std::any_of(current->listeners.begin(), current->listeners.end(),
+                    [&](const config::Listener& c) { return sameListener(c, l); })) {
+      continue;
+    }
+    for (std::size_t w = 0; w < n; ++w) {
+      auto bound = bindListener(l);
+      if (auto* e = std::get_if<std::string>(&bound)) return *e;
+      fds[w].add(l.name, std::get<int>(bound));
+    }
+  }
+  return fds;
+}
+
+std::shared_ptr<const std::vector<upstream::HostSet::Host>> slotsOf(const StateRegistry& registry,
+                                                                    std::string_view cluster) {
+  return std::make_shared<const std::vector<upstream::HostSet::Host>>(
+      registry.cluster(cluster)->hosts->slots());
+}
+
+admin::Response jsonResponse(int status, const nlohmann::json& j) {
+  return admin::Response{status, "application/json", j.dump(2) + "\n"};
+}
+
+}  // namespace
+
+std::string contentHash(std::string_view bytes) {
+  return fmt::format("xxh3:{:016x}", XXH3_64bits(bytes.data(), bytes.size()));
+}
+
+Server::Server() = default;
+
+std::unique_ptr<Server> Server::create(config::Config config, Options options, std::string* error) {
   std::unique_ptr<Server> s(new Server());
-  const std::uint32_t n =
-      config.workers != 0 ? config.workers : std::max(1U, std::thread::hardware_concurrency());
+  s->options_ = std::move(options);
+  const std::size_t n = workerCountFor(config, s->options_.workers);
   if (config.access_log.enabled) {
     s->access_log_ = log::AccessLog::open(config.access_log, error);
     if (!s->access_log_) return nullptr;
   }
-  s->snapshot_ = Snapshot::build(std::move(config));
-  const auto& clusters = s->snapshot_->config.clusters;
-  for (std::size_t c = 0; c < clusters.size(); ++c) {
-    s->publish_timers_.push_back(std::make_unique<asio::steady_timer>(s->io_));
-    s->publish_pending_.push_back(false);
-    s->last_publish_.emplace_back();
-    auto& occupants = s->published_occupants_.emplace_back();
-    for (const auto& h : s->snapshot_->host_sets[c]->slots()) occupants.push_back(h.occupant);
-    s->health_checkers_.push_back(clusters[c].health_check
-                                      ? std::make_unique<upstream::HealthChecker>(
-                                            s->io_, clusters[c].name, *clusters[c].health_check,
-                                            *s->snapshot_->host_sets[c], s->snapshot_->health[c])
-                                      : nullptr);
+  auto bound = bindNew(config, nullptr, n);
+  if (auto* e = std::get_if<std::string>(&bound)) {
+    *error = *e;
+    return nullptr;
   }
-  {
-    Server* self = s.get();
-    auto discovery = std::make_unique<DiscoveryService>(
-        s->io_, *s->snapshot_, [self](std::size_t c) { self->schedulePublish(c); });
-    if (discovery->any()) s->discovery_ = std::move(discovery);
+  auto& fds = std::get<std::vector<ListenFds>>(bound);
+  s->registry_ = std::make_unique<StateRegistry>(s->io_, n);
+  s->generation_ = 1;
+  s->snapshot_ = s->registry_->build(std::move(config), s->generation_);
+  s->last_success_ = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    WorkerUpdate u;
+    u.snapshot = s->snapshot_;
+    for (const auto& c : s->snapshot_->config.clusters)
+      u.hosts.push_back(slotsOf(*s->registry_, c.name));
+    u.listeners = std::move(fds[i]);
+    u.access_log = s->access_log_.get();
+    s->workers_.push_back(std::make_unique<Worker>(i, std::move(u)));
   }
-  for (std::uint32_t i = 0; i < n; ++i) {
-    s->workers_.push_back(std::make_unique<Worker>(i, s->snapshot_, s->access_log_.get()));
-    if (auto e = s->workers_.back()->listen()) {
-      *error = *e;
-      return nullptr;
-    }
-  }
+  s->rebuildDiscovery();
   if (const auto& a = s->snapshot_->config.admin) {
     s->admin_ = std::make_unique<admin::AdminServer>(
         s->io_, asio::ip::tcp::endpoint(asio::ip::make_address(a->address.ip), a->address.port));
@@ -67,346 +118,338 @@ std::unique_ptr<Server> Server::create(config::Config config, std::string* error
       *error = *e;
       return nullptr;
     }
-    Server* self = s.get();
-    s->admin_->handle("/metrics", "Prometheus metrics", [self] {
-      return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
-                             self->renderMetrics()};
-    });
-    s->admin_->handle("/ready", "200 while serving, 503 while draining", [self] {
-      return self->draining_.load()
-                 ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
-                 : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
-    });
-    s->admin_->handle("/live", "200 while the process runs", [] {
-      return admin::Response{200, "text/plain; charset=utf-8", "live\n"};
-    });
-    s->admin_->handle("/config", "the active configuration as JSON", [self] {
-      return admin::Response{200, "application/json",
-                             config::toJson(self->snapshot_->config).dump(2) + "\n"};
-    });
-    s->admin_->handle(
-        "/upstreams", "clusters and hosts: weight, health checks, outlier ejection, pools (JSON)",
-        [self] {
-          return admin::Response{200, "application/json", self->upstreamsJson().dump(2) + "\n"};
-        });
-    if (s->discovery_) {
-      s->admin_->handleApi(
-          "/registry",
-          "registered hosts; PUT/DELETE /registry/<cluster>/<ip:port>, POST "
-          ".../heartbeat (JSON)",
-          [self](const admin::ApiRequest& r) { return self->discovery_->handle(r); });
-    }
-    s->admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)", [self] {
-      return admin::Response{200, "application/json", self->breakersJson().dump(2) + "\n"};
-    });
+    s->registerAdmin();
   }
   return s;
 }
 
-namespace {
-
-bool inPanic(const config::Cluster& cluster, const upstream::ActiveHealth* health) {
-  return health != nullptr && resilience::PanicThreshold({cluster.lb.panic_threshold})
-                                  .inPanic(health->healthyCount(), health->occupied());
+void Server::registerAdmin() {
+  admin_->handle("/metrics", "Prometheus metrics", [this] {
+    std::vector<const stats::WorkerStats*> shards;
+    shards.reserve(workers_.size());
+    for (const auto& w : workers_) shards.push_back(&w->stats());
+    stats::ProcessFacts facts;
+    facts.workers = workers_.size();
+    facts.draining = draining_.load();
+    facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
+    facts.reloads = {generation_, reloads_ok_, reloads_failed_,
+                     std::chrono::duration<double>(last_success_.time_since_epoch()).count()};
+    return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
+                           renderMetrics(*snapshot_, *registry_, shards, std::move(facts))};
+  });
+  admin_->handle("/ready", "200 while serving, 503 while draining", [this] {
+    return draining_.load() ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
+                            : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
+  });
+  admin_->handle("/live", "200 while the process runs", [] {
+    return admin::Response{200, "text/plain; charset=utf-8", "live\n"};
+  });
+  admin_->handleApi(
+      "/config",
+      "the configuration being served, every default filled in (JSON; ?format=yaml: in the "
+      "config file's own keys and units); POST /config/reload reads the file again",
+      [this](const admin::ApiRequest& r) {
+        if (r.path == "/config/reload") return reloadResponse(r.method);
+        if (r.path != "/config")
+          return admin::Response{404, "text/plain; charset=utf-8", "not found\n"};
+        if (r.method != "GET" && r.method != "HEAD") {
+          return admin::Response{405, "text/plain; charset=utf-8", "use GET\n"};
+        }
+        return configResponse(r.query);
+      });
+  admin_->handle("/upstreams",
+                 "clusters and hosts: weight, health checks, outlier ejection, pools (JSON)",
+                 [this] { return jsonResponse(200, upstreamsJson(*snapshot_, *registry_)); });
+  admin_->handleApi("/registry",
+                    "registered hosts; PUT/DELETE /registry/<cluster>/<ip:port>, POST "
+                    ".../heartbeat (JSON)",
+                    [this](const admin::ApiRequest& r) {
+                      if (!discovery_) {
+                        return jsonResponse(
+                            404,
+                            {{"error", "no cluster takes registrations (discovery.registry)"}});
+                      }
+                      return discovery_->handle(r);
+                    });
+  admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
+                 [this] { return jsonResponse(200, breakersJson(*snapshot_)); });
 }
 
-// In selection now: passing active checks (or the cluster in panic) and not ejected.
-bool inSelection(const Snapshot& snap, std::size_t c, std::size_t h,
-                 std::chrono::steady_clock::time_point now) {
-  const auto* health = snap.health[c].get();
-  const auto* outliers = snap.outliers[c].get();
-  return (health == nullptr || health->healthy(h) || inPanic(snap.config.clusters[c], health)) &&
-         (outliers == nullptr || !outliers->ejected(h, now));
-}
-
-nlohmann::json activeHealthJson(const upstream::ActiveHealth& health, std::size_t h,
-                                std::chrono::steady_clock::time_point now) {
-  const auto& s = health.status(h);
-  nlohmann::json results = nlohmann::json::object();
-  for (std::size_t k = 0; k < s.results.size(); ++k) {
-    results[std::string(upstream::ActiveHealth::kResultNames[k])] = s.results[k];
+admin::Response Server::configResponse(std::string_view query) const {
+  const bool yaml = query == "format=yaml";
+  if (!yaml && !query.empty() && query != "format=json") {
+    return admin::Response{400, "text/plain; charset=utf-8",
+                           "unknown query: use ?format=yaml or ?format=json\n"};
   }
-  nlohmann::json out = {
-      {"healthy", s.healthy},
-      {"last_result",
-       s.checked
-           ? nlohmann::json(
-                 upstream::ActiveHealth::kResultNames[static_cast<std::size_t>(s.last_result)])
-           : nlohmann::json(nullptr)},
-      {"last_check_ms_ago",
-       s.checked
-           ? nlohmann::json(
-                 std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_check).count())
-           : nlohmann::json(nullptr)},
-      {"consecutive_successes", s.consecutive_successes},
-      {"consecutive_failures", s.consecutive_failures},
-      {"results", std::move(results)}};
-  return out;
+  auto j = config::toJson(snapshot_->config);
+  j["generation"] = generation_;
+  j["source"] = options_.source;
+  j["hash"] = options_.hash;
+  (void)yaml;
+  return jsonResponse(200, j);
 }
 
-// The slow-start factor every worker computes for the host: its ramp starts when it joined (a
-// discovered host) or last came back from failing its health checks, whichever is later.
-double slowStartFactor(const config::SlowStart& ss, const upstream::HostSet::Host& host,
-                       const upstream::ActiveHealth* health, std::size_t h,
-                       std::chrono::steady_clock::time_point now) {
-  std::chrono::steady_clock::time_point since{};
-  if (host.source != upstream::HostSet::Source::Static) since = host.added;
-  if (health != nullptr) since = std::max(since, health->healthySince(h));
-  resilience::SlowStart ramp({ss.window, ss.aggression, ss.min_weight_percent}, 1);
-  if (since.time_since_epoch().count() != 0) ramp.start(0, since);
-  return ramp.factor(0, now);
+admin::Response Server::reloadResponse(std::string_view method) {
+  if (method != "POST") return admin::Response{405, "text/plain; charset=utf-8", "use POST\n"};
+  const auto r = reload("admin API");
+  nlohmann::json j = {{"generation", r.generation}, {"applied", r.applied}};
+  if (!r.applied) j["errors"] = r.problems;
+  return jsonResponse(r.applied ? 200 : 400, j);
 }
-
-}  // namespace
 
 Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
 }
 
-nlohmann::json Server::upstreamsJson() const {
-  const Snapshot& snap = *snapshot_;
-  const auto now = std::chrono::steady_clock::now();
-  nlohmann::json out = nlohmann::json::array();
-  for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
-    const auto& cl = snap.config.clusters[c];
-    const auto* outliers = snap.outliers[c].get();
-    const auto* health = snap.health[c].get();
-    nlohmann::json hosts = nlohmann::json::array();
-    const auto& slots = snap.host_sets[c]->slots();
-    for (std::size_t h = 0; h < slots.size(); ++h) {
-      const auto& slot = slots[h];
-      if (slot.empty()) continue;
-      // Pool numbers summed over the workers (each has its own pool per host).
-      std::int64_t active = 0;
-      std::int64_t idle = 0;
-      std::int64_t pending = 0;
-      std::uint64_t created = 0;
-      std::uint64_t requests = 0;
-      std::array<std::uint64_t, stats::kCloseReasonNames.size()> closed{};
-      for (const auto& w : workers_) {
-        const auto& hs = w->stats().hosts[c][h];
-        active += hs.active.value();
-        idle += hs.idle.value();
-        pending += hs.pending.value();
-        created += hs.connects.value();
-        requests += hs.requests.value();
-        for (std::size_t r = 0; r < closed.size(); ++r) closed[r] += hs.closed[r].value();
-      }
-      nlohmann::json closed_json = nlohmann::json::object();
-      for (std::size_t r = 0; r < closed.size(); ++r) {
-        closed_json[std::string(stats::kCloseReasonNames[r])] = closed[r];
-      }
-      nlohmann::json host = {{"address", slot.address},
-                             {"weight", slot.weight},
-                             {"source", upstream::HostSet::sourceName(slot.source)},
-                             {"healthy", inSelection(snap, c, h, now)},
-                             {"ejected", false},
-                             {"requests", requests},
-                             {"connections",
-                              {{"active", active},
-                               {"idle", idle},
-                               {"pending", pending},
-                               {"created", created},
-                               {"closed", closed_json}}}};
-      if (health != nullptr) host["active_health"] = activeHealthJson(*health, h, now);
-      if (const auto& ss = cl.lb.slow_start) {
-        host["slow_start_factor"] = slowStartFactor(*ss, slot, health, h, now);
-      }
-      if (!slot.metadata.empty()) host["metadata"] = slot.metadata;
-      if (outliers != nullptr) {
-        if (const auto s = outliers->status(h, now)) {
-          host["ejected"] = s->ejected;
-          host["ejected_for_ms"] =
-              s->ejected
-                  ? std::chrono::duration_cast<std::chrono::milliseconds>(s->ejected_until - now)
-                        .count()
-                  : 0;
-          host["times_ejected"] = s->times_ejected;
-          host["ejection_multiplier"] = s->multiplier;
-        }
-      }
-      hosts.push_back(std::move(host));
-    }
-    out.push_back({{"cluster", cl.name},
-                   {"outlier_detection", outliers != nullptr},
-                   {"health_check", health != nullptr},
-                   {"healthy_hosts",
-                    health != nullptr ? health->healthyCount() : snap.host_sets[c]->occupied()},
-                   {"panic", inPanic(cl, health)},
-                   {"hosts", std::move(hosts)}});
+std::vector<std::string> Server::checkReloadable(const config::Config& next) const {
+  std::vector<std::string> problems;
+  const auto& now = snapshot_->config;
+  const std::size_t n = workerCountFor(next, options_.workers);
+  if (n != workers_.size()) {
+    problems.push_back("workers: changing the number of workers (" +
+                       std::to_string(workers_.size()) + " now, " + std::to_string(n) +
+                       " in the new config) needs a restart");
   }
-  return out;
+  const auto admin_text = [](const std::optional<config::Admin>& a) {
+    return a ? a->address.text() : std::string("none");
+  };
+  if (now.admin != next.admin) {
+    problems.push_back("admin.address: moving the admin listener (" + admin_text(now.admin) +
+                       " now, " + admin_text(next.admin) + " in the new config) needs a restart");
+  }
+  return problems;
 }
 
-nlohmann::json Server::breakersJson() const {
-  // Each breaker once: a cluster's breaker is listed with its cluster and no route.
-  const Snapshot& snap = *snapshot_;
-  nlohmann::json out = nlohmann::json::array();
-  std::vector<const guards::Guard*> seen;
-  for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
-    for (const auto& guard : snap.route_guards[r]) {
-      const auto* b = dynamic_cast<const guards::CircuitBreakerGuard*>(guard.get());
-      if (b == nullptr || std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
-      seen.push_back(b);
-      const bool shared = b->name().starts_with("cluster_");
-      nlohmann::json j = b->status();
-      j["route"] = shared ? nlohmann::json(nullptr) : nlohmann::json(snap.layout.route_names[r]);
-      j["cluster"] = snap.layout.route_clusters[r];
-      j["guard"] = b->name();
-      out.push_back(std::move(j));
+Server::ReloadResult Server::reload(std::string_view trigger) {
+  ReloadResult r;
+  r.generation = generation_;
+  if (options_.config_path.empty()) {
+    r.problems.push_back("this config has no file to read again (sluice demo)");
+  } else {
+    std::ifstream in(options_.config_path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) {
+      r.problems.push_back(options_.config_path + ": cannot read the file");
+    } else {
+      const std::string text = bytes.str();
+      auto loaded = config::load(text, options_.config_path);
+      if (loaded.ok()) return apply(std::move(*loaded.config), text, trigger);
+      for (const auto& d : loaded.diagnostics) r.problems.push_back(d.format());
     }
   }
-  return out;
+  ++reloads_failed_;
+  spdlog::error("reload ({}) refused, still serving generation {}: {} problem(s)", trigger,
+                generation_, r.problems.size());
+  for (const auto& p : r.problems) spdlog::error("  {}", p);
+  return r;
 }
 
-std::string Server::renderMetrics() const {
-  std::vector<const stats::WorkerStats*> shards;
-  shards.reserve(workers_.size());
-  for (const auto& w : workers_) shards.push_back(&w->stats());
-  stats::ProcessFacts facts;
-  facts.workers = workers_.size();
-  facts.draining = draining_.load();
-  facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
-  // Each guard once: a cluster's rate limit is shared by its routes, so it is labelled with the
-  // cluster and an empty route (summing over routes must not count it twice).
-  const Snapshot& snap = *snapshot_;
-  std::vector<const guards::Guard*> seen;
-  for (std::size_t r = 0; r < snap.route_guards.size(); ++r) {
-    for (const auto& guard : snap.route_guards[r]) {
-      if (std::find(seen.begin(), seen.end(), guard.get()) != seen.end()) continue;
-      seen.push_back(guard.get());
-      const bool shared = guard->name().starts_with("cluster_");
-      for (const auto& g : guard->gauges()) {
-        facts.guard_gauges.push_back({std::string(g.name), std::string(g.help), std::string(g.type),
-                                      shared ? std::string() : snap.layout.route_names[r],
-                                      snap.layout.route_clusters[r], std::string(guard->name()),
-                                      g.value, std::string(g.label), std::string(g.label_value)});
-      }
+Server::ReloadResult Server::apply(config::Config next, std::string_view text,
+                                   std::string_view trigger) {
+  const auto t0 = Clock::now();
+  ReloadResult r;
+  r.generation = generation_;
+  r.problems = checkReloadable(next);
+  if (draining_.load()) r.problems.emplace_back("draining: the process is shutting down");
+  std::unique_ptr<log::AccessLog> new_log;
+  if (r.problems.empty() && next.access_log != snapshot_->config.access_log &&
+      next.access_log.enabled) {
+    std::string error;
+    new_log = log::AccessLog::open(next.access_log, &error);
+    if (!new_log) r.problems.push_back("access_log: " + error);
+  }
+  std::vector<ListenFds> fds;
+  if (r.problems.empty()) {
+    auto bound = bindNew(next, &snapshot_->config, workers_.size());
+    if (auto* e = std::get_if<std::string>(&bound)) {
+      r.problems.push_back(*e);
+    } else {
+      fds = std::move(std::get<std::vector<ListenFds>>(bound));
     }
   }
-  const auto now = std::chrono::steady_clock::now();
-  for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
-    auto& healthy = facts.host_healthy.emplace_back();
-    for (std::size_t h = 0; h < snap.host_sets[c]->capacity(); ++h) {
-      healthy.push_back(inSelection(snap, c, h, now));
-    }
-    const auto* health = snap.health[c].get();
-    if (health == nullptr) continue;
-    auto& f = facts.health_checks.emplace_back();
-    f.cluster = c;
-    f.panic = inPanic(snap.config.clusters[c], health);
-    for (std::size_t h = 0; h < health->hosts(); ++h) {
-      const auto& s = health->status(h);
-      f.results.push_back(s.results);
-      f.transitions.push_back({s.became_healthy, s.became_unhealthy});
-    }
+  if (!r.problems.empty()) {
+    ++reloads_failed_;
+    spdlog::error("reload ({}) refused, still serving generation {}:", trigger, generation_);
+    for (const auto& p : r.problems) spdlog::error("  {}", p);
+    return r;
   }
-  for (std::size_t c = 0; c < snap.outliers.size(); ++c) {
-    const auto* o = snap.outliers[c].get();
-    if (o == nullptr) continue;
-    auto& f = facts.outliers.emplace_back();
-    f.cluster = c;
-    for (std::size_t k = 0; k < f.ejections.size(); ++k) f.ejections[k] = o->ejections(k);
-    for (std::size_t h = 0; h < o->hosts(); ++h) f.ejected.push_back(o->ejected(h, now));
+
+  // From here on nothing can fail: the registry carries the state over and every worker is
+  // handed the generation; the reload returns once all of them serve it.
+  const bool log_changed = next.access_log != snapshot_->config.access_log;
+  auto snap = registry_->build(std::move(next), generation_ + 1);
+  for (const auto& c : snap->config.clusters) noteOccupants(c.name);
+  log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t pending = workers_.size();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    WorkerUpdate u;
+    u.snapshot = snap;
+    for (const auto& c : snap->config.clusters) u.hosts.push_back(slotsOf(*registry_, c.name));
+    u.listeners = std::move(fds[i]);
+    u.access_log = log_for_workers;
+    workers_[i]->adopt(std::move(u), [&] {
+      const std::lock_guard lock(mu);
+      if (--pending == 0) cv.notify_one();
+    });
   }
-  for (std::size_t c = 0; c < snap.bulkheads.size(); ++c) {
-    const auto* b = snap.bulkheads[c].get();
-    if (b == nullptr) continue;
-    auto& f = facts.bulkheads.emplace_back();
-    f.cluster = c;
-    for (std::size_t k = 0; k < upstream::Bulkhead::kLimits; ++k) {
-      f.in_use[k] = b->inUse(k);
-      f.max[k] = b->max(k);
-      f.overflows[k] = b->overflows(k);
-    }
+  {
+    // Workers take a generation between requests, in microseconds; waiting here keeps the
+    // main loop (admin, health checks) still for that long.
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return pending == 0; });
   }
-  // Host labels as the slots are now (an empty slot has none, and is not rendered).
-  stats::MetricsLayout layout = snap.layout;
-  for (std::size_t c = 0; c < snap.host_sets.size(); ++c) {
-    const auto& slots = snap.host_sets[c]->slots();
-    for (std::size_t h = 0; h < slots.size(); ++h) {
-      layout.host_addresses[c][h] = slots[h].address;
-      layout.host_weights[c][h] = slots[h].weight;
-    }
+  if (log_changed) {
+    // No worker writes to the old log any more: it is flushed and closed here.
+    if (access_log_) access_log_->flush();
+    access_log_ = std::move(new_log);
   }
-  return stats::renderPrometheus(layout, shards, facts);
+  snapshot_ = std::move(snap);
+  generation_ = snapshot_->generation;
+  options_.hash = contentHash(text);
+  rebuildDiscovery();
+  if (running_ && discovery_) discovery_->start();
+  ++reloads_ok_;
+  last_success_ = std::chrono::system_clock::now();
+  r.applied = true;
+  r.generation = generation_;
+  spdlog::info("reload ({}): serving generation {} ({} routes, {} clusters) after {:.1f} ms",
+               trigger, generation_, snapshot_->config.routes.size(),
+               snapshot_->config.clusters.size(),
+               std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  return r;
+}
+
+void Server::rebuildDiscovery() {
+  std::vector<DiscoveryService::Target> targets;
+  bool any = false;
+  for (const auto& c : snapshot_->config.clusters) {
+    targets.push_back({&c, registry_->cluster(c.name)->hosts.get()});
+    any = any || c.discovery.has_value();
+  }
+  discovery_.reset();
+  if (!any) return;
+  const Snapshot* snap = snapshot_.get();
+  discovery_ = std::make_unique<DiscoveryService>(
+      io_, std::move(targets),
+      [this, snap](std::size_t c) { schedulePublish(snap->config.clusters[c].name); });
+  if (!discovery_->any()) discovery_.reset();
 }
 
 int Server::run() {
-  asio::signal_set signals(io_, SIGINT, SIGTERM);
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+  asio::signal_set stop_signals(io_, SIGINT, SIGTERM);
+  asio::signal_set reload_signals(io_, SIGHUP);
+  asio::signal_set reopen_signals(io_, SIGUSR1);
+  std::function<void()> wait_stop = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       if (++signals_seen_ == 1) {
-        spdlog::info("received signal {}: draining (up to {} ms)", signo,
-                     snapshot_->config.drain_timeout.count());
+        const auto& c = snapshot_->config;
+        spdlog::info("received signal {}: draining ({} ms of accept grace, then up to {} ms)",
+                     signo, c.drain_accept_grace.count(), c.drain_timeout.count());
         startDrain();
-        wait_signal();
+        wait_stop();
       } else {
         spdlog::warn("received signal {} again: stopping now", signo);
-        drain_deadline_ = std::chrono::steady_clock::now();
+        stop_reason_ = "a second signal";
+        drain_deadline_ = Clock::now();
+        if (!workers_draining_) beginWorkerDrain();
       }
     });
   };
-  wait_signal();
+  std::function<void()> wait_reload = [&] {
+    reload_signals.async_wait([&](const boost::system::error_code& ec, int /*signo*/) {
+      if (ec) return;
+      (void)reload("SIGHUP");
+      wait_reload();
+    });
+  };
+  std::function<void()> wait_reopen = [&] {
+    reopen_signals.async_wait([&](const boost::system::error_code& ec, int /*signo*/) {
+      if (ec) return;
+      if (!access_log_) {
+        spdlog::info("SIGUSR1: no access log to reopen");
+      } else if (const auto e = access_log_->reopen()) {
+        spdlog::error("SIGUSR1: cannot reopen the access log ({}); still writing the old file", *e);
+      } else {
+        spdlog::info("SIGUSR1: access log reopened ({})", snapshot_->config.access_log.path);
+      }
+      wait_reopen();
+    });
+  };
+  wait_stop();
+  wait_reload();
+  wait_reopen();
+  running_ = true;
   // Endpoint files are read before workers take traffic: the hosts are posted to each worker's
   // loop ahead of its first accept.
-  if (discovery_) {
-    discovery_->start();
-    for (std::size_t c = 0; c < snapshot_->host_sets.size(); ++c) publishHosts(c);
-  }
+  if (discovery_) discovery_->start();
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
-  for (auto& checker : health_checkers_) {
-    if (checker) checker->start();
+  registry_->start();
+  if (options_.watch && !options_.config_path.empty()) {
+    watcher_ = std::make_unique<ConfigWatcher>(io_, options_.config_path, ConfigWatcher::Options{},
+                                               [this] { (void)reload("file change"); });
+    watcher_->start();
   }
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (access_log_) access_log_->flush();
-  return 0;
+  return exit_code_;
 }
 
-void Server::schedulePublish(std::size_t c) {
+void Server::schedulePublish(std::string_view cluster) {
   // A change after a quiet spell goes out at once; changes that follow within kPublishGap of a
   // publish wait for its end and go out together.
   constexpr auto kPublishGap = std::chrono::milliseconds(20);
-  if (publish_pending_[c]) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_publish_[c] >= kPublishGap) {
-    last_publish_[c] = now;
-    publishHosts(c);
+  auto* e = registry_->cluster(cluster);
+  if (e == nullptr || e->publish_pending) return;
+  const auto now = Clock::now();
+  if (now - e->last_publish >= kPublishGap) {
+    e->last_publish = now;
+    publishHosts(cluster);
     return;
   }
-  publish_pending_[c] = true;
-  publish_timers_[c]->expires_at(last_publish_[c] + kPublishGap);
-  publish_timers_[c]->async_wait([this, c](const boost::system::error_code& ec) {
-    publish_pending_[c] = false;
-    if (ec) return;
-    last_publish_[c] = std::chrono::steady_clock::now();
-    publishHosts(c);
-  });
+  e->publish_pending = true;
+  e->publish_timer.expires_at(e->last_publish + kPublishGap);
+  e->publish_timer.async_wait(
+      [this, name = std::string(cluster)](const boost::system::error_code& ec) {
+        auto* entry = registry_->cluster(name);
+        if (entry == nullptr) return;  // removed by a reload meanwhile
+        entry->publish_pending = false;
+        if (ec) return;
+        entry->last_publish = Clock::now();
+        publishHosts(name);
+      });
 }
 
-void Server::publishHosts(std::size_t c) {
-  const auto& slots = snapshot_->host_sets[c]->slots();
-  auto& known = published_occupants_[c];
+void Server::noteOccupants(std::string_view cluster) {
+  auto& e = *registry_->cluster(cluster);
+  const auto& slots = e.hosts->slots();
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i].occupant == known[i]) continue;
-    known[i] = slots[i].occupant;
-    if (auto* o = snapshot_->outliers[c].get()) o->reset(i, slots[i].occupant);
-    if (auto* health = snapshot_->health[c].get()) {
+    if (slots[i].occupant == e.published[i]) continue;
+    e.published[i] = slots[i].occupant;
+    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant);
+    if (const auto& health = e.state->health()) {
       if (slots[i].empty()) {
         health->vacate(i);
       } else {
         health->occupy(i);
       }
     }
-    if (health_checkers_[c]) health_checkers_[c]->wake(i);
+    if (e.checker) e.checker->wake(i);
   }
-  auto copy = std::make_shared<const std::vector<upstream::HostSet::Host>>(slots);
-  for (auto& w : workers_) w->updateHosts(c, copy);
+}
+
+void Server::publishHosts(std::string_view cluster) {
+  noteOccupants(cluster);
+  const auto& e = *registry_->cluster(cluster);
+  auto copy = slotsOf(*registry_, cluster);
+  for (auto& w : workers_) w->updateHosts(e.state, copy);
 }
 
 void Server::requestDrain() {
@@ -414,26 +457,56 @@ void Server::requestDrain() {
 }
 
 void Server::startDrain() {
-  if (draining_.exchange(true)) return;
-  drain_deadline_ = std::chrono::steady_clock::now() + snapshot_->config.drain_timeout;
+  if (draining_.exchange(true)) return;  // /ready answers 503 from now on
+  const auto& c = snapshot_->config;
+  if (c.drain_accept_grace.count() == 0) {
+    beginWorkerDrain();
+    return;
+  }
+  // Accept grace: still serving as usual, so that load balancers see /ready fail and move
+  // away before any connection is refused.
+  grace_timer_ = std::make_unique<asio::steady_timer>(io_, c.drain_accept_grace);
+  grace_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !workers_draining_) beginWorkerDrain();
+  });
+}
+
+void Server::beginWorkerDrain() {
+  workers_draining_ = true;
+  if (grace_timer_) grace_timer_->cancel();
+  const auto now = Clock::now();
+  if (drain_deadline_ == Clock::time_point{} || drain_deadline_ > now) {
+    drain_deadline_ = now + snapshot_->config.drain_timeout;
+  }
   for (auto& w : workers_) w->beginDrain();
   pollDrain();
 }
 
 void Server::pollDrain() {
   std::size_t left = 0;
+  std::int64_t requests = 0;
   bool all_done = true;
   for (const auto& w : workers_) {
     all_done = all_done && w->finished();
     left += w->connections();
+    requests += w->stats().requests_active.value();
   }
-  if (all_done || std::chrono::steady_clock::now() >= drain_deadline_) {
-    if (!all_done) {
-      spdlog::warn("drain timeout: closing {} connection(s) still open", left);
+  if (all_done || Clock::now() >= drain_deadline_) {
+    if (requests > 0) {
+      // Requests still running are cut: the exit code says so (a deploy tool can tell a clean
+      // stop from one that lost work).
+      spdlog::warn("drain cut {} request(s) in flight ({} connection(s) open) after {}", requests,
+                   left, stop_reason_);
+      exit_code_ = 1;
+    } else if (!all_done) {
+      spdlog::info("drained: closing {} idle connection(s) and exiting", left);
     } else {
       spdlog::info("drained: exiting");
     }
     if (admin_) admin_->stop();
+    if (watcher_) watcher_->stop();
+    registry_->stop();
+    if (discovery_) discovery_->stop();
     io_.stop();
     return;
   }

@@ -1,50 +1,78 @@
-// The process: N workers, plus the main thread that owns signals, the admin listener and the
-// drain.
+// The process: N workers, plus the main thread that owns signals, the admin listener, config
+// reloads and the drain.
 //
-//   auto server = Server::create(std::move(config), &error);   // binds every socket or fails
-//   return server->run();   // serves until SIGTERM/SIGINT (or requestDrain()), drains, returns 0
+//   auto server = Server::create(std::move(config), options, &error);  // binds every socket
+//   return server->run();   // serves until SIGTERM/SIGINT (or requestDrain()), drains
 //
-// Active health checks (upstream/health_checker.h) run on the main thread's event loop too.
+// Active health checks (upstream/health_checker.h) and discovery run on the main thread's event
+// loop too.
 //
-// Drain: on the first SIGTERM or SIGINT every worker stops accepting (after taking the
-// connections already queued by the kernel), closes idle keep-alive connections, lets in-flight
-// requests finish (their responses carry Connection: close), and the process exits 0 once every
-// connection is gone or drain_timeout has passed. /ready answers 503 from the first moment of
-// the drain so that load balancers stop sending. A second signal abandons the drain at once.
+// Reload (SIGHUP, POST /config/reload, `run --watch`): the file is read and validated again; a
+// config with any problem changes nothing (every problem is logged and counted). Otherwise the
+// state registry builds the next generation - keeping every stateful object whose definition
+// allows it (state_registry.h) - new listeners are bound here first (an address in use refuses
+// the reload before anything changed), and each worker is handed the generation and
+// acknowledges it; reload() returns once every worker serves it. Requests already running finish
+// on the generation they started on. What cannot change without a restart is refused with a
+// message saying so (checkReloadable): the worker count and the admin listener.
+//
+// Signals: SIGHUP reloads the config file; SIGUSR1 reopens the access log file (logrotate);
+// SIGTERM and SIGINT drain.
+//
+// Drain: on the first SIGTERM or SIGINT, /ready answers 503 at once so that load balancers stop
+// sending; for drain_accept_grace the listeners still accept and serve as usual (so that a
+// balancer that has not yet seen /ready fail gets answers, not refusals); then every worker stops
+// accepting (after taking the connections already queued by the kernel), closes idle keep-alive
+// connections and lets in-flight requests finish (their responses carry Connection: close). The
+// process exits 0 once every connection is gone. If drain_timeout passes first, or a second
+// signal abandons the drain (and the grace) at once, the requests still running are cut: the
+// number is logged and the exit code is 1.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json_fwd.hpp>
 
 #include "gateway/config/config.h"
 
 namespace sluice::gateway::admin {
 class AdminServer;
-}
+struct Response;
+}  // namespace sluice::gateway::admin
 namespace sluice::gateway::log {
 class AccessLog;
-}
-namespace sluice::gateway::upstream {
-class HealthChecker;
 }
 
 namespace sluice::gateway::server {
 
 class Worker;
 struct Snapshot;
+class StateRegistry;
 class DiscoveryService;
+class ConfigWatcher;
 
 class Server {
  public:
-  [[nodiscard]] static std::unique_ptr<Server> create(config::Config config, std::string* error);
+  struct Options {
+    // The file the config came from: SIGHUP, POST /config/reload and --watch read it again.
+    // Empty: the config has no file (the demo), and a reload is refused.
+    std::string config_path;
+    std::string source;  // where the config came from, for /config (the path, or "<demo>")
+    std::string hash;    // of the config's bytes, for /config
+    bool watch = false;  // reload when config_path changes
+    int workers = 0;     // overrides the config's `workers` when > 0 (`run -w`)
+  };
+
+  [[nodiscard]] static std::unique_ptr<Server> create(config::Config config, Options options,
+                                                      std::string* error);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -53,38 +81,64 @@ class Server {
   int run();
   void requestDrain();  // thread-safe
 
+  struct ReloadResult {
+    bool applied = false;
+    std::uint64_t generation = 0;       // the generation served now
+    std::vector<std::string> problems;  // why not applied ("file:line:column: message", ...)
+  };
+  // Reads the config file again and applies it, or changes nothing. Main thread.
+  ReloadResult reload(std::string_view trigger);
+  // Applies an already validated config (`text`: its bytes, for the hash). Main thread.
+  ReloadResult apply(config::Config next, std::string_view text, std::string_view trigger);
+
   [[nodiscard]] std::size_t workerCount() const noexcept { return workers_.size(); }
   [[nodiscard]] boost::asio::io_context& mainContext() noexcept { return io_; }
 
  private:
-  Server() = default;
+  Server();
+  void registerAdmin();
   void startDrain();
+  void beginWorkerDrain();
   void pollDrain();
-  [[nodiscard]] std::string renderMetrics() const;
-  [[nodiscard]] nlohmann::json breakersJson() const;
-  [[nodiscard]] nlohmann::json upstreamsJson() const;
-  // A cluster's HostSet changed: reset per-slot health state of slots that changed hands, and
-  // post the new slots to every worker.
-  void publishHosts(std::size_t cluster);
+  // Why `next` cannot replace the running config without a restart, if it cannot.
+  [[nodiscard]] std::vector<std::string> checkReloadable(const config::Config& next) const;
+  // (Re)builds discovery for the generation being served.
+  void rebuildDiscovery();
+  // A cluster's HostSet changed: reset per-slot shared state of slots that changed hands, and
+  // (post) give every worker the new slots.
+  void noteOccupants(std::string_view cluster);
+  void publishHosts(std::string_view cluster);
   // Publishes at once, or - within 20 ms of the last publish - once at the end of those 20 ms
   // for all the changes made meanwhile: a burst of registrations (or a client looping
   // PUT/DELETE) costs the workers at most 50 updates a second.
-  void schedulePublish(std::size_t cluster);
+  void schedulePublish(std::string_view cluster);
+  [[nodiscard]] admin::Response configResponse(std::string_view query) const;
+  [[nodiscard]] admin::Response reloadResponse(std::string_view method);
 
   boost::asio::io_context io_{1};
-  std::shared_ptr<const Snapshot> snapshot_;
-  std::vector<std::unique_ptr<upstream::HealthChecker>> health_checkers_;  // [cluster] or null
+  Options options_;
+  std::unique_ptr<StateRegistry> registry_;
+  std::shared_ptr<const Snapshot> snapshot_;  // the generation being served
+  std::uint64_t generation_ = 0;
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
+  std::chrono::system_clock::time_point last_success_{};
   std::unique_ptr<DiscoveryService> discovery_;
-  std::vector<std::vector<std::uint64_t>> published_occupants_;             // [cluster][slot]
-  std::vector<std::unique_ptr<boost::asio::steady_timer>> publish_timers_;  // [cluster]
-  std::vector<bool> publish_pending_;                                       // [cluster]
-  std::vector<std::chrono::steady_clock::time_point> last_publish_;         // [cluster]
+  std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<log::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
-  std::atomic<bool> draining_{false};
+  std::atomic<bool> draining_{false};  // /ready says 503
+  bool workers_draining_ = false;      // the accept grace is over
+  std::unique_ptr<boost::asio::steady_timer> grace_timer_;
+  bool running_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};
+  const char* stop_reason_ = "drain_timeout";
+  int exit_code_ = 0;
   int signals_seen_ = 0;
 };
+
+// "xxh3:<16 hex digits>" of a config's bytes: what /config shows as its hash.
+[[nodiscard]] std::string contentHash(std::string_view bytes);
 
 }  // namespace sluice::gateway::server

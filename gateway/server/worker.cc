@@ -1,6 +1,8 @@
 #include "gateway/server/worker.h"
 
+#include <algorithm>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,32 +26,24 @@ namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(10);
 constexpr auto kSweepEvery = std::chrono::seconds(1);
-constexpr int kBacklog = 4096;
-
-using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 }  // namespace
 
-Worker::Worker(std::size_t index, std::shared_ptr<const Snapshot> snapshot,
-               log::AccessLog* access_log)
+void GenerationPin::release() noexcept {
+  if (g_ == nullptr) return;
+  WorkerGeneration* g = std::exchange(g_, nullptr);
+  if (--g->pins == 0 && g->retired) g->worker->free(g);
+}
+
+Worker::Worker(std::size_t index, WorkerUpdate first)
     // One thread runs each io_context and only it touches the worker's sockets: reactor I/O
     // needs no locking (other threads only post to the scheduler, which stays locked).
     : index_(index),
       io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       work_(asio::make_work_guard(io_)),
-      snapshot_(std::move(snapshot)),
-      access_log_(access_log),
-      stats_(std::make_unique<stats::WorkerStats>(snapshot_->config.routes.size(),
-                                                  snapshot_->hostsPerCluster(),
-                                                  snapshot_->layout.guard_labels.size())),
+      stats_(std::make_unique<stats::WorkerStats>()),
       wheel_(kTick, Clock::now()) {
-  const auto& clusters = snapshot_->config.clusters;
-  for (std::size_t c = 0; c < clusters.size(); ++c) {
-    clusters_.push_back(std::make_unique<upstream::Cluster>(
-        io_.get_executor(), clusters[c], snapshot_->host_sets[c]->slots(), stats_->hosts[c],
-        *snapshot_->retry_budgets[c], snapshot_->outliers[c].get(), snapshot_->bulkheads[c].get(),
-        snapshot_->health[c].get()));
-  }
+  apply(std::move(first));
 }
 
 Worker::~Worker() {
@@ -59,37 +53,140 @@ Worker::~Worker() {
   // pools and the stats: destroy them now, while those are alive, and only then the pools and
   // listeners, whose sockets the io_context's services must outlive.
   io_.destroyPendingHandlers();
-  acceptors_.clear();
-  clusters_.clear();
+  current_.reset();
+  retired_.clear();
+  listeners_.clear();
 }
 
-std::optional<std::string> Worker::listen() {
-  for (const auto& l : snapshot_->config.listeners) {
-    auto a = std::make_unique<Acceptor>(Acceptor{&l, tcp::acceptor(io_)});
-    boost::system::error_code ec;
-    const tcp::endpoint ep(asio::ip::make_address(l.address.ip), l.address.port);
-    const auto fail = [&](const char* what) {
-      return "listener '" + l.name + "' on " + l.address.text() + ": " + what + ": " + ec.message();
-    };
-    a->socket.open(ep.protocol(), ec);
-    if (ec) return fail("open");
-    a->socket.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (ec) return fail("SO_REUSEADDR");
-    // Each worker has its own listening socket on the same address; the kernel balances new
-    // connections across them (no accept lock, no thundering herd).
-    a->socket.set_option(ReusePort(true), ec);
-    if (ec) return fail("SO_REUSEPORT");
-    a->socket.bind(ep, ec);
-    if (ec) return fail("bind");
-    a->socket.listen(kBacklog, ec);
-    if (ec) return fail("listen");
-    acceptors_.push_back(std::move(a));
+void Worker::apply(WorkerUpdate update) {
+  const auto now = Clock::now();
+  auto gen = std::make_unique<WorkerGeneration>();
+  gen->worker = this;
+  gen->snapshot = std::move(update.snapshot);
+  const Snapshot& snap = *gen->snapshot;
+  for (std::size_t c = 0; c < snap.config.clusters.size(); ++c) {
+    const config::Cluster& def = snap.config.clusters[c];
+    const auto& state = snap.clusters[c];
+    std::shared_ptr<upstream::Cluster> before;
+    if (current_) {
+      for (const auto& k : current_->clusters) {
+        if (k->config().name == def.name) before = k;
+      }
+    }
+    if (before && before->state() == state && before->config().lb == def.lb) {
+      if (before->config() != def) before->reconfigure(def);
+      before->applyHosts(*update.hosts[c], now);
+      gen->clusters.push_back(std::move(before));
+      continue;
+    }
+    auto fresh = std::make_shared<upstream::Cluster>(io_.get_executor(), def, state, index_,
+                                                     *update.hosts[c]);
+    if (before) fresh->adoptIdle(*before);
+    gen->clusters.push_back(std::move(fresh));
   }
-  return std::nullopt;
+  for (const auto& plan : snap.routes) gen->routes.push_back(&plan.counters->shards[index_]);
+  applyListeners(snap.config, update.listeners);
+  access_log_ = update.access_log;
+  if (current_) {
+    current_->retired = true;
+    if (current_->pins == 0) {
+      current_.reset();
+    } else {
+      retired_.push_back(std::move(current_));
+    }
+  }
+  current_ = std::move(gen);
+  generation_.store(snap.generation, std::memory_order_release);
+}
+
+void Worker::applyListeners(const config::Config& config, ListenFds& fds) {
+  for (auto& l : listeners_) {
+    if (l.removed) continue;
+    const auto it = std::find_if(config.listeners.begin(), config.listeners.end(),
+                                 [&](const config::Listener& c) {
+                                   return c.name == l.config.name && c.address == l.config.address;
+                                 });
+    if (it == config.listeners.end()) {
+      removeListener(l);
+    } else {
+      l.config = *it;  // new limits and timeouts, read by its connections at each request
+    }
+  }
+  for (const auto& c : config.listeners) {
+    const bool have = std::any_of(listeners_.begin(), listeners_.end(), [&](const auto& l) {
+      return !l.removed && l.config.name == c.name;
+    });
+    if (have) continue;
+    const int fd = fds.take(c.name);
+    if (fd < 0) continue;  // the server bound none (cannot happen: it binds every new one)
+    auto& l = listeners_.emplace_back(io_, c);
+    boost::system::error_code ec;
+    const auto protocol = c.address.ip.find(':') != std::string::npos ? tcp::v6() : tcp::v4();
+    l.acceptor.assign(protocol, fd, ec);
+    if (ec) {
+      spdlog::error("worker {}: listener '{}': {}", index_, c.name, ec.message());
+      ::close(fd);
+      listeners_.pop_back();
+      continue;
+    }
+    if (draining_) l.draining = true;
+    if (started_ && !draining_) {
+      l.accepting = true;
+      asio::co_spawn(io_, acceptLoop(l), asio::detached);
+    }
+  }
+}
+
+void Worker::removeListener(WorkerListener& l) {
+  l.removed = true;
+  l.draining = true;
+  // Connections the kernel already completed sit in the accept queue; closing the listener
+  // would reset them. Take them first: they are served (with Connection: close) like the rest.
+  boost::system::error_code ec;
+  l.acceptor.non_blocking(true, ec);
+  for (;;) {
+    tcp::socket s(io_);
+    l.acceptor.accept(s, ec);
+    if (ec) break;
+    spawn(std::move(s), l);
+  }
+  l.acceptor.close(ec);
+  for (auto* c = connections_; c != nullptr;) {
+    auto* next = c->next;
+    if (&c->listener() == &l) c->drain();
+    c = next;
+  }
+  maybeFree(l);
+}
+
+void Worker::maybeFree(WorkerListener& l) {
+  if (!l.removed || l.accepting || l.connections > 0) return;
+  listeners_.remove_if([&](const WorkerListener& x) { return &x == &l; });
+}
+
+void Worker::free(WorkerGeneration* g) {
+  std::erase_if(retired_, [g](const auto& p) { return p.get() == g; });
+}
+
+std::vector<upstream::Cluster*> Worker::liveClusters() const {
+  std::vector<upstream::Cluster*> out;
+  const auto add = [&](const WorkerGeneration& g) {
+    for (const auto& c : g.clusters) {
+      if (std::find(out.begin(), out.end(), c.get()) == out.end()) out.push_back(c.get());
+    }
+  };
+  if (current_) add(*current_);
+  for (const auto& g : retired_) add(*g);
+  return out;
 }
 
 void Worker::start() {
-  for (auto& a : acceptors_) asio::co_spawn(io_, acceptLoop(*a), asio::detached);
+  started_ = true;
+  for (auto& l : listeners_) {
+    if (l.removed || l.draining) continue;
+    l.accepting = true;
+    asio::co_spawn(io_, acceptLoop(l), asio::detached);
+  }
   asio::co_spawn(io_, tickLoop(), asio::detached);
   thread_ = std::thread([this] {
     const std::string name = "sluice-w" + std::to_string(index_);
@@ -107,10 +204,22 @@ void Worker::start() {
   });
 }
 
-void Worker::updateHosts(std::size_t cluster,
+void Worker::adopt(WorkerUpdate update, std::function<void()> done) {
+  // The update owns descriptors: moved into the handler, which asio requires to be copyable.
+  auto held = std::make_shared<WorkerUpdate>(std::move(update));
+  asio::post(io_, [this, held, done = std::move(done)] {
+    apply(std::move(*held));
+    if (done) done();
+  });
+}
+
+void Worker::updateHosts(std::shared_ptr<const upstream::ClusterState> cluster,
                          std::shared_ptr<const std::vector<upstream::HostSet::Host>> slots) {
-  asio::post(io_, [this, cluster, slots = std::move(slots)] {
-    clusters_[cluster]->applyHosts(*slots, Clock::now());
+  asio::post(io_, [this, cluster = std::move(cluster), slots = std::move(slots)] {
+    const auto now = Clock::now();
+    for (auto* c : liveClusters()) {
+      if (c->state() == cluster) c->applyHosts(*slots, now);
+    }
   });
 }
 
@@ -127,37 +236,40 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::attach(proxy::DownstreamConnection& c) noexcept {
+void Worker::attach(proxy::DownstreamConnection& c, WorkerListener& l) noexcept {
   c.prev = nullptr;
   c.next = connections_;
   if (connections_ != nullptr) connections_->prev = &c;
   connections_ = &c;
+  ++l.connections;
   connection_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::detach(proxy::DownstreamConnection& c) noexcept {
+void Worker::detach(proxy::DownstreamConnection& c, WorkerListener& l) noexcept {
   if (c.prev != nullptr) c.prev->next = c.next;
   if (c.next != nullptr) c.next->prev = c.prev;
   if (connections_ == &c) connections_ = c.next;
   c.prev = c.next = nullptr;
+  --l.connections;
   connection_count_.fetch_sub(1, std::memory_order_relaxed);
+  maybeFree(l);
   if (draining_) checkFinished();
 }
 
-void Worker::spawn(tcp::socket socket, const config::Listener& listener) {
+void Worker::spawn(tcp::socket socket, WorkerListener& listener) {
   proxy::DownstreamConnection::spawn(
       std::make_unique<proxy::DownstreamConnection>(*this, listener, std::move(socket)));
 }
 
-asio::awaitable<void> Worker::acceptLoop(Acceptor& a) {
+asio::awaitable<void> Worker::acceptLoop(WorkerListener& l) {
   asio::steady_timer backoff(io_);
   for (;;) {
-    auto [ec, socket] = co_await a.socket.async_accept(net::kNoThrow);
+    auto [ec, socket] = co_await l.acceptor.async_accept(net::kNoThrow);
     if (!ec) {
-      spawn(std::move(socket), *a.listener);
+      spawn(std::move(socket), l);
       continue;
     }
-    if (draining_ || !a.socket.is_open() || ec == asio::error::operation_aborted) co_return;
+    if (l.draining || !l.acceptor.is_open() || ec == asio::error::operation_aborted) break;
     if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
         ec == asio::error::no_memory) {
       // Out of file descriptors: the pending connection stays queued and the listener stays
@@ -168,6 +280,8 @@ asio::awaitable<void> Worker::acceptLoop(Acceptor& a) {
       co_await backoff.async_wait(net::kNoThrow);
     }
   }
+  l.accepting = false;
+  maybeFree(l);
 }
 
 asio::awaitable<void> Worker::tickLoop() {
@@ -181,7 +295,7 @@ asio::awaitable<void> Worker::tickLoop() {
     wheel_.advance(now);
     if (now >= next_sweep) {
       next_sweep = now + kSweepEvery;
-      for (auto& c : clusters_) c->sweep(now);
+      for (auto* c : liveClusters()) c->sweep(now);
       if (cold_since_trim_ > 0) {
         // Connections that went cold freed their per-request memory; the allocator keeps freed
         // heap pages mapped unless asked, and so does the buffer pool (beyond a warm reserve),
@@ -198,25 +312,27 @@ asio::awaitable<void> Worker::tickLoop() {
 void Worker::drainNow() {
   if (draining_) return;
   draining_ = true;
-  for (auto& a : acceptors_) {
+  for (auto& l : listeners_) {
+    if (l.removed) continue;
+    l.draining = true;
     // Connections the kernel already completed sit in the accept queue; closing the listener
     // would reset them. Take them first: they are served (with Connection: close) like the rest.
     boost::system::error_code ec;
-    a->socket.non_blocking(true, ec);
+    l.acceptor.non_blocking(true, ec);
     for (;;) {
       tcp::socket s(io_);
-      a->socket.accept(s, ec);
+      l.acceptor.accept(s, ec);
       if (ec) break;
-      spawn(std::move(s), *a->listener);
+      spawn(std::move(s), l);
     }
-    a->socket.close(ec);
+    l.acceptor.close(ec);
   }
   for (auto* c = connections_; c != nullptr;) {
     auto* next = c->next;
     c->drain();
     c = next;
   }
-  for (auto& c : clusters_) c->closeIdle();
+  for (auto* c : liveClusters()) c->closeIdle();
   checkFinished();
 }
 

@@ -8,12 +8,15 @@
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_upstreams.h"
+#include "gateway/server/listen_socket.h"
+#include "gateway/server/state_registry.h"
 
 namespace sluice::gateway::server {
 namespace {
@@ -90,12 +93,18 @@ class WorkerTest : public ::testing::Test {
                              "] }]\nroutes: [{ name: r, cluster: c }]\n";
     auto loaded = config::load(yaml, "test.yaml");
     ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.front().format();
-    auto snapshot = Snapshot::build(std::move(*loaded.config));
     guard_ = std::make_shared<ThrowingGuard>();
-    snapshot->route_guards[0].push_back(guard_);
-    snapshot->indexGuards();
-    worker_ = std::make_unique<Worker>(0, snapshot, nullptr);
-    ASSERT_FALSE(worker_->listen().has_value());
+    auto snapshot = registry_.build(std::move(*loaded.config), 1, [this](const config::Route&) {
+      return std::vector<std::shared_ptr<guards::Guard>>{guard_};
+    });
+    WorkerUpdate first;
+    first.snapshot = snapshot;
+    first.hosts.push_back(std::make_shared<const std::vector<upstream::HostSet::Host>>(
+        registry_.cluster("c")->hosts->slots()));
+    auto fd = bindListener(snapshot->config.listeners.front());
+    ASSERT_TRUE(std::holds_alternative<int>(fd)) << std::get<std::string>(fd);
+    first.listeners.add("p", std::get<int>(fd));
+    worker_ = std::make_unique<Worker>(0, std::move(first));
     worker_->start();
   }
   void TearDown() override {
@@ -107,6 +116,8 @@ class WorkerTest : public ::testing::Test {
   }
 
   demo::DemoUpstreams upstreams_;
+  boost::asio::io_context main_io_;
+  StateRegistry registry_{main_io_, 1};
   std::uint16_t port_ = 0;
   std::shared_ptr<ThrowingGuard> guard_;
   std::unique_ptr<Worker> worker_;
@@ -143,6 +154,102 @@ TEST_F(WorkerTest, AGuardCanAnswerLocallyAndOnlyAdmittedRequestsComplete) {
   for (int i = 0; i < 500 && guard_->completed.load() == 0; ++i) usleep(2000);
   EXPECT_EQ(guard_->completed.load(), 1);
   EXPECT_EQ(guard_->last_status.load(), 200);
+}
+
+// A worker that adopts new config generations while requests run.
+class ReloadingWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto up = upstreams_.start(
+        {{"slow", std::chrono::milliseconds(300)}, {"fast", std::chrono::milliseconds(0)}});
+    slow_ = up[0];
+    fast_ = up[1];
+    port_ = freePort();
+    auto first = update(yaml("slow"));
+    auto fd = bindListener(first.snapshot->config.listeners.front());
+    ASSERT_TRUE(std::holds_alternative<int>(fd)) << std::get<std::string>(fd);
+    first.listeners.add("p", std::get<int>(fd));
+    worker_ = std::make_unique<Worker>(0, std::move(first));
+    worker_->start();
+  }
+  void TearDown() override {
+    if (worker_) {
+      worker_->stop();
+      worker_->join();
+    }
+    upstreams_.stop();
+  }
+  std::string yaml(const std::string& cluster) const {
+    return "listeners: [{ name: p, address: 127.0.0.1:" + std::to_string(port_) +
+           " }]\nclusters: [{ name: slow, endpoints: [" + slow_ +
+           "] }, { name: fast, endpoints: [" + fast_ +
+           "] }]\nroutes: [{ name: r, cluster: " + cluster + " }]\n";
+  }
+  WorkerUpdate update(const std::string& text) {
+    auto loaded = config::load(text, "test.yaml");
+    EXPECT_TRUE(loaded.ok());
+    WorkerUpdate u;
+    u.snapshot = registry_.build(std::move(*loaded.config), ++generation_);
+    for (const auto& c : u.snapshot->config.clusters) {
+      u.hosts.push_back(std::make_shared<const std::vector<upstream::HostSet::Host>>(
+          registry_.cluster(c.name)->hosts->slots()));
+    }
+    return u;
+  }
+  // Hands the worker `u` and waits until it serves it.
+  void adopt(WorkerUpdate u) {
+    std::atomic<bool> done{false};
+    worker_->adopt(std::move(u), [&] { done = true; });
+    for (int i = 0; i < 1000 && !done; ++i) usleep(1000);
+    ASSERT_TRUE(done);
+  }
+
+  demo::DemoUpstreams upstreams_;
+  boost::asio::io_context main_io_;
+  StateRegistry registry_{main_io_, 1};
+  std::uint64_t generation_ = 0;
+  std::string slow_;
+  std::string fast_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Worker> worker_;
+};
+
+TEST_F(ReloadingWorkerTest, ARequestFinishesOnTheGenerationItStartedOn) {
+  std::string in_flight;
+  std::thread client([&] {
+    in_flight = exchange(port_, "GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  });
+  usleep(100 * 1000);  // the request is at the slow upstream now
+  adopt(update(yaml("fast")));
+  EXPECT_EQ(worker_->generation(), 2U);
+  // The next request is served by the new generation at once...
+  const std::string now =
+      exchange(port_, "GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(now.find("\"upstream\":\"fast\""), std::string::npos) << now;
+  // ...while the one in flight finishes where it started.
+  client.join();
+  EXPECT_EQ(in_flight.rfind("HTTP/1.1 200 OK", 0), 0U) << in_flight;
+  EXPECT_NE(in_flight.find("\"upstream\":\"slow\""), std::string::npos) << in_flight;
+}
+
+TEST_F(ReloadingWorkerTest, AnOldGenerationIsFreedWhenItsLastRequestEnds) {
+  std::weak_ptr<const Snapshot> old;
+  std::thread client;
+  {
+    // Generation 2 (still slow) is adopted first so that this test holds its only outside
+    // reference; the worker's own is all that keeps it once the test lets go.
+    auto second = update(yaml("slow"));
+    old = second.snapshot;
+    adopt(std::move(second));
+    client = std::thread(
+        [&] { exchange(port_, "GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"); });
+    usleep(100 * 1000);
+    adopt(update(yaml("fast")));
+  }
+  EXPECT_FALSE(old.expired());  // pinned by the request at the slow upstream
+  client.join();
+  for (int i = 0; i < 500 && !old.expired(); ++i) usleep(1000);
+  EXPECT_TRUE(old.expired());
 }
 
 }  // namespace

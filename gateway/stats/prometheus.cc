@@ -83,14 +83,18 @@ std::string boundText(double b) {
   return {buf.data(), static_cast<std::size_t>(std::max(0, n))};
 }
 
-void renderRoute(Writer& w, std::span<const WorkerStats* const> shards, std::string_view route,
-                 std::string_view cluster,
-                 const RouteStats& (*pick)(const WorkerStats&, std::size_t), std::size_t index,
-                 bool counters) {
-  if (counters) {
+// Renders a route's counters (or, with histogram, its latency) summed over `count` shards.
+template <typename Get>
+void renderRoute(Writer& w, std::string_view route, std::string_view cluster, std::size_t count,
+                 Get get, bool histogram) {
+  const auto sum = [&](auto f) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += f(get(i));
+    return total;
+  };
+  if (!histogram) {
     for (std::size_t c = 0; c < kStatusClasses.size(); ++c) {
-      const auto v =
-          sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).by_class[c].value(); });
+      const auto v = sum([&](const RouteStats& r) { return r.by_class[c].value(); });
       w.sample("sluice_requests_total",
                {{"route", route}, {"cluster", cluster}, {"code_class", kStatusClasses[c]}}, v);
     }
@@ -98,21 +102,29 @@ void renderRoute(Writer& w, std::span<const WorkerStats* const> shards, std::str
   }
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
-    cumulative +=
-        sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.bucket(b); });
+    cumulative += sum([&](const RouteStats& r) { return r.latency.bucket(b); });
     const std::string le =
         b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
     w.sample("sluice_request_duration_seconds_bucket", {{"route", route}, {"le", le}}, cumulative);
   }
-  const auto sum_ns =
-      sumOver(shards, [&](const WorkerStats& s) { return pick(s, index).latency.sumNanos(); });
+  const auto sum_ns = sum([&](const RouteStats& r) { return r.latency.sumNanos(); });
   w.sample("sluice_request_duration_seconds_sum", {{"route", route}},
            static_cast<double>(sum_ns) / 1e9);
   w.sample("sluice_request_duration_seconds_count", {{"route", route}}, cumulative);
 }
 
-const RouteStats& unroutedOf(const WorkerStats& s, std::size_t /*index*/) { return s.unrouted; }
-const RouteStats& routeOf(const WorkerStats& s, std::size_t index) { return s.routes[index]; }
+void renderRoutes(Writer& w, const MetricsLayout& layout,
+                  std::span<const WorkerStats* const> shards, bool histogram) {
+  renderRoute(
+      w, "", "", shards.size(),
+      [&](std::size_t i) -> const RouteStats& { return shards[i]->unrouted; }, histogram);
+  for (const auto& r : layout.routes) {
+    renderRoute(
+        w, r.name, r.cluster, r.counters->shards.size(),
+        [&](std::size_t i) -> const RouteStats& { return r.counters->shards[i].requests; },
+        histogram);
+  }
+}
 
 }  // namespace
 
@@ -133,22 +145,32 @@ std::string renderPrometheus(const MetricsLayout& layout,
   w.family("sluice_downstream_connections_active", "gauge", "Open client connections.");
   w.sample("sluice_downstream_connections_active", {},
            sumGauge(shards, [](const WorkerStats& s) { return s.downstream_active.value(); }));
+  w.family("sluice_requests_active", "gauge",
+           "Requests being served (from their first byte to the end of their response).");
+  w.sample("sluice_requests_active", {},
+           sumGauge(shards, [](const WorkerStats& s) { return s.requests_active.value(); }));
   w.family("sluice_downstream_connections_total", "counter", "Client connections accepted.");
   w.sample("sluice_downstream_connections_total", {},
            sumOver(shards, [](const WorkerStats& s) { return s.downstream_total.value(); }));
 
+  w.family("sluice_config_generation", "gauge",
+           "The config generation being served (1 at start, +1 per applied reload).");
+  w.sample("sluice_config_generation", {}, facts.reloads.generation);
+  w.family("sluice_config_reloads_total", "counter",
+           "Config reloads, by result: success (applied) or failure (refused, nothing changed).");
+  w.sample("sluice_config_reloads_total", {{"result", "success"}}, facts.reloads.succeeded);
+  w.sample("sluice_config_reloads_total", {{"result", "failure"}}, facts.reloads.failed);
+  w.family("sluice_config_last_reload_success_timestamp_seconds", "gauge",
+           "When the config being served was applied (the start, or the last good reload).");
+  w.sample("sluice_config_last_reload_success_timestamp_seconds", {},
+           facts.reloads.last_success_unix);
+
   w.family("sluice_requests_total", "counter",
            "Requests answered, by route, cluster and status class (route=\"\" before routing).");
-  renderRoute(w, shards, "", "", &unroutedOf, 0, true);
-  for (std::size_t r = 0; r < layout.route_names.size(); ++r) {
-    renderRoute(w, shards, layout.route_names[r], layout.route_clusters[r], &routeOf, r, true);
-  }
+  renderRoutes(w, layout, shards, false);
   w.family("sluice_request_duration_seconds", "histogram",
            "Time from the end of the request head to the end of the response, by route.");
-  renderRoute(w, shards, "", "", &unroutedOf, 0, false);
-  for (std::size_t r = 0; r < layout.route_names.size(); ++r) {
-    renderRoute(w, shards, layout.route_names[r], layout.route_clusters[r], &routeOf, r, false);
-  }
+  renderRoutes(w, layout, shards, true);
 
   w.family("sluice_rejected_requests_total", "counter",
            "Requests refused by sluice before forwarding, by reason.");
@@ -159,26 +181,27 @@ std::string renderPrometheus(const MetricsLayout& layout,
 
   w.family("sluice_upstream_errors_total", "counter",
            "Failed upstream attempts, by cluster and kind.");
-  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
+  for (const auto& c : layout.clusters) {
     for (std::size_t k = 0; k < kUpstreamErrorNames.size(); ++k) {
-      w.sample(
-          "sluice_upstream_errors_total",
-          {{"cluster", layout.cluster_names[c]}, {"kind", kUpstreamErrorNames[k]}},
-          sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].errors[k].value(); }));
+      w.sample("sluice_upstream_errors_total",
+               {{"cluster", c.name}, {"kind", kUpstreamErrorNames[k]}},
+               c.counters->shards.sum(
+                   [&](const ClusterShard& s) { return s.cluster.errors[k].value(); }));
     }
   }
   w.family("sluice_upstream_retries_total", "counter",
            "Upstream attempts after the first, by cluster.");
-  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-    w.sample("sluice_upstream_retries_total", {{"cluster", layout.cluster_names[c]}},
-             sumOver(shards, [&](const WorkerStats& s) { return s.clusters[c].retries.value(); }));
+  for (const auto& c : layout.clusters) {
+    w.sample(
+        "sluice_upstream_retries_total", {{"cluster", c.name}},
+        c.counters->shards.sum([](const ClusterShard& s) { return s.cluster.retries.value(); }));
   }
   w.family("sluice_upstream_retry_budget_exhausted_total", "counter",
            "Retryable failures not retried because the cluster's retry budget was spent.");
-  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-    w.sample("sluice_upstream_retry_budget_exhausted_total", {{"cluster", layout.cluster_names[c]}},
-             sumOver(shards,
-                     [&](const WorkerStats& s) { return s.clusters[c].retries_denied.value(); }));
+  for (const auto& c : layout.clusters) {
+    w.sample("sluice_upstream_retry_budget_exhausted_total", {{"cluster", c.name}},
+             c.counters->shards.sum(
+                 [](const ClusterShard& s) { return s.cluster.retries_denied.value(); }));
   }
 
   struct HostGauge {
@@ -201,12 +224,11 @@ std::string renderPrometheus(const MetricsLayout& layout,
   };
   for (const auto& m : host_metrics) {
     w.family(m.name, m.type, m.help);
-    for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-      for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
-        if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
-        w.sample(m.name,
-                 {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
-                 sumGauge(shards, [&](const WorkerStats& s) { return m.get(s.hosts[c][h]); }));
+    for (const auto& c : layout.clusters) {
+      for (const auto& h : c.hosts) {
+        w.sample(m.name, {{"cluster", c.name}, {"host", h.address}},
+                 c.counters->shards.sumSigned(
+                     [&](const ClusterShard& s) { return m.get(s.hosts[h.slot]); }));
       }
     }
   }
@@ -215,38 +237,32 @@ std::string renderPrometheus(const MetricsLayout& layout,
            "Pooled upstream connections closed, by reason: idle_timeout, upstream_closed "
            "(found closed when about to be reused), not_reusable (the exchange did not end "
            "cleanly or asked to close), idle_full (pool.max_idle reached), drain.");
-  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-    for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
-      if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
+  for (const auto& c : layout.clusters) {
+    for (const auto& h : c.hosts) {
       for (std::size_t r = 0; r < kCloseReasonNames.size(); ++r) {
-        w.sample(
-            "sluice_upstream_connections_closed_total",
-            {{"cluster", layout.cluster_names[c]},
-             {"host", layout.host_addresses[c][h]},
-             {"reason", kCloseReasonNames[r]}},
-            sumOver(shards, [&](const WorkerStats& s) { return s.hosts[c][h].closed[r].value(); }));
+        w.sample("sluice_upstream_connections_closed_total",
+                 {{"cluster", c.name}, {"host", h.address}, {"reason", kCloseReasonNames[r]}},
+                 c.counters->shards.sum(
+                     [&](const ClusterShard& s) { return s.hosts[h.slot].closed[r].value(); }));
       }
     }
   }
   w.family("sluice_upstream_host_weight", "gauge", "A host's configured balancing weight.");
-  for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-    for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
-      if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
-      w.sample("sluice_upstream_host_weight",
-               {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
-               std::uint64_t{layout.host_weights[c][h]});
+  for (const auto& c : layout.clusters) {
+    for (const auto& h : c.hosts) {
+      w.sample("sluice_upstream_host_weight", {{"cluster", c.name}, {"host", h.address}},
+               std::uint64_t{h.weight});
     }
   }
   if (!facts.host_healthy.empty()) {
     w.family("sluice_upstream_host_healthy", "gauge",
              "1 while the host is in selection: passing its active health checks (or the "
              "cluster in panic) and not ejected by outlier detection.");
-    for (std::size_t c = 0; c < layout.cluster_names.size(); ++c) {
-      for (std::size_t h = 0; h < layout.host_addresses[c].size(); ++h) {
-        if (layout.host_addresses[c][h].empty()) continue;  // an empty slot
+    for (std::size_t c = 0; c < layout.clusters.size(); ++c) {
+      for (const auto& h : layout.clusters[c].hosts) {
         w.sample("sluice_upstream_host_healthy",
-                 {{"cluster", layout.cluster_names[c]}, {"host", layout.host_addresses[c][h]}},
-                 std::uint64_t{facts.host_healthy[c][h] ? 1U : 0U});
+                 {{"cluster", layout.clusters[c].name}, {"host", h.address}},
+                 std::uint64_t{facts.host_healthy[c][h.slot] ? 1U : 0U});
       }
     }
   }
@@ -255,28 +271,25 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.family("sluice_health_checks_total", "counter",
              "Active health check probes by cluster, host and result.");
     for (const auto& hc : facts.health_checks) {
-      for (std::size_t h = 0; h < hc.results.size(); ++h) {
-        if (layout.host_addresses[hc.cluster][h].empty()) continue;
+      const auto& c = layout.clusters[hc.cluster];
+      for (const auto& h : c.hosts) {
         for (std::size_t k = 0; k < kHealthCheckResults.size(); ++k) {
           w.sample("sluice_health_checks_total",
-                   {{"cluster", layout.cluster_names[hc.cluster]},
-                    {"host", layout.host_addresses[hc.cluster][h]},
-                    {"result", kHealthCheckResults[k]}},
-                   hc.results[h][k]);
+                   {{"cluster", c.name}, {"host", h.address}, {"result", kHealthCheckResults[k]}},
+                   hc.results[h.slot][k]);
         }
       }
     }
     w.family("sluice_health_check_transitions_total", "counter",
              "Hosts turned healthy or unhealthy by active health checks.");
     for (const auto& hc : facts.health_checks) {
-      for (std::size_t h = 0; h < hc.transitions.size(); ++h) {
-        if (layout.host_addresses[hc.cluster][h].empty()) continue;
+      const auto& c = layout.clusters[hc.cluster];
+      for (const auto& h : c.hosts) {
         for (std::size_t k = 0; k < 2; ++k) {
-          w.sample("sluice_health_check_transitions_total",
-                   {{"cluster", layout.cluster_names[hc.cluster]},
-                    {"host", layout.host_addresses[hc.cluster][h]},
-                    {"to", k == 0 ? "healthy" : "unhealthy"}},
-                   hc.transitions[h][k]);
+          w.sample(
+              "sluice_health_check_transitions_total",
+              {{"cluster", c.name}, {"host", h.address}, {"to", k == 0 ? "healthy" : "unhealthy"}},
+              hc.transitions[h.slot][k]);
         }
       }
     }
@@ -284,7 +297,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "1 while too few hosts pass their health checks (lb.panic_threshold) and the "
              "cluster balances across all of them.");
     for (const auto& hc : facts.health_checks) {
-      w.sample("sluice_upstream_panic", {{"cluster", layout.cluster_names[hc.cluster]}},
+      w.sample("sluice_upstream_panic", {{"cluster", layout.clusters[hc.cluster].name}},
                std::uint64_t{hc.panic ? 1U : 0U});
     }
   }
@@ -308,7 +321,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
       for (const auto& b : facts.bulkheads) {
         for (std::size_t k = 0; k < kBulkheadLimits.size(); ++k) {
           w.sample(f.name,
-                   {{"cluster", layout.cluster_names[b.cluster]}, {"limit", kBulkheadLimits[k]}},
+                   {{"cluster", layout.clusters[b.cluster].name}, {"limit", kBulkheadLimits[k]}},
                    (b.*f.values)[k]);
         }
       }
@@ -321,34 +334,36 @@ std::string renderPrometheus(const MetricsLayout& layout,
     for (const auto& o : facts.outliers) {
       for (std::size_t k = 0; k < kEjectionReasons.size(); ++k) {
         w.sample("sluice_outlier_ejections_total",
-                 {{"cluster", layout.cluster_names[o.cluster]}, {"reason", kEjectionReasons[k]}},
+                 {{"cluster", layout.clusters[o.cluster].name}, {"reason", kEjectionReasons[k]}},
                  o.ejections[k]);
       }
     }
     w.family("sluice_upstream_host_ejected", "gauge",
              "1 while outlier detection keeps the host out of selection.");
     for (const auto& o : facts.outliers) {
-      for (std::size_t h = 0; h < o.ejected.size(); ++h) {
-        if (layout.host_addresses[o.cluster][h].empty()) continue;
-        w.sample("sluice_upstream_host_ejected",
-                 {{"cluster", layout.cluster_names[o.cluster]},
-                  {"host", layout.host_addresses[o.cluster][h]}},
-                 std::uint64_t{o.ejected[h] ? 1U : 0U});
+      const auto& c = layout.clusters[o.cluster];
+      for (const auto& h : c.hosts) {
+        w.sample("sluice_upstream_host_ejected", {{"cluster", c.name}, {"host", h.address}},
+                 std::uint64_t{o.ejected[h.slot] ? 1U : 0U});
       }
     }
   }
 
-  if (!layout.guard_labels.empty()) {
+  const bool any_guard = std::any_of(layout.routes.begin(), layout.routes.end(),
+                                     [](const RouteMetrics& r) { return !r.guards.empty(); });
+  if (any_guard) {
     w.family("sluice_guard_requests_total", "counter",
              "Admission guard verdicts by route and guard: allowed (at once), delayed (after "
              "waiting), limited (rate limit), shed (no capacity), open (circuit breaker "
              "fallback) and aborted (fault injection).");
-    for (std::size_t g = 0; g < layout.guard_labels.size(); ++g) {
-      const auto& [route, guard] = layout.guard_labels[g];
-      for (std::size_t v = 0; v < kGuardDecisionNames.size(); ++v) {
-        w.sample("sluice_guard_requests_total",
-                 {{"route", route}, {"guard", guard}, {"decision", kGuardDecisionNames[v]}},
-                 sumOver(shards, [&](const WorkerStats& s) { return s.guards[g][v].value(); }));
+    for (const auto& r : layout.routes) {
+      for (const auto& [slot, guard] : r.guards) {
+        for (std::size_t v = 0; v < kGuardDecisionNames.size(); ++v) {
+          w.sample("sluice_guard_requests_total",
+                   {{"route", r.name}, {"guard", guard}, {"decision", kGuardDecisionNames[v]}},
+                   r.counters->shards.sum(
+                       [&](const RouteShard& s) { return s.guards[slot][v].value(); }));
+        }
       }
     }
   }

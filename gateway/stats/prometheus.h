@@ -6,18 +6,34 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/stats/shards.h"
 #include "gateway/stats/worker_stats.h"
 
 namespace sluice::gateway::stats {
 
-// Label values for the indices used in WorkerStats.
+// The routes and clusters of the config being served, with their counters (shards.h) and label
+// values, in config order. Counters belong to the route or cluster, not to the config: a reload
+// that keeps one keeps its series monotonic.
+struct RouteMetrics {
+  std::string name;
+  std::string cluster;
+  const RouteCounters* counters = nullptr;
+  // The route's guards now: their slots in counters and their names (the `guard` label).
+  std::vector<std::pair<std::size_t, std::string>> guards;
+};
+struct HostLabel {
+  std::size_t slot = 0;  // index in the cluster's counters and in the facts below
+  std::string address;
+  std::uint32_t weight = 1;
+};
+struct ClusterMetrics {
+  std::string name;
+  const ClusterCounters* counters = nullptr;
+  std::vector<HostLabel> hosts;  // occupied slots only
+};
 struct MetricsLayout {
-  std::vector<std::string> route_names;
-  std::vector<std::string> route_clusters;  // cluster name of each route
-  std::vector<std::string> cluster_names;
-  std::vector<std::vector<std::string>> host_addresses;           // [cluster][endpoint]
-  std::vector<std::vector<std::uint32_t>> host_weights;           // [cluster][endpoint]
-  std::vector<std::pair<std::string, std::string>> guard_labels;  // [slot] -> (route, guard)
+  std::vector<RouteMetrics> routes;
+  std::vector<ClusterMetrics> clusters;
 };
 
 // A gauge a guard reports at scrape time (rendered with route and guard labels).
@@ -38,7 +54,7 @@ struct OutlierFacts {
   std::size_t cluster = 0;                   // index in the layout
   std::array<std::uint64_t, 3> ejections{};  // consecutive_5xx, consecutive_gateway_failure,
                                              // failure_percentage
-  std::vector<bool> ejected;                 // [host]
+  std::vector<bool> ejected;                 // [slot]
 };
 inline constexpr std::array<std::string_view, 3> kEjectionReasons = {
     "consecutive_5xx", "consecutive_gateway_failure", "failure_percentage"};
@@ -57,19 +73,28 @@ inline constexpr std::array<std::string_view, 4> kBulkheadLimits = {"connections
 struct HealthCheckFacts {
   std::size_t cluster = 0;
   bool panic = false;  // balancing across unhealthy hosts too
-  std::vector<std::array<std::uint64_t, kHealthCheckResults.size()>> results;  // [host][result]
-  std::vector<std::array<std::uint64_t, 2>> transitions;  // [host][to healthy, to unhealthy]
+  std::vector<std::array<std::uint64_t, kHealthCheckResults.size()>> results;  // [slot][result]
+  std::vector<std::array<std::uint64_t, 2>> transitions;  // [slot][to healthy, to unhealthy]
+};
+
+// Config reloads (server.h).
+struct ReloadFacts {
+  std::uint64_t generation = 0;
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;
+  double last_success_unix = 0;  // seconds since the epoch (the start counts as a success)
 };
 
 struct ProcessFacts {
   std::size_t workers = 0;
   bool draining = false;
+  ReloadFacts reloads;
   std::uint64_t access_log_dropped = 0;
   std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
   std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
   std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead
   std::vector<HealthCheckFacts> health_checks;  // clusters with health_check
-  std::vector<std::vector<bool>> host_healthy;  // [cluster][endpoint]: in selection now
+  std::vector<std::vector<bool>> host_healthy;  // [cluster][slot]: in selection now
 };
 
 [[nodiscard]] std::string renderPrometheus(const MetricsLayout& layout,

@@ -1,8 +1,8 @@
 // Everything one worker counts, in one place (the metric catalogue is docs/metrics.md).
 //
-// A WorkerStats is allocated by and for one worker, sized for the routes and clusters of the
-// config it serves, and written only by that worker (counter.h). The admin thread renders the
-// sum over all workers (prometheus.h).
+// A WorkerStats is allocated by and for one worker and written only by that worker (counter.h);
+// the counters of routes and clusters are shards of per-entity blocks (shards.h). The main thread
+// renders the sum over all workers (prometheus.h).
 #pragma once
 
 #include <array>
@@ -72,6 +72,8 @@ struct ClusterStats {
   std::array<Counter, static_cast<std::size_t>(UpstreamError::Count)> errors;
   Counter retries;
   Counter retries_denied;  // retryable failures not retried: the retry budget was spent
+
+  void error(UpstreamError e) noexcept { errors[static_cast<std::size_t>(e)].inc(); }
 };
 
 // Why a pooled upstream connection was closed.
@@ -114,28 +116,17 @@ inline constexpr std::array<std::string_view, 6> kGuardDecisionNames = {
     "allowed", "delayed", "limited", "shed", "open", "aborted"};
 using GuardStats = std::array<Counter, kGuardDecisionNames.size()>;
 
+// What a worker counts that belongs to no route or cluster (those are in shards.h, owned by the
+// entity so that a reload keeps them).
 struct alignas(64) WorkerStats {
-  WorkerStats(std::size_t route_count, const std::vector<std::size_t>& hosts_per_cluster,
-              std::size_t guard_slots = 0)
-      : routes(route_count), clusters(hosts_per_cluster.size()), guards(guard_slots) {
-    hosts.reserve(hosts_per_cluster.size());
-    for (std::size_t n : hosts_per_cluster) hosts.emplace_back(n);
-  }
-
   Gauge downstream_active;
   Counter downstream_total;
-  RouteStats unrouted;  // requests answered before a route was chosen (400, 404, ...)
-  std::vector<RouteStats> routes;
-  std::vector<ClusterStats> clusters;
-  std::vector<std::vector<HostStats>> hosts;  // [cluster][endpoint]
-  std::vector<GuardStats> guards;             // [Snapshot::guard_slot_base[route] + position]
+  Gauge requests_active;  // requests being served, from their first byte to their last
+  RouteStats unrouted;    // requests answered before a route was chosen (400, 404, ...)
   std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
   Counter exceptions;  // request handlers that threw (answered 500)
 
   void reject(Reject r) noexcept { rejected[static_cast<std::size_t>(r)].inc(); }
-  void upstreamError(std::size_t cluster, UpstreamError e) noexcept {
-    clusters[cluster].errors[static_cast<std::size_t>(e)].inc();
-  }
 };
 
 }  // namespace sluice::gateway::stats

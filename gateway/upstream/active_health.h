@@ -60,6 +60,13 @@ class ActiveHealth {
     return TimePoint(TimePoint::duration(healthy_since_[host].load(std::memory_order_relaxed)));
   }
 
+  // New thresholds (a reload; same writer). Hosts keep their state and consecutive counts: a
+  // count already past a lowered threshold turns the host at its next result.
+  void setThresholds(std::uint32_t healthy_threshold, std::uint32_t unhealthy_threshold) noexcept {
+    healthy_threshold_ = healthy_threshold == 0 ? 1 : healthy_threshold;
+    unhealthy_threshold_ = unhealthy_threshold == 0 ? 1 : unhealthy_threshold;
+  }
+
   // One probe's result. Returns true when the host changed state. Single writer.
   bool record(std::size_t host, Result result, TimePoint now);
   // The slot got a new host (healthy until its first probe says otherwise) / went empty (never

@@ -32,13 +32,23 @@ class Bulkhead {
   static constexpr std::array<std::string_view, kLimits> kNames = {"connections", "pending",
                                                                    "requests", "retries"};
 
-  explicit Bulkhead(const config::Bulkhead& config)
-      : max_{config.max_connections, config.max_pending, config.max_requests, config.max_retries} {}
+  explicit Bulkhead(const config::Bulkhead& config) { setCaps(config); }
+
+  // New caps (a reload), any thread. Units in use are kept: a lowered cap refuses new units
+  // until enough are given back; nothing held is revoked.
+  void setCaps(const config::Bulkhead& config) noexcept {
+    const std::array<std::uint64_t, kLimits> caps{config.max_connections, config.max_pending,
+                                                  config.max_requests, config.max_retries};
+    for (std::size_t i = 0; i < kLimits; ++i) max_[i].store(caps[i], std::memory_order_relaxed);
+  }
 
   // Takes one unit of `limit` if it is under its cap; otherwise counts an overflow.
   [[nodiscard]] bool take(Limit limit) noexcept {
     const auto i = static_cast<std::size_t>(limit);
-    if (in_use_[i].fetch_add(1, std::memory_order_relaxed) < max_[i]) return true;
+    if (in_use_[i].fetch_add(1, std::memory_order_relaxed) <
+        max_[i].load(std::memory_order_relaxed)) {
+      return true;
+    }
     in_use_[i].fetch_sub(1, std::memory_order_relaxed);
     overflows_[i].fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -53,7 +63,9 @@ class Bulkhead {
   [[nodiscard]] std::uint64_t overflows(std::size_t i) const noexcept {
     return overflows_[i].load(std::memory_order_relaxed);
   }
-  [[nodiscard]] std::uint64_t max(std::size_t i) const noexcept { return max_[i]; }
+  [[nodiscard]] std::uint64_t max(std::size_t i) const noexcept {
+    return max_[i].load(std::memory_order_relaxed);
+  }
 
   // One unit held until destruction (or release()).
   class Slot {
@@ -90,7 +102,7 @@ class Bulkhead {
   }
 
  private:
-  const std::array<std::uint64_t, kLimits> max_;
+  std::array<std::atomic<std::uint64_t>, kLimits> max_{};
   std::array<std::atomic<std::uint64_t>, kLimits> in_use_{};
   std::array<std::atomic<std::uint64_t>, kLimits> overflows_{};
 };

@@ -11,16 +11,15 @@
 namespace sluice::gateway::upstream {
 
 Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
-                 const std::vector<HostSet::Host>& slots, std::vector<stats::HostStats>& host_stats,
-                 resilience::RetryBudget& retry_budget, OutlierEjection* outliers,
-                 Bulkhead* bulkhead, const ActiveHealth* health)
+                 std::shared_ptr<ClusterState> state, std::size_t worker,
+                 const std::vector<HostSet::Host>& slots)
     : config_(config),
       executor_(executor),
-      host_stats_(host_stats),
-      retry_budget_(retry_budget),
-      outliers_(outliers),
-      bulkhead_(bulkhead),
-      health_(health),
+      state_(std::move(state)),
+      shard_(state_->counters().shards[worker]),
+      outliers_(state_->outliers()),
+      bulkhead_(state_->bulkhead()),
+      health_(state_->health().get()),
       panic_({config.lb.panic_threshold}) {
   const auto& lb = config.lb;
   scale_ = lb.slow_start || lb.dynamic_weights ? kWeightScale : 1;
@@ -32,8 +31,8 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
   for (std::size_t i = 0; i < n; ++i) {
     const auto& h = slots[i];
     if (h.empty()) continue;
-    pools_[i] = std::make_unique<ConnectionPool>(executor, h.endpoint, config.pool, host_stats[i],
-                                                 bulkhead);
+    pools_[i] = std::make_unique<ConnectionPool>(executor, h.endpoint, config.pool, shard_.hosts[i],
+                                                 bulkhead_);
     addresses_[i] = h.address;
     occupants_[i] = h.occupant;
     base_weights_[i] = h.weight * scale_;
@@ -63,6 +62,25 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
     next_weights_ = std::chrono::steady_clock::time_point::min();
   }
   buildBalancer();
+}
+
+void Cluster::reconfigure(const config::Cluster& config) {
+  config_ = config;
+  for (auto& p : pools_) {
+    if (p) p->setSettings(config_.pool);
+  }
+}
+
+void Cluster::adoptIdle(Cluster& previous) {
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    if (!pools_[i]) continue;
+    for (auto& old : previous.pools_) {
+      if (old && old->endpoint() == pools_[i]->endpoint()) {
+        pools_[i]->adoptIdle(*old);
+        break;
+      }
+    }
+  }
 }
 
 void Cluster::buildBalancer() {
@@ -117,7 +135,7 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
     }
     placed = true;
     occupants_[i] = h.occupant;
-    host_stats_[i].resetCounters();
+    shard_.hosts[i].resetCounters();
     balancer_->resetHost(i, now);
     if (adjuster_) adjuster_->resetHost(i, now);
     if (h.empty()) {
@@ -126,7 +144,7 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
       continue;
     }
     pools_[i] = std::make_unique<ConnectionPool>(executor_, h.endpoint, config_.pool,
-                                                 host_stats_[i], bulkhead_);
+                                                 shard_.hosts[i], bulkhead_);
     addresses_[i] = h.address;
     base_weights_[i] = h.weight * scale_;
     if (slow_start_) slow_start_->start(i, h.added);

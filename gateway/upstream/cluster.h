@@ -1,6 +1,11 @@
 // One cluster as one worker sees it: its load balancer, a connection pool per host, and its view
-// of the state workers share (retry budget, outlier ejection, active health, bulkhead). Not
-// thread-safe; each worker builds its own from the shared Snapshot.
+// of the state workers share (ClusterState: retry budget, outlier ejection, active health,
+// bulkhead, counters). Not thread-safe; each worker builds its own on the shared ClusterState.
+//
+// Reloads: a changed pool or io_timeout is applied in place (reconfigure()); a changed `lb`, or
+// a new ClusterState, makes the worker build a new Cluster, which takes over the idle pooled
+// connections of the one it replaces (adoptIdle()), so upstream connections survive either way.
+// The replaced Cluster stays alive for the requests still running on it, its pools draining.
 //
 // pick() is where health meets balancing: hosts failing their active health checks are left
 // out unless fewer than lb.panic_threshold percent pass (then all are in, as Envoy's panic
@@ -22,6 +27,7 @@
 #include "gateway/config/config.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/bulkhead.h"
+#include "gateway/upstream/cluster_state.h"
 #include "gateway/upstream/connection_pool.h"
 #include "gateway/upstream/host_set.h"
 #include "gateway/upstream/load_balancer.h"
@@ -35,11 +41,18 @@ namespace sluice::gateway::upstream {
 
 class Cluster {
  public:
-  // `slots`: the cluster's HostSet as it is now (one per slot; empty slots have no host).
+  // `slots`: the cluster's HostSet as it is now (one per slot; empty slots have no host);
+  // `worker`: which shard of the state's counters this worker writes.
   Cluster(const boost::asio::any_io_executor& executor, const config::Cluster& config,
-          const std::vector<HostSet::Host>& slots, std::vector<stats::HostStats>& host_stats,
-          resilience::RetryBudget& retry_budget, OutlierEjection* outliers, Bulkhead* bulkhead,
-          const ActiveHealth* health);
+          std::shared_ptr<ClusterState> state, std::size_t worker,
+          const std::vector<HostSet::Host>& slots);
+
+  // The same cluster with new pool limits and io_timeout (everything else equal, `lb`
+  // included): applied to every pool now, idle connections kept.
+  void reconfigure(const config::Cluster& config);
+  // Takes the idle connections of `previous` (the Cluster this one replaces on the worker) to
+  // the hosts it still has, as far as this one's pool limits and bulkhead allow.
+  void adoptIdle(Cluster& previous);
 
   // The cluster's hosts changed (posted by the main thread): a slot that lost its host stops
   // being picked and its pool drains (in-flight requests finish, then its connections close);
@@ -64,6 +77,12 @@ class Cluster {
   [[nodiscard]] double weightFactor(std::size_t host) const;
 
   [[nodiscard]] const config::Cluster& config() const noexcept { return config_; }
+  [[nodiscard]] const std::shared_ptr<ClusterState>& state() const noexcept { return state_; }
+  // This worker's counters of the cluster and of its host slots.
+  [[nodiscard]] stats::ClusterStats& stats() noexcept { return shard_.cluster; }
+  [[nodiscard]] stats::HostStats& hostStats(std::size_t host) noexcept {
+    return shard_.hosts[host];
+  }
   [[nodiscard]] LoadBalancer& balancer() noexcept { return *balancer_; }
   // Only for a host that pick() returned (an occupied slot).
   [[nodiscard]] ConnectionPool& pool(std::size_t host) noexcept { return *pools_[host]; }
@@ -83,7 +102,7 @@ class Cluster {
   [[nodiscard]] resilience::RetryBudget::Permit tryAcquireRetry(
       std::chrono::steady_clock::time_point now) {
     flushRequests(now);
-    return retry_budget_.tryAcquireRetry(now);
+    return state_->retryBudget().tryAcquireRetry(now);
   }
 
   // The cluster's passive health (shared by all workers), or null when not configured.
@@ -97,15 +116,15 @@ class Cluster {
   void closeIdle();
 
  private:
-  const config::Cluster& config_;
+  config::Cluster config_;
   boost::asio::any_io_executor executor_;
-  std::vector<stats::HostStats>& host_stats_;
+  std::shared_ptr<ClusterState> state_;
+  stats::ClusterShard& shard_;
   std::unique_ptr<LoadBalancer> balancer_;
   std::vector<std::unique_ptr<ConnectionPool>> pools_;    // [slot]; null while empty
   std::vector<std::unique_ptr<ConnectionPool>> retired_;  // draining after their host left
   std::vector<std::string> addresses_;                    // [slot]; empty while empty
   std::vector<std::uint64_t> occupants_;                  // [slot]: HostSet::Host::occupant
-  resilience::RetryBudget& retry_budget_;
   OutlierEjection* outliers_;
   Bulkhead* bulkhead_;
   const ActiveHealth* health_;
@@ -130,7 +149,7 @@ class Cluster {
 
   void flushRequests(std::chrono::steady_clock::time_point now) {
     if (unreported_requests_ == 0) return;
-    retry_budget_.recordRequests(now, unreported_requests_);
+    state_->retryBudget().recordRequests(now, unreported_requests_);
     unreported_requests_ = 0;
   }
 };

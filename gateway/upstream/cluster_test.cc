@@ -16,11 +16,9 @@ const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 struct ClusterFixture {
   explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts, std::size_t dynamic = 0)
-      : health(hosts + dynamic, /*healthy_threshold=*/1, /*unhealthy_threshold=*/1),
-        host_stats(hosts + dynamic),
-        budget(resilience::RetryBudget::Settings{}) {
-    config.name = "c";
-    config.lb = std::move(lb);
+      : config(withHealthCheck(std::move(lb))),
+        state(std::make_shared<ClusterState>(config, hosts + dynamic, /*workers=*/1, t0)),
+        health(*state->health()) {
     std::vector<HostSet::Host> statics;
     for (std::size_t i = 0; i < hosts; ++i) {
       HostSet::Host h;
@@ -31,8 +29,16 @@ struct ClusterFixture {
     }
     set = std::make_unique<HostSet>(statics, dynamic);
     for (std::size_t i = hosts; i < hosts + dynamic; ++i) health.vacate(i);
-    cluster = std::make_unique<Cluster>(io.get_executor(), config, set->slots(), host_stats, budget,
-                                        nullptr, nullptr, &health);
+    cluster = std::make_unique<Cluster>(io.get_executor(), config, state, 0, set->slots());
+  }
+  static config::Cluster withHealthCheck(config::LoadBalancing lb) {
+    config::Cluster c;
+    c.name = "c";
+    c.lb = std::move(lb);
+    c.health_check.emplace();
+    c.health_check->healthy_threshold = 1;
+    c.health_check->unhealthy_threshold = 1;
+    return c;
   }
   // How many of `n` picks at `now` go to each host.
   std::vector<int> spread(int n, std::chrono::steady_clock::time_point now) {
@@ -46,10 +52,9 @@ struct ClusterFixture {
 
   boost::asio::io_context io;
   config::Cluster config;
+  std::shared_ptr<ClusterState> state;
+  ActiveHealth& health;
   std::unique_ptr<HostSet> set;
-  ActiveHealth health;
-  std::vector<stats::HostStats> host_stats;
-  resilience::RetryBudget budget;
   std::unique_ptr<Cluster> cluster;
 };
 

@@ -173,6 +173,43 @@ void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
   w->timer.cancel();
 }
 
+void ConnectionPool::setSettings(const config::PoolSettings& settings) {
+  settings_ = settings;
+  while (!waiters_.empty() && open_ < settings_.max_connections && !draining_) {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    ++open_;
+    w->may_connect = true;
+    w->timer.cancel();
+  }
+}
+
+void ConnectionPool::adoptIdle(ConnectionPool& from) {
+  std::deque<std::unique_ptr<UpstreamConnection>> taken;
+  while (!from.idle_.empty() && !draining_ && idle_.size() + taken.size() < settings_.max_idle &&
+         open_ < settings_.max_connections) {
+    auto conn = std::move(from.idle_.back());
+    from.idle_.pop_back();
+    from.stats_.idle.dec();
+    --from.open_;  // a pool with idle connections has no waiters to hand the slot to
+    if (from.bulkhead_ != bulkhead_) {
+      conn->counted.release();
+      auto counted = Bulkhead::acquire(bulkhead_, Bulkhead::Limit::Connections);
+      if (!counted) {
+        from.stats_.closedFor(stats::CloseReason::Drain);
+        boost::system::error_code ignored;
+        conn->socket.close(ignored);
+        continue;
+      }
+      conn->counted = std::move(*counted);
+    }
+    ++open_;
+    stats_.idle.inc();
+    taken.push_front(std::move(conn));
+  }
+  for (auto& conn : taken) idle_.push_back(std::move(conn));
+}
+
 void ConnectionPool::sweep(std::chrono::steady_clock::time_point now) {
   while (!idle_.empty() && now - idle_.front()->idle_since >= settings_.idle_timeout) {
     auto conn = std::move(idle_.front());

@@ -108,6 +108,13 @@ class ConnectionPool {
       net::SocketDeadline& deadline,
       std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max());
 
+  // New limits (a reload): idle connections stay (beyond a lowered max_idle they close as they
+  // are next released or time out); a raised max_connections lets waiters connect at once.
+  void setSettings(const config::PoolSettings& settings);
+  // Takes over `from`'s idle connections (the pool to the same host of the Cluster this one's
+  // replaces), the most recently used first, up to max_idle and max_connections. A connection
+  // moves into this pool's bulkhead, or closes if that is full. Same worker.
+  void adoptIdle(ConnectionPool& from);
   // Closes idle connections unused for idle_timeout. Called from the worker's housekeeping tick.
   void sweep(std::chrono::steady_clock::time_point now);
   // Closes every idle connection (drain / shutdown). In-use ones close when their lease ends.

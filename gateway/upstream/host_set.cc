@@ -5,7 +5,8 @@
 
 namespace sluice::gateway::upstream {
 
-HostSet::HostSet(const std::vector<Host>& static_hosts, std::size_t dynamic_slots) {
+HostSet::HostSet(const std::vector<Host>& static_hosts, std::size_t dynamic_slots)
+    : max_dynamic_(dynamic_slots) {
   for (Host h : static_hosts) {
     h.source = Source::Static;
     h.occupant = next_occupant_++;
@@ -47,6 +48,12 @@ HostSet::Upsert HostSet::upsert(Host host, TimePoint now) {
     if (changed) ++version_;
     return Upsert::Updated;
   }
+  if (host.source != Source::Static) {
+    const auto dynamic = std::count_if(slots_.begin(), slots_.end(), [](const Host& h) {
+      return !h.empty() && h.source != Source::Static;
+    });
+    if (static_cast<std::size_t>(dynamic) >= max_dynamic_) return Upsert::Full;
+  }
   // A slot empty the longest is preferred: reusing one drained just now would mix the leaving
   // host's last connections into the newcomer's pool numbers.
   std::optional<std::size_t> free;
@@ -85,6 +92,12 @@ std::vector<std::string> HostSet::replace(Source source, std::vector<Host> hosts
     if (r == Upsert::Full || r == Upsert::Conflict) refused.push_back(address);
   }
   return refused;
+}
+
+std::vector<std::string> HostSet::reconfigure(std::vector<Host> static_hosts,
+                                              std::size_t max_dynamic, TimePoint now) {
+  max_dynamic_ = max_dynamic;
+  return replace(Source::Static, std::move(static_hosts), now);
 }
 
 std::vector<std::string> HostSet::expire(TimePoint now) {

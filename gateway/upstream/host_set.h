@@ -49,8 +49,16 @@ class HostSet {
     [[nodiscard]] bool empty() const noexcept { return occupant == 0; }
   };
 
-  // The static hosts take the first slots for good; `dynamic_slots` more wait for discovery.
+  // The static hosts take the first slots; `dynamic_slots` more wait for discovery.
   HostSet(const std::vector<Host>& static_hosts, std::size_t dynamic_slots);
+
+  // A reload: the static hosts become `static_hosts` (new ones take free slots, missing ones
+  // leave, weights change in place) and at most `max_dynamic` discovered hosts may be there at
+  // once (those beyond it are not removed, but no new one is admitted until below it). Returns
+  // the addresses that found no slot or belong to a discovered host. Hosts that stay keep their
+  // slot and occupant, so workers keep their pools.
+  std::vector<std::string> reconfigure(std::vector<Host> static_hosts, std::size_t max_dynamic,
+                                       TimePoint now);
 
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
   [[nodiscard]] const std::vector<Host>& slots() const noexcept { return slots_; }
@@ -81,6 +89,7 @@ class HostSet {
   void vacate(std::size_t slot, TimePoint now);
 
   std::vector<Host> slots_;
+  std::size_t max_dynamic_;         // discovered hosts admitted at once
   std::vector<TimePoint> vacated_;  // when each slot last went empty (min: never used)
   std::unordered_map<std::string, std::size_t> index_;  // address -> slot, occupied slots
   std::uint64_t next_occupant_ = 1;

@@ -22,6 +22,10 @@ OutlierEjection::OutlierEjection(const config::OutlierDetection& config, std::si
   }
 }
 
+void OutlierEjection::reconfigure(const config::OutlierDetection& config, TimePoint now) {
+  detector_.reconfigure(config::outlierSettings(config), now);
+}
+
 void OutlierEjection::reset(std::size_t host, std::uint64_t occupant) {
   const std::lock_guard lock(mirror_mutex_);
   // The occupant first: a worker that sees the new id (acquire) sees the new occupant too, and

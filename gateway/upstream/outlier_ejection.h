@@ -38,6 +38,9 @@ class OutlierEjection {
   // `occupant` is the slot's host when the try was picked (HostSet::Host::occupant): a late
   // result of a host that has left is not held against its successor.
   void record(std::size_t host, std::uint64_t occupant, int status, TimePoint now);
+  // New thresholds and ejection times (a reload), keeping every host's state: ejections in
+  // progress keep their end. Any thread.
+  void reconfigure(const config::OutlierDetection& config, TimePoint now);
   // The interval sweep, when due.
   void evaluate(TimePoint now);
   // The slot got another host, or none (occupant 0): forget the last one. Main thread. An

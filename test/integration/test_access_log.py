@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import time
 
 from conftest import basic_config, free_port
 from support.client import Client
@@ -37,3 +38,27 @@ def test_access_log_is_off_by_default(proxy):
     g.signal(signal.SIGTERM)
     assert g.wait() == 0
     assert open(out).read() == ""
+
+
+def test_sigusr1_reopens_the_access_log_for_logrotate(gateway_factory, upstream_factory, tmp_path):
+    up = upstream_factory()
+    port = free_port()
+    log_path = tmp_path / "access.log"
+    g = gateway_factory(basic_config(
+        port, [up.address],
+        top_extra=f"access_log: {{ enabled: true, path: \"{log_path}\", fields: [path] }}\n"))
+    c = Client(port)
+    assert c.request("GET", "/before").status == 200
+    time.sleep(0.2)  # written by the log's own thread
+    os.rename(log_path, tmp_path / "access.log.1")  # what logrotate does, then it signals
+    g.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5
+    while not any("access log reopened" in line for line in g.stderr_lines):
+        assert time.monotonic() < deadline, g.stderr_lines
+        time.sleep(0.02)
+    assert c.request("GET", "/after").status == 200
+    g.signal(signal.SIGTERM)
+    assert g.wait() == 0
+    assert [json.loads(l)["path"] for l in (tmp_path / "access.log.1").read_text().splitlines()] \
+        == ["/before"]
+    assert [json.loads(l)["path"] for l in log_path.read_text().splitlines()] == ["/after"]

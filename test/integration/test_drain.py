@@ -70,8 +70,10 @@ def test_drain_timeout_bounds_the_wait(gateway_factory, upstream_factory):
     time.sleep(0.2)
     start = time.monotonic()
     g.signal(signal.SIGTERM)
-    assert g.wait(timeout=10) == 0
+    # The stuck request is cut: the exit code and the log say so.
+    assert g.wait(timeout=10) == 1
     assert time.monotonic() - start < 2
+    assert any("drain cut 1 request(s)" in line for line in g.stderr_lines), g.stderr_lines
 
 
 def test_requests_during_drain_on_open_connections_get_connection_close(gateway_factory, upstream_factory):
@@ -89,3 +91,48 @@ def test_requests_during_drain_on_open_connections_get_connection_close(gateway_
     # after the first response, which said Connection: close; never a half answer.
     assert r1.header("connection").lower() == "close"
     assert g.wait(timeout=10) == 0
+
+
+def ready(admin):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=2).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_accept_grace_keeps_serving_while_ready_says_503(gateway_factory, upstream_factory):
+    up = upstream_factory()
+    port, admin = free_port(), free_port()
+    g = gateway_factory(basic_config(port, [up.address], admin_port=admin,
+                                     top_extra="drain_accept_grace: 1s\n"))
+    g.signal(signal.SIGTERM)
+    time.sleep(0.05)
+    assert ready(admin) == 503  # load balancers are told at once...
+    # ...while a new connection 50 ms (and 500 ms) after the signal is still served.
+    for _ in range(2):
+        c = Client(port)
+        assert c.request("GET", "/late").status == 200
+        c.close()
+        time.sleep(0.45)
+    start = time.monotonic()
+    assert g.wait(timeout=10) == 0
+    assert time.monotonic() - start < 1.5
+
+
+def test_a_second_signal_stops_at_once_and_cut_work_exits_non_zero(gateway_factory,
+                                                                    upstream_factory):
+    up = upstream_factory(slow_upstream(5))
+    port = free_port()
+    g = gateway_factory(basic_config(port, [up.address], top_extra="drain_accept_grace: 10s\n",
+                                     route_extra="    timeout: 10s\n"))
+    c = Client(port)
+    c.send(b"GET /stuck HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.2)
+    g.signal(signal.SIGTERM)
+    time.sleep(0.1)
+    start = time.monotonic()
+    g.signal(signal.SIGTERM)  # neither the grace nor the 30 s drain timeout is waited for
+    assert g.wait(timeout=10) == 1
+    assert time.monotonic() - start < 1
+    assert any("drain cut 1 request(s)" in line and "second signal" in line
+               for line in g.stderr_lines), g.stderr_lines

@@ -3,14 +3,16 @@ from a graceful close, just gone) and start it again on the same address.
 
     python3 host_process.py PORT NAME HEALTH_STATUS
 
-answers GET /healthz with HEALTH_STATUS and every other request with 200 and NAME as the body.
-It prints "ready" once listening. Tests start it through the `host_process` fixture (conftest),
+answers GET /healthz with HEALTH_STATUS, GET /slow with 20 KiB trickled out over about a second
+(a slow download), and every other request (bodies are read whole: uploads) with 200 and NAME as
+the body. It prints "ready" once listening. Tests start it through the `host_process` fixture (conftest),
 which kills it by PID at the end.
 """
 import os
 import signal
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,6 +49,11 @@ def main():
                 return
             if req.target.startswith("/healthz"):
                 conn.send(upstream.response(health_status, b"health"))
+            elif req.target.startswith("/slow"):
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 20480\r\n\r\n")
+                for _ in range(20):
+                    time.sleep(0.05)
+                    conn.send(b"s" * 1024)
             else:
                 conn.send(upstream.response(200, name.encode()))
 

@@ -1,0 +1,156 @@
+#include "gateway/server/state_registry.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sluice::gateway::server {
+
+using upstream::HostSet;
+
+std::vector<HostSet::Host> staticHosts(const config::Cluster& c,
+                                       std::chrono::steady_clock::time_point now) {
+  std::vector<HostSet::Host> out;
+  out.reserve(c.endpoints.size());
+  for (const auto& e : c.endpoints) {
+    HostSet::Host h;
+    h.address = e.address.text();
+    h.endpoint = {boost::asio::ip::make_address(e.address.ip), e.address.port};
+    h.weight = e.weight;
+    h.added = now;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+namespace {
+
+std::size_t maxDynamic(const config::Cluster& c) {
+  return c.discovery ? c.discovery->max_hosts : 0;
+}
+
+// Per-slot state shared with workers starts from the slots' occupants.
+void seedSlots(StateRegistry::ClusterEntry& e) {
+  const auto& slots = e.hosts->slots();
+  e.published.assign(slots.size(), 0);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    e.published[i] = slots[i].occupant;
+    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant);
+    if (const auto& health = e.state->health(); health && slots[i].empty()) health->vacate(i);
+  }
+}
+
+}  // namespace
+
+StateRegistry::ClusterEntry* StateRegistry::cluster(std::string_view name) {
+  const auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+const StateRegistry::ClusterEntry* StateRegistry::cluster(std::string_view name) const {
+  const auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+void StateRegistry::start() {
+  started_ = true;
+  for (auto& [name, e] : clusters_) {
+    if (e->checker) e->checker->start();
+  }
+}
+
+void StateRegistry::stop() {
+  started_ = false;
+  for (auto& [name, e] : clusters_) {
+    if (e->checker) e->checker->stop();
+    e->publish_timer.cancel();
+  }
+}
+
+void StateRegistry::startChecker(ClusterEntry& e, const config::Cluster& c) {
+  e.checker.reset();
+  if (!c.health_check) return;
+  e.checker = std::make_unique<upstream::HealthChecker>(io_, c.name, *c.health_check, *e.hosts,
+                                                        e.state->health());
+  if (started_) e.checker->start();
+}
+
+StateRegistry::ClusterEntry& StateRegistry::buildCluster(
+    const config::Cluster& c, TimePoint now,
+    std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>>& next) {
+  std::unique_ptr<ClusterEntry> e;
+  if (const auto it = clusters_.find(c.name); it != clusters_.end()) {
+    e = std::move(it->second);
+    clusters_.erase(it);
+  }
+  if (e && e->state->fits(c)) {
+    if (e->definition != c) {
+      e->state->reconfigure(c, now);
+      if (e->definition.endpoints != c.endpoints || e->definition.discovery != c.discovery) {
+        for (const auto& refused : e->hosts->reconfigure(staticHosts(c, now), maxDynamic(c), now)) {
+          spdlog::warn("cluster '{}': endpoint {} is already there as a discovered host", c.name,
+                       refused);
+        }
+      }
+      if (e->definition.health_check != c.health_check) startChecker(*e, c);
+    }
+  } else {
+    // A new cluster, or one whose state cannot take the new definition (more host slots, other
+    // components): new state. Hosts that joined by discovery stay members.
+    auto fresh = std::make_unique<ClusterEntry>(io_);
+    fresh->hosts = std::make_unique<HostSet>(staticHosts(c, now), maxDynamic(c));
+    if (e) {
+      for (const auto& h : e->hosts->slots()) {
+        if (!h.empty() && h.source != HostSet::Source::Static) fresh->hosts->upsert(h, now);
+      }
+    }
+    fresh->state =
+        std::make_shared<upstream::ClusterState>(c, fresh->hosts->capacity(), workers_, now);
+    seedSlots(*fresh);
+    startChecker(*fresh, c);
+    e = std::move(fresh);
+  }
+  e->definition = c;
+  auto& entry = *e;
+  next.insert_or_assign(c.name, std::move(e));
+  return entry;
+}
+
+std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
+                                                     std::uint64_t generation,
+                                                     const ExtraGuards& extra) {
+  auto snap = std::make_shared<Snapshot>(std::move(config), generation);
+  const config::Config& c = snap->config;
+  const auto now = std::chrono::steady_clock::now();
+
+  std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters;
+  for (const auto& cl : c.clusters) {
+    snap->clusters.push_back(buildCluster(cl, now, clusters).state);
+  }
+  clusters_ = std::move(clusters);  // what is left of the old map (removed clusters) dies here
+
+  auto guards = guards_.build(c);
+  std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes;
+  for (std::size_t r = 0; r < c.routes.size(); ++r) {
+    const auto& route = c.routes[r];
+    RoutePlan plan;
+    plan.cluster = *snap->clusterIndex(route.cluster);  // validated: it exists
+    if (const auto it = routes_.find(route.name); it != routes_.end()) {
+      plan.counters = it->second;
+    } else {
+      plan.counters = std::make_shared<stats::RouteCounters>(workers_);
+    }
+    routes.insert_or_assign(route.name, plan.counters);
+    plan.guards = std::move(guards[r]);
+    if (extra) {
+      for (auto& g : extra(route)) plan.guards.push_back(std::move(g));
+    }
+    for (const auto& g : plan.guards) {
+      plan.guard_slots.push_back(plan.counters->guardSlot(g->name()).value_or(RoutePlan::kNoSlot));
+    }
+    snap->routes.push_back(std::move(plan));
+  }
+  routes_ = std::move(routes);
+  return snap;
+}
+
+}  // namespace sluice::gateway::server

@@ -1,0 +1,113 @@
+// The counters of one route or one cluster: one shard per worker, owned under the route's or
+// cluster's name by the server's state registry (server/state_registry.h).
+//
+// Why per entity and not one table per worker: a reload adds, removes and reorders routes and
+// clusters while requests of the previous config are still running. Counters that belong to the
+// entity, not to a position in a config, make "unchanged route, same counters" a pointer
+// comparison: Prometheus counters of a route or cluster that a reload kept stay monotonic, a
+// removed one leaves /metrics when the registry drops it, and a request still running on the old
+// config keeps writing into the shard it started with (the old generation holds it) without any
+// table being resized under a worker's feet.
+//
+// Writers: worker w writes only shard w (single-writer counters, counter.h); the main thread
+// sums the shards at scrape time. Shards are cache-line aligned so that two workers never write
+// one line.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/stats/worker_stats.h"
+
+namespace sluice::gateway::stats {
+
+template <typename T>
+class PerWorker {
+ public:
+  template <typename... Args>
+  explicit PerWorker(std::size_t workers, const Args&... args) : size_(workers) {
+    shards_.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) shards_.push_back(std::make_unique<Shard>(args...));
+  }
+
+  [[nodiscard]] T& operator[](std::size_t worker) noexcept { return shards_[worker]->value; }
+  [[nodiscard]] const T& operator[](std::size_t worker) const noexcept {
+    return shards_[worker]->value;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  template <typename F>
+  [[nodiscard]] std::uint64_t sum(F&& f) const {
+    std::uint64_t total = 0;
+    for (const auto& s : shards_) total += f(s->value);
+    return total;
+  }
+  template <typename F>
+  [[nodiscard]] std::int64_t sumSigned(F&& f) const {
+    std::int64_t total = 0;
+    for (const auto& s : shards_) total += f(s->value);
+    return total;
+  }
+
+ private:
+  struct alignas(64) Shard {
+    template <typename... Args>
+    explicit Shard(const Args&... args) : value(args...) {}
+    T value;
+  };
+  std::size_t size_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+// Guard verdict counters of one route, by guard name. A route has at most a handful of guards
+// (five kinds today); a guard keeps its slot for the life of the route's counters, so removing
+// a guard and adding it back continues its counters.
+inline constexpr std::size_t kMaxRouteGuards = 8;
+
+struct RouteShard {
+  RouteStats requests;
+  std::array<GuardStats, kMaxRouteGuards> guards;
+};
+
+class RouteCounters {
+ public:
+  explicit RouteCounters(std::size_t workers) : shards(workers) {}
+
+  // The guard slot of `guard` (main thread), allocated on first use; nullopt when every slot is
+  // taken by other names (not reachable with the built-in guards).
+  [[nodiscard]] std::optional<std::size_t> guardSlot(std::string_view guard);
+  [[nodiscard]] const std::vector<std::string>& guardNames() const noexcept { return names_; }
+
+  PerWorker<RouteShard> shards;
+
+ private:
+  std::vector<std::string> names_;  // [slot]
+};
+
+struct ClusterShard {
+  explicit ClusterShard(std::size_t host_slots) : hosts(host_slots) {}
+  ClusterStats cluster;
+  std::vector<HostStats> hosts;  // [HostSet slot]
+};
+
+// A cluster's counters; sized for the host slots of the cluster state they belong to.
+struct ClusterCounters {
+  ClusterCounters(std::size_t workers, std::size_t host_slots) : shards(workers, host_slots) {}
+  PerWorker<ClusterShard> shards;
+};
+
+inline std::optional<std::size_t> RouteCounters::guardSlot(std::string_view guard) {
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == guard) return i;
+  }
+  if (names_.size() == kMaxRouteGuards) return std::nullopt;
+  names_.emplace_back(guard);
+  return names_.size() - 1;
+}
+
+}  // namespace sluice::gateway::stats
