@@ -18,6 +18,7 @@
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/config/config_json.h"
+#include "gateway/config/config_yaml.h"
 #include "gateway/config/loader.h"
 #include "gateway/log/access_log.h"
 #include "gateway/server/admin_views.h"
@@ -181,11 +182,17 @@ admin::Response Server::configResponse(std::string_view query) const {
     return admin::Response{400, "text/plain; charset=utf-8",
                            "unknown query: use ?format=yaml or ?format=json\n"};
   }
+  if (yaml) {
+    // Comments keep the document a config that `sluice validate` and `run` take as it is.
+    return admin::Response{200, "application/yaml; charset=utf-8",
+                           fmt::format("# generation {} from {} ({})\n", generation_,
+                                       options_.source, options_.hash) +
+                               config::toYaml(snapshot_->config)};
+  }
   auto j = config::toJson(snapshot_->config);
   j["generation"] = generation_;
   j["source"] = options_.source;
   j["hash"] = options_.hash;
-  (void)yaml;
   return jsonResponse(200, j);
 }
 

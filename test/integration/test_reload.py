@@ -390,3 +390,65 @@ def test_rss_stays_flat_over_a_thousand_reloads(gateway_factory, two_hosts):
     run(200, 1001)
     after = g.rss_kb()
     assert after - before < 4096, f"RSS grew from {before} kB to {after} kB over 800 reloads"
+
+
+def wait_generation(admin, want, timeout=5):
+    return wait_metric(admin, "sluice_config_generation", want, timeout=timeout)
+
+
+def test_watch_sees_writes_renames_and_configmap_symlink_swaps(gateway_factory, two_hosts):
+    a, b = two_hosts
+    port, admin = free_port(), free_port()
+
+    def cfg(cluster):
+        return config(port, admin, {"a": [a.address], "b": [b.address]},
+                      [f"  - {{ name: r, cluster: {cluster} }}"])
+
+    g = gateway_factory(cfg("a"), extra_args=["--watch"])
+    with open(g.config_path, "w") as f:  # an in-place write, as an editor saves
+        f.write(cfg("b"))
+    assert wait_generation(admin, 2) == 2 and body_of(port) == (200, "B")
+    rewrite(g, cfg("a"))  # an atomic rename
+    assert wait_generation(admin, 3) == 3 and body_of(port) == (200, "A")
+
+    # A Kubernetes ConfigMap volume: sluice.yaml -> ..data/sluice.yaml, ..data -> a timestamped
+    # directory; an update writes a new directory and renames a new ..data link over the old.
+    def configmap_version(name, text):
+        os.makedirs(os.path.join(g.dir, name))
+        with open(os.path.join(g.dir, name, "sluice.yaml"), "w") as f:
+            f.write(text)
+        os.symlink(name, os.path.join(g.dir, "..data_tmp"))
+        os.replace(os.path.join(g.dir, "..data_tmp"), os.path.join(g.dir, "..data"))
+
+    configmap_version("..2026_12_04_v1", cfg("b"))
+    os.symlink("..data/sluice.yaml", g.config_path + ".link")
+    os.replace(g.config_path + ".link", g.config_path)
+    assert wait_generation(admin, 4) == 4 and body_of(port) == (200, "B")
+    configmap_version("..2026_12_04_v2", cfg("a"))
+    assert wait_generation(admin, 5) == 5 and body_of(port) == (200, "A")
+    # The same bytes again (an update of another key of the ConfigMap): no reload.
+    configmap_version("..2026_12_04_v3", cfg("a"))
+    time.sleep(1.5)
+    assert metric(get(admin, "/metrics")[2], "sluice_config_generation") == 5
+
+
+def test_config_as_yaml_is_a_config_validate_takes(gateway_factory, two_hosts, sluice_bin,
+                                                   tmp_path):
+    import subprocess
+    a, b = two_hosts
+    port, admin = free_port(), free_port()
+    g = gateway_factory(config(port, admin, {"a": [a.address], "b": [b.address]},
+                               ["  - { name: r, cluster: a, rate_limit: { rate: 5/s } }"]))
+    status, headers, text = get(admin, "/config?format=yaml")
+    assert status == 200 and headers["Content-Type"].startswith("application/yaml")
+    assert text.startswith(f"# generation 1 from {g.config_path} (xxh3:")
+    assert "drain_timeout: 30s" in text and "burst: 1" in text  # every default filled in
+    path = tmp_path / "effective.yaml"
+    path.write_text(text)
+    out = subprocess.run([sluice_bin, "validate", "-c", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # ... and serving it is a reload that changes nothing but the generation.
+    rewrite(g, text)
+    assert reload(admin) == 2
+    assert get(admin, "/config?format=yaml")[2].split("\n", 1)[1] == text.split("\n", 1)[1]
+    assert get(admin, "/config?format=xml")[0] == 400

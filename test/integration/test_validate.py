@@ -87,6 +87,9 @@ def test_version(sluice_bin):
 
 def test_bundled_examples_validate(sluice_bin):
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "..", "examples", "minimal.yaml")
-    rc, out, err = run(sluice_bin, "validate", "-c", path)
-    assert rc == 0, err
+    examples = os.path.join(here, "..", "..", "examples")
+    names = sorted(n for n in os.listdir(examples) if n.endswith(".yaml"))
+    assert "demo.yaml" in names and "minimal.yaml" in names
+    for name in names:
+        rc, out, err = run(sluice_bin, "validate", "-c", os.path.join(examples, name))
+        assert rc == 0, f"{name}: {err}"
