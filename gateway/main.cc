@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   CLI::App app{"sluice: an HTTP gateway that keeps services standing"};
   app.require_subcommand(1);
   app.set_version_flag("--version", SLUICE_VERSION);
+  app.footer("`sluice run --help` lists the signals (reload, log reopen, drain).");
 
   cli::RunOptions run_opts;
   auto* run = app.add_subcommand("run", "Serve traffic with a config file");
@@ -23,6 +24,14 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   run->add_option("-w,--workers", run_opts.workers, "Worker threads (overrides the config)")
       ->check(CLI::Range(1, 256));
+  run->footer(
+      "Signals:\n"
+      "  SIGHUP           reload the config file (also: POST /config/reload on the admin\n"
+      "                   listener, or --watch); a config with problems changes nothing\n"
+      "  SIGUSR1          reopen the access log file (logrotate)\n"
+      "  SIGTERM, SIGINT  drain: /ready turns 503, drain_accept_grace, then in-flight requests\n"
+      "                   finish (up to drain_timeout); a second one stops at once. Exit code\n"
+      "                   1 if requests were cut.");
   run->add_flag("--watch", run_opts.watch,
                 "Reload the config when the file changes (in-place writes, renames and symlink "
                 "swaps, as Kubernetes ConfigMaps do)");
