@@ -22,6 +22,11 @@
 #   CONNS ["50 500 5000"|"50 500"]         BODIES ["1k 16k"|"1k"]
 #   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy sluice"]
 #                                          (+ sluice-rl: sluice with an all-admitting rate limit;
+#                                          sluice-reload: sluice reloading its config every
+#                                          RELOAD_EVERY [0.1] s while measured (POST
+#                                          /config/reload, alternating a route timeout and the
+#                                          pool's max_idle); compare with report.py --pool
+#                                          --base sluice;
 #                                          nginx-hdr: nginx adding the headers sluice adds)
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
 #   GAP [0] s extra pause between runs          WRK_THREADS [1]
@@ -80,7 +85,10 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087)
+RELOAD_ADMIN=18097
+RELOAD_EVERY=${RELOAD_EVERY:-0.1}
+RELOADER=""
 declare -A HOST=()
 declare -A MPID=()      # target -> PID whose CPU/RSS is measured (worker)
 STARTED=()              # PIDs this script started (stopped on exit)
@@ -205,14 +213,17 @@ start_sluice() {
   # cap and with as many idle connections kept as nginx's `keepalive 8192`.
   # `start_sluice sluice-rl` adds a per-client-IP rate limit that admits everything: the cost
   # of the guard itself (issue: rate-limit overhead within 3%).
-  local t=${1:-sluice} route_extra=""
+  local t=${1:-sluice} route_extra="" top_extra="" timeout=15s max_idle=8192
   [[ "$t" == sluice-rl ]] &&
     route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }"
+  [[ "$t" == sluice-reload ]] && top_extra="admin: { address: 127.0.0.1:$RELOAD_ADMIN }"
   port_listening "${PORT[$t]}" && die "port ${PORT[$t]} already in use"
   [[ -x "$SLUICE_BIN" ]] || die "no sluice binary at $SLUICE_BIN"
   mkdir -p "run/$t"
-  cat > "run/$t/sluice.yaml" <<YAML
+  sluice_yaml() {
+  cat <<YAML
 workers: 1
+${top_extra}
 listeners:
   - name: bench
     address: 127.0.0.1:${PORT[$t]}
@@ -220,12 +231,21 @@ listeners:
 clusters:
   - name: backend
     endpoints: [127.0.0.1:${PORT[backend]}]
-    pool: { max_connections: 20000, max_idle: 8192, idle_timeout: 60s }
+    pool: { max_connections: 20000, max_idle: ${max_idle}, idle_timeout: 60s }
 routes:
   - name: all
     cluster: backend
+    timeout: ${timeout}
 ${route_extra}
 YAML
+  }
+  sluice_yaml > "run/$t/sluice.yaml"
+  if [[ "$t" == sluice-reload ]]; then
+    # The two configs the reloader alternates between: each reload changes the route (a new
+    # plan) and the cluster's pool limits (applied in place to the worker's pools).
+    cp "run/$t/sluice.yaml" "run/$t/a.yaml"
+    timeout=16s max_idle=8191 sluice_yaml > "run/$t/b.yaml"
+  fi
   taskset -c "$PROXY_CPU" "$SLUICE_BIN" run -c "run/$t/sluice.yaml" >"$RES/$t.log" 2>&1 &
   local pid=$!; STARTED+=("$pid")
   wait_port "${PORT[$t]}" "$pid" "$t"
@@ -259,6 +279,28 @@ start_extra() {
   fi
 }
 
+# sluice-reload: a config reload every RELOAD_EVERY s while a run is measured, from the load CPU
+# (like wrk; the reload's own work is the proxy's and is counted in its CPU).
+generation() {
+  curl -s "http://127.0.0.1:$RELOAD_ADMIN/metrics" | awk '$1=="sluice_config_generation"{print $2}'
+}
+start_reloader() {
+  RELOAD_GEN0=$(generation)
+  taskset -c "$LOAD_CPU" bash -c '
+    dir=$1; admin=$2; every=$3; i=0
+    while :; do
+      i=$((i + 1)); if (( i % 2 )); then v=b; else v=a; fi
+      cp "$dir/$v.yaml" "$dir/next.yaml" && mv "$dir/next.yaml" "$dir/sluice.yaml"
+      curl -s -o /dev/null -X POST "http://127.0.0.1:$admin/config/reload"
+      sleep "$every"
+    done' reloader "$HERE/run/sluice-reload" "$RELOAD_ADMIN" "$RELOAD_EVERY" &
+  RELOADER=$!; STARTED+=("$RELOADER")
+}
+stop_reloader() {  # prints the reloads applied meanwhile
+  kill "$RELOADER" 2>/dev/null; wait "$RELOADER" 2>/dev/null
+  echo $(( $(generation) - RELOAD_GEN0 ))
+}
+
 cpu_snap() {  # prints "busy0 total0 steal0 busy1 total1 steal1" (jiffies)
   awk -v a="cpu$LOAD_CPU" -v b="cpu$PROXY_CPU" '
     $1==a || $1==b { busy=$2+$3+$4+$7+$8; tot=busy+$5+$6+$9; s[$1]=busy" "tot" "$9 }
@@ -287,7 +329,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl) start_sluice "$t" ;;
+    sluice|sluice-rl|sluice-reload) start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
   esac
@@ -348,9 +390,12 @@ for body in $BODIES; do
           n0=$(be_accepts)
           c0=$(cpu_snap); p0=$(proc_ticks "${MPID[$t]:-}"); b0=$(proc_ticks "${MPID[backend]}"); t0=$(now)
           wout="$RES/wrk-$body-c$c-r$rep-$t.txt"
+          [[ $t == sluice-reload ]] && start_reloader
           { time taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
               -s tools/report.lua "$url" >"$wout" 2>&1 ; } 2>"$RES/.wrk-rusage"
           t1=$(now); p1=$(proc_ticks "${MPID[$t]:-}"); b1=$(proc_ticks "${MPID[backend]}"); c1=$(cpu_snap)
+          reloads=""
+          [[ $t == sluice-reload ]] && reloads="reloads=$(stop_reloader)"
           n1=$(be_accepts)
           res=$(grep '^RESULT ' "$wout" | sed 's/^RESULT //')
           [[ -n "$res" ]] || { log "wrk failed for $t c=$c $body (see $wout)"; res="rps=0"; }
@@ -373,7 +418,7 @@ for body in $BODIES; do
           if [[ -n "${MPID[$t]:-}" ]]; then
             mem="rss_kb=$(status_kb "${MPID[$t]}" VmRSS) hwm_kb=$(status_kb "${MPID[$t]}" VmHWM)"
           fi
-          line="RUN body=$body conns=$c rep=$rep target=$t $res $extra $mem tw=$tw bg=$bg be_new_conns=$(( n1 - n0 - 1 ))"
+          line="RUN body=$body conns=$c rep=$rep target=$t $res $extra $mem tw=$tw bg=$bg be_new_conns=$(( n1 - n0 - 1 )) $reloads"
           rps=$(grep -o 'rps=[0-9.]*' <<<"$res" | cut -d= -f2)
           log "[$i/$total] $body c=$c rep=$rep $t: ${rps} req/s  ($extra bg=$bg new_upstream=$(( n1 - n0 - 1 )))"
           # Host noise check: the VM's vCPUs get stolen by the hypervisor in bursts

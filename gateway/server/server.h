@@ -89,7 +89,10 @@ class Server {
   // Reads the config file again and applies it, or changes nothing. Main thread.
   ReloadResult reload(std::string_view trigger);
   // Applies an already validated config (`text`: its bytes, for the hash). Main thread.
-  ReloadResult apply(config::Config next, std::string_view text, std::string_view trigger);
+  // `started`: when the reload began (reported in the log with the time it took).
+  ReloadResult apply(
+      config::Config next, std::string_view text, std::string_view trigger,
+      std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
 
   [[nodiscard]] std::size_t workerCount() const noexcept { return workers_.size(); }
   [[nodiscard]] boost::asio::io_context& mainContext() noexcept { return io_; }

@@ -10,6 +10,9 @@ Medians are taken over repetitions; with >1 rep the req/s spread
 
   report.py RAW_LOG              the tables of one run
   report.py --pool RAW_LOG...    paired-with-nginx ratios pooled over several runs' repetitions
+  report.py --pool --base T RAW_LOG...
+                                 the same, paired with target T instead of nginx (e.g. T=sluice
+                                 for sluice-reload: the cost of reloading every 100 ms)
 """
 import math
 import statistics as st
@@ -70,8 +73,8 @@ def group_cells(runs, targets):
     return cells
 
 
-def paired_ratios(by_target, target):
-    """Per-repetition ratios of `target` to nginx in one cell: (req/CPU-s, p99, p50) lists.
+def paired_ratios(by_target, target, base="nginx"):
+    """Per-repetition ratios of `target` to `base` in one cell: (req/CPU-s, p99, p50) lists.
 
     Reps pair by (source, rep): `source` tells runs pooled from several raw logs apart."""
     def per_rep(rs):
@@ -81,7 +84,7 @@ def paired_ratios(by_target, target):
         cpu = num(x.get("tgt_cpu"), 0)
         return num(x.get("rps")) / cpu if cpu else None
 
-    ngx = per_rep(by_target.get("nginx", []))
+    ngx = per_rep(by_target.get(base, []))
     eff_r, p99_r, p50_r = [], [], []
     for key, r in per_rep(by_target.get(target, [])).items():
         n = ngx.get(key)
@@ -97,14 +100,14 @@ def paired_ratios(by_target, target):
     return eff_r, p99_r, p50_r
 
 
-def paired_rows(cells, targets):
-    """(body, conns, target, req/CPU-s, p99, p50 ratio lists) for every cell and non-nginx
-    target that has at least one repetition paired with nginx."""
+def paired_rows(cells, targets, base="nginx"):
+    """(body, conns, target, req/CPU-s, p99, p50 ratio lists) for every cell and target other
+    than `base` that has at least one repetition paired with it."""
     for (body, conns), by_t in cells.items():
         for t in targets:
-            if t == "nginx":
+            if t == base:
                 continue
-            eff_r, p99_r, p50_r = paired_ratios(by_t, t)
+            eff_r, p99_r, p50_r = paired_ratios(by_t, t, base)
             if eff_r or p99_r:
                 yield body, conns, t, eff_r, p99_r, p50_r
 
@@ -334,8 +337,8 @@ def main(path):
         p("")
 
 
-def pool(paths):
-    """Paired-with-nginx table over the repetitions of several runs (same build, other hours)."""
+def pool(paths, base="nginx"):
+    """Paired-with-`base` table over the repetitions of several runs (same build, other hours)."""
     runs, targets, sources = [], [], []
     for path in paths:
         meta, rs, _, _ = read_raw(path)
@@ -348,10 +351,10 @@ def pool(paths):
     print("")
     print("(95 % = distribution-free confidence interval of the median ratio; - below 6 reps)")
     print("")
-    print("| body | conns | target | reps | req/CPU-s x nginx | wins | 95 % | p99 x nginx | wins | "
-          "95 % | p50 x nginx | wins |")
+    print(f"| body | conns | target | reps | req/CPU-s x {base} | wins | 95 % | p99 x {base} | wins | "
+          f"95 % | p50 x {base} | wins |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for body, conns, t, eff_r, p99_r, p50_r in paired_rows(cells, targets):
+    for body, conns, t, eff_r, p99_r, p50_r in paired_rows(cells, targets, base):
         print(f"| {body} | {conns} | {t} | {len(eff_r)} | {ratio_cell(eff_r, as_fast)} | "
               f"{ci_cell(eff_r)} | {ratio_cell(p99_r, no_slower)} | {ci_cell(p99_r)} | "
               f"{ratio_cell(p50_r, no_slower)} |")
@@ -360,9 +363,11 @@ def pool(paths):
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
         print(__doc__)
-    elif len(sys.argv) > 2 and sys.argv[1] == "--pool":
+    elif len(sys.argv) > 4 and sys.argv[1:3] == ["--pool", "--base"]:
+        pool(sys.argv[4:], base=sys.argv[3])
+    elif len(sys.argv) > 2 and sys.argv[1] == "--pool" and not sys.argv[2].startswith("-"):
         pool(sys.argv[2:])
     elif len(sys.argv) == 2 and not sys.argv[1].startswith("-"):
         main(sys.argv[1])
     else:
-        sys.exit("usage: report.py RAW_LOG | report.py --pool RAW_LOG...")
+        sys.exit("usage: report.py RAW_LOG | report.py --pool [--base TARGET] RAW_LOG...")

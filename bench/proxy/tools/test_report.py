@@ -74,6 +74,22 @@ def test_pool_keeps_the_repetitions_of_each_run_apart(tmp_path):
     assert "Pooled over 2 runs: A (sluice 0.1.0@test); B (sluice 0.1.0@test)" in out
 
 
+def test_pool_pairs_with_another_base_target(tmp_path):
+    # --base sluice: sluice-reload's repetitions pair with sluice's, and nginx is just another
+    # target.
+    a = write_raw(tmp_path / "a.log", "A", [
+        run_line("sluice", 1, 100, 100, 10, 20), run_line("sluice-reload", 1, 95, 100, 10, 22),
+        run_line("nginx", 1, 100, 50, 10, 20),
+        run_line("sluice", 2, 100, 100, 10, 20), run_line("sluice-reload", 2, 99, 100, 10, 20)])
+    out = subprocess.run([sys.executable, REPORT, "--pool", "--base", "sluice", a], check=True,
+                         capture_output=True, text=True).stdout
+    assert "req/CPU-s x sluice" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 1k | 50 | sluice-reload |"))
+    assert row == "| 1k | 50 | sluice-reload | 2 | 0.97 | 0/2 | - | 1.05 | 1/2 | - | 1.00 | 2/2 |"
+    row = next(line for line in out.splitlines() if line.startswith("| 1k | 50 | nginx |"))
+    assert row.startswith("| 1k | 50 | nginx | 1 | 2.00 |")
+
+
 def test_usage_error_without_arguments():
     r = subprocess.run([sys.executable, REPORT], capture_output=True, text=True)
     assert r.returncode != 0
