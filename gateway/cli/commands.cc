@@ -39,10 +39,11 @@ int serve(config::Config cfg, server::Server::Options options, const std::string
     std::cerr << "sluice: " << error << '\n';
     return 1;
   }
-  spdlog::info("sluice {} serving on {} with {} worker(s){}", SLUICE_VERSION, listeners,
-               server->workerCount(), admin.empty() ? "" : ", admin on " + admin);
-  if (!banner_extra.empty()) std::cout << banner_extra << std::flush;
-  return server->run();
+  return server->run([&] {
+    spdlog::info("sluice {} serving on {} with {} worker(s){}", SLUICE_VERSION, listeners,
+                 server->workerCount(), admin.empty() ? "" : ", admin on " + admin);
+    if (!banner_extra.empty()) std::cout << banner_extra << std::flush;
+  });
 }
 
 // The built-in upstreams of `sluice demo` and the endpoint each takes the place of in

@@ -290,25 +290,33 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   auto snap = registry_->build(std::move(next), generation_ + 1);
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t pending = workers_.size();
+  struct Acks {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t pending = 0;
+  };
+  auto acks = std::make_shared<Acks>();  // shared: a late acknowledgement finds it alive
+  acks->pending = workers_.size();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     WorkerUpdate u;
     u.snapshot = snap;
     for (const auto& c : snap->config.clusters) u.hosts.push_back(slotsOf(*registry_, c.name));
     u.listeners = std::move(fds[i]);
     u.access_log = log_for_workers;
-    workers_[i]->adopt(std::move(u), [&] {
-      const std::lock_guard lock(mu);
-      if (--pending == 0) cv.notify_one();
+    workers_[i]->adopt(std::move(u), [acks] {
+      const std::lock_guard lock(acks->mu);
+      if (--acks->pending == 0) acks->cv.notify_one();
     });
   }
   {
     // Workers take a generation between requests, in microseconds; waiting here keeps the
-    // main loop (admin, health checks) still for that long.
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return pending == 0; });
+    // main loop (admin, health checks) still for that long. A worker that does not answer
+    // within seconds is stuck in something else: the reload is reported once it does.
+    std::unique_lock lock(acks->mu);
+    while (!acks->cv.wait_for(lock, std::chrono::seconds(5), [&] { return acks->pending == 0; })) {
+      spdlog::warn("reload ({}): {} worker(s) still to take generation {}", trigger, acks->pending,
+                   snap->generation);
+    }
   }
   if (log_changed) {
     // No worker writes to the old log any more: it is flushed and closed here.
@@ -351,7 +359,7 @@ void Server::rebuildDiscovery() {
   if (!discovery_->any()) discovery_.reset();
 }
 
-int Server::run() {
+int Server::run(const std::function<void()>& ready) {
   asio::signal_set stop_signals(io_, SIGINT, SIGTERM);
   asio::signal_set reload_signals(io_, SIGHUP);
   asio::signal_set reopen_signals(io_, SIGUSR1);
@@ -407,6 +415,7 @@ int Server::run() {
                                                [this] { (void)reload("file change"); });
     watcher_->start();
   }
+  if (ready) ready();
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,7 +79,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serves until a signal or requestDrain(), then drains. Returns the process exit code.
-  int run();
+  // `ready` runs once every signal is handled and the workers accept (what a script waiting for
+  // the "serving" line may rely on).
+  int run(const std::function<void()>& ready = {});
   void requestDrain();  // thread-safe
 
   struct ReloadResult {

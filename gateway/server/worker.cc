@@ -137,8 +137,7 @@ void Worker::applyListeners(const config::Config& config, ListenFds& fds) {
   }
 }
 
-void Worker::removeListener(WorkerListener& l) {
-  l.removed = true;
+void Worker::stopAccepting(WorkerListener& l) {
   l.draining = true;
   // Connections the kernel already completed sit in the accept queue; closing the listener
   // would reset them. Take them first: they are served (with Connection: close) like the rest.
@@ -151,6 +150,11 @@ void Worker::removeListener(WorkerListener& l) {
     spawn(std::move(s), l);
   }
   l.acceptor.close(ec);
+}
+
+void Worker::removeListener(WorkerListener& l) {
+  l.removed = true;
+  stopAccepting(l);
   for (auto* c = connections_; c != nullptr;) {
     auto* next = c->next;
     if (&c->listener() == &l) c->drain();
@@ -313,19 +317,7 @@ void Worker::drainNow() {
   if (draining_) return;
   draining_ = true;
   for (auto& l : listeners_) {
-    if (l.removed) continue;
-    l.draining = true;
-    // Connections the kernel already completed sit in the accept queue; closing the listener
-    // would reset them. Take them first: they are served (with Connection: close) like the rest.
-    boost::system::error_code ec;
-    l.acceptor.non_blocking(true, ec);
-    for (;;) {
-      tcp::socket s(io_);
-      l.acceptor.accept(s, ec);
-      if (ec) break;
-      spawn(std::move(s), l);
-    }
-    l.acceptor.close(ec);
+    if (!l.removed) stopAccepting(l);
   }
   for (auto* c = connections_; c != nullptr;) {
     auto* next = c->next;

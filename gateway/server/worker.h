@@ -117,6 +117,8 @@ class Worker {
 
   void apply(WorkerUpdate update);
   void applyListeners(const config::Config& config, ListenFds& fds);
+  // Takes the connections already queued, then closes the listening socket.
+  void stopAccepting(WorkerListener& l);
   void removeListener(WorkerListener& l);
   void maybeFree(WorkerListener& l);
   void free(WorkerGeneration* g);

@@ -83,30 +83,9 @@ class ThrowingGuard final : public guards::Guard {
   std::atomic<int> last_status{0};
 };
 
-class WorkerTest : public ::testing::Test {
+// A worker on loopback, its config generations built by a real state registry.
+class WorkerFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto upstream = upstreams_.start({{"up", std::chrono::milliseconds(0)}});
-    port_ = freePort();
-    const std::string yaml = "listeners: [{ name: p, address: 127.0.0.1:" + std::to_string(port_) +
-                             " }]\nclusters: [{ name: c, endpoints: [" + upstream[0] +
-                             "] }]\nroutes: [{ name: r, cluster: c }]\n";
-    auto loaded = config::load(yaml, "test.yaml");
-    ASSERT_TRUE(loaded.ok()) << loaded.diagnostics.front().format();
-    guard_ = std::make_shared<ThrowingGuard>();
-    auto snapshot = registry_.build(std::move(*loaded.config), 1, [this](const config::Route&) {
-      return std::vector<std::shared_ptr<guards::Guard>>{guard_};
-    });
-    WorkerUpdate first;
-    first.snapshot = snapshot;
-    first.hosts.push_back(std::make_shared<const std::vector<upstream::HostSet::Host>>(
-        registry_.cluster("c")->hosts->slots()));
-    auto fd = bindListener(snapshot->config.listeners.front());
-    ASSERT_TRUE(std::holds_alternative<int>(fd)) << std::get<std::string>(fd);
-    first.listeners.add("p", std::get<int>(fd));
-    worker_ = std::make_unique<Worker>(0, std::move(first));
-    worker_->start();
-  }
   void TearDown() override {
     if (worker_) {
       worker_->stop();
@@ -114,13 +93,50 @@ class WorkerTest : public ::testing::Test {
     }
     upstreams_.stop();
   }
+  // The next generation of `yaml` for the worker, with `extra` guards on every route.
+  WorkerUpdate update(const std::string& yaml, const StateRegistry::ExtraGuards& extra = {}) {
+    auto loaded = config::load(yaml, "test.yaml");
+    EXPECT_TRUE(loaded.ok()) << loaded.diagnostics.front().format();
+    WorkerUpdate u;
+    u.snapshot = registry_.build(std::move(*loaded.config), ++generation_, extra);
+    for (const auto& c : u.snapshot->config.clusters) {
+      u.hosts.push_back(std::make_shared<const std::vector<upstream::HostSet::Host>>(
+          registry_.cluster(c.name)->hosts->slots()));
+    }
+    return u;
+  }
+  // Binds the first generation's listener and starts the worker on it.
+  void start(WorkerUpdate first) {
+    auto fd = bindListener(first.snapshot->config.listeners.front());
+    ASSERT_TRUE(std::holds_alternative<int>(fd)) << std::get<std::string>(fd);
+    first.listeners.add(first.snapshot->config.listeners.front().name, std::get<int>(fd));
+    worker_ = std::make_unique<Worker>(0, std::move(first));
+    worker_->start();
+  }
 
   demo::DemoUpstreams upstreams_;
   boost::asio::io_context main_io_;
   StateRegistry registry_{main_io_, 1};
+  std::uint64_t generation_ = 0;
   std::uint16_t port_ = 0;
-  std::shared_ptr<ThrowingGuard> guard_;
   std::unique_ptr<Worker> worker_;
+};
+
+class WorkerTest : public WorkerFixture {
+ protected:
+  void SetUp() override {
+    const auto upstream = upstreams_.start({{"up", std::chrono::milliseconds(0)}});
+    port_ = freePort();
+    const std::string yaml = "listeners: [{ name: p, address: 127.0.0.1:" + std::to_string(port_) +
+                             " }]\nclusters: [{ name: c, endpoints: [" + upstream[0] +
+                             "] }]\nroutes: [{ name: r, cluster: c }]\n";
+    guard_ = std::make_shared<ThrowingGuard>();
+    start(update(yaml, [this](const config::Route&) {
+      return std::vector<std::shared_ptr<guards::Guard>>{guard_};
+    }));
+  }
+
+  std::shared_ptr<ThrowingGuard> guard_;
 };
 
 TEST_F(WorkerTest, ForwardsThroughTheGuardSeam) {
@@ -157,7 +173,7 @@ TEST_F(WorkerTest, AGuardCanAnswerLocallyAndOnlyAdmittedRequestsComplete) {
 }
 
 // A worker that adopts new config generations while requests run.
-class ReloadingWorkerTest : public ::testing::Test {
+class ReloadingWorkerTest : public WorkerFixture {
  protected:
   void SetUp() override {
     const auto up = upstreams_.start(
@@ -165,36 +181,13 @@ class ReloadingWorkerTest : public ::testing::Test {
     slow_ = up[0];
     fast_ = up[1];
     port_ = freePort();
-    auto first = update(yaml("slow"));
-    auto fd = bindListener(first.snapshot->config.listeners.front());
-    ASSERT_TRUE(std::holds_alternative<int>(fd)) << std::get<std::string>(fd);
-    first.listeners.add("p", std::get<int>(fd));
-    worker_ = std::make_unique<Worker>(0, std::move(first));
-    worker_->start();
-  }
-  void TearDown() override {
-    if (worker_) {
-      worker_->stop();
-      worker_->join();
-    }
-    upstreams_.stop();
+    start(update(yaml("slow")));
   }
   std::string yaml(const std::string& cluster) const {
     return "listeners: [{ name: p, address: 127.0.0.1:" + std::to_string(port_) +
            " }]\nclusters: [{ name: slow, endpoints: [" + slow_ +
            "] }, { name: fast, endpoints: [" + fast_ +
            "] }]\nroutes: [{ name: r, cluster: " + cluster + " }]\n";
-  }
-  WorkerUpdate update(const std::string& text) {
-    auto loaded = config::load(text, "test.yaml");
-    EXPECT_TRUE(loaded.ok());
-    WorkerUpdate u;
-    u.snapshot = registry_.build(std::move(*loaded.config), ++generation_);
-    for (const auto& c : u.snapshot->config.clusters) {
-      u.hosts.push_back(std::make_shared<const std::vector<upstream::HostSet::Host>>(
-          registry_.cluster(c.name)->hosts->slots()));
-    }
-    return u;
   }
   // Hands the worker `u` and waits until it serves it.
   void adopt(WorkerUpdate u) {
@@ -204,14 +197,8 @@ class ReloadingWorkerTest : public ::testing::Test {
     ASSERT_TRUE(done);
   }
 
-  demo::DemoUpstreams upstreams_;
-  boost::asio::io_context main_io_;
-  StateRegistry registry_{main_io_, 1};
-  std::uint64_t generation_ = 0;
   std::string slow_;
   std::string fast_;
-  std::uint16_t port_ = 0;
-  std::unique_ptr<Worker> worker_;
 };
 
 TEST_F(ReloadingWorkerTest, ARequestFinishesOnTheGenerationItStartedOn) {
