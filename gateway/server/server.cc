@@ -415,12 +415,23 @@ int Server::run(const std::function<void()>& ready) {
                                                [this] { (void)reload("file change"); });
     watcher_->start();
   }
+  flushAccessLogSoon();
   if (ready) ready();
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (access_log_) access_log_->flush();
   return exit_code_;
+}
+
+void Server::flushAccessLogSoon() {
+  // Lines reach the file within a second (`tail -f` works), at one write per second at most.
+  flush_timer_.expires_after(std::chrono::seconds(1));
+  flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (access_log_) access_log_->flush();
+    flushAccessLogSoon();
+  });
 }
 
 void Server::schedulePublish(std::string_view cluster) {
@@ -526,6 +537,7 @@ void Server::pollDrain() {
     }
     if (admin_) admin_->stop();
     if (watcher_) watcher_->stop();
+    flush_timer_.cancel();
     registry_->stop();
     if (discovery_) discovery_->stop();
     io_.stop();

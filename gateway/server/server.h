@@ -118,6 +118,7 @@ class Server {
   // for all the changes made meanwhile: a burst of registrations (or a client looping
   // PUT/DELETE) costs the workers at most 50 updates a second.
   void schedulePublish(std::string_view cluster);
+  void flushAccessLogSoon();
   [[nodiscard]] admin::Response configResponse(std::string_view query) const;
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
 
@@ -137,6 +138,7 @@ class Server {
   std::atomic<bool> draining_{false};  // /ready says 503
   bool workers_draining_ = false;      // the accept grace is over
   std::unique_ptr<boost::asio::steady_timer> grace_timer_;
+  boost::asio::steady_timer flush_timer_{io_};
   bool running_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};
   const char* stop_reason_ = "drain_timeout";

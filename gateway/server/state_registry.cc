@@ -105,6 +105,15 @@ StateRegistry::ClusterEntry& StateRegistry::buildCluster(
     }
     fresh->state =
         std::make_shared<upstream::ClusterState>(c, fresh->hosts->capacity(), workers_, now);
+    if (e) {
+      // The cluster's counters go on from where they were (hosts matched by address).
+      std::vector<std::size_t> slot_map(fresh->hosts->capacity(), static_cast<std::size_t>(-1));
+      for (std::size_t i = 0; i < slot_map.size(); ++i) {
+        const auto& h = fresh->hosts->slots()[i];
+        if (!h.empty()) slot_map[i] = e->hosts->find(h.address).value_or(slot_map[i]);
+      }
+      fresh->state->counters().carryFrom(e->state->counters(), slot_map);
+    }
     seedSlots(*fresh);
     startChecker(*fresh, c);
     e = std::move(fresh);

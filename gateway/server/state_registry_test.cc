@@ -123,12 +123,22 @@ TEST_F(StateRegistryTest, AClusterThatNoLongerFitsGetsNewStateAndTheOldLivesWith
   joined.source = upstream::HostSet::Source::Registry;
   joined.ttl = 30s;
   registry_.cluster("c")->hosts->upsert(joined, std::chrono::steady_clock::now());
+  auto& before = a->clusters[0]->counters().shards;
+  before[1].cluster.retries.inc(3);
+  before[0].hosts[1].requests.inc(5);  // 127.0.0.1:3
+  before[1].hosts[1].requests.inc(2);
 
   // One more endpoint than there are slots: a new state; discovered hosts stay members.
   const auto b = build(edit(std::string(kBase), "[127.0.0.1:2, 127.0.0.1:3]",
                             "[127.0.0.1:2, 127.0.0.1:3, 127.0.0.1:6]"));
   EXPECT_NE(b->clusters[0], a->clusters[0]);
   EXPECT_TRUE(registry_.cluster("c")->hosts->find("127.0.0.1:9"));
+  // Its counters go on from where they were: the series stay monotonic.
+  const auto& after = b->clusters[0]->counters().shards;
+  EXPECT_EQ(after.sum([](const stats::ClusterShard& s) { return s.cluster.retries.value(); }), 3U);
+  const auto slot = *registry_.cluster("c")->hosts->find("127.0.0.1:3");
+  EXPECT_EQ(after.sum([&](const stats::ClusterShard& s) { return s.hosts[slot].requests.value(); }),
+            7U);
   EXPECT_FALSE(old.expired());  // generation a still runs requests
   a.reset();
   EXPECT_TRUE(old.expired());

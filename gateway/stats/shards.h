@@ -98,8 +98,45 @@ struct ClusterShard {
 // A cluster's counters; sized for the host slots of the cluster state they belong to.
 struct ClusterCounters {
   ClusterCounters(std::size_t workers, std::size_t host_slots) : shards(workers, host_slots) {}
+
+  // Starts these (new, not yet written) counters where `before` - the counters of the state
+  // this one replaces - are, so that the cluster's series stay monotonic across the
+  // replacement: the cluster's own counters, and each host's by `slot_map` ([new slot] = old
+  // slot of the same host, or npos). Gauges are not carried: they follow the connections.
+  // Main thread, before any worker writes these.
+  void carryFrom(const ClusterCounters& before, const std::vector<std::size_t>& slot_map);
+
   PerWorker<ClusterShard> shards;
 };
+
+inline void ClusterCounters::carryFrom(const ClusterCounters& before,
+                                       const std::vector<std::size_t>& slot_map) {
+  const auto sum = [&](auto get) {
+    return before.shards.sum([&](const ClusterShard& s) { return get(s).value(); });
+  };
+  ClusterShard& into = shards[0];
+  for (std::size_t k = 0; k < into.cluster.errors.size(); ++k) {
+    into.cluster.errors[k].inc(
+        sum([&](const ClusterShard& s) -> const Counter& { return s.cluster.errors[k]; }));
+  }
+  into.cluster.retries.inc(
+      sum([](const ClusterShard& s) -> const Counter& { return s.cluster.retries; }));
+  into.cluster.retries_denied.inc(
+      sum([](const ClusterShard& s) -> const Counter& { return s.cluster.retries_denied; }));
+  for (std::size_t h = 0; h < slot_map.size() && h < into.hosts.size(); ++h) {
+    const std::size_t o = slot_map[h];
+    if (o == static_cast<std::size_t>(-1)) continue;
+    auto& host = into.hosts[h];
+    host.connects.inc(
+        sum([&](const ClusterShard& s) -> const Counter& { return s.hosts[o].connects; }));
+    host.requests.inc(
+        sum([&](const ClusterShard& s) -> const Counter& { return s.hosts[o].requests; }));
+    for (std::size_t r = 0; r < host.closed.size(); ++r) {
+      host.closed[r].inc(
+          sum([&](const ClusterShard& s) -> const Counter& { return s.hosts[o].closed[r]; }));
+    }
+  }
+}
 
 inline std::optional<std::size_t> RouteCounters::guardSlot(std::string_view guard) {
   for (std::size_t i = 0; i < names_.size(); ++i) {

@@ -158,7 +158,10 @@ def test_limits_and_breakers_keep_their_state(gateway_factory, two_hosts):
     assert [body_of(port, "/l")[0] for _ in range(3)] == [200, 200, 429]
     for _ in range(4):
         assert body_of(port)[0] == 503  # the fault fails every call: the breaker opens
-    assert get(admin, "/breakers")[2].count('"state": "open"') == 1
+    deadline = time.monotonic() + 5  # (outcomes are recorded just after the last byte is sent)
+    while get(admin, "/breakers")[2].count('"state": "open"') != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
 
     # An unrelated change: the bucket stays empty and the breaker open.
     rewrite(g, config(port, admin, {"a": [a.address], "b": [b.address], "c": [b.address]},
@@ -457,3 +460,28 @@ def test_config_as_yaml_is_a_config_validate_takes(gateway_factory, two_hosts, s
     assert reload(admin) == 2
     assert get(admin, "/config?format=yaml")[2].split("\n", 1)[1] == text.split("\n", 1)[1]
     assert get(admin, "/config?format=xml")[0] == 400
+
+
+def test_listener_limits_and_the_access_log_change_by_reload(gateway_factory, two_hosts,
+                                                             tmp_path):
+    import json
+    a, _ = two_hosts
+    port, admin = free_port(), free_port()
+    log_path = tmp_path / "access.log"
+    g = gateway_factory(config(port, admin, {"a": [a.address]}, ["  - { name: r, cluster: a }"]))
+    c = Client(port)  # a keep-alive connection that lives across the reload
+    long_header = [("X-Long", "v" * 3000)]
+    assert c.request("GET", "/", headers=long_header).status == 200
+    rewrite(g, config(port, admin, {"a": [a.address]}, ["  - { name: r, cluster: a }"],
+                      top=f"access_log: {{ enabled: true, path: \"{log_path}\", fields: [path] }}")
+            .replace("name: public, address",
+                     "name: public, limits: { header_bytes: 2KiB, request_line: 1KiB }, address"))
+    reload(admin)
+    # The next request on the same connection is read with the new limit, and logged.
+    assert c.request("GET", "/logged").status == 200
+    assert c.request("GET", "/", headers=long_header).status == 431
+    deadline = time.monotonic() + 5
+    while not log_path.exists() or "/logged" not in log_path.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert json.loads(log_path.read_text().splitlines()[0]) == {"path": "/logged"}
