@@ -98,7 +98,7 @@ struct Item : Node {
 
 class Iterator {
  public:
-  using iterator_category = std::forward_iterator_tag;
+  using iterator_category = std::input_iterator_tag;  // it yields values, not references
   using value_type = Item;
   using difference_type = std::ptrdiff_t;
   using pointer = void;
