@@ -19,24 +19,24 @@ bool isReservedField(std::string_view name) {
   return std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved);
 }
 
-std::optional<int> status(Reader& r, const YAML::Node& n, std::string_view what, int min) {
+std::optional<int> status(Reader& r, const yaml::Node& n, std::string_view what, int min) {
   if (auto v = r.integer(n, what, static_cast<std::uint64_t>(min), 599)) {
     return static_cast<int>(*v);
   }
   return std::nullopt;
 }
 
-void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
+void readFallback(Reader& r, const yaml::Node& n, Fallback& out) {
   if (!r.map(n, "circuit_breaker.fallback",
              {"status", "body", "content_type", "headers", "cache", "cluster"})) {
     return;
   }
   r.optional(n, "status", out.status,
-             [&](const YAML::Node& v) { return status(r, v, "fallback.status", 200); });
-  if (const YAML::Node b = n["body"]) {
+             [&](const yaml::Node& v) { return status(r, v, "fallback.status", 200); });
+  if (const yaml::Node b = n["body"]) {
     if (auto s = r.scalar(b, "fallback.body")) out.body = *s;
   }
-  if (const YAML::Node ct = n["content_type"]) {
+  if (const yaml::Node ct = n["content_type"]) {
     if (auto s = r.scalar(ct, "fallback.content_type")) {
       if (s->empty() || s->find_first_of("\r\n") != std::string::npos) {
         r.error(ct, "fallback.content_type must be a non-empty value without CR or LF");
@@ -45,7 +45,7 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
       }
     }
   }
-  if (const YAML::Node h = n["headers"]) {
+  if (const yaml::Node h = n["headers"]) {
     if (!h.IsMap()) {
       r.error(h, "fallback.headers must be a mapping of field names to values");
     } else {
@@ -67,21 +67,21 @@ void readFallback(Reader& r, const YAML::Node& n, Fallback& out) {
       }
     }
   }
-  if (const YAML::Node c = n["cache"]) {
+  if (const yaml::Node c = n["cache"]) {
     if (c.IsScalar()) {
       if (auto v = r.boolean(c, "fallback.cache")) out.cache = *v;
     } else if (r.map(c, "fallback.cache", {"entries", "max_body", "max_bytes"})) {
       out.cache = true;
-      r.optional(c, "entries", out.cache_entries, [&](const YAML::Node& v) {
+      r.optional(c, "entries", out.cache_entries, [&](const yaml::Node& v) {
         return r.integer(v, "fallback.cache.entries", 1, 1'000'000);
       });
       r.optional(c, "max_body", out.cache_max_body,
-                 [&](const YAML::Node& v) { return r.size(v, "fallback.cache.max_body", 1); });
+                 [&](const yaml::Node& v) { return r.size(v, "fallback.cache.max_body", 1); });
       r.optional(c, "max_bytes", out.cache_max_bytes,
-                 [&](const YAML::Node& v) { return r.size(v, "fallback.cache.max_bytes", 1); });
+                 [&](const yaml::Node& v) { return r.size(v, "fallback.cache.max_bytes", 1); });
     }
   }
-  if (const YAML::Node c = n["cluster"]) {
+  if (const yaml::Node c = n["cluster"]) {
     if (auto s = r.name(c, "fallback.cluster")) out.cluster = *s;
   }
   if (out.cluster && (out.cache || n["status"] || n["body"] || n["headers"])) {
@@ -115,14 +115,14 @@ resilience::CircuitBreaker::Settings breakerSettings(const CircuitBreaker& c) {
   return s;
 }
 
-void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
+void readCircuitBreaker(Reader& r, const yaml::Node& n, CircuitBreaker& out) {
   if (!r.map(n, "circuit_breaker",
              {"window", "minimum_calls", "failure_rate", "slow_call_rate", "slow_call_duration",
               "open_duration", "open_duration_multiplier", "max_open_duration", "half_open_probes",
               "failure_statuses", "fallback"})) {
     return;
   }
-  if (const YAML::Node w = n["window"]) {
+  if (const yaml::Node w = n["window"]) {
     // A count ("100": the last 100 calls) or a duration ("10s": the calls of the last 10 s).
     const auto s = r.scalar(w, "circuit_breaker.window");
     if (s && parseUnsigned<std::uint32_t>(*s)) {
@@ -137,34 +137,34 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
       }
     }
   }
-  r.optional(n, "minimum_calls", out.minimum_calls, [&](const YAML::Node& v) {
+  r.optional(n, "minimum_calls", out.minimum_calls, [&](const yaml::Node& v) {
     return r.integer(v, "circuit_breaker.minimum_calls", 1,
                      resilience::CircuitBreaker::kMaxWindowSize);
   });
-  r.optional(n, "failure_rate", out.failure_rate, [&](const YAML::Node& v) {
+  r.optional(n, "failure_rate", out.failure_rate, [&](const yaml::Node& v) {
     return r.decimal(v, "circuit_breaker.failure_rate (percent)", 0, 100);
   });
-  r.optional(n, "slow_call_rate", out.slow_call_rate, [&](const YAML::Node& v) {
+  r.optional(n, "slow_call_rate", out.slow_call_rate, [&](const yaml::Node& v) {
     return r.decimal(v, "circuit_breaker.slow_call_rate (percent)", 0, 100);
   });
-  if (const YAML::Node d = n["slow_call_duration"]) {
+  if (const yaml::Node d = n["slow_call_duration"]) {
     if (auto v = r.duration(d, "circuit_breaker.slow_call_duration", kMinTimeout)) {
       out.slow_call_duration = *v;
     }
   }
-  r.optional(n, "open_duration", out.open_duration, [&](const YAML::Node& v) {
+  r.optional(n, "open_duration", out.open_duration, [&](const yaml::Node& v) {
     return r.duration(v, "circuit_breaker.open_duration", kMinTimeout);
   });
-  r.optional(n, "open_duration_multiplier", out.open_duration_multiplier, [&](const YAML::Node& v) {
+  r.optional(n, "open_duration_multiplier", out.open_duration_multiplier, [&](const yaml::Node& v) {
     return r.decimal(v, "circuit_breaker.open_duration_multiplier", 1, 100);
   });
-  r.optional(n, "max_open_duration", out.max_open_duration, [&](const YAML::Node& v) {
+  r.optional(n, "max_open_duration", out.max_open_duration, [&](const yaml::Node& v) {
     return r.duration(v, "circuit_breaker.max_open_duration", kMinTimeout);
   });
-  r.optional(n, "half_open_probes", out.half_open_probes, [&](const YAML::Node& v) {
+  r.optional(n, "half_open_probes", out.half_open_probes, [&](const yaml::Node& v) {
     return r.integer(v, "circuit_breaker.half_open_probes", 1, 1000);
   });
-  if (const YAML::Node fs = n["failure_statuses"]) {
+  if (const yaml::Node fs = n["failure_statuses"]) {
     if (!fs.IsSequence() || fs.size() == 0) {
       r.error(fs, "circuit_breaker.failure_statuses must be a non-empty list of statuses or 5xx");
     } else {
@@ -185,7 +185,7 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
   if (out.failure_statuses.empty()) {
     for (int st = 500; st <= 599; ++st) out.failure_statuses.push_back(st);
   }
-  if (const YAML::Node f = n["fallback"]) readFallback(r, f, out.fallback);
+  if (const yaml::Node f = n["fallback"]) readFallback(r, f, out.fallback);
   if (!out.window_time && out.minimum_calls > out.window) {
     r.error(n, "circuit_breaker.minimum_calls (" + std::to_string(out.minimum_calls) +
                    ") cannot exceed the window (" + std::to_string(out.window) + " calls)");
@@ -196,26 +196,26 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out) {
   }
 }
 
-void readFault(Reader& r, const YAML::Node& n, Fault& out) {
+void readFault(Reader& r, const yaml::Node& n, Fault& out) {
   if (!r.map(n, "fault", {"delay", "abort"})) return;
-  if (const YAML::Node d = n["delay"]) {
+  if (const yaml::Node d = n["delay"]) {
     if (r.map(d, "fault.delay", {"duration", "percent"}) &&
         r.require(d, "duration", "fault.delay")) {
-      r.optional(d, "duration", out.delay, [&](const YAML::Node& v) {
+      r.optional(d, "duration", out.delay, [&](const yaml::Node& v) {
         return r.duration(v, "fault.delay.duration", kMinTimeout);
       });
       out.delay_percent = 100;
       r.optional(d, "percent", out.delay_percent,
-                 [&](const YAML::Node& v) { return r.decimal(v, "fault.delay.percent", 0, 100); });
+                 [&](const yaml::Node& v) { return r.decimal(v, "fault.delay.percent", 0, 100); });
     }
   }
-  if (const YAML::Node a = n["abort"]) {
+  if (const yaml::Node a = n["abort"]) {
     if (r.map(a, "fault.abort", {"status", "percent"}) && r.require(a, "status", "fault.abort")) {
       r.optional(a, "status", out.abort_status,
-                 [&](const YAML::Node& v) { return status(r, v, "fault.abort.status", 200); });
+                 [&](const yaml::Node& v) { return status(r, v, "fault.abort.status", 200); });
       out.abort_percent = 100;
       r.optional(a, "percent", out.abort_percent,
-                 [&](const YAML::Node& v) { return r.decimal(v, "fault.abort.percent", 0, 100); });
+                 [&](const yaml::Node& v) { return r.decimal(v, "fault.abort.percent", 0, 100); });
     }
   }
   if (!n["delay"] && !n["abort"]) r.error(n, "fault needs a delay, an abort or both");

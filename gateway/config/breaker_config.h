@@ -8,8 +8,8 @@
 
 namespace sluice::gateway::config {
 
-void readCircuitBreaker(Reader& r, const YAML::Node& n, CircuitBreaker& out);
-void readFault(Reader& r, const YAML::Node& n, Fault& out);
+void readCircuitBreaker(Reader& r, const yaml::Node& n, CircuitBreaker& out);
+void readFault(Reader& r, const yaml::Node& n, Fault& out);
 
 // The library's settings for a validated config.
 [[nodiscard]] resilience::CircuitBreaker::Settings breakerSettings(const CircuitBreaker& c);

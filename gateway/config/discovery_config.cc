@@ -2,21 +2,21 @@
 
 namespace sluice::gateway::config {
 
-void readDiscovery(Reader& r, const YAML::Node& n, Discovery& out) {
+void readDiscovery(Reader& r, const yaml::Node& n, Discovery& out) {
   if (!r.map(n, "discovery",
              {"max_hosts", "registry", "default_ttl", "max_ttl", "file", "file_interval"})) {
     return;
   }
   r.optional(n, "max_hosts", out.max_hosts,
-             [&](const YAML::Node& v) { return r.integer(v, "discovery.max_hosts", 1, 10'000); });
+             [&](const yaml::Node& v) { return r.integer(v, "discovery.max_hosts", 1, 10'000); });
   r.optional(n, "registry", out.registry,
-             [&](const YAML::Node& v) { return r.boolean(v, "discovery.registry"); });
-  r.optional(n, "default_ttl", out.default_ttl, [&](const YAML::Node& v) {
+             [&](const yaml::Node& v) { return r.boolean(v, "discovery.registry"); });
+  r.optional(n, "default_ttl", out.default_ttl, [&](const yaml::Node& v) {
     return r.duration(v, "discovery.default_ttl", Millis(1000));
   });
   r.optional(n, "max_ttl", out.max_ttl,
-             [&](const YAML::Node& v) { return r.duration(v, "discovery.max_ttl", Millis(1000)); });
-  if (const YAML::Node f = n["file"]) {
+             [&](const yaml::Node& v) { return r.duration(v, "discovery.max_ttl", Millis(1000)); });
+  if (const yaml::Node f = n["file"]) {
     if (const auto s = r.scalar(f, "discovery.file")) {
       if (s->empty()) {
         r.error(f, "discovery.file must be a path");
@@ -25,7 +25,7 @@ void readDiscovery(Reader& r, const YAML::Node& n, Discovery& out) {
       }
     }
   }
-  r.optional(n, "file_interval", out.file_interval, [&](const YAML::Node& v) {
+  r.optional(n, "file_interval", out.file_interval, [&](const yaml::Node& v) {
     return r.duration(v, "discovery.file_interval", Millis(100));
   });
   if (!out.registry && out.file.empty()) {

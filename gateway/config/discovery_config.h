@@ -7,6 +7,6 @@
 
 namespace sluice::gateway::config {
 
-void readDiscovery(Reader& r, const YAML::Node& n, Discovery& out);
+void readDiscovery(Reader& r, const yaml::Node& n, Discovery& out);
 
 }  // namespace sluice::gateway::config

@@ -24,7 +24,7 @@ constexpr std::array<std::pair<std::string_view, AdaptiveConcurrency::Algorithm>
 
 // Sets `out` from the name in `n` looked up in `table`, or reports the name and the known ones.
 template <typename Table, typename Value>
-void readName(Reader& r, const YAML::Node& n, const std::string& what, const Table& table,
+void readName(Reader& r, const yaml::Node& n, const std::string& what, const Table& table,
               Value& out) {
   auto v = r.scalar(n, what);
   if (!v) return;
@@ -52,7 +52,7 @@ bool isTokenChar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::optional<int> replyStatus(Reader& r, const YAML::Node& n, std::string_view what) {
+std::optional<int> replyStatus(Reader& r, const yaml::Node& n, std::string_view what) {
   auto v = r.integer(n, what, 0, 999);
   if (!v) return std::nullopt;
   if (*v != 429 && *v != 503) {
@@ -62,9 +62,9 @@ std::optional<int> replyStatus(Reader& r, const YAML::Node& n, std::string_view 
   return static_cast<int>(*v);
 }
 
-void readKey(Reader& r, const YAML::Node& n, RateLimit& out) {
+void readKey(Reader& r, const yaml::Node& n, RateLimit& out) {
   // A single part may be written without the list: `key: client_ip`.
-  std::vector<YAML::Node> items;
+  std::vector<yaml::Node> items;
   if (n.IsSequence()) {
     for (const auto& item : n) items.push_back(item);
   } else {
@@ -134,12 +134,12 @@ std::optional<RateText> parseRate(std::string_view text, std::string* error) {
   return RateText{*n, *period};
 }
 
-void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
+void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
   if (!r.map(n, "rate_limit",
              {"algorithm", "rate", "burst", "delay", "nodelay", "key", "max_keys", "status"})) {
     return;
   }
-  if (const YAML::Node a = n["algorithm"]) {
+  if (const yaml::Node a = n["algorithm"]) {
     readName(r, a, "rate_limit.algorithm", kRateAlgorithms, out.algorithm);
   }
   if (r.require(n, "rate", "rate_limit")) {
@@ -155,7 +155,7 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
   }
   const bool leaky = out.algorithm == RateAlgorithm::LeakyBucket;
   out.burst = leaky ? 0 : 1;
-  if (const YAML::Node b = n["burst"]) {
+  if (const yaml::Node b = n["burst"]) {
     if (out.algorithm == RateAlgorithm::SlidingWindow) {
       r.error(b,
               "rate_limit.burst does not apply to sliding_window (its rate is the most "
@@ -170,24 +170,24 @@ void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out) {
     }
   }
   if (leaky) {
-    r.optional(n, "delay", out.delay, [&](const YAML::Node& v) {
+    r.optional(n, "delay", out.delay, [&](const yaml::Node& v) {
       return r.integer(v, "rate_limit.delay", 0, 1'000'000'000);
     });
     r.optional(n, "nodelay", out.nodelay,
-               [&](const YAML::Node& v) { return r.boolean(v, "rate_limit.nodelay"); });
+               [&](const yaml::Node& v) { return r.boolean(v, "rate_limit.nodelay"); });
     if (out.nodelay && out.delay > 0) {
       r.error(n["delay"], "rate_limit takes delay or nodelay, not both");
     }
   }
-  if (const YAML::Node k = n["key"]) readKey(r, k, out);
-  r.optional(n, "max_keys", out.max_keys, [&](const YAML::Node& v) {
+  if (const yaml::Node k = n["key"]) readKey(r, k, out);
+  r.optional(n, "max_keys", out.max_keys, [&](const yaml::Node& v) {
     return r.integer(v, "rate_limit.max_keys", 1, 10'000'000);
   });
   r.optional(n, "status", out.status,
-             [&](const YAML::Node& v) { return replyStatus(r, v, "rate_limit.status"); });
+             [&](const yaml::Node& v) { return replyStatus(r, v, "rate_limit.status"); });
 }
 
-void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
+void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
   if (!r.map(n, "concurrency",
              {"max", "adaptive", "queue", "queue_timeout", "status", "retry_after"})) {
     return;
@@ -198,20 +198,20 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
     r.error(n, "concurrency needs max (a static limit) or adaptive");
   }
   r.optional(n, "max", out.max,
-             [&](const YAML::Node& v) { return r.integer(v, "concurrency.max", 1, 10'000'000); });
-  if (const YAML::Node a = n["adaptive"]) {
+             [&](const yaml::Node& v) { return r.integer(v, "concurrency.max", 1, 10'000'000); });
+  if (const yaml::Node a = n["adaptive"]) {
     if (r.map(a, "concurrency.adaptive", {"algorithm", "initial", "min", "max", "timeout"})) {
       AdaptiveConcurrency ad;
-      if (const YAML::Node alg = a["algorithm"]) {
+      if (const yaml::Node alg = a["algorithm"]) {
         readName(r, alg, "concurrency.adaptive.algorithm", kAdaptiveAlgorithms, ad.algorithm);
       }
       const auto count = [&](const char* what) {
-        return [&r, what](const YAML::Node& v) { return r.integer(v, what, 1, 10'000'000); };
+        return [&r, what](const yaml::Node& v) { return r.integer(v, what, 1, 10'000'000); };
       };
       r.optional(a, "initial", ad.initial, count("concurrency.adaptive.initial"));
       r.optional(a, "min", ad.min, count("concurrency.adaptive.min"));
       r.optional(a, "max", ad.max, count("concurrency.adaptive.max"));
-      if (const YAML::Node t = a["timeout"]) {
+      if (const yaml::Node t = a["timeout"]) {
         if (ad.algorithm != AdaptiveConcurrency::Algorithm::Aimd) {
           r.error(t, "concurrency.adaptive.timeout applies only to aimd");
         } else if (auto v = r.duration(t, "concurrency.adaptive.timeout", kMinTimeout)) {
@@ -228,13 +228,13 @@ void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out) {
     }
   }
   r.optional(n, "queue", out.queue,
-             [&](const YAML::Node& v) { return r.integer(v, "concurrency.queue", 0, 1'000'000); });
-  r.optional(n, "queue_timeout", out.queue_timeout, [&](const YAML::Node& v) {
+             [&](const yaml::Node& v) { return r.integer(v, "concurrency.queue", 0, 1'000'000); });
+  r.optional(n, "queue_timeout", out.queue_timeout, [&](const yaml::Node& v) {
     return r.duration(v, "concurrency.queue_timeout", kMinTimeout);
   });
   r.optional(n, "status", out.status,
-             [&](const YAML::Node& v) { return replyStatus(r, v, "concurrency.status"); });
-  r.optional(n, "retry_after", out.retry_after, [&](const YAML::Node& v) {
+             [&](const yaml::Node& v) { return replyStatus(r, v, "concurrency.status"); });
+  r.optional(n, "retry_after", out.retry_after, [&](const yaml::Node& v) {
     return r.duration(v, "concurrency.retry_after", Millis(0));
   });
 }

@@ -18,8 +18,8 @@ struct RateText {
 };
 [[nodiscard]] std::optional<RateText> parseRate(std::string_view text, std::string* error);
 
-void readRateLimit(Reader& r, const YAML::Node& n, RateLimit& out);
-void readConcurrency(Reader& r, const YAML::Node& n, Concurrency& out);
+void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out);
+void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out);
 
 [[nodiscard]] std::string_view algorithmName(RateAlgorithm a);
 [[nodiscard]] std::string_view algorithmName(AdaptiveConcurrency::Algorithm a);

@@ -22,7 +22,7 @@ bool validHost(std::string_view h) {
   });
 }
 
-std::optional<HealthCheck::StatusRange> statusRange(Reader& r, const YAML::Node& n) {
+std::optional<HealthCheck::StatusRange> statusRange(Reader& r, const yaml::Node& n) {
   const auto s = r.scalar(n, "health_check.expected_statuses item");
   if (!s) return std::nullopt;
   const auto dash = s->find('-');
@@ -39,13 +39,13 @@ std::optional<HealthCheck::StatusRange> statusRange(Reader& r, const YAML::Node&
 
 }  // namespace
 
-void readHealthCheck(Reader& r, const YAML::Node& n, HealthCheck& out) {
+void readHealthCheck(Reader& r, const yaml::Node& n, HealthCheck& out) {
   if (!r.map(n, "health_check",
              {"type", "path", "host", "expected_statuses", "interval", "jitter", "timeout",
               "unhealthy_threshold", "healthy_threshold"})) {
     return;
   }
-  if (const YAML::Node t = n["type"]) {
+  if (const yaml::Node t = n["type"]) {
     if (const auto s = r.scalar(t, "health_check.type")) {
       if (*s == "http") {
         out.type = HealthCheck::Type::Http;
@@ -92,17 +92,17 @@ void readHealthCheck(Reader& r, const YAML::Node& n, HealthCheck& out) {
       }
     }
   }
-  r.optional(n, "interval", out.interval, [&](const YAML::Node& v) {
+  r.optional(n, "interval", out.interval, [&](const yaml::Node& v) {
     return r.duration(v, "health_check.interval", kMinInterval);
   });
-  if (const YAML::Node j = n["jitter"]) {
+  if (const yaml::Node j = n["jitter"]) {
     if (auto d = r.duration(j, "health_check.jitter", Millis(0))) out.jitter = *d;
   }
-  r.optional(n, "timeout", out.timeout, [&](const YAML::Node& v) {
+  r.optional(n, "timeout", out.timeout, [&](const yaml::Node& v) {
     return r.duration(v, "health_check.timeout", kMinTimeout);
   });
   const auto threshold = [&](const char* key, std::uint32_t& field) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.integer(v, "health_check." + std::string(key), 1, 1000);
     });
   };

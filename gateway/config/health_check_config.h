@@ -7,6 +7,6 @@
 
 namespace sluice::gateway::config {
 
-void readHealthCheck(Reader& r, const YAML::Node& n, HealthCheck& out);
+void readHealthCheck(Reader& r, const yaml::Node& n, HealthCheck& out);
 
 }  // namespace sluice::gateway::config

@@ -27,7 +27,7 @@ std::string knownPolicies() {
   return out;
 }
 
-std::optional<LbPolicy> policyNamed(Reader& r, const YAML::Node& n) {
+std::optional<LbPolicy> policyNamed(Reader& r, const yaml::Node& n) {
   const auto s = r.scalar(n, "lb policy");
   if (!s) return std::nullopt;
   for (const auto& [name, p] : kPolicies) {
@@ -46,7 +46,7 @@ std::string_view policyName(LbPolicy p) {
   return "round_robin";
 }
 
-void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
+void readLoadBalancing(Reader& r, const yaml::Node& n, LoadBalancing& out) {
   if (n.IsScalar()) {
     if (auto p = policyNamed(r, n)) out.policy = *p;
     return;
@@ -86,7 +86,7 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
   if (const auto v = param("ewma_decay", LbPolicy::PeakEwma)) {
     if (auto d = r.duration(*v, "lb.ewma_decay", kMinTimeout)) out.ewma_decay = *d;
   }
-  r.optional(n, "panic_threshold", out.panic_threshold, [&](const YAML::Node& v) {
+  r.optional(n, "panic_threshold", out.panic_threshold, [&](const yaml::Node& v) {
     return r.decimal(v, "lb.panic_threshold (percent)", 0, 100);
   });
   // A key's host does not depend on weights there: changing them would only reshuffle keys.
@@ -100,13 +100,13 @@ void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out) {
   }
 }
 
-void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
+void readDynamicWeights(Reader& r, const yaml::Node& n, DynamicWeights& out) {
   if (!r.map(n, "lb.dynamic_weights",
              {"signal", "header", "decay_time", "min_samples", "error_penalty",
               "min_weight_percent", "blackout", "report_ttl", "update_interval"})) {
     return;
   }
-  if (const YAML::Node v = n["signal"]) {
+  if (const yaml::Node v = n["signal"]) {
     if (const auto s = r.scalar(v, "lb.dynamic_weights.signal")) {
       if (*s == "latency") {
         out.signal = DynamicWeights::Signal::Latency;
@@ -129,7 +129,7 @@ void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
     }
   }
   const auto duration = [&](const char* key, Millis& field) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.duration(v, "lb.dynamic_weights." + std::string(key), kMinTimeout);
     });
   };
@@ -142,7 +142,7 @@ void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
     if (auto d = r.duration(*v, "lb.dynamic_weights.report_ttl", kMinTimeout)) out.report_ttl = *d;
   }
   const auto number = [&](const char* key, double& field, double min, double max) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.decimal(v, "lb.dynamic_weights." + std::string(key), min, max);
     });
   };
@@ -154,12 +154,12 @@ void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out) {
   }
 }
 
-void readSlowStart(Reader& r, const YAML::Node& n, SlowStart& out) {
+void readSlowStart(Reader& r, const yaml::Node& n, SlowStart& out) {
   if (!r.map(n, "lb.slow_start", {"window", "aggression", "min_weight_percent"})) return;
-  r.optional(n, "window", out.window, [&](const YAML::Node& v) {
+  r.optional(n, "window", out.window, [&](const yaml::Node& v) {
     return r.duration(v, "lb.slow_start.window", kMinTimeout);
   });
-  if (const YAML::Node v = n["aggression"]) {
+  if (const yaml::Node v = n["aggression"]) {
     if (auto a = r.decimal(v, "lb.slow_start.aggression", 0, 100)) {
       if (*a <= 0) {
         r.error(v, "lb.slow_start.aggression must be above 0");
@@ -168,13 +168,13 @@ void readSlowStart(Reader& r, const YAML::Node& n, SlowStart& out) {
       }
     }
   }
-  r.optional(n, "min_weight_percent", out.min_weight_percent, [&](const YAML::Node& v) {
+  r.optional(n, "min_weight_percent", out.min_weight_percent, [&](const yaml::Node& v) {
     return r.decimal(v, "lb.slow_start.min_weight_percent", 0, 100);
   });
 }
 
-void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out) {
-  const auto one = [&](const YAML::Node& item) -> std::optional<HashKeyPart> {
+void readHashKey(Reader& r, const yaml::Node& n, std::vector<HashKeyPart>& out) {
+  const auto one = [&](const yaml::Node& item) -> std::optional<HashKeyPart> {
     const auto s = r.scalar(item, "hash_key part");
     if (!s) return std::nullopt;
     if (*s == "client_ip") return HashKeyPart{HashKeyPart::Kind::ClientIp, ""};

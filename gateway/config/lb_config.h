@@ -10,10 +10,10 @@
 
 namespace sluice::gateway::config {
 
-void readLoadBalancing(Reader& r, const YAML::Node& n, LoadBalancing& out);
-void readSlowStart(Reader& r, const YAML::Node& n, SlowStart& out);
-void readDynamicWeights(Reader& r, const YAML::Node& n, DynamicWeights& out);
-void readHashKey(Reader& r, const YAML::Node& n, std::vector<HashKeyPart>& out);
+void readLoadBalancing(Reader& r, const yaml::Node& n, LoadBalancing& out);
+void readSlowStart(Reader& r, const yaml::Node& n, SlowStart& out);
+void readDynamicWeights(Reader& r, const yaml::Node& n, DynamicWeights& out);
+void readHashKey(Reader& r, const yaml::Node& n, std::vector<HashKeyPart>& out);
 
 [[nodiscard]] std::string_view policyName(LbPolicy p);
 [[nodiscard]] std::string hashKeyText(const HashKeyPart& part);  // "client_ip", "cookie:sid"

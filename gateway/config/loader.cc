@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include <boost/asio/ip/address.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "gateway/config/breaker_config.h"
 #include "gateway/config/discovery_config.h"
@@ -161,7 +160,7 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
 
 namespace {
 
-void readListener(Reader& r, const YAML::Node& n, Listener& l) {
+void readListener(Reader& r, const yaml::Node& n, Listener& l) {
   if (!r.map(n, "listener", {"name", "address", "trust_forwarded", "limits", "timeouts"})) return;
   if (r.require(n, "name", "listener")) {
     if (auto v = r.name(n["name"], "listener name")) l.name = *v;
@@ -170,18 +169,18 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
     if (auto v = r.address(n["address"], "listener address")) l.address = *v;
   }
   r.optional(n, "trust_forwarded", l.trust_forwarded,
-             [&](const YAML::Node& v) { return r.boolean(v, "trust_forwarded"); });
-  if (const YAML::Node lim = n["limits"]) {
+             [&](const yaml::Node& v) { return r.boolean(v, "trust_forwarded"); });
+  if (const yaml::Node lim = n["limits"]) {
     if (r.map(lim, "listener limits", {"request_line", "header_bytes", "headers", "body"})) {
       auto& lim_out = l.limits;
       r.optional(lim, "request_line", lim_out.request_line,
-                 [&](const YAML::Node& v) { return r.size(v, "limits.request_line", 64); });
+                 [&](const yaml::Node& v) { return r.size(v, "limits.request_line", 64); });
       r.optional(lim, "header_bytes", lim_out.header_bytes,
-                 [&](const YAML::Node& v) { return r.size(v, "limits.header_bytes", 256); });
+                 [&](const yaml::Node& v) { return r.size(v, "limits.header_bytes", 256); });
       r.optional(lim, "headers", lim_out.headers,
-                 [&](const YAML::Node& v) { return r.integer(v, "limits.headers", 1, 10'000); });
+                 [&](const yaml::Node& v) { return r.integer(v, "limits.headers", 1, 10'000); });
       r.optional(lim, "body", lim_out.body,
-                 [&](const YAML::Node& v) { return r.size(v, "limits.body", 0); });
+                 [&](const yaml::Node& v) { return r.size(v, "limits.body", 0); });
       if (lim_out.request_line > lim_out.header_bytes) {
         r.error(lim, "limits.request_line must not exceed limits.header_bytes");
       }
@@ -190,11 +189,11 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
       }
     }
   }
-  if (const YAML::Node t = n["timeouts"]) {
+  if (const yaml::Node t = n["timeouts"]) {
     if (r.map(t, "listener timeouts", {"header", "body", "idle", "send"})) {
       auto& tmo = l.timeouts;
       auto d = [&](const char* what) {
-        return [&r, what](const YAML::Node& v) { return r.duration(v, what, kMinTimeout); };
+        return [&r, what](const yaml::Node& v) { return r.duration(v, what, kMinTimeout); };
       };
       r.optional(t, "header", tmo.header, d("timeouts.header"));
       r.optional(t, "body", tmo.body, d("timeouts.body"));
@@ -204,7 +203,7 @@ void readListener(Reader& r, const YAML::Node& n, Listener& l) {
   }
 }
 
-void readRoute(Reader& r, const YAML::Node& n, Route& route) {
+void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
               "circuit_breaker", "fault", "hash_key", "concurrency"})) {
@@ -216,9 +215,9 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
   if (r.require(n, "cluster", "route")) {
     if (auto v = r.name(n["cluster"], "route cluster")) route.cluster = *v;
   }
-  if (const YAML::Node m = n["match"]) {
+  if (const yaml::Node m = n["match"]) {
     if (r.map(m, "route match", {"host", "path_prefix", "path"})) {
-      if (const YAML::Node h = m["host"]) {
+      if (const yaml::Node h = m["host"]) {
         if (auto v = r.scalar(h, "match.host")) {
           std::string host = *v;
           std::transform(host.begin(), host.end(), host.begin(),
@@ -233,7 +232,7 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
         }
       }
       for (const char* key : {"path_prefix", "path"}) {
-        if (const YAML::Node p = m[key]) {
+        if (const yaml::Node p = m[key]) {
           if (auto v = r.scalar(p, std::string("match.") + key)) {
             if (v->empty() || v->front() != '/') {
               r.error(p, std::string("match.") + key + " must start with '/'");
@@ -251,21 +250,21 @@ void readRoute(Reader& r, const YAML::Node& n, Route& route) {
     }
   }
   r.optional(n, "timeout", route.timeout,
-             [&](const YAML::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
-  if (const YAML::Node b = n["max_body"]) {
+             [&](const yaml::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
+  if (const yaml::Node b = n["max_body"]) {
     if (auto v = r.size(b, "route max_body", 0)) route.max_body = *v;
   }
-  if (const YAML::Node rt = n["retry"]) readRetry(r, rt, route.retry);
-  if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
-  if (const YAML::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());
-  if (const YAML::Node b = n["circuit_breaker"]) {
+  if (const yaml::Node rt = n["retry"]) readRetry(r, rt, route.retry);
+  if (const yaml::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
+  if (const yaml::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());
+  if (const yaml::Node b = n["circuit_breaker"]) {
     readCircuitBreaker(r, b, route.circuit_breaker.emplace());
   }
-  if (const YAML::Node f = n["fault"]) readFault(r, f, route.fault.emplace());
-  if (const YAML::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
+  if (const yaml::Node f = n["fault"]) readFault(r, f, route.fault.emplace());
+  if (const yaml::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
 }
 
-void readEndpoints(Reader& r, const YAML::Node& list, const std::string& where,
+void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,
                    std::vector<Endpoint>& out) {
   for (const auto& e : list) {
     Endpoint ep;
@@ -275,7 +274,7 @@ void readEndpoints(Reader& r, const YAML::Node& list, const std::string& where,
       if (r.require(e, "address", "endpoint")) {
         if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
       }
-      r.optional(e, "weight", ep.weight, [&](const YAML::Node& v) {
+      r.optional(e, "weight", ep.weight, [&](const yaml::Node& v) {
         return r.integer(v, "endpoint weight", 1, 1'000'000);
       });
     }
@@ -288,7 +287,7 @@ void readEndpoints(Reader& r, const YAML::Node& list, const std::string& where,
   }
 }
 
-void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
+void readCluster(Reader& r, const yaml::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
              {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
               "circuit_breaker", "outlier_detection", "bulkhead", "health_check", "discovery"})) {
@@ -297,10 +296,10 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
   if (r.require(n, "name", "cluster")) {
     if (auto v = r.name(n["name"], "cluster name")) c.name = *v;
   }
-  if (const YAML::Node d = n["discovery"]) readDiscovery(r, d, c.discovery.emplace());
+  if (const yaml::Node d = n["discovery"]) readDiscovery(r, d, c.discovery.emplace());
   // Hosts may all come from discovery; without it a cluster needs endpoints.
   if (c.discovery ? true : r.require(n, "endpoints", "cluster")) {
-    const YAML::Node eps = n["endpoints"];
+    const yaml::Node eps = n["endpoints"];
     if (!eps) {
       // discovery only
     } else if (!eps.IsSequence() || (eps.size() == 0 && !c.discovery)) {
@@ -309,38 +308,38 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
       readEndpoints(r, eps, "cluster '" + c.name + "'", c.endpoints);
     }
   }
-  if (const YAML::Node lb = n["lb"]) readLoadBalancing(r, lb, c.lb);
-  if (const YAML::Node p = n["pool"]) {
+  if (const yaml::Node lb = n["lb"]) readLoadBalancing(r, lb, c.lb);
+  if (const yaml::Node p = n["pool"]) {
     if (r.map(p, "cluster pool",
               {"max_connections", "max_idle", "idle_timeout", "connect_timeout", "max_wait"})) {
       auto& pool = c.pool;
-      r.optional(p, "max_connections", pool.max_connections, [&](const YAML::Node& v) {
+      r.optional(p, "max_connections", pool.max_connections, [&](const yaml::Node& v) {
         return r.integer(v, "pool.max_connections", 1, 1'000'000);
       });
       r.optional(p, "max_idle", pool.max_idle,
-                 [&](const YAML::Node& v) { return r.integer(v, "pool.max_idle", 0, 1'000'000); });
-      r.optional(p, "idle_timeout", pool.idle_timeout, [&](const YAML::Node& v) {
+                 [&](const yaml::Node& v) { return r.integer(v, "pool.max_idle", 0, 1'000'000); });
+      r.optional(p, "idle_timeout", pool.idle_timeout, [&](const yaml::Node& v) {
         return r.duration(v, "pool.idle_timeout", kMinTimeout);
       });
-      r.optional(p, "connect_timeout", pool.connect_timeout, [&](const YAML::Node& v) {
+      r.optional(p, "connect_timeout", pool.connect_timeout, [&](const yaml::Node& v) {
         return r.duration(v, "pool.connect_timeout", kMinTimeout);
       });
       r.optional(p, "max_wait", pool.max_wait,
-                 [&](const YAML::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
+                 [&](const yaml::Node& v) { return r.duration(v, "pool.max_wait", Millis(0)); });
     }
   }
   r.optional(n, "io_timeout", c.io_timeout,
-             [&](const YAML::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
-  if (const YAML::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
-  if (const YAML::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
-  if (const YAML::Node b = n["circuit_breaker"]) {
+             [&](const yaml::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
+  if (const yaml::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
+  if (const yaml::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
+  if (const yaml::Node b = n["circuit_breaker"]) {
     readCircuitBreaker(r, b, c.circuit_breaker.emplace());
   }
-  if (const YAML::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
-  if (const YAML::Node o = n["outlier_detection"]) {
+  if (const yaml::Node b = n["bulkhead"]) readBulkhead(r, b, c.bulkhead.emplace());
+  if (const yaml::Node o = n["outlier_detection"]) {
     readOutlierDetection(r, o, c.outlier_detection.emplace());
   }
-  if (const YAML::Node h = n["health_check"]) readHealthCheck(r, h, c.health_check.emplace());
+  if (const yaml::Node h = n["health_check"]) readHealthCheck(r, h, c.health_check.emplace());
   if (c.lb.slow_start && !c.health_check && !c.discovery) {
     // A ramp starts when a host joins or comes back from failing its checks: without discovery
     // or checks, never.
@@ -350,9 +349,9 @@ void readCluster(Reader& r, const YAML::Node& n, Cluster& c) {
 }
 
 template <typename T, typename ReadOne>
-void readList(Reader& r, const YAML::Node& root, const char* key, std::vector<T>& out,
+void readList(Reader& r, const yaml::Node& root, const char* key, std::vector<T>& out,
               ReadOne&& read_one) {
-  const YAML::Node list = root[key];
+  const yaml::Node list = root[key];
   if (!list) return;
   if (!list.IsSequence()) {
     r.error(list, std::string(key) + " must be a list");
@@ -365,9 +364,13 @@ void readList(Reader& r, const YAML::Node& root, const char* key, std::vector<T>
   }
 }
 
+Diagnostic syntaxError(const std::string& file_name, const yaml::Error& e) {
+  return {file_name, e.line + 1, e.column + 1, "YAML syntax error: " + e.message};
+}
+
 // Name uniqueness needs the node of each item to point at the duplicate.
 template <typename T>
-void checkUniqueNames(Reader& r, const YAML::Node& list, const std::vector<T>& items,
+void checkUniqueNames(Reader& r, const yaml::Node& list, const std::vector<T>& items,
                       std::string_view what) {
   std::set<std::string, std::less<>> seen;
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -382,15 +385,12 @@ void checkUniqueNames(Reader& r, const YAML::Node& list, const std::vector<T>& i
 
 EndpointsResult loadEndpoints(std::string_view yaml, const std::string& file_name) {
   EndpointsResult result;
-  YAML::Node loaded;
-  try {
-    loaded = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    result.diagnostics.push_back(
-        {file_name, e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
+  const auto parsed = yaml::parse(yaml);
+  if (parsed.error) {
+    result.diagnostics.push_back(syntaxError(file_name, *parsed.error));
     return result;
   }
-  const YAML::Node root = loaded;
+  const yaml::Node& root = parsed.root;
   Reader r(file_name, result.diagnostics);
   std::vector<Endpoint> endpoints;
   if (!root || root.IsNull()) {
@@ -407,15 +407,12 @@ EndpointsResult loadEndpoints(std::string_view yaml, const std::string& file_nam
 LoadResult load(std::string_view yaml, const std::string& file_name) {
   LoadResult result;
   auto& diags = result.diagnostics;
-  YAML::Node loaded;
-  try {
-    loaded = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    diags.push_back({file_name, e.mark.line + 1, e.mark.column + 1, "YAML syntax error: " + e.msg});
+  const auto parsed = yaml::parse(yaml);
+  if (parsed.error) {
+    diags.push_back(syntaxError(file_name, *parsed.error));
     return result;
   }
-  // Only const access from here: yaml-cpp's non-const operator[] may insert keys.
-  const YAML::Node root = loaded;
+  const yaml::Node& root = parsed.root;
   Reader r(file_name, diags);
   if (!root || root.IsNull()) {
     diags.push_back({file_name, 1, 1, "the config is empty"});
@@ -427,7 +424,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
               "routes", "clusters"})) {
     return result;
   }
-  if (const YAML::Node w = root["workers"]) {
+  if (const yaml::Node w = root["workers"]) {
     if (w.IsScalar() && w.Scalar() == "auto") {
       cfg.workers = 0;
     } else if (auto v = r.integer(w, "workers ('auto' or a count)", 1, 256)) {
@@ -435,28 +432,28 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     }
   }
   r.optional(root, "drain_timeout", cfg.drain_timeout,
-             [&](const YAML::Node& v) { return r.duration(v, "drain_timeout", Millis(0)); });
+             [&](const yaml::Node& v) { return r.duration(v, "drain_timeout", Millis(0)); });
   r.optional(root, "drain_accept_grace", cfg.drain_accept_grace,
-             [&](const YAML::Node& v) { return r.duration(v, "drain_accept_grace", Millis(0)); });
+             [&](const yaml::Node& v) { return r.duration(v, "drain_accept_grace", Millis(0)); });
 
   if (r.require(root, "listeners", "the config")) {
     readList(r, root, "listeners", cfg.listeners,
-             [&](const YAML::Node& n, Listener& l) { readListener(r, n, l); });
+             [&](const yaml::Node& n, Listener& l) { readListener(r, n, l); });
     if (root["listeners"].IsSequence() && cfg.listeners.empty()) {
       r.error(root["listeners"], "at least one listener is required");
     }
     checkUniqueNames(r, root["listeners"], cfg.listeners, "listener");
   }
-  if (const YAML::Node a = root["admin"]) {
+  if (const yaml::Node a = root["admin"]) {
     if (r.map(a, "admin", {"address"}) && r.require(a, "address", "admin")) {
       if (auto v = r.address(a["address"], "admin address")) cfg.admin = Admin{*v};
     }
   }
-  if (const YAML::Node al = root["access_log"]) {
+  if (const yaml::Node al = root["access_log"]) {
     if (r.map(al, "access_log", {"enabled", "path", "fields"})) {
       r.optional(al, "enabled", cfg.access_log.enabled,
-                 [&](const YAML::Node& v) { return r.boolean(v, "access_log.enabled"); });
-      if (const YAML::Node p = al["path"]) {
+                 [&](const yaml::Node& v) { return r.boolean(v, "access_log.enabled"); });
+      if (const yaml::Node p = al["path"]) {
         if (auto v = r.scalar(p, "access_log.path")) {
           if (v->empty()) {
             r.error(p, "access_log.path must be stdout, stderr or a file path");
@@ -465,7 +462,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
           }
         }
       }
-      if (const YAML::Node f = al["fields"]) {
+      if (const yaml::Node f = al["fields"]) {
         if (!f.IsSequence() || f.size() == 0) {
           r.error(f, "access_log.fields must be a non-empty list");
         } else {
@@ -487,14 +484,14 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   }
   if (r.require(root, "clusters", "the config")) {
     readList(r, root, "clusters", cfg.clusters,
-             [&](const YAML::Node& n, Cluster& c) { readCluster(r, n, c); });
+             [&](const yaml::Node& n, Cluster& c) { readCluster(r, n, c); });
     checkUniqueNames(r, root["clusters"], cfg.clusters, "cluster");
   }
   if (r.require(root, "routes", "the config")) {
     readList(r, root, "routes", cfg.routes,
-             [&](const YAML::Node& n, Route& rt) { readRoute(r, n, rt); });
+             [&](const yaml::Node& n, Route& rt) { readRoute(r, n, rt); });
     checkUniqueNames(r, root["routes"], cfg.routes, "route");
-    const YAML::Node routes = root["routes"];
+    const yaml::Node routes = root["routes"];
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
       const auto& rt = cfg.routes[i];
       const Cluster* target = rt.cluster.empty() ? nullptr : cfg.findCluster(rt.cluster);
@@ -509,10 +506,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     }
   }
   // A fallback cluster exists and is not the cluster it stands in for.
-  const auto check_fallback = [&](const std::optional<CircuitBreaker>& b, const YAML::Node& at,
+  const auto check_fallback = [&](const std::optional<CircuitBreaker>& b, const yaml::Node& at,
                                   const std::string& own) {
     if (!b || !b->fallback.cluster) return;
-    const YAML::Node where = at["circuit_breaker"]["fallback"]["cluster"];
+    const yaml::Node where = at["circuit_breaker"]["fallback"]["cluster"];
     if (cfg.findCluster(*b->fallback.cluster) == nullptr) {
       r.error(where, "fallback.cluster '" + *b->fallback.cluster + "' is not a cluster");
     } else if (*b->fallback.cluster == own) {

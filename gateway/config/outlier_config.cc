@@ -16,12 +16,12 @@ resilience::OutlierDetector::Settings outlierSettings(const OutlierDetection& c)
   return s;
 }
 
-void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out) {
+void readBulkhead(Reader& r, const yaml::Node& n, Bulkhead& out) {
   if (!r.map(n, "bulkhead", {"max_connections", "max_pending", "max_requests", "max_retries"})) {
     return;
   }
   const auto cap = [&](const char* key, std::uint32_t& field, std::uint64_t min) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.integer(v, "bulkhead." + std::string(key), min, 10'000'000);
     });
   };
@@ -31,7 +31,7 @@ void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out) {
   cap("max_retries", out.max_retries, 0);
 }
 
-void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out) {
+void readOutlierDetection(Reader& r, const yaml::Node& n, OutlierDetection& out) {
   if (!r.map(n, "outlier_detection",
              {"consecutive_5xx", "consecutive_gateway_failure", "failure_percentage",
               "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "interval",
@@ -39,7 +39,7 @@ void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out)
     return;
   }
   const auto count = [&](const char* key, std::uint32_t& field) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.integer(v, "outlier_detection." + std::string(key), 0, 1'000'000);
     });
   };
@@ -47,7 +47,7 @@ void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out)
   count("consecutive_gateway_failure", out.consecutive_gateway_failure);
   count("failure_percentage_minimum_hosts", out.failure_percentage_minimum_hosts);
   count("failure_percentage_request_volume", out.failure_percentage_request_volume);
-  if (const YAML::Node fp = n["failure_percentage"]) {
+  if (const yaml::Node fp = n["failure_percentage"]) {
     if (fp.IsScalar() && fp.Scalar() == "off") {
       out.failure_percentage.reset();
     } else if (auto v = r.decimal(fp, "outlier_detection.failure_percentage ('off' or percent)", 0,
@@ -60,14 +60,14 @@ void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out)
     }
   }
   const auto duration = [&](const char* key, Millis& field) {
-    r.optional(n, key, field, [&](const YAML::Node& v) {
+    r.optional(n, key, field, [&](const yaml::Node& v) {
       return r.duration(v, "outlier_detection." + std::string(key), kMinTimeout);
     });
   };
   duration("interval", out.interval);
   duration("base_ejection_time", out.base_ejection_time);
   duration("max_ejection_time", out.max_ejection_time);
-  r.optional(n, "max_ejection_percent", out.max_ejection_percent, [&](const YAML::Node& v) {
+  r.optional(n, "max_ejection_percent", out.max_ejection_percent, [&](const yaml::Node& v) {
     return r.decimal(v, "outlier_detection.max_ejection_percent", 0, 100);
   });
   if (out.max_ejection_time < out.base_ejection_time) {

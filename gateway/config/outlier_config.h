@@ -8,8 +8,8 @@
 
 namespace sluice::gateway::config {
 
-void readOutlierDetection(Reader& r, const YAML::Node& n, OutlierDetection& out);
-void readBulkhead(Reader& r, const YAML::Node& n, Bulkhead& out);
+void readOutlierDetection(Reader& r, const yaml::Node& n, OutlierDetection& out);
+void readBulkhead(Reader& r, const yaml::Node& n, Bulkhead& out);
 
 // The library's settings for a validated config.
 [[nodiscard]] resilience::OutlierDetector::Settings outlierSettings(const OutlierDetection& c);

@@ -14,7 +14,7 @@ void addStatus(std::vector<int>& statuses, int s) {
   if (std::find(statuses.begin(), statuses.end(), s) == statuses.end()) statuses.push_back(s);
 }
 
-void readRetryOn(Reader& r, const YAML::Node& on, RetryOn& out) {
+void readRetryOn(Reader& r, const yaml::Node& on, RetryOn& out) {
   if (!on.IsSequence() || on.size() == 0) {
     r.error(on,
             "retry.on must be a non-empty list of conditions (" + std::string(kConditions) + ")");
@@ -46,18 +46,18 @@ void readRetryOn(Reader& r, const YAML::Node& on, RetryOn& out) {
 
 }  // namespace
 
-void readRetry(Reader& r, const YAML::Node& n, RetryPolicy& out) {
+void readRetry(Reader& r, const yaml::Node& n, RetryPolicy& out) {
   if (!r.map(n, "route retry",
              {"attempts", "on", "per_try_timeout", "methods", "backoff_base", "backoff_max"})) {
     return;
   }
   r.optional(n, "attempts", out.attempts,
-             [&](const YAML::Node& v) { return r.integer(v, "retry.attempts", 1, 10); });
-  if (const YAML::Node on = n["on"]) readRetryOn(r, on, out.on);
-  if (const YAML::Node t = n["per_try_timeout"]) {
+             [&](const yaml::Node& v) { return r.integer(v, "retry.attempts", 1, 10); });
+  if (const yaml::Node on = n["on"]) readRetryOn(r, on, out.on);
+  if (const yaml::Node t = n["per_try_timeout"]) {
     if (auto d = r.duration(t, "retry.per_try_timeout", kMinTimeout)) out.per_try_timeout = *d;
   }
-  if (const YAML::Node m = n["methods"]) {
+  if (const yaml::Node m = n["methods"]) {
     if (auto s = r.scalar(m, "retry.methods")) {
       if (*s == "idempotent") {
         out.any_method = false;
@@ -69,9 +69,9 @@ void readRetry(Reader& r, const YAML::Node& n, RetryPolicy& out) {
     }
   }
   r.optional(n, "backoff_base", out.backoff_base,
-             [&](const YAML::Node& v) { return r.duration(v, "retry.backoff_base", kMinTimeout); });
+             [&](const yaml::Node& v) { return r.duration(v, "retry.backoff_base", kMinTimeout); });
   r.optional(n, "backoff_max", out.backoff_max,
-             [&](const YAML::Node& v) { return r.duration(v, "retry.backoff_max", kMinTimeout); });
+             [&](const yaml::Node& v) { return r.duration(v, "retry.backoff_max", kMinTimeout); });
   if (out.backoff_max < out.backoff_base) {
     r.error(n, "retry.backoff_max (" + std::to_string(out.backoff_max.count()) +
                    "ms) must be at least retry.backoff_base (" +
@@ -79,14 +79,14 @@ void readRetry(Reader& r, const YAML::Node& n, RetryPolicy& out) {
   }
 }
 
-void readRetryBudget(Reader& r, const YAML::Node& n, RetryBudget& out) {
+void readRetryBudget(Reader& r, const yaml::Node& n, RetryBudget& out) {
   if (!r.map(n, "cluster retry_budget", {"percent", "min_per_second", "window"})) return;
   r.optional(n, "percent", out.percent,
-             [&](const YAML::Node& v) { return r.decimal(v, "retry_budget.percent", 0, 1000); });
-  r.optional(n, "min_per_second", out.min_per_second, [&](const YAML::Node& v) {
+             [&](const yaml::Node& v) { return r.decimal(v, "retry_budget.percent", 0, 1000); });
+  r.optional(n, "min_per_second", out.min_per_second, [&](const yaml::Node& v) {
     return r.decimal(v, "retry_budget.min_per_second", 0, 1e6);
   });
-  r.optional(n, "window", out.window, [&](const YAML::Node& v) {
+  r.optional(n, "window", out.window, [&](const yaml::Node& v) {
     return r.duration(v, "retry_budget.window", Millis(100));
   });
 }

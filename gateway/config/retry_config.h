@@ -10,8 +10,8 @@
 
 namespace sluice::gateway::config {
 
-void readRetry(Reader& r, const YAML::Node& n, RetryPolicy& out);
-void readRetryBudget(Reader& r, const YAML::Node& n, RetryBudget& out);
+void readRetry(Reader& r, const yaml::Node& n, RetryPolicy& out);
+void readRetryBudget(Reader& r, const yaml::Node& n, RetryBudget& out);
 
 // retry.on as written in YAML: "connect-failure", "reset", "timeout", then the statuses.
 [[nodiscard]] std::vector<std::string> retryOnText(const RetryOn& on);

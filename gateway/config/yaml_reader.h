@@ -12,9 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "gateway/config/loader.h"
+#include "gateway/config/yaml_tree.h"
 
 namespace sluice::gateway::config {
 
@@ -39,13 +38,13 @@ class Reader {
   Reader(const std::string& file, std::vector<Diagnostic>& diagnostics)
       : file_(file), diagnostics_(diagnostics) {}
 
-  void error(const YAML::Node& at, std::string message) {
-    const YAML::Mark m = at.Mark();
+  void error(const yaml::Node& at, std::string message) {
+    const yaml::Mark m = at.Mark();
     diagnostics_.push_back({file_, m.line + 1, m.column + 1, std::move(message)});
   }
 
   // Checks that `node` is a map whose keys are all in `allowed`, each once.
-  bool map(const YAML::Node& node, std::string_view what,
+  bool map(const yaml::Node& node, std::string_view what,
            std::initializer_list<std::string_view> allowed) {
     if (!node.IsMap()) {
       error(node, std::string(what) + " must be a mapping");
@@ -68,13 +67,13 @@ class Reader {
     return true;
   }
 
-  bool require(const YAML::Node& map, std::string_view key, std::string_view what) {
-    if (map[std::string(key)]) return true;
+  bool require(const yaml::Node& map, std::string_view key, std::string_view what) {
+    if (map[key]) return true;
     error(map, std::string(what) + " is missing required key '" + std::string(key) + "'");
     return false;
   }
 
-  std::optional<std::string> scalar(const YAML::Node& n, std::string_view what) {
+  std::optional<std::string> scalar(const yaml::Node& n, std::string_view what) {
     if (!n.IsScalar()) {
       error(n, std::string(what) + " must be a scalar value");
       return std::nullopt;
@@ -82,7 +81,7 @@ class Reader {
     return n.Scalar();
   }
 
-  std::optional<std::string> name(const YAML::Node& n, std::string_view what) {
+  std::optional<std::string> name(const yaml::Node& n, std::string_view what) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
     const bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
@@ -97,7 +96,7 @@ class Reader {
     return s;
   }
 
-  std::optional<std::uint64_t> integer(const YAML::Node& n, std::string_view what,
+  std::optional<std::uint64_t> integer(const yaml::Node& n, std::string_view what,
                                        std::uint64_t min, std::uint64_t max) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
@@ -111,7 +110,7 @@ class Reader {
   }
 
   // A plain decimal number ("20", "12.5"; no exponent, sign or unit) within [min, max].
-  std::optional<double> decimal(const YAML::Node& n, std::string_view what, double min,
+  std::optional<double> decimal(const yaml::Node& n, std::string_view what, double min,
                                 double max) {
     const auto s = scalar(n, what);
     if (!s) return std::nullopt;
@@ -130,7 +129,7 @@ class Reader {
     return v;
   }
 
-  std::optional<bool> boolean(const YAML::Node& n, std::string_view what) {
+  std::optional<bool> boolean(const yaml::Node& n, std::string_view what) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
     if (*s == "true") return true;
@@ -139,7 +138,7 @@ class Reader {
     return std::nullopt;
   }
 
-  std::optional<Millis> duration(const YAML::Node& n, std::string_view what, Millis min) {
+  std::optional<Millis> duration(const yaml::Node& n, std::string_view what, Millis min) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
     std::string why;
@@ -155,7 +154,7 @@ class Reader {
     return d;
   }
 
-  std::optional<std::uint64_t> size(const YAML::Node& n, std::string_view what, std::uint64_t min) {
+  std::optional<std::uint64_t> size(const yaml::Node& n, std::string_view what, std::uint64_t min) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
     std::string why;
@@ -171,7 +170,7 @@ class Reader {
     return v;
   }
 
-  std::optional<Address> address(const YAML::Node& n, std::string_view what) {
+  std::optional<Address> address(const yaml::Node& n, std::string_view what) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
     std::string why;
@@ -182,9 +181,9 @@ class Reader {
 
   // map[key] if present and `applies`; a key that is present where it does not apply is a
   // mistake worth reporting: "<prefix><key> <why>" at its value, and nullopt.
-  std::optional<YAML::Node> keyWhere(const YAML::Node& map, const char* key, bool applies,
+  std::optional<yaml::Node> keyWhere(const yaml::Node& map, const char* key, bool applies,
                                      std::string_view prefix, std::string_view why) {
-    const YAML::Node v = map[key];
+    const yaml::Node v = map[key];
     if (!v) return std::nullopt;
     if (!applies) {
       error(v, std::string(prefix) + key + " " + std::string(why));
@@ -195,8 +194,8 @@ class Reader {
 
   // Sets `out` from map[key] with `parse` when the key is present.
   template <typename T, typename Parse>
-  void optional(const YAML::Node& map, const char* key, T& out, Parse&& parse) {
-    if (const YAML::Node n = map[key]) {
+  void optional(const yaml::Node& map, const char* key, T& out, Parse&& parse) {
+    if (const yaml::Node n = map[key]) {
       if (auto v = parse(n)) out = static_cast<T>(*v);
     }
   }
