@@ -23,10 +23,13 @@
 #   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy sluice"]
 #                                          (+ sluice-rl: sluice with an all-admitting rate limit;
 #                                          sluice-reload: sluice reloading its config every
-#                                          RELOAD_EVERY [0.1] s while measured (POST
-#                                          /config/reload, alternating a route timeout and the
-#                                          pool's max_idle); compare with report.py --pool
-#                                          --base sluice;
+#                                          RELOAD_EVERY [0.1] s while measured
+#                                          (bench/reload/reloader.py: POST /config/reload,
+#                                          alternating a route timeout and the pool's
+#                                          max_idle); compare with report.py --pool --base
+#                                          sluice; sluice-reloader-idle: plain sluice with the
+#                                          same reloader posting to a closed port (what the
+#                                          reloader itself costs the load side);
 #                                          nginx-hdr: nginx adding the headers sluice adds)
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
 #   GAP [0] s extra pause between runs          WRK_THREADS [1]
@@ -85,7 +88,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -280,25 +283,17 @@ start_extra() {
 }
 
 # sluice-reload: a config reload every RELOAD_EVERY s while a run is measured, from the load CPU
-# (like wrk; the reload's own work is the proxy's and is counted in its CPU).
-generation() {
-  curl -s "http://127.0.0.1:$RELOAD_ADMIN/metrics" | awk '$1=="sluice_config_generation"{print $2}'
-}
-start_reloader() {
-  RELOAD_GEN0=$(generation)
-  taskset -c "$LOAD_CPU" bash -c '
-    dir=$1; admin=$2; every=$3; i=0
-    while :; do
-      i=$((i + 1)); if (( i % 2 )); then v=b; else v=a; fi
-      cp "$dir/$v.yaml" "$dir/next.yaml" && mv "$dir/next.yaml" "$dir/sluice.yaml"
-      curl -s -o /dev/null -X POST "http://127.0.0.1:$admin/config/reload"
-      sleep "$every"
-    done' reloader "$HERE/run/sluice-reload" "$RELOAD_ADMIN" "$RELOAD_EVERY" &
+# (like wrk; the reload's own work is the proxy's and is counted in its CPU), by one long-lived
+# process (bench/reload/reloader.py): a shell loop forking cp and curl would load wrk's core.
+start_reloader() {  # [admin port] [file it rewrites]
+  local dir="$HERE/run/sluice-reload"
+  taskset -c "$LOAD_CPU" "$PY" "$REPO/bench/reload/reloader.py" "${2:-$dir/sluice.yaml}" \
+    "$dir/a.yaml" "$dir/b.yaml" "${1:-$RELOAD_ADMIN}" \
+    "$RELOAD_EVERY" >"$HERE/run/sluice-reload/reloads" &
   RELOADER=$!; STARTED+=("$RELOADER")
 }
-stop_reloader() {  # prints the reloads applied meanwhile
-  kill "$RELOADER" 2>/dev/null; wait "$RELOADER" 2>/dev/null
-  echo $(( $(generation) - RELOAD_GEN0 ))
+stop_reloader() {  # the reloads applied meanwhile are then in run/sluice-reload/reloads
+  kill -TERM "$RELOADER" 2>/dev/null; wait "$RELOADER" 2>/dev/null
 }
 
 cpu_snap() {  # prints "busy0 total0 steal0 busy1 total1 steal1" (jiffies)
@@ -329,7 +324,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-reload) start_sluice "$t" ;;
+    sluice|sluice-rl|sluice-reload|sluice-reloader-idle) start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
   esac
@@ -391,11 +386,16 @@ for body in $BODIES; do
           c0=$(cpu_snap); p0=$(proc_ticks "${MPID[$t]:-}"); b0=$(proc_ticks "${MPID[backend]}"); t0=$(now)
           wout="$RES/wrk-$body-c$c-r$rep-$t.txt"
           [[ $t == sluice-reload ]] && start_reloader
+          [[ $t == sluice-reloader-idle ]] &&  # nothing listens on port 1
+            start_reloader 1 "$HERE/run/sluice-reload/scratch.yaml"
           { time taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
               -s tools/report.lua "$url" >"$wout" 2>&1 ; } 2>"$RES/.wrk-rusage"
           t1=$(now); p1=$(proc_ticks "${MPID[$t]:-}"); b1=$(proc_ticks "${MPID[backend]}"); c1=$(cpu_snap)
           reloads=""
-          [[ $t == sluice-reload ]] && reloads="reloads=$(stop_reloader)"
+          if [[ $t == sluice-reload || $t == sluice-reloader-idle ]]; then
+            stop_reloader
+            reloads="reloads=$(cat "$HERE/run/sluice-reload/reloads")"
+          fi
           n1=$(be_accepts)
           res=$(grep '^RESULT ' "$wout" | sed 's/^RESULT //')
           [[ -n "$res" ]] || { log "wrk failed for $t c=$c $body (see $wout)"; res="rps=0"; }
