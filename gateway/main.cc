@@ -1,11 +1,16 @@
 // sluice: a traffic-governance gateway. See README.md for the tour, docs/ for the reference.
+#include <cstdio>
+#include <exception>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "gateway/cli/commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int runCli(int argc, char** argv) {
   namespace cli = sluice::gateway::cli;
   // Diagnostics go to stderr; stdout is for what a command produces (and the access log, when
   // configured to stdout).
@@ -56,4 +61,17 @@ int main(int argc, char** argv) {
   if (demo->parsed()) return cli::demo(demo_opts);
   if (version->parsed()) return cli::version();
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return runCli(argc, argv);
+  } catch (const std::exception& e) {
+    // Nothing on the data plane throws this far; a failure at start-up (the logger, a bad
+    // argument CLI11 did not catch) is reported rather than aborting.
+    std::fprintf(stderr, "sluice: %s\n", e.what());
+    return 1;
+  }
 }

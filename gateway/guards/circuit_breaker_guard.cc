@@ -27,10 +27,9 @@ CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config)
                 transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
               }) {}
 
-CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name,
-                                         const config::CircuitBreaker& config,
+CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
                                          const CircuitBreakerGuard* previous)
-    : name_(name), config_(config) {
+    : name_(name), config_(std::move(config)) {
   if (previous == nullptr) {
     state_ = std::make_shared<Shared>(config_);
     return;

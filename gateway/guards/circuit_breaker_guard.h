@@ -43,7 +43,7 @@ class CircuitBreakerGuard final : public Guard {
  public:
   // `previous`: the breaker guard of the same route or cluster that this one replaces on a
   // reload (see above).
-  CircuitBreakerGuard(std::string_view name, const config::CircuitBreaker& config,
+  CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
                       const CircuitBreakerGuard* previous = nullptr);
 
   [[nodiscard]] std::string_view name() const override { return name_; }

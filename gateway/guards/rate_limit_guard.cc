@@ -19,12 +19,11 @@ std::int64_t ceilSeconds(Duration d) {
 
 }  // namespace
 
-RateLimitGuard::RateLimitGuard(std::string name, std::string policy,
-                               const config::RateLimit& settings, bool many_routes,
-                               const RateLimitGuard* previous, TimePoint now)
+RateLimitGuard::RateLimitGuard(std::string name, std::string policy, config::RateLimit settings,
+                               bool many_routes, const RateLimitGuard* previous, TimePoint now)
     : name_(std::move(name)),
       policy_(std::move(policy)),
-      settings_(settings),
+      settings_(std::move(settings)),
       many_routes_(many_routes) {
   if (previous != nullptr && canTakeOver(*previous)) {
     state_ = previous->state_;

@@ -37,7 +37,7 @@ class RateLimitGuard final : public Guard {
   // carry over when only numbers changed (rate, burst, delay, max_keys; same algorithm and key;
   // key_limiter.h says what each algorithm keeps, measured at `now`). Requests still running on
   // the previous guard share the keys with this one.
-  RateLimitGuard(std::string name, std::string policy, const config::RateLimit& settings,
+  RateLimitGuard(std::string name, std::string policy, config::RateLimit settings,
                  bool many_routes = false, const RateLimitGuard* previous = nullptr,
                  TimePoint now = resilience::Clock::now());
 

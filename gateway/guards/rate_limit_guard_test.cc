@@ -123,7 +123,7 @@ struct Reconfigured {
 
 class RateLimitReload : public ::testing::TestWithParam<Reconfigured> {
  protected:
-  config::RateLimit settings(std::uint64_t requests, std::uint64_t burst) const {
+  [[nodiscard]] config::RateLimit settings(std::uint64_t requests, std::uint64_t burst) const {
     auto rl = limit(GetParam().key);
     rl.algorithm = GetParam().algorithm;
     rl.requests = requests;

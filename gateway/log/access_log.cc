@@ -1,6 +1,7 @@
 #include "gateway/log/access_log.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include <spdlog/async.h>
@@ -31,7 +32,7 @@ enum class AccessLog::FieldId : std::uint8_t {
 
 namespace {
 
-constexpr std::size_t kQueueLines = 16 * 1024;
+constexpr std::size_t kQueueLines = std::size_t{16} * 1024;
 
 std::shared_ptr<spdlog::details::thread_pool> sharedPool() {
   static auto pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
@@ -44,11 +45,11 @@ void appendIso8601(std::string& out, std::chrono::system_clock::time_point t) {
   const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+  std::array<char, 32> buf{};
+  const int n = std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                               tm.tm_sec, static_cast<int>(ms));
-  out.append(buf, static_cast<std::size_t>(n));
+  out.append(buf.data(), static_cast<std::size_t>(n));
 }
 
 }  // namespace
@@ -199,10 +200,10 @@ void AccessLog::write(const proxy::RequestContext& ctx, std::chrono::nanoseconds
         break;
       case FieldId::DurationMs: {
         key("duration_ms");
-        char buf[32];
-        const int n = std::snprintf(buf, sizeof buf, "%.3f",
+        std::array<char, 32> buf{};
+        const int n = std::snprintf(buf.data(), buf.size(), "%.3f",
                                     std::chrono::duration<double, std::milli>(latency).count());
-        line.append(buf, static_cast<std::size_t>(n));
+        line.append(buf.data(), static_cast<std::size_t>(n));
         break;
       }
       case FieldId::Route:

@@ -163,11 +163,11 @@ std::optional<std::size_t> DiscoveryService::clusterNamed(std::string_view name)
 json DiscoveryService::listJson() const {
   const auto now = Clock::now();
   json out = json::array();
-  for (std::size_t c = 0; c < clusters_.size(); ++c) {
-    for (const auto& h : clusters_[c].hosts->slots()) {
+  for (const auto& cluster : clusters_) {
+    for (const auto& h : cluster.hosts->slots()) {
       if (h.empty() || h.source != HostSet::Source::Registry) continue;
       out.push_back(
-          {{"cluster", clusters_[c].config->name},
+          {{"cluster", cluster.config->name},
            {"address", h.address},
            {"weight", h.weight},
            {"ttl_ms", h.ttl.count()},

@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
-#include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <system_error>
 #include <unistd.h>
 
 namespace sluice::gateway::server {
@@ -20,7 +20,7 @@ std::variant<int, std::string> bindListener(const config::Listener& l) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
     return "listener '" + l.name + "' on " + l.address.text() + ": " + what + ": " +
-           std::strerror(err);
+           std::system_category().message(err);
   };
   sockaddr_storage addr{};
   socklen_t len = 0;

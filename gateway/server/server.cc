@@ -72,6 +72,14 @@ std::shared_ptr<const std::vector<upstream::HostSet::Host>> slotsOf(const StateR
       registry.cluster(cluster)->hosts->slots());
 }
 
+// What every worker gets for `snap`: the generation and each cluster's hosts as they are now.
+WorkerUpdate updateFor(const StateRegistry& registry, std::shared_ptr<const Snapshot> snap) {
+  WorkerUpdate u;
+  for (const auto& c : snap->config.clusters) u.hosts.push_back(slotsOf(registry, c.name));
+  u.snapshot = std::move(snap);
+  return u;
+}
+
 admin::Response jsonResponse(int status, const nlohmann::json& j) {
   return admin::Response{status, "application/json", j.dump(2) + "\n"};
 }
@@ -103,10 +111,7 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
   s->snapshot_ = s->registry_->build(std::move(config), s->generation_);
   s->last_success_ = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < n; ++i) {
-    WorkerUpdate u;
-    u.snapshot = s->snapshot_;
-    for (const auto& c : s->snapshot_->config.clusters)
-      u.hosts.push_back(slotsOf(*s->registry_, c.name));
+    WorkerUpdate u = updateFor(*s->registry_, s->snapshot_);
     u.listeners = std::move(fds[i]);
     u.access_log = s->access_log_.get();
     s->workers_.push_back(std::make_unique<Worker>(i, std::move(u)));
@@ -151,8 +156,9 @@ void Server::registerAdmin() {
       "config file's own keys and units); POST /config/reload reads the file again",
       [this](const admin::ApiRequest& r) {
         if (r.path == "/config/reload") return reloadResponse(r.method);
-        if (r.path != "/config")
+        if (r.path != "/config") {
           return admin::Response{404, "text/plain; charset=utf-8", "not found\n"};
+        }
         if (r.method != "GET" && r.method != "HEAD") {
           return admin::Response{405, "text/plain; charset=utf-8", "use GET\n"};
         }
@@ -233,7 +239,7 @@ Server::ReloadResult Server::reload(std::string_view trigger) {
   ReloadResult r;
   r.generation = generation_;
   if (options_.config_path.empty()) {
-    r.problems.push_back("this config has no file to read again (sluice demo)");
+    r.problems.emplace_back("this config has no file to read again (sluice demo)");
   } else {
     std::ifstream in(options_.config_path, std::ios::binary);
     std::stringstream bytes;
@@ -298,9 +304,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   auto acks = std::make_shared<Acks>();  // shared: a late acknowledgement finds it alive
   acks->pending = workers_.size();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    WorkerUpdate u;
-    u.snapshot = snap;
-    for (const auto& c : snap->config.clusters) u.hosts.push_back(slotsOf(*registry_, c.name));
+    WorkerUpdate u = updateFor(*registry_, snap);
     u.listeners = std::move(fds[i]);
     u.access_log = log_for_workers;
     workers_[i]->adopt(std::move(u), [acks] {

@@ -53,9 +53,9 @@ std::string edit(std::string yaml, std::string_view from, std::string_view to) {
 }
 
 template <typename G>
-const G* guardOf(const Snapshot& s, std::size_t route, std::string_view name) {
+G* guardOf(const Snapshot& s, std::size_t route, std::string_view name) {
   for (const auto& g : s.routes[route].guards) {
-    if (g->name() == name) return dynamic_cast<const G*>(g.get());
+    if (g->name() == name) return dynamic_cast<G*>(g.get());
   }
   return nullptr;
 }
@@ -185,14 +185,12 @@ TEST_F(StateRegistryTest, ARateLimitKeepsItsKeysUnderNewNumbersAndNotUnderANewKe
 
 TEST_F(StateRegistryTest, ABreakerKeepsItsStateUnderANewThreshold) {
   const auto a = build(kBase);
-  auto* breaker = const_cast<guards::CircuitBreakerGuard*>(
-      guardOf<guards::CircuitBreakerGuard>(*a, 1, "circuit_breaker"));
+  auto* breaker = guardOf<guards::CircuitBreakerGuard>(*a, 1, "circuit_breaker");
   ASSERT_NE(breaker, nullptr);
   breaker->breaker().forceOpen(std::chrono::steady_clock::now());
   const auto b = build(edit(std::string(kBase), "failure_rate: 50, minimum_calls: 2",
                             "failure_rate: 90, minimum_calls: 2"));
-  auto* after = const_cast<guards::CircuitBreakerGuard*>(
-      guardOf<guards::CircuitBreakerGuard>(*b, 1, "circuit_breaker"));
+  auto* after = guardOf<guards::CircuitBreakerGuard>(*b, 1, "circuit_breaker");
   EXPECT_NE(after, breaker);
   EXPECT_EQ(&after->breaker(), &breaker->breaker());
   EXPECT_EQ(after->breaker().state(), resilience::CircuitBreaker::State::ForcedOpen);
@@ -201,15 +199,13 @@ TEST_F(StateRegistryTest, ABreakerKeepsItsStateUnderANewThreshold) {
 
 TEST_F(StateRegistryTest, AConcurrencyLimitKeepsItsSlotsUnderANewMax) {
   const auto a = build(kBase);
-  auto* before = const_cast<guards::ConcurrencyGuard*>(
-      guardOf<guards::ConcurrencyGuard>(*a, 0, "concurrency"));
+  auto* before = guardOf<guards::ConcurrencyGuard>(*a, 0, "concurrency");
   ASSERT_NE(before, nullptr);
   proxy::RequestContext ctx;
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(before->check(ctx)->admitted());
   EXPECT_FALSE(before->check(ctx));  // full: would queue
   const auto b = build(edit(std::string(kBase), "max: 4, queue: 2", "max: 5, queue: 2"));
-  auto* after = const_cast<guards::ConcurrencyGuard*>(
-      guardOf<guards::ConcurrencyGuard>(*b, 0, "concurrency"));
+  auto* after = guardOf<guards::ConcurrencyGuard>(*b, 0, "concurrency");
   EXPECT_EQ(after->limit(), 5U);
   proxy::RequestContext other;
   EXPECT_TRUE(after->check(other)->admitted());  // the fifth, with the four still held

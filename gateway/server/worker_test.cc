@@ -183,7 +183,7 @@ class ReloadingWorkerTest : public WorkerFixture {
     port_ = freePort();
     start(update(yaml("slow")));
   }
-  std::string yaml(const std::string& cluster) const {
+  [[nodiscard]] std::string yaml(const std::string& cluster) const {
     return "listeners: [{ name: p, address: 127.0.0.1:" + std::to_string(port_) +
            " }]\nclusters: [{ name: slow, endpoints: [" + slow_ +
            "] }, { name: fast, endpoints: [" + fast_ +

@@ -357,10 +357,11 @@ std::string renderPrometheus(const MetricsLayout& layout,
              "waiting), limited (rate limit), shed (no capacity), open (circuit breaker "
              "fallback) and aborted (fault injection).");
     for (const auto& r : layout.routes) {
-      for (const auto& [slot, guard] : r.guards) {
+      for (const auto& g : r.guards) {
+        const std::size_t slot = g.first;
         for (std::size_t v = 0; v < kGuardDecisionNames.size(); ++v) {
           w.sample("sluice_guard_requests_total",
-                   {{"route", r.name}, {"guard", guard}, {"decision", kGuardDecisionNames[v]}},
+                   {{"route", r.name}, {"guard", g.second}, {"decision", kGuardDecisionNames[v]}},
                    r.counters->shards.sum(
                        [&](const RouteShard& s) { return s.guards[slot][v].value(); }));
         }

@@ -72,11 +72,11 @@ void Cluster::reconfigure(const config::Cluster& config) {
 }
 
 void Cluster::adoptIdle(Cluster& previous) {
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    if (!pools_[i]) continue;
+  for (auto& pool : pools_) {
+    if (!pool) continue;
     for (auto& old : previous.pools_) {
-      if (old && old->endpoint() == pools_[i]->endpoint()) {
-        pools_[i]->adoptIdle(*old);
+      if (old && old->endpoint() == pool->endpoint()) {
+        pool->adoptIdle(*old);
         break;
       }
     }

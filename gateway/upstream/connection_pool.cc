@@ -64,7 +64,8 @@ Lease ConnectionPool::takeIdle() {
 
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until) {
-  if (Lease idle = takeIdle()) co_return Acquired{std::move(idle)};
+  Acquired idle{takeIdle()};
+  if (idle.lease) co_return std::move(idle);
   if (open_ < settings_.max_connections) {
     ++open_;
     co_return co_await connect(deadline, until);
