@@ -74,7 +74,11 @@ class Gateway:
         self.proc.send_signal(signo)
 
     def wait(self, timeout=30):
-        return self.proc.wait(timeout=timeout)
+        code = self.proc.wait(timeout=timeout)
+        # The reader may not have seen the last lines yet: they are read up to EOF, which comes
+        # with the exit, so callers that look at stderr_lines after wait() see all of them.
+        self._reader.join(timeout=5)
+        return code
 
     def stop(self):
         if self.proc.poll() is None:
