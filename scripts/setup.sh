@@ -10,7 +10,7 @@ set -euo pipefail
 # Why each package is here is in README.md ("Dependencies").
 packages=(
   g++ cmake ninja-build pkg-config git ca-certificates
-  libboost1.81-dev libyaml-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libboost1.81-dev libyaml-dev libyaml-cpp-dev libre2-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libfmt-dev libxxhash-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl
   clang-format clang-tidy

@@ -20,6 +20,10 @@
 namespace sluice::gateway::cli {
 namespace {
 
+void printWarnings(const config::LoadResult& r) {
+  for (const auto& w : r.warnings) std::cerr << w.format() << '\n';
+}
+
 int printDiagnostics(const config::LoadResult& r) {
   for (const auto& d : r.diagnostics) std::cerr << d.format() << '\n';
   std::cerr << r.diagnostics.size() << (r.diagnostics.size() == 1 ? " problem" : " problems")
@@ -72,6 +76,7 @@ int run(const RunOptions& options) {
   const std::string text = bytes.str();
   auto r = config::load(text, options.config_path);
   if (!r.ok()) return printDiagnostics(r);
+  printWarnings(r);
   server::Server::Options o;
   o.config_path = options.config_path;
   o.source = options.config_path;
@@ -84,7 +89,10 @@ int run(const RunOptions& options) {
 int validate(const std::string& config_path) {
   const auto r = config::loadFile(config_path);
   if (!r.ok()) return printDiagnostics(r);
-  std::cout << config_path << ": ok\n";
+  printWarnings(r);
+  std::cout << config_path << ": ok"
+            << (r.warnings.empty() ? "" : " (" + std::to_string(r.warnings.size()) + " warning(s))")
+            << '\n';
   return 0;
 }
 
@@ -154,6 +162,9 @@ int demo(const DemoOptions& options) {
       "           " +
       proxy +
       "/flaky     (half the requests fail on purpose; a circuit breaker opens)\n"
+      "           " +
+      proxy +
+      "/canary    (a grey release: X-Env: gray, or 10 % sticky per X-User, go to fast-b)\n"
       "  admin    " +
       admin +
       "/\n"

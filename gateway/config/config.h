@@ -57,10 +57,30 @@ struct Listener {
   friend bool operator==(const Listener&, const Listener&) = default;
 };
 
+// A condition on the named header, query parameter or cookie of a request (route match). A
+// value condition holds when any occurrence of the name satisfies it; `invert` negates the
+// result, except that a value that cannot be read (a query value with a bad %-escape) fails the
+// condition either way: a malformed request never matches by accident.
+struct ValueMatch {
+  enum class Kind : std::uint8_t { Present, Exact, Prefix, Regex };
+  std::string name;  // header names in lower case; parameter and cookie names as written
+  Kind kind = Kind::Present;
+  std::string value;         // Exact, Prefix: the text; Regex: an RE2 pattern, matching whole
+  bool ignore_case = false;  // Exact and Prefix: ASCII case-insensitive
+  bool invert = false;       // `present: false` is Present inverted
+  friend bool operator==(const ValueMatch&, const ValueMatch&) = default;
+};
+
+// What a route accepts: all of its conditions hold (routing/request_matcher.h has the rules).
 struct RouteMatch {
   std::string host;                        // "" = any; "example.com"; "*.example.com"
   std::optional<std::string> path_prefix;  // "/api/"
   std::optional<std::string> path;         // exact path
+  std::optional<std::string> path_regex;   // RE2, matching the whole path
+  std::vector<std::string> methods;        // any of these (case-sensitive); empty = any method
+  std::vector<ValueMatch> headers;
+  std::vector<ValueMatch> query;    // parameters, %-decoded ('+' is a space)
+  std::vector<ValueMatch> cookies;  // in the Cookie field(s)
   friend bool operator==(const RouteMatch&, const RouteMatch&) = default;
 };
 
@@ -198,10 +218,23 @@ struct HashKeyPart {
   friend bool operator==(const HashKeyPart&, const HashKeyPart&) = default;
 };
 
+// One side of a weighted split.
+struct WeightedCluster {
+  std::string cluster;
+  std::uint32_t weight = 0;  // a share of the sum of the split's weights; 0 sends nothing
+  friend bool operator==(const WeightedCluster&, const WeightedCluster&) = default;
+};
+
 struct Route {
   std::string name;
   RouteMatch match;
-  std::string cluster;
+  std::string cluster;  // where matching requests go; "" when `split` says instead
+  // A weighted split over several clusters (two or more, distinct); each side applies its own
+  // cluster's guards, balancing and retry budget, and a request's retries stay on its side.
+  std::vector<WeightedCluster> split;
+  // What keeps a client on one side (header:<n>, cookie:<n>, query:<n>, client_ip, path); empty:
+  // each request is drawn at random.
+  std::vector<HashKeyPart> split_key;
   // The request's whole budget: from its head arriving to the upstream response head, across
   // guards, queues and every try. An earlier deadline sent by the client (X-Sluice-Timeout-Ms,
   // grpc-timeout) wins.
@@ -215,6 +248,12 @@ struct Route {
   // For a ring_hash or maglev cluster: what identifies "the same key" (default: client IP).
   std::vector<HashKeyPart> hash_key;
   friend bool operator==(const Route&, const Route&) = default;
+
+  // The clusters requests go to: `cluster` with weight 1, or the split's sides.
+  [[nodiscard]] std::vector<WeightedCluster> targets() const {
+    if (split.empty()) return {{cluster, 1}};
+    return split;
+  }
 };
 
 struct Endpoint {

@@ -50,6 +50,39 @@ json circuitBreaker(const std::optional<CircuitBreaker>& b) {
           {"fallback", fallback}};
 }
 
+json valueMatches(const std::vector<ValueMatch>& list) {
+  json out = json::array();
+  for (const auto& m : list) {
+    json one = {{"name", m.name}};
+    switch (m.kind) {
+      case ValueMatch::Kind::Present:
+        one["present"] = !m.invert;
+        break;
+      case ValueMatch::Kind::Exact:
+        one["exact"] = m.value;
+        break;
+      case ValueMatch::Kind::Prefix:
+        one["prefix"] = m.value;
+        break;
+      case ValueMatch::Kind::Regex:
+        one["regex"] = m.value;
+        break;
+    }
+    if (m.kind == ValueMatch::Kind::Exact || m.kind == ValueMatch::Kind::Prefix) {
+      one["ignore_case"] = m.ignore_case;
+    }
+    if (m.kind != ValueMatch::Kind::Present) one["invert"] = m.invert;
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+json split(const std::vector<WeightedCluster>& sides) {
+  json out = json::array();
+  for (const auto& s : sides) out.push_back({{"cluster", s.cluster}, {"weight", s.weight}});
+  return out;
+}
+
 json hashKey(const std::vector<HashKeyPart>& parts) {
   json out = json::array();
   for (const auto& p : parts) out.push_back(hashKeyText(p));
@@ -198,6 +231,11 @@ json toJson(const Config& c) {
     if (!r.match.host.empty()) match["host"] = r.match.host;
     if (r.match.path_prefix) match["path_prefix"] = *r.match.path_prefix;
     if (r.match.path) match["path"] = *r.match.path;
+    if (r.match.path_regex) match["path_regex"] = *r.match.path_regex;
+    if (!r.match.methods.empty()) match["methods"] = r.match.methods;
+    if (!r.match.headers.empty()) match["headers"] = valueMatches(r.match.headers);
+    if (!r.match.query.empty()) match["query"] = valueMatches(r.match.query);
+    if (!r.match.cookies.empty()) match["cookies"] = valueMatches(r.match.cookies);
     json retry = {
         {"attempts", r.retry.attempts},
         {"on", retryOnText(r.retry.on)},
@@ -208,7 +246,9 @@ json toJson(const Config& c) {
         {"backoff_max_ms", r.retry.backoff_max.count()}};
     out["routes"].push_back({{"name", r.name},
                              {"match", match},
-                             {"cluster", r.cluster},
+                             {"cluster", r.split.empty() ? json(r.cluster) : json(nullptr)},
+                             {"split", split(r.split)},
+                             {"split_key", hashKey(r.split_key)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
                              {"retry", retry},

@@ -291,17 +291,66 @@ void writeFault(Writer& w, const Fault& f) {
   w.endMap();
 }
 
+void writeValueMatches(Writer& w, const char* key, const std::vector<ValueMatch>& list) {
+  if (list.empty()) return;
+  w.beginList(key);
+  for (const auto& m : list) {
+    w.beginMap();
+    w.string("name", m.name);
+    switch (m.kind) {
+      case ValueMatch::Kind::Present:
+        w.flag("present", !m.invert);
+        break;
+      case ValueMatch::Kind::Exact:
+        w.string("exact", m.value);
+        break;
+      case ValueMatch::Kind::Prefix:
+        w.string("prefix", m.value);
+        break;
+      case ValueMatch::Kind::Regex:
+        w.string("regex", m.value);
+        break;
+    }
+    if (m.ignore_case) w.flag("ignore_case", true);
+    if (m.invert && m.kind != ValueMatch::Kind::Present) w.flag("invert", true);
+    w.endMap();
+  }
+  w.endList();
+}
+
+void writeRouteMatch(Writer& w, const RouteMatch& m) {
+  if (m == RouteMatch{}) return;
+  w.beginMap("match");
+  if (!m.host.empty()) w.string("host", m.host);
+  if (m.path_prefix) w.string("path_prefix", *m.path_prefix);
+  if (m.path) w.string("path", *m.path);
+  if (m.path_regex) w.string("path_regex", *m.path_regex);
+  if (!m.methods.empty()) w.flowList("methods", m.methods);
+  writeValueMatches(w, "headers", m.headers);
+  writeValueMatches(w, "query", m.query);
+  writeValueMatches(w, "cookies", m.cookies);
+  w.endMap();
+}
+
 void writeRoute(Writer& w, const Route& r) {
   w.beginMap();
   w.string("name", r.name);
-  if (!r.match.host.empty() || r.match.path_prefix || r.match.path) {
-    w.beginMap("match");
-    if (!r.match.host.empty()) w.string("host", r.match.host);
-    if (r.match.path_prefix) w.string("path_prefix", *r.match.path_prefix);
-    if (r.match.path) w.string("path", *r.match.path);
-    w.endMap();
+  writeRouteMatch(w, r.match);
+  if (r.split.empty()) {
+    w.string("cluster", r.cluster);
+  } else {
+    w.beginList("split");
+    for (const auto& side : r.split) {
+      w.flowItem({{"cluster", side.cluster}, {"weight", std::to_string(side.weight)}});
+    }
+    w.endList();
   }
-  w.string("cluster", r.cluster);
+  if (!r.split_key.empty()) {
+    std::vector<std::string> parts;
+    parts.reserve(r.split_key.size());
+    for (const auto& part : r.split_key) parts.push_back(hashKeyText(part));
+    w.flowList("split_key", parts);
+  }
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
   writeRetry(w, r.retry);

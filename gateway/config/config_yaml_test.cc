@@ -355,6 +355,21 @@ routes:
       window: 20s
       fallback: { cluster: spare, content_type: text/html }
     fault: { delay: { duration: 1s } }
+  - name: gray
+    match:
+      path_regex: "/pay/[0-9]+(/.*)?"
+      methods: [GET, POST, PURGE]
+      headers:
+        - { name: X-Env, exact: Gray, ignore_case: true }
+        - { name: x-debug, present: false }
+        - { name: user-agent, regex: ".*(bot|spider).*", invert: true }
+      query: [{ name: "v", prefix: "2." }, { name: "trace id", present: true }]
+      cookies: [{ name: beta, exact: "1", invert: true }]
+    cluster: api
+  - name: canary
+    match: { path_prefix: /canary }
+    split: [{ cluster: api, weight: 0 }, { cluster: spare, weight: 1000000 }]
+    split_key: ["cookie:sid", client_ip]
   - name: counted
     cluster: ewma
     rate_limit: { algorithm: sliding_window, rate: 7/h, key: "header:X-Tenant" }
@@ -588,7 +603,7 @@ constexpr std::size_t fieldCount() {
 template <typename T>
 auto tieFields(const T& v) {
   constexpr std::size_t kCount = fieldCount<T>();
-  static_assert(kCount >= 1 && kCount <= 12, "tieFields: add a case for this many fields");
+  static_assert(kCount >= 1 && kCount <= 16, "tieFields: add a case for this many fields");
   // clang-format off
   if constexpr (kCount == 1) { const auto& [a] = v; return std::tie(a); }
   else if constexpr (kCount == 2) { const auto& [a, b] = v; return std::tie(a, b); }
@@ -610,9 +625,21 @@ auto tieFields(const T& v) {
   } else if constexpr (kCount == 11) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k] = v;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k);
-  } else {
+  } else if constexpr (kCount == 12) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k, l] = v;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l);
+  } else if constexpr (kCount == 13) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m] = v;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m);
+  } else if constexpr (kCount == 14) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n] = v;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n);
+  } else if constexpr (kCount == 15) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = v;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o);
+  } else {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = v;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p);
   }
   // clang-format on
 }

@@ -47,11 +47,6 @@ std::string_view nameIn(const Table& table, Value v) {
   return "?";
 }
 
-bool isTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 std::optional<int> replyStatus(Reader& r, const yaml::Node& n, std::string_view what) {
   auto v = r.integer(n, what, 0, 999);
   if (!v) return std::nullopt;

@@ -173,9 +173,10 @@ void readSlowStart(Reader& r, const yaml::Node& n, SlowStart& out) {
   });
 }
 
-void readHashKey(Reader& r, const yaml::Node& n, std::vector<HashKeyPart>& out) {
+void readHashKey(Reader& r, const yaml::Node& n, std::vector<HashKeyPart>& out,
+                 const std::string& what) {
   const auto one = [&](const yaml::Node& item) -> std::optional<HashKeyPart> {
-    const auto s = r.scalar(item, "hash_key part");
+    const auto s = r.scalar(item, what + " part");
     if (!s) return std::nullopt;
     if (*s == "client_ip") return HashKeyPart{HashKeyPart::Kind::ClientIp, ""};
     if (*s == "path") return HashKeyPart{HashKeyPart::Kind::Path, ""};
@@ -198,13 +199,13 @@ void readHashKey(Reader& r, const yaml::Node& n, std::vector<HashKeyPart>& out) 
       }
       return p;
     }
-    r.error(item, "hash_key part '" + *s +
+    r.error(item, what + " part '" + *s +
                       "' must be client_ip, path, header:<name>, cookie:<name> or query:<name>");
     return std::nullopt;
   };
   out.clear();
   if (n.IsSequence()) {
-    if (n.size() == 0) r.error(n, "hash_key must not be empty");
+    if (n.size() == 0) r.error(n, what + " must not be empty");
     for (const auto& item : n) {
       if (auto p = one(item)) out.push_back(*p);
     }

@@ -17,6 +17,7 @@
 #include "gateway/config/lb_config.h"
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
+#include "gateway/config/route_match_config.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace sluice::gateway::config {
@@ -203,52 +204,61 @@ void readListener(Reader& r, const yaml::Node& n, Listener& l) {
   }
 }
 
+void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out) {
+  if (!n.IsSequence() || n.size() < 2) {
+    r.error(n, "split must list at least two { cluster, weight } sides");
+    return;
+  }
+  std::uint64_t total = 0;
+  for (const auto& item : n) {
+    WeightedCluster side;
+    if (!r.map(item, "split side", {"cluster", "weight"})) continue;
+    if (r.require(item, "cluster", "split side")) {
+      if (auto v = r.name(item["cluster"], "split cluster")) side.cluster = *v;
+    }
+    if (r.require(item, "weight", "split side")) {
+      if (auto w = r.integer(item["weight"], "split weight", 0, 1'000'000)) {
+        side.weight = static_cast<std::uint32_t>(*w);
+        total += *w;
+      }
+    }
+    for (const auto& other : out) {
+      if (!side.cluster.empty() && other.cluster == side.cluster) {
+        r.error(item["cluster"], "split sends to cluster '" + side.cluster + "' twice");
+      }
+    }
+    out.push_back(side);
+  }
+  if (total == 0 &&
+      std::all_of(out.begin(), out.end(), [](const auto& s) { return !s.cluster.empty(); })) {
+    r.error(n, "split weights add up to 0: some side must have a weight");
+  }
+}
+
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (!r.map(n, "route",
-             {"name", "match", "cluster", "timeout", "max_body", "retry", "rate_limit",
-              "circuit_breaker", "fault", "hash_key", "concurrency"})) {
+             {"name", "match", "cluster", "split", "split_key", "timeout", "max_body", "retry",
+              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
     if (auto v = r.name(n["name"], "route name")) route.name = *v;
   }
-  if (r.require(n, "cluster", "route")) {
+  if (n["cluster"] && n["split"]) {
+    r.error(n["split"], "route takes cluster or split, not both");
+  } else if (const yaml::Node s = n["split"]) {
+    readSplit(r, s, route.split);
+  } else if (r.require(n, "cluster", "route")) {
     if (auto v = r.name(n["cluster"], "route cluster")) route.cluster = *v;
   }
-  if (const yaml::Node m = n["match"]) {
-    if (r.map(m, "route match", {"host", "path_prefix", "path"})) {
-      if (const yaml::Node h = m["host"]) {
-        if (auto v = r.scalar(h, "match.host")) {
-          std::string host = *v;
-          std::transform(host.begin(), host.end(), host.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          const std::string_view bare =
-              host.rfind("*.", 0) == 0 ? std::string_view(host).substr(2) : std::string_view(host);
-          if (bare.empty() || bare.find_first_of("*/ @") != std::string_view::npos) {
-            r.error(h, "match.host must be a host name, optionally with a leading '*.' wildcard");
-          } else {
-            route.match.host = host;
-          }
-        }
-      }
-      for (const char* key : {"path_prefix", "path"}) {
-        if (const yaml::Node p = m[key]) {
-          if (auto v = r.scalar(p, std::string("match.") + key)) {
-            if (v->empty() || v->front() != '/') {
-              r.error(p, std::string("match.") + key + " must start with '/'");
-            } else if (std::string_view(key) == "path") {
-              route.match.path = *v;
-            } else {
-              route.match.path_prefix = *v;
-            }
-          }
-        }
-      }
-      if (m["path"] && m["path_prefix"]) {
-        r.error(m, "route match takes path or path_prefix, not both");
-      }
+  if (const yaml::Node k = n["split_key"]) {
+    if (!n["split"]) {
+      r.error(k, "split_key applies to a route with a split");
+    } else {
+      readHashKey(r, k, route.split_key, "split_key");
     }
   }
+  if (const yaml::Node m = n["match"]) readRouteMatch(r, m, route.match);
   r.optional(n, "timeout", route.timeout,
              [&](const yaml::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
   if (const yaml::Node b = n["max_body"]) {
@@ -494,33 +504,63 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     const yaml::Node routes = root["routes"];
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
       const auto& rt = cfg.routes[i];
-      const Cluster* target = rt.cluster.empty() ? nullptr : cfg.findCluster(rt.cluster);
-      if (!rt.cluster.empty() && target == nullptr) {
-        r.error(routes[i]["cluster"],
-                "route '" + rt.name + "' refers to unknown cluster '" + rt.cluster + "'");
-      } else if (target != nullptr && !rt.hash_key.empty() && !target->lb.hashing()) {
+      // Each named cluster exists; a hash_key needs some cluster of the route that hashes.
+      bool all_known = true;
+      const Cluster* hashing = nullptr;
+      const Cluster* first = nullptr;
+      for (std::size_t t = 0; t < (rt.split.empty() ? 1 : rt.split.size()); ++t) {
+        const std::string& name = rt.split.empty() ? rt.cluster : rt.split[t].cluster;
+        if (name.empty()) {
+          all_known = false;
+          continue;
+        }
+        const Cluster* target = cfg.findCluster(name);
+        if (target == nullptr) {
+          all_known = false;
+          r.error(rt.split.empty() ? routes[i]["cluster"] : routes[i]["split"][t]["cluster"],
+                  "route '" + rt.name + "' refers to unknown cluster '" + name + "'");
+          continue;
+        }
+        if (first == nullptr) first = target;
+        if (target->lb.hashing() && hashing == nullptr) hashing = target;
+      }
+      if (all_known && first != nullptr && !rt.hash_key.empty() && hashing == nullptr) {
         r.error(routes[i]["hash_key"],
-                "hash_key has no effect: cluster '" + rt.cluster + "' balances with " +
-                    std::string(policyName(target->lb.policy)) + " (use ring_hash or maglev)");
+                "hash_key has no effect: cluster '" + first->name + "' balances with " +
+                    std::string(policyName(first->lb.policy)) + " (use ring_hash or maglev)");
+      }
+      // First match wins: a route an earlier one covers never sees a request.
+      for (std::size_t j = 0; j < i; ++j) {
+        if (!covers(cfg.routes[j].match, rt.match)) continue;
+        const yaml::Mark at = routes[i].Mark();
+        result.warnings.push_back({file_name, at.line + 1, at.column + 1,
+                                   "warning: route '" + rt.name + "' is never used: route '" +
+                                       cfg.routes[j].name + "' (line " +
+                                       std::to_string(routes[j].Mark().line + 1) +
+                                       ") comes first and matches every request it does"});
+        break;
       }
     }
   }
   // A fallback cluster exists and is not the cluster it stands in for.
   const auto check_fallback = [&](const std::optional<CircuitBreaker>& b, const yaml::Node& at,
-                                  const std::string& own) {
+                                  const std::vector<WeightedCluster>& own) {
     if (!b || !b->fallback.cluster) return;
     const yaml::Node where = at["circuit_breaker"]["fallback"]["cluster"];
-    if (cfg.findCluster(*b->fallback.cluster) == nullptr) {
-      r.error(where, "fallback.cluster '" + *b->fallback.cluster + "' is not a cluster");
-    } else if (*b->fallback.cluster == own) {
-      r.error(where, "fallback.cluster '" + own + "' is the cluster it stands in for");
+    const std::string& fallback = *b->fallback.cluster;
+    if (cfg.findCluster(fallback) == nullptr) {
+      r.error(where, "fallback.cluster '" + fallback + "' is not a cluster");
+    } else if (std::any_of(own.begin(), own.end(),
+                           [&](const WeightedCluster& t) { return t.cluster == fallback; })) {
+      r.error(where, "fallback.cluster '" + fallback + "' is a cluster it stands in for");
     }
   };
   for (std::size_t i = 0; i < cfg.routes.size() && root["routes"].IsSequence(); ++i) {
-    check_fallback(cfg.routes[i].circuit_breaker, root["routes"][i], cfg.routes[i].cluster);
+    check_fallback(cfg.routes[i].circuit_breaker, root["routes"][i], cfg.routes[i].targets());
   }
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
-    check_fallback(cfg.clusters[i].circuit_breaker, root["clusters"][i], cfg.clusters[i].name);
+    check_fallback(cfg.clusters[i].circuit_breaker, root["clusters"][i],
+                   {{cfg.clusters[i].name, 1}});
   }
   // Two sockets cannot listen on one address.
   if (cfg.admin) {
@@ -540,7 +580,11 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
       }
     }
   }
-  if (diags.empty()) result.config = std::move(cfg);
+  if (diags.empty()) {
+    result.config = std::move(cfg);
+  } else {
+    result.warnings.clear();  // about a config that does not load: noise next to its errors
+  }
   return result;
 }
 

@@ -30,6 +30,10 @@ struct Diagnostic {
 struct LoadResult {
   std::optional<Config> config;  // set only when diagnostics is empty
   std::vector<Diagnostic> diagnostics;
+  // Valid but almost certainly not what was meant (a route an earlier route hides). They do not
+  // stop a config from loading; `validate` prints them and `run` logs them. Only for a config
+  // without errors.
+  std::vector<Diagnostic> warnings;
 
   [[nodiscard]] bool ok() const { return config.has_value(); }
 };

@@ -197,7 +197,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "fallback.cluster 'nowhere' is not a cluster"},
         BrokenSection{"fallback_own_cluster",
                       "    circuit_breaker: { fallback: { cluster: api } }\n", "",
-                      "fallback.cluster 'api' is the cluster it stands in for"},
+                      "fallback.cluster 'api' is a cluster it stands in for"},
         BrokenSection{"fallback_cluster_and_body",
                       "    circuit_breaker: { fallback: { cluster: spare, body: x } }\n", "",
                       "fallback.cluster forwards to another cluster"},

@@ -32,6 +32,12 @@ std::optional<T> parseUnsigned(std::string_view digits) {
   return v;
 }
 
+// An RFC 9110 tchar: what header names and methods are made of.
+inline bool isTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 // Walks YAML nodes, reporting every problem with its position instead of stopping at the first.
 class Reader {
  public:

@@ -47,36 +47,54 @@ RouteGuards GuardRegistry::build(const config::Config& config) {
   }
   RouteGuards out;
   for (const auto& r : config.routes) {
-    auto& guards = out.emplace_back();
-    if (const auto it = cluster_limit.find(r.cluster); it != cluster_limit.end()) {
-      guards.push_back(it->second);
-    }
+    // The route's own guards: one object whichever side of a split a request takes.
+    std::shared_ptr<Guard> limit;
+    std::shared_ptr<Guard> conc;
+    std::shared_ptr<Guard> breaker;
+    std::shared_ptr<Guard> fault;
     if (r.rate_limit) {
-      guards.push_back(reuse(route_limits_, route_limits, r.name, *r.rate_limit,
-                             [&](const RateLimitGuard* prev) {
-                               return std::make_shared<RateLimitGuard>("rate_limit", r.name,
-                                                                       *r.rate_limit, false, prev);
-                             }));
+      limit = reuse(route_limits_, route_limits, r.name, *r.rate_limit,
+                    [&](const RateLimitGuard* prev) {
+                      return std::make_shared<RateLimitGuard>("rate_limit", r.name, *r.rate_limit,
+                                                              false, prev);
+                    });
     }
     if (r.concurrency) {
-      guards.push_back(reuse(concurrency_, concurrency, r.name, *r.concurrency,
-                             [&](const ConcurrencyGuard* prev) {
-                               return std::make_shared<ConcurrencyGuard>(*r.concurrency, prev);
-                             }));
+      conc = reuse(concurrency_, concurrency, r.name, *r.concurrency,
+                   [&](const ConcurrencyGuard* prev) {
+                     return std::make_shared<ConcurrencyGuard>(*r.concurrency, prev);
+                   });
     }
     if (r.circuit_breaker) {
-      guards.push_back(reuse(route_breakers_, route_breakers, r.name, *r.circuit_breaker,
-                             [&](const CircuitBreakerGuard* prev) {
-                               return std::make_shared<CircuitBreakerGuard>(
-                                   "circuit_breaker", *r.circuit_breaker, prev);
-                             }));
-    } else if (const auto it = cluster_breaker.find(r.cluster); it != cluster_breaker.end()) {
-      guards.push_back(it->second);
+      breaker = reuse(route_breakers_, route_breakers, r.name, *r.circuit_breaker,
+                      [&](const CircuitBreakerGuard* prev) {
+                        return std::make_shared<CircuitBreakerGuard>("circuit_breaker",
+                                                                     *r.circuit_breaker, prev);
+                      });
     }
     if (r.fault) {
-      guards.push_back(reuse(faults_, faults, r.name, *r.fault, [&](const FaultGuard* /*prev*/) {
+      fault = reuse(faults_, faults, r.name, *r.fault, [&](const FaultGuard* /*prev*/) {
         return std::make_shared<FaultGuard>(*r.fault);
-      }));
+      });
+    }
+    auto& sides = out.emplace_back();
+    for (const auto& target : r.targets()) {
+      auto& guards = sides.emplace_back();
+      const auto put = [&](const std::shared_ptr<Guard>& g) {
+        if (g) guards.push_back(g);
+      };
+      if (const auto it = cluster_limit.find(target.cluster); it != cluster_limit.end()) {
+        put(it->second);
+      }
+      put(limit);
+      put(conc);
+      if (breaker) {
+        put(breaker);
+      } else if (const auto it = cluster_breaker.find(target.cluster);
+                 it != cluster_breaker.end()) {
+        put(it->second);
+      }
+      put(fault);
     }
   }
   cluster_limits_ = std::move(cluster_limits);

@@ -1,4 +1,5 @@
-// The guards of every route, built from a validated config in pipeline order:
+// The guards of every route and cluster it sends to, built from a validated config in pipeline
+// order:
 //   1. the cluster's rate_limit (one guard shared by every route to that cluster),
 //   2. the route's rate_limit,
 //   3. the route's concurrency,
@@ -31,7 +32,10 @@
 
 namespace sluice::gateway::guards {
 
-using RouteGuards = std::vector<std::vector<std::shared_ptr<Guard>>>;  // [route] in order
+using GuardList = std::vector<std::shared_ptr<Guard>>;  // in pipeline order
+// [route][target]: a route's guards for each cluster it sends to (Route::targets()); the sides
+// of a split share the route's own guards and each has its cluster's.
+using RouteGuards = std::vector<std::vector<GuardList>>;
 
 class GuardRegistry {
  public:

@@ -11,11 +11,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gateway/common/random.h"
 #include "gateway/http/parse_error.h"
 #include "gateway/http/timeout_header.h"
 #include "gateway/log/access_log.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
+#include "gateway/proxy/hash_key.h"
 #include "gateway/server/worker.h"
 
 namespace sluice::gateway::proxy {
@@ -24,6 +26,19 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// What picks a split's side: the sticky key's hash, remixed so that it does not correlate with
+// the hash the side's cluster balances by when both use the same key; else a random draw (also
+// for a request that has none of the key's parts).
+std::uint64_t splitDraw(const config::Route& route, const http::RequestHead& head,
+                        const RequestContext& ctx) {
+  if (!route.split_key.empty()) {
+    if (const auto h = requestHash(route.split_key, head, ctx.client_ip)) {
+      return resilience::SplitMix64(*h).next();
+    }
+  }
+  return randomU64();
+}
 
 constexpr auto kHotIdle = std::chrono::milliseconds(250);
 constexpr std::size_t kReadChunk = std::size_t{4} * 1024;
@@ -301,7 +316,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const http::RequestHead& head = a.head;
 
   // Admission guards, in order; the first local reply wins.
-  const auto& guards = a.pin->snapshot->routes[*ctx.route_index].guards;
+  const auto& guards = backendOf(a).guards;
   if (!guards.empty()) {
     if (const std::size_t stopped = admitNow(a, 0); stopped < guards.size()) {
       const std::optional<bool> answered = co_await admitSlow(a, stopped);
@@ -393,7 +408,7 @@ bool DownstreamConnection::prepare(Active& a) {
   }
 
   // Route.
-  const auto route = snap.router.match(head.host, head.path());
+  const auto route = snap.router.match(head);
   if (!route) {
     stats.reject(stats::Reject::NoRoute);
     a.refusal = http::LocalReply::text(404, "no route for this request");
@@ -401,7 +416,9 @@ bool DownstreamConnection::prepare(Active& a) {
   }
   ctx.route_index = *route;
   ctx.route = &snap.config.routes[*route];
-  ctx.cluster_index = snap.routes[*route].cluster;
+  const server::RoutePlan& plan = snap.routes[*route];
+  if (plan.backends.size() > 1) ctx.backend_index = plan.pick(splitDraw(*ctx.route, head, ctx));
+  ctx.cluster_index = plan.backends[ctx.backend_index].cluster;
   ctx.cluster = &snap.config.clusters[ctx.cluster_index];
   ctx.deadline = ctx.start + ctx.route->timeout;
   if (ctx.client_timeout) ctx.deadline = std::min(ctx.deadline, ctx.start + *ctx.client_timeout);
@@ -415,7 +432,7 @@ bool DownstreamConnection::prepare(Active& a) {
 }
 
 std::size_t DownstreamConnection::admitNow(Active& a, std::size_t i) {
-  const auto& guards = a.pin->snapshot->routes[*a.ctx.route_index].guards;
+  const auto& guards = backendOf(a).guards;
   for (; i < guards.size(); ++i) {
     a.admission = guards[i]->check(a.ctx);
     if (!a.admission || a.admission->wait.count() > 0 || a.admission->reply) break;
@@ -426,7 +443,7 @@ std::size_t DownstreamConnection::admitNow(Active& a, std::size_t i) {
 }
 
 asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, std::size_t i) {
-  const auto& guards = a.pin->snapshot->routes[*a.ctx.route_index].guards;
+  const auto& guards = backendOf(a).guards;
   while (i < guards.size()) {
     // (No co_await inside ?: - GCC 12 destroys the temporaries of such an expression twice.)
     if (!a.admission) a.admission.emplace(co_await guards[i]->admit(a.ctx));
@@ -446,10 +463,10 @@ asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, 
 }
 
 void DownstreamConnection::countAdmission(Active& a, std::size_t i) {
-  const std::size_t route = *a.ctx.route_index;
-  const std::size_t slot = a.pin->snapshot->routes[route].guard_slots[i];
-  if (slot == server::RoutePlan::kNoSlot) return;
-  a.pin->routes[route]->guards[slot][static_cast<std::size_t>(a.admission->verdict)].inc();
+  const server::RouteBackend& b = backendOf(a);
+  const std::size_t slot = b.guard_slots[i];
+  if (slot == server::RouteBackend::kNoSlot) return;
+  a.pin->backends[b.slot]->guards[slot][static_cast<std::size_t>(a.admission->verdict)].inc();
 }
 
 void DownstreamConnection::pass(Active& a) {
@@ -495,11 +512,11 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   const auto now = Clock::now();
   const auto latency = now - ctx.start;
   stats::RouteStats& rs =
-      ctx.route_index ? a.pin->routes[*ctx.route_index]->requests : stats.unrouted;
+      ctx.route_index ? a.pin->backends[backendOf(a).slot]->requests : stats.unrouted;
   rs.by_class[stats::statusClass(ctx.status)].inc();
   rs.latency.observe(latency);
   if (ctx.route_index && ctx.guards_admitted > 0) {
-    const auto& guards = a.pin->snapshot->routes[*ctx.route_index].guards;
+    const auto& guards = backendOf(a).guards;
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
     const bool no_verdict = ctx.upstream_error == stats::UpstreamError::Deadline ||
                             ctx.upstream_error == stats::UpstreamError::Overflow;

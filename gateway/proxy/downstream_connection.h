@@ -103,6 +103,10 @@ class DownstreamConnection {
   // The guards from one that must wait (admit(), a delay) or refused: nullopt once all admitted,
   // else the request was answered here and the value says whether the connection stays open.
   boost::asio::awaitable<std::optional<bool>> admitSlow(Active& a, std::size_t i);
+  // The backend (a split's side) the request took, in the generation it runs on.
+  [[nodiscard]] static const server::RouteBackend& backendOf(const Active& a) noexcept {
+    return a.pin->snapshot->routes[*a.ctx.route_index].backends[a.ctx.backend_index];
+  }
   void countAdmission(Active& a, std::size_t i);  // a.admission's verdict, in the guard's metrics
   void pass(Active& a);                           // a.admission let the request through
   boost::asio::awaitable<bool> reply(Active& a, const http::LocalReply& r, bool close);

@@ -69,6 +69,7 @@ struct RequestContext {
   // Routing.
   std::optional<std::size_t> route_index;
   const config::Route* route = nullptr;
+  std::size_t backend_index = 0;  // which of the route's backends (a split's side) it took
   std::size_t cluster_index = 0;
   const config::Cluster* cluster = nullptr;
   // When the request's time is up: start + the route timeout, or earlier if the client said so.
@@ -107,6 +108,7 @@ struct RequestContext {
     grpc_timeout = false;
     route_index.reset();
     route = nullptr;
+    backend_index = 0;
     cluster = nullptr;
     cluster_index = 0;
     deadline = {};

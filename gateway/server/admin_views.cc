@@ -145,16 +145,21 @@ nlohmann::json breakersJson(const Snapshot& snap) {
   nlohmann::json out = nlohmann::json::array();
   std::vector<const guards::Guard*> seen;
   for (std::size_t r = 0; r < snap.routes.size(); ++r) {
-    for (const auto& guard : snap.routes[r].guards) {
-      const auto* b = dynamic_cast<const guards::CircuitBreakerGuard*>(guard.get());
-      if (b == nullptr || std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
-      seen.push_back(b);
-      nlohmann::json j = b->status();
-      j["route"] =
-          clusterWide(*b) ? nlohmann::json(nullptr) : nlohmann::json(snap.config.routes[r].name);
-      j["cluster"] = snap.config.routes[r].cluster;
-      j["guard"] = b->name();
-      out.push_back(std::move(j));
+    for (const auto& backend : snap.routes[r].backends) {
+      for (const auto& guard : backend.guards) {
+        const auto* b = dynamic_cast<const guards::CircuitBreakerGuard*>(guard.get());
+        if (b == nullptr || std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
+        seen.push_back(b);
+        nlohmann::json j = b->status();
+        const bool wide = clusterWide(*b);
+        j["route"] = wide ? nlohmann::json(nullptr) : nlohmann::json(snap.config.routes[r].name);
+        // A route's own breaker on a split stands for every side: no one cluster.
+        j["cluster"] = wide || snap.routes[r].backends.size() == 1
+                           ? nlohmann::json(snap.config.clusters[backend.cluster].name)
+                           : nlohmann::json(nullptr);
+        j["guard"] = b->name();
+        out.push_back(std::move(j));
+      }
     }
   }
   return out;
@@ -170,22 +175,29 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
   for (std::size_t r = 0; r < snap.routes.size(); ++r) {
     const auto& route = snap.config.routes[r];
     const auto& plan = snap.routes[r];
-    auto& m = layout.routes.emplace_back();
-    m.name = route.name;
-    m.cluster = route.cluster;
-    m.counters = plan.counters.get();
-    for (std::size_t i = 0; i < plan.guards.size(); ++i) {
-      const auto& guard = *plan.guards[i];
-      if (plan.guard_slots[i] != RoutePlan::kNoSlot) {
-        m.guards.emplace_back(plan.guard_slots[i], std::string(guard.name()));
-      }
-      if (std::find(seen.begin(), seen.end(), &guard) != seen.end()) continue;
-      seen.push_back(&guard);
-      for (const auto& g : guard.gauges()) {
-        facts.guard_gauges.push_back({std::string(g.name), std::string(g.help), std::string(g.type),
-                                      clusterWide(guard) ? std::string() : route.name,
-                                      route.cluster, std::string(guard.name()), g.value,
-                                      std::string(g.label), std::string(g.label_value)});
+    for (const auto& backend : plan.backends) {
+      const std::string& cluster = snap.config.clusters[backend.cluster].name;
+      auto& m = layout.routes.emplace_back();
+      m.name = route.name;
+      m.cluster = cluster;
+      m.counters = backend.counters.get();
+      for (std::size_t i = 0; i < backend.guards.size(); ++i) {
+        const auto& guard = *backend.guards[i];
+        if (backend.guard_slots[i] != RouteBackend::kNoSlot) {
+          m.guards.emplace_back(backend.guard_slots[i], std::string(guard.name()));
+        }
+        if (std::find(seen.begin(), seen.end(), &guard) != seen.end()) continue;
+        seen.push_back(&guard);
+        // A route's own guard on a split stands for every side: labelled with no cluster.
+        const bool wide = clusterWide(guard);
+        const bool shared_by_sides = !wide && plan.backends.size() > 1;
+        for (const auto& g : guard.gauges()) {
+          facts.guard_gauges.push_back({std::string(g.name), std::string(g.help),
+                                        std::string(g.type), wide ? std::string() : route.name,
+                                        shared_by_sides ? std::string() : cluster,
+                                        std::string(guard.name()), g.value, std::string(g.label),
+                                        std::string(g.label_value)});
+        }
       }
     }
   }

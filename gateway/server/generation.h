@@ -39,9 +39,9 @@ struct WorkerListener {
 struct WorkerGeneration {
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<std::shared_ptr<upstream::Cluster>> clusters;  // [cluster]
-  std::vector<stats::RouteShard*> routes;                    // [route]: this worker's counters
-  std::size_t pins = 0;                                      // requests running on it
-  bool retired = false;                                      // no longer current
+  std::vector<stats::RouteShard*> backends;  // [RouteBackend::slot]: this worker's counters
+  std::size_t pins = 0;                      // requests running on it
+  bool retired = false;                      // no longer current
   Worker* worker = nullptr;
 };
 

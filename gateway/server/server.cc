@@ -249,6 +249,7 @@ Server::ReloadResult Server::reload(std::string_view trigger) {
     } else {
       const std::string text = bytes.str();
       auto loaded = config::load(text, options_.config_path);
+      for (const auto& w : loaded.warnings) spdlog::warn("{}", w.format());
       if (loaded.ok()) return apply(std::move(*loaded.config), text, trigger, started);
       for (const auto& d : loaded.diagnostics) r.problems.push_back(d.format());
     }

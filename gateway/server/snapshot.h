@@ -24,18 +24,43 @@
 #include "gateway/routing/router.h"
 #include "gateway/stats/shards.h"
 #include "gateway/upstream/cluster_state.h"
+#include "resilience/lb/split_mix64.h"
 
 namespace sluice::gateway::server {
 
-// What a route does with a request, compiled once per generation.
-struct RoutePlan {
-  std::size_t cluster = 0;                             // index in Snapshot::clusters
+// One cluster a route sends to, and what applies on the way there: a plain route has one, a
+// split has one per side.
+struct RouteBackend {
+  std::size_t cluster = 0;  // index in Snapshot::clusters
+  std::uint32_t weight = 1;
   std::vector<std::shared_ptr<guards::Guard>> guards;  // in pipeline order
   // [i]: the slot of guards[i] in counters' guard stats; kNoSlot if it has none.
   std::vector<std::size_t> guard_slots;
+  // The (route, cluster) pair's counters: each side of a split is measured on its own.
   std::shared_ptr<stats::RouteCounters> counters;
+  std::size_t slot = 0;  // index of this backend in WorkerGeneration::backends
 
   static constexpr std::size_t kNoSlot = static_cast<std::size_t>(-1);
+};
+
+// What a route does with a request, compiled once per generation.
+struct RoutePlan {
+  std::vector<RouteBackend> backends;  // one, or a split's sides in config order
+  std::uint64_t total_weight = 1;
+
+  // The backend for `draw`, uniform over 64-bit values (or a sticky key's hash). A draw is a
+  // point in [0, 1) and side i takes the interval of its share of total_weight, in list order:
+  // a key keeps its side while the shares around it do not move over it, whatever the total
+  // (moving share from the first side to the last moves keys one way only).
+  [[nodiscard]] std::size_t pick(std::uint64_t draw) const noexcept {
+    if (backends.size() == 1) return 0;
+    std::uint64_t bucket = resilience::SplitMix64::scale(draw, total_weight);
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+      if (bucket < backends[i].weight) return i;
+      bucket -= backends[i].weight;
+    }
+    return backends.size() - 1;
+  }
 };
 
 struct Snapshot {
@@ -45,7 +70,8 @@ struct Snapshot {
   std::uint64_t generation;
   config::Config config;
   routing::Router router;
-  std::vector<RoutePlan> routes;                                  // [route]
+  std::vector<RoutePlan> routes;  // [route]
+  std::size_t backend_count = 0;  // RouteBackend::slot runs from 0 to this
   std::vector<std::shared_ptr<upstream::ClusterState>> clusters;  // [cluster]
 
   // The index of the cluster named `name`, if this generation has it.

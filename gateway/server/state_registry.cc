@@ -138,23 +138,35 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
   clusters_ = std::move(clusters);  // what is left of the old map (removed clusters) dies here
 
   auto guards = guards_.build(c);
+  // Counters per (route, cluster): a split's sides are measured apart, and a reload that keeps
+  // the pair (a weight moved, a timeout changed) keeps its series.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes;
   for (std::size_t r = 0; r < c.routes.size(); ++r) {
     const auto& route = c.routes[r];
+    const auto targets = route.targets();
     RoutePlan plan;
-    plan.cluster = *snap->clusterIndex(route.cluster);  // validated: it exists
-    if (const auto it = routes_.find(route.name); it != routes_.end()) {
-      plan.counters = it->second;
-    } else {
-      plan.counters = std::make_shared<stats::RouteCounters>(workers_);
-    }
-    routes.insert_or_assign(route.name, plan.counters);
-    plan.guards = std::move(guards[r]);
-    if (extra) {
-      for (auto& g : extra(route)) plan.guards.push_back(std::move(g));
-    }
-    for (const auto& g : plan.guards) {
-      plan.guard_slots.push_back(plan.counters->guardSlot(g->name()).value_or(RoutePlan::kNoSlot));
+    plan.total_weight = 0;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      RouteBackend b;
+      b.cluster = *snap->clusterIndex(targets[t].cluster);  // validated: it exists
+      b.weight = targets[t].weight;
+      plan.total_weight += b.weight;
+      const std::string key = route.name + '\n' + targets[t].cluster;
+      if (const auto it = routes_.find(key); it != routes_.end()) {
+        b.counters = it->second;
+      } else {
+        b.counters = std::make_shared<stats::RouteCounters>(workers_);
+      }
+      routes.insert_or_assign(key, b.counters);
+      b.guards = std::move(guards[r][t]);
+      if (extra) {
+        for (auto& g : extra(route)) b.guards.push_back(std::move(g));
+      }
+      for (const auto& g : b.guards) {
+        b.guard_slots.push_back(b.counters->guardSlot(g->name()).value_or(RouteBackend::kNoSlot));
+      }
+      b.slot = snap->backend_count++;
+      plan.backends.push_back(std::move(b));
     }
     snap->routes.push_back(std::move(plan));
   }

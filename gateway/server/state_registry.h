@@ -99,6 +99,7 @@ class StateRegistry {
   bool started_ = false;
   guards::GuardRegistry guards_;
   std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
+  // By "<route>\n<cluster>": one per cluster a route sends to.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes_;
 };
 

@@ -3,6 +3,8 @@
 // removal makes a new object while the old one lives exactly as long as a generation using it.
 #include "gateway/server/state_registry.h"
 
+#include <array>
+
 #include <gtest/gtest.h>
 
 #include "gateway/config/loader.h"
@@ -54,7 +56,7 @@ std::string edit(std::string yaml, std::string_view from, std::string_view to) {
 
 template <typename G>
 G* guardOf(const Snapshot& s, std::size_t route, std::string_view name) {
-  for (const auto& g : s.routes[route].guards) {
+  for (const auto& g : s.routes[route].backends[0].guards) {
     if (g->name() == name) return dynamic_cast<G*>(g.get());
   }
   return nullptr;
@@ -78,8 +80,8 @@ TEST_F(StateRegistryTest, AnUnchangedDefinitionKeepsEveryObject) {
   EXPECT_EQ(a->clusters, b->clusters);  // ClusterState: budget, outliers, bulkhead, health
   EXPECT_EQ(registry_.cluster("c")->hosts.get(), hosts);
   for (std::size_t r = 0; r < a->routes.size(); ++r) {
-    EXPECT_EQ(a->routes[r].guards, b->routes[r].guards);
-    EXPECT_EQ(a->routes[r].counters, b->routes[r].counters);
+    EXPECT_EQ(a->routes[r].backends[0].guards, b->routes[r].backends[0].guards);
+    EXPECT_EQ(a->routes[r].backends[0].counters, b->routes[r].backends[0].counters);
   }
 }
 
@@ -153,8 +155,8 @@ TEST_F(StateRegistryTest, AClusterThatNoLongerFitsGetsNewStateAndTheOldLivesWith
 TEST_F(StateRegistryTest, ARemovedClusterOrRouteIsForgottenAfterItsLastGeneration) {
   auto a = build(kBase);
   std::weak_ptr<upstream::ClusterState> d = a->clusters[1];
-  std::weak_ptr<stats::RouteCounters> s = a->routes[1].counters;
-  std::weak_ptr<guards::Guard> breaker = a->routes[1].guards.front();
+  std::weak_ptr<stats::RouteCounters> s = a->routes[1].backends[0].counters;
+  std::weak_ptr<guards::Guard> breaker = a->routes[1].backends[0].guards.front();
   std::string without = edit(std::string(kBase), "  - name: d\n    endpoints: [127.0.0.1:4]\n", "");
   without = without.substr(0, without.find("  - name: s\n"));
   const auto b = build(without);
@@ -214,13 +216,90 @@ TEST_F(StateRegistryTest, AConcurrencyLimitKeepsItsSlotsUnderANewMax) {
 
 TEST_F(StateRegistryTest, RouteCountersFollowTheRouteName) {
   const auto a = build(kBase);
-  a->routes[0].counters->shards[1].requests.by_class[1].inc();
+  a->routes[0].backends[0].counters->shards[1].requests.by_class[1].inc();
   // Routes reordered and one renamed: counters follow names, not positions.
   std::string swapped = edit(std::string(kBase), "  - name: s\n", "  - name: t\n");
   const auto b = build(swapped);
-  EXPECT_EQ(b->routes[0].counters, a->routes[0].counters);
-  EXPECT_NE(b->routes[1].counters, a->routes[1].counters);
-  EXPECT_EQ(b->routes[0].counters->shards[1].requests.by_class[1].value(), 1U);
+  EXPECT_EQ(b->routes[0].backends[0].counters, a->routes[0].backends[0].counters);
+  EXPECT_NE(b->routes[1].backends[0].counters, a->routes[1].backends[0].counters);
+  EXPECT_EQ(b->routes[0].backends[0].counters->shards[1].requests.by_class[1].value(), 1U);
+}
+
+constexpr std::string_view kSplit = R"(
+listeners: [{ name: p, address: 127.0.0.1:1 }]
+clusters:
+  - name: v1
+    endpoints: [127.0.0.1:2]
+    circuit_breaker: { failure_rate: 50 }
+  - name: v2
+    endpoints: [127.0.0.1:3]
+    rate_limit: { rate: 10/s, key: client_ip }
+routes:
+  - name: pay
+    split: [{ cluster: v1, weight: 90 }, { cluster: v2, weight: 10 }]
+    concurrency: { max: 4 }
+)";
+
+std::vector<std::string_view> names(const RouteBackend& b) {
+  std::vector<std::string_view> out;
+  for (const auto& g : b.guards) out.push_back(g->name());
+  return out;
+}
+
+TEST_F(StateRegistryTest, EachSideOfASplitHasItsClustersGuardsAndItsOwnCounters) {
+  const auto a = build(kSplit);
+  const RoutePlan& plan = a->routes.at(0);
+  ASSERT_EQ(plan.backends.size(), 2U);
+  EXPECT_EQ(plan.total_weight, 100U);
+  EXPECT_EQ(a->config.clusters[plan.backends[0].cluster].name, "v1");
+  EXPECT_EQ(a->config.clusters[plan.backends[1].cluster].name, "v2");
+  EXPECT_EQ(names(plan.backends[0]),
+            (std::vector<std::string_view>{"concurrency", "cluster_circuit_breaker"}));
+  EXPECT_EQ(names(plan.backends[1]),
+            (std::vector<std::string_view>{"cluster_rate_limit", "concurrency"}));
+  // The route's own guard is one object on both sides; counters are per side.
+  EXPECT_EQ(plan.backends[0].guards[0], plan.backends[1].guards[1]);
+  EXPECT_NE(plan.backends[0].counters, plan.backends[1].counters);
+  EXPECT_EQ(a->backend_count, 2U);
+  EXPECT_NE(plan.backends[0].slot, plan.backends[1].slot);
+  // Weights moved by a reload: the same counters and guards, the new weights.
+  const auto b = build(edit(std::string(kSplit), "weight: 90 }, { cluster: v2, weight: 10",
+                            "weight: 50 }, { cluster: v2, weight: 50"));
+  EXPECT_EQ(b->routes[0].backends[0].weight, 50U);
+  EXPECT_EQ(b->routes[0].backends[1].counters, plan.backends[1].counters);
+  EXPECT_EQ(b->routes[0].backends[1].guards, plan.backends[1].guards);
+}
+
+RoutePlan weighted(std::vector<std::uint32_t> weights) {
+  RoutePlan plan;
+  plan.total_weight = 0;
+  for (auto w : weights) {
+    plan.backends.emplace_back().weight = w;
+    plan.total_weight += w;
+  }
+  return plan;
+}
+
+TEST(RoutePlan, PicksSidesByShareAndKeepsAKeyWhileItsShareHoldsIt) {
+  const RoutePlan plan = weighted({90, 10});
+  std::array<int, 2> seen{};
+  constexpr int kDraws = 100'000;
+  resilience::SplitMix64 rng(7);
+  for (int i = 0; i < kDraws; ++i) ++seen.at(plan.pick(rng.next()));
+  EXPECT_NEAR(seen[1], kDraws / 10, kDraws / 100);
+  EXPECT_EQ(weighted({0, 5}).pick(0), 1U);
+  EXPECT_EQ(weighted({0, 5}).pick(~0ULL), 1U);
+  EXPECT_EQ(weighted({5, 0}).pick(~0ULL), 0U);
+  // Moving share from the first side to the last only moves keys onto the last side, whatever
+  // the total.
+  const RoutePlan before = weighted({90, 10});
+  const RoutePlan after = weighted({700, 300});
+  for (int i = 0; i < 10'000; ++i) {
+    const std::uint64_t key = rng.next();
+    if (before.pick(key) == 1) {
+      EXPECT_EQ(after.pick(key), 1U);
+    }
+  }
 }
 
 }  // namespace

@@ -84,7 +84,10 @@ void Worker::apply(WorkerUpdate update) {
     if (before) fresh->adoptIdle(*before);
     gen->clusters.push_back(std::move(fresh));
   }
-  for (const auto& plan : snap.routes) gen->routes.push_back(&plan.counters->shards[index_]);
+  gen->backends.resize(snap.backend_count);
+  for (const auto& plan : snap.routes) {
+    for (const auto& b : plan.backends) gen->backends[b.slot] = &b.counters->shards[index_];
+  }
   applyListeners(snap.config, update.listeners);
   access_log_ = update.access_log;
   if (current_) {

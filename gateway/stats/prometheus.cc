@@ -105,12 +105,14 @@ void renderRoute(Writer& w, std::string_view route, std::string_view cluster, st
     cumulative += sum([&](const RouteStats& r) { return r.latency.bucket(b); });
     const std::string le =
         b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
-    w.sample("sluice_request_duration_seconds_bucket", {{"route", route}, {"le", le}}, cumulative);
+    w.sample("sluice_request_duration_seconds_bucket",
+             {{"route", route}, {"cluster", cluster}, {"le", le}}, cumulative);
   }
   const auto sum_ns = sum([&](const RouteStats& r) { return r.latency.sumNanos(); });
-  w.sample("sluice_request_duration_seconds_sum", {{"route", route}},
+  w.sample("sluice_request_duration_seconds_sum", {{"route", route}, {"cluster", cluster}},
            static_cast<double>(sum_ns) / 1e9);
-  w.sample("sluice_request_duration_seconds_count", {{"route", route}}, cumulative);
+  w.sample("sluice_request_duration_seconds_count", {{"route", route}, {"cluster", cluster}},
+           cumulative);
 }
 
 void renderRoutes(Writer& w, const MetricsLayout& layout,
@@ -361,7 +363,10 @@ std::string renderPrometheus(const MetricsLayout& layout,
         const std::size_t slot = g.first;
         for (std::size_t v = 0; v < kGuardDecisionNames.size(); ++v) {
           w.sample("sluice_guard_requests_total",
-                   {{"route", r.name}, {"guard", g.second}, {"decision", kGuardDecisionNames[v]}},
+                   {{"route", r.name},
+                    {"cluster", r.cluster},
+                    {"guard", g.second},
+                    {"decision", kGuardDecisionNames[v]}},
                    r.counters->shards.sum(
                        [&](const RouteShard& s) { return s.guards[slot][v].value(); }));
         }

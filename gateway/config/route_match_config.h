@@ -1,0 +1,25 @@
+// Reader of a route's `match` (docs/configuration.md, "Routes", has the reference), and the test
+// behind `validate`'s warning about a route that an earlier one hides. Internal to gateway/config.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/config/config.h"
+#include "gateway/config/yaml_reader.h"
+
+namespace sluice::gateway::config {
+
+void readRouteMatch(Reader& r, const yaml::Node& n, RouteMatch& out);
+
+// True when every request that `later` accepts is also accepted by `earlier`: with first match
+// wins, a route whose match is covered by an earlier route's never sees a request. Sound but not
+// complete: it never claims cover that does not hold, and misses some that does (two different
+// regular expressions are never compared).
+[[nodiscard]] bool covers(const RouteMatch& earlier, const RouteMatch& later);
+
+// Why `pattern` is not a valid RE2 pattern, or nullopt when it is.
+[[nodiscard]] std::optional<std::string> regexError(const std::string& pattern);
+
+}  // namespace sluice::gateway::config

@@ -1,0 +1,91 @@
+// Whether a request satisfies one route's match (config::RouteMatch), compiled once per config
+// generation. Every condition the match sets must hold:
+//
+//   host        ignores case and the port; "*.example.com" matches any host ending in
+//               ".example.com" (not "example.com" itself)
+//   path        exact; path_prefix: a plain prefix; path_regex: RE2 matching the whole path.
+//               Case-sensitive, against the path as received, without the query
+//   methods     one of them, case-sensitive
+//   headers     each condition on a field name (case-insensitive). exact / prefix / regex hold
+//               when any field of that name has a value satisfying it (each field line as a
+//               whole; regex matches the whole value); present holds when the field exists
+//   query       the same, on the target's query parameters: split on '&', each "name=value" or
+//               "name", names and values %-decoded with '+' read as a space. A parameter whose
+//               value has a bad %-escape fails every condition on its name, inverted or not
+//   cookies     the same, on "name=value" pairs of the Cookie field(s); a value in double quotes
+//               is compared without them
+//
+// `invert` negates one condition. Regular expressions are RE2's: linear in the input, so a
+// request cannot make matching slow, whatever the pattern. Matching allocates nothing.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/config/config.h"
+#include "gateway/http/head.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace sluice::gateway::routing {
+
+class RequestMatcher {
+ public:
+  // Patterns must be valid (the loader checks them); an invalid one throws
+  // std::invalid_argument.
+  explicit RequestMatcher(const config::RouteMatch& match);
+  ~RequestMatcher();
+  RequestMatcher(RequestMatcher&&) noexcept;
+  RequestMatcher& operator=(RequestMatcher&&) noexcept;
+  RequestMatcher(const RequestMatcher&) = delete;
+  RequestMatcher& operator=(const RequestMatcher&) = delete;
+
+  // What every route looks at, derived once per request rather than once per route.
+  struct Facts {
+    std::string_view host;  // lowercase, without the port; valid until the next Facts
+    std::string_view path;  // without the query
+    explicit Facts(const http::RequestHead& head);
+  };
+
+  [[nodiscard]] bool matches(const http::RequestHead& head, const Facts& facts) const;
+  [[nodiscard]] bool matches(const http::RequestHead& head) const {
+    return matches(head, Facts(head));
+  }
+
+ private:
+  struct Value {
+    config::ValueMatch spec;
+    std::unique_ptr<re2::RE2> regex;  // Kind::Regex
+    // Whether `v` satisfies the condition before `invert` is applied.
+    [[nodiscard]] bool test(std::string_view v) const;
+  };
+  enum class PathKind : std::uint8_t { Any, Exact, Prefix, Regex };
+
+  [[nodiscard]] bool hostMatches(std::string_view lowered) const;
+  [[nodiscard]] bool pathMatches(std::string_view path) const;
+  [[nodiscard]] static bool headerHolds(const Value& c, const http::RequestHead& head);
+  [[nodiscard]] static bool queryHolds(const Value& c, std::string_view target);
+  [[nodiscard]] static bool cookieHolds(const Value& c, const http::RequestHead& head);
+
+  std::string host_;       // lowercase; "" = any
+  bool wildcard_ = false;  // host_ holds the ".example.com" suffix
+  PathKind path_kind_ = PathKind::Any;
+  std::string path_;
+  std::unique_ptr<re2::RE2> path_regex_;
+  std::vector<std::string> methods_;
+  std::vector<Value> headers_;
+  std::vector<Value> query_;
+  std::vector<Value> cookies_;
+};
+
+// "Example.COM:8080" -> compares as "example.com"; "[::1]:80" -> "[::1]".
+[[nodiscard]] std::string_view hostWithoutPort(std::string_view host) noexcept;
+
+// %XX-decodes `in` into `out`, reading '+' as a space; false on a bad escape.
+[[nodiscard]] bool decodeQueryComponent(std::string_view in, std::string& out);
+
+}  // namespace sluice::gateway::routing
