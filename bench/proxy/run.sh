@@ -30,7 +30,13 @@
 #                                          sluice; sluice-reloader-idle: plain sluice with the
 #                                          same reloader posting to a closed port (what the
 #                                          reloader itself costs the load side);
-#                                          nginx-hdr: nginx adding the headers sluice adds)
+#                                          nginx-hdr: nginx adding the headers sluice adds;
+#                                          sluice-routes100 / sluice-hdr100: the request takes
+#                                          the last of 100 routes, which fail on their path / on
+#                                          a header (use WRK_HEADERS=browser); sluice-split: a
+#                                          50/50 split over two clusters on the one backend)
+#   WRK_HEADERS [] header fields for every request, '|'-separated; "browser": eight typical
+#                  ones and X-Tenant: t99
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
 #   GAP [0] s extra pause between runs          WRK_THREADS [1]
 #   PROXY_CPU [1]  LOAD_CPU [0]            TAG [] suffix for the results dir
@@ -70,6 +76,15 @@ fi
 REPS=${REPS:-1}
 GAP=${GAP:-0}
 WRK_THREADS=${WRK_THREADS:-1}
+# WRK_HEADERS: request header fields wrk sends to every target, '|'-separated
+# ("X-Tenant: t99|Accept: */*"); WRK_HEADERS=browser is a typical browser's eight plus X-Tenant.
+WRK_HEADERS=${WRK_HEADERS:-}
+[[ "$WRK_HEADERS" == browser ]] && WRK_HEADERS="User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36|Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8|Accept-Language: en-US,en;q=0.5|Accept-Encoding: gzip, deflate, br|Cookie: session=0123456789abcdef0123456789abcdef; theme=dark|Cache-Control: no-cache|X-Request-Start: t=1733300000|X-Tenant: t99"
+WRK_HDR_ARGS=()
+if [[ -n "$WRK_HEADERS" ]]; then
+  IFS='|' read -r -a _hdrs <<<"$WRK_HEADERS"
+  for h in "${_hdrs[@]}"; do WRK_HDR_ARGS+=(-H "$h"); done
+fi
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 TARGETS=${TARGETS:-"direct nginx haproxy caddy sluice"}
@@ -88,7 +103,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -216,9 +231,31 @@ start_sluice() {
   # cap and with as many idle connections kept as nginx's `keepalive 8192`.
   # `start_sluice sluice-rl` adds a per-client-IP rate limit that admits everything: the cost
   # of the guard itself (issue: rate-limit overhead within 3%).
-  local t=${1:-sluice} route_extra="" top_extra="" timeout=15s max_idle=8192
+  local t=${1:-sluice} route_extra="" top_extra="" timeout=15s max_idle=8192 routes_before=""
+  local cluster_extra="" target="    cluster: backend"
   [[ "$t" == sluice-rl ]] &&
     route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }"
+  # Route tables of 100 where the request takes the last route (first match wins: the worst
+  # case): 99 host+path routes that fail on their path, or 99 routes that fail on a header
+  # (run with WRK_HEADERS carrying X-Tenant: t99 and a browser's other fields).
+  local i
+  if [[ "$t" == sluice-routes100 ]]; then
+    for i in $(seq 0 98); do
+      routes_before+="  - { name: r$i, cluster: backend, match: { host: 127.0.0.1, path_prefix: /svc$i/ } }"$'\n'
+    done
+    route_extra="    match: { host: 127.0.0.1, path_prefix: / }"
+  elif [[ "$t" == sluice-hdr100 ]]; then
+    for i in $(seq 0 98); do
+      routes_before+="  - { name: r$i, cluster: backend, match: { path_prefix: /, headers: [{ name: x-tenant, exact: t$i }] } }"$'\n'
+    done
+    route_extra="    match: { path_prefix: /, headers: [{ name: x-tenant, exact: t99 }] }"
+  elif [[ "$t" == sluice-split ]]; then
+    # Two clusters on the one backend, half the requests each (drawn per request).
+    cluster_extra="  - name: backend2
+    endpoints: [127.0.0.1:${PORT[backend]}]
+    pool: { max_connections: 20000, max_idle: ${max_idle}, idle_timeout: 60s }"
+    target="    split: [{ cluster: backend, weight: 50 }, { cluster: backend2, weight: 50 }]"
+  fi
   [[ "$t" == sluice-reload ]] && top_extra="admin: { address: 127.0.0.1:$RELOAD_ADMIN }"
   port_listening "${PORT[$t]}" && die "port ${PORT[$t]} already in use"
   [[ -x "$SLUICE_BIN" ]] || die "no sluice binary at $SLUICE_BIN"
@@ -235,9 +272,10 @@ clusters:
   - name: backend
     endpoints: [127.0.0.1:${PORT[backend]}]
     pool: { max_connections: 20000, max_idle: ${max_idle}, idle_timeout: 60s }
+${cluster_extra}
 routes:
-  - name: all
-    cluster: backend
+${routes_before}  - name: all
+${target}
     timeout: ${timeout}
 ${route_extra}
 YAML
@@ -324,7 +362,8 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-reload|sluice-reloader-idle) start_sluice "$t" ;;
+    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split)
+      start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
   esac
@@ -368,7 +407,7 @@ for body in $BODIES; do
         i=$((i + 1))
         url="http://${HOST[$t]}:${PORT[$t]}/$body"
         (( WARMUP > 0 )) && taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"${WARMUP}s" \
-            --timeout 10s "$url" >/dev/null 2>&1
+            --timeout 10s "${WRK_HDR_ARGS[@]}" "$url" >/dev/null 2>&1
         attempt=0
         while :; do
           # Quiet window: wait (1-QUIET_MAX s) until the whole box is idle, i.e.
@@ -389,7 +428,7 @@ for body in $BODIES; do
           [[ $t == sluice-reloader-idle ]] &&  # nothing listens on port 1
             start_reloader 1 "$HERE/run/sluice-reload/scratch.yaml"
           { time taskset -c "$LOAD_CPU" wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
-              -s tools/report.lua "$url" >"$wout" 2>&1 ; } 2>"$RES/.wrk-rusage"
+              "${WRK_HDR_ARGS[@]}" -s tools/report.lua "$url" >"$wout" 2>&1 ; } 2>"$RES/.wrk-rusage"
           t1=$(now); p1=$(proc_ticks "${MPID[$t]:-}"); b1=$(proc_ticks "${MPID[backend]}"); c1=$(cpu_snap)
           reloads=""
           if [[ $t == sluice-reload || $t == sluice-reloader-idle ]]; then
