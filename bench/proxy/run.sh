@@ -373,7 +373,8 @@ done
 for t in $TARGETS; do
   for b in $BODIES; do
     want=$(( ${b%k} * 1024 ))
-    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://${HOST[$t]}:${PORT[$t]}/$b")
+    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "${WRK_HDR_ARGS[@]}" \
+        "http://${HOST[$t]}:${PORT[$t]}/$b")
     [[ "$got" == "200 $want" ]] || die "$t /$b returned '$got', expected '200 $want'"
   done
 done

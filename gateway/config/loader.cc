@@ -5,6 +5,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <re2/re2.h>
 #include <set>
 #include <sstream>
 
@@ -502,6 +503,12 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
              [&](const yaml::Node& n, Route& rt) { readRoute(r, n, rt); });
     checkUniqueNames(r, root["routes"], cfg.routes, "route");
     const yaml::Node routes = root["routes"];
+    // Each path_regex compiled once for the "never used" check below (pairwise over routes).
+    std::vector<std::unique_ptr<re2::RE2>> regexes;
+    regexes.reserve(cfg.routes.size());
+    for (const auto& rt : cfg.routes) {
+      regexes.push_back(rt.match.path_regex ? compileRouteRegex(*rt.match.path_regex) : nullptr);
+    }
     for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
       const auto& rt = cfg.routes[i];
       // Each named cluster exists; a hash_key needs some cluster of the route that hashes.
@@ -531,7 +538,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
       }
       // First match wins: a route an earlier one covers never sees a request.
       for (std::size_t j = 0; j < i; ++j) {
-        if (!covers(cfg.routes[j].match, rt.match)) continue;
+        if (!covers(cfg.routes[j].match, regexes[j].get(), rt.match)) continue;
         const yaml::Mark at = routes[i].Mark();
         result.warnings.push_back({file_name, at.line + 1, at.column + 1,
                                    "warning: route '" + rt.name + "' is never used: route '" +

@@ -6,6 +6,8 @@
 #include <re2/re2.h>
 #include <utility>
 
+#include "gateway/config/route_regex.h"
+
 namespace sluice::gateway::config {
 
 namespace {
@@ -155,7 +157,7 @@ bool hostCovers(std::string_view earlier, std::string_view later) {
   return bare.size() > suffix.size() && bare.substr(bare.size() - suffix.size()) == suffix;
 }
 
-bool pathCovers(const RouteMatch& earlier, const RouteMatch& later) {
+bool pathCovers(const RouteMatch& earlier, const RE2* earlier_regex, const RouteMatch& later) {
   if (earlier.path) return later.path == earlier.path;
   if (earlier.path_prefix) {
     const auto& p = *earlier.path_prefix;
@@ -164,9 +166,7 @@ bool pathCovers(const RouteMatch& earlier, const RouteMatch& later) {
   }
   if (earlier.path_regex) {
     if (later.path_regex == earlier.path_regex) return true;
-    if (!later.path) return false;
-    const RE2 re(*earlier.path_regex, RE2::Quiet);
-    return re.ok() && RE2::FullMatch(*later.path, re);
+    return later.path && earlier_regex != nullptr && RE2::FullMatch(*later.path, *earlier_regex);
   }
   return true;
 }
@@ -188,9 +188,15 @@ bool valuesCover(const std::vector<ValueMatch>& earlier, const std::vector<Value
 }  // namespace
 
 std::optional<std::string> regexError(const std::string& pattern) {
-  const RE2 re(pattern, RE2::Quiet);
+  const RE2 re(pattern, routeRegexOptions());
   if (re.ok()) return std::nullopt;
   return re.error();
+}
+
+std::unique_ptr<RE2> compileRouteRegex(const std::string& pattern) {
+  auto re = std::make_unique<RE2>(pattern, routeRegexOptions());
+  if (!re->ok()) return nullptr;
+  return re;
 }
 
 void readRouteMatch(Reader& r, const yaml::Node& m, RouteMatch& out) {
@@ -242,8 +248,10 @@ void readRouteMatch(Reader& r, const yaml::Node& m, RouteMatch& out) {
   if (const yaml::Node v = m["cookies"]) readValueMatches(r, v, Source::Cookie, out.cookies);
 }
 
-bool covers(const RouteMatch& earlier, const RouteMatch& later) {
-  if (!hostCovers(earlier.host, later.host) || !pathCovers(earlier, later)) return false;
+bool covers(const RouteMatch& earlier, const RE2* earlier_regex, const RouteMatch& later) {
+  if (!hostCovers(earlier.host, later.host) || !pathCovers(earlier, earlier_regex, later)) {
+    return false;
+  }
   if (!earlier.methods.empty()) {
     if (later.methods.empty()) return false;
     for (const auto& m : later.methods) {

@@ -4,6 +4,8 @@
 #include <re2/re2.h>
 #include <stdexcept>
 
+#include "gateway/config/route_regex.h"
+
 namespace sluice::gateway::routing {
 
 namespace {
@@ -27,7 +29,7 @@ bool equalsIgnoringCase(std::string_view a, std::string_view b) {
 }
 
 std::unique_ptr<re2::RE2> compile(const std::string& pattern) {
-  auto re = std::make_unique<re2::RE2>(pattern, re2::RE2::Quiet);
+  auto re = std::make_unique<re2::RE2>(pattern, config::routeRegexOptions());
   if (!re->ok()) throw std::invalid_argument("invalid regex '" + pattern + "': " + re->error());
   return re;
 }
@@ -68,8 +70,12 @@ std::string_view hostWithoutPort(std::string_view host) noexcept {
   return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-bool decodeQueryComponent(std::string_view in, std::string& out) {
-  out.clear();
+namespace {
+
+// Appends `in` %-decoded to `out` ('+' read as a space); on a bad escape, leaves `out` as it
+// was and returns false.
+bool appendDecoded(std::string_view in, std::string& out) {
+  const std::size_t start = out.size();
   for (std::size_t i = 0; i < in.size(); ++i) {
     const char c = in[i];
     if (c == '+') {
@@ -77,15 +83,24 @@ bool decodeQueryComponent(std::string_view in, std::string& out) {
     } else if (c != '%') {
       out.push_back(c);
     } else {
-      if (i + 2 >= in.size()) return false;
-      const int hi = hexValue(in[i + 1]);
-      const int lo = hexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
+      const int hi = i + 2 < in.size() ? hexValue(in[i + 1]) : -1;
+      const int lo = i + 2 < in.size() ? hexValue(in[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        out.resize(start);
+        return false;
+      }
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool decodeQueryComponent(std::string_view in, std::string& out) {
+  out.clear();
+  return appendDecoded(in, out);
 }
 
 bool RequestMatcher::Value::test(std::string_view v) const {
@@ -124,30 +139,101 @@ RequestMatcher::RequestMatcher(const config::RouteMatch& m) {
     path_regex_ = compile(*m.path_regex);
   }
   methods_ = m.methods;
-  const auto compileAll = [](const std::vector<config::ValueMatch>& in, std::vector<Value>& out) {
+  const auto compile_all = [](const std::vector<config::ValueMatch>& in, std::vector<Value>& out) {
     for (const auto& spec : in) {
       Value v{spec, nullptr};
       if (spec.kind == config::ValueMatch::Kind::Regex) v.regex = compile(spec.value);
       out.push_back(std::move(v));
     }
   };
-  compileAll(m.headers, headers_);
-  compileAll(m.query, query_);
-  compileAll(m.cookies, cookies_);
+  compile_all(m.headers, headers_);
+  compile_all(m.query, query_);
+  compile_all(m.cookies, cookies_);
 }
 
 RequestMatcher::~RequestMatcher() = default;
 RequestMatcher::RequestMatcher(RequestMatcher&&) noexcept = default;
 RequestMatcher& RequestMatcher::operator=(RequestMatcher&&) noexcept = default;
 
-RequestMatcher::Facts::Facts(const http::RequestHead& head) : path(head.path()) {
-  // Lowercased once here, so that each route compares bytes. Reused per thread: no allocation
-  // once it has grown to the longest host seen.
-  thread_local std::string lowered;
+namespace {
+
+// The per-thread buffers behind Facts.
+struct FactBuffers {
+  struct At {  // where a query pair's name and value are in `decoded`
+    std::size_t name_at, name_len, value_at, value_len;
+    bool bad_value;
+  };
+  std::string host;
+  std::string decoded;  // the query's names and values, decoded end to end
+  std::vector<At> at;
+  std::vector<RequestMatcher::Pair> query;
+  std::vector<RequestMatcher::Pair> cookies;
+};
+
+FactBuffers& buffers() {
+  thread_local FactBuffers b;
+  return b;
+}
+
+}  // namespace
+
+RequestMatcher::Facts::Facts(const http::RequestHead& head) : head_(head), path_(head.path()) {
+  auto& b = buffers();
   const std::string_view bare = hostWithoutPort(head.host);
-  lowered.resize(bare.size());
-  std::transform(bare.begin(), bare.end(), lowered.begin(), lower);
-  host = lowered;
+  b.host.resize(bare.size());
+  std::transform(bare.begin(), bare.end(), b.host.begin(), lower);
+  host_ = b.host;
+}
+
+const std::vector<RequestMatcher::Pair>& RequestMatcher::Facts::query() const {
+  auto& b = buffers();
+  if (query_read_) return b.query;
+  query_read_ = true;
+  b.query.clear();
+  b.decoded.clear();
+  const std::string_view target = head_.target;
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return b.query;
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  // Decoded text goes end to end into one buffer, which may move as it grows: offsets first,
+  // views once it is complete.
+  b.at.clear();
+  forEachItem(query, '&', [&](std::string_view item) {
+    const auto eq = item.find('=');
+    const std::size_t name_at = b.decoded.size();
+    if (!appendDecoded(item.substr(0, eq), b.decoded)) return false;  // no readable name: skipped
+    const std::size_t value_at = b.decoded.size();
+    const std::string_view raw = eq == std::string_view::npos ? "" : item.substr(eq + 1);
+    const bool bad = !appendDecoded(raw, b.decoded);
+    b.at.push_back({name_at, value_at - name_at, value_at, b.decoded.size() - value_at, bad});
+    return false;
+  });
+  const std::string_view all = b.decoded;
+  for (const auto& a : b.at) {
+    b.query.push_back(
+        {all.substr(a.name_at, a.name_len), all.substr(a.value_at, a.value_len), a.bad_value});
+  }
+  return b.query;
+}
+
+const std::vector<RequestMatcher::Pair>& RequestMatcher::Facts::cookies() const {
+  auto& b = buffers();
+  if (cookies_read_) return b.cookies;
+  cookies_read_ = true;
+  b.cookies.clear();
+  for (const auto& f : head_.fields) {
+    if (f.id != http::Field::cookie) continue;
+    forEachItem(f.value, ';', [&](std::string_view item) {
+      const auto eq = item.find('=');
+      if (eq == std::string_view::npos) return false;  // not a pair: skipped
+      std::string_view v = trim(item.substr(eq + 1));
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      b.cookies.push_back({trim(item.substr(0, eq)), v, false});
+      return false;
+    });
+  }
+  return b.cookies;
 }
 
 bool RequestMatcher::hostMatches(std::string_view lowered) const {
@@ -181,52 +267,30 @@ bool RequestMatcher::headerHolds(const Value& c, const http::RequestHead& head) 
   return holds != c.spec.invert;
 }
 
-bool RequestMatcher::queryHolds(const Value& c, std::string_view target) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return c.spec.invert;
-  std::string_view query = target.substr(q + 1);
-  if (const auto hash = query.find('#'); hash != std::string_view::npos) {
-    query = query.substr(0, hash);
-  }
-  // Reused per thread: decoding allocates nothing once the buffers have grown.
-  thread_local std::string name;
-  thread_local std::string value;
+bool RequestMatcher::queryHolds(const Value& c, const Facts& facts) {
   bool holds = false;
-  bool malformed = false;
-  forEachItem(query, '&', [&](std::string_view item) {
-    const auto eq = item.find('=');
-    if (!decodeQueryComponent(item.substr(0, eq), name) || name != c.spec.name) return false;
-    const std::string_view raw = eq == std::string_view::npos ? "" : item.substr(eq + 1);
-    if (!decodeQueryComponent(raw, value)) {
-      malformed = true;
-      return true;
+  for (const Pair& p : facts.query()) {
+    if (p.name != c.spec.name) continue;
+    if (p.bad_value) return false;  // unreadable: fails inverted or not
+    holds = holds || c.test(p.value);
+  }
+  return holds != c.spec.invert;
+}
+
+bool RequestMatcher::cookieHolds(const Value& c, const Facts& facts) {
+  bool holds = false;
+  for (const Pair& p : facts.cookies()) {
+    if (p.name == c.spec.name && c.test(p.value)) {
+      holds = true;
+      break;
     }
-    holds = holds || c.test(value);
-    return false;
-  });
-  if (malformed) return false;
-  return holds != c.spec.invert;
-}
-
-bool RequestMatcher::cookieHolds(const Value& c, const http::RequestHead& head) {
-  bool holds = false;
-  for (const auto& f : head.fields) {
-    if (f.id != http::Field::cookie) continue;
-    forEachItem(f.value, ';', [&](std::string_view item) {
-      const auto eq = item.find('=');
-      if (eq == std::string_view::npos || trim(item.substr(0, eq)) != c.spec.name) return false;
-      std::string_view v = trim(item.substr(eq + 1));
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      holds = c.test(v);
-      return holds;
-    });
-    if (holds) break;
   }
   return holds != c.spec.invert;
 }
 
-bool RequestMatcher::matches(const http::RequestHead& head, const Facts& facts) const {
-  if (!hostMatches(facts.host) || !pathMatches(facts.path)) return false;
+bool RequestMatcher::matches(const Facts& facts) const {
+  const http::RequestHead& head = facts.head();
+  if (!hostMatches(facts.host()) || !pathMatches(facts.path())) return false;
   if (!methods_.empty() &&
       std::find(methods_.begin(), methods_.end(), head.method_text) == methods_.end()) {
     return false;
@@ -235,8 +299,8 @@ bool RequestMatcher::matches(const http::RequestHead& head, const Facts& facts) 
     return std::all_of(conditions.begin(), conditions.end(), holds);
   };
   return all(headers_, [&](const Value& c) { return headerHolds(c, head); }) &&
-         all(query_, [&](const Value& c) { return queryHolds(c, head.target); }) &&
-         all(cookies_, [&](const Value& c) { return cookieHolds(c, head); });
+         all(query_, [&](const Value& c) { return queryHolds(c, facts); }) &&
+         all(cookies_, [&](const Value& c) { return cookieHolds(c, facts); });
 }
 
 }  // namespace sluice::gateway::routing

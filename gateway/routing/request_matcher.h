@@ -16,7 +16,9 @@
 //               is compared without them
 //
 // `invert` negates one condition. Regular expressions are RE2's: linear in the input, so a
-// request cannot make matching slow, whatever the pattern. Matching allocates nothing.
+// request cannot make matching slow, whatever the pattern; they see bytes and `.` matches any of
+// them (config/route_regex.h), so no byte makes a regex miss where the same text would match.
+// Matching allocates nothing once its per-thread buffers have grown.
 #pragma once
 
 #include <memory>
@@ -44,17 +46,39 @@ class RequestMatcher {
   RequestMatcher(const RequestMatcher&) = delete;
   RequestMatcher& operator=(const RequestMatcher&) = delete;
 
-  // What every route looks at, derived once per request rather than once per route.
-  struct Facts {
-    std::string_view host;  // lowercase, without the port; valid until the next Facts
-    std::string_view path;  // without the query
-    explicit Facts(const http::RequestHead& head);
+  // One name=value pair of the query (%-decoded) or of the Cookie fields.
+  struct Pair {
+    std::string_view name;
+    std::string_view value;
+    bool bad_value = false;  // query: the value has a bad %-escape
   };
 
-  [[nodiscard]] bool matches(const http::RequestHead& head, const Facts& facts) const;
-  [[nodiscard]] bool matches(const http::RequestHead& head) const {
-    return matches(head, Facts(head));
-  }
+  // What routes look at, derived once per request rather than once per route: the lowercase
+  // host and the path at once, the query parameters and cookies on the first condition that
+  // needs them. One at a time per thread: they live in per-thread buffers (no allocation once
+  // grown) that the next Facts reuses.
+  class Facts {
+   public:
+    explicit Facts(const http::RequestHead& head);
+    Facts(const Facts&) = delete;
+    Facts& operator=(const Facts&) = delete;
+    ~Facts() = default;
+
+    [[nodiscard]] const http::RequestHead& head() const noexcept { return head_; }
+    [[nodiscard]] std::string_view host() const noexcept { return host_; }  // no port
+    [[nodiscard]] std::string_view path() const noexcept { return path_; }  // no query
+    [[nodiscard]] const std::vector<Pair>& query() const;
+    [[nodiscard]] const std::vector<Pair>& cookies() const;
+
+   private:
+    const http::RequestHead& head_;
+    std::string_view host_;
+    std::string_view path_;
+    mutable bool query_read_ = false;
+    mutable bool cookies_read_ = false;
+  };
+
+  [[nodiscard]] bool matches(const Facts& facts) const;
 
  private:
   struct Value {
@@ -68,8 +92,8 @@ class RequestMatcher {
   [[nodiscard]] bool hostMatches(std::string_view lowered) const;
   [[nodiscard]] bool pathMatches(std::string_view path) const;
   [[nodiscard]] static bool headerHolds(const Value& c, const http::RequestHead& head);
-  [[nodiscard]] static bool queryHolds(const Value& c, std::string_view target);
-  [[nodiscard]] static bool cookieHolds(const Value& c, const http::RequestHead& head);
+  [[nodiscard]] static bool queryHolds(const Value& c, const Facts& facts);
+  [[nodiscard]] static bool cookieHolds(const Value& c, const Facts& facts);
 
   std::string host_;       // lowercase; "" = any
   bool wildcard_ = false;  // host_ holds the ".example.com" suffix

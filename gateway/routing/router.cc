@@ -10,7 +10,7 @@ Router::Router(const std::vector<config::Route>& routes) {
 std::optional<std::size_t> Router::match(const http::RequestHead& head) const {
   const RequestMatcher::Facts facts(head);
   for (std::size_t i = 0; i < routes_.size(); ++i) {
-    if (routes_[i].matches(head, facts)) return i;
+    if (routes_[i].matches(facts)) return i;
   }
   return std::nullopt;
 }

@@ -178,6 +178,15 @@ INSTANTIATE_TEST_SUITE_P(
                   "GET / HTTP/1.1\r\nX-V: 12a", false},
         ValueCase{"inverted regex", cond("user-agent", Kind::Regex, ".*bot.*", true),
                   "GET / HTTP/1.1\r\nUser-Agent: Mozilla", true},
+        // A byte that is not UTF-8 is matched like any other: it cannot turn an inverted
+        // condition into a pass.
+        ValueCase{"inverted regex, a non-UTF-8 byte after the match",
+                  cond("user-agent", Kind::Regex, ".*bot.*", true),
+                  "GET / HTTP/1.1\r\nUser-Agent: evilbot\xff", false},
+        ValueCase{"regex over a non-UTF-8 byte", cond("x-v", Kind::Regex, "a.b"),
+                  "GET / HTTP/1.1\r\nX-V: a\xe9"
+                  "b",
+                  true},
         ValueCase{"present", cond("x-debug", Kind::Present), "GET / HTTP/1.1\r\nX-Debug: 0", true},
         ValueCase{"present with an empty value", cond("x-debug", Kind::Present),
                   "GET / HTTP/1.1\r\nX-Debug:", true},
@@ -224,6 +233,10 @@ INSTANTIATE_TEST_SUITE_P(
         ValueCase{"regex", cond("id", Kind::Regex, "[0-9]{3}"), "GET /p?id=123", true},
         ValueCase{"regex whole value", cond("id", Kind::Regex, "[0-9]{3}"), "GET /p?id=1234",
                   false},
+        ValueCase{"'.' matches a decoded line feed", cond("ua", Kind::Regex, ".*bot.*", true),
+                  "GET /p?ua=bot%0A", false},
+        ValueCase{"'.' matches a decoded non-UTF-8 byte", cond("ua", Kind::Regex, "bo."),
+                  "GET /p?ua=bo%FF", true},
         ValueCase{"empty items skipped", cond("v", Kind::Exact, "2"), "GET /p?&&v=2&", true}));
 
 class Cookies : public ::testing::TestWithParam<ValueCase> {};
