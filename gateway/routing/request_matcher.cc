@@ -155,10 +155,8 @@ RequestMatcher::~RequestMatcher() = default;
 RequestMatcher::RequestMatcher(RequestMatcher&&) noexcept = default;
 RequestMatcher& RequestMatcher::operator=(RequestMatcher&&) noexcept = default;
 
-namespace {
-
 // The per-thread buffers behind Facts.
-struct FactBuffers {
+struct RequestMatcher::Facts::Buffers {
   struct At {  // where a query pair's name and value are in `decoded`
     std::size_t name_at, name_len, value_at, value_len;
     bool bad_value;
@@ -168,17 +166,21 @@ struct FactBuffers {
   std::vector<At> at;
   std::vector<RequestMatcher::Pair> query;
   std::vector<RequestMatcher::Pair> cookies;
+  std::vector<std::string_view> header;  // values of Facts::header_name_
 };
 
-FactBuffers& buffers() {
-  thread_local FactBuffers b;
+namespace {
+
+RequestMatcher::Facts::Buffers& buffers() {
+  thread_local RequestMatcher::Facts::Buffers b;
   return b;
 }
 
 }  // namespace
 
-RequestMatcher::Facts::Facts(const http::RequestHead& head) : head_(head), path_(head.path()) {
-  auto& b = buffers();
+RequestMatcher::Facts::Facts(const http::RequestHead& head)
+    : head_(head), b_(buffers()), path_(head.path()) {
+  auto& b = b_;
   const std::string_view bare = hostWithoutPort(head.host);
   b.host.resize(bare.size());
   std::transform(bare.begin(), bare.end(), b.host.begin(), lower);
@@ -186,7 +188,7 @@ RequestMatcher::Facts::Facts(const http::RequestHead& head) : head_(head), path_
 }
 
 const std::vector<RequestMatcher::Pair>& RequestMatcher::Facts::query() const {
-  auto& b = buffers();
+  auto& b = b_;
   if (query_read_) return b.query;
   query_read_ = true;
   b.query.clear();
@@ -217,8 +219,21 @@ const std::vector<RequestMatcher::Pair>& RequestMatcher::Facts::query() const {
   return b.query;
 }
 
+const std::vector<std::string_view>& RequestMatcher::Facts::header(
+    std::string_view lowercase_name) const {
+  auto& b = b_;
+  if (header_read_ && header_name_ == lowercase_name) return b.header;
+  header_read_ = true;
+  header_name_ = lowercase_name;
+  b.header.clear();
+  for (const auto& f : head_.fields) {
+    if (equalsLower(f.name, lowercase_name)) b.header.push_back(f.value);
+  }
+  return b.header;
+}
+
 const std::vector<RequestMatcher::Pair>& RequestMatcher::Facts::cookies() const {
-  auto& b = buffers();
+  auto& b = b_;
   if (cookies_read_) return b.cookies;
   cookies_read_ = true;
   b.cookies.clear();
@@ -256,14 +271,10 @@ bool RequestMatcher::pathMatches(std::string_view path) const {
   return false;
 }
 
-bool RequestMatcher::headerHolds(const Value& c, const http::RequestHead& head) {
-  bool holds = false;
-  for (const auto& f : head.fields) {
-    if (equalsLower(f.name, c.spec.name) && c.test(f.value)) {
-      holds = true;
-      break;
-    }
-  }
+bool RequestMatcher::headerHolds(const Value& c, const Facts& facts) {
+  const auto& values = facts.header(c.spec.name);
+  const bool holds =
+      std::any_of(values.begin(), values.end(), [&](std::string_view v) { return c.test(v); });
   return holds != c.spec.invert;
 }
 
@@ -298,7 +309,7 @@ bool RequestMatcher::matches(const Facts& facts) const {
   const auto all = [](const std::vector<Value>& conditions, auto&& holds) {
     return std::all_of(conditions.begin(), conditions.end(), holds);
   };
-  return all(headers_, [&](const Value& c) { return headerHolds(c, head); }) &&
+  return all(headers_, [&](const Value& c) { return headerHolds(c, facts); }) &&
          all(query_, [&](const Value& c) { return queryHolds(c, facts); }) &&
          all(cookies_, [&](const Value& c) { return cookieHolds(c, facts); });
 }

@@ -69,13 +69,22 @@ class RequestMatcher {
     [[nodiscard]] std::string_view path() const noexcept { return path_; }  // no query
     [[nodiscard]] const std::vector<Pair>& query() const;
     [[nodiscard]] const std::vector<Pair>& cookies() const;
+    // The values of the fields named `lowercase_name`, in order. The last name asked is
+    // remembered: a table whose routes test the same header scans the fields once.
+    [[nodiscard]] const std::vector<std::string_view>& header(
+        std::string_view lowercase_name) const;
+
+    struct Buffers;  // per thread (request_matcher.cc)
 
    private:
     const http::RequestHead& head_;
+    Buffers& b_;
     std::string_view host_;
     std::string_view path_;
     mutable bool query_read_ = false;
     mutable bool cookies_read_ = false;
+    mutable bool header_read_ = false;
+    mutable std::string_view header_name_;  // whose values the buffer holds (a config string)
   };
 
   [[nodiscard]] bool matches(const Facts& facts) const;
@@ -91,7 +100,7 @@ class RequestMatcher {
 
   [[nodiscard]] bool hostMatches(std::string_view lowered) const;
   [[nodiscard]] bool pathMatches(std::string_view path) const;
-  [[nodiscard]] static bool headerHolds(const Value& c, const http::RequestHead& head);
+  [[nodiscard]] static bool headerHolds(const Value& c, const Facts& facts);
   [[nodiscard]] static bool queryHolds(const Value& c, const Facts& facts);
   [[nodiscard]] static bool cookieHolds(const Value& c, const Facts& facts);
 
