@@ -6,19 +6,9 @@ import pytest
 
 from conftest import free_port
 from support.client import Client
-from support import upstream as upstream_mod
+from support.upstream import named
 from test_reload import config, reload, rewrite
 from test_validate import write
-
-
-def named(name):
-    def handler(conn):
-        while True:
-            req = conn.read_request()
-            if req is None:
-                return
-            conn.send(upstream_mod.response(200, name.encode()))
-    return handler
 
 
 ROUTES = [

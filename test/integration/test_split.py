@@ -4,19 +4,9 @@ import collections
 
 from conftest import free_port
 from support.client import Client
-from support import upstream as upstream_mod
+from support.upstream import named
 from test_admin import get, metric, wait_metric
 from test_reload import config, reload, rewrite
-
-
-def named(name, status=200):
-    def handler(conn):
-        while True:
-            req = conn.read_request()
-            if req is None:
-                return
-            conn.send(upstream_mod.response(status, name.encode()))
-    return handler
 
 
 def split_route(weights, extra=""):

@@ -154,6 +154,14 @@ def echo(conn):
             return
 
 
+def named(name, status=200):
+    """A handler that answers every request with `status` and its own name as the body."""
+    def handler(conn):
+        while conn.read_request() is not None:
+            conn.send(response(status, name.encode()))
+    return handler
+
+
 def slow(delay, body=b"slow"):
     """A handler that answers every request with `body` after `delay` seconds."""
     def handler(conn):
