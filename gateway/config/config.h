@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -259,7 +260,13 @@ struct Route {
 struct Endpoint {
   Address address;
   std::uint32_t weight = 1;
+  // Labels of the host (env: gray, zone: a), as registered hosts carry them: what a route's
+  // subset selects by. At most kMaxMetadata entries, keys and values up to 256 bytes.
+  std::map<std::string, std::string> metadata;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
+
+  static constexpr std::size_t kMaxMetadata = 32;
+  static constexpr std::size_t kMaxMetadataText = 256;
 };
 
 struct PoolSettings {

@@ -262,7 +262,8 @@ json toJson(const Config& c) {
   for (const auto& cl : c.clusters) {
     json eps = json::array();
     for (const auto& e : cl.endpoints) {
-      eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+      eps.push_back(
+          {{"address", e.address.text()}, {"weight", e.weight}, {"metadata", e.metadata}});
     }
     const auto& p = cl.pool;
     out["clusters"].push_back(

@@ -111,6 +111,14 @@ class Writer {
     if (looksTyped(value)) out_ << YAML::DoubleQuoted;
     out_ << value;
   }
+  // A map entry whose key the config's author chose too (endpoint metadata).
+  void entry(const std::string& key, const std::string& value) {
+    out_ << YAML::Key;
+    if (looksTyped(key) || key.empty()) out_ << YAML::DoubleQuoted;
+    out_ << key << YAML::Value;
+    if (looksTyped(value)) out_ << YAML::DoubleQuoted;
+    out_ << value;
+  }
   void flag(const char* key, bool value) { text(key, value ? "true" : "false"); }
   template <typename Int>
   void count(const char* key, Int value) {
@@ -445,7 +453,17 @@ void writeCluster(Writer& w, const Cluster& c) {
   w.string("name", c.name);
   w.beginList("endpoints");
   for (const auto& e : c.endpoints) {
-    w.flowItem({{"address", e.address.text()}, {"weight", std::to_string(e.weight)}});
+    if (e.metadata.empty()) {
+      w.flowItem({{"address", e.address.text()}, {"weight", std::to_string(e.weight)}});
+      continue;
+    }
+    w.beginMap();
+    w.text("address", e.address.text());
+    w.count("weight", e.weight);
+    w.beginMap("metadata", /*flow=*/true);
+    for (const auto& [k, v] : e.metadata) w.entry(k, v);
+    w.endMap();
+    w.endMap();
   }
   w.endList();
   writeLoadBalancing(w, c.lb);

@@ -385,7 +385,7 @@ clusters:
     endpoints:
       - { address: 10.0.0.1:8000, weight: 5 }
       - 10.0.0.2:8000
-      - { address: "[2001:db8::1]:8000", weight: 1000000 }
+      - { address: "[2001:db8::1]:8000", weight: 1000000, metadata: { env: gray, "true": "123", zone: "eu west" } }
     lb:
       policy: least_request
       panic_threshold: 33.3

@@ -275,19 +275,43 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (const yaml::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
 }
 
+void readMetadata(Reader& r, const yaml::Node& m, std::map<std::string, std::string>& out) {
+  if (!m.IsMap()) {
+    r.error(m, "endpoint metadata must be a mapping of names to text, e.g. { env: gray }");
+    return;
+  }
+  if (m.size() > Endpoint::kMaxMetadata) {
+    r.error(m, "endpoint metadata has " + std::to_string(m.size()) + " entries (at most " +
+                   std::to_string(Endpoint::kMaxMetadata) + ")");
+    return;
+  }
+  for (const auto& kv : m) {
+    const std::string& key = kv.first.Scalar();
+    auto value = r.scalar(kv.second, "endpoint metadata value");
+    if (!value) continue;
+    if (key.empty() || key.size() > Endpoint::kMaxMetadataText ||
+        value->size() > Endpoint::kMaxMetadataText) {
+      r.error(kv.first, "endpoint metadata keys must be 1 to 256 bytes and values at most 256");
+    } else if (!out.emplace(key, *value).second) {
+      r.error(kv.first, "duplicate key '" + key + "' in endpoint metadata");
+    }
+  }
+}
+
 void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,
                    std::vector<Endpoint>& out) {
   for (const auto& e : list) {
     Endpoint ep;
     if (e.IsScalar()) {  // shorthand: "127.0.0.1:9000"
       if (auto a = r.address(e, "endpoint address")) ep.address = *a;
-    } else if (r.map(e, "endpoint", {"address", "weight"})) {
+    } else if (r.map(e, "endpoint", {"address", "weight", "metadata"})) {
       if (r.require(e, "address", "endpoint")) {
         if (auto a = r.address(e["address"], "endpoint address")) ep.address = *a;
       }
       r.optional(e, "weight", ep.weight, [&](const yaml::Node& v) {
         return r.integer(v, "endpoint weight", 1, 1'000'000);
       });
+      if (const yaml::Node m = e["metadata"]) readMetadata(r, m, ep.metadata);
     }
     for (const auto& other : out) {
       if (other.address == ep.address && ep.address.port != 0) {

@@ -1,5 +1,7 @@
 #include "gateway/config/loader.h"
 
+#include <map>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -243,6 +245,51 @@ TEST(ConfigUnits, Addresses) {
   EXPECT_FALSE(parseAddress("1.2.3:80", &why));
   EXPECT_FALSE(parseAddress("[::1]443", &why));
   EXPECT_FALSE(parseAddress("127.0.0.1:8o", &why));
+}
+
+TEST(ConfigLoader, EndpointsCarryMetadata) {
+  const Config c = loaded(
+      "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
+      "clusters:\n"
+      "  - name: pay\n"
+      "    endpoints:\n"
+      "      - { address: 127.0.0.1:9000, metadata: { env: gray, zone: eu-1 } }\n"
+      "      - 127.0.0.1:9001\n"
+      "routes: [{ name: all, cluster: pay }]\n");
+  const auto& eps = c.clusters.at(0).endpoints;
+  EXPECT_EQ(eps.at(0).metadata,
+            (std::map<std::string, std::string>{{"env", "gray"}, {"zone", "eu-1"}}));
+  EXPECT_TRUE(eps.at(1).metadata.empty());
+  // The endpoints file takes the same syntax.
+  const auto file =
+      loadEndpoints("- { address: 127.0.0.1:9002, metadata: { env: gray } }\n", "eps.yaml");
+  ASSERT_TRUE(file.endpoints) << file.diagnostics.front().format();
+  EXPECT_EQ(file.endpoints->at(0).metadata.at("env"), "gray");
+}
+
+TEST(ConfigLoader, RejectsBadEndpointMetadata) {
+  const auto bad = [](const std::string& metadata) {
+    std::vector<std::string> out;
+    for (const auto& d :
+         loadEndpoints("- { address: 127.0.0.1:9002, metadata: " + metadata + " }\n", "eps.yaml")
+             .diagnostics) {
+      out.push_back(d.format());
+    }
+    return out;
+  };
+  EXPECT_THAT(bad("[gray]"),
+              ::testing::ElementsAre("eps.yaml:1:40: endpoint metadata must be a mapping of "
+                                     "names to text, e.g. { env: gray }"));
+  EXPECT_THAT(bad("{ env: [a] }"),
+              ::testing::ElementsAre("eps.yaml:1:47: endpoint metadata value must be a scalar "
+                                     "value"));
+  EXPECT_THAT(bad("{ env: " + std::string(257, 'x') + " }"),
+              ::testing::ElementsAre("eps.yaml:1:42: endpoint metadata keys must be 1 to 256 "
+                                     "bytes and values at most 256"));
+  std::string many = "{ ";
+  for (int i = 0; i < 33; ++i) many += "k" + std::to_string(i) + ": v, ";
+  many += "}";
+  EXPECT_THAT(bad(many), ::testing::ElementsAre(HasSubstr("has 33 entries (at most 32)")));
 }
 
 }  // namespace

@@ -140,7 +140,10 @@ void DiscoveryService::poll(WatchedFile& f) {
     return;
   }
   std::vector<HostSet::Host> hosts;
-  for (const auto& e : *loaded.endpoints) hosts.push_back(hostAt(e.address, e.weight));
+  for (const auto& e : *loaded.endpoints) {
+    hosts.push_back(hostAt(e.address, e.weight));
+    hosts.back().metadata = e.metadata;
+  }
   auto& set = *clusters_[f.cluster].hosts;
   const auto before = set.version();
   for (const auto& refused : set.replace(HostSet::Source::File, std::move(hosts), Clock::now())) {

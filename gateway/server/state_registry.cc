@@ -16,6 +16,7 @@ std::vector<HostSet::Host> staticHosts(const config::Cluster& c,
     h.address = e.address.text();
     h.endpoint = {boost::asio::ip::make_address(e.address.ip), e.address.port};
     h.weight = e.weight;
+    h.metadata = e.metadata;
     h.added = now;
     out.push_back(std::move(h));
   }

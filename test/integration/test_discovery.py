@@ -162,3 +162,29 @@ def test_an_endpoints_file_is_applied_live(gateway_factory, upstream_factory, tm
     assert wait_until(lambda: set(spread(port, 10)) == {b"b"})
     hosts = json.loads(get(admin, "/upstreams")[2])[0]["hosts"]
     assert [(h["address"], h["source"]) for h in hosts] == [(b.address, "file")]
+
+
+def test_static_endpoints_carry_metadata_and_a_reload_changes_it(gateway_factory,
+                                                                  upstream_factory):
+    from test_reload import reload, rewrite
+    up = upstream_factory()
+    port, admin = free_port(), free_port()
+
+    def cfg(env):
+        return (f"workers: 1\nadmin: {{ address: 127.0.0.1:{admin} }}\n"
+                f"listeners: [{{ name: p, address: 127.0.0.1:{port} }}]\n"
+                f"clusters:\n  - name: app\n    endpoints:\n"
+                f"      - {{ address: \"{up.address}\", metadata: {{ env: {env}, zone: eu-1 }} }}\n"
+                f"routes: [{{ name: all, cluster: app }}]\n")
+
+    g = gateway_factory(cfg("gray"))
+
+    def metadata():
+        status, body = api(admin, "GET", "/upstreams")
+        assert status == 200
+        return body[0]["hosts"][0].get("metadata")
+
+    assert metadata() == {"env": "gray", "zone": "eu-1"}
+    rewrite(g, cfg("stable"))
+    reload(admin)
+    assert metadata() == {"env": "stable", "zone": "eu-1"}
