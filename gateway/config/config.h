@@ -10,6 +10,7 @@
 // changed on a reload is decided by the compiler, never by a hand-written list of fields.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -226,6 +227,30 @@ struct WeightedCluster {
   friend bool operator==(const WeightedCluster&, const WeightedCluster&) = default;
 };
 
+// Tag routing: the hosts of the route's cluster a request goes to, chosen by the labels the hosts
+// carry in their metadata (Endpoint::metadata, registry and endpoints-file metadata alike).
+struct Subset {
+  // Every host of the subset carries all of these (env: gray).
+  std::map<std::string, std::string> labels;
+  // A request with header `header` asks for hosts whose label `label` has the header's value
+  // (x-env: gray -> env: gray), on top of `labels`; without the header, `labels` alone decide.
+  std::string header;  // lowercase; "" when the subset is fixed
+  std::string label;
+  // No host carries the labels: send to the whole cluster, or answer 503.
+  enum class Fallback : std::uint8_t { Cluster, None };
+  Fallback fallback = Fallback::Cluster;
+  friend bool operator==(const Subset&, const Subset&) = default;
+};
+
+// True when `metadata` has every label of `labels` with the same value.
+[[nodiscard]] inline bool carriesLabels(const std::map<std::string, std::string>& metadata,
+                                        const std::map<std::string, std::string>& labels) {
+  return std::all_of(labels.begin(), labels.end(), [&](const auto& kv) {
+    const auto it = metadata.find(kv.first);
+    return it != metadata.end() && it->second == kv.second;
+  });
+}
+
 struct Route {
   std::string name;
   RouteMatch match;
@@ -236,6 +261,8 @@ struct Route {
   // What keeps a client on one side (header:<n>, cookie:<n>, query:<n>, client_ip, path); empty:
   // each request is drawn at random.
   std::vector<HashKeyPart> split_key;
+  // Only the hosts carrying these labels, on each side of a split alike.
+  std::optional<Subset> subset;
   // The request's whole budget: from its head arriving to the upstream response head, across
   // guards, queues and every try. An earlier deadline sent by the client (X-Sluice-Timeout-Ms,
   // grpc-timeout) wins.

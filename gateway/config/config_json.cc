@@ -206,6 +206,14 @@ json concurrency(const std::optional<Concurrency>& c) {
   return out;
 }
 
+json subset(const std::optional<Subset>& s) {
+  if (!s) return nullptr;
+  return {{"labels", s->labels},
+          {"from_header",
+           s->header.empty() ? json(nullptr) : json({{"name", s->header}, {"label", s->label}})},
+          {"fallback", s->fallback == Subset::Fallback::Cluster ? "cluster" : "none"}};
+}
+
 }  // namespace
 
 json toJson(const Config& c) {
@@ -249,6 +257,7 @@ json toJson(const Config& c) {
                              {"cluster", r.split.empty() ? json(r.cluster) : json(nullptr)},
                              {"split", split(r.split)},
                              {"split_key", hashKey(r.split_key)},
+                             {"subset", subset(r.subset)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
                              {"retry", retry},

@@ -359,6 +359,22 @@ void writeRoute(Writer& w, const Route& r) {
     for (const auto& part : r.split_key) parts.push_back(hashKeyText(part));
     w.flowList("split_key", parts);
   }
+  if (const auto& sub = r.subset) {
+    w.beginMap("subset");
+    if (!sub->labels.empty()) {
+      w.beginMap("labels", /*flow=*/true);
+      for (const auto& [k, v] : sub->labels) w.entry(k, v);
+      w.endMap();
+    }
+    if (!sub->header.empty()) {
+      w.beginMap("from_header", /*flow=*/true);
+      w.string("name", sub->header);
+      w.string("label", sub->label);
+      w.endMap();
+    }
+    w.text("fallback", sub->fallback == Subset::Fallback::Cluster ? "cluster" : "none");
+    w.endMap();
+  }
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
   writeRetry(w, r.retry);

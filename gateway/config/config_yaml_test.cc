@@ -370,6 +370,7 @@ routes:
     match: { path_prefix: /canary }
     split: [{ cluster: api, weight: 0 }, { cluster: spare, weight: 1000000 }]
     split_key: ["cookie:sid", client_ip]
+    subset: { labels: { env: gray, "true": "1" }, from_header: { name: X-Tier, label: tier }, fallback: none }
   - name: counted
     cluster: ewma
     rate_limit: { algorithm: sliding_window, rate: 7/h, key: "header:X-Tenant" }

@@ -19,6 +19,7 @@
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
 #include "gateway/config/route_match_config.h"
+#include "gateway/config/subset_config.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace sluice::gateway::config {
@@ -239,7 +240,7 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "split", "split_key", "timeout", "max_body", "retry",
-              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency"})) {
+              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency", "subset"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -260,6 +261,7 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
     }
   }
   if (const yaml::Node m = n["match"]) readRouteMatch(r, m, route.match);
+  if (const yaml::Node sub = n["subset"]) readSubset(r, sub, route.subset.emplace());
   r.optional(n, "timeout", route.timeout,
              [&](const yaml::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
   if (const yaml::Node b = n["max_body"]) {
@@ -275,29 +277,6 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (const yaml::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
 }
 
-void readMetadata(Reader& r, const yaml::Node& m, std::map<std::string, std::string>& out) {
-  if (!m.IsMap()) {
-    r.error(m, "endpoint metadata must be a mapping of names to text, e.g. { env: gray }");
-    return;
-  }
-  if (m.size() > Endpoint::kMaxMetadata) {
-    r.error(m, "endpoint metadata has " + std::to_string(m.size()) + " entries (at most " +
-                   std::to_string(Endpoint::kMaxMetadata) + ")");
-    return;
-  }
-  for (const auto& kv : m) {
-    const std::string& key = kv.first.Scalar();
-    auto value = r.scalar(kv.second, "endpoint metadata value");
-    if (!value) continue;
-    if (key.empty() || key.size() > Endpoint::kMaxMetadataText ||
-        value->size() > Endpoint::kMaxMetadataText) {
-      r.error(kv.first, "endpoint metadata keys must be 1 to 256 bytes and values at most 256");
-    } else if (!out.emplace(key, *value).second) {
-      r.error(kv.first, "duplicate key '" + key + "' in endpoint metadata");
-    }
-  }
-}
-
 void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,
                    std::vector<Endpoint>& out) {
   for (const auto& e : list) {
@@ -311,7 +290,7 @@ void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,
       r.optional(e, "weight", ep.weight, [&](const yaml::Node& v) {
         return r.integer(v, "endpoint weight", 1, 1'000'000);
       });
-      if (const yaml::Node m = e["metadata"]) readMetadata(r, m, ep.metadata);
+      if (const yaml::Node m = e["metadata"]) readLabels(r, m, "endpoint metadata", ep.metadata);
     }
     for (const auto& other : out) {
       if (other.address == ep.address && ep.address.port != 0) {
@@ -559,6 +538,31 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
         r.error(routes[i]["hash_key"],
                 "hash_key has no effect: cluster '" + first->name + "' balances with " +
                     std::string(policyName(first->lb.policy)) + " (use ring_hash or maglev)");
+      }
+      // A fixed subset that no host can ever match (no endpoint carries its labels and none
+      // can be discovered) is a typo in a label, most likely.
+      if (rt.subset && rt.subset->header.empty()) {
+        for (const auto& t : rt.targets()) {
+          const Cluster* c = cfg.findCluster(t.cluster);
+          if (c == nullptr || c->discovery) continue;
+          if (std::any_of(c->endpoints.begin(), c->endpoints.end(), [&](const Endpoint& e) {
+                return carriesLabels(e.metadata, rt.subset->labels);
+              })) {
+            continue;
+          }
+          std::string labels;
+          for (const auto& [k, v] : rt.subset->labels) {
+            labels += (labels.empty() ? "" : ", ") + k + ": " + v;
+          }
+          const yaml::Mark at = routes[i]["subset"].Mark();
+          result.warnings.push_back({file_name, at.line + 1, at.column + 1,
+                                     "warning: route '" + rt.name + "': no endpoint of cluster '" +
+                                         c->name + "' carries the subset's labels { " + labels +
+                                         " } and it has no discovery, " +
+                                         (rt.subset->fallback == Subset::Fallback::Cluster
+                                              ? "so its requests go to the whole cluster"
+                                              : "so its requests are answered 503")});
+        }
       }
       // First match wins: a route an earlier one covers never sees a request.
       for (std::size_t j = 0; j < i; ++j) {

@@ -518,8 +518,7 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   if (ctx.route_index && ctx.guards_admitted > 0) {
     const auto& guards = backendOf(a).guards;
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
-    const bool no_verdict = ctx.upstream_error == stats::UpstreamError::Deadline ||
-                            ctx.upstream_error == stats::UpstreamError::Overflow;
+    const bool no_verdict = ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error);
     const guards::Completion c{ctx.status, served, upstream_failed, no_verdict};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }

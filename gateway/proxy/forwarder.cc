@@ -168,10 +168,21 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
       r.fields.emplace_back("Retry-After", "1");
       return r;
     }
+    case E::EmptySubset:
+      return http::LocalReply::text(503, "no upstream host in the route's subset");
     case E::Count:
       break;
   }
   return http::LocalReply::text(502, "upstream error");
+}
+
+std::optional<std::string_view> Forwarder::subsetHeader(const http::RequestHead& head) const {
+  const auto& s = *ctx_.route->subset;
+  if (s.header.empty()) return std::nullopt;
+  for (const auto& f : head.fields) {
+    if (http::iequals(f.name, s.header)) return f.value;
+  }
+  return std::nullopt;
 }
 
 Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx,
@@ -206,12 +217,25 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   if (cluster_.config().lb.hashing()) {
     hash = requestHash(ctx_.route->hash_key, head, ctx_.client_ip).value_or(randomU64());
   }
+  // A subset route names the labels it asks for while the head is here.
+  thread_local std::string subset_key;  // keeps its capacity: no allocation per request
+  const config::Subset* const subset_config = ctx_.route->subset ? &*ctx_.route->subset : nullptr;
+  const bool in_subset = subset_config != nullptr &&
+                         upstream::subsetKey(*subset_config, subsetHeader(head), subset_key);
   body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
   body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
   // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
   down_.in.consume(down_.head_size);
   down_.head_size = 0;
 
+  // The subset's balancer is held for the request, which a change of hosts may outlive.
+  std::shared_ptr<upstream::LoadBalancer> subset;
+  if (in_subset) {
+    subset = cluster_.subset(subset_key);
+    if (!subset && subset_config->fallback == config::Subset::Fallback::None) {
+      co_return fail(stats::UpstreamError::EmptySubset);
+    }
+  }
   const config::RetryPolicy& retry = ctx_.route->retry;
   const auto request_slot =
       upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Requests);
@@ -225,11 +249,11 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     // Not enough of the deadline left for a try to succeed: fail now rather than load the
     // upstream with work whose answer nobody will wait for.
     if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
-    const auto host =
-        cluster_.pick(std::span<const std::size_t>(tried.data(), tried_count), hash, now);
+    const auto host = cluster_.pick(
+        subset.get(), std::span<const std::size_t>(tried.data(), tried_count), hash, now);
     if (!host) co_return fail(stats::UpstreamError::NoHost);
     const std::uint64_t occupant = cluster_.occupant(*host);  // the host now in that slot
-    cluster_.onStart(*host);
+    cluster_.onStart(subset.get(), *host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
     if (attempt_ > 1) cluster_.stats().retries.inc();
     ctx_.upstream = cluster_.address(*host);
@@ -297,7 +321,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     // Latency is to the response head (a long body or a slow client is not the host's speed).
     const auto answered = head_at_ > now ? head_at_ : finished;
-    cluster_.onResult(*host, occupant,
+    cluster_.onResult(subset.get(), *host, occupant,
                       {verdict.value_or(0) != 0, answered - now, finished, verdict.value_or(0),
                        utilization_, verdict.has_value()});
     utilization_ = 0;
@@ -350,11 +374,7 @@ ForwardResult Forwarder::fail(stats::UpstreamError e) {
   return std::move(result_);
 }
 
-bool Forwarder::upstreamAtFault(stats::UpstreamError e) {
-  // The upstream was not asked (a spent deadline, a full bulkhead): feedback (breakers,
-  // adaptive limits) must not read these as the upstream failing.
-  return e != stats::UpstreamError::Deadline && e != stats::UpstreamError::Overflow;
-}
+bool Forwarder::upstreamAtFault(stats::UpstreamError e) { return stats::upstreamAsked(e); }
 
 bool Forwarder::clientDeadline() const noexcept {
   return ctx_.deadline < ctx_.start + ctx_.route->timeout;

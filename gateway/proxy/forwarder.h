@@ -121,6 +121,8 @@ class Forwarder {
   // Reads more of the request body into down_.in, within the listener's body timeout (a timeout
   // sets the 408 reply); `co_await` it for whether bytes came.
   auto readRequestBody();
+  // The value of the route subset's from_header in `head`, if it has one.
+  [[nodiscard]] std::optional<std::string_view> subsetHeader(const http::RequestHead& head) const;
   [[nodiscard]] bool bodiless() const noexcept;
   [[nodiscard]] bool replayable() const noexcept;  // bodiless and idempotent
   // The pause before the next try when this failure may be retried (a retry condition of the

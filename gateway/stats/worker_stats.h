@@ -49,12 +49,19 @@ enum class UpstreamError : std::uint8_t {
   NoHost,          // every host excluded -> 503
   Deadline,        // too little of the request's deadline left to start a try -> 504
   Overflow,        // a cluster bulkhead cap (connections, pending, requests) was full -> 503
+  EmptySubset,     // no host carries the route's subset labels (fallback: none) -> 503
   Count
 };
+// Whether the upstream was asked at all: a spent deadline, a full bulkhead or an empty subset
+// say nothing of its health, so feedback (breakers, adaptive limits) must not count them.
+[[nodiscard]] inline bool upstreamAsked(UpstreamError e) noexcept {
+  return e != UpstreamError::Deadline && e != UpstreamError::Overflow &&
+         e != UpstreamError::EmptySubset;
+}
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(UpstreamError::Count)>
     kUpstreamErrorNames = {"connect_failure", "connect_timeout", "pool_timeout", "timeout",
                            "reset",           "bad_response",    "truncated",    "no_host",
-                           "deadline",        "overflow"};
+                           "deadline",        "overflow",        "empty_subset"};
 
 inline constexpr std::array<std::string_view, 5> kStatusClasses = {"1xx", "2xx", "3xx", "4xx",
                                                                    "5xx"};

@@ -28,6 +28,7 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
   addresses_.resize(n);
   occupants_.assign(n, 0);
   base_weights_.assign(n, 0);
+  metadata_.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto& h = slots[i];
     if (h.empty()) continue;
@@ -36,6 +37,7 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
     addresses_[i] = h.address;
     occupants_[i] = h.occupant;
     base_weights_[i] = h.weight * scale_;
+    metadata_[i] = h.metadata;
   }
   current_weights_ = base_weights_;
   if (lb.slow_start) {
@@ -83,21 +85,18 @@ void Cluster::adoptIdle(Cluster& previous) {
   }
 }
 
-void Cluster::buildBalancer() {
+std::unique_ptr<LoadBalancer> Cluster::makeBalancer(const std::vector<std::uint32_t>& weights,
+                                                    const LoadBalancer* before) const {
   switch (config_.lb.policy) {
     case config::LbPolicy::RoundRobin:
-      balancer_ = std::make_unique<RoundRobin>(current_weights_);
-      break;
+      return std::make_unique<RoundRobin>(weights);
     case config::LbPolicy::Random:
-      balancer_ = std::make_unique<RandomBalancer>(current_weights_);
-      break;
+      return std::make_unique<RandomBalancer>(weights);
     case config::LbPolicy::LeastRequest:
     case config::LbPolicy::LeastConnections:
     case config::LbPolicy::PeakEwma:
-      balancer_ =
-          std::make_unique<LeastLoaded>(config_.lb.policy, current_weights_, config_.lb.ewma_decay,
-                                        std::chrono::steady_clock::now());
-      break;
+      return std::make_unique<LeastLoaded>(config_.lb.policy, weights, config_.lb.ewma_decay,
+                                           std::chrono::steady_clock::now());
     case config::LbPolicy::RingHash:
     case config::LbPolicy::Maglev: {
       // Hosts are placed by address; an empty slot has no weight, so no place, but needs an
@@ -106,19 +105,78 @@ void Cluster::buildBalancer() {
       for (std::size_t i = 0; i < identities.size(); ++i) {
         if (identities[i].empty()) identities[i] = "(empty slot " + std::to_string(i) + ")";
       }
-      auto rebuilt = std::make_unique<ConsistentHash>(config_.lb, identities, current_weights_);
-      if (const auto* before = dynamic_cast<const ConsistentHash*>(balancer_.get())) {
-        rebuilt->carryInFlight(*before);
+      auto rebuilt = std::make_unique<ConsistentHash>(config_.lb, identities, weights);
+      if (const auto* previous = dynamic_cast<const ConsistentHash*>(before)) {
+        rebuilt->carryInFlight(*previous);
       }
-      balancer_ = std::move(rebuilt);
-      break;
+      return rebuilt;
     }
+  }
+  return nullptr;
+}
+
+void Cluster::buildBalancer() { balancer_ = makeBalancer(current_weights_, balancer_.get()); }
+
+std::vector<std::uint32_t> Cluster::subsetWeights(const Subset& s) const {
+  std::vector<std::uint32_t> w(current_weights_.size(), 0);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (s.member[i] != 0) w[i] = current_weights_[i];
+  }
+  return w;
+}
+
+std::shared_ptr<LoadBalancer> Cluster::subset(std::string_view key) {
+  if (const auto it = subsets_.find(key); it != subsets_.end()) return it->second.balancer;
+  Subset s;
+  s.labels = labelsOf(key);
+  s.member.assign(metadata_.size(), 0);
+  bool any = false;
+  for (std::size_t i = 0; i < metadata_.size(); ++i) {
+    if (occupants_[i] != 0 && config::carriesLabels(metadata_[i], s.labels)) {
+      s.member[i] = 1;
+      any = true;
+    }
+  }
+  // What no host carries is not kept: clients cannot grow the table with made-up values.
+  if (!any) return nullptr;
+  if (subsets_.size() >= kMaxSubsets) subsets_.clear();
+  s.balancer = makeBalancer(subsetWeights(s), nullptr);
+  auto balancer = s.balancer;
+  subsets_.emplace(std::string(key), std::move(s));
+  return balancer;
+}
+
+void Cluster::applySubsets(const std::vector<char>& changed, bool placed,
+                           std::chrono::steady_clock::time_point now) {
+  for (auto it = subsets_.begin(); it != subsets_.end();) {
+    Subset& s = it->second;
+    bool moved = false;
+    bool any = false;
+    for (std::size_t i = 0; i < s.member.size(); ++i) {
+      if (changed[i] != 0) {
+        const char m = occupants_[i] != 0 && config::carriesLabels(metadata_[i], s.labels) ? 1 : 0;
+        moved = moved || m != s.member[i];
+        s.member[i] = m;
+        s.balancer->resetHost(i, now);
+        s.balancer->setWeight(i, m != 0 ? current_weights_[i] : 0);
+      }
+      any = any || s.member[i] != 0;
+    }
+    if (!any) {
+      it = subsets_.erase(it);
+      continue;
+    }
+    if ((placed || moved) && config_.lb.hashing()) {
+      s.balancer = makeBalancer(subsetWeights(s), s.balancer.get());
+    }
+    ++it;
   }
 }
 
 void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
                          std::chrono::steady_clock::time_point now) {
   bool placed = false;  // a host arrived or left: hash tables are rebuilt
+  std::vector<char> changed(occupants_.size(), 0);  // the slot's host or its labels
   for (std::size_t i = 0; i < slots.size() && i < occupants_.size(); ++i) {
     const auto& h = slots[i];
     if (h.occupant == occupants_[i]) {
@@ -126,8 +184,14 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
         base_weights_[i] = h.weight * scale_;
         placed = true;  // a hash table places by weight too
       }
+      if (metadata_[i] != h.metadata) {
+        metadata_[i] = h.metadata;
+        changed[i] = 1;
+      }
       continue;
     }
+    changed[i] = 1;
+    metadata_[i] = h.metadata;
     if (pools_[i]) {
       pools_[i]->drain();
       if (pools_[i]->open() > 0) retired_.push_back(std::move(pools_[i]));
@@ -154,9 +218,11 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
     buildBalancer();
   }
   refreshWeights(now);
+  if (!subsets_.empty()) applySubsets(changed, placed, now);
 }
 
-std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std::uint64_t hash,
+std::optional<std::size_t> Cluster::pick(LoadBalancer* subset, std::span<const std::size_t> tried,
+                                         std::uint64_t hash,
                                          std::chrono::steady_clock::time_point now) {
   bool panic = false;
   if (health_ != nullptr) {
@@ -164,15 +230,19 @@ std::optional<std::size_t> Cluster::pick(std::span<const std::size_t> tried, std
     panic = panic_.inPanic(health_->healthyCount(), health_->occupied());
   }
   if (now >= next_weights_) refreshWeights(now);
-  return balancer_->pick({tried, hash, outliers_, now, health_, panic});
+  // Panic is judged over the whole cluster, subsets included: a subset whose hosts all fail
+  // their checks gets no host (503) rather than the failing ones.
+  return balancerOf(subset).pick({tried, hash, outliers_, now, health_, panic});
 }
 
-void Cluster::onResult(std::size_t host, std::uint64_t occupant, const AttemptResult& result) {
+void Cluster::onResult(LoadBalancer* subset, std::size_t host, std::uint64_t occupant,
+                       const AttemptResult& result) {
+  LoadBalancer& balancer = balancerOf(subset);
   if (occupant != occupants_[host] || !result.verdict) {
-    balancer_->onResult(host, AttemptResult{});  // no sample: the in-flight count only
+    balancer.onResult(host, AttemptResult{});  // no sample: the in-flight count only
     return;
   }
-  balancer_->onResult(host, result);
+  balancer.onResult(host, result);
   if (!adjuster_) return;
   // A try that got no response, or a 5xx, counts against the host; its latency counts as any.
   adjuster_->recordResponse(host, result.latency, result.success && result.status < 500,
@@ -215,6 +285,9 @@ void Cluster::refreshWeights(std::chrono::steady_clock::time_point now) {
     if (w != current_weights_[h]) {
       current_weights_[h] = w;
       balancer_->setWeight(h, w);
+      for (auto& [key, subset] : subsets_) {
+        if (subset.member[h] != 0) subset.balancer->setWeight(h, w);
+      }
     }
   }
   // A ramp steps every 1/50 of its window (at least 10 ms); dynamic weights every

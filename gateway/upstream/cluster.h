@@ -16,9 +16,13 @@
 // update_interval - off the per-pick path, which only compares one time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -32,6 +36,7 @@
 #include "gateway/upstream/host_set.h"
 #include "gateway/upstream/load_balancer.h"
 #include "gateway/upstream/outlier_ejection.h"
+#include "gateway/upstream/subset.h"
 #include "resilience/lb/panic_threshold.h"
 #include "resilience/lb/slow_start.h"
 #include "resilience/lb/weight_adjuster.h"
@@ -61,16 +66,36 @@ class Cluster {
                   std::chrono::steady_clock::time_point now);
   // Pools of hosts that left and still have connections open.
   [[nodiscard]] std::size_t drainingPools() const noexcept { return retired_.size(); }
+  // The balancer of the subset `key` names (subset.h): the hosts whose metadata carry all its
+  // labels. Built on first use and kept, with its state, while some host carries them; null
+  // when none does. The caller holds it for the request (a change of hosts may drop it here).
+  [[nodiscard]] std::shared_ptr<LoadBalancer> subset(std::string_view key);
+  [[nodiscard]] std::size_t subsetCount() const noexcept { return subsets_.size(); }
+
   // The host for the next try (the hosts `tried` already are avoided where possible), or
-  // nullopt when no host is up.
-  [[nodiscard]] std::optional<std::size_t> pick(std::span<const std::size_t> tried,
+  // nullopt when no host is up. `subset`: a balancer from subset(), or null for the whole
+  // cluster.
+  [[nodiscard]] std::optional<std::size_t> pick(LoadBalancer* subset,
+                                                std::span<const std::size_t> tried,
                                                 std::uint64_t hash,
                                                 std::chrono::steady_clock::time_point now);
-  // An attempt on `host` starts / ended (every onStart is followed by one onResult).
-  void onStart(std::size_t host) { balancer_->onStart(host); }
+  // An attempt on `host` starts / ended (every onStart is followed by one onResult, through the
+  // same `subset`).
+  void onStart(LoadBalancer* subset, std::size_t host) { balancerOf(subset).onStart(host); }
   // `occupant`: occupant(host) when the try was picked; a result of a host that has since
   // left the slot only settles the balancer's in-flight count.
-  void onResult(std::size_t host, std::uint64_t occupant, const AttemptResult& result);
+  void onResult(LoadBalancer* subset, std::size_t host, std::uint64_t occupant,
+                const AttemptResult& result);
+  // The same for the whole cluster.
+  [[nodiscard]] std::optional<std::size_t> pick(std::span<const std::size_t> tried,
+                                                std::uint64_t hash,
+                                                std::chrono::steady_clock::time_point now) {
+    return pick(nullptr, tried, hash, now);
+  }
+  void onStart(std::size_t host) { onStart(nullptr, host); }
+  void onResult(std::size_t host, std::uint64_t occupant, const AttemptResult& result) {
+    onResult(nullptr, host, occupant, result);
+  }
   [[nodiscard]] std::uint64_t occupant(std::size_t host) const noexcept { return occupants_[host]; }
   // The weight factor the balancer applies to the host now (dynamic weights x slow start), as of
   // this worker's last refresh; 1 without either.
@@ -139,12 +164,40 @@ class Cluster {
   std::vector<std::uint32_t> base_weights_;     // scaled; 0 for an empty slot
   std::vector<std::uint32_t> current_weights_;  // as last given to the balancer
   std::vector<std::int64_t> seen_healthy_since_;
+  // Subsets asked for and carried by some host, by key. Bounded by the hosts' metadata; beyond
+  // kMaxSubsets (a safety net) the table starts over.
+  struct Subset {
+    Labels labels;
+    std::vector<char> member;  // [slot]: the host there carries the labels
+    std::shared_ptr<LoadBalancer> balancer;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  static constexpr std::size_t kMaxSubsets = 1024;
+  std::unordered_map<std::string, Subset, KeyHash, std::equal_to<>> subsets_;
+  std::vector<Labels> metadata_;  // [slot]
   std::uint64_t seen_generation_ = 0;
   std::chrono::steady_clock::time_point next_weights_ =
       std::chrono::steady_clock::time_point::max();
 
   void noticeRecoveries(std::chrono::steady_clock::time_point now);
+  // A balancer of the cluster's policy over `weights` (0: never picked); `before`: the one it
+  // replaces, whose requests in flight it takes over where the policy counts them.
+  [[nodiscard]] std::unique_ptr<LoadBalancer> makeBalancer(
+      const std::vector<std::uint32_t>& weights, const LoadBalancer* before) const;
   void buildBalancer();
+  [[nodiscard]] std::vector<std::uint32_t> subsetWeights(const Subset& s) const;
+  // After hosts moved: each subset's membership of `changed` slots is recomputed, and its
+  // balancer follows (rebuilt for the hashing policies when `placed`).
+  void applySubsets(const std::vector<char>& changed, bool placed,
+                    std::chrono::steady_clock::time_point now);
+  LoadBalancer& balancerOf(LoadBalancer* subset) noexcept {
+    return subset != nullptr ? *subset : *balancer_;
+  }
   void refreshWeights(std::chrono::steady_clock::time_point now);
 
   void flushRequests(std::chrono::steady_clock::time_point now) {
