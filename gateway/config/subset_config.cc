@@ -25,7 +25,10 @@ void readLabels(Reader& r, const yaml::Node& m, std::string_view what,
         value->size() > Endpoint::kMaxMetadataText) {
       r.error(kv.first, where + " keys must be 1 to 256 bytes and values at most 256");
     } else if (!out.emplace(key, *value).second) {
-      r.error(kv.first, "duplicate key '" + key + "' in " + where);
+      std::string message = "duplicate key '" + key;
+      message += "' in ";
+      message += where;
+      r.error(kv.first, std::move(message));
     }
   }
 }

@@ -57,7 +57,7 @@ TEST(SubsetConfig, RefusesWhatCannotSelectHosts) {
 }
 
 TEST(SubsetConfig, WarnsAboutAFixedSubsetNoEndpointCarries) {
-  const auto gray_endpoint =
+  const std::string gray_endpoint =
       "    endpoints: [{ address: 127.0.0.1:9000, metadata: { env: gray } }]\n";
   // The cluster of withRoute() has one endpoint without metadata: env: gray never matches.
   const auto r = load(withRoute("    subset: { labels: { env: grey } }\n"), "t.yaml");
@@ -71,8 +71,7 @@ TEST(SubsetConfig, WarnsAboutAFixedSubsetNoEndpointCarries) {
   const std::string carried =
       "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"
       "clusters:\n  - name: api\n" +
-      std::string(gray_endpoint) +
-      "routes: [{ name: all, cluster: api, subset: { labels: { env: gray } } }]\n";
+      gray_endpoint + "routes: [{ name: all, cluster: api, subset: { labels: { env: gray } } }]\n";
   EXPECT_THAT(load(carried, "t.yaml").warnings, IsEmpty());
   EXPECT_THAT(load(withRoute("    subset: { labels: { env: gray } }\n",
                              "    discovery: { registry: true }\n"),

@@ -11,7 +11,7 @@ namespace sluice::gateway::upstream {
 namespace {
 
 using namespace std::chrono_literals;
-const auto kSubsetT0 = std::chrono::steady_clock::time_point{} + 1h;
+const auto subset_t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 config::Subset fixedSubset(Labels labels) {
   config::Subset s;
@@ -74,7 +74,7 @@ struct SubsetFixture {
       statics.push_back(h);
     }
     set = std::make_unique<HostSet>(statics, /*dynamic_slots=*/1);
-    state = std::make_shared<ClusterState>(config, set->capacity(), /*workers=*/1, kSubsetT0);
+    state = std::make_shared<ClusterState>(config, set->capacity(), /*workers=*/1, subset_t0);
     cluster = std::make_unique<Cluster>(io.get_executor(), config, state, 0, set->slots());
   }
   std::shared_ptr<LoadBalancer> subset(Labels labels) {
@@ -87,11 +87,11 @@ struct SubsetFixture {
     std::vector<int> out(set->capacity());
     for (int i = 0; i < n; ++i) {
       const auto h =
-          cluster->pick(lb, {}, static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ULL, kSubsetT0);
+          cluster->pick(lb, {}, static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ULL, subset_t0);
       if (!h) continue;
       ++out.at(*h);
       cluster->onStart(lb, *h);
-      cluster->onResult(lb, *h, cluster->occupant(*h), {true, 1ms, kSubsetT0, 200, 0});
+      cluster->onResult(lb, *h, cluster->occupant(*h), {true, 1ms, subset_t0, 200, 0});
     }
     return out;
   }
@@ -142,9 +142,9 @@ TEST(ClusterSubsets, EachSubsetKeepsItsOwnBalancingState) {
   // Round robin over the whole cluster goes 0, 1, 2, 3 however many gray picks come between.
   std::vector<std::size_t> whole;
   for (int i = 0; i < 4; ++i) {
-    whole.push_back(*f.cluster->pick(nullptr, {}, 0, kSubsetT0));
-    const auto a = f.cluster->pick(gray.get(), {}, 0, kSubsetT0);
-    const auto b = f.cluster->pick(gray.get(), {}, 0, kSubsetT0);
+    whole.push_back(*f.cluster->pick(nullptr, {}, 0, subset_t0));
+    const auto a = f.cluster->pick(gray.get(), {}, 0, subset_t0);
+    const auto b = f.cluster->pick(gray.get(), {}, 0, subset_t0);
     EXPECT_NE(*a, *b);  // and the subset alternates between its two
   }
   std::sort(whole.begin(), whole.end());
@@ -154,9 +154,9 @@ TEST(ClusterSubsets, EachSubsetKeepsItsOwnBalancingState) {
   SubsetFixture g(config::LbPolicy::LeastConnections);
   const auto g_gray = g.subset({{"env", "gray"}});
   for (int i = 0; i < 10; ++i) g.cluster->onStart(g_gray.get(), 1);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(g.cluster->pick(g_gray.get(), {}, 0, kSubsetT0), 3U);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(g.cluster->pick(g_gray.get(), {}, 0, subset_t0), 3U);
   int to_one = 0;
-  for (int i = 0; i < 400; ++i) to_one += g.cluster->pick(nullptr, {}, 0, kSubsetT0) == 1U;
+  for (int i = 0; i < 400; ++i) to_one += g.cluster->pick(nullptr, {}, 0, subset_t0) == 1U;
   EXPECT_GT(to_one, 40);  // the whole cluster's balancer does not see the subset's load
 }
 
@@ -174,7 +174,7 @@ TEST(ClusterSubsets, MembershipFollowsHostChanges) {
     fresh.occupant = 99;
     fresh.metadata = {{"env", "gray"}};
     slots[4] = fresh;
-    f.cluster->applyHosts(slots, kSubsetT0);
+    f.cluster->applyHosts(slots, subset_t0);
     const auto now_gray = f.subset({{"env", "gray"}});
     EXPECT_EQ(now_gray == gray, policy != config::LbPolicy::RingHash);  // hashing rebuilds
     const auto spread = f.spread(now_gray.get(), 300);
@@ -186,7 +186,7 @@ TEST(ClusterSubsets, MembershipFollowsHostChanges) {
     // The gray hosts leave: the subset is gone, and a request still holding it finishes.
     slots[1] = HostSet::Host{};
     slots[4] = HostSet::Host{};
-    f.cluster->applyHosts(slots, kSubsetT0);
+    f.cluster->applyHosts(slots, subset_t0);
     EXPECT_EQ(f.subset({{"env", "gray"}}), nullptr);
     now_gray->onResult(1, AttemptResult{});
   }
