@@ -242,6 +242,46 @@ struct Subset {
   friend bool operator==(const Subset&, const Subset&) = default;
 };
 
+// Fields a route changes in what it forwards; names as written (compared case-insensitively),
+// values may hold variables (value_template.h). Applied in this order: remove, set, add.
+struct HeaderEdits {
+  std::vector<std::string> remove;
+  std::vector<std::pair<std::string, std::string>> set;  // replaces every field of the name
+  std::vector<std::pair<std::string, std::string>> add;  // appended, beside those kept
+  [[nodiscard]] bool empty() const { return remove.empty() && set.empty() && add.empty(); }
+  friend bool operator==(const HeaderEdits&, const HeaderEdits&) = default;
+};
+
+// What a route changes in the request line and Host it sends upstream.
+struct Rewrite {
+  // Replaces the part of the path that the route's match.path_prefix (or match.path) matched.
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> host;  // the Host sent upstream (X-Forwarded-Host keeps the client's)
+  friend bool operator==(const Rewrite&, const Rewrite&) = default;
+};
+
+// A route that answers with a redirect: Location is the request's URL with these parts replaced.
+struct Redirect {
+  int status = 301;  // 301, 302, 303, 307 or 308
+  std::optional<std::string> scheme;  // http or https; default: the listener's
+  std::optional<std::string> host;    // default: the request's Host (without its port)
+  std::optional<std::uint16_t> port;  // default: the request's (none when the scheme changes)
+  std::optional<std::string> path;         // the whole path
+  std::optional<std::string> path_prefix;  // the part match.path_prefix (or match.path) matched
+  bool strip_query = false;
+  friend bool operator==(const Redirect&, const Redirect&) = default;
+};
+
+// A route that answers itself, with no upstream.
+struct DirectResponse {
+  int status = 200;
+  std::string body;                                          // sent as is
+  std::vector<std::pair<std::string, std::string>> headers;  // values may hold variables
+  friend bool operator==(const DirectResponse&, const DirectResponse&) = default;
+
+  static constexpr std::size_t kMaxBody = 64 * 1024;
+};
+
 // True when `metadata` has every label of `labels` with the same value.
 [[nodiscard]] inline bool carriesLabels(const std::map<std::string, std::string>& metadata,
                                         const std::map<std::string, std::string>& labels) {
@@ -263,6 +303,12 @@ struct Route {
   std::vector<HashKeyPart> split_key;
   // Only the hosts carrying these labels, on each side of a split alike.
   std::optional<Subset> subset;
+  Rewrite rewrite;
+  HeaderEdits request_headers;   // to the upstream
+  HeaderEdits response_headers;  // to the client (upstream and direct responses)
+  // Instead of cluster/split: the route answers itself.
+  std::optional<Redirect> redirect;
+  std::optional<DirectResponse> direct_response;
   // The request's whole budget: from its head arriving to the upstream response head, across
   // guards, queues and every try. An earlier deadline sent by the client (X-Sluice-Timeout-Ms,
   // grpc-timeout) wins.
@@ -277,7 +323,10 @@ struct Route {
   std::vector<HashKeyPart> hash_key;
   friend bool operator==(const Route&, const Route&) = default;
 
-  // The clusters requests go to: `cluster` with weight 1, or the split's sides.
+  // A redirect or direct response: no cluster, no upstream.
+  [[nodiscard]] bool answersItself() const { return redirect || direct_response; }
+  // The clusters requests go to: `cluster` with weight 1, or the split's sides ("" for a route
+  // that answers itself).
   [[nodiscard]] std::vector<WeightedCluster> targets() const {
     if (split.empty()) return {{cluster, 1}};
     return split;

@@ -214,6 +214,41 @@ json subset(const std::optional<Subset>& s) {
           {"fallback", s->fallback == Subset::Fallback::Cluster ? "cluster" : "none"}};
 }
 
+json fields(const std::vector<std::pair<std::string, std::string>>& f) {
+  json out = json::object();
+  for (const auto& [k, v] : f) out[k] = v;
+  return out;
+}
+
+json headerEdits(const HeaderEdits& e) {
+  return {{"remove", e.remove}, {"set", fields(e.set)}, {"add", fields(e.add)}};
+}
+
+template <typename T>
+json orNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json routeActions(const Route& r) {
+  json out = {{"rewrite",
+               {{"path_prefix", orNull(r.rewrite.path_prefix)}, {"host", orNull(r.rewrite.host)}}},
+              {"request_headers", headerEdits(r.request_headers)},
+              {"response_headers", headerEdits(r.response_headers)},
+              {"redirect", nullptr},
+              {"direct_response", nullptr}};
+  if (const auto& rd = r.redirect) {
+    out["redirect"] = {{"status", rd->status},           {"scheme", orNull(rd->scheme)},
+                       {"host", orNull(rd->host)},       {"port", orNull(rd->port)},
+                       {"path", orNull(rd->path)},       {"path_prefix", orNull(rd->path_prefix)},
+                       {"strip_query", rd->strip_query}};
+  }
+  if (const auto& d = r.direct_response) {
+    out["direct_response"] = {
+        {"status", d->status}, {"body", d->body}, {"headers", fields(d->headers)}};
+  }
+  return out;
+}
+
 }  // namespace
 
 json toJson(const Config& c) {
@@ -258,6 +293,7 @@ json toJson(const Config& c) {
                              {"split", split(r.split)},
                              {"split_key", hashKey(r.split_key)},
                              {"subset", subset(r.subset)},
+                             {"actions", routeActions(r)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
                              {"retry", retry},

@@ -340,11 +340,59 @@ void writeRouteMatch(Writer& w, const RouteMatch& m) {
   w.endMap();
 }
 
+void writeFields(Writer& w, const char* key,
+                 const std::vector<std::pair<std::string, std::string>>& fields) {
+  if (fields.empty()) return;
+  w.beginMap(key, /*flow=*/true);
+  for (const auto& [k, v] : fields) w.entry(k, v);
+  w.endMap();
+}
+
+void writeHeaderEdits(Writer& w, const char* key, const HeaderEdits& e) {
+  if (e.empty()) return;
+  w.beginMap(key);
+  if (!e.remove.empty()) w.flowList("remove", e.remove);
+  writeFields(w, "set", e.set);
+  writeFields(w, "add", e.add);
+  w.endMap();
+}
+
+void writeRouteActions(Writer& w, const Route& r) {
+  if (r.rewrite.path_prefix || r.rewrite.host) {
+    w.beginMap("rewrite");
+    if (r.rewrite.path_prefix) w.string("path_prefix", *r.rewrite.path_prefix);
+    if (r.rewrite.host) w.string("host", *r.rewrite.host);
+    w.endMap();
+  }
+  writeHeaderEdits(w, "request_headers", r.request_headers);
+  writeHeaderEdits(w, "response_headers", r.response_headers);
+  if (const auto& rd = r.redirect) {
+    w.beginMap("redirect");
+    w.count("status", rd->status);
+    if (rd->scheme) w.string("scheme", *rd->scheme);
+    if (rd->host) w.string("host", *rd->host);
+    if (rd->port) w.count("port", *rd->port);
+    if (rd->path) w.string("path", *rd->path);
+    if (rd->path_prefix) w.string("path_prefix", *rd->path_prefix);
+    w.flag("strip_query", rd->strip_query);
+    w.endMap();
+  }
+  if (const auto& d = r.direct_response) {
+    w.beginMap("direct_response");
+    w.count("status", d->status);
+    w.string("body", d->body);
+    writeFields(w, "headers", d->headers);
+    w.endMap();
+  }
+}
+
 void writeRoute(Writer& w, const Route& r) {
   w.beginMap();
   w.string("name", r.name);
   writeRouteMatch(w, r.match);
-  if (r.split.empty()) {
+  if (r.answersItself()) {
+    // no cluster
+  } else if (r.split.empty()) {
     w.string("cluster", r.cluster);
   } else {
     w.beginList("split");
@@ -375,9 +423,10 @@ void writeRoute(Writer& w, const Route& r) {
     w.text("fallback", sub->fallback == Subset::Fallback::Cluster ? "cluster" : "none");
     w.endMap();
   }
+  writeRouteActions(w, r);
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
-  writeRetry(w, r.retry);
+  if (!r.answersItself()) writeRetry(w, r.retry);
   if (r.rate_limit) writeRateLimit(w, *r.rate_limit);
   if (r.concurrency) writeConcurrency(w, *r.concurrency);
   if (r.circuit_breaker) writeCircuitBreaker(w, *r.circuit_breaker);

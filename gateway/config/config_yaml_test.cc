@@ -371,6 +371,25 @@ routes:
     split: [{ cluster: api, weight: 0 }, { cluster: spare, weight: 1000000 }]
     split_key: ["cookie:sid", client_ip]
     subset: { labels: { env: gray, "true": "1" }, from_header: { name: X-Tier, label: tier }, fallback: none }
+    rewrite: { path_prefix: /v2/, host: "canary.internal:8443" }
+    request_headers:
+      remove: [x-debug, Cookie]
+      set: { x-env: "${subset}", "X-Quoted": "a: b # c" }
+      add: { x-route: "${route} via ${cluster} for ${client_ip} ($$5) ${request_id}" }
+    response_headers: { remove: [server], set: { x-served-by: "${cluster}" }, add: { X-A: "true" } }
+  - name: moved
+    match: { path_prefix: /old }
+    redirect: { status: 308, scheme: https, host: example.com, port: 8443, path_prefix: /new, strip_query: true }
+    response_headers: { set: { cache-control: no-store } }
+  - name: gone
+    match: { path: /gone }
+    redirect: { status: 302, path: /here }
+  - name: teapot
+    match: { path: /tea }
+    direct_response:
+      status: 418
+      body: "short and stout\n{ \"json\": true }"
+      headers: { content-type: application/json, x-why: "${request_id}" }
   - name: counted
     cluster: ewma
     rate_limit: { algorithm: sliding_window, rate: 7/h, key: "header:X-Tenant" }
@@ -602,45 +621,69 @@ constexpr std::size_t fieldCount() {
 }
 
 template <typename T>
-auto tieFields(const T& v) {
+auto tieFields(const T& value) {
   constexpr std::size_t kCount = fieldCount<T>();
-  static_assert(kCount >= 1 && kCount <= 16, "tieFields: add a case for this many fields");
+  static_assert(kCount >= 1 && kCount <= 24, "tieFields: add a case for this many fields");
   // clang-format off
-  if constexpr (kCount == 1) { const auto& [a] = v; return std::tie(a); }
-  else if constexpr (kCount == 2) { const auto& [a, b] = v; return std::tie(a, b); }
-  else if constexpr (kCount == 3) { const auto& [a, b, c] = v; return std::tie(a, b, c); }
-  else if constexpr (kCount == 4) { const auto& [a, b, c, d] = v; return std::tie(a, b, c, d); }
+  if constexpr (kCount == 1) { const auto& [a] = value; return std::tie(a); }
+  else if constexpr (kCount == 2) { const auto& [a, b] = value; return std::tie(a, b); }
+  else if constexpr (kCount == 3) { const auto& [a, b, c] = value; return std::tie(a, b, c); }
+  else if constexpr (kCount == 4) { const auto& [a, b, c, d] = value; return std::tie(a, b, c, d); }
   else if constexpr (kCount == 5) {
-    const auto& [a, b, c, d, e] = v; return std::tie(a, b, c, d, e);
+    const auto& [a, b, c, d, e] = value; return std::tie(a, b, c, d, e);
   } else if constexpr (kCount == 6) {
-    const auto& [a, b, c, d, e, f] = v; return std::tie(a, b, c, d, e, f);
+    const auto& [a, b, c, d, e, f] = value; return std::tie(a, b, c, d, e, f);
   } else if constexpr (kCount == 7) {
-    const auto& [a, b, c, d, e, f, g] = v; return std::tie(a, b, c, d, e, f, g);
+    const auto& [a, b, c, d, e, f, g] = value; return std::tie(a, b, c, d, e, f, g);
   } else if constexpr (kCount == 8) {
-    const auto& [a, b, c, d, e, f, g, h] = v; return std::tie(a, b, c, d, e, f, g, h);
+    const auto& [a, b, c, d, e, f, g, h] = value; return std::tie(a, b, c, d, e, f, g, h);
   } else if constexpr (kCount == 9) {
-    const auto& [a, b, c, d, e, f, g, h, i] = v; return std::tie(a, b, c, d, e, f, g, h, i);
+    const auto& [a, b, c, d, e, f, g, h, i] = value; return std::tie(a, b, c, d, e, f, g, h, i);
   } else if constexpr (kCount == 10) {
-    const auto& [a, b, c, d, e, f, g, h, i, j] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j);
   } else if constexpr (kCount == 11) {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j, k] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k);
   } else if constexpr (kCount == 12) {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k, l] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l);
   } else if constexpr (kCount == 13) {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m);
   } else if constexpr (kCount == 14) {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n);
   } else if constexpr (kCount == 15) {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = v;
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o);
-  } else {
-    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = v;
+  } else if constexpr (kCount == 16) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p);
+  } else if constexpr (kCount == 17) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q);
+  } else if constexpr (kCount == 18) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r);
+  } else if constexpr (kCount == 19) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s);
+  } else if constexpr (kCount == 20) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t);
+  } else if constexpr (kCount == 21) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u);
+  } else if constexpr (kCount == 22) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v);
+  } else if constexpr (kCount == 23) {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w);
+  } else {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x);
   }
   // clang-format on
 }

@@ -18,6 +18,7 @@
 #include "gateway/config/lb_config.h"
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
+#include "gateway/config/route_action_config.h"
 #include "gateway/config/route_match_config.h"
 #include "gateway/config/subset_config.h"
 #include "gateway/config/yaml_reader.h"
@@ -240,13 +241,20 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (!r.map(n, "route",
              {"name", "match", "cluster", "split", "split_key", "timeout", "max_body", "retry",
-              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency", "subset"})) {
+              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency", "subset",
+              "rewrite", "request_headers", "response_headers", "redirect", "direct_response"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
     if (auto v = r.name(n["name"], "route name")) route.name = *v;
   }
-  if (n["cluster"] && n["split"]) {
+  if (const yaml::Node rd = n["redirect"]) readRedirect(r, rd, route.redirect.emplace());
+  if (const yaml::Node d = n["direct_response"]) {
+    readDirectResponse(r, d, route.direct_response.emplace());
+  }
+  if (route.answersItself()) {
+    // checkRouteActions() refuses a cluster or split beside the action.
+  } else if (n["cluster"] && n["split"]) {
     r.error(n["split"], "route takes cluster or split, not both");
   } else if (const yaml::Node s = n["split"]) {
     readSplit(r, s, route.split);
@@ -275,6 +283,14 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   }
   if (const yaml::Node f = n["fault"]) readFault(r, f, route.fault.emplace());
   if (const yaml::Node h = n["hash_key"]) readHashKey(r, h, route.hash_key);
+  if (const yaml::Node rw = n["rewrite"]) readRewrite(r, rw, route.rewrite);
+  if (const yaml::Node h = n["request_headers"]) {
+    readHeaderEdits(r, h, "request_headers", route.request_headers);
+  }
+  if (const yaml::Node h = n["response_headers"]) {
+    readHeaderEdits(r, h, "response_headers", route.response_headers);
+  }
+  checkRouteActions(r, n, route);
 }
 
 void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,

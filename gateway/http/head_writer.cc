@@ -65,11 +65,23 @@ bool isForwardingField(const HeaderField& f) {
 
 }  // namespace
 
-void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd) {
+bool FieldEdits::drops(std::string_view name) const noexcept {
+  for (const auto& r : remove) {
+    if (iequals(r, name)) return true;
+  }
+  for (const auto& s : set) {
+    if (iequals(s.first, name)) return true;
+  }
+  return false;
+}
+
+void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd,
+                          const FieldEdits* edits) {
   out.append(req.method_text);
   out.push_back(' ');
-  out.append(req.target);
+  out.append(edits != nullptr && !edits->target.empty() ? edits->target : req.target);
   out.append(" HTTP/1.1\r\n");
+  const std::string_view new_host = edits != nullptr ? edits->host : std::string_view();
 
   std::string_view prior_xff;
   bool have_proto = false;
@@ -86,9 +98,16 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
       have_proto = have_proto || iequals(f.name, "x-forwarded-proto");
       have_host = have_host || iequals(f.name, "x-forwarded-host");
     }
+    if (edits != nullptr && edits->drops(f.name)) continue;
+    if (f.id == Field::host && !new_host.empty()) continue;
     appendField(out, f.name, f.value);
   }
-  if (req.find(Field::host) == nullptr && !req.host.empty()) appendField(out, "Host", req.host);
+  if (!new_host.empty()) {
+    appendField(out, "Host", new_host);
+  } else if (req.find(Field::host) == nullptr && !req.host.empty()) {
+    appendField(out, "Host", req.host);
+  }
+  if (edits != nullptr) out.append(edits->extra);
 
   out.append("X-Forwarded-For: ");
   if (!prior_xff.empty()) {
@@ -153,7 +172,8 @@ ResponseFraming downstreamFraming(const ResponseHead& resp, int client_version,
 }
 
 void writeDownstreamResponse(std::string& out, const ResponseHead& resp,
-                             const ResponseFraming& framing, std::string_view request_id) {
+                             const ResponseFraming& framing, std::string_view request_id,
+                             const FieldEdits* edits) {
   out.append("HTTP/1.1 ");
   appendDecimal(out, static_cast<std::uint64_t>(resp.status));
   out.push_back(' ');
@@ -163,8 +183,10 @@ void writeDownstreamResponse(std::string& out, const ResponseHead& resp,
   for (const HeaderField& f : resp.fields) {
     if (isHopByHop(f, resp)) continue;
     have_request_id = have_request_id || iequals(f.name, "x-request-id");
+    if (edits != nullptr && edits->drops(f.name)) continue;
     appendField(out, f.name, f.value);
   }
+  if (edits != nullptr) out.append(edits->extra);
   if (!have_request_id && !request_id.empty()) appendField(out, "X-Request-Id", request_id);
   switch (framing.framing) {
     case Framing::Length:

@@ -6,8 +6,10 @@
 // is appended to a caller-owned string whose capacity is reused across requests.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "gateway/http/head.h"
 
@@ -27,11 +29,26 @@ struct ForwardingInfo {
   bool trust_forwarded = false;
 };
 
+// What a route changes in the fields it forwards (config::HeaderEdits, its values expanded): the
+// fields named in `remove` or `set` are not copied, and `extra` ("Name: value\r\n" lines, the
+// set and added ones) follows those that are.
+struct FieldEdits {
+  std::span<const std::string> remove;
+  std::span<const std::pair<std::string, std::string>> set;  // only the names are read
+  std::string_view extra;
+  // Request only: replace the target ("" keeps it) and the Host field ("" keeps it).
+  std::string_view target;
+  std::string_view host;
+
+  [[nodiscard]] bool drops(std::string_view name) const noexcept;
+};
+
 // "METHOD target HTTP/1.1" + fields + X-Forwarded-* + X-Request-Id + framing, to an upstream,
 // without the blank line that ends the head: the forwarder adds the fields that change with
 // each try (the deadline, timeout_header.h), then "\r\n". Expect is consumed by the proxy (it
 // answers 100-continue itself) and the client's deadline fields are dropped (they are rewritten).
-void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd);
+void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd,
+                          const FieldEdits* edits = nullptr);
 
 struct ResponseFraming {
   Framing framing = Framing::None;  // what the client will see
@@ -43,7 +60,8 @@ struct ResponseFraming {
 // The status line and fields of `resp` for the client, plus X-Request-Id when the upstream did
 // not send one.
 void writeDownstreamResponse(std::string& out, const ResponseHead& resp,
-                             const ResponseFraming& framing, std::string_view request_id);
+                             const ResponseFraming& framing, std::string_view request_id,
+                             const FieldEdits* edits = nullptr);
 
 // Framing the client sees for an upstream response: chunked and close-delimited bodies are
 // chunked for HTTP/1.1 clients; HTTP/1.0 clients get raw bytes and a close.

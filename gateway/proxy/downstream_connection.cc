@@ -336,6 +336,12 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     }
   }
 
+  // A route that answers itself does so once its guards let the request in.
+  if (ctx.route->answersItself()) {
+    a.refusal = actionReply(a);
+    co_return co_await refuse(a, *a.refusal);
+  }
+
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
   a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_.config,
                             body_limit, listener_.draining, &a.response_started});
@@ -360,6 +366,13 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
   complete(a, result.upstream_failed);
   co_return !close && head.keep_alive && !listener_.draining;
+}
+
+http::LocalReply DownstreamConnection::actionReply(const Active& a) const {
+  const RequestContext& ctx = a.ctx;
+  const ActionVars vars{ctx.client_ip, ctx.request_id, ctx.route->name, {}, {}};
+  if (ctx.route->redirect) return redirectReply(*ctx.route, a.head, "http", vars);
+  return directReply(*ctx.route, vars);
 }
 
 bool DownstreamConnection::prepare(Active& a) {
@@ -419,7 +432,7 @@ bool DownstreamConnection::prepare(Active& a) {
   const server::RoutePlan& plan = snap.routes[*route];
   if (plan.backends.size() > 1) ctx.backend_index = plan.pick(splitDraw(*ctx.route, head, ctx));
   ctx.cluster_index = plan.backends[ctx.backend_index].cluster;
-  ctx.cluster = &snap.config.clusters[ctx.cluster_index];
+  ctx.cluster = ctx.route->answersItself() ? nullptr : &snap.config.clusters[ctx.cluster_index];
   ctx.deadline = ctx.start + ctx.route->timeout;
   if (ctx.client_timeout) ctx.deadline = std::min(ctx.deadline, ctx.start + *ctx.client_timeout);
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);

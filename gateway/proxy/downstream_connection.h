@@ -97,6 +97,8 @@ class DownstreamConnection {
   boost::asio::awaitable<bool> handle(Active& a);
   // Header fields, route and body limit, decided at once; false with a.refusal set to refuse.
   bool prepare(Active& a);
+  // The reply of a route that answers itself (redirect, direct_response).
+  [[nodiscard]] http::LocalReply actionReply(const Active& a) const;
   // Runs the route's guards from `i` on while they admit at once (check(), no delay); returns
   // where it stopped (guards.size(): all admitted), that guard's decision in a.admission.
   std::size_t admitNow(Active& a, std::size_t i);

@@ -176,6 +176,10 @@ http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
   return http::LocalReply::text(502, "upstream error");
 }
 
+ActionVars Forwarder::actionVars() const {
+  return {ctx_.client_ip, ctx_.request_id, ctx_.route->name, cluster_.config().name, subset_key_};
+}
+
 std::optional<std::string_view> Forwarder::subsetHeader(const http::RequestHead& head) const {
   const auto& s = *ctx_.route->subset;
   if (s.header.empty()) return std::nullopt;
@@ -209,19 +213,34 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   fwd.request_id = ctx_.request_id;
   fwd.request_id_received = ctx_.request_id_received;
   fwd.trust_forwarded = down_.listener.trust_forwarded;
+  // A subset route names the labels it asks for while the head is here.
+  const config::Route& route = *ctx_.route;
+  const bool in_subset =
+      route.subset && upstream::subsetKey(*route.subset, subsetHeader(head), subset_key_);
+  if (!in_subset) subset_key_.clear();
   scratch_.request_head.clear();
-  http::writeUpstreamRequest(scratch_.request_head, head, fwd);
+  if (route.request_headers.empty() && !route.rewrite.path_prefix && !route.rewrite.host) {
+    http::writeUpstreamRequest(scratch_.request_head, head, fwd);
+  } else {
+    thread_local std::string extra;   // keep their capacity: no allocation per request
+    thread_local std::string target;  // (and nothing here waits: no other request can run)
+    extra.clear();
+    target.clear();
+    appendEditedFields(extra, route.request_headers, actionVars());
+    http::FieldEdits edits{route.request_headers.remove, route.request_headers.set, extra};
+    if (route.rewrite.path_prefix) {
+      rewriteTarget(target, head.target, route.match, *route.rewrite.path_prefix);
+      edits.target = target;
+    }
+    if (route.rewrite.host) edits.host = *route.rewrite.host;
+    http::writeUpstreamRequest(scratch_.request_head, head, fwd, &edits);
+  }
   const std::size_t head_base = scratch_.request_head.size();  // then the per-try fields
   // A consistent-hashing cluster places the request by its key, read while the head is here.
   std::uint64_t hash = 0;
   if (cluster_.config().lb.hashing()) {
     hash = requestHash(ctx_.route->hash_key, head, ctx_.client_ip).value_or(randomU64());
   }
-  // A subset route names the labels it asks for while the head is here.
-  thread_local std::string subset_key;  // keeps its capacity: no allocation per request
-  const config::Subset* const subset_config = ctx_.route->subset ? &*ctx_.route->subset : nullptr;
-  const bool in_subset = subset_config != nullptr &&
-                         upstream::subsetKey(*subset_config, subsetHeader(head), subset_key);
   body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
   body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
   // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
@@ -231,8 +250,8 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   // The subset's balancer is held for the request, which a change of hosts may outlive.
   std::shared_ptr<upstream::LoadBalancer> subset;
   if (in_subset) {
-    subset = cluster_.subset(subset_key);
-    if (!subset && subset_config->fallback == config::Subset::Fallback::None) {
+    subset = cluster_.subset(subset_key_);
+    if (!subset && route.subset->fallback == config::Subset::Fallback::None) {
       co_return fail(stats::UpstreamError::EmptySubset);
     }
   }
@@ -765,7 +784,16 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
       http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);
   result_.client_close = framing.close;
   scratch_.response_head.clear();
-  http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id);
+  if (const auto& edits = ctx_.route->response_headers; edits.empty()) {
+    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id);
+  } else {
+    thread_local std::string extra;  // keeps its capacity; nothing here waits
+    extra.clear();
+    appendEditedFields(extra, edits, actionVars());
+    const http::FieldEdits fields{edits.remove, edits.set, extra};
+    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id,
+                                  &fields);
+  }
   const bool upstream_keep_alive = rhead.keep_alive && body_done_ && !sent.upstream_failed;
   // Views into the head are dead after this.
   ubuf.consume(head_bytes);

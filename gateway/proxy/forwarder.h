@@ -38,6 +38,7 @@
 #include "gateway/net/socket_deadline.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/request_context.h"
+#include "gateway/proxy/route_actions.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/cluster.h"
 #include "resilience/retry_budget.h"
@@ -121,6 +122,8 @@ class Forwarder {
   // Reads more of the request body into down_.in, within the listener's body timeout (a timeout
   // sets the 408 reply); `co_await` it for whether bytes came.
   auto readRequestBody();
+  // What the route's header templates read for this request.
+  [[nodiscard]] ActionVars actionVars() const;
   // The value of the route subset's from_header in `head`, if it has one.
   [[nodiscard]] std::optional<std::string_view> subsetHeader(const http::RequestHead& head) const;
   [[nodiscard]] bool bodiless() const noexcept;
@@ -141,6 +144,7 @@ class Forwarder {
   upstream::Cluster& cluster_;
   RequestContext& ctx_;
   Scratch& scratch_;
+  std::string subset_key_;  // the labels the request asks for (upstream/subset.h), or ""
   std::uint64_t body_remaining_ = 0;
   bool body_done_ = false;
   stats::UpstreamError upstream_error_ = stats::UpstreamError::Reset;

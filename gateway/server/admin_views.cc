@@ -154,7 +154,8 @@ nlohmann::json breakersJson(const Snapshot& snap) {
         const bool wide = clusterWide(*b);
         j["route"] = wide ? nlohmann::json(nullptr) : nlohmann::json(snap.config.routes[r].name);
         // A route's own breaker on a split stands for every side: no one cluster.
-        j["cluster"] = wide || snap.routes[r].backends.size() == 1
+        j["cluster"] = (wide || snap.routes[r].backends.size() == 1) &&
+                               backend.cluster != RouteBackend::kNoCluster
                            ? nlohmann::json(snap.config.clusters[backend.cluster].name)
                            : nlohmann::json(nullptr);
         j["guard"] = b->name();
@@ -176,7 +177,9 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
     const auto& route = snap.config.routes[r];
     const auto& plan = snap.routes[r];
     for (const auto& backend : plan.backends) {
-      const std::string& cluster = snap.config.clusters[backend.cluster].name;
+      const std::string cluster = backend.cluster == RouteBackend::kNoCluster
+                                      ? std::string()
+                                      : snap.config.clusters[backend.cluster].name;
       auto& m = layout.routes.emplace_back();
       m.name = route.name;
       m.cluster = cluster;

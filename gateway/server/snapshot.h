@@ -31,7 +31,9 @@ namespace sluice::gateway::server {
 // One cluster a route sends to, and what applies on the way there: a plain route has one, a
 // split has one per side.
 struct RouteBackend {
-  std::size_t cluster = 0;  // index in Snapshot::clusters
+  // Index in Snapshot::clusters; kNoCluster for a route that answers itself (redirect,
+  // direct_response), whose one backend carries its guards and counters.
+  std::size_t cluster = 0;
   std::uint32_t weight = 1;
   std::vector<std::shared_ptr<guards::Guard>> guards;  // in pipeline order
   // [i]: the slot of guards[i] in counters' guard stats; kNoSlot if it has none.
@@ -41,6 +43,7 @@ struct RouteBackend {
   std::size_t slot = 0;  // index of this backend in WorkerGeneration::backends
 
   static constexpr std::size_t kNoSlot = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kNoCluster = static_cast<std::size_t>(-1);
 };
 
 // What a route does with a request, compiled once per generation.

@@ -149,7 +149,9 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
     plan.total_weight = 0;
     for (std::size_t t = 0; t < targets.size(); ++t) {
       RouteBackend b;
-      b.cluster = *snap->clusterIndex(targets[t].cluster);  // validated: it exists
+      b.cluster = route.answersItself()
+                      ? RouteBackend::kNoCluster
+                      : *snap->clusterIndex(targets[t].cluster);  // validated: it exists
       b.weight = targets[t].weight;
       plan.total_weight += b.weight;
       const std::string key = route.name + '\n' + targets[t].cluster;
