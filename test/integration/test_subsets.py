@@ -58,7 +58,8 @@ def test_a_header_picks_the_hosts_labelled_with_its_value(gateway_factory, upstr
         (503, "no upstream host in the route's subset\n"): 3}
     assert served(port, 3, [("x-env", "")]) == {
         (503, "no upstream host in the route's subset\n"): 3}
-    wait_metric(admin, "sluice_upstream_errors_total", 6, cluster="pay", kind="empty_subset")
+    assert wait_metric(admin, "sluice_upstream_errors_total", 6, cluster="pay",
+                       kind="empty_subset") == 6
     # Labels compare exactly.
     assert served(port, 2, [("x-env", "Gray")])[(503, "no upstream host in the route's subset\n")] == 2
 
