@@ -262,10 +262,10 @@ struct Rewrite {
 
 // A route that answers with a redirect: Location is the request's URL with these parts replaced.
 struct Redirect {
-  int status = 301;  // 301, 302, 303, 307 or 308
-  std::optional<std::string> scheme;  // http or https; default: the listener's
-  std::optional<std::string> host;    // default: the request's Host (without its port)
-  std::optional<std::uint16_t> port;  // default: the request's (none when the scheme changes)
+  int status = 301;                        // 301, 302, 303, 307 or 308
+  std::optional<std::string> scheme;       // http or https; default: the listener's
+  std::optional<std::string> host;         // default: the request's Host (without its port)
+  std::optional<std::uint16_t> port;       // default: the request's (none when the scheme changes)
   std::optional<std::string> path;         // the whole path
   std::optional<std::string> path_prefix;  // the part match.path_prefix (or match.path) matched
   bool strip_query = false;

@@ -237,9 +237,9 @@ json routeActions(const Route& r) {
               {"redirect", nullptr},
               {"direct_response", nullptr}};
   if (const auto& rd = r.redirect) {
-    out["redirect"] = {{"status", rd->status},           {"scheme", orNull(rd->scheme)},
-                       {"host", orNull(rd->host)},       {"port", orNull(rd->port)},
-                       {"path", orNull(rd->path)},       {"path_prefix", orNull(rd->path_prefix)},
+    out["redirect"] = {{"status", rd->status},          {"scheme", orNull(rd->scheme)},
+                       {"host", orNull(rd->host)},      {"port", orNull(rd->port)},
+                       {"path", orNull(rd->path)},      {"path_prefix", orNull(rd->path_prefix)},
                        {"strip_query", rd->strip_query}};
   }
   if (const auto& d = r.direct_response) {

@@ -20,7 +20,7 @@ bool iequal(std::string_view a, std::string_view b) {
 
 // Fields sluice writes itself: framing and connection management, and Host (rewrite.host).
 constexpr std::array<std::string_view, 9> kReserved = {
-    "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+    "content-length", "transfer-encoding", "connection",       "keep-alive", "te",
     "trailer",        "upgrade",           "proxy-connection", "host"};
 
 std::optional<std::string> fieldName(Reader& r, const yaml::Node& n, const std::string& what) {
@@ -70,7 +70,8 @@ void readFields(Reader& r, const yaml::Node& m, const std::string& what,
     auto name = fieldName(r, kv.first, what);
     auto value = fieldValue(r, kv.second, what + "." + kv.first.Scalar());
     if (!name || !value) continue;
-    if (std::any_of(out.begin(), out.end(), [&](const auto& f) { return iequal(f.first, *name); })) {
+    if (std::any_of(out.begin(), out.end(),
+                    [&](const auto& f) { return iequal(f.first, *name); })) {
       r.error(kv.first, what + ": " + *name + " is listed twice");
       continue;
     }
@@ -126,7 +127,8 @@ void readHeaderEdits(Reader& r, const yaml::Node& n, std::string_view what, Head
 
 void readRewrite(Reader& r, const yaml::Node& n, Rewrite& out) {
   if (!r.map(n, "rewrite", {"path_prefix", "host"})) return;
-  if (const yaml::Node p = n["path_prefix"]) out.path_prefix = pathText(r, p, "rewrite.path_prefix");
+  if (const yaml::Node p = n["path_prefix"])
+    out.path_prefix = pathText(r, p, "rewrite.path_prefix");
   if (const yaml::Node h = n["host"]) out.host = hostText(r, h, "rewrite.host");
 }
 
@@ -172,7 +174,8 @@ void readRedirect(Reader& r, const yaml::Node& n, Redirect& out) {
 void readDirectResponse(Reader& r, const yaml::Node& n, DirectResponse& out) {
   if (!r.map(n, "direct_response", {"status", "body", "headers"})) return;
   if (const yaml::Node s = n["status"]) {
-    if (auto v = r.integer(s, "direct_response.status", 200, 599)) out.status = static_cast<int>(*v);
+    if (auto v = r.integer(s, "direct_response.status", 200, 599))
+      out.status = static_cast<int>(*v);
   }
   if (const yaml::Node b = n["body"]) {
     if (auto v = r.scalar(b, "direct_response.body")) {

@@ -22,17 +22,19 @@ std::string route(const std::string& body) {
 }
 
 TEST(RouteActionConfig, ReadsEditsRewritesAndActions) {
-  const Config c = loaded(route(
-      "    match: { path_prefix: /api/ }\n"
-      "    cluster: api\n"
-      "    rewrite: { path_prefix: /, host: backend.internal }\n"
-      "    request_headers: { remove: [x-debug], set: { x-env: gray }, add: { x-via: \"${route}\" } }\n"
-      "    response_headers: { remove: [server] }\n"));
+  const Config c =
+      loaded(route("    match: { path_prefix: /api/ }\n"
+                   "    cluster: api\n"
+                   "    rewrite: { path_prefix: /, host: backend.internal }\n"
+                   "    request_headers: { remove: [x-debug], set: { x-env: gray }, add: { x-via: "
+                   "\"${route}\" } }\n"
+                   "    response_headers: { remove: [server] }\n"));
   const Route& r = c.routes.at(0);
   EXPECT_EQ(r.rewrite.path_prefix, "/");
   EXPECT_EQ(r.rewrite.host, "backend.internal");
   EXPECT_EQ(r.request_headers.remove, std::vector<std::string>{"x-debug"});
-  EXPECT_THAT(r.request_headers.set, ElementsAre(std::pair<std::string, std::string>("x-env", "gray")));
+  EXPECT_THAT(r.request_headers.set,
+              ElementsAre(std::pair<std::string, std::string>("x-env", "gray")));
   EXPECT_THAT(r.request_headers.add,
               ElementsAre(std::pair<std::string, std::string>("x-via", "${route}")));
   EXPECT_FALSE(r.answersItself());
@@ -63,7 +65,8 @@ TEST_P(RouteActionConfigRefuses, WithOneProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Table, RouteActionConfigRefuses,
     ::testing::Values(
-        Refused{"unknown_variable", "    cluster: api\n    request_headers: { set: { a: \"${user}\" } }\n",
+        Refused{"unknown_variable",
+                "    cluster: api\n    request_headers: { set: { a: \"${user}\" } }\n",
                 "t.yaml:6:34: request_headers.set.a: unknown variable '${user}' (known: "
                 "${client_ip}, ${request_id}, ${route}, ${cluster}, ${subset})"},
         Refused{"lone_dollar", "    cluster: api\n    response_headers: { add: { a: \"5$\" } }\n",
@@ -75,7 +78,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "request_headers.set.a must not hold control characters"},
         Refused{"bad_name", "    cluster: api\n    request_headers: { remove: [\"a b\"] }\n",
                 "request_headers.remove: 'a b' is not a header name"},
-        Refused{"framing", "    cluster: api\n    response_headers: { set: { Content-Length: \"5\" } }\n",
+        Refused{"framing",
+                "    cluster: api\n    response_headers: { set: { Content-Length: \"5\" } }\n",
                 "Content-Length is written by sluice (framing and connection)"},
         Refused{"host_header", "    cluster: api\n    request_headers: { set: { host: x } }\n",
                 "host is set with rewrite.host"},
@@ -84,9 +88,10 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"prefix_without_path_match",
                 "    cluster: api\n    rewrite: { path_prefix: /v2 }\n",
                 "rewrite.path_prefix needs match.path_prefix or path"},
-        Refused{"relative_prefix",
-                "    match: { path_prefix: /a }\n    cluster: api\n    rewrite: { path_prefix: v2 }\n",
-                "rewrite.path_prefix must start with '/'"},
+        Refused{
+            "relative_prefix",
+            "    match: { path_prefix: /a }\n    cluster: api\n    rewrite: { path_prefix: v2 }\n",
+            "rewrite.path_prefix must start with '/'"},
         Refused{"bad_host", "    cluster: api\n    rewrite: { host: \"a/b\" }\n",
                 "rewrite.host must be a host name or address, got 'a/b'"},
         Refused{"redirect_status", "    redirect: { status: 305 }\n",
@@ -100,7 +105,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "redirect takes path or path_prefix, not both"},
         Refused{"redirect_and_cluster", "    cluster: api\n    redirect: { path: /b }\n",
                 "t.yaml:5:14: cluster has no effect on a route with redirect"},
-        Refused{"direct_and_retry", "    direct_response: { body: x }\n    retry: { attempts: 3 }\n",
+        Refused{"direct_and_retry",
+                "    direct_response: { body: x }\n    retry: { attempts: 3 }\n",
                 "retry has no effect on a route with direct_response"},
         Refused{"both_actions", "    redirect: { path: /b }\n    direct_response: { body: x }\n",
                 "route takes redirect or direct_response, not both"},

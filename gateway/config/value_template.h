@@ -13,8 +13,8 @@
 namespace sluice::gateway::config {
 
 enum class Variable : std::uint8_t { ClientIp, RequestId, Route, Cluster, Subset };
-inline constexpr std::array<std::string_view, 5> kVariableNames = {
-    "client_ip", "request_id", "route", "cluster", "subset"};
+inline constexpr std::array<std::string_view, 5> kVariableNames = {"client_ip", "request_id",
+                                                                   "route", "cluster", "subset"};
 
 // Why `text` is not a valid template (an unknown variable, a lone "$", an unclosed "${"), or
 // nullopt when it is.

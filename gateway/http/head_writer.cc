@@ -1,5 +1,6 @@
 #include "gateway/http/head_writer.h"
 
+#include <algorithm>
 #include <array>
 
 #include <boost/beast/http/status.hpp>
@@ -23,10 +24,8 @@ bool isHopByHop(const HeaderField& f, const MessageHead& head) noexcept {
     default:
       break;
   }
-  for (std::string_view token : head.connection_tokens) {
-    if (iequals(token, f.name)) return true;
-  }
-  return false;
+  return std::ranges::any_of(head.connection_tokens,
+                             [&](std::string_view token) { return iequals(token, f.name); });
 }
 
 void appendDecimal(std::string& out, std::uint64_t v) {
@@ -66,13 +65,8 @@ bool isForwardingField(const HeaderField& f) {
 }  // namespace
 
 bool FieldEdits::drops(std::string_view name) const noexcept {
-  for (const auto& r : remove) {
-    if (iequals(r, name)) return true;
-  }
-  for (const auto& s : set) {
-    if (iequals(s.first, name)) return true;
-  }
-  return false;
+  return std::ranges::any_of(remove, [&](const std::string& r) { return iequals(r, name); }) ||
+         std::ranges::any_of(set, [&](const auto& s) { return iequals(s.first, name); });
 }
 
 void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd,

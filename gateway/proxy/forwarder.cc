@@ -791,8 +791,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     extra.clear();
     appendEditedFields(extra, edits, actionVars());
     const http::FieldEdits fields{edits.remove, edits.set, extra};
-    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id,
-                                  &fields);
+    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id, &fields);
   }
   const bool upstream_keep_alive = rhead.keep_alive && body_done_ && !sent.upstream_failed;
   // Views into the head are dead after this.

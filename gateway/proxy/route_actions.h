@@ -25,8 +25,7 @@ struct ActionVars {
 void expandTemplate(std::string& out, std::string_view text, const ActionVars& vars);
 
 // Appends "Name: value\r\n" for each field `edits` sets or adds.
-void appendEditedFields(std::string& out, const config::HeaderEdits& edits,
-                        const ActionVars& vars);
+void appendEditedFields(std::string& out, const config::HeaderEdits& edits, const ActionVars& vars);
 
 // Appends `target` with the part of its path that `match` (path_prefix or path) matched
 // replaced by `prefix`; the query stays.
@@ -37,8 +36,8 @@ void rewriteTarget(std::string& out, std::string_view target, const config::Rout
 // request's URL with the configured parts replaced; relative when neither scheme, host nor port
 // is configured. A request without Host redirected to another scheme or port gets 400.
 [[nodiscard]] http::LocalReply redirectReply(const config::Route& route,
-                                             const http::RequestHead& head,
-                                             std::string_view scheme, const ActionVars& vars);
+                                             const http::RequestHead& head, std::string_view scheme,
+                                             const ActionVars& vars);
 
 // The reply of a route with a direct_response, its response_headers applied.
 [[nodiscard]] http::LocalReply directReply(const config::Route& route, const ActionVars& vars);
