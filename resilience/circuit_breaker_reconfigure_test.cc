@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "resilience/circuit_breaker.h"
+#include "resilience/testing_time.h"
 
 namespace sluice::resilience {
 namespace {
@@ -20,8 +21,6 @@ using std::chrono::seconds;
 using State = CircuitBreaker::State;
 using Settings = CircuitBreaker::Settings;
 using WindowType = CircuitBreaker::WindowType;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);
 
 // Count-based, window 10, trips at >= 50 % failures once 10 calls are in; open 30 s; 4 probes.
 Settings countBased() {

@@ -10,6 +10,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -19,8 +21,6 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using State = CircuitBreaker::State;
 using Settings = CircuitBreaker::Settings;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 // Count-based, window 10, trips at >= 50 % failures once 10 calls are in; open 30 s; 4 probes.
 Settings countBased() {
