@@ -23,8 +23,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 // Takes single tokens until refused; returns how many.
 std::uint64_t drain(ShardedTokenBucket& b, TimePoint now) {
   std::uint64_t n = 0;

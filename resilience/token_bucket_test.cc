@@ -26,8 +26,6 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 // ----- basic admission ---------------------------------------------------------------------
 
 TEST(TokenBucket, StartsFull) {
