@@ -13,7 +13,7 @@ using std::chrono::seconds;
 using Verdict = RetryPolicy::Verdict;
 
 // Deterministic backoff (no jitter): 100 ms, 200 ms, 400 ms, ... capped at 10 s.
-RetryPolicy::Settings settings(std::uint32_t max_attempts = 5) {
+RetryPolicy::Settings deterministicSettings(std::uint32_t max_attempts = 5) {
   return RetryPolicy::Settings{
       .max_attempts = max_attempts,
       .backoff = Backoff::Settings{.base = milliseconds(100),
@@ -30,22 +30,22 @@ RetryPolicy::Failure failureAt(TimePoint now, Deadline deadline = Deadline::infi
 
 TEST(RetryPolicy, ValidateExplainsBadSettings) {
   EXPECT_EQ(RetryPolicy::validate(RetryPolicy::Settings{}), std::nullopt);
-  auto s = settings();
+  auto s = deterministicSettings();
   s.max_attempts = 0;
   EXPECT_EQ(RetryPolicy::validate(s), "max_attempts must be at least 1");
-  s = settings();
+  s = deterministicSettings();
   s.backoff.base = Duration::zero();
   EXPECT_EQ(RetryPolicy::validate(s), "backoff: base must be positive");
-  s = settings();
+  s = deterministicSettings();
   s.max_retry_after = milliseconds(-1);
   EXPECT_EQ(RetryPolicy::validate(s), "max_retry_after must be >= 0");
-  s = settings();
+  s = deterministicSettings();
   s.min_attempt_time = milliseconds(-1);
   EXPECT_EQ(RetryPolicy::validate(s), "min_attempt_time must be >= 0");
 }
 
 TEST(RetryPolicy, MaxAttemptsIncludesTheFirstAttempt) {
-  RetryPolicy policy(settings(3));
+  RetryPolicy policy(deterministicSettings(3));
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::AttemptsExhausted);
@@ -53,41 +53,43 @@ TEST(RetryPolicy, MaxAttemptsIncludesTheFirstAttempt) {
 }
 
 TEST(RetryPolicy, OneAttemptNeverRetries) {
-  RetryPolicy policy(settings(1));
+  RetryPolicy policy(deterministicSettings(1));
   const auto decision = policy.onFailure(failureAt(kT0));
   EXPECT_FALSE(decision);
   EXPECT_EQ(decision.verdict, Verdict::AttemptsExhausted);
 }
 
 TEST(RetryPolicy, DelaysFollowTheBackoff) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(100));
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(200));
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(400));
 }
 
 TEST(RetryPolicy, GivesUpOnceTheDeadlineHasPassed) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0))).verdict, Verdict::DeadlineExceeded);
 }
 
 // Verifies the boundary: retry only if delay < remaining (100 ms delay; deadline 1 ns either side).
 TEST(RetryPolicy, RetriesOnlyIfTheDelayEndsBeforeTheDeadline) {
   const Duration delay = milliseconds(100);
-  EXPECT_EQ(RetryPolicy(settings())
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
                 .onFailure(failureAt(kT0, Deadline::at(kT0 + delay + nanoseconds(1))))
                 .verdict,
             Verdict::Retry);
-  EXPECT_EQ(RetryPolicy(settings()).onFailure(failureAt(kT0, Deadline::at(kT0 + delay))).verdict,
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
+                .onFailure(failureAt(kT0, Deadline::at(kT0 + delay)))
+                .verdict,
             Verdict::DeadlineExceeded);
-  EXPECT_EQ(RetryPolicy(settings())
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
                 .onFailure(failureAt(kT0, Deadline::at(kT0 + delay - nanoseconds(1))))
                 .verdict,
             Verdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, MinAttemptTimeMustFitAfterTheDelay) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.min_attempt_time = milliseconds(50);
   const TimePoint boundary = kT0 + milliseconds(150);
   EXPECT_EQ(
@@ -98,7 +100,7 @@ TEST(RetryPolicy, MinAttemptTimeMustFitAfterTheDelay) {
 }
 
 TEST(RetryPolicy, RetryAfterLongerThanTheBackoffBecomesTheDelay) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   const auto decision = policy.onFailure(failureAt(kT0, Deadline::infinite(), seconds(3)));
   EXPECT_EQ(decision.verdict, Verdict::Retry);
   EXPECT_EQ(decision.delay, seconds(3));
@@ -107,20 +109,20 @@ TEST(RetryPolicy, RetryAfterLongerThanTheBackoffBecomesTheDelay) {
 }
 
 TEST(RetryPolicy, RetryAfterShorterThanTheBackoffKeepsTheBackoff) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::infinite(), milliseconds(10))).delay,
             milliseconds(100));
 }
 
 TEST(RetryPolicy, NegativeRetryAfterCountsAsZero) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::infinite(), seconds(-5))).delay,
             milliseconds(100));
 }
 
 // Verifies the hint boundary: a hint equal to max_retry_after is honoured, 1 ns more gives up.
 TEST(RetryPolicy, RetryAfterAboveTheMaximumGivesUp) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.max_retry_after = seconds(30);
   EXPECT_EQ(RetryPolicy(s).onFailure(failureAt(kT0, Deadline::infinite(), seconds(30))).delay,
             seconds(30));
@@ -131,13 +133,13 @@ TEST(RetryPolicy, RetryAfterAboveTheMaximumGivesUp) {
 }
 
 TEST(RetryPolicy, RetryAfterBeyondTheRemainingDeadlineGivesUp) {
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0 + seconds(2)), seconds(2))).verdict,
             Verdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, IgnoredRetryAfterDoesNothing) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.retry_after = RetryPolicy::RetryAfterMode::Ignore;
   s.max_retry_after = seconds(1);
   const auto decision = RetryPolicy(s).onFailure(failureAt(kT0, Deadline::infinite(), seconds(60)));
@@ -147,13 +149,13 @@ TEST(RetryPolicy, IgnoredRetryAfterDoesNothing) {
 
 TEST(RetryPolicy, BudgetRefusalGivesUp) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 0});
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0), &budget).verdict, Verdict::BudgetExhausted);
 }
 
 TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 0.1});
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   {
     const auto decision = policy.onFailure(failureAt(kT0), &budget);
     EXPECT_TRUE(decision);
@@ -165,9 +167,9 @@ TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
 
 TEST(RetryPolicy, GivingUpForAnotherReasonSpendsNoBudget) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 10});
-  RetryPolicy exhausted(settings(1));
+  RetryPolicy exhausted(deterministicSettings(1));
   EXPECT_EQ(exhausted.onFailure(failureAt(kT0), &budget).verdict, Verdict::AttemptsExhausted);
-  RetryPolicy late(settings());
+  RetryPolicy late(deterministicSettings());
   EXPECT_EQ(late.onFailure(failureAt(kT0, Deadline::at(kT0)), &budget).verdict,
             Verdict::DeadlineExceeded);
   EXPECT_EQ(budget.snapshot(kT0).retries, 0U);
