@@ -8,12 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
 using std::chrono::seconds;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 AdaptiveThrottle::Settings tenSeconds(double k = 2.0) {
   return AdaptiveThrottle::Settings{.k = k, .window = seconds(10), .bucket_count = 10};

@@ -7,13 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 TEST(CancellationToken, DefaultTokenIsNeverCancelledAndNeverRunsCallbacks) {
   const CancellationToken token;

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "resilience/circuit_breaker.h"
+#include "resilience/circuit_breaker_test_support.h"
+#include "resilience/testing_time.h"
 
 namespace sluice::resilience {
 namespace {
@@ -21,21 +23,6 @@ using State = CircuitBreaker::State;
 using Settings = CircuitBreaker::Settings;
 using WindowType = CircuitBreaker::WindowType;
 
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);
-
-// Count-based, window 10, trips at >= 50 % failures once 10 calls are in; open 30 s; 4 probes.
-Settings countBased() {
-  Settings s;
-  s.window_type = WindowType::CountBased;
-  s.window_size = 10;
-  s.minimum_calls = 10;
-  s.failure_rate_threshold = 50;
-  s.open_duration = seconds(30);
-  s.max_open_duration = seconds(30);
-  s.half_open_probes = 4;
-  return s;
-}
-
 // Time-based, 10 s in 10 buckets, otherwise as countBased().
 Settings timeBased() {
   Settings s = countBased();
@@ -43,22 +30,6 @@ Settings timeBased() {
   s.window_duration = seconds(10);
   s.window_buckets = 10;
   return s;
-}
-
-void record(CircuitBreaker& b, int n, TimePoint now, bool failed) {
-  for (int i = 0; i < n; ++i) {
-    auto p = b.tryAcquire(now);
-    ASSERT_TRUE(p);
-    failed ? p.failure(Duration::zero()) : p.success(Duration::zero());
-  }
-}
-void succeed(CircuitBreaker& b, int n, TimePoint now) { record(b, n, now, false); }
-void fail(CircuitBreaker& b, int n, TimePoint now) { record(b, n, now, true); }
-
-// Trips a breaker built from countBased() at `now` (10 failures).
-void trip(CircuitBreaker& b, TimePoint now) {
-  fail(b, 10, now);
-  ASSERT_EQ(b.state(), State::Open);
 }
 
 // ---- Thresholds: window and state kept --------------------------------------------------------
@@ -70,8 +41,8 @@ TEST(CircuitBreakerReconfigure, LoweredThresholdKeepsTheWindowAndTripsAtTheNextO
     std::vector<std::pair<State, State>> seen;
     CircuitBreaker b(base, kT0,
                      [&](State from, State to, TimePoint) { seen.emplace_back(from, to); });
-    fail(b, 4, kT0);
-    succeed(b, 4, kT0);  // 8 calls, 50 % failures: below minimum_calls
+    fail(b, 4, kT0, Duration::zero());
+    succeed(b, 4, kT0, Duration::zero());  // 8 calls, 50 % failures: below minimum_calls
 
     Settings lower = base;
     lower.minimum_calls = 5;
@@ -85,7 +56,7 @@ TEST(CircuitBreakerReconfigure, LoweredThresholdKeepsTheWindowAndTripsAtTheNextO
     EXPECT_EQ(snap.failures, 4U);
     EXPECT_EQ(b.settings().failure_rate_threshold, 40);
 
-    succeed(b, 1, kT0 + milliseconds(2));  // 4 / 9 = 44 % >= 40 %
+    succeed(b, 1, kT0 + milliseconds(2), Duration::zero());  // 4 / 9 = 44 % >= 40 %
     EXPECT_EQ(b.state(), State::Open);
     ASSERT_EQ(seen.size(), 1U);
     EXPECT_EQ(seen[0], std::make_pair(State::Closed, State::Open));
@@ -95,22 +66,22 @@ TEST(CircuitBreakerReconfigure, LoweredThresholdKeepsTheWindowAndTripsAtTheNextO
 // Verifies: a raised threshold keeps the window too, and stops what would have tripped.
 TEST(CircuitBreakerReconfigure, RaisedThresholdKeepsTheWindowAndAppliesAtOnce) {
   CircuitBreaker b(countBased(), kT0);
-  succeed(b, 5, kT0);
-  fail(b, 4, kT0);  // 9 calls, 4 failures
+  succeed(b, 5, kT0, Duration::zero());
+  fail(b, 4, kT0, Duration::zero());  // 9 calls, 4 failures
   Settings higher = countBased();
   higher.failure_rate_threshold = 60;
   b.reconfigure(higher, kT0);
-  fail(b, 1, kT0);  // 5 / 10 = 50 %: would trip under the old 50 %
+  fail(b, 1, kT0, Duration::zero());  // 5 / 10 = 50 %: would trip under the old 50 %
   EXPECT_EQ(b.state(), State::Closed);
   EXPECT_EQ(b.snapshot(kT0).failures, 5U);
-  fail(b, 1, kT0);  // the oldest success leaves: 6 / 10 = 60 %
+  fail(b, 1, kT0, Duration::zero());  // the oldest success leaves: 6 / 10 = 60 %
   EXPECT_EQ(b.state(), State::Open);
 }
 
 // Verifies: a permit acquired before a threshold change records into the same window.
 TEST(CircuitBreakerReconfigure, PermitFromBeforeAThresholdChangeStillCounts) {
   CircuitBreaker b(countBased(), kT0);
-  fail(b, 4, kT0);
+  fail(b, 4, kT0, Duration::zero());
   auto early = b.tryAcquire(kT0);
   ASSERT_TRUE(early);
   Settings lower = countBased();
@@ -244,7 +215,7 @@ TEST(CircuitBreakerReconfigure, ForcedStatesAreKept) {
   s.initial_state = State::Closed;
   disabled.reconfigure(s, kT0);
   EXPECT_EQ(disabled.state(), State::Disabled);
-  fail(disabled, 100, kT0);
+  fail(disabled, 100, kT0, Duration::zero());
   EXPECT_EQ(disabled.state(), State::Disabled);
 }
 
@@ -256,8 +227,8 @@ TEST(CircuitBreakerReconfigure, WindowSizeChangeRestartsTheWindowAndKeepsClosed)
   std::vector<std::pair<State, State>> seen;
   CircuitBreaker b(countBased(), kT0,
                    [&](State from, State to, TimePoint) { seen.emplace_back(from, to); });
-  fail(b, 5, kT0);
-  succeed(b, 4, kT0);
+  fail(b, 5, kT0, Duration::zero());
+  succeed(b, 4, kT0, Duration::zero());
   auto early = b.tryAcquire(kT0);
   Settings s = countBased();
   s.window_size = 20;
@@ -267,9 +238,9 @@ TEST(CircuitBreakerReconfigure, WindowSizeChangeRestartsTheWindowAndKeepsClosed)
   early.failure(Duration::zero());
   EXPECT_EQ(b.snapshot(kT0).calls, 0U) << "a permit from before the restart was counted";
 
-  fail(b, 9, kT0);  // minimum_calls 10 still
+  fail(b, 9, kT0, Duration::zero());  // minimum_calls 10 still
   EXPECT_EQ(b.state(), State::Closed);
-  fail(b, 1, kT0);
+  fail(b, 1, kT0, Duration::zero());
   EXPECT_EQ(b.state(), State::Open);
   EXPECT_EQ(seen.size(), 1U);
 }
@@ -289,9 +260,9 @@ TEST(CircuitBreakerReconfigure, WindowSizeChangeKeepsOpenAndClosesIntoTheNewWind
   b.tryAcquire(kT0 + seconds(30)).success(Duration::zero());
   ASSERT_EQ(b.state(), State::Closed);
   const TimePoint t = kT0 + seconds(31);
-  succeed(b, 5, t);
+  succeed(b, 5, t, Duration::zero());
   EXPECT_EQ(b.snapshot(t).calls, 3U);
-  fail(b, 2, t);  // 2 / 3 >= 50 %
+  fail(b, 2, t, Duration::zero());  // 2 / 3 >= 50 %
   EXPECT_EQ(b.state(), State::Open);
 }
 
@@ -308,11 +279,11 @@ TEST(CircuitBreakerReconfigure, ResizedCountWindowHoldsExactlyTheNewSize) {
     s.minimum_calls = size;
     b.reconfigure(s, kT0);
     ASSERT_EQ(b.state(), State::Closed);
-    succeed(b, static_cast<int>(size) + 3, kT0);
+    succeed(b, static_cast<int>(size) + 3, kT0, Duration::zero());
     ASSERT_EQ(b.snapshot(kT0).calls, size);
-    fail(b, static_cast<int>(size) - 1, kT0);
+    fail(b, static_cast<int>(size) - 1, kT0, Duration::zero());
     ASSERT_EQ(b.state(), State::Closed) << size;
-    fail(b, 1, kT0);
+    fail(b, 1, kT0, Duration::zero());
     ASSERT_EQ(b.state(), State::Open) << size;
     b.reset(kT0);
   }
@@ -322,31 +293,31 @@ TEST(CircuitBreakerReconfigure, ResizedCountWindowHoldsExactlyTheNewSize) {
 // the one that counts afterwards.
 TEST(CircuitBreakerReconfigure, WindowTypeChangeRestartsTheWindow) {
   CircuitBreaker b(countBased(), kT0);
-  fail(b, 9, kT0);
+  fail(b, 9, kT0, Duration::zero());
   b.reconfigure(timeBased(), kT0);
   EXPECT_EQ(b.state(), State::Closed);
   EXPECT_EQ(b.snapshot(kT0).calls, 0U);
-  fail(b, 9, kT0);
+  fail(b, 9, kT0, Duration::zero());
   EXPECT_EQ(b.state(), State::Closed);
   // Time-based: outcomes leave the window with time.
   EXPECT_EQ(b.snapshot(kT0 + seconds(11)).calls, 0U);
-  fail(b, 1, kT0);
+  fail(b, 1, kT0, Duration::zero());
   EXPECT_EQ(b.state(), State::Open);
 
   b.reset(kT0);
-  fail(b, 9, kT0);
+  fail(b, 9, kT0, Duration::zero());
   b.reconfigure(countBased(), kT0);
   EXPECT_EQ(b.snapshot(kT0).calls, 0U);
-  fail(b, 9, kT0 + seconds(20));  // count-based: time does not age them
+  fail(b, 9, kT0 + seconds(20), Duration::zero());  // count-based: time does not age them
   EXPECT_EQ(b.snapshot(kT0 + seconds(40)).calls, 9U);
-  fail(b, 1, kT0 + seconds(40));
+  fail(b, 1, kT0 + seconds(40), Duration::zero());
   EXPECT_EQ(b.state(), State::Open);
 }
 
 // Verifies: a time-based window with a new duration restarts; the same geometry keeps it.
 TEST(CircuitBreakerReconfigure, TimeWindowKeptOnlyWithTheSameGeometry) {
   CircuitBreaker b(timeBased(), kT0);
-  fail(b, 3, kT0);
+  fail(b, 3, kT0, Duration::zero());
   Settings s = timeBased();
   s.failure_rate_threshold = 90;
   b.reconfigure(s, kT0);
@@ -354,7 +325,7 @@ TEST(CircuitBreakerReconfigure, TimeWindowKeptOnlyWithTheSameGeometry) {
   s.window_duration = seconds(20);
   b.reconfigure(s, kT0);
   EXPECT_EQ(b.snapshot(kT0).calls, 0U);
-  fail(b, 3, kT0);
+  fail(b, 3, kT0, Duration::zero());
   s.window_buckets = 20;
   b.reconfigure(s, kT0);
   EXPECT_EQ(b.snapshot(kT0).calls, 0U);
@@ -373,7 +344,7 @@ TEST(CircuitBreakerReconfigure, InvalidSettingsAreCoerced) {
   EXPECT_EQ(got.minimum_calls, 1U);
   EXPECT_EQ(got.failure_rate_threshold, 100);
   EXPECT_EQ(CircuitBreaker::validate(got), std::nullopt);
-  fail(b, 1, kT0);
+  fail(b, 1, kT0, Duration::zero());
   EXPECT_EQ(b.state(), State::Open);
 }
 
@@ -472,11 +443,11 @@ TEST(CircuitBreakerStress, ReconfigureRacingRecordsKeepsTheBreakerConsistent) {
   last.failure_rate_threshold = 100;
   b.reconfigure(last, clock.now());
   b.reset(clock.now());
-  succeed(b, 25, clock.now());
-  fail(b, 9, clock.now());
+  succeed(b, 25, clock.now(), Duration::zero());
+  fail(b, 9, clock.now(), Duration::zero());
   EXPECT_EQ(b.snapshot(clock.now()).failures, 9U);
   EXPECT_EQ(b.state(), State::Closed);
-  fail(b, 1, clock.now());
+  fail(b, 1, clock.now(), Duration::zero());
   EXPECT_EQ(b.state(), State::Open);
 }
 

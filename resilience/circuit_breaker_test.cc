@@ -10,6 +10,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "resilience/circuit_breaker_test_support.h"
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -19,42 +22,6 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using State = CircuitBreaker::State;
 using Settings = CircuitBreaker::Settings;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
-
-// Count-based, window 10, trips at >= 50 % failures once 10 calls are in; open 30 s; 4 probes.
-Settings countBased() {
-  Settings s;
-  s.window_type = CircuitBreaker::WindowType::CountBased;
-  s.window_size = 10;
-  s.minimum_calls = 10;
-  s.failure_rate_threshold = 50;
-  s.open_duration = seconds(30);
-  s.max_open_duration = seconds(30);
-  s.half_open_probes = 4;
-  return s;
-}
-
-// Records n admitted calls of the given outcome and duration at `now`.
-void record(CircuitBreaker& b, int n, TimePoint now, Duration d, bool failed) {
-  for (int i = 0; i < n; ++i) {
-    auto p = b.tryAcquire(now);
-    ASSERT_TRUE(p);
-    failed ? p.failure(d) : p.success(d);
-  }
-}
-void succeed(CircuitBreaker& b, int n, TimePoint now, Duration d = milliseconds(1)) {
-  record(b, n, now, d, false);
-}
-void fail(CircuitBreaker& b, int n, TimePoint now, Duration d = milliseconds(1)) {
-  record(b, n, now, d, true);
-}
-
-// Trips `b` (count-based settings above) at `now`: outcomes land at now + 0.
-void trip(CircuitBreaker& b, TimePoint now) {
-  fail(b, static_cast<int>(b.settings().minimum_calls), now, Duration::zero());
-  ASSERT_EQ(b.state(), State::Open);
-}
 
 struct Recorded {
   State from;

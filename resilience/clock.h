@@ -29,9 +29,10 @@ using Duration = Clock::duration;  // nanoseconds
 // race freely (both are single atomic operations).
 class ManualClock {
  public:
-  // Starts well after the epoch so that `now() - some_duration` never underflows in tests.
-  explicit ManualClock(TimePoint start = TimePoint{} + std::chrono::hours(24))
-      : ns_(start.time_since_epoch().count()) {}
+  // Well after the epoch, so that `now() - some_duration` never underflows in tests.
+  static constexpr TimePoint kDefaultStart = TimePoint{} + std::chrono::hours(24);
+
+  explicit ManualClock(TimePoint start = kDefaultStart) : ns_(start.time_since_epoch().count()) {}
 
   [[nodiscard]] TimePoint now() const noexcept {
     return TimePoint{Duration{ns_.load(std::memory_order_acquire)}};

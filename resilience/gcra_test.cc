@@ -11,16 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
-using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
-
-constexpr TimePoint kT0 = TimePoint{} + hours(24);
-TimePoint at(std::int64_t ms) { return kT0 + milliseconds(ms); }
 
 // 10 per second (T = 100 ms), 5 at once.
 Gcra tenPerSecondBurstFive() { return Gcra({.limit = 10, .period = seconds(1), .burst = 5}); }

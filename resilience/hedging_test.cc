@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -14,7 +16,6 @@ using std::chrono::nanoseconds;
 using Outcome = HedgeCoordinator::Outcome;
 using Verdict = HedgeCoordinator::Verdict;
 
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 constexpr HedgingPolicy kPolicy{.delay = milliseconds(50), .max_extra_attempts = 2};
 
 TEST(HedgingPolicy, ValidateExplainsBadPolicies) {

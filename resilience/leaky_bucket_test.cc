@@ -12,16 +12,14 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
-using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using Decision = LeakyBucket::Decision;
-
-constexpr TimePoint kT0 = TimePoint{} + hours(24);
-TimePoint at(std::int64_t ms) { return kT0 + milliseconds(ms); }
 
 testing::AssertionResult is(const LeakyBucket::Result& r, Decision d, Duration delay) {
   if (r.decision == d && r.delay == delay) {

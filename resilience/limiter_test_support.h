@@ -1,12 +1,14 @@
 // Test support for the limiters' unit tests (standard library only, so it can live in the
 // leaf): a checker for the token-bucket bound "over any interval [a, b], at most
-// rate * (b - a) + burst tokens are admitted", and a start line for stress tests.
+// rate * (b - a) + burst tokens are admitted", a start line for stress tests, and an unlimited
+// rate.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -17,6 +19,8 @@
 #include "resilience/clock.h"
 
 namespace sluice::resilience {
+
+inline constexpr double kInf = std::numeric_limits<double>::infinity();  // an unlimited rate
 
 struct Admission {
   std::int64_t t_ns = 0;  // time of the admission, relative to any fixed origin

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -15,8 +17,6 @@ using std::chrono::seconds;
 using Outcome = OutlierDetector::Outcome;
 using Reason = OutlierDetector::Reason;
 using HostId = OutlierDetector::HostId;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 // Consecutive 5xx only, no cap in the way (100 %), base 30 s, max 100 s.
 OutlierDetector::Settings consecutiveOnly(std::uint32_t consecutive_5xx = 5) {

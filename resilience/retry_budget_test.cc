@@ -8,13 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
 
 RetryBudget::Settings ratioOnly(double ratio) {
   return RetryBudget::Settings{

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -10,10 +12,8 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using Verdict = RetryPolicy::Verdict;
 
-constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(24);  // ManualClock's default start
-
 // Deterministic backoff (no jitter): 100 ms, 200 ms, 400 ms, ... capped at 10 s.
-RetryPolicy::Settings settings(std::uint32_t max_attempts = 5) {
+RetryPolicy::Settings deterministicSettings(std::uint32_t max_attempts = 5) {
   return RetryPolicy::Settings{
       .max_attempts = max_attempts,
       .backoff = Backoff::Settings{.base = milliseconds(100),
@@ -23,136 +23,141 @@ RetryPolicy::Settings settings(std::uint32_t max_attempts = 5) {
   };
 }
 
-RetryPolicy::Failure at(TimePoint now, Deadline deadline = Deadline::infinite(),
-                        std::optional<Duration> retry_after = std::nullopt) {
+RetryPolicy::Failure failureAt(TimePoint now, Deadline deadline = Deadline::infinite(),
+                               std::optional<Duration> retry_after = std::nullopt) {
   return RetryPolicy::Failure{.now = now, .deadline = deadline, .retry_after = retry_after};
 }
 
 TEST(RetryPolicy, ValidateExplainsBadSettings) {
   EXPECT_EQ(RetryPolicy::validate(RetryPolicy::Settings{}), std::nullopt);
-  auto s = settings();
+  auto s = deterministicSettings();
   s.max_attempts = 0;
   EXPECT_EQ(RetryPolicy::validate(s), "max_attempts must be at least 1");
-  s = settings();
+  s = deterministicSettings();
   s.backoff.base = Duration::zero();
   EXPECT_EQ(RetryPolicy::validate(s), "backoff: base must be positive");
-  s = settings();
+  s = deterministicSettings();
   s.max_retry_after = milliseconds(-1);
   EXPECT_EQ(RetryPolicy::validate(s), "max_retry_after must be >= 0");
-  s = settings();
+  s = deterministicSettings();
   s.min_attempt_time = milliseconds(-1);
   EXPECT_EQ(RetryPolicy::validate(s), "min_attempt_time must be >= 0");
 }
 
 TEST(RetryPolicy, MaxAttemptsIncludesTheFirstAttempt) {
-  RetryPolicy policy(settings(3));
-  EXPECT_EQ(policy.onFailure(at(kT0)).verdict, Verdict::Retry);
-  EXPECT_EQ(policy.onFailure(at(kT0)).verdict, Verdict::Retry);
-  EXPECT_EQ(policy.onFailure(at(kT0)).verdict, Verdict::AttemptsExhausted);
+  RetryPolicy policy(deterministicSettings(3));
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::AttemptsExhausted);
   EXPECT_EQ(policy.failedAttempts(), 3U);
 }
 
 TEST(RetryPolicy, OneAttemptNeverRetries) {
-  RetryPolicy policy(settings(1));
-  const auto decision = policy.onFailure(at(kT0));
+  RetryPolicy policy(deterministicSettings(1));
+  const auto decision = policy.onFailure(failureAt(kT0));
   EXPECT_FALSE(decision);
   EXPECT_EQ(decision.verdict, Verdict::AttemptsExhausted);
 }
 
 TEST(RetryPolicy, DelaysFollowTheBackoff) {
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0)).delay, milliseconds(100));
-  EXPECT_EQ(policy.onFailure(at(kT0)).delay, milliseconds(200));
-  EXPECT_EQ(policy.onFailure(at(kT0)).delay, milliseconds(400));
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(100));
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(200));
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(400));
 }
 
 TEST(RetryPolicy, GivesUpOnceTheDeadlineHasPassed) {
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0, Deadline::at(kT0))).verdict, Verdict::DeadlineExceeded);
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0))).verdict, Verdict::DeadlineExceeded);
 }
 
 // Verifies the boundary: retry only if delay < remaining (100 ms delay; deadline 1 ns either side).
 TEST(RetryPolicy, RetriesOnlyIfTheDelayEndsBeforeTheDeadline) {
   const Duration delay = milliseconds(100);
-  EXPECT_EQ(RetryPolicy(settings())
-                .onFailure(at(kT0, Deadline::at(kT0 + delay + nanoseconds(1))))
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
+                .onFailure(failureAt(kT0, Deadline::at(kT0 + delay + nanoseconds(1))))
                 .verdict,
             Verdict::Retry);
-  EXPECT_EQ(RetryPolicy(settings()).onFailure(at(kT0, Deadline::at(kT0 + delay))).verdict,
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
+                .onFailure(failureAt(kT0, Deadline::at(kT0 + delay)))
+                .verdict,
             Verdict::DeadlineExceeded);
-  EXPECT_EQ(RetryPolicy(settings())
-                .onFailure(at(kT0, Deadline::at(kT0 + delay - nanoseconds(1))))
+  EXPECT_EQ(RetryPolicy(deterministicSettings())
+                .onFailure(failureAt(kT0, Deadline::at(kT0 + delay - nanoseconds(1))))
                 .verdict,
             Verdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, MinAttemptTimeMustFitAfterTheDelay) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.min_attempt_time = milliseconds(50);
   const TimePoint boundary = kT0 + milliseconds(150);
-  EXPECT_EQ(RetryPolicy(s).onFailure(at(kT0, Deadline::at(boundary + nanoseconds(1)))).verdict,
-            Verdict::Retry);
-  EXPECT_EQ(RetryPolicy(s).onFailure(at(kT0, Deadline::at(boundary))).verdict,
+  EXPECT_EQ(
+      RetryPolicy(s).onFailure(failureAt(kT0, Deadline::at(boundary + nanoseconds(1)))).verdict,
+      Verdict::Retry);
+  EXPECT_EQ(RetryPolicy(s).onFailure(failureAt(kT0, Deadline::at(boundary))).verdict,
             Verdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, RetryAfterLongerThanTheBackoffBecomesTheDelay) {
-  RetryPolicy policy(settings());
-  const auto decision = policy.onFailure(at(kT0, Deadline::infinite(), seconds(3)));
+  RetryPolicy policy(deterministicSettings());
+  const auto decision = policy.onFailure(failureAt(kT0, Deadline::infinite(), seconds(3)));
   EXPECT_EQ(decision.verdict, Verdict::Retry);
   EXPECT_EQ(decision.delay, seconds(3));
   // The backoff still advanced underneath.
-  EXPECT_EQ(policy.onFailure(at(kT0)).delay, milliseconds(200));
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(200));
 }
 
 TEST(RetryPolicy, RetryAfterShorterThanTheBackoffKeepsTheBackoff) {
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0, Deadline::infinite(), milliseconds(10))).delay,
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::infinite(), milliseconds(10))).delay,
             milliseconds(100));
 }
 
 TEST(RetryPolicy, NegativeRetryAfterCountsAsZero) {
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0, Deadline::infinite(), seconds(-5))).delay, milliseconds(100));
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::infinite(), seconds(-5))).delay,
+            milliseconds(100));
 }
 
 // Verifies the hint boundary: a hint equal to max_retry_after is honoured, 1 ns more gives up.
 TEST(RetryPolicy, RetryAfterAboveTheMaximumGivesUp) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.max_retry_after = seconds(30);
-  EXPECT_EQ(RetryPolicy(s).onFailure(at(kT0, Deadline::infinite(), seconds(30))).delay,
+  EXPECT_EQ(RetryPolicy(s).onFailure(failureAt(kT0, Deadline::infinite(), seconds(30))).delay,
             seconds(30));
-  EXPECT_EQ(
-      RetryPolicy(s).onFailure(at(kT0, Deadline::infinite(), seconds(30) + nanoseconds(1))).verdict,
-      Verdict::RetryAfterTooLong);
+  EXPECT_EQ(RetryPolicy(s)
+                .onFailure(failureAt(kT0, Deadline::infinite(), seconds(30) + nanoseconds(1)))
+                .verdict,
+            Verdict::RetryAfterTooLong);
 }
 
 TEST(RetryPolicy, RetryAfterBeyondTheRemainingDeadlineGivesUp) {
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0, Deadline::at(kT0 + seconds(2)), seconds(2))).verdict,
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0 + seconds(2)), seconds(2))).verdict,
             Verdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, IgnoredRetryAfterDoesNothing) {
-  auto s = settings();
+  auto s = deterministicSettings();
   s.retry_after = RetryPolicy::RetryAfterMode::Ignore;
   s.max_retry_after = seconds(1);
-  const auto decision = RetryPolicy(s).onFailure(at(kT0, Deadline::infinite(), seconds(60)));
+  const auto decision = RetryPolicy(s).onFailure(failureAt(kT0, Deadline::infinite(), seconds(60)));
   EXPECT_EQ(decision.verdict, Verdict::Retry);
   EXPECT_EQ(decision.delay, milliseconds(100));
 }
 
 TEST(RetryPolicy, BudgetRefusalGivesUp) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 0});
-  RetryPolicy policy(settings());
-  EXPECT_EQ(policy.onFailure(at(kT0), &budget).verdict, Verdict::BudgetExhausted);
+  RetryPolicy policy(deterministicSettings());
+  EXPECT_EQ(policy.onFailure(failureAt(kT0), &budget).verdict, Verdict::BudgetExhausted);
 }
 
 TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 0.1});
-  RetryPolicy policy(settings());
+  RetryPolicy policy(deterministicSettings());
   {
-    const auto decision = policy.onFailure(at(kT0), &budget);
+    const auto decision = policy.onFailure(failureAt(kT0), &budget);
     EXPECT_TRUE(decision);
     EXPECT_TRUE(decision.budget_permit);
     EXPECT_EQ(budget.inFlightRetries(), 1U);
@@ -162,10 +167,11 @@ TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
 
 TEST(RetryPolicy, GivingUpForAnotherReasonSpendsNoBudget) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 10});
-  RetryPolicy exhausted(settings(1));
-  EXPECT_EQ(exhausted.onFailure(at(kT0), &budget).verdict, Verdict::AttemptsExhausted);
-  RetryPolicy late(settings());
-  EXPECT_EQ(late.onFailure(at(kT0, Deadline::at(kT0)), &budget).verdict, Verdict::DeadlineExceeded);
+  RetryPolicy exhausted(deterministicSettings(1));
+  EXPECT_EQ(exhausted.onFailure(failureAt(kT0), &budget).verdict, Verdict::AttemptsExhausted);
+  RetryPolicy late(deterministicSettings());
+  EXPECT_EQ(late.onFailure(failureAt(kT0, Deadline::at(kT0)), &budget).verdict,
+            Verdict::DeadlineExceeded);
   EXPECT_EQ(budget.snapshot(kT0).retries, 0U);
 }
 

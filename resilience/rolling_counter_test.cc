@@ -9,13 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-TimePoint at(std::int64_t ms) { return TimePoint{} + std::chrono::hours(24) + milliseconds(ms); }
 
 TEST(RollingCounter, StartsAtZero) {
   const RollingCounter c({.window = seconds(1), .bucket_count = 10});

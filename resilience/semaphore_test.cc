@@ -19,18 +19,18 @@ using Status = Semaphore::AcquireStatus;
 using Cancel = Semaphore::CancelResult;
 using Permit = Semaphore::Permit;
 
-Semaphore::Settings settings(std::size_t capacity, std::size_t max_waiters = 1024) {
+Semaphore::Settings semaphoreSettings(std::size_t capacity, std::size_t max_waiters = 1024) {
   return {.capacity = capacity, .max_waiters = max_waiters};
 }
 
 TEST(Semaphore, ValidateRejectsCapacityAboveMax) {
-  EXPECT_EQ(Semaphore::validate(settings(0)), std::nullopt);
-  EXPECT_EQ(Semaphore::validate(settings(Semaphore::kMaxCapacity)), std::nullopt);
-  EXPECT_TRUE(Semaphore::validate(settings(Semaphore::kMaxCapacity + 1)).has_value());
+  EXPECT_EQ(Semaphore::validate(semaphoreSettings(0)), std::nullopt);
+  EXPECT_EQ(Semaphore::validate(semaphoreSettings(Semaphore::kMaxCapacity)), std::nullopt);
+  EXPECT_TRUE(Semaphore::validate(semaphoreSettings(Semaphore::kMaxCapacity + 1)).has_value());
 }
 
 TEST(Semaphore, TryAcquireAdmitsExactlyCapacity) {
-  Semaphore sem(settings(3));
+  Semaphore sem(semaphoreSettings(3));
   std::vector<Permit> permits;
   permits.reserve(3);
   for (int i = 0; i < 3; ++i) {
@@ -46,7 +46,7 @@ TEST(Semaphore, TryAcquireAdmitsExactlyCapacity) {
 }
 
 TEST(Semaphore, FailedTryAcquireChangesNothing) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   Permit held = sem.tryAcquire();
   Permit failed = sem.tryAcquire();
   EXPECT_FALSE(failed);
@@ -55,7 +55,7 @@ TEST(Semaphore, FailedTryAcquireChangesNothing) {
 }
 
 TEST(Semaphore, PermitReleaseIsIdempotentAndMoveTransfers) {
-  Semaphore sem(settings(2));
+  Semaphore sem(semaphoreSettings(2));
   Permit a = sem.tryAcquire();
   Permit b = std::move(a);
   EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): moved-from state is specified
@@ -66,7 +66,7 @@ TEST(Semaphore, PermitReleaseIsIdempotentAndMoveTransfers) {
 }
 
 TEST(Semaphore, AcquireAsyncReturnsAPermitAtOnceWhenFree) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   bool called = false;
   auto r = sem.acquireAsync([&](Permit) { called = true; });
   EXPECT_EQ(r.status, Status::Acquired);
@@ -75,7 +75,7 @@ TEST(Semaphore, AcquireAsyncReturnsAPermitAtOnceWhenFree) {
 }
 
 TEST(Semaphore, WaitersAreGrantedInFifoOrderAsPermitsReturn) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   Permit held = sem.tryAcquire();
   std::vector<int> order;
   std::vector<Permit> got;
@@ -98,7 +98,7 @@ TEST(Semaphore, WaitersAreGrantedInFifoOrderAsPermitsReturn) {
 }
 
 TEST(Semaphore, NoBargingWhileWaitersQueued) {
-  Semaphore sem(settings(2));
+  Semaphore sem(semaphoreSettings(2));
   Permit a = sem.tryAcquire();
   Permit b = sem.tryAcquire();
   Permit granted;
@@ -111,7 +111,7 @@ TEST(Semaphore, NoBargingWhileWaitersQueued) {
 }
 
 TEST(Semaphore, CancelBeforeGrantRemovesTheWaiter) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   Permit held = sem.tryAcquire();
   bool called = false;
   auto r = sem.acquireAsync([&](Permit) { called = true; });
@@ -122,7 +122,7 @@ TEST(Semaphore, CancelBeforeGrantRemovesTheWaiter) {
 }
 
 TEST(Semaphore, CancelAfterGrantReportsAlreadyGranted) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   Permit held = sem.tryAcquire();
   Permit granted;
   auto r = sem.acquireAsync([&](Permit p) { granted = std::move(p); });
@@ -133,12 +133,12 @@ TEST(Semaphore, CancelAfterGrantReportsAlreadyGranted) {
 }
 
 TEST(Semaphore, CancelEmptyTicketReportsNotQueued) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   EXPECT_EQ(sem.cancel(Semaphore::WaitTicket()), Cancel::NotQueued);
 }
 
 TEST(Semaphore, QueueFullIsReported) {
-  Semaphore sem(settings(1, /*max_waiters=*/2));
+  Semaphore sem(semaphoreSettings(1, /*max_waiters=*/2));
   Permit held = sem.tryAcquire();
   EXPECT_EQ(sem.acquireAsync([](Permit) {}).status, Status::Queued);
   EXPECT_EQ(sem.acquireAsync([](Permit) {}).status, Status::Queued);
@@ -147,7 +147,7 @@ TEST(Semaphore, QueueFullIsReported) {
 }
 
 TEST(Semaphore, SetMaxWaitersKeepsQueuedWaitersAndBoundsNewOnes) {
-  Semaphore sem(settings(1, /*max_waiters=*/2));
+  Semaphore sem(semaphoreSettings(1, /*max_waiters=*/2));
   Permit held = sem.tryAcquire();
   int granted = 0;
   const auto count = [&](Permit) { ++granted; };  // each gives its permit back at once
@@ -165,7 +165,7 @@ TEST(Semaphore, SetMaxWaitersKeepsQueuedWaitersAndBoundsNewOnes) {
 }
 
 TEST(Semaphore, CapacityZeroRejectsNewRequests) {
-  Semaphore sem(settings(0));
+  Semaphore sem(semaphoreSettings(0));
   EXPECT_FALSE(sem.tryAcquire());
   EXPECT_EQ(sem.acquireAsync([](Permit) {}).status, Status::ExceedsCapacity);
   sem.setCapacity(1);
@@ -173,7 +173,7 @@ TEST(Semaphore, CapacityZeroRejectsNewRequests) {
 }
 
 TEST(Semaphore, GrowingCapacityGrantsQueuedWaiters) {
-  Semaphore sem(settings(1));
+  Semaphore sem(semaphoreSettings(1));
   Permit held = sem.tryAcquire();
   std::vector<Permit> got;
   std::vector<Semaphore::WaitTicket> tickets;
@@ -191,7 +191,7 @@ TEST(Semaphore, GrowingCapacityGrantsQueuedWaiters) {
 }
 
 TEST(Semaphore, ShrinkingKeepsHeldPermitsAndDelaysNewGrants) {
-  Semaphore sem(settings(3));
+  Semaphore sem(semaphoreSettings(3));
   std::vector<Permit> held;
   held.reserve(3);
   for (int i = 0; i < 3; ++i) {
@@ -216,7 +216,7 @@ TEST(SemaphoreStress, NoOverAdmissionAndNoLostPermits) {
   constexpr std::size_t kCapacity = 4;
   constexpr int kThreads = 4;
   constexpr int kPerThread = 4000;
-  Semaphore sem(settings(kCapacity, std::size_t{kThreads} * kPerThread));
+  Semaphore sem(semaphoreSettings(kCapacity, std::size_t{kThreads} * kPerThread));
   std::atomic<std::int64_t> in_use{0};
   std::atomic<std::int64_t> max_in_use{0};
   std::atomic<int> immediate{0};

@@ -15,17 +15,13 @@
 #include <gtest/gtest.h>
 
 #include "resilience/limiter_test_support.h"
+#include "resilience/testing_time.h"
 
 namespace sluice::resilience {
 namespace {
 
-using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
-
-constexpr TimePoint kT0 = TimePoint{} + hours(24);
-TimePoint at(std::int64_t ms) { return kT0 + milliseconds(ms); }
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Takes single tokens until refused; returns how many.
 std::uint64_t drain(ShardedTokenBucket& b, TimePoint now) {

@@ -10,16 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
-using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
-
-constexpr TimePoint kT0 = TimePoint{} + hours(24);
-TimePoint at(std::int64_t ms) { return kT0 + milliseconds(ms); }
 
 TEST(SlidingWindowRateLimiter, AdmitsUpToTheLimitPerWindow) {
   SlidingWindowRateLimiter l({.limit = 3, .window = seconds(1), .bucket_count = 10});

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/testing_time.h"
+
 namespace sluice::resilience {
 namespace {
 
@@ -18,7 +20,6 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 // A TimePoint `ms` milliseconds after a fixed, bucket-aligned origin.
-TimePoint at(std::int64_t ms) { return TimePoint{} + std::chrono::hours(24) + milliseconds(ms); }
 
 std::int64_t sum(const SlidingWindow<std::int64_t>& w, TimePoint now) {
   std::int64_t total = 0;

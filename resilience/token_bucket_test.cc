@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "resilience/limiter_test_support.h"
+#include "resilience/testing_time.h"
 
 namespace sluice::resilience {
 namespace {
@@ -24,10 +25,6 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
-
-constexpr TimePoint kT0 = TimePoint{} + hours(24);
-TimePoint at(std::int64_t ms) { return kT0 + milliseconds(ms); }
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // ----- basic admission ---------------------------------------------------------------------
 

@@ -17,7 +17,7 @@
 namespace sluice::resilience {
 namespace {
 
-using Status = WeightedSemaphore::AcquireStatus;
+using AcquireStatus = WeightedSemaphore::AcquireStatus;
 using Cancel = WeightedSemaphore::CancelResult;
 using Permit = WeightedSemaphore::Permit;
 
@@ -138,7 +138,7 @@ TEST(WeightedSemaphore, AcquireAsyncGrantsAtOnceWithoutCallingTheCallback) {
   WeightedSemaphore sem(settings(5));
   bool called = false;
   auto r = sem.acquireAsync(3, [&](Permit) { called = true; });
-  EXPECT_EQ(r.status, Status::Acquired);
+  EXPECT_EQ(r.status, AcquireStatus::Acquired);
   EXPECT_TRUE(r.permit);
   EXPECT_FALSE(r.ticket);
   EXPECT_FALSE(called);
@@ -151,7 +151,7 @@ TEST(WeightedSemaphore, AcquireAsyncAcceptsMoveOnlyCallbacks) {
   auto token = std::make_unique<int>(42);
   int seen = 0;
   auto r = sem.acquireAsync(1, [t = std::move(token), &seen](Permit) { seen = *t; });
-  ASSERT_EQ(r.status, Status::Queued);
+  ASSERT_EQ(r.status, AcquireStatus::Queued);
   blocker.release();
   EXPECT_EQ(seen, 42);
 }
@@ -161,7 +161,7 @@ TEST(WeightedSemaphore, QueuedWaitersAreGrantedInFifoOrder) {
   GrantLog log;
   Permit all = sem.tryAcquire(3);
   for (int id = 0; id < 3; ++id) {
-    ASSERT_EQ(sem.acquireAsync(1, log.callback(id)).status, Status::Queued);
+    ASSERT_EQ(sem.acquireAsync(1, log.callback(id)).status, AcquireStatus::Queued);
   }
   EXPECT_EQ(sem.waiting(), 3U);
   all.release();
@@ -177,9 +177,10 @@ TEST(WeightedSemaphore, LargeHeadWaiterIsNotStarvedBySmallerOnesBehindIt) {
   WeightedSemaphore sem(settings(10));
   GrantLog log;
   Permit held = sem.tryAcquire(6);
-  ASSERT_EQ(sem.acquireAsync(8, log.callback(1)).status, Status::Queued);  // needs 8, 4 free
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, Status::Queued);  // would fit, waits
-  EXPECT_FALSE(sem.tryAcquire(1));  // no barging past the queue either
+  ASSERT_EQ(sem.acquireAsync(8, log.callback(1)).status, AcquireStatus::Queued);  // needs 8, 4 free
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status,
+            AcquireStatus::Queued);  // would fit, waits
+  EXPECT_FALSE(sem.tryAcquire(1));   // no barging past the queue either
   EXPECT_TRUE(log.order.empty());
   EXPECT_EQ(sem.available(), 4);
   held.release();
@@ -192,9 +193,9 @@ TEST(WeightedSemaphore, PartialReleaseGrantsOnlyTheHeadsThatFit) {
   GrantLog log;
   Permit a = sem.tryAcquire(5);
   Permit b = sem.tryAcquire(5);
-  ASSERT_EQ(sem.acquireAsync(3, log.callback(1)).status, Status::Queued);
-  ASSERT_EQ(sem.acquireAsync(3, log.callback(2)).status, Status::Queued);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(3, log.callback(1)).status, AcquireStatus::Queued);
+  ASSERT_EQ(sem.acquireAsync(3, log.callback(2)).status, AcquireStatus::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, AcquireStatus::Queued);
   a.release();  // 5 free: 3 granted, then 2 free < 3 blocks ids 2 and 3
   EXPECT_EQ(log.order, (std::vector<int>{1}));
   EXPECT_EQ(sem.available(), 2);
@@ -205,7 +206,7 @@ TEST(WeightedSemaphore, RequestLargerThanCapacityFailsImmediately) {
   WeightedSemaphore sem(settings(10));
   bool called = false;
   auto r = sem.acquireAsync(11, [&](Permit) { called = true; });
-  EXPECT_EQ(r.status, Status::ExceedsCapacity);
+  EXPECT_EQ(r.status, AcquireStatus::ExceedsCapacity);
   EXPECT_FALSE(r.permit);
   EXPECT_FALSE(r.ticket);
   EXPECT_EQ(sem.waiting(), 0U);
@@ -216,10 +217,10 @@ TEST(WeightedSemaphore, QueueFullRejectsAndDestroysTheCallback) {
   WeightedSemaphore sem(settings(1, /*max_waiters=*/1));
   GrantLog log;  // before any Permit: a release at scope end may grant into it
   Permit held = sem.tryAcquire(1);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
   auto token = std::make_shared<int>(0);
   auto r = sem.acquireAsync(1, [token](Permit) {});
-  EXPECT_EQ(r.status, Status::QueueFull);
+  EXPECT_EQ(r.status, AcquireStatus::QueueFull);
   EXPECT_EQ(token.use_count(), 1);  // the rejected callback (and its capture) is gone
   EXPECT_EQ(sem.waiting(), 1U);
 }
@@ -227,9 +228,9 @@ TEST(WeightedSemaphore, QueueFullRejectsAndDestroysTheCallback) {
 TEST(WeightedSemaphore, ZeroMaxWaitersNeverQueues) {
   WeightedSemaphore sem(settings(1, /*max_waiters=*/0));
   Permit held = sem.tryAcquire(1);
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, Status::QueueFull);
+  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::QueueFull);
   held.release();
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, Status::Acquired);
+  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::Acquired);
 }
 
 TEST(WeightedSemaphore, CancelQueuedWaiterDestroysCallbackUncalled) {
@@ -238,7 +239,7 @@ TEST(WeightedSemaphore, CancelQueuedWaiterDestroysCallbackUncalled) {
   auto token = std::make_shared<int>(0);
   bool called = false;
   auto r = sem.acquireAsync(1, [token, &called](Permit) { called = true; });
-  ASSERT_EQ(r.status, Status::Queued);
+  ASSERT_EQ(r.status, AcquireStatus::Queued);
   EXPECT_EQ(token.use_count(), 2);
   EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
   EXPECT_EQ(token.use_count(), 1);
@@ -278,7 +279,7 @@ TEST(WeightedSemaphore, CancelEmptyOrForeignTicketReportsNotQueued) {
   WeightedSemaphore other(settings(1));
   Permit held = other.tryAcquire(1);
   auto r = other.acquireAsync(1, [](Permit) {});
-  ASSERT_EQ(r.status, Status::Queued);
+  ASSERT_EQ(r.status, AcquireStatus::Queued);
   EXPECT_EQ(sem.cancel(WeightedSemaphore::WaitTicket()), Cancel::NotQueued);
   EXPECT_EQ(sem.cancel(r.ticket), Cancel::NotQueued);
   EXPECT_EQ(other.waiting(), 1U);
@@ -289,9 +290,9 @@ TEST(WeightedSemaphore, CancellingABlockedHeadLetsTheWaitersBehindItThrough) {
   GrantLog log;
   Permit held = sem.tryAcquire(6);
   auto big = sem.acquireAsync(8, log.callback(1));
-  ASSERT_EQ(sem.acquireAsync(2, log.callback(2)).status, Status::Queued);
-  ASSERT_EQ(sem.acquireAsync(2, log.callback(3)).status, Status::Queued);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(4)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(2, log.callback(2)).status, AcquireStatus::Queued);
+  ASSERT_EQ(sem.acquireAsync(2, log.callback(3)).status, AcquireStatus::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(4)).status, AcquireStatus::Queued);
   EXPECT_EQ(sem.cancel(big.ticket), Cancel::Cancelled);
   EXPECT_EQ(log.order, (std::vector<int>{2, 3}));  // 4 free: 2 + 2, then 0 < 1
   EXPECT_EQ(sem.waiting(), 1U);
@@ -301,9 +302,9 @@ TEST(WeightedSemaphore, CancellingAMiddleWaiterGrantsNothing) {
   WeightedSemaphore sem(settings(2));
   GrantLog log;
   Permit held = sem.tryAcquire(2);
-  ASSERT_EQ(sem.acquireAsync(2, log.callback(1)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(2, log.callback(1)).status, AcquireStatus::Queued);
   auto mid = sem.acquireAsync(1, log.callback(2));
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, AcquireStatus::Queued);
   EXPECT_EQ(sem.cancel(mid.ticket), Cancel::Cancelled);
   EXPECT_TRUE(log.order.empty());
   held.release();
@@ -316,8 +317,8 @@ TEST(WeightedSemaphore, GrowingCapacityGrantsWaiters) {
   WeightedSemaphore sem(settings(1));
   GrantLog log;
   Permit held = sem.tryAcquire(1);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, Status::Queued);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, AcquireStatus::Queued);
   sem.setCapacity(3);
   EXPECT_EQ(log.order, (std::vector<int>{1, 2}));
   EXPECT_EQ(sem.capacity(), 3U);
@@ -333,8 +334,8 @@ TEST(WeightedSemaphore, ShrinkingNeverRevokesHeldPermits) {
   EXPECT_TRUE(a);
   EXPECT_TRUE(b);
   EXPECT_EQ(sem.available(), -3);
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, Status::Queued);
-  EXPECT_EQ(sem.acquireAsync(2, [](Permit) {}).status, Status::ExceedsCapacity);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
+  EXPECT_EQ(sem.acquireAsync(2, [](Permit) {}).status, AcquireStatus::ExceedsCapacity);
   a.release();  // pays off the deficit: -1 free, nothing granted
   EXPECT_TRUE(log.order.empty());
   EXPECT_EQ(sem.available(), -1);
@@ -348,7 +349,7 @@ TEST(WeightedSemaphore, QueuedHeadLargerThanShrunkCapacityBlocksUntilCancelled) 
   GrantLog log;
   Permit held = sem.tryAcquire(4);
   auto big = sem.acquireAsync(4, log.callback(1));
-  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, Status::Queued);
+  ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, AcquireStatus::Queued);
   sem.setCapacity(2);
   held.release();
   EXPECT_TRUE(log.order.empty());
@@ -358,8 +359,8 @@ TEST(WeightedSemaphore, QueuedHeadLargerThanShrunkCapacityBlocksUntilCancelled) 
 
 TEST(WeightedSemaphore, CapacityZeroRejectsEverythingButZeroWeight) {
   WeightedSemaphore sem(settings(0));
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, Status::ExceedsCapacity);
-  EXPECT_EQ(sem.acquireAsync(0, [](Permit) {}).status, Status::Acquired);
+  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::ExceedsCapacity);
+  EXPECT_EQ(sem.acquireAsync(0, [](Permit) {}).status, AcquireStatus::Acquired);
 }
 
 // Verifies that callbacks dropping their permit synchronously do not recurse: every grant is
@@ -381,7 +382,7 @@ TEST(WeightedSemaphore, CallbacksReleasingSynchronouslyDoNotRecurse) {
                                  --depth;
                                })
                   .status,
-              Status::Queued);
+              AcquireStatus::Queued);
   }
   held.release();
   ASSERT_EQ(order.size(), static_cast<std::size_t>(kWaiters));
@@ -405,7 +406,7 @@ TEST(WeightedSemaphore, CallbackMayReenterTheSemaphore) {
     p.release();  // grants `inner`, delivered after this callback returns
     EXPECT_FALSE(second);
   });
-  ASSERT_EQ(r.status, Status::Queued);
+  ASSERT_EQ(r.status, AcquireStatus::Queued);
   held.release();
   EXPECT_TRUE(second);
   EXPECT_EQ(sem.available(), 0);
@@ -418,7 +419,7 @@ TEST(WeightedSemaphore, DestructionDestroysQueuedCallbacksUncalled) {
     WeightedSemaphore sem(settings(1));
     Permit held = sem.tryAcquire(1);
     ASSERT_EQ(sem.acquireAsync(1, [token, &called](Permit) { called = true; }).status,
-              Status::Queued);
+              AcquireStatus::Queued);
     sem.setCapacity(0);
     held.release();  // pays off the deficit; the waiter stays queued with no permit outstanding
     EXPECT_EQ(sem.waiting(), 1U);
@@ -477,19 +478,19 @@ TEST(WeightedSemaphore, MatchesReferenceModelOnRandomOperations) {
           const std::size_t w = rng() % 5;
           const int id = next_id++;
           auto r = sem.acquireAsync(w, log.callback(id));
-          Status expected = Status::Queued;
+          AcquireStatus expected = AcquireStatus::Queued;
           if (w > capacity) {
-            expected = Status::ExceedsCapacity;
+            expected = AcquireStatus::ExceedsCapacity;
           } else if (w == 0 || (queue.empty() && available >= static_cast<std::int64_t>(w))) {
-            expected = Status::Acquired;
+            expected = AcquireStatus::Acquired;
           } else if (queue.size() >= max_waiters) {
-            expected = Status::QueueFull;
+            expected = AcquireStatus::QueueFull;
           }
           ASSERT_EQ(r.status, expected) << "seed " << seed << " step " << step;
-          if (expected == Status::Acquired) {
+          if (expected == AcquireStatus::Acquired) {
             available -= static_cast<std::int64_t>(w);
             direct.push_back(std::move(r.permit));
-          } else if (expected == Status::Queued) {
+          } else if (expected == AcquireStatus::Queued) {
             queue.push_back({id, w});
             tickets[id] = r.ticket;
             granted[id] = false;
@@ -654,12 +655,12 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
           const std::lock_guard lock(parked_mutex);
           parked.push_back(std::move(p));
         });
-        if (r.status == Status::Acquired) {
+        if (r.status == AcquireStatus::Acquired) {
           immediate.fetch_add(1);
           take(w);
           const std::lock_guard lock(parked_mutex);
           parked.push_back(std::move(r.permit));
-        } else if (r.status == Status::Queued) {
+        } else if (r.status == AcquireStatus::Queued) {
           if (rng() % 2 == 0 && sem.cancel(r.ticket) == Cancel::Cancelled) {
             cancels.fetch_add(1);
           }
@@ -718,7 +719,7 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
                                  parked.push_back(std::move(p));
                                })
                   .status,
-              Status::Queued);
+              AcquireStatus::Queued);
   }
   for (auto& p : initial) {
     parked.push_back(std::move(p));

@@ -18,7 +18,7 @@
 namespace sluice::resilience {
 namespace {
 
-using Status = WorkerPool::SubmitStatus;
+using SubmitStatus = WorkerPool::SubmitStatus;
 using TaskStatus = WorkerPool::TaskStatus;
 using Mode = WorkerPool::ShutdownMode;
 
@@ -41,7 +41,7 @@ struct BusyPool {
                     gate.wait();
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
     started.wait();
   }
   BusyPool(const BusyPool&) = delete;
@@ -91,7 +91,7 @@ TEST(WorkerPool, RunsEveryTaskOnAWorkerThreadWithRun) {
                     done.count_down();
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
   }
   done.wait();
   EXPECT_EQ(on_caller_thread.load(), 0);
@@ -106,7 +106,7 @@ TEST(WorkerPool, SingleWorkerRunsTasksInSubmissionOrder) {
     BusyPool busy(10);
     for (int i = 0; i < 10; ++i) {
       ASSERT_EQ(busy.pool.trySubmit([&order, i](TaskStatus) { order.push_back(i); }).status,
-                Status::Accepted);
+                SubmitStatus::Accepted);
     }
     busy.release();
     busy.pool.shutdown(Mode::Drain);
@@ -116,15 +116,15 @@ TEST(WorkerPool, SingleWorkerRunsTasksInSubmissionOrder) {
 
 TEST(WorkerPool, TrySubmitFailsFastWhenFullAndHandsTheTaskBack) {
   BusyPool busy(2);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
   bool invoked = false;
   TaskStatus got = TaskStatus::Run;
   auto r = busy.pool.trySubmit([&](TaskStatus s) {
     invoked = true;
     got = s;
   });
-  EXPECT_EQ(r.status, Status::QueueFull);
+  EXPECT_EQ(r.status, SubmitStatus::QueueFull);
   ASSERT_TRUE(r.task);
   EXPECT_FALSE(invoked);          // the pool never invokes a task it did not accept
   r.task(TaskStatus::Cancelled);  // the caller decides what to do with it
@@ -137,9 +137,9 @@ TEST(WorkerPool, TrySubmitFailsFastWhenFullAndHandsTheTaskBack) {
 
 TEST(WorkerPool, SubmitUntilAPastDeadlineTimesOutWithoutWaiting) {
   BusyPool busy(1);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
   auto r = busy.pool.submitUntil([](TaskStatus) {}, Clock::now() - std::chrono::seconds(1));
-  EXPECT_EQ(r.status, Status::TimedOut);
+  EXPECT_EQ(r.status, SubmitStatus::TimedOut);
   EXPECT_TRUE(r.task);
   EXPECT_EQ(busy.pool.stats().timed_out, 1U);
   busy.release();
@@ -148,10 +148,10 @@ TEST(WorkerPool, SubmitUntilAPastDeadlineTimesOutWithoutWaiting) {
 // The one real-time wait in the library: a short deadline expires while the queue stays full.
 TEST(WorkerPool, SubmitUntilTimesOutAtTheDeadlineWhenTheQueueStaysFull) {
   BusyPool busy(1);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
   const TimePoint deadline = Clock::now() + std::chrono::milliseconds(20);
   auto r = busy.pool.submitUntil([](TaskStatus) {}, deadline);
-  EXPECT_EQ(r.status, Status::TimedOut);
+  EXPECT_EQ(r.status, SubmitStatus::TimedOut);
   EXPECT_GE(Clock::now(), deadline);
   busy.release();
 }
@@ -160,22 +160,22 @@ TEST(WorkerPool, SubmitUntilWithRoomAcceptsAtOnce) {
   WorkerPool pool({.threads = 1, .queue_capacity = 4});
   std::latch ran(1);
   EXPECT_EQ(pool.submitUntil([&](TaskStatus) { ran.count_down(); }, TimePoint::min()).status,
-            Status::Accepted);
+            SubmitStatus::Accepted);
   ran.wait();
 }
 
 TEST(WorkerPool, BlockedSubmitterIsAcceptedWhenASlotFrees) {
   BusyPool busy(1);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
   std::latch ran(1);
-  Status result = Status::ShutDown;
+  SubmitStatus result = SubmitStatus::ShutDown;
   std::thread submitter([&] {
     result = busy.pool.submitUntil([&](TaskStatus) { ran.count_down(); }, TimePoint::max()).status;
   });
   waitFor([&] { return busy.pool.stats().blocked_submitters == 1; });
   busy.release();  // the worker finishes the blocker and takes the queued task: a slot frees
   submitter.join();
-  EXPECT_EQ(result, Status::Accepted);
+  EXPECT_EQ(result, SubmitStatus::Accepted);
   ran.wait();
 }
 
@@ -190,12 +190,12 @@ TEST(WorkerPool, DrainRunsEveryAcceptedTaskAndRejectsNewOnes) {
                     }
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
   }
   std::thread stopper([&] { busy.pool.shutdown(Mode::Drain); });
   waitFor([&] { return !busy.pool.stats().accepting; });
   auto late = busy.pool.trySubmit([](TaskStatus) {});
-  EXPECT_EQ(late.status, Status::ShutDown);
+  EXPECT_EQ(late.status, SubmitStatus::ShutDown);
   EXPECT_TRUE(late.task);
   busy.release();
   stopper.join();
@@ -223,7 +223,7 @@ TEST(WorkerPool, CancelInvokesQueuedTasksWithCancelledAndLetsRunningOnesFinish) 
                     cancel_order.push_back(i);
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
   }
   std::thread stopper([&] { busy.pool.shutdown(Mode::Cancel); });
   // Cancellations happen on the stopping thread while the blocker is still running.
@@ -253,7 +253,7 @@ TEST(WorkerPool, CancelCanEscalateADrainInProgress) {
                     }
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
   }
   std::thread drainer([&] { busy.pool.shutdown(Mode::Drain); });
   waitFor([&] { return !busy.pool.stats().accepting; });
@@ -269,14 +269,14 @@ TEST(WorkerPool, CancelCanEscalateADrainInProgress) {
 
 TEST(WorkerPool, ShutdownReleasesBlockedSubmittersWithTheirTask) {
   BusyPool busy(1);
-  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, Status::Accepted);
+  ASSERT_EQ(busy.pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::Accepted);
   WorkerPool::SubmitResult result;
   std::thread submitter(
       [&] { result = busy.pool.submitUntil([](TaskStatus) {}, TimePoint::max()); });
   waitFor([&] { return busy.pool.stats().blocked_submitters == 1; });
   std::thread stopper([&] { busy.pool.shutdown(Mode::Cancel); });
   submitter.join();
-  EXPECT_EQ(result.status, Status::ShutDown);
+  EXPECT_EQ(result.status, SubmitStatus::ShutDown);
   EXPECT_TRUE(result.task);
   busy.release();
   stopper.join();
@@ -287,8 +287,8 @@ TEST(WorkerPool, ShutdownIsIdempotentAndSubmitAfterwardsReportsShutDown) {
   pool.shutdown(Mode::Drain);
   pool.shutdown(Mode::Cancel);
   pool.shutdown(Mode::Drain);
-  EXPECT_EQ(pool.trySubmit([](TaskStatus) {}).status, Status::ShutDown);
-  EXPECT_EQ(pool.submitUntil([](TaskStatus) {}, TimePoint::max()).status, Status::ShutDown);
+  EXPECT_EQ(pool.trySubmit([](TaskStatus) {}).status, SubmitStatus::ShutDown);
+  EXPECT_EQ(pool.submitUntil([](TaskStatus) {}, TimePoint::max()).status, SubmitStatus::ShutDown);
 }
 
 TEST(WorkerPool, DestructorDrainsAcceptedTasks) {
@@ -298,7 +298,7 @@ TEST(WorkerPool, DestructorDrainsAcceptedTasks) {
     for (int i = 0; i < 16; ++i) {
       ASSERT_EQ(
           busy.pool.trySubmit([&](TaskStatus s) { ran += s == TaskStatus::Run ? 1 : 0; }).status,
-          Status::Accepted);
+          SubmitStatus::Accepted);
     }
     busy.release();
   }
@@ -315,9 +315,9 @@ TEST(WorkerPool, ShutdownFromInsideATaskDoesNotDeadlock) {
                     shut.count_down();
                   })
                   .status,
-              Status::Accepted);
+              SubmitStatus::Accepted);
     shut.wait();
-    EXPECT_EQ(pool.trySubmit([&](TaskStatus) { ++ran; }).status, Status::ShutDown);
+    EXPECT_EQ(pool.trySubmit([&](TaskStatus) { ++ran; }).status, SubmitStatus::ShutDown);
   }  // the destructor joins both workers
   EXPECT_EQ(ran.load(), 0);
 }
@@ -332,7 +332,7 @@ TEST(WorkerPool, AcceptsMoveOnlyTasks) {
                   done.count_down();
                 })
                 .status,
-            Status::Accepted);
+            SubmitStatus::Accepted);
   done.wait();
   EXPECT_EQ(seen.load(), 7);
 }
@@ -366,7 +366,7 @@ TEST(WorkerPoolStress, EveryAcceptedTaskRunsExactlyOnce) {
         WorkerPool::Task task([&runs, id](TaskStatus) { runs[id].fetch_add(1); });
         auto r = (i % 2 == 0) ? pool.trySubmit(std::move(task))
                               : pool.submitUntil(std::move(task), TimePoint::max());
-        if (r.status == Status::Accepted) {
+        if (r.status == SubmitStatus::Accepted) {
           ++accepted;
         } else {
           ++returned;
@@ -417,10 +417,10 @@ TEST(WorkerPoolStress, CancelRacingSubmittersAccountsForEveryTask) {
               (st == TaskStatus::Run ? record->runs : record->cancels).fetch_add(1);
             },
             TimePoint::max());
-        record->accepted = r.status == Status::Accepted;
+        record->accepted = r.status == SubmitStatus::Accepted;
         records[static_cast<std::size_t>(s)].push_back(std::move(record));
         ++submitted;
-        if (r.status == Status::ShutDown) {
+        if (r.status == SubmitStatus::ShutDown) {
           break;
         }
       }

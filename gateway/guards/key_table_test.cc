@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/common/testing_time.h"
+
 namespace sluice::gateway::guards {
 namespace {
 
@@ -18,8 +20,6 @@ config::RateLimit gcra(std::uint64_t requests, config::Millis period, std::uint6
   rl.burst = burst;
   return rl;
 }
-
-const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 
 TEST(KeyTable, EachKeyHasItsOwnLimiter) {
   const KeyLimiterFactory f(gcra(1, seconds(60), 2));

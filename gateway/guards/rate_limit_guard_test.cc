@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/common/testing_time.h"
 #include "gateway/http/head.h"
 #include "gateway/proxy/request_context.h"
 
@@ -14,8 +15,6 @@ namespace {
 
 using std::chrono::seconds;
 using Kind = RateDecision::Kind;
-
-const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 
 config::RateLimit limit(std::vector<config::RateKeyPart> key) {
   config::RateLimit rl;
@@ -33,12 +32,12 @@ std::string header(const http::LocalReply& r, std::string_view name) {
   return "<missing>";
 }
 
-struct Request {
+struct KeyedRequest {
   http::RequestHead head;
   proxy::RequestContext ctx;
   config::Route route;
-  Request(std::string_view ip, std::string_view route_name,
-          std::vector<std::pair<std::string_view, std::string_view>> fields = {}) {
+  KeyedRequest(std::string_view ip, std::string_view route_name,
+               std::vector<std::pair<std::string_view, std::string_view>> fields = {}) {
     for (const auto& [k, v] : fields) head.fields.push_back({http::Field::unknown, k, v});
     route.name = route_name;
     ctx.head = &head;
@@ -49,7 +48,7 @@ struct Request {
 
 TEST(RateLimitGuard, KeysByClientIp) {
   RateLimitGuard g("rate_limit", "api", limit({{config::RateKeyPart::Kind::ClientIp, ""}}));
-  Request a("10.0.0.1", "r"), b("10.0.0.2", "r");
+  KeyedRequest a("10.0.0.1", "r"), b("10.0.0.2", "r");
   EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Allow);
   EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Reject);
   EXPECT_EQ(g.decide(b.ctx, kT0).kind, Kind::Allow);
@@ -57,10 +56,10 @@ TEST(RateLimitGuard, KeysByClientIp) {
 
 TEST(RateLimitGuard, KeysByHeaderCaseInsensitivelyAndAMissingHeaderIsOneKey) {
   RateLimitGuard g("rate_limit", "api", limit({{config::RateKeyPart::Kind::Header, "x-api-key"}}));
-  Request k1("1.1.1.1", "r", {{"X-API-Key", "one"}});
-  Request k1_other_ip("2.2.2.2", "r", {{"x-api-key", "one"}});
-  Request k2("1.1.1.1", "r", {{"X-Api-Key", "two"}});
-  Request none1("1.1.1.1", "r"), none2("3.3.3.3", "r");
+  KeyedRequest k1("1.1.1.1", "r", {{"X-API-Key", "one"}});
+  KeyedRequest k1_other_ip("2.2.2.2", "r", {{"x-api-key", "one"}});
+  KeyedRequest k2("1.1.1.1", "r", {{"X-Api-Key", "two"}});
+  KeyedRequest none1("1.1.1.1", "r"), none2("3.3.3.3", "r");
   EXPECT_EQ(g.decide(k1.ctx, kT0).kind, Kind::Allow);
   EXPECT_EQ(g.decide(k1_other_ip.ctx, kT0).kind, Kind::Reject);  // same key, other address
   EXPECT_EQ(g.decide(k2.ctx, kT0).kind, Kind::Allow);
@@ -72,8 +71,8 @@ TEST(RateLimitGuard, CombinedKeysNeedEveryPartToMatch) {
   RateLimitGuard g("rate_limit", "api",
                    limit({{config::RateKeyPart::Kind::ClientIp, ""},
                           {config::RateKeyPart::Kind::Header, "x-user"}}));
-  Request a("1.1.1.1", "r", {{"x-user", "u"}}), b("1.1.1.2", "r", {{"x-user", "u"}});
-  Request c("1.1.1.1", "r", {{"x-user", "v"}});
+  KeyedRequest a("1.1.1.1", "r", {{"x-user", "u"}}), b("1.1.1.2", "r", {{"x-user", "u"}});
+  KeyedRequest c("1.1.1.1", "r", {{"x-user", "v"}});
   EXPECT_EQ(g.decide(a.ctx, kT0).kind, Kind::Allow);
   EXPECT_EQ(g.decide(b.ctx, kT0).kind, Kind::Allow);
   EXPECT_EQ(g.decide(c.ctx, kT0).kind, Kind::Allow);
@@ -83,7 +82,7 @@ TEST(RateLimitGuard, CombinedKeysNeedEveryPartToMatch) {
 TEST(RateLimitGuard, ARouteKeyIsOneLimiterUnlessTheGuardSpansRoutes) {
   const auto rl = limit({{config::RateKeyPart::Kind::Route, ""}});
   RateLimitGuard route_guard("rate_limit", "api", rl);
-  Request a("1.1.1.1", "one"), b("2.2.2.2", "two");
+  KeyedRequest a("1.1.1.1", "one"), b("2.2.2.2", "two");
   EXPECT_EQ(route_guard.decide(a.ctx, kT0).kind, Kind::Allow);
   EXPECT_EQ(route_guard.decide(b.ctx, kT0).kind, Kind::Reject);
   RateLimitGuard cluster_guard("cluster_rate_limit", "c", rl, /*many_routes=*/true);
@@ -144,7 +143,7 @@ TEST_P(RateLimitReload, AKeyKeepsWhatItHasLeftUnderNewNumbers) {
   // 4 at once (a leaky bucket: 1 + a burst of 3; a sliding window: 4 per minute), 1 used.
   RateLimitGuard before("rate_limit", "api", settings(window ? 4 : 1, leaky ? 3 : 4), false,
                         nullptr, kT0);
-  Request r("10.0.0.1", "r");
+  KeyedRequest r("10.0.0.1", "r");
   ASSERT_EQ(admitted(before, r.ctx, kT0, 1), 1);
   // Twice the rate and room for more at once: the key still has 3, not a full new quota. (A
   // leaky bucket keeps its fill, 1 of 1 + 7 now; a sliding window its count, 1 of 8.)
@@ -200,7 +199,7 @@ TEST(RateLimitGuard, ASharedLimiterAdmitsExactlyItsBurstUnderContention) {
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
       threads.emplace_back([&] {
-        Request r("1.1.1.1", "route");
+        KeyedRequest r("1.1.1.1", "route");
         for (int i = 0; i < 1500; ++i) {
           if (g.decide(r.ctx, now).kind == Kind::Allow) allowed.fetch_add(1);
         }

@@ -9,14 +9,14 @@ namespace sluice::gateway::net {
 namespace {
 
 constexpr std::size_t kGranule = 64;
-constexpr std::size_t kClasses = SmallObjectPool::kMaxSize / kGranule;
+constexpr std::size_t kSmallClasses = SmallObjectPool::kMaxSize / kGranule;
 constexpr std::size_t kChunkBytes = std::size_t{64} * 1024;
 
 struct FreeBlock {
   FreeBlock* next;
 };
 
-class SizeClass {
+class SmallSizeClass {
  public:
   void* allocate(std::size_t block) {
     std::lock_guard lock(mu_);
@@ -48,37 +48,37 @@ class SizeClass {
   std::vector<std::unique_ptr<std::byte[]>> chunks_;
 };
 
-std::array<SizeClass, kClasses>& classes() {
+std::array<SmallSizeClass, kSmallClasses>& smallClasses() {
   // Never destroyed: connections may be freed by static destructors until the very end.
   // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): the pool is mutable state
-  static auto* const pool = new std::array<SizeClass, kClasses>();
+  static auto* const pool = new std::array<SmallSizeClass, kSmallClasses>();
   return *pool;
 }
 
-std::size_t classOf(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }
+std::size_t smallClassOf(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }
 
 // Under AddressSanitizer every block comes from operator new, so use-after-free stays visible.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooled = false;
+constexpr bool kPoolSmallObjects = false;
 #else
-constexpr bool kPooled = true;
+constexpr bool kPoolSmallObjects = true;
 #endif
 
 }  // namespace
 
 void* SmallObjectPool::allocate(std::size_t bytes) {
-  if (!kPooled || bytes == 0 || bytes > kMaxSize) return ::operator new(bytes);
-  const std::size_t c = classOf(bytes);
-  return classes()[c].allocate((c + 1) * kGranule);
+  if (!kPoolSmallObjects || bytes == 0 || bytes > kMaxSize) return ::operator new(bytes);
+  const std::size_t c = smallClassOf(bytes);
+  return smallClasses()[c].allocate((c + 1) * kGranule);
 }
 
 void SmallObjectPool::deallocate(void* p, std::size_t bytes) noexcept {
   if (p == nullptr) return;
-  if (!kPooled || bytes == 0 || bytes > kMaxSize) {
+  if (!kPoolSmallObjects || bytes == 0 || bytes > kMaxSize) {
     ::operator delete(p);
     return;
   }
-  classes()[classOf(bytes)].deallocate(p);
+  smallClasses()[smallClassOf(bytes)].deallocate(p);
 }
 
 }  // namespace sluice::gateway::net

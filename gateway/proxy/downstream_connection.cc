@@ -41,7 +41,7 @@ std::uint64_t splitDraw(const config::Route& route, const http::RequestHead& hea
 }
 
 constexpr auto kHotIdle = std::chrono::milliseconds(250);
-constexpr std::size_t kReadChunk = std::size_t{4} * 1024;
+constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -145,7 +145,8 @@ void DownstreamConnection::closeSocket() {
 }
 
 bool DownstreamConnection::readNow() {
-  auto space = in_.prepare(kReadChunk, listener_.config.limits.header_bytes + kReadChunk);
+  auto space =
+      in_.prepare(kClientReadChunk, listener_.config.limits.header_bytes + kClientReadChunk);
   const auto n = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
   if (n <= 0) return false;
   in_.commit(static_cast<std::size_t>(n));
@@ -159,7 +160,7 @@ asio::awaitable<void> DownstreamConnection::run() {
     stats.downstream_total.inc();
     stats.downstream_active.inc();
   }
-  const std::size_t max_buffer = listener_.config.limits.header_bytes + kReadChunk;
+  const std::size_t max_buffer = listener_.config.limits.header_bytes + kClientReadChunk;
   for (;;) {
     if (readable_) {
       readable_ = false;  // resumed from park(): bytes are waiting, serve() reads them
@@ -175,7 +176,7 @@ asio::awaitable<void> DownstreamConnection::run() {
                                                   : listener_.config.timeouts.idle);
         // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
         deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
-        const auto space = in_.prepare(kReadChunk, max_buffer);
+        const auto space = in_.prepare(kClientReadChunk, max_buffer);
         auto [ec, n] = co_await socket_.async_read_some(space, net::kNoThrow);
         const bool hot_expired = deadline_.disarm();
         in_.commit(n);
@@ -246,8 +247,8 @@ asio::awaitable<bool> DownstreamConnection::serve() {
         break;
       }
     }
-    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kReadChunk,
-                                          listener_.config.limits.header_bytes + kReadChunk);
+    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kClientReadChunk,
+                                          listener_.config.limits.header_bytes + kClientReadChunk);
     if (r.status == net::IoStatus::Timeout) {
       a.head_timed_out = true;
       rejected = true;
@@ -551,8 +552,8 @@ asio::awaitable<void> DownstreamConnection::lingeringClose() {
   std::size_t discarded = 0;
   while (discarded < kLingerBytes && net::coarseNow() < until) {
     in_.consume(in_.size());
-    const auto r =
-        co_await net::readSome(socket_, deadline_, in_, until, kReadChunk, std::size_t{16} * 1024);
+    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kClientReadChunk,
+                                          std::size_t{16} * 1024);
     if (r.status != net::IoStatus::Ok) break;
     discarded += r.bytes;
   }

@@ -31,7 +31,7 @@ namespace {
 // Bytes asked of the kernel per read: 32 KiB takes a typical response (head and a 16 KiB body)
 // in one read, so it also leaves in one write: fewer syscalls and segments per request.
 constexpr std::size_t kKiB = 1024;
-constexpr std::size_t kReadChunk = 32 * kKiB;
+constexpr std::size_t kRelayReadChunk = 32 * kKiB;
 constexpr std::size_t kMaxBuffer = 64 * kKiB;        // bound on a body buffer (backpressure)
 constexpr std::size_t kMaxResponseHead = 64 * kKiB;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
@@ -480,12 +480,12 @@ auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
 
 auto Forwarder::readBody(asio::ip::tcp::socket& up) {
   return net::readSome(up, down_.deadline, scratch_.upstream_in,
-                       after(cluster_.config().io_timeout), kReadChunk, kMaxBuffer);
+                       after(cluster_.config().io_timeout), kRelayReadChunk, kMaxBuffer);
 }
 
 auto Forwarder::readRequestBody() {
   return net::readSome(down_.socket, down_.deadline, down_.in, after(down_.listener.timeouts.body),
-                       kReadChunk, kMaxBuffer) |
+                       kRelayReadChunk, kMaxBuffer) |
          asio::deferred([this](net::ReadResult r) {
            if (r.status == net::IoStatus::Timeout) {
              result_.rejected = stats::Reject::BodyTimeout;
@@ -722,7 +722,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
         }
       }
       const auto rr = co_await net::readSome(
-          up, down_.deadline, ubuf, head_deadline, kReadChunk, kMaxResponseHead + kReadChunk,
+          up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
+          kMaxResponseHead + kRelayReadChunk,
           received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
       if (rr.status == net::IoStatus::Timeout) {
         upstream_error_ = stats::UpstreamError::Timeout;

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include "gateway/common/testing_time.h"
 #include "gateway/upstream/cluster.h"
 #include "gateway/upstream/lb/round_robin.h"
 
@@ -14,37 +15,36 @@ namespace {
 
 using namespace std::chrono_literals;
 using R = ActiveHealth::Result;
-const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 TEST(ActiveHealth, FirstResultDecidesThenThresholds) {
   ActiveHealth h(3, /*healthy_threshold=*/2, /*unhealthy_threshold=*/3);
   EXPECT_EQ(h.healthyCount(), 3U);
   EXPECT_TRUE(h.healthy(0) && h.healthy(1) && h.healthy(2));
   // Host 0 answers; host 1 is down from the start: one failure takes it out at once.
-  EXPECT_FALSE(h.record(0, R::Success, t0));
-  EXPECT_TRUE(h.record(1, R::ConnectFailure, t0));
+  EXPECT_FALSE(h.record(0, R::Success, kT0));
+  EXPECT_TRUE(h.record(1, R::ConnectFailure, kT0));
   EXPECT_FALSE(h.healthy(1));
   EXPECT_EQ(h.healthyCount(), 2U);
   // Later a healthy host needs unhealthy_threshold failures in a row; a success resets the run.
-  EXPECT_FALSE(h.record(0, R::Timeout, t0 + 1s));
-  EXPECT_FALSE(h.record(0, R::BadStatus, t0 + 2s));
-  EXPECT_FALSE(h.record(0, R::Success, t0 + 3s));
-  EXPECT_FALSE(h.record(0, R::Timeout, t0 + 4s));
-  EXPECT_FALSE(h.record(0, R::BadResponse, t0 + 5s));
+  EXPECT_FALSE(h.record(0, R::Timeout, kT0 + 1s));
+  EXPECT_FALSE(h.record(0, R::BadStatus, kT0 + 2s));
+  EXPECT_FALSE(h.record(0, R::Success, kT0 + 3s));
+  EXPECT_FALSE(h.record(0, R::Timeout, kT0 + 4s));
+  EXPECT_FALSE(h.record(0, R::BadResponse, kT0 + 5s));
   EXPECT_TRUE(h.healthy(0));
-  EXPECT_TRUE(h.record(0, R::Timeout, t0 + 6s));
+  EXPECT_TRUE(h.record(0, R::Timeout, kT0 + 6s));
   EXPECT_FALSE(h.healthy(0));
   EXPECT_EQ(h.healthyCount(), 1U);
   // Back: healthy_threshold successes in a row.
   const auto generation = h.generation();
-  EXPECT_FALSE(h.record(1, R::Success, t0 + 7s));
-  EXPECT_FALSE(h.record(1, R::ConnectFailure, t0 + 8s));
-  EXPECT_FALSE(h.record(1, R::Success, t0 + 9s));
+  EXPECT_FALSE(h.record(1, R::Success, kT0 + 7s));
+  EXPECT_FALSE(h.record(1, R::ConnectFailure, kT0 + 8s));
+  EXPECT_FALSE(h.record(1, R::Success, kT0 + 9s));
   EXPECT_EQ(h.generation(), generation);
-  EXPECT_TRUE(h.record(1, R::Success, t0 + 10s));
+  EXPECT_TRUE(h.record(1, R::Success, kT0 + 10s));
   EXPECT_TRUE(h.healthy(1));
   EXPECT_NE(h.generation(), generation);
-  EXPECT_EQ(h.healthySince(1), t0 + 10s);
+  EXPECT_EQ(h.healthySince(1), kT0 + 10s);
   EXPECT_EQ(h.healthySince(2).time_since_epoch().count(), 0);  // never came back
   EXPECT_EQ(h.healthyCount(), 2U);
 
@@ -54,24 +54,24 @@ TEST(ActiveHealth, FirstResultDecidesThenThresholds) {
   EXPECT_EQ(s.results[static_cast<std::size_t>(R::Timeout)], 3U);
   EXPECT_EQ(s.results[static_cast<std::size_t>(R::Success)], 2U);
   EXPECT_EQ(s.became_unhealthy, 1U);
-  EXPECT_EQ(s.last_check, t0 + 6s);
+  EXPECT_EQ(s.last_check, kT0 + 6s);
   EXPECT_FALSE(h.status(2).checked);
 }
 
 TEST(ActiveHealth, UnhealthyHostsAreNeverPickedOutsidePanic) {
   ActiveHealth h(3, 1, 1);
-  h.record(0, R::ConnectFailure, t0);
-  h.record(2, R::ConnectFailure, t0);
+  h.record(0, R::ConnectFailure, kT0);
+  h.record(2, R::ConnectFailure, kT0);
   RoundRobin rr({1, 1, 1});
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(rr.pick({{}, 0, nullptr, t0, &h, false}), 1U);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(rr.pick({{}, 0, nullptr, kT0, &h, false}), 1U);
   // A retry that tried the one healthy host goes to it again, never to an unhealthy one.
   const std::size_t tried[] = {1};
-  EXPECT_EQ(rr.pick({tried, 0, nullptr, t0, &h, false}), 1U);
+  EXPECT_EQ(rr.pick({tried, 0, nullptr, kT0, &h, false}), 1U);
   // All down: nothing to pick - unless in panic, where every host is in.
-  h.record(1, R::Timeout, t0);
-  EXPECT_FALSE(rr.pick({{}, 0, nullptr, t0, &h, false}));
+  h.record(1, R::Timeout, kT0);
+  EXPECT_FALSE(rr.pick({{}, 0, nullptr, kT0, &h, false}));
   std::array<int, 3> seen{};
-  for (int i = 0; i < 6; ++i) ++seen.at(*rr.pick({{}, 0, nullptr, t0, &h, true}));
+  for (int i = 0; i < 6; ++i) ++seen.at(*rr.pick({{}, 0, nullptr, kT0, &h, true}));
   EXPECT_EQ(seen, (std::array<int, 3>{2, 2, 2}));
 }
 
@@ -79,11 +79,11 @@ TEST(ActiveHealth, UnhealthyHostsAreNeverPickedOutsidePanic) {
 // healthy at some point of the pick, never one that stayed unhealthy throughout.
 TEST(ActiveHealth, WorkersPickWhileTheCheckerWrites) {
   ActiveHealth h(4, 1, 1);
-  h.record(3, R::ConnectFailure, t0);  // never comes back
+  h.record(3, R::ConnectFailure, kT0);  // never comes back
   std::atomic<bool> done{false};
   std::thread checker([&] {
     for (int i = 0; i < 20'000; ++i) {
-      h.record(static_cast<std::size_t>(i % 3), i % 2 == 0 ? R::Timeout : R::Success, t0);
+      h.record(static_cast<std::size_t>(i % 3), i % 2 == 0 ? R::Timeout : R::Success, kT0);
     }
     done = true;
   });
@@ -93,7 +93,7 @@ TEST(ActiveHealth, WorkersPickWhileTheCheckerWrites) {
     workers.emplace_back([&] {
       RoundRobin rr({1, 1, 1, 1});
       while (!done) {
-        if (const auto host = rr.pick({{}, 0, nullptr, t0, &h, false})) ++picked.at(*host);
+        if (const auto host = rr.pick({{}, 0, nullptr, kT0, &h, false})) ++picked.at(*host);
       }
     });
   }

@@ -7,17 +7,18 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include "gateway/common/testing_time.h"
+
 namespace sluice::gateway::upstream {
 namespace {
 
 using namespace std::chrono_literals;
 using R = ActiveHealth::Result;
-const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 struct ClusterFixture {
   explicit ClusterFixture(config::LoadBalancing lb, std::size_t hosts, std::size_t dynamic = 0)
       : config(withHealthCheck(std::move(lb))),
-        state(std::make_shared<ClusterState>(config, hosts + dynamic, /*workers=*/1, t0)),
+        state(std::make_shared<ClusterState>(config, hosts + dynamic, /*workers=*/1, kT0)),
         health(*state->health()) {
     std::vector<HostSet::Host> statics;
     for (std::size_t i = 0; i < hosts; ++i) {
@@ -62,19 +63,19 @@ TEST(ClusterHealth, PanicBelowThresholdAnswersFromEveryHost) {
   config::LoadBalancing lb;
   lb.panic_threshold = 50;
   ClusterFixture f(lb, 4);
-  f.health.record(0, R::ConnectFailure, t0);
-  EXPECT_EQ(f.spread(300, t0), (std::vector<int>{0, 100, 100, 100}));
-  f.health.record(1, R::ConnectFailure, t0);  // 2 of 4 healthy: exactly 50 %, not below
-  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{0, 0, 100, 100}));
-  f.health.record(2, R::ConnectFailure, t0);  // 1 of 4: panic, all four share the load
-  EXPECT_EQ(f.spread(400, t0), (std::vector<int>{100, 100, 100, 100}));
+  f.health.record(0, R::ConnectFailure, kT0);
+  EXPECT_EQ(f.spread(300, kT0), (std::vector<int>{0, 100, 100, 100}));
+  f.health.record(1, R::ConnectFailure, kT0);  // 2 of 4 healthy: exactly 50 %, not below
+  EXPECT_EQ(f.spread(200, kT0), (std::vector<int>{0, 0, 100, 100}));
+  f.health.record(2, R::ConnectFailure, kT0);  // 1 of 4: panic, all four share the load
+  EXPECT_EQ(f.spread(400, kT0), (std::vector<int>{100, 100, 100, 100}));
 
   config::LoadBalancing no_panic;
   no_panic.panic_threshold = 0;
   ClusterFixture g(no_panic, 2);
-  g.health.record(0, R::ConnectFailure, t0);
-  g.health.record(1, R::ConnectFailure, t0);
-  EXPECT_FALSE(g.cluster->pick({}, 0, t0));
+  g.health.record(0, R::ConnectFailure, kT0);
+  g.health.record(1, R::ConnectFailure, kT0);
+  EXPECT_FALSE(g.cluster->pick({}, 0, kT0));
 }
 
 TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
@@ -82,20 +83,20 @@ TEST(ClusterHealth, SlowStartRampsARecoveredHost) {
   lb.slow_start = config::SlowStart{std::chrono::milliseconds(10'000), 1.0, 10};
   ClusterFixture f(lb, 2);
   // Established hosts are not ramped.
-  EXPECT_EQ(f.spread(200, t0), (std::vector<int>{100, 100}));
-  f.health.record(1, R::ConnectFailure, t0);
-  EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0}));
-  f.health.record(1, R::Success, t0 + 1s);  // back at t0 + 1 s: weight 10 % of full
-  auto s = f.spread(1100, t0 + 1s);
-  EXPECT_NEAR(s[1], 100, 2);    // 10 / (100 + 10) of 1100
-  s = f.spread(1500, t0 + 6s);  // half way: 50 / (100 + 50)
+  EXPECT_EQ(f.spread(200, kT0), (std::vector<int>{100, 100}));
+  f.health.record(1, R::ConnectFailure, kT0);
+  EXPECT_EQ(f.spread(100, kT0), (std::vector<int>{100, 0}));
+  f.health.record(1, R::Success, kT0 + 1s);  // back at kT0 + 1 s: weight 10 % of full
+  auto s = f.spread(1100, kT0 + 1s);
+  EXPECT_NEAR(s[1], 100, 2);     // 10 / (100 + 10) of 1100
+  s = f.spread(1500, kT0 + 6s);  // half way: 50 / (100 + 50)
   EXPECT_NEAR(s[1], 500, 2);
-  s = f.spread(1000, t0 + 11s);  // the window is over: full weight
+  s = f.spread(1000, kT0 + 11s);  // the window is over: full weight
   EXPECT_EQ(s[1], 500);
   // Another failure and recovery ramps again from the new instant.
-  f.health.record(1, R::Timeout, t0 + 20s);
-  f.health.record(1, R::Success, t0 + 21s);
-  s = f.spread(1100, t0 + 21s);
+  f.health.record(1, R::Timeout, kT0 + 20s);
+  f.health.record(1, R::Success, kT0 + 21s);
+  s = f.spread(1100, kT0 + 21s);
   EXPECT_NEAR(s[1], 100, 2);
 }
 
@@ -103,21 +104,21 @@ TEST(ClusterHosts, NewHostsRampUpAndLeavingHostsDrain) {
   config::LoadBalancing lb;
   lb.slow_start = config::SlowStart{std::chrono::milliseconds(10'000), 1.0, 10};
   ClusterFixture f(lb, 1, 2);
-  EXPECT_EQ(f.spread(100, t0), (std::vector<int>{100, 0, 0}));
+  EXPECT_EQ(f.spread(100, kT0), (std::vector<int>{100, 0, 0}));
   HostSet::Host joining;
   joining.address = "127.0.0.1:9100";
   joining.endpoint = {boost::asio::ip::make_address("127.0.0.1"), 9100};
   joining.source = HostSet::Source::Registry;
-  ASSERT_EQ(f.set->upsert(joining, t0), HostSet::Upsert::Added);
+  ASSERT_EQ(f.set->upsert(joining, kT0), HostSet::Upsert::Added);
   f.health.occupy(1);  // as Server::publishHosts does
-  f.cluster->applyHosts(f.set->slots(), t0);
+  f.cluster->applyHosts(f.set->slots(), kT0);
   EXPECT_EQ(f.cluster->address(1), "127.0.0.1:9100");
-  EXPECT_NEAR(f.spread(1100, t0)[1], 100, 2);   // 10 % of its weight at first
-  EXPECT_EQ(f.spread(1000, t0 + 10s)[1], 500);  // all of it after the window
-  ASSERT_EQ(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, t0 + 11s), 1U);
+  EXPECT_NEAR(f.spread(1100, kT0)[1], 100, 2);   // 10 % of its weight at first
+  EXPECT_EQ(f.spread(1000, kT0 + 10s)[1], 500);  // all of it after the window
+  ASSERT_EQ(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, kT0 + 11s), 1U);
   f.health.vacate(1);
-  f.cluster->applyHosts(f.set->slots(), t0 + 11s);
-  EXPECT_EQ(f.spread(100, t0 + 11s), (std::vector<int>{100, 0, 0}));
+  f.cluster->applyHosts(f.set->slots(), kT0 + 11s);
+  EXPECT_EQ(f.spread(100, kT0 + 11s), (std::vector<int>{100, 0, 0}));
   EXPECT_TRUE(f.cluster->address(1).empty());
   EXPECT_EQ(f.cluster->drainingPools(), 0U);  // no connection was open: nothing to drain
 }
@@ -135,7 +136,7 @@ HostSet::Host registered(std::uint16_t port, std::uint32_t weight = 1) {
 int keysOn(Cluster& c, std::size_t host, int n = 2000) {
   int on = 0;
   for (int k = 0; k < n; ++k) {
-    on += c.pick({}, static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ULL, t0) == host ? 1 : 0;
+    on += c.pick({}, static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ULL, kT0) == host ? 1 : 0;
   }
   return on;
 }
@@ -144,12 +145,12 @@ TEST(ClusterHosts, ARegisteredWeightChangeReachesAHashTable) {
   config::LoadBalancing lb;
   lb.policy = config::LbPolicy::RingHash;
   ClusterFixture f(lb, 1, 1);
-  ASSERT_EQ(f.set->upsert(registered(9100, 1), t0), HostSet::Upsert::Added);
+  ASSERT_EQ(f.set->upsert(registered(9100, 1), kT0), HostSet::Upsert::Added);
   f.health.occupy(1);
-  f.cluster->applyHosts(f.set->slots(), t0);
+  f.cluster->applyHosts(f.set->slots(), kT0);
   EXPECT_NEAR(keysOn(*f.cluster, 1), 1000, 200);
-  ASSERT_EQ(f.set->upsert(registered(9100, 9), t0), HostSet::Upsert::Updated);
-  f.cluster->applyHosts(f.set->slots(), t0);
+  ASSERT_EQ(f.set->upsert(registered(9100, 9), kT0), HostSet::Upsert::Updated);
+  f.cluster->applyHosts(f.set->slots(), kT0);
   EXPECT_NEAR(keysOn(*f.cluster, 1), 1800, 200);
 }
 
@@ -161,7 +162,7 @@ TEST(ClusterHosts, BoundedLoadsKeepCountingAcrossARebuild) {
   std::vector<int> load(5);
   const auto hot = [&](int n) {
     for (int i = 0; i < n; ++i) {
-      const auto h = f.cluster->pick({}, 42, t0);
+      const auto h = f.cluster->pick({}, 42, kT0);
       f.cluster->onStart(*h);
       ++load.at(*h);
     }
@@ -169,9 +170,9 @@ TEST(ClusterHosts, BoundedLoadsKeepCountingAcrossARebuild) {
   hot(40);
   // A host joins (the ring is rebuilt) while those 40 are in flight; 40 more of the hot key
   // are bounded together with them: ceil(1.25 x 80 / 5) = 20 at most anywhere.
-  ASSERT_EQ(f.set->upsert(registered(9200), t0), HostSet::Upsert::Added);
+  ASSERT_EQ(f.set->upsert(registered(9200), kT0), HostSet::Upsert::Added);
   f.health.occupy(4);
-  f.cluster->applyHosts(f.set->slots(), t0);
+  f.cluster->applyHosts(f.set->slots(), kT0);
   hot(40);
   EXPECT_LE(*std::max_element(load.begin(), load.end()), 20) << ::testing::PrintToString(load);
 }
@@ -181,27 +182,27 @@ TEST(ClusterHosts, AReusedSlotForgetsWhatWasLearntOfItsLastHost) {
   lb.dynamic_weights.emplace();
   lb.dynamic_weights->min_samples = 1;
   ClusterFixture f(lb, 1, 1);
-  ASSERT_EQ(f.set->upsert(registered(9100), t0), HostSet::Upsert::Added);
+  ASSERT_EQ(f.set->upsert(registered(9100), kT0), HostSet::Upsert::Added);
   f.health.occupy(1);
-  f.cluster->applyHosts(f.set->slots(), t0);
+  f.cluster->applyHosts(f.set->slots(), kT0);
   for (int i = 0; i < 50; ++i) {
     for (std::size_t h = 0; h < 2; ++h) {
       f.cluster->onStart(h);
-      f.cluster->onResult(h, f.cluster->occupant(h), {true, h == 0 ? 10ms : 40ms, t0, 200, 0});
+      f.cluster->onResult(h, f.cluster->occupant(h), {true, h == 0 ? 10ms : 40ms, kT0, 200, 0});
     }
   }
-  f.spread(1, t0 + 1s);  // the weights are refreshed every update_interval
+  f.spread(1, kT0 + 1s);  // the weights are refreshed every update_interval
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
   // The slow host leaves; another takes its slot and starts with no record (no data: the mean
   // factor of the hosts with data, here 1).
-  ASSERT_TRUE(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, t0 + 1s));
-  ASSERT_EQ(f.set->upsert(registered(9101), t0 + 1s), HostSet::Upsert::Added);
-  f.cluster->applyHosts(f.set->slots(), t0 + 1s);
+  ASSERT_TRUE(f.set->remove("127.0.0.1:9100", HostSet::Source::Registry, kT0 + 1s));
+  ASSERT_EQ(f.set->upsert(registered(9101), kT0 + 1s), HostSet::Upsert::Added);
+  f.cluster->applyHosts(f.set->slots(), kT0 + 1s);
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 1.0);
   // A late result of the host that left is not held against the newcomer.
   const std::uint64_t old_occupant = 1;  // not the newcomer's
-  f.cluster->onResult(1, old_occupant, {true, 400ms, t0 + 1s, 200, 0});
-  f.spread(1, t0 + 2s);
+  f.cluster->onResult(1, old_occupant, {true, 400ms, kT0 + 1s, 200, 0});
+  f.spread(1, kT0 + 2s);
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 1.0);
 }
 
@@ -213,21 +214,21 @@ TEST(ClusterWeights, DynamicWeightsFollowObservedLatency) {
   // Host 1 answers four times slower than host 0: its weight falls to a quarter.
   for (int i = 0; i < 50; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, 200, 0});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, kT0, 200, 0});
     f.cluster->onStart(1);
-    f.cluster->onResult(1, f.cluster->occupant(1), {true, 40ms, t0, 200, 0});
+    f.cluster->onResult(1, f.cluster->occupant(1), {true, 40ms, kT0, 200, 0});
   }
-  EXPECT_EQ(f.spread(1250, t0), (std::vector<int>{1000, 250}));
+  EXPECT_EQ(f.spread(1250, kT0), (std::vector<int>{1000, 250}));
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
   // Errors cost weight too: host 0 now fails a third of its requests (50 of 150), so its raw
   // factor is 2/3; factors are relative to the best host, so host 1 climbs to 0.25 / (2/3).
   for (int i = 0; i < 100; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, i % 2 == 0 ? 503 : 200, 0});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, kT0, i % 2 == 0 ? 503 : 200, 0});
   }
-  f.spread(1, t0 + 500ms);  // not due before update_interval
+  f.spread(1, kT0 + 500ms);  // not due before update_interval
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(1), 0.25);
-  f.spread(1, t0 + 1s);
+  f.spread(1, kT0 + 1s);
   EXPECT_DOUBLE_EQ(f.cluster->weightFactor(0), 1.0);
   EXPECT_NEAR(f.cluster->weightFactor(1), 0.375, 0.01);
 }
@@ -242,11 +243,11 @@ TEST(ClusterWeights, DynamicWeightsFollowReportedUtilization) {
   // Same request rate, host 1 reports twice the utilization: half the capacity.
   for (int i = 0; i < 50; ++i) {
     f.cluster->onStart(0);
-    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, t0, 200, 0.3});
+    f.cluster->onResult(0, f.cluster->occupant(0), {true, 10ms, kT0, 200, 0.3});
     f.cluster->onStart(1);
-    f.cluster->onResult(1, f.cluster->occupant(1), {true, 10ms, t0, 200, 0.6});
+    f.cluster->onResult(1, f.cluster->occupant(1), {true, 10ms, kT0, 200, 0.6});
   }
-  EXPECT_EQ(f.spread(300, t0), (std::vector<int>{200, 100}));
+  EXPECT_EQ(f.spread(300, kT0), (std::vector<int>{200, 100}));
 }
 
 TEST(ClusterWeights, BoundedLoadSpreadsAHotKey) {
@@ -261,10 +262,10 @@ TEST(ClusterWeights, BoundedLoadSpreadsAHotKey) {
   std::vector<int> plain_load(4);
   std::vector<int> bounded_load(4);
   for (int i = 0; i < 40; ++i) {
-    const auto h = p.cluster->pick({}, 42, t0);
+    const auto h = p.cluster->pick({}, 42, kT0);
     p.cluster->onStart(*h);
     ++plain_load.at(*h);
-    const auto g = b.cluster->pick({}, 42, t0);
+    const auto g = b.cluster->pick({}, 42, kT0);
     b.cluster->onStart(*g);
     ++bounded_load.at(*g);
   }
@@ -273,9 +274,9 @@ TEST(ClusterWeights, BoundedLoadSpreadsAHotKey) {
   // Once the requests finish, the key goes home again.
   for (std::size_t h = 0; h < 4; ++h) {
     for (int i = 0; i < bounded_load[h]; ++i)
-      b.cluster->onResult(h, b.cluster->occupant(h), {true, 1ms, t0, 200, 0});
+      b.cluster->onResult(h, b.cluster->occupant(h), {true, 1ms, kT0, 200, 0});
   }
-  EXPECT_EQ(b.cluster->pick({}, 42, t0), p.cluster->pick({}, 42, t0));
+  EXPECT_EQ(b.cluster->pick({}, 42, kT0), p.cluster->pick({}, 42, kT0));
 }
 
 }  // namespace

@@ -3,13 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "gateway/common/testing_time.h"
+
 namespace sluice::gateway::upstream {
 namespace {
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using S = HostSet::Source;
-const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
 
 HostSet::Host host(const std::string& address, S source, std::uint32_t weight = 1,
                    std::chrono::milliseconds ttl = 0ms) {
@@ -26,59 +27,59 @@ TEST(HostSet, RegistersRenewsAndRefuses) {
   EXPECT_EQ(set.capacity(), 3U);
   EXPECT_EQ(set.occupied(), 1U);
   const auto v0 = set.version();
-  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 1, 10s), t0), HostSet::Upsert::Added);
+  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 1, 10s), kT0), HostSet::Upsert::Added);
   EXPECT_EQ(set.find("10.0.0.2:80"), 1U);
-  EXPECT_EQ(set.slots()[1].added, t0);
-  EXPECT_EQ(set.slots()[1].expires, t0 + 10s);
+  EXPECT_EQ(set.slots()[1].added, kT0);
+  EXPECT_EQ(set.slots()[1].expires, kT0 + 10s);
   EXPECT_GT(set.version(), v0);
   // A renewal with the same weight moves the expiry only: nothing for the workers.
   const auto v1 = set.version();
-  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 1, 10s), t0 + 5s),
+  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 1, 10s), kT0 + 5s),
             HostSet::Upsert::Updated);
-  EXPECT_EQ(set.slots()[1].expires, t0 + 15s);
+  EXPECT_EQ(set.slots()[1].expires, kT0 + 15s);
   EXPECT_EQ(set.version(), v1);
-  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 3, 10s), t0 + 5s),
+  EXPECT_EQ(set.upsert(host("10.0.0.2:80", S::Registry, 3, 10s), kT0 + 5s),
             HostSet::Upsert::Updated);
   EXPECT_GT(set.version(), v1);
-  EXPECT_EQ(set.slots()[1].added, t0);  // the same occupant
+  EXPECT_EQ(set.slots()[1].added, kT0);  // the same occupant
   // The static host's address cannot be registered; a full set refuses.
-  EXPECT_EQ(set.upsert(host("10.0.0.1:80", S::Registry), t0), HostSet::Upsert::Conflict);
-  EXPECT_EQ(set.upsert(host("10.0.0.3:80", S::Registry), t0), HostSet::Upsert::Added);
-  EXPECT_EQ(set.upsert(host("10.0.0.4:80", S::Registry), t0), HostSet::Upsert::Full);
+  EXPECT_EQ(set.upsert(host("10.0.0.1:80", S::Registry), kT0), HostSet::Upsert::Conflict);
+  EXPECT_EQ(set.upsert(host("10.0.0.3:80", S::Registry), kT0), HostSet::Upsert::Added);
+  EXPECT_EQ(set.upsert(host("10.0.0.4:80", S::Registry), kT0), HostSet::Upsert::Full);
   // Only the owning source removes; static hosts never leave.
-  EXPECT_FALSE(set.remove("10.0.0.1:80", S::Static, t0));
-  EXPECT_FALSE(set.remove("10.0.0.3:80", S::File, t0));
-  EXPECT_EQ(set.remove("10.0.0.3:80", S::Registry, t0), 2U);
+  EXPECT_FALSE(set.remove("10.0.0.1:80", S::Static, kT0));
+  EXPECT_FALSE(set.remove("10.0.0.3:80", S::File, kT0));
+  EXPECT_EQ(set.remove("10.0.0.3:80", S::Registry, kT0), 2U);
   EXPECT_TRUE(set.slots()[2].empty());
 }
 
 TEST(HostSet, ExpiresMissedHeartbeatsAndReusesTheLongestEmptySlot) {
   HostSet set({}, 3);
-  set.upsert(host("10.0.0.1:80", S::Registry, 1, 2s), t0);
-  set.upsert(host("10.0.0.2:80", S::Registry, 1, 5s), t0);
-  set.upsert(host("10.0.0.3:80", S::Registry, 1, 0ms), t0);  // no TTL: stays
-  EXPECT_TRUE(set.expire(t0 + 2s - 1ns).empty());
-  EXPECT_THAT(set.expire(t0 + 2s), ElementsAre("10.0.0.1:80"));
-  EXPECT_THAT(set.expire(t0 + 1h), ElementsAre("10.0.0.2:80"));
+  set.upsert(host("10.0.0.1:80", S::Registry, 1, 2s), kT0);
+  set.upsert(host("10.0.0.2:80", S::Registry, 1, 5s), kT0);
+  set.upsert(host("10.0.0.3:80", S::Registry, 1, 0ms), kT0);  // no TTL: stays
+  EXPECT_TRUE(set.expire(kT0 + 2s - 1ns).empty());
+  EXPECT_THAT(set.expire(kT0 + 2s), ElementsAre("10.0.0.1:80"));
+  EXPECT_THAT(set.expire(kT0 + 1h), ElementsAre("10.0.0.2:80"));
   EXPECT_EQ(set.occupied(), 1U);
   // Slot 0 went empty first: the next host takes it, not slot 1 (drained just now).
   const auto old = set.slots()[0].occupant;
-  set.upsert(host("10.0.0.4:80", S::Registry), t0 + 2h);
+  set.upsert(host("10.0.0.4:80", S::Registry), kT0 + 2h);
   EXPECT_EQ(set.find("10.0.0.4:80"), 0U);
   EXPECT_NE(set.slots()[0].occupant, old);
 }
 
 TEST(HostSet, ReplaceMakesAFileSourceExact) {
   HostSet set({host("10.0.0.1:80", S::Static)}, 3);
-  set.upsert(host("10.0.0.9:80", S::Registry), t0);
+  set.upsert(host("10.0.0.9:80", S::Registry), kT0);
   auto refused = set.replace(
       S::File,
       {host("10.0.0.2:80", S::File), host("10.0.0.3:80", S::File, 4), host("10.0.0.1:80", S::File)},
-      t0);
+      kT0);
   EXPECT_THAT(refused, ElementsAre("10.0.0.1:80"));  // the static one stays static
   EXPECT_EQ(set.occupied(), 4U);
   const auto kept = set.slots()[*set.find("10.0.0.3:80")].occupant;
-  refused = set.replace(S::File, {host("10.0.0.3:80", S::File, 4)}, t0 + 1s);
+  refused = set.replace(S::File, {host("10.0.0.3:80", S::File, 4)}, kT0 + 1s);
   EXPECT_TRUE(refused.empty());
   EXPECT_FALSE(set.find("10.0.0.2:80"));
   EXPECT_EQ(set.slots()[*set.find("10.0.0.3:80")].occupant, kept);  // unchanged host, same id

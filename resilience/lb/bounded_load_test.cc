@@ -10,17 +10,13 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <xxhash.h>
 
+#include "resilience/lb/hash_test_support.h"
 #include "resilience/lb/ring_hash.h"
 #include "resilience/lb/weighted_host.h"
 
 namespace sluice::resilience {
 namespace {
-
-std::uint64_t xxh3(std::string_view data, std::uint64_t seed) {
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
-}
 
 std::vector<WeightedHost> hosts(const std::vector<std::uint32_t>& weights) {
   std::vector<WeightedHost> out;

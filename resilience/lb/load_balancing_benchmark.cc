@@ -15,10 +15,10 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <xxhash.h>
 
 #include "resilience/clock.h"
 #include "resilience/lb/bounded_load.h"
+#include "resilience/lb/hash_test_support.h"
 #include "resilience/lb/host_stats.h"
 #include "resilience/lb/least_connections.h"
 #include "resilience/lb/maglev.h"
@@ -33,10 +33,6 @@
 
 namespace sluice::resilience {
 namespace {
-
-std::uint64_t xxh3(std::string_view data, std::uint64_t seed) {
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
-}
 
 // Per-host state a gateway worker would hold.
 struct Fleet {

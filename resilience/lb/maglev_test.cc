@@ -14,16 +14,13 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "resilience/lb/hash_test_support.h"
 #include "resilience/lb/weighted_host.h"
 
 namespace sluice::resilience {
 namespace {
 
-std::uint64_t xxh3(std::string_view data, std::uint64_t seed) {
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
-}
-
-std::vector<WeightedHost> hostsNamed(int count) {
+std::vector<WeightedHost> maglevHosts(int count) {
   std::vector<WeightedHost> hosts;
   hosts.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
@@ -33,7 +30,7 @@ std::vector<WeightedHost> hostsNamed(int count) {
   return hosts;
 }
 
-std::vector<std::uint64_t> keyHashes(int count) {
+std::vector<std::uint64_t> sessionKeyHashes(int count) {
   std::vector<std::uint64_t> keys;
   keys.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
@@ -55,7 +52,7 @@ TEST(Maglev, ValidateRequiresAPrimeTableSize) {
 }
 
 TEST(Maglev, InvalidTableSizeFallsBackToTheNextPrime) {
-  const auto table = Maglev::build(hostsNamed(3), Maglev::Settings{65536}, xxh3);
+  const auto table = Maglev::build(maglevHosts(3), Maglev::Settings{65536}, xxh3);
   EXPECT_EQ(table->tableSize(), 65537U);
 }
 
@@ -68,7 +65,7 @@ TEST(Maglev, EmptyOrZeroWeightTablePicksNothing) {
 
 TEST(Maglev, EqualWeightsHoldEntriesDifferingByAtMostOne) {
   for (const int hosts : {1, 3, 10, 100, 650}) {
-    const auto table = Maglev::build(hostsNamed(hosts), Maglev::Settings{}, xxh3);
+    const auto table = Maglev::build(maglevHosts(hosts), Maglev::Settings{}, xxh3);
     std::size_t low = table->tableSize();
     std::size_t high = 0;
     std::size_t total = 0;
@@ -94,7 +91,7 @@ TEST(Maglev, EntriesFollowWeightsWithinTwo) {
 
 // Verifies the slot counts are what the table holds, and that picks read the table.
 TEST(Maglev, SlotCountsMatchTheTableAndPicksReadIt) {
-  const auto table = Maglev::build(hostsNamed(7), Maglev::Settings{251}, xxh3);
+  const auto table = Maglev::build(maglevHosts(7), Maglev::Settings{251}, xxh3);
   std::vector<std::size_t> counted(7, 0);
   for (std::size_t slot = 0; slot < table->tableSize(); ++slot) {
     ++counted[table->slotHost(slot)];
@@ -110,8 +107,8 @@ TEST(Maglev, SlotCountsMatchTheTableAndPicksReadIt) {
 // keys: besides the removed host's own ~1 % of keys, under 1 % of all keys move (Maglev trades
 // a little disruption for perfect balance; 0.52 % measured with xxh3).
 TEST(Maglev, RemovingAHostDisturbsFewOtherKeys) {
-  const std::vector<std::uint64_t> keys = keyHashes(100000);
-  std::vector<WeightedHost> hosts = hostsNamed(100);
+  const std::vector<std::uint64_t> keys = sessionKeyHashes(100000);
+  std::vector<WeightedHost> hosts = maglevHosts(100);
   const auto before = Maglev::build(hosts, Maglev::Settings{}, xxh3);
   hosts.erase(hosts.begin() + 50);
   const auto after = Maglev::build(hosts, Maglev::Settings{}, xxh3);
@@ -133,8 +130,8 @@ TEST(Maglev, RemovingAHostDisturbsFewOtherKeys) {
 }
 
 TEST(Maglev, AddingAHostMovesAboutItsShare) {
-  const std::vector<std::uint64_t> keys = keyHashes(100000);
-  std::vector<WeightedHost> hosts = hostsNamed(100);
+  const std::vector<std::uint64_t> keys = sessionKeyHashes(100000);
+  std::vector<WeightedHost> hosts = maglevHosts(100);
   const auto before = Maglev::build(hosts, Maglev::Settings{}, xxh3);
   hosts.push_back(WeightedHost{"new-host", 1});
   const auto after = Maglev::build(hosts, Maglev::Settings{}, xxh3);
@@ -151,9 +148,9 @@ TEST(Maglev, AddingAHostMovesAboutItsShare) {
 }
 
 TEST(Maglev, IneligibleHostsKeysSpreadOthersStay) {
-  const auto table = Maglev::build(hostsNamed(10), Maglev::Settings{}, xxh3);
+  const auto table = Maglev::build(maglevHosts(10), Maglev::Settings{}, xxh3);
   std::vector<int> received(10, 0);
-  for (const std::uint64_t key : keyHashes(50000)) {
+  for (const std::uint64_t key : sessionKeyHashes(50000)) {
     const std::size_t home = *table->pick(key);
     const std::size_t chosen = *table->pick(key, [](std::size_t i) { return i != 3; });
     if (home != 3) {
@@ -171,23 +168,23 @@ TEST(Maglev, IneligibleHostsKeysSpreadOthersStay) {
 }
 
 TEST(Maglev, FindsTheOnlyEligibleHostOrNone) {
-  const auto table = Maglev::build(hostsNamed(300), Maglev::Settings{}, xxh3);
-  for (const std::uint64_t key : keyHashes(200)) {
+  const auto table = Maglev::build(maglevHosts(300), Maglev::Settings{}, xxh3);
+  for (const std::uint64_t key : sessionKeyHashes(200)) {
     EXPECT_EQ(table->pick(key, [](std::size_t i) { return i == 201; }), 201U);
     EXPECT_EQ(table->pick(key, [](std::size_t) { return false; }), std::nullopt);
   }
 }
 
 TEST(Maglev, BuildIsDeterministic) {
-  const auto a = Maglev::build(hostsNamed(37), Maglev::Settings{}, xxh3);
-  const auto b = Maglev::build(hostsNamed(37), Maglev::Settings{}, xxh3);
+  const auto a = Maglev::build(maglevHosts(37), Maglev::Settings{}, xxh3);
+  const auto b = Maglev::build(maglevHosts(37), Maglev::Settings{}, xxh3);
   for (std::size_t slot = 0; slot < a->tableSize(); ++slot) {
     ASSERT_EQ(a->slotHost(slot), b->slotHost(slot));
   }
 }
 
 TEST(Maglev, RebuildReturnsTheSameTableOnlyWhenNothingChanged) {
-  const std::vector<WeightedHost> hosts = hostsNamed(10);
+  const std::vector<WeightedHost> hosts = maglevHosts(10);
   const auto table = Maglev::build(hosts, Maglev::Settings{}, xxh3);
   EXPECT_EQ(Maglev::rebuild(table, hosts, Maglev::Settings{}, xxh3), table);
   std::vector<WeightedHost> heavier = hosts;
@@ -201,9 +198,9 @@ TEST(Maglev, RebuildReturnsTheSameTableOnlyWhenNothingChanged) {
 
 // Verifies concurrent picks on one shared immutable table agree with single-threaded answers.
 TEST(MaglevStress, SharedTableServesConcurrentPicks) {
-  const std::vector<std::uint64_t> keys = keyHashes(20000);
+  const std::vector<std::uint64_t> keys = sessionKeyHashes(20000);
   const std::shared_ptr<const Maglev> table =
-      Maglev::build(hostsNamed(50), Maglev::Settings{}, xxh3);
+      Maglev::build(maglevHosts(50), Maglev::Settings{}, xxh3);
   std::vector<std::size_t> expected;
   expected.reserve(keys.size());
   for (const std::uint64_t key : keys) {

@@ -15,16 +15,13 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include "resilience/lb/hash_test_support.h"
 #include "resilience/lb/weighted_host.h"
 
 namespace sluice::resilience {
 namespace {
 
-std::uint64_t xxh3(std::string_view data, std::uint64_t seed) {
-  return XXH3_64bits_withSeed(data.data(), data.size(), seed);
-}
-
-std::vector<WeightedHost> hostsNamed(int count, int first = 0) {
+std::vector<WeightedHost> ringHosts(int count, int first = 0) {
   std::vector<WeightedHost> hosts;
   for (int i = first; i < first + count; ++i) {
     hosts.push_back(WeightedHost{"10.0.0." + std::to_string(i) + ":8080", 1});
@@ -32,7 +29,7 @@ std::vector<WeightedHost> hostsNamed(int count, int first = 0) {
   return hosts;
 }
 
-std::vector<std::uint64_t> keyHashes(int count) {
+std::vector<std::uint64_t> userKeyHashes(int count) {
   std::vector<std::uint64_t> keys;
   keys.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
@@ -79,7 +76,7 @@ TEST(RingHash, MaxRingSizeScalesEveryHostDownKeepingAtLeastOnePoint) {
 // Verifies the lookup boundary: a key equal to a point's hash belongs to that point; one above
 // belongs to the next; past the last point the ring wraps to the first.
 TEST(RingHash, KeyGoesToTheFirstPointAtOrAfterIt) {
-  const auto ring = RingHash::build(hostsNamed(5), RingHash::Settings{}, xxh3);
+  const auto ring = RingHash::build(ringHosts(5), RingHash::Settings{}, xxh3);
   for (std::size_t p = 0; p + 1 < ring->pointCount(); p += 37) {
     EXPECT_EQ(ring->firstPoint(ring->pointHash(p)), p);
     if (ring->pointHash(p + 1) > ring->pointHash(p) + 1) {
@@ -100,7 +97,7 @@ TEST(RingHash, FirstPointMatchesABinarySearch) {
   for (const int hosts : {1, 2, 3, 10, 77}) {
     RingHash::Settings settings;
     settings.vnodes_per_weight_unit = static_cast<std::uint32_t>(1 + rng() % 50);
-    const auto ring = RingHash::build(hostsNamed(hosts), settings, xxh3);
+    const auto ring = RingHash::build(ringHosts(hosts), settings, xxh3);
     std::vector<std::uint64_t> hashes(ring->pointCount());
     for (std::size_t p = 0; p < hashes.size(); ++p) {
       hashes[p] = ring->pointHash(p);
@@ -119,8 +116,8 @@ TEST(RingHash, FirstPointMatchesABinarySearch) {
 // Verifies the consistent-hashing property over 100k keys with the default settings: adding an
 // 11th host moves at most 1.2x the ideal 1/11 of the keys, and every moved key goes to it.
 TEST(RingHash, AddingOneHostToTenMovesFewKeysAllToTheNewHost) {
-  const std::vector<std::uint64_t> keys = keyHashes(100000);
-  std::vector<WeightedHost> hosts = hostsNamed(10);
+  const std::vector<std::uint64_t> keys = userKeyHashes(100000);
+  std::vector<WeightedHost> hosts = ringHosts(10);
   const auto before = RingHash::build(hosts, RingHash::Settings{}, xxh3);
   hosts.push_back(WeightedHost{"10.0.0.10:8080", 1});
   const auto after = RingHash::build(hosts, RingHash::Settings{}, xxh3);
@@ -138,8 +135,8 @@ TEST(RingHash, AddingOneHostToTenMovesFewKeysAllToTheNewHost) {
 }
 
 TEST(RingHash, RemovingAHostMovesOnlyItsKeys) {
-  const std::vector<std::uint64_t> keys = keyHashes(50000);
-  std::vector<WeightedHost> hosts = hostsNamed(10);
+  const std::vector<std::uint64_t> keys = userKeyHashes(50000);
+  std::vector<WeightedHost> hosts = ringHosts(10);
   const auto before = RingHash::build(hosts, RingHash::Settings{}, xxh3);
   hosts.erase(hosts.begin() + 3);
   const auto after = RingHash::build(hosts, RingHash::Settings{}, xxh3);
@@ -157,7 +154,7 @@ TEST(RingHash, KeySharesFollowWeights) {
   settings.vnodes_per_weight_unit = 1000;
   const auto ring = RingHash::build({{"a", 1}, {"b", 2}, {"c", 3}}, settings, xxh3);
   std::vector<int> counts(3, 0);
-  for (const std::uint64_t key : keyHashes(60000)) {
+  for (const std::uint64_t key : userKeyHashes(60000)) {
     ++counts[*ring->pick(key)];
   }
   EXPECT_NEAR(counts[0], 10000, 1000);
@@ -168,9 +165,9 @@ TEST(RingHash, KeySharesFollowWeights) {
 // Verifies that an ineligible host's keys go to the next eligible host clockwise and nobody
 // else's keys move.
 TEST(RingHash, IneligibleHostsKeysWalkClockwiseOthersStay) {
-  const auto ring = RingHash::build(hostsNamed(8), RingHash::Settings{}, xxh3);
+  const auto ring = RingHash::build(ringHosts(8), RingHash::Settings{}, xxh3);
   const auto not_five = [](std::size_t i) { return i != 5; };
-  for (const std::uint64_t key : keyHashes(20000)) {
+  for (const std::uint64_t key : userKeyHashes(20000)) {
     const std::size_t home = *ring->pick(key);
     const std::size_t chosen = *ring->pick(key, not_five);
     if (home != 5) {
@@ -186,25 +183,25 @@ TEST(RingHash, IneligibleHostsKeysWalkClockwiseOthersStay) {
 }
 
 TEST(RingHash, FindsTheOnlyEligibleHostPastTheWalkLimit) {
-  const auto ring = RingHash::build(hostsNamed(500), RingHash::Settings{}, xxh3);
-  for (const std::uint64_t key : keyHashes(200)) {
+  const auto ring = RingHash::build(ringHosts(500), RingHash::Settings{}, xxh3);
+  for (const std::uint64_t key : userKeyHashes(200)) {
     EXPECT_EQ(ring->pick(key, [](std::size_t i) { return i == 123; }), 123U);
     EXPECT_EQ(ring->pick(key, [](std::size_t) { return false; }), std::nullopt);
   }
 }
 
 TEST(RingHash, BuildIsDeterministicAndIndependentOfHostOrder) {
-  std::vector<WeightedHost> hosts = hostsNamed(20);
+  std::vector<WeightedHost> hosts = ringHosts(20);
   const auto a = RingHash::build(hosts, RingHash::Settings{}, xxh3);
   std::reverse(hosts.begin(), hosts.end());
   const auto b = RingHash::build(hosts, RingHash::Settings{}, xxh3);
-  for (const std::uint64_t key : keyHashes(5000)) {
+  for (const std::uint64_t key : userKeyHashes(5000)) {
     ASSERT_EQ(a->host(*a->pick(key)).identity, b->host(*b->pick(key)).identity);
   }
 }
 
 TEST(RingHash, RebuildReturnsTheSameTableWhenNothingChanged) {
-  const std::vector<WeightedHost> hosts = hostsNamed(10);
+  const std::vector<WeightedHost> hosts = ringHosts(10);
   const auto ring = RingHash::build(hosts, RingHash::Settings{}, xxh3);
   EXPECT_EQ(RingHash::rebuild(ring, hosts, RingHash::Settings{}, xxh3), ring);
   std::vector<WeightedHost> heavier = hosts;
@@ -223,7 +220,7 @@ TEST(RingHash, IncrementalRebuildEqualsAFullBuildAndHashesOnlyChanges) {
   std::mt19937_64 rng(21);
   RingHash::Settings settings;
   settings.vnodes_per_weight_unit = 20;
-  std::vector<WeightedHost> hosts = hostsNamed(15);
+  std::vector<WeightedHost> hosts = ringHosts(15);
   int next_name = 100;
   std::shared_ptr<const RingHash> ring = RingHash::build(hosts, settings, xxh3);
   for (int round = 0; round < 40; ++round) {
@@ -275,11 +272,11 @@ TEST(RingHash, ValidateExplainsBadSettings) {
 // Verifies that immutable rings shared by shared_ptr<const> serve concurrent picks while a writer
 // publishes incrementally rebuilt rings: every pick matches the answer of the version it used.
 TEST(RingHashStress, SharedTablesServeConcurrentPicksDuringRebuilds) {
-  const std::vector<std::uint64_t> keys = keyHashes(2000);
+  const std::vector<std::uint64_t> keys = userKeyHashes(2000);
   std::vector<std::shared_ptr<const RingHash>> versions;
   std::vector<std::vector<std::size_t>> expected;
   for (int v = 0; v < 4; ++v) {
-    versions.push_back(RingHash::build(hostsNamed(10 + v), RingHash::Settings{}, xxh3));
+    versions.push_back(RingHash::build(ringHosts(10 + v), RingHash::Settings{}, xxh3));
     expected.emplace_back();
     for (const std::uint64_t key : keys) {
       expected.back().push_back(*versions.back()->pick(key));
@@ -321,7 +318,7 @@ TEST(RingHashStress, SharedTablesServeConcurrentPicksDuringRebuilds) {
       const std::size_t version = static_cast<std::size_t>(round) % versions.size();
       auto rebuilt =
           RingHash::rebuild(versions[(version + 1) % versions.size()],
-                            hostsNamed(10 + static_cast<int>(version)), RingHash::Settings{}, xxh3);
+                            ringHosts(10 + static_cast<int>(version)), RingHash::Settings{}, xxh3);
       const std::lock_guard<std::mutex> lock(mutex);
       current = std::move(rebuilt);
       current_version = version;
