@@ -19,7 +19,7 @@ using upstream::HostSet;
 
 namespace {
 
-constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+constexpr auto kRegistrySweepEvery = std::chrono::milliseconds(100);
 constexpr std::size_t kMaxMetadata = 32;
 constexpr std::size_t kMaxMetadataText = 256;
 
@@ -99,7 +99,7 @@ void DiscoveryService::sweep() {
     }
     if (!gone.empty()) publish_(c);
   }
-  sweep_timer_.expires_after(kSweepEvery);
+  sweep_timer_.expires_after(kRegistrySweepEvery);
   sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec && !stopped_) sweep();
   });

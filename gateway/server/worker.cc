@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(10);
-constexpr auto kSweepEvery = std::chrono::seconds(1);
+constexpr auto kPoolSweepEvery = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -293,7 +293,7 @@ asio::awaitable<void> Worker::acceptLoop(WorkerListener& l) {
 
 asio::awaitable<void> Worker::tickLoop() {
   asio::steady_timer timer(io_);
-  auto next_sweep = Clock::now() + kSweepEvery;
+  auto next_sweep = Clock::now() + kPoolSweepEvery;
   for (;;) {
     timer.expires_after(kTick);
     auto [ec] = co_await timer.async_wait(net::kNoThrow);
@@ -301,7 +301,7 @@ asio::awaitable<void> Worker::tickLoop() {
     const auto now = Clock::now();
     wheel_.advance(now);
     if (now >= next_sweep) {
-      next_sweep = now + kSweepEvery;
+      next_sweep = now + kPoolSweepEvery;
       for (auto* c : liveClusters()) c->sweep(now);
       if (cold_since_trim_ > 0) {
         // Connections that went cold freed their per-request memory; the allocator keeps freed
