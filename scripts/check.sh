@@ -5,6 +5,8 @@
 #   2. release build: unit tests (GoogleTest) and black-box integration tests (pytest);
 #   3. ASan+UBSan build: the same unit and integration tests;
 #   4. TSan build: the unit tests, including every multi-threaded stress test.
+# The release build compiles every file alone (include hygiene); the sanitizer builds compile
+# the same sources in unity batches with -g1 (CMakePresets.json), for time.
 # Each stage prints its duration. Set SLUICE_CHECK_STAGES="release asan" to run a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
