@@ -242,6 +242,19 @@ struct Subset {
   friend bool operator==(const Subset&, const Subset&) = default;
 };
 
+// A share of a route's requests copied to another cluster, fire-and-forget (proxy/mirror.h): the
+// copy never delays or fails the request it copies, and its response is read and dropped.
+struct Mirror {
+  std::string cluster;
+  double percent = 100;                // of the route's forwarded requests, 0-100
+  std::uint64_t max_body = 64 * 1024;  // a request with a larger body is not copied
+  Millis timeout{1'000};               // the copy's whole exchange, connect to last byte
+  std::uint32_t max_in_flight = 256;   // copies running at once, per worker; more are dropped
+  friend bool operator==(const Mirror&, const Mirror&) = default;
+
+  static constexpr std::uint64_t kMaxBody = 16ULL * 1024 * 1024;
+};
+
 // Fields a route changes in what it forwards; names as written (compared case-insensitively),
 // values may hold variables (value_template.h). Applied in this order: remove, set, add.
 struct HeaderEdits {
@@ -303,6 +316,7 @@ struct Route {
   std::vector<HashKeyPart> split_key;
   // Only the hosts carrying these labels, on each side of a split alike.
   std::optional<Subset> subset;
+  std::optional<Mirror> mirror;  // a copy of a share of the requests, to another cluster
   Rewrite rewrite;
   HeaderEdits request_headers;   // to the upstream
   HeaderEdits response_headers;  // to the client (upstream and direct responses)

@@ -214,6 +214,15 @@ json subset(const std::optional<Subset>& s) {
           {"fallback", s->fallback == Subset::Fallback::Cluster ? "cluster" : "none"}};
 }
 
+json mirror(const std::optional<Mirror>& m) {
+  if (!m) return nullptr;
+  return {{"cluster", m->cluster},
+          {"percent", m->percent},
+          {"max_body_bytes", m->max_body},
+          {"timeout_ms", m->timeout.count()},
+          {"max_in_flight", m->max_in_flight}};
+}
+
 json fields(const std::vector<std::pair<std::string, std::string>>& f) {
   json out = json::object();
   for (const auto& [k, v] : f) out[k] = v;
@@ -293,6 +302,7 @@ json toJson(const Config& c) {
                              {"split", split(r.split)},
                              {"split_key", hashKey(r.split_key)},
                              {"subset", subset(r.subset)},
+                             {"mirror", mirror(r.mirror)},
                              {"actions", routeActions(r)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},

@@ -423,6 +423,15 @@ void writeRoute(Writer& w, const Route& r) {
     w.text("fallback", sub->fallback == Subset::Fallback::Cluster ? "cluster" : "none");
     w.endMap();
   }
+  if (const auto& m = r.mirror) {
+    w.beginMap("mirror");
+    w.string("cluster", m->cluster);
+    w.decimal("percent", m->percent);
+    w.size("max_body", m->max_body);
+    w.duration("timeout", m->timeout);
+    w.count("max_in_flight", m->max_in_flight);
+    w.endMap();
+  }
   writeRouteActions(w, r);
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);

@@ -377,6 +377,7 @@ routes:
       set: { x-env: "${subset}", "X-Quoted": "a: b # c" }
       add: { x-route: "${route} via ${cluster} for ${client_ip} ($$5) ${request_id}" }
     response_headers: { remove: [server], set: { x-served-by: "${cluster}" }, add: { X-A: "true" } }
+    mirror: { cluster: ewma, percent: 12.5, max_body: 1MiB, timeout: 250ms, max_in_flight: 77 }
   - name: moved
     match: { path_prefix: /old }
     redirect: { status: 308, scheme: https, host: example.com, port: 8443, path_prefix: /new, strip_query: true }
@@ -623,7 +624,7 @@ constexpr std::size_t fieldCount() {
 template <typename T>
 auto tieFields(const T& value) {
   constexpr std::size_t kCount = fieldCount<T>();
-  static_assert(kCount >= 1 && kCount <= 24, "tieFields: add a case for this many fields");
+  static_assert(kCount >= 1 && kCount <= 25, "tieFields: add a case for this many fields");
   // clang-format off
   if constexpr (kCount == 1) { const auto& [a] = value; return std::tie(a); }
   else if constexpr (kCount == 2) { const auto& [a, b] = value; return std::tie(a, b); }
@@ -681,9 +682,12 @@ auto tieFields(const T& value) {
   } else if constexpr (kCount == 23) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w);
-  } else {
+  } else if constexpr (kCount == 24) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x);
+  } else {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y] = value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y);
   }
   // clang-format on
 }

@@ -16,6 +16,7 @@
 #include "gateway/config/guard_config.h"
 #include "gateway/config/health_check_config.h"
 #include "gateway/config/lb_config.h"
+#include "gateway/config/mirror_config.h"
 #include "gateway/config/outlier_config.h"
 #include "gateway/config/retry_config.h"
 #include "gateway/config/route_action_config.h"
@@ -240,9 +241,26 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (!r.map(n, "route",
-             {"name", "match", "cluster", "split", "split_key", "timeout", "max_body", "retry",
-              "rate_limit", "circuit_breaker", "fault", "hash_key", "concurrency", "subset",
-              "rewrite", "request_headers", "response_headers", "redirect", "direct_response"})) {
+             {"name",
+              "match",
+              "cluster",
+              "split",
+              "split_key",
+              "timeout",
+              "max_body",
+              "retry",
+              "rate_limit",
+              "circuit_breaker",
+              "fault",
+              "hash_key",
+              "concurrency",
+              "subset",
+              "mirror",
+              "rewrite",
+              "request_headers",
+              "response_headers",
+              "redirect",
+              "direct_response"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -270,6 +288,7 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   }
   if (const yaml::Node m = n["match"]) readRouteMatch(r, m, route.match);
   if (const yaml::Node sub = n["subset"]) readSubset(r, sub, route.subset.emplace());
+  if (const yaml::Node m = n["mirror"]) readMirror(r, m, route.mirror.emplace());
   r.optional(n, "timeout", route.timeout,
              [&](const yaml::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
   if (const yaml::Node b = n["max_body"]) {
@@ -549,6 +568,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
         }
         if (first == nullptr) first = target;
         if (target->lb.hashing() && hashing == nullptr) hashing = target;
+      }
+      if (rt.mirror && !rt.mirror->cluster.empty() && !cfg.findCluster(rt.mirror->cluster)) {
+        r.error(routes[i]["mirror"]["cluster"],
+                "route '" + rt.name + "' mirrors to unknown cluster '" + rt.mirror->cluster + "'");
       }
       if (all_known && first != nullptr && !rt.hash_key.empty() && hashing == nullptr) {
         r.error(routes[i]["hash_key"],

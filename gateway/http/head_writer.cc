@@ -47,10 +47,12 @@ void appendField(std::string& out, std::string_view name, std::string_view value
   out.append("\r\n");
 }
 
-// The deadline fields are rewritten on every try (timeout_header.h).
-bool isTimeoutField(const HeaderField& f) {
+// Fields only sluice writes upstream: the deadline, rewritten on every try (timeout_header.h),
+// and the mark of a mirrored copy.
+bool isOwnField(const HeaderField& f) {
   return f.id == Field::unknown &&
-         (iequals(f.name, kSluiceTimeoutHeader) || iequals(f.name, kGrpcTimeoutHeader));
+         (iequals(f.name, kSluiceTimeoutHeader) || iequals(f.name, kGrpcTimeoutHeader) ||
+          iequals(f.name, kMirrorHeader));
 }
 
 bool isXForwardedFor(const HeaderField& f) { return iequals(f.name, "x-forwarded-for"); }
@@ -81,7 +83,7 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
   bool have_proto = false;
   bool have_host = false;
   for (const HeaderField& f : req.fields) {
-    if (isHopByHop(f, req) || f.id == Field::expect || isTimeoutField(f)) continue;
+    if (isHopByHop(f, req) || f.id == Field::expect || isOwnField(f)) continue;
     if (isForwardingField(f)) {
       if (!fwd.trust_forwarded) continue;
       if (isXForwardedFor(f)) {

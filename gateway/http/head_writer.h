@@ -43,10 +43,15 @@ struct FieldEdits {
   [[nodiscard]] bool drops(std::string_view name) const noexcept;
 };
 
+// Marks a copy sent to a route's mirror (proxy/mirror.h), so that the mirror can tell a copy
+// from a real request. A client's own is dropped: only sluice's copies carry it.
+inline constexpr std::string_view kMirrorHeader = "X-Sluice-Mirror";
+
 // "METHOD target HTTP/1.1" + fields + X-Forwarded-* + X-Request-Id + framing, to an upstream,
 // without the blank line that ends the head: the forwarder adds the fields that change with
 // each try (the deadline, timeout_header.h), then "\r\n". Expect is consumed by the proxy (it
-// answers 100-continue itself) and the client's deadline fields are dropped (they are rewritten).
+// answers 100-continue itself); the client's deadline fields are dropped (they are rewritten),
+// and so is kMirrorHeader.
 void writeUpstreamRequest(std::string& out, const RequestHead& req, const ForwardingInfo& fwd,
                           const FieldEdits* edits = nullptr);
 

@@ -346,10 +346,15 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
   a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_.config,
                             body_limit, listener_.draining, &a.response_started});
-  a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch);
+  if (const auto& m = ctx.route->mirror; m && MirrorCopy::drawn(*m)) {
+    a.mirror.emplace(*a.pin, *ctx.route_index);
+  }
+  a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch,
+                      a.mirror ? &*a.mirror : nullptr);
   ForwardResult result = co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
   a.forwarder.reset();  // gives back what the forwarding loop held (retry permits)
+  a.mirror.reset();     // sent by now, unless the body never arrived whole
   a.down.reset();
   a.head_size = 0;  // the forwarder consumed the head
   bool close = result.client_close;

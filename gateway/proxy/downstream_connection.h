@@ -89,7 +89,8 @@ class DownstreamConnection {
     std::optional<guards::Admission> admission;  // the guard decision being applied
     std::optional<Downstream> down;              // the forwarding phase's view of the client
     std::optional<Forwarder> forwarder;
-    server::GenerationPin pin;  // the config generation the request runs on
+    std::optional<MirrorCopy> mirror;  // the request's copy for the route's mirror, if drawn
+    server::GenerationPin pin;         // the config generation the request runs on
   };
 
   // Serves one request; returns whether the connection stays open.

@@ -190,8 +190,8 @@ std::optional<std::string_view> Forwarder::subsetHeader(const http::RequestHead&
 }
 
 Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx,
-                     Scratch& scratch)
-    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch) {}
+                     Scratch& scratch, MirrorCopy* mirror)
+    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch), mirror_(mirror) {}
 
 Clock::time_point Forwarder::after(config::Millis d) const { return net::coarseNow() + d; }
 
@@ -242,7 +242,13 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     hash = requestHash(ctx_.route->hash_key, head, ctx_.client_ip).value_or(randomU64());
   }
   body_remaining_ = head.framing == http::Framing::Length ? head.content_length : 0;
-  body_done_ = head.framing == http::Framing::None || body_remaining_ == 0;
+  // A chunked body is unread until sendRequest() has parsed it to its last chunk: a try that
+  // fails before must not leave its bytes to be read as the next request.
+  body_done_ = bodiless();
+  if (mirror_ != nullptr) {
+    mirror_->begin(head, scratch_.request_head, ctx_.client_ip);
+    if (body_done_) mirror_->send();  // a bodiless request is copied whole already
+  }
   // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
   down_.in.consume(down_.head_size);
   down_.head_size = 0;
@@ -523,6 +529,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
           }
         }
         first = false;
+        if (mirror_ != nullptr && take > 0) mirror_->append({in.readable().data(), take});
         in.consume(take);
         body_remaining_ -= take;
         ctx_.bytes_in += take;
@@ -533,6 +540,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
         }
       }
       body_done_ = true;
+      if (mirror_ != nullptr) mirror_->send();
       co_return r;
     }
 
@@ -567,6 +575,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
           }
           first = false;
         }
+        if (mirror_ != nullptr && !scratch_.body.empty()) mirror_->append(scratch_.body);
         if (done) break;
         if (!co_await readRequestBody()) {
           r.client_failed = true;
@@ -575,6 +584,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
       }
       ctx_.bytes_in += down_.parser.decodedBytes();
       body_done_ = true;
+      if (mirror_ != nullptr) mirror_->send();
       co_return r;
     }
   }

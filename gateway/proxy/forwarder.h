@@ -37,6 +37,7 @@
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/net/socket_io.h"
+#include "gateway/proxy/mirror.h"
 #include "gateway/proxy/request_context.h"
 #include "gateway/proxy/route_actions.h"
 #include "gateway/stats/worker_stats.h"
@@ -81,7 +82,10 @@ struct Scratch {
 
 class Forwarder {
  public:
-  Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx, Scratch& scratch);
+  // `mirror`: the request's copy for the route's mirror (mirror.h), or null; the forwarder fills
+  // it with what it sends upstream and sends it once the body is complete.
+  Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx, Scratch& scratch,
+            MirrorCopy* mirror);
 
   boost::asio::awaitable<ForwardResult> run();
 
@@ -144,6 +148,7 @@ class Forwarder {
   upstream::Cluster& cluster_;
   RequestContext& ctx_;
   Scratch& scratch_;
+  MirrorCopy* mirror_;
   std::string subset_key_;  // the labels the request asks for (upstream/subset.h), or ""
   std::uint64_t body_remaining_ = 0;
   bool body_done_ = false;

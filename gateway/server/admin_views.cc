@@ -176,6 +176,10 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
   for (std::size_t r = 0; r < snap.routes.size(); ++r) {
     const auto& route = snap.config.routes[r];
     const auto& plan = snap.routes[r];
+    if (plan.mirror) {
+      layout.mirrors.push_back(
+          {route.name, snap.config.clusters[plan.mirror_cluster].name, plan.mirror.get()});
+    }
     for (const auto& backend : plan.backends) {
       const std::string cluster = backend.cluster == RouteBackend::kNoCluster
                                       ? std::string()

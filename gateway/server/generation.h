@@ -40,6 +40,7 @@ struct WorkerGeneration {
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<std::shared_ptr<upstream::Cluster>> clusters;  // [cluster]
   std::vector<stats::RouteShard*> backends;  // [RouteBackend::slot]: this worker's counters
+  std::vector<stats::MirrorShard*> mirrors;  // [route]: this worker's, null for no mirror
   std::size_t pins = 0;                      // requests running on it
   bool retired = false;                      // no longer current
   Worker* worker = nullptr;

@@ -50,6 +50,10 @@ struct RouteBackend {
 struct RoutePlan {
   std::vector<RouteBackend> backends;  // one, or a split's sides in config order
   std::uint64_t total_weight = 1;
+  // The route's mirror (config::Route::mirror): its cluster's index in Snapshot::clusters and
+  // its counters; null counters when the route has none.
+  std::size_t mirror_cluster = RouteBackend::kNoCluster;
+  std::shared_ptr<stats::MirrorCounters> mirror;
 
   // The backend for `draw`, uniform over 64-bit values (or a sticky key's hash). A draw is a
   // point in [0, 1) and side i takes the interval of its share of total_weight, in list order:

@@ -142,6 +142,7 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
   // Counters per (route, cluster): a split's sides are measured apart, and a reload that keeps
   // the pair (a weight moved, a timeout changed) keeps its series.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes;
+  std::map<std::string, std::shared_ptr<stats::MirrorCounters>, std::less<>> mirrors;
   for (std::size_t r = 0; r < c.routes.size(); ++r) {
     const auto& route = c.routes[r];
     const auto targets = route.targets();
@@ -171,9 +172,18 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
       b.slot = snap->backend_count++;
       plan.backends.push_back(std::move(b));
     }
+    if (route.mirror) {
+      plan.mirror_cluster = *snap->clusterIndex(route.mirror->cluster);  // validated: it exists
+      const std::string key = route.name + '\n' + route.mirror->cluster;
+      const auto it = mirrors_.find(key);
+      plan.mirror =
+          it != mirrors_.end() ? it->second : std::make_shared<stats::MirrorCounters>(workers_);
+      mirrors.insert_or_assign(key, plan.mirror);
+    }
     snap->routes.push_back(std::move(plan));
   }
   routes_ = std::move(routes);
+  mirrors_ = std::move(mirrors);
   return snap;
 }
 

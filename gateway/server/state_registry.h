@@ -101,6 +101,7 @@ class StateRegistry {
   std::map<std::string, std::unique_ptr<ClusterEntry>, std::less<>> clusters_;
   // By "<route>\n<cluster>": one per cluster a route sends to.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes_;
+  std::map<std::string, std::shared_ptr<stats::MirrorCounters>, std::less<>> mirrors_;  // likewise
 };
 
 // The static endpoints of a cluster as HostSet hosts, arriving at `now`.

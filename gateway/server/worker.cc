@@ -87,6 +87,7 @@ void Worker::apply(WorkerUpdate update) {
   gen->backends.resize(snap.backend_count);
   for (const auto& plan : snap.routes) {
     for (const auto& b : plan.backends) gen->backends[b.slot] = &b.counters->shards[index_];
+    gen->mirrors.push_back(plan.mirror ? &plan.mirror->shards[index_] : nullptr);
   }
   applyListeners(snap.config, update.listeners);
   access_log_ = update.access_log;

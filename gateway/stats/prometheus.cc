@@ -373,6 +373,26 @@ std::string renderPrometheus(const MetricsLayout& layout,
       }
     }
   }
+  if (!layout.mirrors.empty()) {
+    w.family("sluice_mirror_requests_total", "counter",
+             "Copies of requests a route mirrored, by what became of them: the status class of "
+             "the mirror's response, or failed, timeout, no_host, overflow, body_too_large, "
+             "incomplete.");
+    for (const auto& m : layout.mirrors) {
+      for (std::size_t k = 0; k < kMirrorResults.size(); ++k) {
+        w.sample(
+            "sluice_mirror_requests_total",
+            {{"route", m.route}, {"cluster", m.cluster}, {"result", kMirrorResults[k]}},
+            m.counters->shards.sum([&](const MirrorShard& s) { return s.results[k].value(); }));
+      }
+    }
+    w.family("sluice_mirror_in_flight", "gauge", "Mirrored copies sent and not finished.");
+    for (const auto& m : layout.mirrors) {
+      w.sample(
+          "sluice_mirror_in_flight", {{"route", m.route}, {"cluster", m.cluster}},
+          m.counters->shards.sumSigned([](const MirrorShard& s) { return s.in_flight.value(); }));
+    }
+  }
   // Guard gauges, one family per name, in order of first appearance.
   for (std::size_t i = 0; i < facts.guard_gauges.size(); ++i) {
     const auto& first = facts.guard_gauges[i];

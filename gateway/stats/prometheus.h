@@ -31,8 +31,15 @@ struct ClusterMetrics {
   const ClusterCounters* counters = nullptr;
   std::vector<HostLabel> hosts;  // occupied slots only
 };
+// A route's mirror: the route, the cluster it copies to, its counters.
+struct MirrorMetrics {
+  std::string route;
+  std::string cluster;
+  const MirrorCounters* counters = nullptr;
+};
 struct MetricsLayout {
   std::vector<RouteMetrics> routes;
+  std::vector<MirrorMetrics> mirrors;
   std::vector<ClusterMetrics> clusters;
 };
 

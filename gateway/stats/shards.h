@@ -89,6 +89,40 @@ class RouteCounters {
   std::vector<std::string> names_;  // [slot]
 };
 
+// What became of the copies a route's mirror made (proxy/mirror.h), as
+// sluice_mirror_requests_total{result}: a response of each status class, or why there was none.
+enum class MirrorResult : std::uint8_t {
+  Status2xx,
+  Status3xx,
+  Status4xx,
+  Status5xx,
+  Failed,        // connect failure, reset or an invalid response
+  Timeout,       // the mirror's timeout passed first
+  NoHost,        // no healthy host in the mirror cluster
+  Overflow,      // max_in_flight copies were running, or the mirror cluster's pool was full
+  BodyTooLarge,  // the request body was over max_body: not copied
+  Incomplete,    // the request body never arrived whole (the client or the primary failed)
+  Count,
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(MirrorResult::Count)>
+    kMirrorResults = {"2xx",       "3xx",      "4xx",
+                      "5xx",       "failed",   "timeout",
+                      "no_host",   "overflow", "body_too_large",
+                      "incomplete"};
+
+struct MirrorShard {
+  std::array<Counter, kMirrorResults.size()> results;
+  Gauge in_flight;  // copies sent and not finished
+
+  void count(MirrorResult r) noexcept { results[static_cast<std::size_t>(r)].inc(); }
+};
+
+// A route's mirror counters, kept across reloads under (route, mirror cluster).
+struct MirrorCounters {
+  explicit MirrorCounters(std::size_t workers) : shards(workers) {}
+  PerWorker<MirrorShard> shards;
+};
+
 struct ClusterShard {
   explicit ClusterShard(std::size_t host_slots) : hosts(host_slots) {}
   ClusterStats cluster;

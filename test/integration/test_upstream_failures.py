@@ -24,6 +24,20 @@ def test_upstream_down_is_502(gateway_factory):
     assert c.request("GET", "/").status == 502  # still serving, same connection
 
 
+def test_a_chunked_body_left_unread_by_a_failure_is_never_read_as_a_request(gateway_factory):
+    # The upstream is down, so the body is never read: its bytes, shaped as a request, must not
+    # be answered as one. The connection closes after the 502 instead.
+    dead = free_port()
+    port = free_port()
+    gateway_factory(basic_config(port, [f"127.0.0.1:{dead}"]))
+    c = Client(port)
+    c.send(b"POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"GET /smuggled HTTP/1.1\r\nHost: test\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 502 and r.header("connection") == "close"
+    assert c.closed()
+
+
 def test_connect_failure_retries_on_another_host(gateway_factory, upstream_factory):
     up = upstream_factory()
     dead = free_port()

@@ -1,0 +1,312 @@
+#include "gateway/proxy/mirror.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "gateway/common/random.h"
+#include "gateway/http/head_writer.h"
+#include "gateway/http/response_parser.h"
+#include "gateway/http/timeout_header.h"
+#include "gateway/net/io_buffer.h"
+#include "gateway/net/socket_deadline.h"
+#include "gateway/net/socket_io.h"
+#include "gateway/proxy/hash_key.h"
+#include "gateway/server/worker.h"
+#include "gateway/stats/shards.h"
+#include "gateway/upstream/cluster.h"
+
+namespace sluice::gateway::proxy {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using stats::MirrorResult;
+
+namespace {
+
+constexpr std::size_t kMirrorReadChunk = 16 * 1024;
+constexpr std::size_t kMirrorMaxHead = 64 * 1024;  // as for any upstream response
+constexpr std::size_t kMirrorMaxFields = 256;
+constexpr int kMirrorStaleReplays = 2;
+
+}  // namespace
+
+// Everything one copy needs, in one allocation that the task owns. The pin is declared first so
+// that it goes last: the cluster, the counters and the config it refers to live in the
+// generation it holds.
+struct MirrorJob {
+  MirrorJob(server::WorkerGeneration& g, std::size_t route_index)
+      : pin(&g),
+        cluster(*g.clusters[g.snapshot->routes[route_index].mirror_cluster]),
+        route(g.snapshot->config.routes[route_index]),
+        config(*route.mirror),
+        stats(*g.mirrors[route_index]),
+        deadline(g.worker->wheel()) {}
+  MirrorJob(const MirrorJob&) = delete;
+  MirrorJob& operator=(const MirrorJob&) = delete;
+  ~MirrorJob() {
+    if (running) stats.in_flight.dec();
+  }
+
+  server::GenerationPin pin;
+  upstream::Cluster& cluster;
+  const config::Route& route;
+  const config::Mirror& config;
+  stats::MirrorShard& stats;
+  net::SocketDeadline deadline;
+  upstream::Lease lease;  // here, not in the task's frame: it must go before the pin
+  std::string request;    // head, then body as forwarded
+  std::uint64_t body_bytes = 0;
+  std::uint64_t hash = 0;
+  bool head_request = false;
+  bool replayable = false;  // bodiless and idempotent: a stale pooled connection is retried
+  bool running = false;     // counted in stats.in_flight
+  net::IoBuffer in;
+  http::ResponseHead head;
+  std::optional<http::ResponseParser> parser;
+};
+
+namespace {
+
+bool idempotent(http::Verb v) {
+  return v == http::Verb::get || v == http::Verb::head || v == http::Verb::options ||
+         v == http::Verb::trace || v == http::Verb::put || v == http::Verb::delete_;
+}
+
+MirrorResult statusResult(int status) {
+  if (status < 300) return MirrorResult::Status2xx;
+  if (status < 400) return MirrorResult::Status3xx;
+  if (status < 500) return MirrorResult::Status4xx;
+  return MirrorResult::Status5xx;
+}
+
+MirrorResult ioResult(net::IoStatus s) {
+  return s == net::IoStatus::Timeout ? MirrorResult::Timeout : MirrorResult::Failed;
+}
+
+MirrorResult acquireResult(stats::UpstreamError e) {
+  switch (e) {
+    case stats::UpstreamError::PoolTimeout:
+    case stats::UpstreamError::Overflow:
+      return MirrorResult::Overflow;
+    case stats::UpstreamError::ConnectTimeout:
+      return MirrorResult::Timeout;
+    default:
+      return MirrorResult::Failed;
+  }
+}
+
+// Reads and drops the response body; true when it ended cleanly (the connection may be reused).
+asio::awaitable<std::optional<MirrorResult>> dropBody(MirrorJob& j, Clock::time_point until) {
+  auto& sock = j.lease.socket();
+  switch (j.head.framing) {
+    case http::Framing::None:
+      co_return std::nullopt;
+    case http::Framing::Length: {
+      std::uint64_t remaining = j.head.content_length;
+      for (;;) {
+        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, j.in.size()));
+        j.in.consume(take);
+        remaining -= take;
+        if (remaining == 0) co_return std::nullopt;
+        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
+                                               kMirrorReadChunk);
+        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+      }
+    }
+    case http::Framing::Chunked: {
+      j.parser->setBodyOutput(nullptr, false);
+      for (;;) {
+        const auto p = j.parser->parseChunked(j.in.readable());
+        j.in.consume(p.consumed);
+        if (p.bad) co_return MirrorResult::Failed;
+        if (p.done) co_return std::nullopt;
+        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
+                                               kMirrorReadChunk);
+        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+      }
+    }
+    case http::Framing::UntilEof:
+      for (;;) {
+        j.in.consume(j.in.size());
+        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
+                                               kMirrorReadChunk);
+        if (rr.status == net::IoStatus::Eof) co_return std::nullopt;
+        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+      }
+  }
+  co_return MirrorResult::Failed;
+}
+
+// One exchange on a connection of `host`'s pool: the status on a response, else why not (and
+// `stale` when a reused connection was found closed before anything came back).
+struct Exchanged {
+  int status = 0;
+  MirrorResult result = MirrorResult::Failed;
+  bool stale = false;
+  bool verdict = true;  // the try says something about the host
+};
+
+asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_point until) {
+  Exchanged x;
+  auto& pool = j.cluster.pool(host);
+  upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
+  if (!acquired.lease) acquired = co_await pool.acquire(j.deadline, until);
+  if (!acquired.lease) {
+    x.result = acquireResult(acquired.error);
+    x.verdict = acquired.error != stats::UpstreamError::PoolTimeout &&
+                acquired.error != stats::UpstreamError::Overflow;
+    j.cluster.stats().error(acquired.error);
+    co_return x;
+  }
+  j.lease = std::move(acquired.lease);
+  j.cluster.hostStats(host).requests.inc();
+  auto& sock = j.lease.socket();
+  const auto w = co_await net::writeAll(sock, j.deadline, asio::buffer(j.request), until);
+  bool received_any = false;
+  // Even when the upstream stopped reading (w != Ok), it may have answered.
+  for (;;) {
+    j.parser.emplace(j.head, kMirrorMaxHead, kMirrorMaxFields, j.head_request);
+    for (;;) {
+      if (!j.in.empty()) {
+        const auto p = j.parser->parseHead(j.in.readable());
+        if (p.bad) {
+          j.cluster.stats().error(stats::UpstreamError::BadResponse);
+          co_return x;
+        }
+        if (p.done) {
+          j.in.consume(p.consumed);
+          break;
+        }
+      }
+      const auto rr = co_await net::readSome(
+          sock, j.deadline, j.in, until, kMirrorReadChunk, kMirrorMaxHead + kMirrorReadChunk,
+          received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
+      if (rr.status != net::IoStatus::Ok) {
+        x.stale = rr.status != net::IoStatus::Timeout && !received_any && j.lease.reused() &&
+                  w == net::IoStatus::Ok;
+        x.result = ioResult(rr.status);
+        j.cluster.stats().error(rr.status == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
+                                                                    : stats::UpstreamError::Reset);
+        co_return x;
+      }
+      received_any = true;
+    }
+    if (j.head.status >= 200) break;  // interim responses are skipped
+  }
+  x.status = j.head.status;
+  const bool keep_alive =
+      j.head.keep_alive && w == net::IoStatus::Ok && j.head.framing != http::Framing::UntilEof;
+  if (const auto dropped = co_await dropBody(j, until)) {
+    x.result = *dropped;
+    j.cluster.stats().error(*dropped == MirrorResult::Timeout ? stats::UpstreamError::Timeout
+                                                              : stats::UpstreamError::Truncated);
+    co_return x;
+  }
+  x.result = statusResult(x.status);
+  if (keep_alive && j.in.empty()) j.lease.keep();
+  j.lease.reset();
+  co_return x;
+}
+
+asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
+  MirrorJob& j = *job;
+  const auto start = Clock::now();
+  const auto until = start + j.config.timeout;
+  const auto host = j.cluster.pick(nullptr, {}, j.hash, start);
+  if (!host) {
+    j.cluster.stats().error(stats::UpstreamError::NoHost);
+    j.stats.count(MirrorResult::NoHost);
+    co_return;
+  }
+  const std::uint64_t occupant = j.cluster.occupant(*host);
+  j.cluster.onStart(*host);
+  Exchanged x;
+  for (int replays = 0;; ++replays) {
+    x = co_await exchange(j, *host, until);
+    j.lease.reset();
+    j.in.consume(j.in.size());
+    if (!x.stale || !j.replayable || replays == kMirrorStaleReplays) break;
+  }
+  const auto finished = Clock::now();
+  j.cluster.onResult(*host, occupant,
+                     {x.status != 0, finished - start, finished, x.status, 0, x.verdict});
+  if (auto* outliers = j.cluster.outliers(); outliers != nullptr && x.verdict) {
+    outliers->record(*host, occupant, x.status, finished);
+  }
+  j.stats.count(x.result);
+}
+
+}  // namespace
+
+bool MirrorCopy::drawn(const config::Mirror& m) {
+  return m.percent >= 100 || (m.percent > 0 && uniformUnit() * 100 < m.percent);
+}
+
+MirrorCopy::MirrorCopy(server::WorkerGeneration& generation, std::size_t route)
+    : job_(std::make_unique<MirrorJob>(generation, route)) {}
+
+MirrorCopy::~MirrorCopy() {
+  if (job_ && begun_) job_->stats.count(MirrorResult::Incomplete);
+}
+
+void MirrorCopy::begin(const http::RequestHead& head, std::string_view upstream_head,
+                       std::string_view client_ip) {
+  MirrorJob& j = *job_;
+  begun_ = true;
+  const bool has_body = head.framing == http::Framing::Chunked ||
+                        (head.framing == http::Framing::Length && head.content_length > 0);
+  MirrorResult refused = MirrorResult::Count;
+  if (head.framing == http::Framing::Length && head.content_length > j.config.max_body) {
+    refused = MirrorResult::BodyTooLarge;
+  } else if (j.stats.in_flight.value() >= j.config.max_in_flight) {
+    refused = MirrorResult::Overflow;
+  }
+  if (refused != MirrorResult::Count) {
+    j.stats.count(refused);
+    job_.reset();
+    return;
+  }
+  j.head_request = head.method == http::Verb::head;
+  j.replayable = !has_body && idempotent(head.method);
+  if (j.cluster.config().lb.hashing()) {
+    j.hash = requestHash(j.route.hash_key, head, client_ip).value_or(randomU64());
+  }
+  j.request.reserve(upstream_head.size() + 64 +
+                    (head.framing == http::Framing::Length ? head.content_length : 0));
+  j.request.assign(upstream_head);
+  j.request.append(http::kMirrorHeader).append(": 1\r\n");
+  http::appendTimeoutFields(j.request, j.config.timeout, false);
+  j.request.append("\r\n");
+}
+
+void MirrorCopy::append(std::string_view bytes) {
+  if (!job_) return;
+  MirrorJob& j = *job_;
+  j.body_bytes += bytes.size();
+  if (j.body_bytes > j.config.max_body) {  // a chunked body: its size was not known up front
+    j.stats.count(MirrorResult::BodyTooLarge);
+    job_.reset();
+    return;
+  }
+  j.request.append(bytes);
+}
+
+void MirrorCopy::send() {
+  if (!job_) return;
+  MirrorJob& j = *job_;
+  if (j.stats.in_flight.value() >= j.config.max_in_flight) {
+    j.stats.count(MirrorResult::Overflow);
+    job_.reset();
+    return;
+  }
+  j.running = true;
+  j.stats.in_flight.inc();
+  auto executor = j.pin->worker->io().get_executor();
+  asio::co_spawn(executor, run(std::move(job_)), asio::detached);
+}
+
+}  // namespace sluice::gateway::proxy
