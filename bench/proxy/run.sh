@@ -34,7 +34,9 @@
 #                                          sluice-routes100 / sluice-hdr100: the request takes
 #                                          the last of 100 routes, which fail on their path / on
 #                                          a header (use WRK_HEADERS=browser); sluice-split: a
-#                                          50/50 split over two clusters on the one backend)
+#                                          50/50 split over two clusters on the one backend;
+#                                          sluice-mirror10: 10 % of requests copied to a mirror
+#                                          cluster on the one backend)
 #   WRK_HEADERS [] header fields for every request, '|'-separated; "browser": eight typical
 #                  ones and X-Tenant: t99
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
@@ -103,7 +105,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -255,6 +257,12 @@ start_sluice() {
     endpoints: [127.0.0.1:${PORT[backend]}]
     pool: { max_connections: 20000, max_idle: ${max_idle}, idle_timeout: 60s }"
     target="    split: [{ cluster: backend, weight: 50 }, { cluster: backend2, weight: 50 }]"
+  elif [[ "$t" == sluice-mirror10 ]]; then
+    # A tenth of the requests copied to a second cluster on the one backend, responses dropped.
+    cluster_extra="  - name: shadow
+    endpoints: [127.0.0.1:${PORT[backend]}]
+    pool: { max_connections: 20000, max_idle: ${max_idle}, idle_timeout: 60s }"
+    route_extra="    mirror: { cluster: shadow, percent: 10 }"
   fi
   [[ "$t" == sluice-reload ]] && top_extra="admin: { address: 127.0.0.1:$RELOAD_ADMIN }"
   port_listening "${PORT[$t]}" && die "port ${PORT[$t]} already in use"
@@ -362,7 +370,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split)
+    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10)
       start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;

@@ -253,6 +253,7 @@ struct Mirror {
   friend bool operator==(const Mirror&, const Mirror&) = default;
 
   static constexpr std::uint64_t kMaxBody = 16ULL * 1024 * 1024;
+  static constexpr Millis kMaxTimeout{60'000};
 };
 
 // Fields a route changes in what it forwards; names as written (compared case-insensitively),

@@ -20,8 +20,17 @@ void readMirror(Reader& r, const yaml::Node& n, Mirror& out) {
       }
     }
   }
-  r.optional(n, "timeout", out.timeout,
-             [&](const yaml::Node& v) { return r.duration(v, "mirror.timeout", kMinTimeout); });
+  if (const yaml::Node t = n["timeout"]) {
+    if (auto v = r.duration(t, "mirror.timeout", kMinTimeout)) {
+      if (*v > Mirror::kMaxTimeout) {
+        r.error(t,
+                "mirror.timeout must be at most 60s (a copy holds its memory and its config "
+                "generation until it ends)");
+      } else {
+        out.timeout = *v;
+      }
+    }
+  }
   r.optional(n, "max_in_flight", out.max_in_flight,
              [&](const yaml::Node& v) { return r.integer(v, "mirror.max_in_flight", 1, 65'536); });
 }

@@ -51,6 +51,9 @@ TEST(MirrorConfig, RefusesWhatCannotBeMirrored) {
                           "in memory until sent)"));
   EXPECT_THAT(bad("{ cluster: spare, timeout: 0ms }"),
               ElementsAre("t.yaml:10:40: mirror.timeout must be at least 1ms"));
+  EXPECT_THAT(bad("{ cluster: spare, timeout: 61s }"),
+              ElementsAre("t.yaml:10:40: mirror.timeout must be at most 60s (a copy holds its "
+                          "memory and its config generation until it ends)"));
   EXPECT_THAT(bad("{ cluster: spare, max_in_flight: 0 }"),
               ElementsAre("t.yaml:10:46: mirror.max_in_flight must be an integer from 1 to "
                           "65536, got '0'"));

@@ -6,6 +6,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/common/random.h"
 #include "gateway/http/head_writer.h"
@@ -64,6 +66,9 @@ struct MirrorJob {
   bool head_request = false;
   bool replayable = false;  // bodiless and idempotent: a stale pooled connection is retried
   bool running = false;     // counted in stats.in_flight
+  std::optional<upstream::Bulkhead::Slot> request_slot;  // the mirror cluster's max_requests
+  std::optional<std::size_t> started;                    // the host picked, until its result
+  std::uint64_t occupant = 0;
   net::IoBuffer in;
   http::ResponseHead head;
   std::optional<http::ResponseParser> parser;
@@ -83,25 +88,17 @@ MirrorResult statusResult(int status) {
   return MirrorResult::Status5xx;
 }
 
-MirrorResult ioResult(net::IoStatus s) {
-  return s == net::IoStatus::Timeout ? MirrorResult::Timeout : MirrorResult::Failed;
-}
-
-MirrorResult acquireResult(stats::UpstreamError e) {
-  switch (e) {
-    case stats::UpstreamError::PoolTimeout:
-    case stats::UpstreamError::Overflow:
-      return MirrorResult::Overflow;
-    case stats::UpstreamError::ConnectTimeout:
-      return MirrorResult::Timeout;
-    default:
-      return MirrorResult::Failed;
-  }
-}
-
-// Reads and drops the response body; true when it ended cleanly (the connection may be reused).
-asio::awaitable<std::optional<MirrorResult>> dropBody(MirrorJob& j, Clock::time_point until) {
+// Reads and drops the response body: nullopt when it ended cleanly, else what went wrong.
+asio::awaitable<std::optional<stats::UpstreamError>> dropBody(MirrorJob& j,
+                                                              Clock::time_point until) {
   auto& sock = j.lease.socket();
+  const auto read = [&] {
+    return net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk, kMirrorReadChunk);
+  };
+  const auto failure = [](net::IoStatus s) {
+    return s == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
+                                       : stats::UpstreamError::Truncated;
+  };
   switch (j.head.framing) {
     case http::Framing::None:
       co_return std::nullopt;
@@ -112,9 +109,8 @@ asio::awaitable<std::optional<MirrorResult>> dropBody(MirrorJob& j, Clock::time_
         j.in.consume(take);
         remaining -= take;
         if (remaining == 0) co_return std::nullopt;
-        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
-                                               kMirrorReadChunk);
-        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+        const auto rr = co_await read();
+        if (rr.status != net::IoStatus::Ok) co_return failure(rr.status);
       }
     }
     case http::Framing::Chunked: {
@@ -122,32 +118,30 @@ asio::awaitable<std::optional<MirrorResult>> dropBody(MirrorJob& j, Clock::time_
       for (;;) {
         const auto p = j.parser->parseChunked(j.in.readable());
         j.in.consume(p.consumed);
-        if (p.bad) co_return MirrorResult::Failed;
+        if (p.bad) co_return stats::UpstreamError::BadResponse;
         if (p.done) co_return std::nullopt;
-        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
-                                               kMirrorReadChunk);
-        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+        const auto rr = co_await read();
+        if (rr.status != net::IoStatus::Ok) co_return failure(rr.status);
       }
     }
     case http::Framing::UntilEof:
       for (;;) {
         j.in.consume(j.in.size());
-        const auto rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
-                                               kMirrorReadChunk);
+        const auto rr = co_await read();
         if (rr.status == net::IoStatus::Eof) co_return std::nullopt;
-        if (rr.status != net::IoStatus::Ok) co_return ioResult(rr.status);
+        if (rr.status != net::IoStatus::Ok) co_return failure(rr.status);
       }
   }
-  co_return MirrorResult::Failed;
+  co_return stats::UpstreamError::BadResponse;
 }
 
-// One exchange on a connection of `host`'s pool: the status on a response, else why not (and
-// `stale` when a reused connection was found closed before anything came back).
+// One exchange on a connection of `host`'s pool: the response's status, or the error that
+// ended it (and `stale` when a reused connection turned out closed before anything came back).
 struct Exchanged {
-  int status = 0;
-  MirrorResult result = MirrorResult::Failed;
+  int status = 0;  // of a response read to its end
+  std::optional<stats::UpstreamError> error;
   bool stale = false;
-  bool verdict = true;  // the try says something about the host
+  Clock::time_point head_at{};  // when the response head arrived
 };
 
 asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_point until) {
@@ -156,10 +150,7 @@ asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_
   upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
   if (!acquired.lease) acquired = co_await pool.acquire(j.deadline, until);
   if (!acquired.lease) {
-    x.result = acquireResult(acquired.error);
-    x.verdict = acquired.error != stats::UpstreamError::PoolTimeout &&
-                acquired.error != stats::UpstreamError::Overflow;
-    j.cluster.stats().error(acquired.error);
+    x.error = acquired.error;
     co_return x;
   }
   j.lease = std::move(acquired.lease);
@@ -174,7 +165,7 @@ asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_
       if (!j.in.empty()) {
         const auto p = j.parser->parseHead(j.in.readable());
         if (p.bad) {
-          j.cluster.stats().error(stats::UpstreamError::BadResponse);
+          x.error = stats::UpstreamError::BadResponse;
           co_return x;
         }
         if (p.done) {
@@ -188,32 +179,42 @@ asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_
       if (rr.status != net::IoStatus::Ok) {
         x.stale = rr.status != net::IoStatus::Timeout && !received_any && j.lease.reused() &&
                   w == net::IoStatus::Ok;
-        x.result = ioResult(rr.status);
-        j.cluster.stats().error(rr.status == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
-                                                                    : stats::UpstreamError::Reset);
+        x.error = rr.status == net::IoStatus::Timeout ? stats::UpstreamError::Timeout
+                                                      : stats::UpstreamError::Reset;
         co_return x;
       }
       received_any = true;
     }
     if (j.head.status >= 200) break;  // interim responses are skipped
   }
-  x.status = j.head.status;
+  x.head_at = Clock::now();
   const bool keep_alive =
       j.head.keep_alive && w == net::IoStatus::Ok && j.head.framing != http::Framing::UntilEof;
-  if (const auto dropped = co_await dropBody(j, until)) {
-    x.result = *dropped;
-    j.cluster.stats().error(*dropped == MirrorResult::Timeout ? stats::UpstreamError::Timeout
-                                                              : stats::UpstreamError::Truncated);
-    co_return x;
-  }
-  x.result = statusResult(x.status);
+  x.error = co_await dropBody(j, until);
+  if (x.error) co_return x;
+  x.status = j.head.status;
   if (keep_alive && j.in.empty()) j.lease.keep();
   j.lease.reset();
   co_return x;
 }
 
-asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
-  MirrorJob& j = *job;
+MirrorResult resultOf(const Exchanged& x, Clock::time_point until) {
+  if (!x.error) return statusResult(x.status);
+  switch (*x.error) {
+    case stats::UpstreamError::Timeout:
+    case stats::UpstreamError::ConnectTimeout:
+      return MirrorResult::Timeout;
+    case stats::UpstreamError::PoolTimeout:
+      // The wait for a connection ended with the mirror's own timeout, or the pool's max_wait.
+      return Clock::now() >= until ? MirrorResult::Timeout : MirrorResult::Overflow;
+    case stats::UpstreamError::Overflow:
+      return MirrorResult::Overflow;
+    default:
+      return MirrorResult::Failed;
+  }
+}
+
+asio::awaitable<void> send(MirrorJob& j) {
   const auto start = Clock::now();
   const auto until = start + j.config.timeout;
   const auto host = j.cluster.pick(nullptr, {}, j.hash, start);
@@ -224,6 +225,8 @@ asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
   }
   const std::uint64_t occupant = j.cluster.occupant(*host);
   j.cluster.onStart(*host);
+  j.started = *host;
+  j.occupant = occupant;
   Exchanged x;
   for (int replays = 0;; ++replays) {
     x = co_await exchange(j, *host, until);
@@ -231,13 +234,38 @@ asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
     j.in.consume(j.in.size());
     if (!x.stale || !j.replayable || replays == kMirrorStaleReplays) break;
   }
+  const MirrorResult result = resultOf(x, until);
+  if (x.error) j.cluster.stats().error(*x.error);
+  // What this says about the host, as the forwarder would judge it: nothing for a local reason
+  // (the pool, a stale connection); nothing either for the mirror's own timeout, which is
+  // usually shorter than its cluster's other routes allow and must not eject their hosts.
+  const bool local = x.error && (*x.error == stats::UpstreamError::PoolTimeout ||
+                                 *x.error == stats::UpstreamError::Overflow || x.stale);
+  const bool verdict = !local && result != MirrorResult::Timeout;
   const auto finished = Clock::now();
+  const auto answered = x.head_at > start ? x.head_at : finished;
+  j.started.reset();
   j.cluster.onResult(*host, occupant,
-                     {x.status != 0, finished - start, finished, x.status, 0, x.verdict});
-  if (auto* outliers = j.cluster.outliers(); outliers != nullptr && x.verdict) {
+                     {x.status != 0, answered - start, finished, x.status, 0, verdict});
+  if (auto* outliers = j.cluster.outliers(); outliers != nullptr && verdict) {
     outliers->record(*host, occupant, x.status, finished);
   }
-  j.stats.count(x.result);
+  j.stats.count(result);
+}
+
+asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
+  // co_spawn starts a coroutine inline when called on its own executor's thread: the request
+  // being forwarded goes on first, and the copy runs when it next waits.
+  co_await asio::post(job->pin->worker->io().get_executor(), asio::use_awaitable);
+  try {
+    co_await send(*job);
+  } catch (const std::exception&) {
+    // Out of memory, most likely: the copy is given up, never the worker.
+    job->stats.count(MirrorResult::Failed);
+    if (job->started) {
+      job->cluster.onResult(*job->started, job->occupant, {false, {}, Clock::now(), 0, 0, false});
+    }
+  }
 }
 
 }  // namespace
@@ -265,18 +293,27 @@ void MirrorCopy::begin(const http::RequestHead& head, std::string_view upstream_
   } else if (j.stats.in_flight.value() >= j.config.max_in_flight) {
     refused = MirrorResult::Overflow;
   }
+  if (refused == MirrorResult::Count) {
+    j.request_slot =
+        upstream::Bulkhead::acquire(j.cluster.bulkhead(), upstream::Bulkhead::Limit::Requests);
+    if (!j.request_slot) refused = MirrorResult::Overflow;
+  }
   if (refused != MirrorResult::Count) {
     j.stats.count(refused);
     job_.reset();
     return;
   }
+  // Counted from here: a copy holds memory while its body arrives, not only once sent.
+  j.running = true;
+  j.stats.in_flight.inc();
   j.head_request = head.method == http::Verb::head;
   j.replayable = !has_body && idempotent(head.method);
   if (j.cluster.config().lb.hashing()) {
     j.hash = requestHash(j.route.hash_key, head, client_ip).value_or(randomU64());
   }
-  j.request.reserve(upstream_head.size() + 64 +
-                    (head.framing == http::Framing::Length ? head.content_length : 0));
+  // The body's room is taken as it arrives: a client announcing a body it never sends holds
+  // nothing for it.
+  j.request.reserve(upstream_head.size() + 64);
   j.request.assign(upstream_head);
   j.request.append(http::kMirrorHeader).append(": 1\r\n");
   http::appendTimeoutFields(j.request, j.config.timeout, false);
@@ -297,15 +334,7 @@ void MirrorCopy::append(std::string_view bytes) {
 
 void MirrorCopy::send() {
   if (!job_) return;
-  MirrorJob& j = *job_;
-  if (j.stats.in_flight.value() >= j.config.max_in_flight) {
-    j.stats.count(MirrorResult::Overflow);
-    job_.reset();
-    return;
-  }
-  j.running = true;
-  j.stats.in_flight.inc();
-  auto executor = j.pin->worker->io().get_executor();
+  auto executor = job_->pin->worker->io().get_executor();
   asio::co_spawn(executor, run(std::move(job_)), asio::detached);
 }
 

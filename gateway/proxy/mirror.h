@@ -15,11 +15,14 @@
 // the connection back only when the exchange ended cleanly. The task pins the config
 // generation it started on, like a request.
 //
-// Never delays or fails the request it copies: the request does not wait on the task, and what
-// becomes of the copy (a dead, slow or garbage-speaking mirror) shows only in
-// sluice_mirror_requests_total{route,cluster,result}. Bounded: at most max_in_flight copies per
-// worker, each at most its head and max_body bytes of body, each for at most `timeout`; a
-// request over a bound is not copied, and counted.
+// Never delays or fails the request it copies: the request does not wait on the task (which
+// starts only when the request next waits), and what becomes of the copy (a dead, slow or
+// garbage-speaking mirror) shows only in sluice_mirror_requests_total{route,cluster,result}.
+// The mirror's timeouts are not held against its hosts (they would eject hosts that other
+// routes use with longer timeouts). Bounded: at most max_in_flight copies per worker from the
+// moment one begins (collecting its body included) and the mirror cluster's bulkhead
+// max_requests, each at most its head and max_body bytes of body (taken as the body arrives),
+// each for at most `timeout`; a request over a bound is not copied, and counted.
 #pragma once
 
 #include <cstddef>

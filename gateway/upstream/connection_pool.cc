@@ -77,15 +77,25 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
   Waiter waiter(executor_);
   waiter.timer.expires_at(std::min(net::coarseNow() + settings_.max_wait, until));
   const auto it = waiters_.insert(waiters_.end(), &waiter);
+  // A waiter still listed when its coroutine is destroyed (a worker stopping with requests in
+  // flight) takes itself off: the list must never point at a dead frame.
+  struct Unlist {
+    std::list<Waiter*>& list;
+    std::list<Waiter*>::iterator it;
+    Waiter& waiter;
+    ~Unlist() {
+      if (waiter.listed) list.erase(it);
+      waiter.listed = false;
+    }
+  } unlist{waiters_, it, waiter};
   stats_.pending.inc();
   co_await waiter.timer.async_wait(net::kNoThrow);
   stats_.pending.dec();
   pending->release();
-  // release() removes a waiter it serves; a waiter that timed out removes itself.
+  // release() removes a waiter it serves; a waiter that timed out is removed by `unlist`.
   if (draining_) {
     // The host left while this request waited: it gets no connection to it, even one handed
     // over just before the drain (which closes instead), and gives back a slot it was given.
-    if (waiter.handed == nullptr && !waiter.may_connect) waiters_.erase(it);
     if (waiter.handed != nullptr) {
       stats_.active.inc();  // release() counts it back down
       release(std::move(waiter.handed), false);
@@ -95,8 +105,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
   }
   if (waiter.handed == nullptr && !waiter.may_connect) {
-    waiters_.erase(it);
-    co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
+    co_return Acquired{{}, stats::UpstreamError::PoolTimeout};  // unlisted on the way out
   }
   if (waiter.handed != nullptr) {
     stats_.active.inc();
@@ -138,8 +147,7 @@ void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep
   }
   if (keep && conn->socket.is_open()) {
     if (!waiters_.empty()) {
-      Waiter* w = waiters_.front();
-      waiters_.pop_front();
+      Waiter* w = popWaiter();
       w->handed = std::move(conn);
       w->timer.cancel();
       return;
@@ -156,6 +164,13 @@ void ConnectionPool::release(std::unique_ptr<UpstreamConnection> conn, bool keep
   closeConnection(std::move(conn), stats::CloseReason::NotReusable);
 }
 
+ConnectionPool::Waiter* ConnectionPool::popWaiter() noexcept {
+  Waiter* w = waiters_.front();
+  waiters_.pop_front();
+  w->listed = false;
+  return w;
+}
+
 void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
                                      std::optional<stats::CloseReason> reason) {
   if (reason) stats_.closedFor(*reason);
@@ -168,8 +183,7 @@ void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
   }
   // The slot passes straight to the first waiter, so nobody can overtake it and open_ never
   // exceeds max_connections.
-  Waiter* w = waiters_.front();
-  waiters_.pop_front();
+  Waiter* w = popWaiter();
   w->may_connect = true;
   w->timer.cancel();
 }
@@ -177,8 +191,7 @@ void ConnectionPool::closeConnection(std::unique_ptr<UpstreamConnection> conn,
 void ConnectionPool::setSettings(const config::PoolSettings& settings) {
   settings_ = settings;
   while (!waiters_.empty() && open_ < settings_.max_connections && !draining_) {
-    Waiter* w = waiters_.front();
-    waiters_.pop_front();
+    Waiter* w = popWaiter();
     ++open_;
     w->may_connect = true;
     w->timer.cancel();

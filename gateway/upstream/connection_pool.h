@@ -136,7 +136,10 @@ class ConnectionPool {
     boost::asio::steady_timer timer;
     std::unique_ptr<UpstreamConnection> handed;  // a released connection given to this waiter
     bool may_connect = false;                    // a slot freed: the waiter opens its own
+    bool listed = true;                          // in waiters_
   };
+  // Takes the first waiter off the list (to hand it a connection or a slot).
+  Waiter* popWaiter() noexcept;
 
   void release(std::unique_ptr<UpstreamConnection> conn, bool keep);
   std::unique_ptr<UpstreamConnection> takeLiveIdle();
