@@ -1,0 +1,139 @@
+#include "resilience/canary_analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace sluice::resilience {
+
+CanarySample CanarySample::since(const CanarySample& earlier) const {
+  // Counters only grow; a window that would go negative (counters replaced) reads as empty.
+  const auto minus = [](std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; };
+  CanarySample out;
+  out.requests = minus(requests, earlier.requests);
+  out.errors = std::min(minus(errors, earlier.errors), out.requests);
+  out.latency.resize(latency.size());
+  for (std::size_t i = 0; i < latency.size(); ++i) {
+    out.latency[i] = minus(latency[i], i < earlier.latency.size() ? earlier.latency[i] : 0);
+  }
+  return out;
+}
+
+namespace {
+
+std::uint64_t total(std::span<const std::uint64_t> buckets) {
+  std::uint64_t n = 0;
+  for (const auto b : buckets) n += b;
+  return n;
+}
+
+double lowerBound(std::span<const double> bounds, std::size_t i) {
+  return i == 0 ? 0.0 : bounds[i - 1];
+}
+
+// The one-sided z of "observed share `share` of `n` exceeds `p0`".
+double shareZ(double share, double p0, double n) {
+  const double sd = std::sqrt(p0 * (1 - p0) / n);
+  if (sd == 0) return share > p0 ? std::numeric_limits<double>::infinity() : 0;
+  return (share - p0) / sd;
+}
+
+}  // namespace
+
+double histogramQuantile(std::span<const double> bounds, std::span<const std::uint64_t> buckets,
+                         double q) {
+  const std::uint64_t n = total(buckets);
+  if (n == 0) return 0;
+  const double rank = q * static_cast<double>(n);
+  double seen = 0;
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    const auto in_bucket = static_cast<double>(buckets[i]);
+    if (in_bucket > 0 && seen + in_bucket >= rank) {
+      if (i >= bounds.size()) return bounds.empty() ? 0 : bounds.back();  // unbounded bucket
+      const double lo = lowerBound(bounds, i);
+      return lo + (bounds[i] - lo) * ((rank - seen) / in_bucket);
+    }
+    seen += in_bucket;
+  }
+  return bounds.empty() ? 0 : bounds.back();
+}
+
+double histogramCountAbove(std::span<const double> bounds, std::span<const std::uint64_t> buckets,
+                           double threshold) {
+  double above = 0;
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    const auto in_bucket = static_cast<double>(buckets[i]);
+    const double lo = lowerBound(bounds, i);
+    if (i >= bounds.size()) {
+      // Unbounded: beyond the last bound, so beyond any threshold the bounds can resolve.
+      above += in_bucket;
+      continue;
+    }
+    const double hi = bounds[i];
+    if (threshold <= lo) {
+      above += in_bucket;
+    } else if (threshold < hi) {
+      above += in_bucket * (hi - threshold) / (hi - lo);
+    }
+  }
+  return above;
+}
+
+double normalQuantile(double p) {
+  // Bisection on the normal CDF (0.5 * erfc(-z / sqrt 2)): exact to 1e-12 in 60 steps, and
+  // called once per analysis.
+  double lo = -40;
+  double hi = 40;
+  for (int i = 0; i < 100; ++i) {
+    const double mid = (lo + hi) / 2;
+    if (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return (lo + hi) / 2;
+}
+
+CanaryAnalysis analyzeCanary(const CanarySample& baseline, const CanarySample& canary,
+                             std::span<const double> bounds,
+                             const CanaryAnalysisSettings& settings) {
+  CanaryAnalysis a;
+  a.critical_z = normalQuantile(settings.confidence);
+  const auto nb = static_cast<double>(baseline.requests);
+  const auto nc = static_cast<double>(canary.requests);
+  if (baseline.requests > 0) a.baseline_error_rate = static_cast<double>(baseline.errors) / nb;
+  if (canary.requests > 0) a.canary_error_rate = static_cast<double>(canary.errors) / nc;
+  a.baseline_latency = histogramQuantile(bounds, baseline.latency, settings.quantile);
+  a.canary_latency = histogramQuantile(bounds, canary.latency, settings.quantile);
+  if (baseline.requests < settings.min_requests || canary.requests < settings.min_requests) {
+    return a;
+  }
+
+  // Errors: Agresti-Caffo adjusted proportions.
+  const double pb = (static_cast<double>(baseline.errors) + 1) / (nb + 2);
+  const double pc = (static_cast<double>(canary.errors) + 1) / (nc + 2);
+  const double sd = std::sqrt(pb * (1 - pb) / (nb + 2) + pc * (1 - pc) / (nc + 2));
+  a.error_z = (pc - pb - settings.max_error_increase) / sd;
+
+  // Latency: the share of canary requests beyond what a canary within the margin would allow.
+  a.latency_threshold = std::max(a.baseline_latency * settings.max_latency_ratio,
+                                 a.baseline_latency + settings.min_latency_increase);
+  const double latency_n = static_cast<double>(total(canary.latency));
+  if (latency_n > 0) {
+    a.canary_slow_share =
+        histogramCountAbove(bounds, canary.latency, a.latency_threshold) / latency_n;
+    a.latency_z = shareZ(a.canary_slow_share, 1 - settings.quantile, latency_n);
+  }
+
+  if (a.error_z > a.critical_z) {
+    a.verdict = CanaryAnalysis::Verdict::ErrorRate;
+  } else if (a.latency_z > a.critical_z) {
+    a.verdict = CanaryAnalysis::Verdict::Latency;
+  } else {
+    a.verdict = CanaryAnalysis::Verdict::Healthy;
+  }
+  return a;
+}
+
+}  // namespace sluice::resilience
