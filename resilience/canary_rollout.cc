@@ -6,10 +6,9 @@ namespace sluice::resilience {
 
 CanaryRollout::CanaryRollout(Settings settings, Clock::time_point now)
     : settings_(std::move(settings)) {
-  share_ = settings_.steps.front();
   step_started_ = now;
   last_hold_ = now;
-  record(Action::Start, State::Progressing, 0, share_, now, false);
+  record(Action::Start, State::Progressing, 0, settings_.steps.front(), now, false);
 }
 
 std::optional<std::string_view> CanaryRollout::validate(const Settings& s) {

@@ -256,6 +256,21 @@ struct Mirror {
   static constexpr Millis kMaxTimeout{60'000};
 };
 
+// A progressive canary on a two-sided split (server/route_canary.h): the second side is the
+// canary, the first its baseline. The canary's share steps up each interval while it stays
+// within the margins of the baseline, goes to 100 % after the last step, and back to 0 as soon as
+// a margin is broken with enough evidence (resilience/canary_analysis.h).
+struct Canary {
+  std::vector<double> steps{5, 25, 50};  // the canary's percent at each step, increasing, (0, 100]
+  Millis interval{60'000};               // each step lasts this long before the next
+  std::uint64_t min_requests = 100;      // on each side in a window, or it is not judged
+  double max_error_increase = 1;         // percentage points of 5xx over the baseline's rate
+  double max_latency_ratio = 1.5;        // canary p99 over baseline p99
+  Millis min_latency_increase{5};        // a p99 slowdown smaller than this never fails
+  double confidence = 99;                // percent, of each one-sided test
+  friend bool operator==(const Canary&, const Canary&) = default;
+};
+
 // Fields a route changes in what it forwards; names as written (compared case-insensitively),
 // values may hold variables (value_template.h). Applied in this order: remove, set, add.
 struct HeaderEdits {
@@ -318,6 +333,8 @@ struct Route {
   // Only the hosts carrying these labels, on each side of a split alike.
   std::optional<Subset> subset;
   std::optional<Mirror> mirror;  // a copy of a share of the requests, to another cluster
+  // With a two-sided split: the second side's share follows the canary, not `split`'s weights.
+  std::optional<Canary> canary;
   Rewrite rewrite;
   HeaderEdits request_headers;   // to the upstream
   HeaderEdits response_headers;  // to the client (upstream and direct responses)

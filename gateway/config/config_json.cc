@@ -223,6 +223,17 @@ json mirror(const std::optional<Mirror>& m) {
           {"max_in_flight", m->max_in_flight}};
 }
 
+json canary(const std::optional<Canary>& c) {
+  if (!c) return nullptr;
+  return {{"steps", c->steps},
+          {"interval_ms", c->interval.count()},
+          {"min_requests", c->min_requests},
+          {"max_error_increase", c->max_error_increase},
+          {"max_latency_ratio", c->max_latency_ratio},
+          {"min_latency_increase_ms", c->min_latency_increase.count()},
+          {"confidence", c->confidence}};
+}
+
 json fields(const std::vector<std::pair<std::string, std::string>>& f) {
   json out = json::object();
   for (const auto& [k, v] : f) out[k] = v;
@@ -303,6 +314,7 @@ json toJson(const Config& c) {
                              {"split_key", hashKey(r.split_key)},
                              {"subset", subset(r.subset)},
                              {"mirror", mirror(r.mirror)},
+                             {"canary", canary(r.canary)},
                              {"actions", routeActions(r)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},

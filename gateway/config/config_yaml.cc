@@ -423,6 +423,20 @@ void writeRoute(Writer& w, const Route& r) {
     w.text("fallback", sub->fallback == Subset::Fallback::Cluster ? "cluster" : "none");
     w.endMap();
   }
+  if (const auto& c = r.canary) {
+    w.beginMap("canary");
+    std::vector<std::string> steps;
+    steps.reserve(c->steps.size());
+    for (const double v : c->steps) steps.push_back(decimalText(v));
+    w.flowList("steps", steps);
+    w.duration("interval", c->interval);
+    w.count("min_requests", c->min_requests);
+    w.decimal("max_error_increase", c->max_error_increase);
+    w.decimal("max_latency_ratio", c->max_latency_ratio);
+    w.duration("min_latency_increase", c->min_latency_increase);
+    w.decimal("confidence", c->confidence);
+    w.endMap();
+  }
   if (const auto& m = r.mirror) {
     w.beginMap("mirror");
     w.string("cluster", m->cluster);

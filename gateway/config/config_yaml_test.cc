@@ -378,6 +378,14 @@ routes:
       add: { x-route: "${route} via ${cluster} for ${client_ip} ($$5) ${request_id}" }
     response_headers: { remove: [server], set: { x-served-by: "${cluster}" }, add: { X-A: "true" } }
     mirror: { cluster: ewma, percent: 12.5, max_body: 1MiB, timeout: 250ms, max_in_flight: 77 }
+    canary:
+      steps: [2.5, 10, 100]
+      interval: 90s
+      min_requests: 40
+      max_error_increase: 0.5
+      max_latency_ratio: 2.25
+      min_latency_increase: 12ms
+      confidence: 95
   - name: moved
     match: { path_prefix: /old }
     redirect: { status: 308, scheme: https, host: example.com, port: 8443, path_prefix: /new, strip_query: true }
@@ -624,7 +632,7 @@ constexpr std::size_t fieldCount() {
 template <typename T>
 auto tieFields(const T& value) {
   constexpr std::size_t kCount = fieldCount<T>();
-  static_assert(kCount >= 1 && kCount <= 25, "tieFields: add a case for this many fields");
+  static_assert(kCount >= 1 && kCount <= 26, "tieFields: add a case for this many fields");
   // clang-format off
   if constexpr (kCount == 1) { const auto& [a] = value; return std::tie(a); }
   else if constexpr (kCount == 2) { const auto& [a, b] = value; return std::tie(a, b); }
@@ -685,9 +693,13 @@ auto tieFields(const T& value) {
   } else if constexpr (kCount == 24) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x);
-  } else {
+  } else if constexpr (kCount == 25) {
     const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y] = value;
     return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y);
+  } else {
+    const auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z] =
+        value;
+    return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z);
   }
   // clang-format on
 }

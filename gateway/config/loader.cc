@@ -12,6 +12,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "gateway/config/breaker_config.h"
+#include "gateway/config/canary_config.h"
 #include "gateway/config/discovery_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/health_check_config.h"
@@ -256,6 +257,7 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
               "concurrency",
               "subset",
               "mirror",
+              "canary",
               "rewrite",
               "request_headers",
               "response_headers",
@@ -289,6 +291,7 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (const yaml::Node m = n["match"]) readRouteMatch(r, m, route.match);
   if (const yaml::Node sub = n["subset"]) readSubset(r, sub, route.subset.emplace());
   if (const yaml::Node m = n["mirror"]) readMirror(r, m, route.mirror.emplace());
+  if (const yaml::Node c = n["canary"]) readCanary(r, c, route, route.canary.emplace());
   r.optional(n, "timeout", route.timeout,
              [&](const yaml::Node& v) { return r.duration(v, "route timeout", kMinTimeout); });
   if (const yaml::Node b = n["max_body"]) {

@@ -197,7 +197,7 @@ void checkRouteActions(Reader& r, const yaml::Node& n, const Route& route) {
   if (route.answersItself()) {
     const char* action = route.redirect ? "redirect" : "direct_response";
     for (const char* key : {"cluster", "split", "split_key", "subset", "rewrite", "request_headers",
-                            "retry", "hash_key", "circuit_breaker", "mirror"}) {
+                            "retry", "hash_key", "circuit_breaker", "mirror", "canary"}) {
       if (const yaml::Node v = n[key]) {
         std::string message(key);
         message += " has no effect on a route with ";

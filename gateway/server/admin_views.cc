@@ -176,6 +176,19 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
   for (std::size_t r = 0; r < snap.routes.size(); ++r) {
     const auto& route = snap.config.routes[r];
     const auto& plan = snap.routes[r];
+    if (const RouteCanary* c = registry.canary(route.name); c != nullptr && plan.canary_share) {
+      const auto& rollout = c->rollout();
+      auto& f = layout.canaries.emplace_back();
+      f.route = route.name;
+      f.cluster = c->canaryCluster();
+      f.share = c->shareMillionths() / static_cast<double>(RouteCanary::kWhole);
+      f.step = rollout.step();
+      f.state = resilience::toString(rollout.state());
+      for (std::size_t a = 0; a < resilience::CanaryRollout::kActions; ++a) {
+        const auto action = static_cast<resilience::CanaryRollout::Action>(a);
+        f.decisions.emplace_back(resilience::toString(action), rollout.count(action));
+      }
+    }
     if (plan.mirror) {
       layout.mirrors.push_back(
           {route.name, snap.config.clusters[plan.mirror_cluster].name, plan.mirror.get()});

@@ -180,6 +180,42 @@ void Server::registerAdmin() {
                     });
   admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
                  [this] { return jsonResponse(200, breakersJson(*snapshot_)); });
+  admin_->handleApi("/canaries",
+                    "progressive canaries: state, step, analysis and decisions; POST "
+                    "/canaries/<route>/{pause,resume,promote,abort,restart} (JSON)",
+                    [this](const admin::ApiRequest& r) { return canaryResponse(r); });
+}
+
+admin::Response Server::canaryResponse(const admin::ApiRequest& r) {
+  if (r.path == "/canaries") {
+    if (r.method != "GET" && r.method != "HEAD") {
+      return jsonResponse(405, {{"error", "use GET"}});
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& route : snapshot_->config.routes) {
+      if (const RouteCanary* c = registry_->canary(route.name)) out.push_back(c->toJson());
+    }
+    return jsonResponse(200, out);
+  }
+  // /canaries/<route>/<action>
+  const std::string_view rest = r.path.substr(std::string_view("/canaries/").size());
+  const auto slash = rest.find('/');
+  const std::string_view name = rest.substr(0, slash);
+  RouteCanary* c = registry_->canary(name);
+  if (c == nullptr) {
+    return jsonResponse(404, {{"error", "no route '" + std::string(name) + "' with a canary"}});
+  }
+  if (slash == std::string_view::npos) {
+    if (r.method != "GET" && r.method != "HEAD") {
+      return jsonResponse(405, {{"error", "use GET"}});
+    }
+    return jsonResponse(200, c->toJson());
+  }
+  if (r.method != "POST") return jsonResponse(405, {{"error", "use POST"}});
+  if (auto error = c->act(rest.substr(slash + 1))) {
+    return jsonResponse(409, {{"error", *error}});
+  }
+  return jsonResponse(200, c->toJson());
 }
 
 admin::Response Server::configResponse(std::string_view query) const {

@@ -47,6 +47,7 @@
 namespace sluice::gateway::admin {
 class AdminServer;
 struct Response;
+struct ApiRequest;
 }  // namespace sluice::gateway::admin
 namespace sluice::gateway::log {
 class AccessLog;
@@ -120,6 +121,7 @@ class Server {
   void schedulePublish(std::string_view cluster);
   void flushAccessLogSoon();
   [[nodiscard]] admin::Response configResponse(std::string_view query) const;
+  [[nodiscard]] admin::Response canaryResponse(const admin::ApiRequest& r);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
 
   boost::asio::io_context io_{1};

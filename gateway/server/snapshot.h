@@ -12,6 +12,7 @@
 // generation (a breaker's fallback cluster) refers by name and is resolved here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -55,12 +56,22 @@ struct RoutePlan {
   std::size_t mirror_cluster = RouteBackend::kNoCluster;
   std::shared_ptr<stats::MirrorCounters> mirror;
 
+  // A progressive canary's share of the requests, in millionths of them, for the second side
+  // (server/route_canary.h publishes it); null when the split's weights decide.
+  std::shared_ptr<const std::atomic<std::uint32_t>> canary_share;
+  static constexpr std::uint64_t kCanaryWhole = 1'000'000;
+
   // The backend for `draw`, uniform over 64-bit values (or a sticky key's hash). A draw is a
   // point in [0, 1) and side i takes the interval of its share of total_weight, in list order:
   // a key keeps its side while the shares around it do not move over it, whatever the total
-  // (moving share from the first side to the last moves keys one way only).
+  // (moving share from the first side to the last moves keys one way only, as a canary's steps
+  // do).
   [[nodiscard]] std::size_t pick(std::uint64_t draw) const noexcept {
     if (backends.size() == 1) return 0;
+    if (canary_share) {
+      const std::uint64_t canary = canary_share->load(std::memory_order_relaxed);
+      return resilience::SplitMix64::scale(draw, kCanaryWhole) < kCanaryWhole - canary ? 0 : 1;
+    }
     std::uint64_t bucket = resilience::SplitMix64::scale(draw, total_weight);
     for (std::size_t i = 0; i < backends.size(); ++i) {
       if (bucket < backends[i].weight) return i;

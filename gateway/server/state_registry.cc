@@ -52,8 +52,14 @@ const StateRegistry::ClusterEntry* StateRegistry::cluster(std::string_view name)
   return it == clusters_.end() ? nullptr : it->second.get();
 }
 
+RouteCanary* StateRegistry::canary(std::string_view name) const {
+  const auto it = canaries_.find(name);
+  return it == canaries_.end() ? nullptr : it->second.get();
+}
+
 void StateRegistry::start() {
   started_ = true;
+  for (auto& [name, c] : canaries_) c->start();
   for (auto& [name, e] : clusters_) {
     if (e->checker) e->checker->start();
   }
@@ -61,6 +67,7 @@ void StateRegistry::start() {
 
 void StateRegistry::stop() {
   started_ = false;
+  for (auto& [name, c] : canaries_) c->stop();
   for (auto& [name, e] : clusters_) {
     if (e->checker) e->checker->stop();
     e->publish_timer.cancel();
@@ -143,6 +150,7 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
   // the pair (a weight moved, a timeout changed) keeps its series.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes;
   std::map<std::string, std::shared_ptr<stats::MirrorCounters>, std::less<>> mirrors;
+  std::map<std::string, std::shared_ptr<RouteCanary>, std::less<>> canaries;
   for (std::size_t r = 0; r < c.routes.size(); ++r) {
     const auto& route = c.routes[r];
     const auto targets = route.targets();
@@ -172,6 +180,20 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
       b.slot = snap->backend_count++;
       plan.backends.push_back(std::move(b));
     }
+    if (route.canary) {
+      auto it = canaries_.find(route.name);
+      std::shared_ptr<RouteCanary> canary;
+      if (it != canaries_.end() && it->second->runs(route)) {
+        canary = it->second;  // a reload that leaves it alone: it goes on where it was
+      } else {
+        canary = std::make_shared<RouteCanary>(io_, route, plan.backends[0].counters,
+                                               plan.backends[1].counters);
+        if (started_) canary->start();
+      }
+      plan.canary_share =
+          std::shared_ptr<const std::atomic<std::uint32_t>>(canary, &canary->share());
+      canaries.insert_or_assign(route.name, std::move(canary));
+    }
     if (route.mirror) {
       plan.mirror_cluster = *snap->clusterIndex(route.mirror->cluster);  // validated: it exists
       const std::string key = route.name + '\n' + route.mirror->cluster;
@@ -184,6 +206,11 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
   }
   routes_ = std::move(routes);
   mirrors_ = std::move(mirrors);
+  for (auto& [name, old] : canaries_) {
+    const auto it = canaries.find(name);
+    if (it == canaries.end() || it->second != old) old->stop();  // replaced or removed
+  }
+  canaries_ = std::move(canaries);
   return snap;
 }
 

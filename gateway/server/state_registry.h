@@ -7,7 +7,8 @@
 //   clusters    ClusterState (retry budget, outlier detection, bulkhead, active health,
 //               counters), the HostSet with its static, registered and file-discovered hosts,
 //               the health checker, and the bookkeeping of what workers were last told;
-//   routes      the route's counters (stats::RouteCounters).
+//   routes      the route's counters (stats::RouteCounters), its mirror's counters, and its
+//               progressive canary (RouteCanary: the rollout's state and history).
 // Connection pools belong to workers (each worker's upstream::Cluster); Worker::adopt() carries
 // them across generations by the same rules.
 //
@@ -40,6 +41,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/guards/route_guards.h"
+#include "gateway/server/route_canary.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/stats/shards.h"
 #include "gateway/upstream/cluster_state.h"
@@ -87,6 +89,8 @@ class StateRegistry {
   [[nodiscard]] ClusterEntry* cluster(std::string_view name);
   [[nodiscard]] const ClusterEntry* cluster(std::string_view name) const;
   [[nodiscard]] std::size_t workers() const noexcept { return workers_; }
+  // The progressive canary of route `name` in the last build, or null.
+  [[nodiscard]] RouteCanary* canary(std::string_view name) const;
 
  private:
   ClusterEntry& buildCluster(
@@ -102,6 +106,7 @@ class StateRegistry {
   // By "<route>\n<cluster>": one per cluster a route sends to.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes_;
   std::map<std::string, std::shared_ptr<stats::MirrorCounters>, std::less<>> mirrors_;  // likewise
+  std::map<std::string, std::shared_ptr<RouteCanary>, std::less<>> canaries_;           // by route
 };
 
 // The static endpoints of a cluster as HostSet hosts, arriving at `now`.

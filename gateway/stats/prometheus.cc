@@ -393,6 +393,33 @@ std::string renderPrometheus(const MetricsLayout& layout,
           m.counters->shards.sumSigned([](const MirrorShard& s) { return s.in_flight.value(); }));
     }
   }
+  if (!layout.canaries.empty()) {
+    w.family("sluice_canary_weight", "gauge",
+             "The share of a progressive canary route's requests its canary side takes (0-1).");
+    for (const auto& c : layout.canaries) {
+      w.sample("sluice_canary_weight", {{"route", c.route}, {"cluster", c.cluster}}, c.share);
+    }
+    w.family("sluice_canary_step", "gauge", "The step a progressive canary is at (0 first).");
+    for (const auto& c : layout.canaries) {
+      w.sample("sluice_canary_step", {{"route", c.route}}, std::uint64_t{c.step});
+    }
+    w.family("sluice_canary_state", "gauge",
+             "1 for the state a progressive canary is in, 0 for the others.");
+    for (const auto& c : layout.canaries) {
+      for (const auto state : kCanaryStates) {
+        w.sample("sluice_canary_state", {{"route", c.route}, {"state", state}},
+                 std::uint64_t{state == c.state ? 1U : 0U});
+      }
+    }
+    w.family("sluice_canary_decisions_total", "counter",
+             "Decisions of progressive canaries: start, step, hold (too little traffic to "
+             "judge), promote, rollback, and the operator's pause, resume, abort, restart.");
+    for (const auto& c : layout.canaries) {
+      for (const auto& [action, n] : c.decisions) {
+        w.sample("sluice_canary_decisions_total", {{"route", c.route}, {"action", action}}, n);
+      }
+    }
+  }
   // Guard gauges, one family per name, in order of first appearance.
   for (std::size_t i = 0; i < facts.guard_gauges.size(); ++i) {
     const auto& first = facts.guard_gauges[i];

@@ -1,6 +1,7 @@
 // Renders the sum of all workers' stats in the Prometheus text exposition format (0.0.4).
 #pragma once
 
+#include <array>
 #include <span>
 #include <string>
 #include <utility>
@@ -37,9 +38,21 @@ struct MirrorMetrics {
   std::string cluster;
   const MirrorCounters* counters = nullptr;
 };
+// A route's progressive canary, as of the scrape (server/route_canary.h).
+struct CanaryFacts {
+  std::string route;
+  std::string cluster;  // the canary side
+  double share = 0;     // of the route's requests, 0-1
+  std::size_t step = 0;
+  std::string_view state;                                             // one of kCanaryStates
+  std::vector<std::pair<std::string_view, std::uint64_t>> decisions;  // by action
+};
+inline constexpr std::array<std::string_view, 4> kCanaryStates = {"progressing", "paused",
+                                                                  "promoted", "rolled_back"};
 struct MetricsLayout {
   std::vector<RouteMetrics> routes;
   std::vector<MirrorMetrics> mirrors;
+  std::vector<CanaryFacts> canaries;
   std::vector<ClusterMetrics> clusters;
 };
 
