@@ -165,6 +165,12 @@ int demo(const DemoOptions& options) {
       "           " +
       proxy +
       "/canary    (a grey release: X-Env: gray, or 10 % sticky per X-User, go to fast-b)\n"
+      "           " +
+      proxy +
+      "/rollout   (a progressive canary: fast-b's share steps 10 -> 50 -> 100 % while healthy)\n"
+      "           " +
+      proxy +
+      "/mirrored  (half the requests also copied to the slow upstream; nobody waits for it)\n"
       "  admin    " +
       admin +
       "/\n"
@@ -174,6 +180,9 @@ int demo(const DemoOptions& options) {
       "  breakers " +
       admin +
       "/breakers\n"
+      "  canaries " +
+      admin +
+      "/canaries (the rollout's state and decisions; POST .../rollout/pause, promote, abort)\n"
       "  upstreams " +
       admin +
       "/upstreams (health checks; hosts join with PUT /registry/fast/<ip:port>)\n"

@@ -3,6 +3,7 @@
 Every process a test starts (sluice, upstreams) binds 127.0.0.1 on a free port and is stopped by
 its fixture, by PID, even when the test fails.
 """
+import contextlib
 import os
 import signal
 import socket
@@ -158,3 +159,30 @@ def proxy(gateway_factory, upstream_factory):
     port = free_port()
     g = gateway_factory(basic_config(port, [up.address]))
     return g, up, port
+
+
+@contextlib.contextmanager
+def running_demo(sluice_bin):
+    """`sluice demo` on free ports, once it serves: yields (proxy port, admin port); stopped
+    (SIGTERM, by PID) on the way out."""
+    port, admin = free_port(), free_port()
+    p = subprocess.Popen([sluice_bin, "demo", "--listen", f"127.0.0.1:{port}", "--admin",
+                          f"127.0.0.1:{admin}"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    ready = threading.Event()
+
+    def read():
+        for line in p.stderr:
+            if "serving on" in line:
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(20) and p.poll() is None
+        yield port, admin
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=15)
+        reader.join(timeout=5)

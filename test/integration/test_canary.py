@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 
-from conftest import free_port
+from conftest import free_port, running_demo
 from support.client import Client
 from support.upstream import named, response
 from test_admin import get, metric
@@ -224,3 +224,30 @@ def test_a_reload_keeps_an_unchanged_canary_and_restarts_a_changed_one(gateway_f
     reload(admin)
     s = state(admin)
     assert (s["state"], s["percent"]) == ("progressing", 20) and actions(s) == ["start"], s
+
+
+def test_the_demo_shows_a_progressive_canary_and_a_mirror(sluice_bin):
+    """`sluice demo`'s /rollout starts at 10 % on fast-b; /mirrored copies to the slow upstream
+    without the client waiting for it."""
+    with running_demo(sluice_bin) as (port, admin):
+        status, body = api(admin, "GET", "/canaries")
+        assert status == 200 and len(body) == 1
+        assert (body[0]["route"], body[0]["state"], body[0]["percent"]) == (
+            "rollout", "progressing", 10)
+        assert (body[0]["baseline"], body[0]["canary"]) == ("stable", "canary")
+        c = Client(port)
+        assert c.request("GET", "/rollout").status == 200
+        started = time.monotonic()
+        for _ in range(40):
+            assert c.request("GET", "/mirrored").status == 200
+        assert time.monotonic() - started < 5  # ~20 copies to a 300 ms upstream, not waited for
+        c.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            copies = metric(get(admin, "/metrics")[2], "sluice_mirror_requests_total",
+                            route="mirrored", cluster="slow", result="2xx")
+            if copies and copies >= 8:
+                break
+            time.sleep(0.1)
+        # Binomial(40, 0.5): below 8 is 3.8 standard deviations away.
+        assert copies and 8 <= copies <= 40, copies

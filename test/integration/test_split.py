@@ -2,7 +2,7 @@
 (route, cluster), and a reload that moves weight. Real upstreams answer with their own name."""
 import collections
 
-from conftest import free_port
+from conftest import free_port, running_demo
 from support.client import Client
 from support.upstream import named
 from test_admin import get, metric, wait_metric
@@ -116,27 +116,8 @@ def test_each_side_retries_on_itself_and_applies_its_own_clusters_guards(gateway
 def test_the_demo_shows_a_grey_release(sluice_bin):
     """`sluice demo`'s /canary: the tag goes to fast-b, and ~10 % of users do, each to one side."""
     import json
-    import signal
-    import subprocess
-    import threading
 
-    port, admin = free_port(), free_port()
-    p = subprocess.Popen([sluice_bin, "demo", "--listen", f"127.0.0.1:{port}", "--admin",
-                          f"127.0.0.1:{admin}"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    ready = threading.Event()
-
-    def read():
-        for line in p.stderr:
-            if "serving on" in line:
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(20) and p.poll() is None
-
+    with running_demo(sluice_bin) as (port, _):
         def upstream(headers):
             r = Client(port).request("GET", "/canary", headers=headers)
             assert r.status == 200
@@ -151,7 +132,3 @@ def test_the_demo_shows_a_grey_release(sluice_bin):
         on_canary = sum(1 for s in sides.values() if s == "fast-b")
         assert set(sides.values()) == {"fast-a", "fast-b"}
         assert 5 <= on_canary <= 40, on_canary
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=15)
-        reader.join(timeout=5)
