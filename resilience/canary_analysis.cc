@@ -31,11 +31,36 @@ double lowerBound(std::span<const double> bounds, std::size_t i) {
   return i == 0 ? 0.0 : bounds[i - 1];
 }
 
-// The one-sided z of "observed share `share` of `n` exceeds `p0`".
-double shareZ(double share, double p0, double n) {
-  const double sd = std::sqrt(p0 * (1 - p0) / n);
-  if (sd == 0) return share > p0 ? std::numeric_limits<double>::infinity() : 0;
-  return (share - p0) / sd;
+// P(X >= k) for X ~ Binomial(n, p), summed in log space (n small: see shareZ).
+double binomialUpperTail(std::uint64_t n, std::uint64_t k, double p) {
+  if (k == 0) return 1;
+  if (k > n) return 0;
+  double tail = 0;
+  for (std::uint64_t i = k; i <= n; ++i) {
+    const auto ni = static_cast<double>(n);
+    const auto ii = static_cast<double>(i);
+    const double log_term = std::lgamma(ni + 1) - std::lgamma(ii + 1) - std::lgamma(ni - ii + 1) +
+                            ii * std::log(p) + (ni - ii) * std::log1p(-p);
+    tail += std::exp(log_term);
+  }
+  return std::min(tail, 1.0);
+}
+
+// The one-sided evidence, as a z score, that `above` of `n` observations exceeding a level that
+// only a share `p0` should exceed is more than chance. The normal approximation needs
+// n * p0 >= 10 (a p99 needs 1000 requests); below that the exact binomial tail is used,
+// converted to the z with the same p-value.
+double shareZ(double above, double p0, double n) {
+  if (n * p0 >= 10) {
+    const double sd = std::sqrt(p0 * (1 - p0) / n);
+    return (above / n - p0) / sd;
+  }
+  const auto count = static_cast<std::uint64_t>(n);
+  const auto k = static_cast<std::uint64_t>(std::floor(above));  // interpolated: round down
+  const double p_value = binomialUpperTail(count, k, p0);
+  if (p_value >= 1) return -std::numeric_limits<double>::infinity();
+  if (p_value <= 0) return std::numeric_limits<double>::infinity();
+  return normalQuantile(1 - p_value);
 }
 
 }  // namespace
@@ -117,13 +142,16 @@ CanaryAnalysis analyzeCanary(const CanarySample& baseline, const CanarySample& c
   a.error_z = (pc - pb - settings.max_error_increase) / sd;
 
   // Latency: the share of canary requests beyond what a canary within the margin would allow.
+  // A baseline whose quantile is past the last bound (long polls, streams) gives no threshold
+  // the buckets can resolve: latency is not judged then.
   a.latency_threshold = std::max(a.baseline_latency * settings.max_latency_ratio,
                                  a.baseline_latency + settings.min_latency_increase);
   const double latency_n = static_cast<double>(total(canary.latency));
-  if (latency_n > 0) {
-    a.canary_slow_share =
-        histogramCountAbove(bounds, canary.latency, a.latency_threshold) / latency_n;
-    a.latency_z = shareZ(a.canary_slow_share, 1 - settings.quantile, latency_n);
+  const bool resolvable = bounds.empty() || a.baseline_latency < bounds.back();
+  if (latency_n > 0 && resolvable) {
+    const double above = histogramCountAbove(bounds, canary.latency, a.latency_threshold);
+    a.canary_slow_share = above / latency_n;
+    a.latency_z = shareZ(above, 1 - settings.quantile, latency_n);
   }
 
   if (a.error_z > a.critical_z) {

@@ -14,8 +14,10 @@
 //   latency     The baseline's `quantile` (p99) from its histogram sets a threshold:
 //               max(max_latency_ratio x that, that + min_latency_increase). If the canary's
 //               quantile were within it, at most (1 - quantile) of the canary's requests would be
-//               slower; a z-test on the share of canary requests above the threshold fails the
-//               canary when it is significantly more.
+//               slower; a one-sided test on the share of canary requests above the threshold
+//               (a z-test from n * (1 - quantile) >= 10 on, the exact binomial tail below)
+//               fails the canary when it is significantly more. Not judged when the baseline's
+//               quantile lies past the last bucket bound (nothing to compare with there).
 //
 // Nothing is judged while either side has fewer than min_requests in the window: too little
 // traffic is no verdict (Insufficient), never a pass.

@@ -107,6 +107,27 @@ TEST(CanaryAnalysis, ASlowerCanaryFailsOnItsTailNotOnNoise) {
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Healthy);
 }
 
+TEST(CanaryAnalysis, SmallSamplesUseTheExactTailAndLongRequestsAreNotJudged) {
+  const CanaryAnalysisSettings s;
+  // 100 canary requests, 1 slow one: what a p99 within the margin allows (exact binomial).
+  CanarySample c = sample(100, 0, 0.01);
+  c.latency[4] = 99;
+  c.latency[8] = 1;  // (100, 250] ms
+  auto a = analyzeCanary(sample(500, 0, 0.01), c, kCanaryBounds, s);
+  EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Healthy);
+  // 5 slow of 100 is not chance (P = 0.003 under a 1 % tail).
+  c.latency[4] = 95;
+  c.latency[8] = 5;
+  a = analyzeCanary(sample(500, 0, 0.01), c, kCanaryBounds, s);
+  EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Latency) << a.latency_z;
+  // A baseline slower than the last bound (10 s: long polls) leaves nothing to compare: both
+  // sides alike are not failed for the requests beyond it.
+  CanarySample slow = sample(1000, 0, 0.01);
+  slow.latency[4] = 900;
+  slow.latency.back() = 100;
+  EXPECT_EQ(analyzeCanary(slow, slow, kCanaryBounds, s).verdict, CanaryAnalysis::Verdict::Healthy);
+}
+
 TEST(CanaryAnalysis, AWindowIsTheDifferenceOfCumulativeCounters) {
   CanarySample before = sample(100, 5, 0.01);
   CanarySample after = sample(250, 6, 0.01);

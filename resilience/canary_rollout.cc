@@ -1,11 +1,13 @@
 #include "resilience/canary_rollout.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace sluice::resilience {
 
 CanaryRollout::CanaryRollout(Settings settings, Clock::time_point now)
     : settings_(std::move(settings)) {
+  next_look_ = settings_.analysis.min_requests;
   step_started_ = now;
   last_hold_ = now;
   record(Action::Start, State::Progressing, 0, settings_.steps.front(), now, false);
@@ -15,7 +17,8 @@ std::optional<std::string_view> CanaryRollout::validate(const Settings& s) {
   if (s.steps.empty()) return "a canary needs at least one step";
   double before = 0;
   for (const double step : s.steps) {
-    if (!(step > before && step <= 1)) return "canary steps must increase, each in (0, 1]";
+    // A step of 1 would leave the baseline nothing to be compared with: promotion is the 1.
+    if (!(step > before && step < 1)) return "canary steps must increase, each in (0, 1)";
     before = step;
   }
   if (s.interval <= Clock::duration::zero()) return "the canary interval must be positive";
@@ -35,7 +38,8 @@ void CanaryRollout::newWindow(Clock::time_point now) {
   window_canary_ = last_canary_;
   step_started_ = now;
   last_hold_ = now;
-  latest_ = {};
+  looks_ = 0;
+  next_look_ = settings_.analysis.min_requests;
 }
 
 CanaryRollout::Decision CanaryRollout::record(Action action, State state, std::size_t step,
@@ -54,9 +58,17 @@ CanaryRollout::Decision CanaryRollout::record(Action action, State state, std::s
   state_ = state;
   step_ = step;
   share_ = share;
+  ++counts_[static_cast<std::size_t>(action)];
+  // A run of holds at one step is one entry (with how many): a canary starved of traffic for
+  // hours must not push its start and its last judgements out of the history.
+  if (action == Action::Hold && !history_.empty() && history_.back().action == Action::Hold &&
+      history_.back().step == step) {
+    d.repeats = history_.back().repeats + 1;
+    history_.back() = d;
+    return d;
+  }
   history_.push_back(d);
   if (history_.size() > kHistory) history_.pop_front();
-  ++counts_[static_cast<std::size_t>(action)];
   return d;
 }
 
@@ -74,9 +86,24 @@ std::optional<CanaryRollout::Decision> CanaryRollout::tick(const CanarySample& b
   if (state_ != State::Progressing) return std::nullopt;
   const CanarySample b = baseline.since(window_baseline_);
   const CanarySample c = canary.since(window_canary_);
-  latest_ = analyzeCanary(b, c, settings_.latency_bounds, settings_.analysis);
+  const bool due = now - step_started_ >= settings_.interval;
+  // Looks at the window: each time its smaller side doubles (min_requests, 2x, 4x, ...) and when
+  // the interval ends, the k-th spending half of what the (k-1)-th had of the error allowance
+  // (1 - confidence): a canary watched continuously is not failed by chance more often than a
+  // canary judged once (a Bonferroni bound over the looks).
+  const std::uint64_t smaller = std::min(b.requests, c.requests);
+  if (smaller >= settings_.analysis.min_requests && smaller < next_look_ && !due) {
+    return std::nullopt;
+  }
+  CanaryAnalysisSettings look = settings_.analysis;
+  look.confidence = 1 - (1 - look.confidence) / static_cast<double>(2ULL << std::min(looks_, 40));
+  latest_ = analyzeCanary(b, c, settings_.latency_bounds, look);
   judged_baseline_ = b.requests;
   judged_canary_ = c.requests;
+  if (latest_.verdict != CanaryAnalysis::Verdict::Insufficient) {
+    ++looks_;
+    while (next_look_ <= smaller) next_look_ *= 2;
+  }
   switch (latest_.verdict) {
     case CanaryAnalysis::Verdict::ErrorRate:
     case CanaryAnalysis::Verdict::Latency: {
@@ -93,7 +120,7 @@ std::optional<CanaryRollout::Decision> CanaryRollout::tick(const CanarySample& b
     case CanaryAnalysis::Verdict::Healthy:
       break;
   }
-  if (now - step_started_ < settings_.interval) return std::nullopt;
+  if (!due) return std::nullopt;
   Decision d = step_ + 1 < settings_.steps.size()
                    ? record(Action::Step, State::Progressing, step_ + 1, settings_.steps[step_ + 1],
                             now, false)

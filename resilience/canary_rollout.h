@@ -16,8 +16,12 @@
 //   promote() / abort(): to Promoted / RolledBack at once.   restart(): back to step 0.
 //
 // The window is what both sides served since the step (or the last resume) began: tick() takes
-// cumulative counters and keeps the window's start itself. Failing is checked on every tick, so a
-// broken canary goes back as soon as the evidence is enough, not at the end of its interval.
+// cumulative counters and keeps the window's start itself. The window is judged each time its
+// smaller side doubles past min_requests and when the interval ends, so a broken canary goes
+// back as soon as the evidence is enough, not at the end of its interval; each look spends
+// half of the previous one's share of the tests' error allowance, so all the looks at a step
+// together fail a healthy canary no more often than one look at `confidence` would.
+// "Healthy" means "not shown worse": min_requests sets how small a difference can be seen.
 // Time is a parameter; not thread-safe (one owner, e.g. a control thread).
 #pragma once
 
@@ -38,7 +42,7 @@ class CanaryRollout {
   using Clock = std::chrono::steady_clock;
 
   struct Settings {
-    std::vector<double> steps;  // the canary's share at each step, increasing, in (0, 1]
+    std::vector<double> steps;  // the canary's share at each step, increasing, in (0, 1)
     Clock::duration interval{std::chrono::minutes(1)};
     CanaryAnalysisSettings analysis;
     std::vector<double> latency_bounds;  // seconds: the samples' bucket bounds
@@ -68,6 +72,7 @@ class CanaryRollout {
     CanaryAnalysis analysis;              // the numbers it was made on (judged decisions)
     std::uint64_t baseline_requests = 0;  // in the window judged
     std::uint64_t canary_requests = 0;
+    std::uint32_t repeats = 1;  // a run of holds at one step is one entry
   };
 
   // Starts at step 0. `settings` must be valid (validate()).
@@ -122,6 +127,8 @@ class CanaryRollout {
   CanarySample last_canary_;
   bool have_window_ = false;  // the window's start counters are known (a tick came)
   CanaryAnalysis latest_;
+  int looks_ = 0;                // at the window so far
+  std::uint64_t next_look_ = 0;  // the smaller side's requests at the next look
   std::uint64_t judged_baseline_ = 0;
   std::uint64_t judged_canary_ = 0;
   std::deque<Decision> history_;

@@ -114,8 +114,12 @@ TEST(CanaryRollout, TooLittleTrafficHoldsOncePerIntervalAndKeepsTheEvidence) {
   EXPECT_EQ(d->action, Action::Hold);
   EXPECT_EQ(r.share(), 0.1);
   EXPECT_FALSE(r.tick(base.total, canary.total, at(15'000)));  // one hold per interval
+  ASSERT_TRUE(r.tick(base.total, canary.total, at(20'000)));   // the next interval's
+  ASSERT_EQ(r.history().size(), 2U);  // start, and the run of holds as one entry
+  EXPECT_EQ(r.history().back().repeats, 2U);
+  EXPECT_EQ(r.count(Action::Hold), 2U);
   canary.serve(30);  // 60 in the window now: judged, healthy, and the step is long due
-  d = r.tick(base.total, canary.total, at(16'000));
+  d = r.tick(base.total, canary.total, at(21'000));
   ASSERT_TRUE(d);
   EXPECT_EQ(d->action, Action::Step);
   EXPECT_EQ(d->canary_requests, 60U);
@@ -166,6 +170,8 @@ TEST(CanaryRollout, ValidatesItsSettings) {
   s.steps = {0.5, 0.5};
   EXPECT_TRUE(CanaryRollout::validate(s));
   s.steps = {0.5, 1.5};
+  EXPECT_TRUE(CanaryRollout::validate(s));
+  s.steps = {0.5, 1};  // a step of everything leaves the baseline nothing: promotion is that
   EXPECT_TRUE(CanaryRollout::validate(s));
   s = settings();
   s.analysis.confidence = 1;

@@ -20,11 +20,12 @@ void readCanary(Reader& r, const yaml::Node& n, const Route& route, Canary& out)
       out.steps.clear();
       double before = 0;
       for (const auto& s : steps) {
-        const auto v = r.decimal(s, "canary step", 0, 100);
+        // 100 is not a step: the baseline would have nothing left to be compared with (the
+        // promotion after the last step is the 100).
+        const auto v = r.decimal(s, "canary step", 0.01, 99.99);
         if (!v) continue;
         if (*v <= before) {
-          r.error(s,
-                  "canary.steps must increase, each above 0 (the canary's percent at each step)");
+          r.error(s, "canary.steps must increase (the canary's percent at each step)");
         }
         before = *v;
         out.steps.push_back(*v);
@@ -34,7 +35,7 @@ void readCanary(Reader& r, const yaml::Node& n, const Route& route, Canary& out)
   r.optional(n, "interval", out.interval,
              [&](const yaml::Node& v) { return r.duration(v, "canary.interval", Millis(100)); });
   r.optional(n, "min_requests", out.min_requests, [&](const yaml::Node& v) {
-    return r.integer(v, "canary.min_requests", 1, 1'000'000'000);
+    return r.integer(v, "canary.min_requests", 20, 1'000'000'000);
   });
   r.optional(n, "max_error_increase", out.max_error_increase,
              [&](const yaml::Node& v) { return r.decimal(v, "canary.max_error_increase", 0, 99); });

@@ -27,11 +27,11 @@ std::string withCanary(const std::string& canary) {
 
 TEST(CanaryConfig, ReadsEveryFieldAndDefaults) {
   const Config c = loaded(withCanary(
-      "{ steps: [1, 12.5, 100], interval: 30s, min_requests: 500, max_error_increase: 0.5, "
+      "{ steps: [1, 12.5, 99.5], interval: 30s, min_requests: 500, max_error_increase: 0.5, "
       "max_latency_ratio: 2, min_latency_increase: 20ms, confidence: 95 }"));
   ASSERT_TRUE(c.routes[0].canary);
   const Canary& k = *c.routes[0].canary;
-  EXPECT_EQ(k.steps, (std::vector<double>{1, 12.5, 100}));
+  EXPECT_EQ(k.steps, (std::vector<double>{1, 12.5, 99.5}));
   EXPECT_EQ(k.interval, Millis(30'000));
   EXPECT_EQ(k.min_requests, 500U);
   EXPECT_EQ(k.max_error_increase, 0.5);
@@ -47,13 +47,15 @@ TEST(CanaryConfig, ReadsEveryFieldAndDefaults) {
 
 TEST(CanaryConfig, RefusesWhatCannotRun) {
   EXPECT_THAT(problems(withCanary("{ steps: [10, 5] }")),
-              ElementsAre("t.yaml:8:27: canary.steps must increase, each above 0 (the canary's "
-                          "percent at each step)"));
+              ElementsAre("t.yaml:8:27: canary.steps must increase (the canary's percent at each "
+                          "step)"));
   EXPECT_THAT(problems(withCanary("{ steps: [0] }")),
-              ElementsAre("t.yaml:8:23: canary.steps must increase, each above 0 (the canary's "
-                          "percent at each step)"));
-  EXPECT_THAT(problems(withCanary("{ steps: [50, 150] }")),
-              ElementsAre(HasSubstr("canary step must be a number from 0 to 100, got '150'")));
+              ElementsAre("t.yaml:8:23: canary step must be a number from 0.01 to 99.99, got "
+                          "'0'"));
+  // 100 % is the promotion after the last step, not a step: the baseline would get nothing.
+  EXPECT_THAT(problems(withCanary("{ steps: [50, 100] }")),
+              ElementsAre(HasSubstr("canary step must be a number from 0.01 to 99.99, got "
+                                    "'100'")));
   EXPECT_THAT(problems(withCanary("{ steps: [] }")),
               ElementsAre(HasSubstr("canary.steps must be a list of percents")));
   EXPECT_THAT(problems(withCanary("{ interval: 10ms }")),
@@ -62,8 +64,8 @@ TEST(CanaryConfig, RefusesWhatCannotRun) {
               ElementsAre(HasSubstr("canary.confidence must be a number from 50.1 to 99.99")));
   EXPECT_THAT(problems(withCanary("{ max_latency_ratio: 0.5 }")),
               ElementsAre(HasSubstr("canary.max_latency_ratio must be a number from 1 to 1000")));
-  EXPECT_THAT(problems(withCanary("{ min_requests: 0 }")),
-              ElementsAre(HasSubstr("canary.min_requests must be an integer from 1")));
+  EXPECT_THAT(problems(withCanary("{ min_requests: 10 }")),
+              ElementsAre(HasSubstr("canary.min_requests must be an integer from 20")));
   EXPECT_THAT(problems(withCanary("{ step: [5] }")),
               ElementsAre(HasSubstr("unknown key 'step' in canary")));
   // Only a two-sided split has a baseline and a canary.

@@ -379,7 +379,7 @@ routes:
     response_headers: { remove: [server], set: { x-served-by: "${cluster}" }, add: { X-A: "true" } }
     mirror: { cluster: ewma, percent: 12.5, max_body: 1MiB, timeout: 250ms, max_in_flight: 77 }
     canary:
-      steps: [2.5, 10, 100]
+      steps: [2.5, 10, 90]
       interval: 90s
       min_requests: 40
       max_error_increase: 0.5

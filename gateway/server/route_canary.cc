@@ -68,7 +68,8 @@ nlohmann::json analysisJson(const resilience::CanaryAnalysis& a) {
 
 }  // namespace
 
-RouteCanary::RouteCanary(boost::asio::io_context& io, const config::Route& route,
+RouteCanary::RouteCanary(boost::asio::io_context& io, const config::Config& config,
+                         const config::Route& route,
                          std::shared_ptr<const stats::RouteCounters> baseline,
                          std::shared_ptr<const stats::RouteCounters> canary)
     : timer_(io),
@@ -79,12 +80,32 @@ RouteCanary::RouteCanary(boost::asio::io_context& io, const config::Route& route
       baseline_(std::move(baseline)),
       canary_(std::move(canary)),
       rollout_(rolloutSettings(*route.canary), Clock::now()) {
+  if (const auto* b = config.findCluster(baseline_name_)) {
+    baseline_endpoints_ = b->endpoints;
+    baseline_discovery_ = b->discovery;
+  }
+  if (const auto* c = config.findCluster(canary_name_)) {
+    canary_endpoints_ = c->endpoints;
+    canary_discovery_ = c->discovery;
+  }
   applied(rollout_.history().back());
 }
 
-bool RouteCanary::runs(const config::Route& route) const {
-  return route.canary && *route.canary == definition_ && route.split.size() == 2 &&
-         route.split[0].cluster == baseline_name_ && route.split[1].cluster == canary_name_;
+bool RouteCanary::runs(const config::Config& config, const config::Route& route) const {
+  if (!route.canary || *route.canary != definition_ || route.split.size() != 2 ||
+      route.split[0].cluster != baseline_name_ || route.split[1].cluster != canary_name_) {
+    return false;
+  }
+  const auto* b = config.findCluster(baseline_name_);
+  const auto* c = config.findCluster(canary_name_);
+  return b != nullptr && c != nullptr && b->endpoints == baseline_endpoints_ &&
+         b->discovery == baseline_discovery_ && c->endpoints == canary_endpoints_ &&
+         c->discovery == canary_discovery_;
+}
+
+bool RouteCanary::isAction(std::string_view action) {
+  return action == "pause" || action == "resume" || action == "promote" || action == "abort" ||
+         action == "restart";
 }
 
 void RouteCanary::start() {
@@ -101,10 +122,13 @@ void RouteCanary::stop() {
 
 void RouteCanary::schedule() {
   timer_.expires_after(tickEvery(definition_.interval));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || !running_) return;
-    tick();
-    schedule();
+  // Weakly: a reload may drop this canary while the tick is already queued (cancel() is too
+  // late for a handler that has been posted).
+  timer_.async_wait([self = weak_from_this()](const boost::system::error_code& ec) {
+    const auto canary = self.lock();
+    if (ec || !canary || !canary->running_) return;
+    canary->tick();
+    canary->schedule();
   });
 }
 
@@ -180,6 +204,7 @@ nlohmann::json RouteCanary::toJson() const {
                         {"step", d.step},
                         {"percent_before", d.share_before * 100},
                         {"percent", d.share * 100}};
+    if (d.repeats > 1) h["repeats"] = d.repeats;
     if (d.analysis.verdict != resilience::CanaryAnalysis::Verdict::Insufficient ||
         d.action == CanaryRollout::Action::Hold) {
       h["baseline_requests"] = d.baseline_requests;

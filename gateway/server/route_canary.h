@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -30,17 +31,22 @@
 
 namespace sluice::gateway::server {
 
-class RouteCanary {
+class RouteCanary : public std::enable_shared_from_this<RouteCanary> {
  public:
-  // `route` has a canary and a two-sided split; `baseline` / `canary`: its sides' counters.
-  RouteCanary(boost::asio::io_context& io, const config::Route& route,
+  // `route` (of `config`) has a canary and a two-sided split; `baseline` / `canary`: its sides'
+  // counters. Made with std::make_shared (its timer holds it weakly).
+  RouteCanary(boost::asio::io_context& io, const config::Config& config, const config::Route& route,
               std::shared_ptr<const stats::RouteCounters> baseline,
               std::shared_ptr<const stats::RouteCounters> canary);
   RouteCanary(const RouteCanary&) = delete;
   RouteCanary& operator=(const RouteCanary&) = delete;
 
-  // Whether `route` asks for this very rollout (so a reload keeps it).
-  [[nodiscard]] bool runs(const config::Route& route) const;
+  // Whether `route` of `config` asks for this very rollout, so that a reload keeps it: the same
+  // canary settings, the same two clusters with the same endpoints and discovery (new
+  // endpoints are a new build to judge from the start).
+  [[nodiscard]] bool runs(const config::Config& config, const config::Route& route) const;
+  // The operator calls act() takes.
+  [[nodiscard]] static bool isAction(std::string_view action);
 
   void start();  // ticks from now on
   void stop();
@@ -75,6 +81,11 @@ class RouteCanary {
   config::Canary definition_;
   std::string baseline_name_;
   std::string canary_name_;
+  // What runs() compares of each side's cluster.
+  std::vector<config::Endpoint> baseline_endpoints_;
+  std::vector<config::Endpoint> canary_endpoints_;
+  std::optional<config::Discovery> baseline_discovery_;
+  std::optional<config::Discovery> canary_discovery_;
   std::shared_ptr<const stats::RouteCounters> baseline_;
   std::shared_ptr<const stats::RouteCounters> canary_;
   resilience::CanaryRollout rollout_;

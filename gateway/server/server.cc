@@ -211,8 +211,13 @@ admin::Response Server::canaryResponse(const admin::ApiRequest& r) {
     }
     return jsonResponse(200, c->toJson());
   }
+  const std::string_view action = rest.substr(slash + 1);
+  if (!RouteCanary::isAction(action)) {
+    return jsonResponse(404, {{"error", "unknown canary action '" + std::string(action) +
+                                            "' (use pause, resume, promote, abort or restart)"}});
+  }
   if (r.method != "POST") return jsonResponse(405, {{"error", "use POST"}});
-  if (auto error = c->act(rest.substr(slash + 1))) {
+  if (auto error = c->act(action)) {
     return jsonResponse(409, {{"error", *error}});
   }
   return jsonResponse(200, c->toJson());

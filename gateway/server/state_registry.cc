@@ -183,10 +183,10 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
     if (route.canary) {
       auto it = canaries_.find(route.name);
       std::shared_ptr<RouteCanary> canary;
-      if (it != canaries_.end() && it->second->runs(route)) {
+      if (it != canaries_.end() && it->second->runs(c, route)) {
         canary = it->second;  // a reload that leaves it alone: it goes on where it was
       } else {
-        canary = std::make_shared<RouteCanary>(io_, route, plan.backends[0].counters,
+        canary = std::make_shared<RouteCanary>(io_, c, route, plan.backends[0].counters,
                                                plan.backends[1].counters);
         if (started_) canary->start();
       }

@@ -202,7 +202,8 @@ def test_operators_pause_resume_promote_abort_and_restart(gateway_factory, upstr
     assert actions(s) == ["start", "pause", "resume", "promote", "abort", "restart"]
     assert all(h["operator"] for h in s["history"][1:])
     c.close()
-    assert api(admin, "POST", "/canaries/pay/jump")[0] == 409
+    assert api(admin, "POST", "/canaries/pay/jump")[0] == 404  # no such action
+    assert api(admin, "POST", "/canaries/pay/pause/")[0] == 404
     assert api(admin, "GET", "/canaries/pay/pause")[0] == 405
     assert api(admin, "POST", "/canaries/nope/pause")[0] == 404
     status, body = api(admin, "GET", "/canaries")
@@ -224,6 +225,15 @@ def test_a_reload_keeps_an_unchanged_canary_and_restarts_a_changed_one(gateway_f
     reload(admin)
     s = state(admin)
     assert (s["state"], s["percent"]) == ("progressing", 20) and actions(s) == ["start"], s
+    # So does a new build of the canary: its cluster's endpoints changed.
+    assert api(admin, "POST", "/canaries/pay/pause")[0] == 200
+    v2b = upstream_factory(named("v2b"))
+    text = cfg("{ steps: [20, 50], interval: 1h }")
+    old_v2 = text.split("name: v2, endpoints: [")[1].split("]")[0]
+    rewrite(g, text.replace(old_v2, f"\"{v2b.address}\""))
+    reload(admin)
+    s = state(admin)
+    assert s["state"] == "progressing" and actions(s) == ["start"], s
 
 
 def test_the_demo_shows_a_progressive_canary_and_a_mirror(sluice_bin):
