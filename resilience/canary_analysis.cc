@@ -21,29 +21,30 @@ CanarySample CanarySample::since(const CanarySample& earlier) const {
 
 namespace {
 
-std::uint64_t total(std::span<const std::uint64_t> buckets) {
+std::uint64_t bucketTotal(std::span<const std::uint64_t> buckets) {
   std::uint64_t n = 0;
   for (const auto b : buckets) n += b;
   return n;
 }
 
-double lowerBound(std::span<const double> bounds, std::size_t i) {
+double bucketLowerBound(std::span<const double> bounds, std::size_t i) {
   return i == 0 ? 0.0 : bounds[i - 1];
 }
 
-// P(X >= k) for X ~ Binomial(n, p), summed in log space (n small: see shareZ).
+// P(X >= k) for X ~ Binomial(n, p), by the probabilities' recurrence (only for n * p < 10,
+// where (1 - p)^n cannot underflow: see shareZ).
 double binomialUpperTail(std::uint64_t n, std::uint64_t k, double p) {
   if (k == 0) return 1;
   if (k > n) return 0;
-  double tail = 0;
-  for (std::uint64_t i = k; i <= n; ++i) {
-    const auto ni = static_cast<double>(n);
+  const auto nn = static_cast<double>(n);
+  double pmf = std::pow(1 - p, nn);  // P(X = 0)
+  double below = 0;                  // P(X < i)
+  for (std::uint64_t i = 0; i < k; ++i) {
+    below += pmf;
     const auto ii = static_cast<double>(i);
-    const double log_term = std::lgamma(ni + 1) - std::lgamma(ii + 1) - std::lgamma(ni - ii + 1) +
-                            ii * std::log(p) + (ni - ii) * std::log1p(-p);
-    tail += std::exp(log_term);
+    pmf *= (nn - ii) / (ii + 1) * p / (1 - p);
   }
-  return std::min(tail, 1.0);
+  return std::max(0.0, 1 - below);
 }
 
 // The one-sided evidence, as a z score, that `above` of `n` observations exceeding a level that
@@ -67,7 +68,7 @@ double shareZ(double above, double p0, double n) {
 
 double histogramQuantile(std::span<const double> bounds, std::span<const std::uint64_t> buckets,
                          double q) {
-  const std::uint64_t n = total(buckets);
+  const std::uint64_t n = bucketTotal(buckets);
   if (n == 0) return 0;
   const double rank = q * static_cast<double>(n);
   double seen = 0;
@@ -75,7 +76,7 @@ double histogramQuantile(std::span<const double> bounds, std::span<const std::ui
     const auto in_bucket = static_cast<double>(buckets[i]);
     if (in_bucket > 0 && seen + in_bucket >= rank) {
       if (i >= bounds.size()) return bounds.empty() ? 0 : bounds.back();  // unbounded bucket
-      const double lo = lowerBound(bounds, i);
+      const double lo = bucketLowerBound(bounds, i);
       return lo + (bounds[i] - lo) * ((rank - seen) / in_bucket);
     }
     seen += in_bucket;
@@ -88,7 +89,7 @@ double histogramCountAbove(std::span<const double> bounds, std::span<const std::
   double above = 0;
   for (std::size_t i = 0; i < buckets.size(); ++i) {
     const auto in_bucket = static_cast<double>(buckets[i]);
-    const double lo = lowerBound(bounds, i);
+    const double lo = bucketLowerBound(bounds, i);
     if (i >= bounds.size()) {
       // Unbounded: beyond the last bound, so beyond any threshold the bounds can resolve.
       above += in_bucket;
@@ -146,7 +147,7 @@ CanaryAnalysis analyzeCanary(const CanarySample& baseline, const CanarySample& c
   // the buckets can resolve: latency is not judged then.
   a.latency_threshold = std::max(a.baseline_latency * settings.max_latency_ratio,
                                  a.baseline_latency + settings.min_latency_increase);
-  const double latency_n = static_cast<double>(total(canary.latency));
+  const auto latency_n = static_cast<double>(bucketTotal(canary.latency));
   const bool resolvable = bounds.empty() || a.baseline_latency < bounds.back();
   if (latency_n > 0 && resolvable) {
     const double above = histogramCountAbove(bounds, canary.latency, a.latency_threshold);

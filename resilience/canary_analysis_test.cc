@@ -13,7 +13,7 @@ constexpr std::array<double, 14> kCanaryBounds = {0.0005, 0.001, 0.0025, 0.005, 
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 // `n` requests, `errors` of them failed, all with latencies in the bucket ending at `bound`.
-CanarySample sample(std::uint64_t n, std::uint64_t errors, double bound) {
+CanarySample canarySampleOf(std::uint64_t n, std::uint64_t errors, double bound) {
   CanarySample s;
   s.requests = n;
   s.errors = errors;
@@ -50,10 +50,14 @@ TEST(CanaryAnalysis, TooFewRequestsOnEitherSideIsNoVerdict) {
   CanaryAnalysisSettings s;
   s.min_requests = 100;
   // Even an obviously broken canary is not judged on 99 requests.
-  EXPECT_EQ(analyzeCanary(sample(1000, 0, 0.01), sample(99, 99, 0.01), kCanaryBounds, s).verdict,
-            CanaryAnalysis::Verdict::Insufficient);
-  EXPECT_EQ(analyzeCanary(sample(99, 0, 0.01), sample(1000, 0, 0.01), kCanaryBounds, s).verdict,
-            CanaryAnalysis::Verdict::Insufficient);
+  EXPECT_EQ(
+      analyzeCanary(canarySampleOf(1000, 0, 0.01), canarySampleOf(99, 99, 0.01), kCanaryBounds, s)
+          .verdict,
+      CanaryAnalysis::Verdict::Insufficient);
+  EXPECT_EQ(
+      analyzeCanary(canarySampleOf(99, 0, 0.01), canarySampleOf(1000, 0, 0.01), kCanaryBounds, s)
+          .verdict,
+      CanaryAnalysis::Verdict::Insufficient);
 }
 
 TEST(CanaryAnalysis, ErrorRatesAreComparedWithATestNotAThreshold) {
@@ -76,8 +80,8 @@ TEST(CanaryAnalysis, ErrorRatesAreComparedWithATestNotAThreshold) {
       {1000, 0, 1000, 1000, CanaryAnalysis::Verdict::ErrorRate},
   };
   for (const auto& c : cases) {
-    const auto a =
-        analyzeCanary(sample(c.nb, c.eb, 0.01), sample(c.nc, c.ec, 0.01), kCanaryBounds, s);
+    const auto a = analyzeCanary(canarySampleOf(c.nb, c.eb, 0.01), canarySampleOf(c.nc, c.ec, 0.01),
+                                 kCanaryBounds, s);
     EXPECT_EQ(a.verdict, c.want) << c.nb << "/" << c.eb << " vs " << c.nc << "/" << c.ec
                                  << ": z=" << a.error_z;
   }
@@ -86,51 +90,53 @@ TEST(CanaryAnalysis, ErrorRatesAreComparedWithATestNotAThreshold) {
 TEST(CanaryAnalysis, ASlowerCanaryFailsOnItsTailNotOnNoise) {
   const CanaryAnalysisSettings s;  // p99, ratio 1.5, floor 5 ms
   // Same latencies: healthy.
-  auto a = analyzeCanary(sample(500, 0, 0.025), sample(200, 0, 0.025), kCanaryBounds, s);
+  auto a =
+      analyzeCanary(canarySampleOf(500, 0, 0.025), canarySampleOf(200, 0, 0.025), kCanaryBounds, s);
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Healthy);
   EXPECT_NEAR(a.baseline_latency, 0.010 + 0.015 * 0.99, 1e-9);
   EXPECT_EQ(a.canary_slow_share, 0);
   // Three times slower (10-25 ms against 25-50 ms, then 50-100 ms): failed.
-  a = analyzeCanary(sample(500, 0, 0.025), sample(200, 0, 0.05), kCanaryBounds, s);
+  a = analyzeCanary(canarySampleOf(500, 0, 0.025), canarySampleOf(200, 0, 0.05), kCanaryBounds, s);
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Latency);
   EXPECT_GT(a.canary_slow_share, 0.4);
   EXPECT_GT(a.latency_z, a.critical_z);
   // A canary whose slow tail is 1 % of its requests, as the baseline's is: healthy.
-  CanarySample c = sample(1000, 0, 0.01);
+  CanarySample c = canarySampleOf(1000, 0, 0.01);
   c.latency[5] = 10;  // (10, 25] ms
   c.latency[4] = 990;
   CanarySample b = c;
   b.requests = c.requests = 1000;
   EXPECT_EQ(analyzeCanary(b, c, kCanaryBounds, s).verdict, CanaryAnalysis::Verdict::Healthy);
   // Sub-millisecond services: twice as slow but within the 5 ms floor is not a failure.
-  a = analyzeCanary(sample(500, 0, 0.0005), sample(200, 0, 0.001), kCanaryBounds, s);
+  a = analyzeCanary(canarySampleOf(500, 0, 0.0005), canarySampleOf(200, 0, 0.001), kCanaryBounds,
+                    s);
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Healthy);
 }
 
 TEST(CanaryAnalysis, SmallSamplesUseTheExactTailAndLongRequestsAreNotJudged) {
   const CanaryAnalysisSettings s;
   // 100 canary requests, 1 slow one: what a p99 within the margin allows (exact binomial).
-  CanarySample c = sample(100, 0, 0.01);
+  CanarySample c = canarySampleOf(100, 0, 0.01);
   c.latency[4] = 99;
   c.latency[8] = 1;  // (100, 250] ms
-  auto a = analyzeCanary(sample(500, 0, 0.01), c, kCanaryBounds, s);
+  auto a = analyzeCanary(canarySampleOf(500, 0, 0.01), c, kCanaryBounds, s);
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Healthy);
   // 5 slow of 100 is not chance (P = 0.003 under a 1 % tail).
   c.latency[4] = 95;
   c.latency[8] = 5;
-  a = analyzeCanary(sample(500, 0, 0.01), c, kCanaryBounds, s);
+  a = analyzeCanary(canarySampleOf(500, 0, 0.01), c, kCanaryBounds, s);
   EXPECT_EQ(a.verdict, CanaryAnalysis::Verdict::Latency) << a.latency_z;
   // A baseline slower than the last bound (10 s: long polls) leaves nothing to compare: both
   // sides alike are not failed for the requests beyond it.
-  CanarySample slow = sample(1000, 0, 0.01);
+  CanarySample slow = canarySampleOf(1000, 0, 0.01);
   slow.latency[4] = 900;
   slow.latency.back() = 100;
   EXPECT_EQ(analyzeCanary(slow, slow, kCanaryBounds, s).verdict, CanaryAnalysis::Verdict::Healthy);
 }
 
 TEST(CanaryAnalysis, AWindowIsTheDifferenceOfCumulativeCounters) {
-  CanarySample before = sample(100, 5, 0.01);
-  CanarySample after = sample(250, 6, 0.01);
+  CanarySample before = canarySampleOf(100, 5, 0.01);
+  CanarySample after = canarySampleOf(250, 6, 0.01);
   const CanarySample w = after.since(before);
   EXPECT_EQ(w.requests, 150U);
   EXPECT_EQ(w.errors, 1U);

@@ -6,10 +6,10 @@
 namespace sluice::resilience {
 
 CanaryRollout::CanaryRollout(Settings settings, Clock::time_point now)
-    : settings_(std::move(settings)) {
-  next_look_ = settings_.analysis.min_requests;
-  step_started_ = now;
-  last_hold_ = now;
+    : settings_(std::move(settings)),
+      step_started_(now),
+      last_hold_(now),
+      next_look_(settings_.analysis.min_requests) {
   record(Action::Start, State::Progressing, 0, settings_.steps.front(), now, false);
 }
 

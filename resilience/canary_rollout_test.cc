@@ -13,7 +13,7 @@ using Action = CanaryRollout::Action;
 using State = CanaryRollout::State;
 
 // Cumulative counters of one side, grown by hand: every request takes 5-10 ms unless slow.
-struct Side {
+struct CanarySide {
   CanarySample total{0, 0, std::vector<std::uint64_t>(3, 0)};  // bounds 10 ms, 100 ms, +Inf
   void serve(std::uint64_t n, std::uint64_t errors = 0, bool slow = false) {
     total.requests += n;
@@ -22,7 +22,7 @@ struct Side {
   }
 };
 
-CanaryRollout::Settings settings() {
+CanaryRollout::Settings rolloutSettingsForTest() {
   CanaryRollout::Settings s;
   s.steps = {0.1, 0.5};
   s.interval = std::chrono::seconds(10);
@@ -32,11 +32,11 @@ CanaryRollout::Settings settings() {
 }
 
 TEST(CanaryRollout, AHealthyCanaryStepsUpEachIntervalThenIsPromoted) {
-  CanaryRollout r(settings(), kT0);
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
   EXPECT_EQ(r.state(), State::Progressing);
   EXPECT_EQ(r.share(), 0.1);
-  Side base;
-  Side canary;
+  CanarySide base;
+  CanarySide canary;
   EXPECT_FALSE(r.tick(base.total, canary.total, at(0)));  // the first counters open the window
   for (int s = 1; s <= 9; ++s) {
     base.serve(90);
@@ -70,9 +70,9 @@ TEST(CanaryRollout, AHealthyCanaryStepsUpEachIntervalThenIsPromoted) {
 }
 
 TEST(CanaryRollout, AFailingCanaryIsRolledBackAsSoonAsTheEvidenceIsEnough) {
-  CanaryRollout r(settings(), kT0);
-  Side base;
-  Side canary;
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
+  CanarySide base;
+  CanarySide canary;
   r.tick(base.total, canary.total, at(0));
   base.serve(500);
   canary.serve(40, 8);  // 20 % errors, but under min_requests: not judged yet
@@ -89,9 +89,9 @@ TEST(CanaryRollout, AFailingCanaryIsRolledBackAsSoonAsTheEvidenceIsEnough) {
 }
 
 TEST(CanaryRollout, ASlowCanaryIsRolledBack) {
-  CanaryRollout r(settings(), kT0);
-  Side base;
-  Side canary;
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
+  CanarySide base;
+  CanarySide canary;
   r.tick(base.total, canary.total, at(0));
   base.serve(500);
   canary.serve(100, 0, /*slow=*/true);
@@ -102,9 +102,9 @@ TEST(CanaryRollout, ASlowCanaryIsRolledBack) {
 }
 
 TEST(CanaryRollout, TooLittleTrafficHoldsOncePerIntervalAndKeepsTheEvidence) {
-  CanaryRollout r(settings(), kT0);
-  Side base;
-  Side canary;
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
+  CanarySide base;
+  CanarySide canary;
   r.tick(base.total, canary.total, at(0));
   base.serve(500);
   canary.serve(30);
@@ -126,9 +126,9 @@ TEST(CanaryRollout, TooLittleTrafficHoldsOncePerIntervalAndKeepsTheEvidence) {
 }
 
 TEST(CanaryRollout, OperatorsPauseResumePromoteAbortAndRestart) {
-  CanaryRollout r(settings(), kT0);
-  Side base;
-  Side canary;
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
+  CanarySide base;
+  CanarySide canary;
   r.tick(base.total, canary.total, at(0));
   EXPECT_FALSE(r.resume(at(1)));  // not paused
   auto d = r.pause(at(1000));
@@ -163,7 +163,7 @@ TEST(CanaryRollout, OperatorsPauseResumePromoteAbortAndRestart) {
 }
 
 TEST(CanaryRollout, ValidatesItsSettings) {
-  auto s = settings();
+  auto s = rolloutSettingsForTest();
   EXPECT_FALSE(CanaryRollout::validate(s));
   s.steps = {};
   EXPECT_TRUE(CanaryRollout::validate(s));
@@ -173,16 +173,16 @@ TEST(CanaryRollout, ValidatesItsSettings) {
   EXPECT_TRUE(CanaryRollout::validate(s));
   s.steps = {0.5, 1};  // a step of everything leaves the baseline nothing: promotion is that
   EXPECT_TRUE(CanaryRollout::validate(s));
-  s = settings();
+  s = rolloutSettingsForTest();
   s.analysis.confidence = 1;
   EXPECT_TRUE(CanaryRollout::validate(s));
-  s = settings();
+  s = rolloutSettingsForTest();
   s.analysis.max_latency_ratio = 0.9;
   EXPECT_TRUE(CanaryRollout::validate(s));
 }
 
 TEST(CanaryRollout, HistoryKeepsTheLastDecisions) {
-  CanaryRollout r(settings(), kT0);
+  CanaryRollout r(rolloutSettingsForTest(), kT0);
   for (int i = 0; i < 150; ++i) {
     r.pause(at(i * 2));
     r.resume(at(i * 2 + 1));

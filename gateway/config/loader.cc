@@ -572,7 +572,8 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
         if (first == nullptr) first = target;
         if (target->lb.hashing() && hashing == nullptr) hashing = target;
       }
-      if (rt.mirror && !rt.mirror->cluster.empty() && !cfg.findCluster(rt.mirror->cluster)) {
+      if (rt.mirror && !rt.mirror->cluster.empty() &&
+          cfg.findCluster(rt.mirror->cluster) == nullptr) {
         r.error(routes[i]["mirror"]["cluster"],
                 "route '" + rt.name + "' mirrors to unknown cluster '" + rt.mirror->cluster + "'");
       }
@@ -594,7 +595,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
           }
           std::string labels;
           for (const auto& [k, v] : rt.subset->labels) {
-            labels += (labels.empty() ? "" : ", ") + k + ": " + v;
+            labels.append(labels.empty() ? "" : ", ").append(k).append(": ").append(v);
           }
           const yaml::Mark at = routes[i]["subset"].Mark();
           result.warnings.push_back({file_name, at.line + 1, at.column + 1,

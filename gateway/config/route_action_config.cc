@@ -127,8 +127,9 @@ void readHeaderEdits(Reader& r, const yaml::Node& n, std::string_view what, Head
 
 void readRewrite(Reader& r, const yaml::Node& n, Rewrite& out) {
   if (!r.map(n, "rewrite", {"path_prefix", "host"})) return;
-  if (const yaml::Node p = n["path_prefix"])
+  if (const yaml::Node p = n["path_prefix"]) {
     out.path_prefix = pathText(r, p, "rewrite.path_prefix");
+  }
   if (const yaml::Node h = n["host"]) out.host = hostText(r, h, "rewrite.host");
 }
 
@@ -174,8 +175,9 @@ void readRedirect(Reader& r, const yaml::Node& n, Redirect& out) {
 void readDirectResponse(Reader& r, const yaml::Node& n, DirectResponse& out) {
   if (!r.map(n, "direct_response", {"status", "body", "headers"})) return;
   if (const yaml::Node s = n["status"]) {
-    if (auto v = r.integer(s, "direct_response.status", 200, 599))
+    if (auto v = r.integer(s, "direct_response.status", 200, 599)) {
       out.status = static_cast<int>(*v);
+    }
   }
   if (const yaml::Node b = n["body"]) {
     if (auto v = r.scalar(b, "direct_response.body")) {

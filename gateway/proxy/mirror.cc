@@ -29,8 +29,8 @@ using stats::MirrorResult;
 
 namespace {
 
-constexpr std::size_t kMirrorReadChunk = 16 * 1024;
-constexpr std::size_t kMirrorMaxHead = 64 * 1024;  // as for any upstream response
+constexpr std::size_t kMirrorReadChunk = std::size_t{16} * 1024;
+constexpr std::size_t kMirrorMaxHead = std::size_t{64} * 1024;  // as for any upstream response
 constexpr std::size_t kMirrorMaxFields = 256;
 constexpr int kMirrorStaleReplays = 2;
 
@@ -49,6 +49,8 @@ struct MirrorJob {
         deadline(g.worker->wheel()) {}
   MirrorJob(const MirrorJob&) = delete;
   MirrorJob& operator=(const MirrorJob&) = delete;
+  MirrorJob(MirrorJob&&) = delete;
+  MirrorJob& operator=(MirrorJob&&) = delete;
   ~MirrorJob() {
     if (running) stats.in_flight.dec();
   }
@@ -76,12 +78,12 @@ struct MirrorJob {
 
 namespace {
 
-bool idempotent(http::Verb v) {
+bool mirrorIdempotent(http::Verb v) {
   return v == http::Verb::get || v == http::Verb::head || v == http::Verb::options ||
          v == http::Verb::trace || v == http::Verb::put || v == http::Verb::delete_;
 }
 
-MirrorResult statusResult(int status) {
+MirrorResult mirrorStatusResult(int status) {
   if (status < 300) return MirrorResult::Status2xx;
   if (status < 400) return MirrorResult::Status3xx;
   if (status < 500) return MirrorResult::Status4xx;
@@ -89,8 +91,8 @@ MirrorResult statusResult(int status) {
 }
 
 // Reads and drops the response body: nullopt when it ended cleanly, else what went wrong.
-asio::awaitable<std::optional<stats::UpstreamError>> dropBody(MirrorJob& j,
-                                                              Clock::time_point until) {
+asio::awaitable<std::optional<stats::UpstreamError>> dropMirrorBody(MirrorJob& j,
+                                                                    Clock::time_point until) {
   auto& sock = j.lease.socket();
   const auto read = [&] {
     return net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk, kMirrorReadChunk);
@@ -137,18 +139,21 @@ asio::awaitable<std::optional<stats::UpstreamError>> dropBody(MirrorJob& j,
 
 // One exchange on a connection of `host`'s pool: the response's status, or the error that
 // ended it (and `stale` when a reused connection turned out closed before anything came back).
-struct Exchanged {
+struct MirrorExchanged {
   int status = 0;  // of a response read to its end
   std::optional<stats::UpstreamError> error;
   bool stale = false;
   Clock::time_point head_at{};  // when the response head arrived
 };
 
-asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_point until) {
-  Exchanged x;
+asio::awaitable<MirrorExchanged> mirrorExchange(MirrorJob& j, std::size_t host,
+                                                Clock::time_point until) {
+  MirrorExchanged x;
   auto& pool = j.cluster.pool(host);
   upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
-  if (!acquired.lease) acquired = co_await pool.acquire(j.deadline, until);
+  if (!acquired.lease) {
+    acquired = co_await pool.acquire(j.deadline, until);
+  }
   if (!acquired.lease) {
     x.error = acquired.error;
     co_return x;
@@ -190,7 +195,7 @@ asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_
   x.head_at = Clock::now();
   const bool keep_alive =
       j.head.keep_alive && w == net::IoStatus::Ok && j.head.framing != http::Framing::UntilEof;
-  x.error = co_await dropBody(j, until);
+  x.error = co_await dropMirrorBody(j, until);
   if (x.error) co_return x;
   x.status = j.head.status;
   if (keep_alive && j.in.empty()) j.lease.keep();
@@ -198,8 +203,8 @@ asio::awaitable<Exchanged> exchange(MirrorJob& j, std::size_t host, Clock::time_
   co_return x;
 }
 
-MirrorResult resultOf(const Exchanged& x, Clock::time_point until) {
-  if (!x.error) return statusResult(x.status);
+MirrorResult mirrorResultOf(const MirrorExchanged& x, Clock::time_point until) {
+  if (!x.error) return mirrorStatusResult(x.status);
   switch (*x.error) {
     case stats::UpstreamError::Timeout:
     case stats::UpstreamError::ConnectTimeout:
@@ -214,7 +219,7 @@ MirrorResult resultOf(const Exchanged& x, Clock::time_point until) {
   }
 }
 
-asio::awaitable<void> send(MirrorJob& j) {
+asio::awaitable<void> sendMirror(MirrorJob& j) {
   const auto start = Clock::now();
   const auto until = start + j.config.timeout;
   const auto host = j.cluster.pick(nullptr, {}, j.hash, start);
@@ -227,14 +232,14 @@ asio::awaitable<void> send(MirrorJob& j) {
   j.cluster.onStart(*host);
   j.started = *host;
   j.occupant = occupant;
-  Exchanged x;
+  MirrorExchanged x;
   for (int replays = 0;; ++replays) {
-    x = co_await exchange(j, *host, until);
+    x = co_await mirrorExchange(j, *host, until);
     j.lease.reset();
     j.in.consume(j.in.size());
     if (!x.stale || !j.replayable || replays == kMirrorStaleReplays) break;
   }
-  const MirrorResult result = resultOf(x, until);
+  const MirrorResult result = mirrorResultOf(x, until);
   if (x.error) j.cluster.stats().error(*x.error);
   // What this says about the host, as the forwarder would judge it: nothing for a local reason
   // (the pool, a stale connection); nothing either for the mirror's own timeout, which is
@@ -253,12 +258,12 @@ asio::awaitable<void> send(MirrorJob& j) {
   j.stats.count(result);
 }
 
-asio::awaitable<void> run(std::unique_ptr<MirrorJob> job) {
+asio::awaitable<void> runMirror(std::unique_ptr<MirrorJob> job) {
   // co_spawn starts a coroutine inline when called on its own executor's thread: the request
   // being forwarded goes on first, and the copy runs when it next waits.
   co_await asio::post(job->pin->worker->io().get_executor(), asio::use_awaitable);
   try {
-    co_await send(*job);
+    co_await sendMirror(*job);
   } catch (const std::exception&) {
     // Out of memory, most likely: the copy is given up, never the worker.
     job->stats.count(MirrorResult::Failed);
@@ -307,7 +312,7 @@ void MirrorCopy::begin(const http::RequestHead& head, std::string_view upstream_
   j.running = true;
   j.stats.in_flight.inc();
   j.head_request = head.method == http::Verb::head;
-  j.replayable = !has_body && idempotent(head.method);
+  j.replayable = !has_body && mirrorIdempotent(head.method);
   if (j.cluster.config().lb.hashing()) {
     j.hash = requestHash(j.route.hash_key, head, client_ip).value_or(randomU64());
   }
@@ -335,7 +340,7 @@ void MirrorCopy::append(std::string_view bytes) {
 void MirrorCopy::send() {
   if (!job_) return;
   auto executor = job_->pin->worker->io().get_executor();
-  asio::co_spawn(executor, run(std::move(job_)), asio::detached);
+  asio::co_spawn(executor, runMirror(std::move(job_)), asio::detached);
 }
 
 }  // namespace sluice::gateway::proxy

@@ -31,7 +31,7 @@ CanaryRollout::Settings rolloutSettings(const config::Canary& c) {
 }
 
 // A side's counters, summed over workers: every request answered, its 5xx and latencies.
-resilience::CanarySample sample(const stats::RouteCounters& counters) {
+resilience::CanarySample canarySample(const stats::RouteCounters& counters) {
   resilience::CanarySample s;
   s.latency.assign(stats::LatencyHistogram::kBounds.size() + 1, 0);
   for (std::size_t w = 0; w < counters.shards.size(); ++w) {
@@ -51,16 +51,16 @@ Clock::duration tickEvery(config::Millis interval) {
                                      std::chrono::seconds(1));
 }
 
-double ms(double seconds) { return std::round(seconds * 1e5) / 100; }  // two decimals
+double canaryMs(double seconds) { return std::round(seconds * 1e5) / 100; }  // two decimals
 
 nlohmann::json analysisJson(const resilience::CanaryAnalysis& a) {
   return {{"verdict", resilience::toString(a.verdict)},
           {"baseline_error_rate", a.baseline_error_rate},
           {"canary_error_rate", a.canary_error_rate},
           {"error_z", std::isfinite(a.error_z) ? a.error_z : 1e9},
-          {"baseline_p99_ms", ms(a.baseline_latency)},
-          {"canary_p99_ms", ms(a.canary_latency)},
-          {"latency_threshold_ms", ms(a.latency_threshold)},
+          {"baseline_p99_ms", canaryMs(a.baseline_latency)},
+          {"canary_p99_ms", canaryMs(a.canary_latency)},
+          {"latency_threshold_ms", canaryMs(a.latency_threshold)},
           {"canary_slow_share", a.canary_slow_share},
           {"latency_z", std::isfinite(a.latency_z) ? a.latency_z : 1e9},
           {"critical_z", a.critical_z}};
@@ -133,7 +133,9 @@ void RouteCanary::schedule() {
 }
 
 void RouteCanary::tick() {
-  if (auto d = rollout_.tick(sample(*baseline_), sample(*canary_), Clock::now())) applied(*d);
+  if (auto d = rollout_.tick(canarySample(*baseline_), canarySample(*canary_), Clock::now())) {
+    applied(*d);
+  }
 }
 
 void RouteCanary::applied(const CanaryRollout::Decision& d) {
@@ -147,7 +149,7 @@ void RouteCanary::applied(const CanaryRollout::Decision& d) {
     spdlog::log(level,
                 "canary route '{}' ({} -> {}): {}{} at step {}, {:.4g}% -> {:.4g}% ({}): baseline "
                 "{} requests, {:.2f}% 5xx, p99 {:.2f} ms; canary {} requests, {:.2f}% 5xx, p99 "
-                "{:.2f} ms (error z {:.2f}, latency z {:.2f}, critical {:.2f})",
+                "{:.2f} canaryMs (error z {:.2f}, latency z {:.2f}, critical {:.2f})",
                 route_, baseline_name_, canary_name_, resilience::toString(d.action),
                 d.manual ? " (operator)" : "", d.step, d.share_before * 100, d.share * 100,
                 resilience::toString(a.verdict), d.baseline_requests, a.baseline_error_rate * 100,

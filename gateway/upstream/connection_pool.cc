@@ -83,11 +83,17 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     std::list<Waiter*>& list;
     std::list<Waiter*>::iterator it;
     Waiter& waiter;
+    Unlist(std::list<Waiter*>& l, std::list<Waiter*>::iterator i, Waiter& w)
+        : list(l), it(i), waiter(w) {}
+    Unlist(const Unlist&) = delete;
+    Unlist& operator=(const Unlist&) = delete;
+    Unlist(Unlist&&) = delete;
+    Unlist& operator=(Unlist&&) = delete;
     ~Unlist() {
       if (waiter.listed) list.erase(it);
       waiter.listed = false;
     }
-  } unlist{waiters_, it, waiter};
+  } unlist(waiters_, it, waiter);
   stats_.pending.inc();
   co_await waiter.timer.async_wait(net::kNoThrow);
   stats_.pending.dec();
