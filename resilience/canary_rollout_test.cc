@@ -9,8 +9,8 @@
 namespace sluice::resilience {
 namespace {
 
-using Action = CanaryRollout::Action;
-using State = CanaryRollout::State;
+using RolloutAction = CanaryRollout::Action;
+using RolloutState = CanaryRollout::State;
 
 // Cumulative counters of one side, grown by hand: every request takes 5-10 ms unless slow.
 struct CanarySide {
@@ -33,7 +33,7 @@ CanaryRollout::Settings rolloutSettingsForTest() {
 
 TEST(CanaryRollout, AHealthyCanaryStepsUpEachIntervalThenIsPromoted) {
   CanaryRollout r(rolloutSettingsForTest(), kT0);
-  EXPECT_EQ(r.state(), State::Progressing);
+  EXPECT_EQ(r.state(), RolloutState::Progressing);
   EXPECT_EQ(r.share(), 0.1);
   CanarySide base;
   CanarySide canary;
@@ -47,7 +47,7 @@ TEST(CanaryRollout, AHealthyCanaryStepsUpEachIntervalThenIsPromoted) {
   canary.serve(10);
   auto d = r.tick(base.total, canary.total, at(10'000));
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Step);
+  EXPECT_EQ(d->action, RolloutAction::Step);
   EXPECT_EQ(d->share_before, 0.1);
   EXPECT_EQ(d->share, 0.5);
   EXPECT_EQ(d->canary_requests, 100U);
@@ -57,16 +57,16 @@ TEST(CanaryRollout, AHealthyCanaryStepsUpEachIntervalThenIsPromoted) {
   canary.serve(500);
   d = r.tick(base.total, canary.total, at(20'000));
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Promote);
+  EXPECT_EQ(d->action, RolloutAction::Promote);
   EXPECT_FALSE(d->manual);
-  EXPECT_EQ(r.state(), State::Promoted);
+  EXPECT_EQ(r.state(), RolloutState::Promoted);
   EXPECT_EQ(r.share(), 1);
   // Finished: nothing more happens, whatever the canary does now.
   canary.serve(100, 100);
   EXPECT_FALSE(r.tick(base.total, canary.total, at(40'000)));
   ASSERT_EQ(r.history().size(), 3U);
-  EXPECT_EQ(r.history()[0].action, Action::Start);
-  EXPECT_EQ(r.count(Action::Step), 1U);
+  EXPECT_EQ(r.history()[0].action, RolloutAction::Start);
+  EXPECT_EQ(r.count(RolloutAction::Step), 1U);
 }
 
 TEST(CanaryRollout, AFailingCanaryIsRolledBackAsSoonAsTheEvidenceIsEnough) {
@@ -80,11 +80,11 @@ TEST(CanaryRollout, AFailingCanaryIsRolledBackAsSoonAsTheEvidenceIsEnough) {
   canary.serve(20, 4);
   const auto d = r.tick(base.total, canary.total, at(2000));  // long before the interval ends
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Rollback);
+  EXPECT_EQ(d->action, RolloutAction::Rollback);
   EXPECT_EQ(d->analysis.verdict, CanaryAnalysis::Verdict::ErrorRate);
   EXPECT_NEAR(d->analysis.canary_error_rate, 0.2, 1e-9);
   EXPECT_EQ(d->canary_requests, 60U);
-  EXPECT_EQ(r.state(), State::RolledBack);
+  EXPECT_EQ(r.state(), RolloutState::RolledBack);
   EXPECT_EQ(r.share(), 0);
 }
 
@@ -97,7 +97,7 @@ TEST(CanaryRollout, ASlowCanaryIsRolledBack) {
   canary.serve(100, 0, /*slow=*/true);
   const auto d = r.tick(base.total, canary.total, at(1000));
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Rollback);
+  EXPECT_EQ(d->action, RolloutAction::Rollback);
   EXPECT_EQ(d->analysis.verdict, CanaryAnalysis::Verdict::Latency);
 }
 
@@ -111,17 +111,17 @@ TEST(CanaryRollout, TooLittleTrafficHoldsOncePerIntervalAndKeepsTheEvidence) {
   EXPECT_FALSE(r.tick(base.total, canary.total, at(5000)));
   auto d = r.tick(base.total, canary.total, at(10'000));
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Hold);
+  EXPECT_EQ(d->action, RolloutAction::Hold);
   EXPECT_EQ(r.share(), 0.1);
   EXPECT_FALSE(r.tick(base.total, canary.total, at(15'000)));  // one hold per interval
   ASSERT_TRUE(r.tick(base.total, canary.total, at(20'000)));   // the next interval's
   ASSERT_EQ(r.history().size(), 2U);  // start, and the run of holds as one entry
   EXPECT_EQ(r.history().back().repeats, 2U);
-  EXPECT_EQ(r.count(Action::Hold), 2U);
+  EXPECT_EQ(r.count(RolloutAction::Hold), 2U);
   canary.serve(30);  // 60 in the window now: judged, healthy, and the step is long due
   d = r.tick(base.total, canary.total, at(21'000));
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->action, Action::Step);
+  EXPECT_EQ(d->action, RolloutAction::Step);
   EXPECT_EQ(d->canary_requests, 60U);
 }
 
@@ -134,7 +134,7 @@ TEST(CanaryRollout, OperatorsPauseResumePromoteAbortAndRestart) {
   auto d = r.pause(at(1000));
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->manual);
-  EXPECT_EQ(r.state(), State::Paused);
+  EXPECT_EQ(r.state(), RolloutState::Paused);
   EXPECT_FALSE(r.pause(at(1001)));
   // Paused: a failing canary is not judged, and nothing moves.
   base.serve(500);
@@ -146,18 +146,18 @@ TEST(CanaryRollout, OperatorsPauseResumePromoteAbortAndRestart) {
   base.serve(100);
   canary.serve(100);
   EXPECT_FALSE(r.tick(base.total, canary.total, at(22'000)));
-  EXPECT_EQ(r.state(), State::Progressing);
+  EXPECT_EQ(r.state(), RolloutState::Progressing);
   d = r.promote(at(23'000));
   ASSERT_TRUE(d);
   EXPECT_EQ(r.share(), 1);
-  EXPECT_EQ(r.state(), State::Promoted);
+  EXPECT_EQ(r.state(), RolloutState::Promoted);
   EXPECT_FALSE(r.promote(at(23'001)));
   ASSERT_TRUE(r.abort(at(24'000)));
   EXPECT_EQ(r.share(), 0);
-  EXPECT_EQ(r.state(), State::RolledBack);
+  EXPECT_EQ(r.state(), RolloutState::RolledBack);
   const auto again = r.restart(at(25'000));
-  EXPECT_EQ(again.action, Action::Restart);
-  EXPECT_EQ(r.state(), State::Progressing);
+  EXPECT_EQ(again.action, RolloutAction::Restart);
+  EXPECT_EQ(r.state(), RolloutState::Progressing);
   EXPECT_EQ(r.step(), 0U);
   EXPECT_EQ(r.share(), 0.1);
 }
@@ -188,8 +188,8 @@ TEST(CanaryRollout, HistoryKeepsTheLastDecisions) {
     r.resume(at(i * 2 + 1));
   }
   EXPECT_EQ(r.history().size(), CanaryRollout::kHistory);
-  EXPECT_EQ(r.history().back().action, Action::Resume);
-  EXPECT_EQ(r.count(Action::Pause), 150U);
+  EXPECT_EQ(r.history().back().action, RolloutAction::Resume);
+  EXPECT_EQ(r.count(RolloutAction::Pause), 150U);
 }
 
 }  // namespace
