@@ -173,8 +173,15 @@ def test_a_canary_with_too_little_traffic_is_not_judged(gateway_factory, upstrea
     for _ in range(100):
         c.request("GET", "/pay")
     c.close()
-    time.sleep(1.3)  # two intervals and more
-    s = state(admin)
+    # Wait for two intervals' holds (one history entry with repeats) rather than guess a sleep.
+    deadline = time.monotonic() + 10
+    while True:
+        s = state(admin)
+        holds = [h for h in s["history"] if h["action"] == "hold"]
+        if (holds and holds[-1].get("repeats", 1) >= 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert holds and holds[-1].get("repeats", 1) >= 2, s["history"]
     assert s["state"] == "progressing" and s["step"] == 0 and s["percent"] == 20, s
     assert "hold" in actions(s) and "rollback" not in actions(s)
     hold = [h for h in s["history"] if h["action"] == "hold"][-1]
