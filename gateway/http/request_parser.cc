@@ -46,6 +46,52 @@ bool isAuthorityChar(char c) {
   return std::strchr("-._~!$&'()*+,;=:[]%", c) != nullptr && c != '\0';
 }
 
+struct EmptyLines {
+  std::size_t bytes = 0;  // CRLF or LF lines before the request line
+  bool bad = false;       // a CR not followed by LF
+};
+
+EmptyLines skipEmptyLines(std::string_view data) {
+  EmptyLines r;
+  while (r.bytes < data.size()) {
+    if (data[r.bytes] == '\n') {
+      ++r.bytes;
+    } else if (data[r.bytes] == '\r') {
+      if (r.bytes + 1 == data.size()) break;  // the LF may be in the next read
+      if (data[r.bytes + 1] != '\n') {
+        r.bad = true;
+        break;
+      }
+      r.bytes += 2;
+    } else {
+      break;
+    }
+  }
+  return r;
+}
+
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// method SP request-target SP HTTP-version (RFC 9112 3), without its CRLF. Only the shape is
+// checked here, so that a complete but malformed line is refused at once; the parts themselves
+// are judged again with the whole head (by Beast and on_request_impl).
+RequestError checkRequestLine(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size() && isTokenChar(line[i])) ++i;
+  if (i == 0 || i == line.size() || line[i] != ' ') return RequestError::Malformed;
+  const std::size_t target = ++i;
+  while (i < line.size() && static_cast<unsigned char>(line[i]) > 0x20 && line[i] != 0x7f) ++i;
+  if (i == target) return RequestError::Malformed;
+  if (i == line.size()) return RequestError::BadVersion;  // no version: HTTP/0.9
+  if (line[i] != ' ') return RequestError::Malformed;
+  const std::string_view version = line.substr(i + 1);
+  return version == "HTTP/1.1" || version == "HTTP/1.0" ? RequestError::None
+                                                         : RequestError::BadVersion;
+}
+
 }  // namespace
 
 bool isValidAuthority(std::string_view host) noexcept {
@@ -61,32 +107,50 @@ RequestParser::RequestParser(RequestHead& head, const RequestLimits& limits)
 }
 
 RequestParser::HeadResult RequestParser::parseHead(std::string_view data) {
+  // RFC 9112 2.2: empty lines before the request line are ignored. They are bytes of the head
+  // all the same: they count against its byte limit, and the header timeout runs over them.
+  const EmptyLines blank = skipEmptyLines(data);
+  if (blank.bad) return {0, false, RequestError::Malformed};
+  if (blank.bytes > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
+  const std::string_view head = data.substr(blank.bytes);
+  if (head.empty()) return {0, false, RequestError::None};
   // Beast only parses once the whole head is buffered, so the request line gets its own limit
   // here: a long line must be refused with 414 before it can hit the 431 head limit.
-  const auto eol = data.find('\n');
-  if ((eol == std::string_view::npos && data.size() > limits_.max_request_line) ||
+  const auto eol = head.find('\n');
+  if ((eol == std::string_view::npos && head.size() > limits_.max_request_line) ||
       (eol != std::string_view::npos && eol > limits_.max_request_line)) {
     return {0, false, RequestError::UriTooLong};
   }
-  if (eol != std::string_view::npos && (eol == 0 || data[eol - 1] != '\r')) {
-    return {0, false,
-            RequestError::Malformed};  // bare LF: never wait for a CRLF CRLF that won't come
+  if (eol != std::string_view::npos) {
+    if (data[blank.bytes + eol - 1] != '\r') {
+      return {0, false,
+              RequestError::Malformed};  // bare LF: never wait for a CRLF CRLF that won't come
+    }
+    // A complete request line is judged at once: one without a version (HTTP/0.9) or with bad
+    // syntax would otherwise wait for a blank line that never comes, until the header timeout.
+    if (!line_checked_) {
+      line_checked_ = true;
+      if (const RequestError e = checkRequestLine(head.substr(0, eol - 1));
+          e != RequestError::None) {
+        return {0, false, e};
+      }
+    }
   }
-  const std::size_t end = findHeadEnd(data);
+  const std::size_t end = findHeadEnd(head);
   if (end == std::string_view::npos) {
     if (data.size() > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
     return {0, false, RequestError::None};
   }
-  if (end > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
+  if (blank.bytes + end > limits_.max_head_bytes) return {0, false, RequestError::HeaderTooLarge};
   error_code ec;
-  const std::size_t n = feed(data.substr(0, end), ec);
+  const std::size_t n = feed(head.substr(0, end), ec);
   if (ec == bhttp::error::need_more) return {0, false, RequestError::None};
   if (ec) {
     if (error_ != RequestError::None) return {0, false, error_};
     if (fieldProblem() != FieldProblem::None) return {0, false, fromFieldProblem(fieldProblem())};
     return {0, false, fromBeast(ec)};
   }
-  return {n, is_header_done(), RequestError::None};
+  return {blank.bytes + n, is_header_done(), RequestError::None};
 }
 
 RequestParser::BodyResult RequestParser::parseChunked(std::string_view data) {
@@ -145,6 +209,7 @@ void RequestParser::on_request_impl(Verb method, boost::beast::string_view metho
   }
   // RFC 9112 3.2.2: the authority of an absolute-form target replaces the Host header.
   head_.host = authority;
+  absolute_form_ = true;
   head_.target =
       path_start == std::string_view::npos ? std::string_view("/") : rest.substr(path_start);
   if (head_.target.front() == '?') {
@@ -171,7 +236,13 @@ void RequestParser::on_field_impl(Field id, boost::beast::string_view name_sv,
         reject(RequestError::BadHost, ec);
         return;
       }
-      if (head_.host.empty()) head_.host = value;  // absolute-form authority wins
+      if (absolute_form_) {
+        // The authority wins everywhere the field is read (routing, header matches, the
+        // forwarded head): the client's value is not passed on.
+        head_.fields.push_back({id, name, head_.host});
+        return;
+      }
+      head_.host = value;
       break;
     case Field::expect:
       if (!iequals(value, "100-continue")) {
@@ -187,7 +258,7 @@ void RequestParser::on_field_impl(Field id, boost::beast::string_view name_sv,
 }
 
 void RequestParser::on_header_impl(error_code& ec) {
-  if (head_.version >= 11 && host_count_ == 0) {
+  if (head_.version >= 11 && host_count_ == 0 && !absolute_form_) {
     reject(RequestError::MissingHost, ec);
     return;
   }

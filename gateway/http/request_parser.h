@@ -8,9 +8,19 @@
 //
 // Request-specific rules, on top of Beast's: HTTP/1.0 and 1.1 only; exactly one Host on 1.1 and
 // never two; Host characters must form an authority; the target must be origin-form,
-// absolute-form (reduced to origin-form, its authority becoming the host) or "*" for OPTIONS;
-// CONNECT is refused; Expect must be 100-continue. The request line and the head have separate
-// byte limits (414 and 431) and the field count a limit of its own (431).
+// absolute-form or "*" for OPTIONS; CONNECT is refused; Expect must be 100-continue. The request
+// line and the head have separate byte limits (414 and 431) and the field count a limit of its
+// own (431).
+//
+// Empty lines (CRLF or a bare LF) before the request line are skipped (RFC 9112 2.2); they are
+// part of the head's bytes, so its 431 limit bounds them. A request line that is complete but
+// malformed (no version, as in HTTP/0.9's "GET /", or bad syntax) is refused as soon as its LF
+// arrives, without waiting for the rest of the head.
+//
+// Absolute-form ("GET http://h:8080/p?q HTTP/1.1", http or https only, no userinfo) is reduced
+// to origin-form ("/p?q"), and its authority replaces the Host header (RFC 9112 3.2.2): `host`
+// and the Host field's value are both the authority, whatever the client sent as Host, and a
+// request without Host is accepted. "http://h?q" (a query without a path) is refused.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +81,8 @@ class RequestParser final : public StrictParser<true> {
   RequestLimits limits_;
   RequestError error_ = RequestError::None;
   int host_count_ = 0;
+  bool absolute_form_ = false;  // the target's authority is the host (Host may be absent)
+  bool line_checked_ = false;   // the request line was complete and its shape checked
 };
 
 // True if `host` is a syntactically valid authority (reg-name or IP literal, optional port).

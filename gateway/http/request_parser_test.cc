@@ -107,6 +107,108 @@ TEST_F(RequestParserTest, AbsoluteFormBecomesOriginFormAndItsAuthorityTheHost) {
   EXPECT_EQ(head_.target, "/");
 }
 
+TEST_F(RequestParserTest, AbsoluteFormAuthorityReplacesTheHostFieldItself) {
+  ASSERT_EQ(error("GET http://a.example:81/x HTTP/1.1\r\nX-A: 1\r\nhost: b.example\r\n\r\n"),
+            RequestError::None);
+  EXPECT_EQ(head_.host, "a.example:81");
+  const HeaderField* host = head_.find(Field::host);
+  ASSERT_NE(host, nullptr);
+  EXPECT_EQ(host->name, "host");  // the client's spelling, the authority's value
+  EXPECT_EQ(host->value, "a.example:81");
+}
+
+TEST_F(RequestParserTest, AbsoluteFormNeedsNoHostField) {
+  ASSERT_EQ(error("GET https://a.example/x?y HTTP/1.1\r\n\r\n"), RequestError::None);
+  EXPECT_EQ(head_.host, "a.example");
+  EXPECT_EQ(head_.target, "/x?y");
+  EXPECT_EQ(head_.find(Field::host), nullptr);
+  // Still never two Host fields, and never an invalid one.
+  EXPECT_EQ(error("GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+            RequestError::DuplicateHost);
+  EXPECT_EQ(error("GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n"), RequestError::BadHost);
+}
+
+TEST_F(RequestParserTest, AbsoluteFormWithOtherSchemesOrUserinfoIsRefused) {
+  for (const char* target : {"ftp://a/x", "httpx://a/", "http:/a", "http://u:p@a/", "http://@a/",
+                             "http:///x", "http://a?q"}) {
+    EXPECT_EQ(error(std::string("GET ") + target + " HTTP/1.1\r\nHost: a\r\n\r\n"),
+              RequestError::BadTarget)
+        << target;
+  }
+}
+
+// RFC 9112 2.2: a server SHOULD ignore at least one empty line before the request line.
+TEST_F(RequestParserTest, EmptyLinesBeforeTheRequestLineAreSkipped) {
+  for (const char* blank : {"\r\n", "\n", "\r\n\r\n\n\r\n"}) {
+    const std::string request = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    const auto r = parse(blank + request + "NEXT");
+    ASSERT_EQ(r.error, RequestError::None) << blank;
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(r.consumed, bytes_.size() - 4);
+    EXPECT_EQ(head_.target, "/x");
+    EXPECT_EQ(head_.host, "a");
+  }
+}
+
+TEST_F(RequestParserTest, EmptyLinesAloneAskForMore) {
+  for (const char* blank : {"\r\n", "\n\n", "\r", "\r\n\r"}) {
+    const auto r = parse(blank);
+    EXPECT_EQ(r.error, RequestError::None) << blank;
+    EXPECT_FALSE(r.done);
+  }
+  EXPECT_EQ(error("\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"), RequestError::Malformed);
+}
+
+// Verifies the connection's contract (the same growing buffer presented again) with empty lines
+// split across reads, a CR in one read and its LF in the next.
+TEST_F(RequestParserTest, EmptyLinesSplitAcrossReads) {
+  const std::string full = "\r\n\r\nGET /s HTTP/1.1\r\nHost: a\r\n\r\n";
+  parser_.emplace(head_, RequestLimits{});
+  RequestParser::HeadResult r;
+  for (std::size_t n = 1; n <= full.size(); ++n) {
+    bytes_ = full.substr(0, n);
+    r = parser_->parseHead(bytes_);
+    ASSERT_EQ(r.error, RequestError::None) << n;
+    if (n < full.size()) {
+      ASSERT_FALSE(r.done) << n;
+    }
+  }
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.consumed, full.size());
+  EXPECT_EQ(head_.target, "/s");
+}
+
+TEST_F(RequestParserTest, EmptyLinesCountAgainstTheHeadLimit) {
+  RequestLimits limits;
+  limits.max_head_bytes = 256;
+  std::string blank;
+  for (int i = 0; i < 100; ++i) blank += "\r\n";
+  EXPECT_EQ(error(blank + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", limits), RequestError::None);
+  blank += blank;  // 400 bytes: over the limit with or without a request after them
+  EXPECT_EQ(error(blank, limits), RequestError::HeaderTooLarge);
+  EXPECT_EQ(error(blank + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", limits),
+            RequestError::HeaderTooLarge);
+}
+
+// A complete request line is judged when its LF arrives, not after the header timeout.
+TEST_F(RequestParserTest, CompleteButMalformedRequestLineIsRefusedAtOnce) {
+  EXPECT_EQ(error("GET /\r\n"), RequestError::BadVersion);  // HTTP/0.9
+  EXPECT_EQ(error("\r\nGET /\r\n"), RequestError::BadVersion);
+  EXPECT_EQ(error("GET / HTTP/2.0\r\n"), RequestError::BadVersion);
+  EXPECT_EQ(error("GET / http/1.1\r\n"), RequestError::BadVersion);
+  EXPECT_EQ(error("GET / HTTP/1.1 \r\n"), RequestError::BadVersion);
+  EXPECT_EQ(error("GET  / HTTP/1.1\r\n"), RequestError::Malformed);
+  EXPECT_EQ(error("GET\r\n"), RequestError::Malformed);
+  EXPECT_EQ(error(" GET / HTTP/1.1\r\n"), RequestError::Malformed);
+  EXPECT_EQ(error("G(T / HTTP/1.1\r\n"), RequestError::Malformed);
+  EXPECT_EQ(error("GET /a\x01b HTTP/1.1\r\n"), RequestError::Malformed);
+  // A good line still waits for the rest of the head.
+  const auto r = parse("GET / HTTP/1.1\r\n");
+  EXPECT_EQ(r.error, RequestError::None);
+  EXPECT_FALSE(r.done);
+  EXPECT_EQ(error("GET /a HTTP/1.0\r\nX: y\r\n"), RequestError::None);
+}
+
 TEST_F(RequestParserTest, ChunkedFraming) {
   ASSERT_EQ(error("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
             RequestError::None);

@@ -44,6 +44,7 @@ constexpr auto kHotIdle = std::chrono::milliseconds(250);
 constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kMaxIdleBlank = 64;  // bytes of empty lines dropped while idle
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 stats::Reject rejectFor(http::RequestError e) {
@@ -171,9 +172,13 @@ asio::awaitable<void> DownstreamConnection::run() {
       } else {
         phase_ = Phase::Idle;
         const auto idle_start = net::coarseNow();
-        const auto idle_end = idle_start + (first ? std::min(listener_.config.timeouts.idle,
-                                                             listener_.config.timeouts.header)
-                                                  : listener_.config.timeouts.idle);
+        // Empty lines dropped while idle (dropEmptyLines) do not restart the idle timeout.
+        if (idle_end_ == Clock::time_point{}) {
+          idle_end_ = idle_start + (first ? std::min(listener_.config.timeouts.idle,
+                                                     listener_.config.timeouts.header)
+                                          : listener_.config.timeouts.idle);
+        }
+        const auto idle_end = idle_end_;
         // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
         deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
         const auto space = in_.prepare(kClientReadChunk, max_buffer);
@@ -196,7 +201,10 @@ asio::awaitable<void> DownstreamConnection::run() {
         }
       }
     }
+    if (dropEmptyLines()) continue;  // a stray CRLF between requests: still idle
     ++served_;
+    blank_bytes_ = 0;
+    idle_end_ = {};  // the next idle wait starts after this request
     phase_ = Phase::Busy;
     stats.requests_active.inc();
     const bool keep = co_await serve();
@@ -212,6 +220,24 @@ asio::awaitable<void> DownstreamConnection::run() {
     co_await lingeringClose();
   }
   closeSocket();
+}
+
+bool DownstreamConnection::dropEmptyLines() {
+  // RFC 9112 2.2: empty lines before a request are ignored. Old clients send a CRLF after a
+  // POST body; if that is all that came, the connection is still idle, not inside a request's
+  // head. Bounded per request, so that a client cannot hold an idle connection forever with
+  // CRLFs: they do not restart the idle timeout, and past kMaxIdleBlank bytes they go to the
+  // parser, which skips them as part of the head (its byte limit and the header timeout apply).
+  const std::string_view data = in_.readable();
+  std::size_t n = 0;
+  while (n < data.size() && (data[n] == '\n' || (data[n] == '\r' && n + 1 < data.size() &&
+                                                   data[n + 1] == '\n'))) {
+    n += data[n] == '\n' ? 1 : 2;
+  }
+  if (n == 0 || n != data.size() || blank_bytes_ + n > kMaxIdleBlank) return false;
+  blank_bytes_ += n;
+  in_.consume(n);
+  return true;
 }
 
 asio::awaitable<bool> DownstreamConnection::serve() {

@@ -119,6 +119,8 @@ class DownstreamConnection {
   boost::asio::awaitable<void> lingeringClose();
   void complete(Active& a, bool upstream_failed);
   [[nodiscard]] static bool bodyUnread(const Active& a) noexcept;
+  // Drops what is buffered if it is nothing but empty lines (see the .cc); true if it did.
+  bool dropEmptyLines();
   // Non-blocking read of whatever the client already sent; false if nothing is there.
   bool readNow();
   // Frees per-request memory and waits for readability without a coroutine; `self` owns this.
@@ -134,7 +136,9 @@ class DownstreamConnection {
   net::SocketDeadline deadline_;
   std::unique_ptr<Active> active_;
   std::uint64_t served_ = 0;                          // requests this connection has started
-  std::chrono::steady_clock::time_point idle_end_{};  // keep-alive deadline while idle or parked
+  std::uint32_t blank_bytes_ = 0;  // empty lines dropped since the last request
+  // Keep-alive deadline while idle or parked; unset ({}) until the idle wait starts.
+  std::chrono::steady_clock::time_point idle_end_{};
   Phase phase_ = Phase::Idle;
   bool counted_ = false;   // in sluice_downstream_connections_active
   bool readable_ = false;  // unparked because bytes arrived: skip the wait
