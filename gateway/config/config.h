@@ -50,12 +50,48 @@ struct ListenerTimeouts {
   friend bool operator==(const ListenerTimeouts&, const ListenerTimeouts&) = default;
 };
 
+// How slowly, and for how long in all, sluice waits on a client moving a body: the request body
+// it uploads (body_*) and the response it reads (send_*). Only time spent waiting on the client
+// counts (a read of its body pending, or response bytes it has not taken yet), never time spent
+// waiting on the upstream. A rate is bytes per second averaged over each `window` of that time;
+// the first window is longer by `grace`. Zero turns a limit off. Broken on a request body: 408
+// (if no response has started) and the connection closed; on a response: the connection closed.
+// The listener's values, which a route can override one by one (RouteSlowClient).
+struct SlowClient {
+  Millis body_total{0};               // 0: no limit
+  std::uint64_t body_min_rate = 512;  // bytes/s; 0: no minimum
+  Millis send_total{0};
+  std::uint64_t send_min_rate = 512;
+  Millis window{20'000};
+  Millis grace{10'000};
+  friend bool operator==(const SlowClient&, const SlowClient&) = default;
+};
+
+// A route's overrides of its listener's SlowClient: each key set replaces the listener's.
+struct RouteSlowClient {
+  std::optional<Millis> body_total;
+  std::optional<std::uint64_t> body_min_rate;
+  std::optional<Millis> send_total;
+  std::optional<std::uint64_t> send_min_rate;
+  std::optional<Millis> window;
+  std::optional<Millis> grace;
+  friend bool operator==(const RouteSlowClient&, const RouteSlowClient&) = default;
+
+  [[nodiscard]] SlowClient over(const SlowClient& l) const {
+    return {body_total.value_or(l.body_total), body_min_rate.value_or(l.body_min_rate),
+            send_total.value_or(l.send_total), send_min_rate.value_or(l.send_min_rate),
+            window.value_or(l.window),         grace.value_or(l.grace)};
+  }
+  [[nodiscard]] bool empty() const { return *this == RouteSlowClient{}; }
+};
+
 struct Listener {
   std::string name;
   Address address;
   bool trust_forwarded = false;  // keep the client's X-Forwarded-* (sluice behind a proxy)
   ListenerLimits limits;
   ListenerTimeouts timeouts;
+  SlowClient slow_client;
   friend bool operator==(const Listener&, const Listener&) = default;
 };
 
@@ -346,6 +382,7 @@ struct Route {
   // grpc-timeout) wins.
   Millis timeout{15'000};
   std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
+  RouteSlowClient slow_client;            // overrides the listener's slow_client, key by key
   RetryPolicy retry;
   std::optional<RateLimit> rate_limit;
   std::optional<Concurrency> concurrency;

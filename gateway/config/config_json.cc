@@ -1,5 +1,7 @@
 #include "gateway/config/config_json.h"
 
+#include <type_traits>
+
 #include "gateway/config/guard_config.h"
 #include "gateway/config/lb_config.h"
 #include "gateway/config/retry_config.h"
@@ -21,6 +23,39 @@ json timeouts(const ListenerTimeouts& t) {
           {"body_ms", t.body.count()},
           {"idle_ms", t.idle.count()},
           {"send_ms", t.send.count()}};
+}
+
+// A listener's slow_client (every value) or a route's (null: the listener's applies).
+template <typename Duration, typename Rate>
+json slowClient(const Duration& body_total, const Rate& body_min_rate, const Duration& send_total,
+                const Rate& send_min_rate, const Duration& window, const Duration& grace) {
+  const auto ms = [](const auto& d) -> json {
+    if constexpr (std::is_same_v<std::decay_t<decltype(d)>, Millis>) {
+      return d.count();
+    } else {
+      return d ? json(d->count()) : json(nullptr);
+    }
+  };
+  const auto bytes = [](const auto& v) -> json {
+    if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::uint64_t>) {
+      return v;
+    } else {
+      return v ? json(*v) : json(nullptr);
+    }
+  };
+  return {{"body_total_ms", ms(body_total)}, {"body_min_rate_bytes_per_s", bytes(body_min_rate)},
+          {"send_total_ms", ms(send_total)}, {"send_min_rate_bytes_per_s", bytes(send_min_rate)},
+          {"window_ms", ms(window)},         {"grace_ms", ms(grace)}};
+}
+
+json slowClient(const SlowClient& s) {
+  return slowClient(s.body_total, s.body_min_rate, s.send_total, s.send_min_rate, s.window,
+                    s.grace);
+}
+
+json slowClient(const RouteSlowClient& s) {
+  return slowClient(s.body_total, s.body_min_rate, s.send_total, s.send_min_rate, s.window,
+                    s.grace);
 }
 
 json circuitBreaker(const std::optional<CircuitBreaker>& b) {
@@ -282,7 +317,8 @@ json toJson(const Config& c) {
                                 {"address", l.address.text()},
                                 {"trust_forwarded", l.trust_forwarded},
                                 {"limits", limits(l.limits)},
-                                {"timeouts", timeouts(l.timeouts)}});
+                                {"timeouts", timeouts(l.timeouts)},
+                                {"slow_client", slowClient(l.slow_client)}});
   }
   out["admin"] = c.admin ? json{{"address", c.admin->address.text()}} : json(nullptr);
   out["access_log"] = {{"enabled", c.access_log.enabled},
@@ -318,6 +354,7 @@ json toJson(const Config& c) {
                              {"actions", routeActions(r)},
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
+                             {"slow_client", slowClient(r.slow_client)},
                              {"retry", retry},
                              {"rate_limit", rateLimit(r.rate_limit)},
                              {"concurrency", concurrency(r.concurrency)},

@@ -449,6 +449,16 @@ void writeRoute(Writer& w, const Route& r) {
   writeRouteActions(w, r);
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
+  if (const RouteSlowClient& sc = r.slow_client; !sc.empty()) {
+    w.beginMap("slow_client");
+    if (sc.body_total) w.duration("body_total", *sc.body_total);
+    if (sc.body_min_rate) w.size("body_min_rate", *sc.body_min_rate);
+    if (sc.send_total) w.duration("send_total", *sc.send_total);
+    if (sc.send_min_rate) w.size("send_min_rate", *sc.send_min_rate);
+    if (sc.window) w.duration("window", *sc.window);
+    if (sc.grace) w.duration("grace", *sc.grace);
+    w.endMap();
+  }
   if (!r.answersItself()) writeRetry(w, r.retry);
   if (r.rate_limit) writeRateLimit(w, *r.rate_limit);
   if (r.concurrency) writeConcurrency(w, *r.concurrency);
@@ -631,6 +641,15 @@ std::string toYaml(const Config& config) {
     w.duration("body", l.timeouts.body);
     w.duration("idle", l.timeouts.idle);
     w.duration("send", l.timeouts.send);
+    w.endMap();
+    const SlowClient& sc = l.slow_client;
+    w.beginMap("slow_client");
+    w.duration("body_total", sc.body_total);
+    w.size("body_min_rate", sc.body_min_rate);
+    w.duration("send_total", sc.send_total);
+    w.size("send_min_rate", sc.send_min_rate);
+    w.duration("window", sc.window);
+    w.duration("grace", sc.grace);
     w.endMap();
     w.endMap();
   }

@@ -151,6 +151,13 @@ listeners:
       body: 30s
       idle: 1m
       send: 30s
+    slow_client:
+      body_total: 0ms
+      body_min_rate: 512B
+      send_total: 0ms
+      send_min_rate: 512B
+      window: 20s
+      grace: 10s
 access_log:
   enabled: false
   path: stdout
@@ -294,6 +301,13 @@ listeners:
     trust_forwarded: true
     limits: { request_line: 4KiB, header_bytes: 20000B, headers: 64, body: 3GB }
     timeouts: { header: 2500ms, body: 45s, idle: 2m, send: 1h }
+    slow_client:
+      body_total: 5m
+      body_min_rate: 1KiB
+      send_total: 10m
+      send_min_rate: 2KB
+      window: 30s
+      grace: 5s
   - name: internal
     address: "[::1]:8081"
 admin: { address: 127.0.0.2:9902 }
@@ -307,6 +321,13 @@ routes:
     cluster: api
     timeout: 2500ms
     max_body: 10MB
+    slow_client:
+      body_total: 1m
+      body_min_rate: 100B
+      send_total: 2m
+      send_min_rate: 4KiB
+      window: 10s
+      grace: 3s
     retry:
       attempts: 4
       on: [reset, timeout, gateway-error, 429, 409]

@@ -166,8 +166,53 @@ std::optional<Address> parseAddress(std::string_view text, std::string* error) {
 
 namespace {
 
+// slow_client, on a listener (every key replaces a default) or a route (every key overrides its
+// listener's): the same keys and bounds for both.
+void readSlowClient(Reader& r, const yaml::Node& n, RouteSlowClient& out) {
+  if (!r.map(n, "slow_client",
+             {"body_total", "body_min_rate", "send_total", "send_min_rate", "window", "grace"})) {
+    return;
+  }
+  constexpr std::uint64_t kMaxRate = std::uint64_t{1} << 30;
+  const auto total = [&](const char* key, std::optional<Millis>& v) {
+    if (const yaml::Node t = n[key])
+      v = r.duration(t, std::string("slow_client.") + key, Millis{0});
+  };
+  const auto rate = [&](const char* key, std::optional<std::uint64_t>& v) {
+    const yaml::Node t = n[key];
+    if (!t) return;
+    const std::string what = std::string("slow_client.") + key;
+    v = r.size(t, what, 0);
+    if (v && *v > kMaxRate) {
+      r.error(t, what + " must be at most 1GiB (bytes per second)");
+      v.reset();
+    }
+  };
+  total("body_total", out.body_total);
+  rate("body_min_rate", out.body_min_rate);
+  total("send_total", out.send_total);
+  rate("send_min_rate", out.send_min_rate);
+  if (const yaml::Node w = n["window"]) {
+    out.window = r.duration(w, "slow_client.window", Millis{100});
+    if (out.window && *out.window > Millis{3'600'000}) {
+      r.error(w, "slow_client.window must be at most 1h");
+      out.window.reset();
+    }
+  }
+  if (const yaml::Node g = n["grace"]) {
+    out.grace = r.duration(g, "slow_client.grace", Millis{0});
+    if (out.grace && *out.grace > Millis{3'600'000}) {
+      r.error(g, "slow_client.grace must be at most 1h");
+      out.grace.reset();
+    }
+  }
+}
+
 void readListener(Reader& r, const yaml::Node& n, Listener& l) {
-  if (!r.map(n, "listener", {"name", "address", "trust_forwarded", "limits", "timeouts"})) return;
+  if (!r.map(n, "listener",
+             {"name", "address", "trust_forwarded", "limits", "timeouts", "slow_client"})) {
+    return;
+  }
   if (r.require(n, "name", "listener")) {
     if (auto v = r.name(n["name"], "listener name")) l.name = *v;
   }
@@ -207,6 +252,11 @@ void readListener(Reader& r, const yaml::Node& n, Listener& l) {
       r.optional(t, "send", tmo.send, d("timeouts.send"));
     }
   }
+  if (const yaml::Node sc = n["slow_client"]) {
+    RouteSlowClient set;
+    readSlowClient(r, sc, set);
+    l.slow_client = set.over(l.slow_client);
+  }
 }
 
 void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out) {
@@ -241,28 +291,12 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 }
 
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
-  if (!r.map(n, "route",
-             {"name",
-              "match",
-              "cluster",
-              "split",
-              "split_key",
-              "timeout",
-              "max_body",
-              "retry",
-              "rate_limit",
-              "circuit_breaker",
-              "fault",
-              "hash_key",
-              "concurrency",
-              "subset",
-              "mirror",
-              "canary",
-              "rewrite",
-              "request_headers",
-              "response_headers",
-              "redirect",
-              "direct_response"})) {
+  if (!r.map(n, "route", {"name",      "match",          "cluster",         "split",
+                          "split_key", "timeout",        "max_body",        "slow_client",
+                          "retry",     "rate_limit",     "circuit_breaker", "fault",
+                          "hash_key",  "concurrency",    "subset",          "mirror",
+                          "canary",    "rewrite",        "request_headers", "response_headers",
+                          "redirect",  "direct_response"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -297,6 +331,7 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
   if (const yaml::Node b = n["max_body"]) {
     if (auto v = r.size(b, "route max_body", 0)) route.max_body = *v;
   }
+  if (const yaml::Node sc = n["slow_client"]) readSlowClient(r, sc, route.slow_client);
   if (const yaml::Node rt = n["retry"]) readRetry(r, rt, route.retry);
   if (const yaml::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
   if (const yaml::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());

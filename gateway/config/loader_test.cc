@@ -180,6 +180,15 @@ const std::string kZeroWeight =
     "routes: [{ name: r, cluster: c }]\n";
 const std::string kBadLogField = withListener("") + "access_log: { fields: [status, colour] }\n";
 const std::string kMissingListeners = "clusters: []\nroutes: []\n";
+const std::string kSlowClientKey = withListener("    slow_client: { min_rate: 1KiB }\n");
+const std::string kSlowClientRate = withListener("    slow_client: { body_min_rate: 512 }\n");
+const std::string kSlowClientFastRate = withListener("    slow_client: { send_min_rate: 2GiB }\n");
+const std::string kSlowClientWindow = withListener("    slow_client: { window: 10ms }\n");
+const std::string kSlowClientGrace = withListener("    slow_client: { grace: 2h }\n");
+const std::string kRouteSlowClient =
+    "listeners: [{ name: p, address: 127.0.0.1:1 }]\nclusters: [{ name: c, endpoints: "
+    "[127.0.0.1:2] }]\n"
+    "routes: [{ name: r, cluster: c, slow_client: { body_total: soon } }]\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Broken, ConfigLoaderRejects,
@@ -209,10 +218,43 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"bad_log_field", kBadLogField.c_str(), "unknown access_log field 'colour'"},
         BrokenCase{"missing_listeners", kMissingListeners.c_str(),
                    "missing required key 'listeners'"},
+        BrokenCase{"slow_client_key", kSlowClientKey.c_str(),
+                   "t.yaml:4:20: unknown key 'min_rate' in slow_client"},
+        BrokenCase{"slow_client_rate_unit", kSlowClientRate.c_str(),
+                   "t.yaml:4:35: slow_client.body_min_rate: size '512' is missing a unit"},
+        BrokenCase{"slow_client_rate_max", kSlowClientFastRate.c_str(),
+                   "slow_client.send_min_rate must be at most 1GiB"},
+        BrokenCase{"slow_client_window", kSlowClientWindow.c_str(),
+                   "slow_client.window must be at least 100ms"},
+        BrokenCase{"slow_client_grace", kSlowClientGrace.c_str(),
+                   "slow_client.grace must be at most 1h"},
+        BrokenCase{"route_slow_client", kRouteSlowClient.c_str(),
+                   "slow_client.body_total: expected a duration"},
         BrokenCase{"empty", "", "the config is empty"}),
     [](const ::testing::TestParamInfo<BrokenCase>& param) {
       return std::string(param.param.name);
     });
+
+// Verifies a route's slow_client overrides its listener's key by key, the rest inherited.
+TEST(ConfigLoader, RouteSlowClientOverridesTheListenersKeyByKey) {
+  const auto r = load(
+      "listeners: [{ name: p, address: 127.0.0.1:1, slow_client: { body_total: 2m, window: 5s } "
+      "}]\n"
+      "clusters: [{ name: c, endpoints: [127.0.0.1:2] }]\n"
+      "routes: [{ name: r, cluster: c, slow_client: { body_min_rate: 2KiB, grace: 0s } }]\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  const SlowClient& l = r.config->listeners[0].slow_client;
+  EXPECT_EQ(l.body_total, Millis(120'000));
+  EXPECT_EQ(l.window, Millis(5'000));
+  EXPECT_EQ(l.body_min_rate, 512U);  // default kept
+  const SlowClient route = r.config->routes[0].slow_client.over(l);
+  EXPECT_EQ(route.body_total, Millis(120'000));
+  EXPECT_EQ(route.body_min_rate, 2048U);
+  EXPECT_EQ(route.send_min_rate, 512U);
+  EXPECT_EQ(route.window, Millis(5'000));
+  EXPECT_EQ(route.grace, Millis(0));
+}
 
 TEST(ConfigUnits, Durations) {
   std::string why;

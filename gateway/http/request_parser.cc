@@ -89,7 +89,7 @@ RequestError checkRequestLine(std::string_view line) {
   if (line[i] != ' ') return RequestError::Malformed;
   const std::string_view version = line.substr(i + 1);
   return version == "HTTP/1.1" || version == "HTTP/1.0" ? RequestError::None
-                                                         : RequestError::BadVersion;
+                                                        : RequestError::BadVersion;
 }
 
 }  // namespace

@@ -10,9 +10,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 
+#include "gateway/net/coarse_clock.h"
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/read_readiness.h"
 #include "gateway/net/socket_deadline.h"
+#include "gateway/net/transfer_pace.h"
 
 namespace sluice::gateway::net {
 
@@ -20,6 +22,9 @@ namespace sluice::gateway::net {
 // (error_code first) instead of an exception, and `deferred` lets the coroutine await the
 // operation itself, without the extra coroutine frame `use_awaitable` allocates per operation.
 inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::deferred);
+
+// Most bytes handed to one write_some by writePaced (Asio's own default for async_write).
+inline constexpr std::size_t kWriteChunk = 65536;
 
 enum class IoStatus : std::uint8_t {
   Ok,
@@ -82,6 +87,43 @@ auto writeAll(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
       boost::asio::deferred([&deadline](boost::system::error_code ec, std::size_t /*n*/) {
         const bool timed_out = deadline.disarm();
         const IoStatus s = !ec ? IoStatus::Ok : (timed_out ? IoStatus::Timeout : IoStatus::Error);
+        return boost::asio::deferred.values(s);
+      }));
+}
+
+// writeAll to a client held to `pace` (transfer_pace.h): the pace is told of bytes as the kernel
+// takes them, not only when the last one goes, and the deadline follows it: the earlier of
+// `until` and the pace's. `co_await` it for an IoStatus; Timeout when either deadline ended the
+// write, including a pace broken between two partial writes (pace.verdict() tells it apart).
+template <typename ConstBufferSequence>
+auto writePaced(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
+                const ConstBufferSequence& buffers, std::chrono::steady_clock::time_point until,
+                TransferPace& pace) {
+  pace.start(coarseNow());
+  deadline.arm(socket, std::min(until, pace.deadline()));
+  // Asio asks the completion condition before the first write and after each partial one (not
+  // after the last: the handler reports what that one moved).
+  auto progress = [&socket, &deadline, &pace, until](const boost::system::error_code& ec,
+                                                     std::size_t total) {
+    if (ec) return std::size_t{0};
+    if (total == pace.waitBytes()) return kWriteChunk;
+    if (pace.progress(coarseNow(), total - pace.waitBytes()) != TransferPace::Verdict::Ok) {
+      return std::size_t{0};
+    }
+    deadline.arm(socket, std::min(until, pace.deadline()));
+    return kWriteChunk;
+  };
+  return boost::asio::async_write(
+      socket, buffers, std::move(progress),
+      boost::asio::deferred([&deadline, &pace](boost::system::error_code ec, std::size_t n) {
+        const bool timed_out = deadline.disarm();
+        const auto now = coarseNow();
+        if (n > pace.waitBytes()) pace.progress(now, n - pace.waitBytes());
+        if (timed_out) pace.expired(now);
+        pace.stop(now);
+        const IoStatus s = pace.verdict() != TransferPace::Verdict::Ok || timed_out
+                               ? IoStatus::Timeout
+                               : (ec ? IoStatus::Error : IoStatus::Ok);
         return boost::asio::deferred.values(s);
       }));
 }

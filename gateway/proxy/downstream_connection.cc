@@ -230,8 +230,8 @@ bool DownstreamConnection::dropEmptyLines() {
   // parser, which skips them as part of the head (its byte limit and the header timeout apply).
   const std::string_view data = in_.readable();
   std::size_t n = 0;
-  while (n < data.size() && (data[n] == '\n' || (data[n] == '\r' && n + 1 < data.size() &&
-                                                   data[n + 1] == '\n'))) {
+  while (n < data.size() &&
+         (data[n] == '\n' || (data[n] == '\r' && n + 1 < data.size() && data[n + 1] == '\n'))) {
     n += data[n] == '\n' ? 1 : 2;
   }
   if (n == 0 || n != data.size() || blank_bytes_ + n > kMaxIdleBlank) return false;
@@ -386,6 +386,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   bool close = result.client_close;
   reset_ = result.client_timed_out;
   if (result.rejected) worker_.stats().reject(*result.rejected);
+  if (result.slow_reader) worker_.stats().slowReader(*result.slow_reader);
   if (!a.response_started && result.reply) {
     // The request body may be partly unread: only a fully read body leaves the connection usable.
     close = close || result.reply->close || !body_done;

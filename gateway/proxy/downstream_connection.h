@@ -135,7 +135,7 @@ class DownstreamConnection {
   net::IoBuffer in_;
   net::SocketDeadline deadline_;
   std::unique_ptr<Active> active_;
-  std::uint64_t served_ = 0;                          // requests this connection has started
+  std::uint64_t served_ = 0;       // requests this connection has started
   std::uint32_t blank_bytes_ = 0;  // empty lines dropped since the last request
   // Keep-alive deadline while idle or parked; unset ({}) until the idle wait starts.
   std::chrono::steady_clock::time_point idle_end_{};

@@ -123,6 +123,15 @@ double reportedUtilization(const http::ResponseHead& head, std::string_view head
   return 0;
 }
 
+// The request's and the response's pace: the route's slow_client over its listener's.
+net::TransferPace::Limits bodyPace(const config::SlowClient& s) {
+  return {s.body_total, s.body_min_rate, s.window, s.grace};
+}
+
+net::TransferPace::Limits sendPace(const config::SlowClient& s) {
+  return {s.send_total, s.send_min_rate, s.window, s.grace};
+}
+
 bool isIdempotent(http::Verb v) {
   switch (v) {
     case http::Verb::get:
@@ -191,7 +200,11 @@ std::optional<std::string_view> Forwarder::subsetHeader(const http::RequestHead&
 
 Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx,
                      Scratch& scratch, MirrorCopy* mirror)
-    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch), mirror_(mirror) {}
+    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch), mirror_(mirror) {
+  const config::SlowClient pace = ctx.route->slow_client.over(down.listener.slow_client);
+  body_pace_ = net::TransferPace(bodyPace(pace));
+  send_pace_ = net::TransferPace(sendPace(pace));
+}
 
 Clock::time_point Forwarder::after(config::Millis d) const { return net::coarseNow() + d; }
 
@@ -473,15 +486,34 @@ std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int statu
 template <typename Buffers>
 auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
   *down_.response_started = true;
-  return net::writeAll(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send)) |
+  return net::writePaced(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send),
+                         send_pace_) |
          asio::deferred([this, bytes](net::IoStatus s) {
            if (s == net::IoStatus::Ok) {
              ctx_.bytes_out += bytes;
-           } else {
-             result_.client_timed_out = s == net::IoStatus::Timeout;
+           } else if (s == net::IoStatus::Timeout) {
+             slowReader();
            }
            return asio::deferred_t::values(s == net::IoStatus::Ok);
          });
+}
+
+void Forwarder::slowReader() {
+  // The client stopped reading, or reads too slowly to be worth a connection (and the upstream
+  // connection that feeds it): reset rather than linger.
+  result_.client_timed_out = true;
+  switch (send_pace_.verdict()) {
+    case net::TransferPace::Verdict::TooSlow:
+      result_.slow_reader = stats::SlowReader::TooSlow;
+      break;
+    case net::TransferPace::Verdict::TooLong:
+      result_.slow_reader = stats::SlowReader::Deadline;
+      break;
+    case net::TransferPace::Verdict::Ok:
+      result_.slow_reader = stats::SlowReader::SendTimeout;
+      break;
+  }
+  if (ctx_.error.empty()) ctx_.error = "client too slow to read the response";
 }
 
 auto Forwarder::readBody(asio::ip::tcp::socket& up) {
@@ -490,15 +522,42 @@ auto Forwarder::readBody(asio::ip::tcp::socket& up) {
 }
 
 auto Forwarder::readRequestBody() {
-  return net::readSome(down_.socket, down_.deadline, down_.in, after(down_.listener.timeouts.body),
-                       kRelayReadChunk, kMaxBuffer) |
-         asio::deferred([this](net::ReadResult r) {
-           if (r.status == net::IoStatus::Timeout) {
-             result_.rejected = stats::Reject::BodyTimeout;
-             result_.reply = http::LocalReply::text(408, "request body timeout", true);
-           }
-           return asio::deferred_t::values(r.status == net::IoStatus::Ok);
-         });
+  const auto now = net::coarseNow();
+  body_pace_.start(now);
+  const auto until = std::min(now + down_.listener.timeouts.body, body_pace_.deadline());
+  return net::readSome(down_.socket, down_.deadline, down_.in, until, kRelayReadChunk, kMaxBuffer) |
+         asio::deferred(
+             [this](net::ReadResult r) { return asio::deferred_t::values(bodyRead(r)); });
+}
+
+bool Forwarder::bodyRead(net::ReadResult r) {
+  using Verdict = net::TransferPace::Verdict;
+  const auto now = net::coarseNow();
+  Verdict v = Verdict::Ok;
+  if (r.status == net::IoStatus::Timeout) {
+    v = body_pace_.expired(now);
+  } else if (r.status == net::IoStatus::Ok) {
+    v = body_pace_.progress(now, r.bytes);
+  }
+  body_pace_.stop(now);
+  if (r.status != net::IoStatus::Timeout && v == Verdict::Ok) return r.status == net::IoStatus::Ok;
+  // Nothing of the response exists yet: the client is told why (and the upstream connection,
+  // holding a partial body, is closed, never retried).
+  switch (v) {
+    case Verdict::Ok:
+      result_.rejected = stats::Reject::BodyTimeout;
+      result_.reply = http::LocalReply::text(408, "request body timeout", true);
+      break;
+    case Verdict::TooSlow:
+      result_.rejected = stats::Reject::BodyTooSlow;
+      result_.reply = http::LocalReply::text(408, "request body too slow", true);
+      break;
+    case Verdict::TooLong:
+      result_.rejected = stats::Reject::BodyDeadline;
+      result_.reply = http::LocalReply::text(408, "request body took too long", true);
+      break;
+  }
+  return false;
 }
 
 asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& lease) {

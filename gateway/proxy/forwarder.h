@@ -37,6 +37,7 @@
 #include "gateway/net/io_buffer.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/net/socket_io.h"
+#include "gateway/net/transfer_pace.h"
 #include "gateway/proxy/mirror.h"
 #include "gateway/proxy/request_context.h"
 #include "gateway/proxy/route_actions.h"
@@ -66,6 +67,7 @@ struct ForwardResult {
   bool upstream_failed = false;           // no usable upstream response
   bool client_timed_out = false;          // the client did not read in time: reset, don't linger
   std::optional<stats::Reject> rejected;  // the request itself was at fault (bad body, timeout)
+  std::optional<stats::SlowReader> slow_reader;  // the client read the response too slowly
 };
 
 // Strings a connection keeps across its requests so that forwarding allocates nothing.
@@ -123,9 +125,14 @@ class Forwarder {
   // Reads more of the response body from `up` into scratch_.upstream_in, within the cluster's
   // I/O timeout; `co_await` it for a net::ReadResult.
   auto readBody(boost::asio::ip::tcp::socket& up);
-  // Reads more of the request body into down_.in, within the listener's body timeout (a timeout
-  // sets the 408 reply); `co_await` it for whether bytes came.
+  // Reads more of the request body into down_.in, within the listener's body timeout and the
+  // body's pace (slow_client; either broken sets the 408 reply); `co_await` it for whether
+  // bytes came.
   auto readRequestBody();
+  // Judges a read of the request body against its pace; false (408 set) unless bytes came in it.
+  bool bodyRead(net::ReadResult r);
+  // A write to the client timed out or broke the response's pace.
+  void slowReader();
   // What the route's header templates read for this request.
   [[nodiscard]] ActionVars actionVars() const;
   // The value of the route subset's from_header in `head`, if it has one.
@@ -160,6 +167,8 @@ class Forwarder {
   Clock::time_point head_at_{};  // when the last try's final response head arrived
   int retry_status_ = 0;         // the status of a try dropped for a retry
   bool truncated_ = false;       // the last try's response was cut short
+  net::TransferPace body_pace_;  // the request body's reads (config::SlowClient body_*)
+  net::TransferPace send_pace_;  // the response's writes (send_*)
   resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
   upstream::Bulkhead::Slot retry_slot_;           // likewise
 };

@@ -181,6 +181,14 @@ std::string renderPrometheus(const MetricsLayout& layout,
              sumOver(shards, [&](const WorkerStats& s) { return s.rejected[i].value(); }));
   }
 
+  w.family("sluice_slow_client_disconnects_total", "counter",
+           "Client connections closed during a response because the client read it too slowly, "
+           "by reason.");
+  for (std::size_t i = 0; i < kSlowReaderNames.size(); ++i) {
+    w.sample("sluice_slow_client_disconnects_total", {{"reason", kSlowReaderNames[i]}},
+             sumOver(shards, [&](const WorkerStats& s) { return s.slow_readers[i].value(); }));
+  }
+
   w.family("sluice_upstream_errors_total", "counter",
            "Failed upstream attempts, by cluster and kind.");
   for (const auto& c : layout.clusters) {

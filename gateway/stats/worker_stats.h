@@ -28,14 +28,22 @@ enum class Reject : std::uint8_t {
   HeaderTimeout,
   BodyTimeout,
   NoRoute,
+  BodyTooSlow,   // the request body moved slower than slow_client.body_min_rate
+  BodyDeadline,  // the request body took longer than slow_client.body_total
   Count
 };
 inline constexpr std::array<std::string_view, static_cast<std::size_t>(Reject::Count)>
-    kRejectNames = {"bad_request",        "uri_too_long",
-                    "header_too_large",   "body_too_large",
-                    "unsupported_coding", "method_not_allowed",
-                    "expectation_failed", "header_timeout",
-                    "body_timeout",       "no_route"};
+    kRejectNames = {"bad_request",        "uri_too_long",       "header_too_large",
+                    "body_too_large",     "unsupported_coding", "method_not_allowed",
+                    "expectation_failed", "header_timeout",     "body_timeout",
+                    "no_route",           "body_too_slow",      "body_deadline"};
+
+// Why a client's connection was closed while it was being sent a response: it did not take the
+// bytes in time (listener timeouts.send), took them slower than slow_client.send_min_rate, or
+// for longer than slow_client.send_total.
+enum class SlowReader : std::uint8_t { SendTimeout, TooSlow, Deadline, Count };
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(SlowReader::Count)>
+    kSlowReaderNames = {"send_timeout", "too_slow", "deadline"};
 
 // Why an attempt to an upstream failed.
 enum class UpstreamError : std::uint8_t {
@@ -132,8 +140,10 @@ struct alignas(64) WorkerStats {
   RouteStats unrouted;    // requests answered before a route was chosen (400, 404, ...)
   std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
   Counter exceptions;  // request handlers that threw (answered 500)
+  std::array<Counter, static_cast<std::size_t>(SlowReader::Count)> slow_readers;
 
   void reject(Reject r) noexcept { rejected[static_cast<std::size_t>(r)].inc(); }
+  void slowReader(SlowReader r) noexcept { slow_readers[static_cast<std::size_t>(r)].inc(); }
 };
 
 }  // namespace sluice::gateway::stats
