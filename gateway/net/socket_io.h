@@ -115,11 +115,14 @@ auto writePaced(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
   };
   return boost::asio::async_write(
       socket, buffers, std::move(progress),
-      boost::asio::deferred([&deadline, &pace](boost::system::error_code ec, std::size_t n) {
+      boost::asio::deferred([&deadline, &pace, until](boost::system::error_code ec, std::size_t n) {
         const bool timed_out = deadline.disarm();
+        // What was armed last; a timed-out write lasted at least until then (the wheel fires on
+        // the precise clock, the coarse one may lag it by a few ms).
+        const auto armed = std::min(until, pace.deadline());
         const auto now = coarseNow();
         if (n > pace.waitBytes()) pace.progress(now, n - pace.waitBytes());
-        if (timed_out) pace.expired(now);
+        if (timed_out) pace.expired(std::max(now, armed));
         pace.stop(now);
         const IoStatus s = pace.verdict() != TransferPace::Verdict::Ok || timed_out
                                ? IoStatus::Timeout

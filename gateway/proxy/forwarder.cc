@@ -526,16 +526,19 @@ auto Forwarder::readRequestBody() {
   body_pace_.start(now);
   const auto until = std::min(now + down_.listener.timeouts.body, body_pace_.deadline());
   return net::readSome(down_.socket, down_.deadline, down_.in, until, kRelayReadChunk, kMaxBuffer) |
-         asio::deferred(
-             [this](net::ReadResult r) { return asio::deferred_t::values(bodyRead(r)); });
+         asio::deferred([this, until](net::ReadResult r) {
+           return asio::deferred_t::values(bodyRead(r, until));
+         });
 }
 
-bool Forwarder::bodyRead(net::ReadResult r) {
+bool Forwarder::bodyRead(net::ReadResult r, Clock::time_point until) {
   using Verdict = net::TransferPace::Verdict;
   const auto now = net::coarseNow();
   Verdict v = Verdict::Ok;
   if (r.status == net::IoStatus::Timeout) {
-    v = body_pace_.expired(now);
+    // The wheel fires on the precise clock, the coarse one may lag it by a few ms: a wait that
+    // timed out lasted at least until its deadline.
+    v = body_pace_.expired(std::max(now, until));
   } else if (r.status == net::IoStatus::Ok) {
     v = body_pace_.progress(now, r.bytes);
   }

@@ -130,7 +130,7 @@ class Forwarder {
   // bytes came.
   auto readRequestBody();
   // Judges a read of the request body against its pace; false (408 set) unless bytes came in it.
-  bool bodyRead(net::ReadResult r);
+  bool bodyRead(net::ReadResult r, Clock::time_point until);
   // A write to the client timed out or broke the response's pace.
   void slowReader();
   // What the route's header templates read for this request.
