@@ -175,8 +175,9 @@ void readSlowClient(Reader& r, const yaml::Node& n, RouteSlowClient& out) {
   }
   constexpr std::uint64_t kMaxRate = std::uint64_t{1} << 30;
   const auto total = [&](const char* key, std::optional<Millis>& v) {
-    if (const yaml::Node t = n[key])
+    if (const yaml::Node t = n[key]) {
       v = r.duration(t, std::string("slow_client.") + key, Millis{0});
+    }
   };
   const auto rate = [&](const char* key, std::optional<std::uint64_t>& v) {
     const yaml::Node t = n[key];
