@@ -22,7 +22,6 @@ constexpr std::uint64_t kTagCount = kTagMask;  // 255
 // |now_u| <= 2^53 (else rebase), burst_units < 2^53, debt <= 2^54, so |E| < 2^55.
 constexpr std::int64_t kRebaseUnits = std::int64_t{1} << 53;
 constexpr std::int64_t kMaxDebtUnits = std::int64_t{1} << 54;
-constexpr std::int64_t kMaxEUnits = (std::int64_t{1} << 55) - 1;
 constexpr double kTargetUnitsPerToken = 0x1p30;
 constexpr double kMaxBurstUnits = 0x1p52;
 constexpr double kMaxDebtForUnits = 0x1p53;  // existing debt must fit with room to spare
@@ -50,16 +49,17 @@ std::int64_t clampToInt64(Int128 v) {
   return static_cast<std::int64_t>(v);
 }
 
-std::int64_t clampE(Int128 v) {
-  return static_cast<std::int64_t>(std::clamp<Int128>(v, -kMaxEUnits, kMaxEUnits));
-}
-
 // ns -> units, floor, without overflow (2^62 ns * 2^32 < 2^127).
 Int128 unitsOf(Int128 rel_ns, std::int32_t shift) {
   if (shift >= 0) {
     return rel_ns * (Int128{1} << shift);
   }
   return rel_ns >> -shift;  // arithmetic shift: floor
+}
+
+Int128 unitsOfCeil(Int128 rel_ns, std::int32_t shift) {
+  const Int128 u = unitsOf(rel_ns, shift);
+  return shift < 0 && (rel_ns & ((Int128{1} << -shift) - 1)) != 0 ? u + 1 : u;
 }
 
 // units -> ns, rounded up (a wait must not end early) or down.
@@ -133,8 +133,9 @@ TokenBucket::Reservation::Reservation(Reservation&& other) noexcept
       tokens_(std::exchange(other.tokens_, 0)),
       time_to_act_(other.time_to_act_),
       gen_(other.gen_),
-      end_units_(other.end_units_),
-      end_floor_(other.end_floor_) {}
+      rate_(other.rate_),
+      act_units_(other.act_units_),
+      act_floor_(other.act_floor_) {}
 
 TokenBucket::Reservation& TokenBucket::Reservation::operator=(Reservation&& other) noexcept {
   if (this != &other) {
@@ -143,8 +144,9 @@ TokenBucket::Reservation& TokenBucket::Reservation::operator=(Reservation&& othe
     tokens_ = std::exchange(other.tokens_, 0);
     time_to_act_ = other.time_to_act_;
     gen_ = other.gen_;
-    end_units_ = other.end_units_;
-    end_floor_ = other.end_floor_;
+    rate_ = other.rate_;
+    act_units_ = other.act_units_;
+    act_floor_ = other.act_floor_;
   }
   return *this;
 }
@@ -295,8 +297,26 @@ TokenBucket::NowUnits TokenBucket::toUnits(TimePoint now, const Params& p) {
     return out;
   }
   // |rel| <= max_rel_ns keeps |units| <= 2^53.
-  out.units = p.shift >= 0 ? rel * (std::int64_t{1} << p.shift) : rel >> -p.shift;
+  if (p.shift >= 0) {
+    out.units = rel * (std::int64_t{1} << p.shift);
+  } else {
+    out.units = rel >> -p.shift;  // arithmetic shift: floor
+    out.inexact = (rel & ((std::int64_t{1} << -p.shift) - 1)) != 0;
+  }
   return out;
+}
+
+// E before adding a take's cost: the bucket's own, or a full bucket's if it has refilled. A full
+// bucket's E uses `now` rounded up: rounding down would store an E earlier than exact arithmetic
+// and so admit later takes early.
+std::int64_t TokenBucket::takeFrom(std::int64_t e, const NowUnits& t, const Params& p) {
+  return std::max(e, t.ceil() - p.burst_units);
+}
+
+// Whether a take costing `cost` (<= burst_units) fits at t: E + cost <= now rounded down. This
+// also admits a full bucket: E <= now - burst implies it.
+bool TokenBucket::admits(std::int64_t e, std::int64_t cost, const NowUnits& t) {
+  return e + cost <= t.units;
 }
 
 bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
@@ -324,19 +344,24 @@ bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
       }
       continue;
     }
-    const std::int64_t floor_e = t.units - p.burst_units;  // E of a full bucket
     // n <= burst, so the cost is <= burst_units < 2^53: no overflow.
     const std::int64_t cost = static_cast<std::int64_t>(n) * p.unit_per_token;
     const std::uint64_t tag = w & kTagMask;
+    const std::int64_t full_e = t.units - p.burst_units;  // E of a full bucket at `now`, floor
     // While the word keeps this generation's tag, the parameters read above still apply, so a
     // lost race retries with the value the failed compare-and-swap returned, without reloading.
     for (;;) {
-      const std::int64_t next = std::max(unpack(w), floor_e) + cost;
+      const std::int64_t e = unpack(w);
+      // admits(): max(e, full_e) + cost <= now is e + cost <= now, as cost <= burst_units.
+      std::int64_t next = std::max(e, full_e) + cost;
       if (next > t.units) {
         if (unchanged(w)) {
           return false;
         }
         break;
+      }
+      if (e <= full_e && t.inexact) {
+        ++next;  // takeFrom(): a full bucket's E is recorded with `now` rounded up
       }
       if (word_.compare_exchange_weak(w, pack(next, tag), std::memory_order_acq_rel,
                                       std::memory_order_relaxed)) {
@@ -372,12 +397,17 @@ TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Du
         continue;
       }
       if (!t.too_old) {
-        const std::int64_t base = std::max(unpack(w), t.units - p.burst_units);
-        const std::int64_t next = base + static_cast<std::int64_t>(n) * p.unit_per_token;
-        const std::int64_t wait_units = next - t.units;
+        const std::int64_t cost = static_cast<std::int64_t>(n) * p.unit_per_token;
+        const std::int64_t next = takeFrom(unpack(w), t, p) + cost;
+        const bool now_ok = admits(unpack(w), cost, t);
+        const std::int64_t wait_units = now_ok ? 0 : next - t.units;
         const bool possible =
             wait_units <= 0 || (p.mode == Mode::Finite && wait_units <= kMaxDebtUnits);
-        const Int128 wait_ns = wait_units > 0 ? nsOfCeil(wait_units, p.shift) : 0;
+        // The wait from the exact `now` (not from its rounded-down unit) to the end of the
+        // booking, rounded up to whole ns: a wait must not end early.
+        const Int128 wait_ns = now_ok ? 0
+                                      : nsOfCeil(next, p.shift) -
+                                            (Int128{now.time_since_epoch().count()} - p.origin_ns);
         // Duration::max() means "any wait", even one longer than a Duration can hold.
         if (possible && (max_wait == Duration::max() || wait_ns <= Int128{max_wait.count()})) {
           if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
@@ -386,8 +416,12 @@ TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Du
             r.ok_ = true;
             r.time_to_act_ = addSaturating(now, wait_ns);
             r.gen_ = p.gen;
-            r.end_units_ = next;
-            r.end_floor_ = addSaturating(now, wait_units > 0 ? nsOfFloor(wait_units, p.shift) : 0);
+            r.rate_ = p.rate;
+            // Go's timeToAct: the end of the booking, or `now` if it was available at once.
+            r.act_units_ = now_ok ? t.ceil() : next;
+            r.act_floor_ = now_ok ? now
+                                  : TimePoint{Duration{clampToInt64(Int128{p.origin_ns} +
+                                                                    nsOfFloor(next, p.shift))}};
             return r;
           }
           continue;
@@ -401,53 +435,109 @@ TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Du
   }
 }
 
+// Tokens booked after reservation r keep their places: Go counts them as the time from r's
+// timeToAct to the latest booking's (lastEvent), at the rate r was made at. If r was itself the
+// latest booking, the latest becomes the time r's booking began (Go's prevEvent) unless that is
+// already past. Both functions return the booked-after amount in today's units (negative when
+// the latest booking is earlier than r's time to act: Go then gives back more than r took)
+// and the lastEvent to keep.
+//
+// The latest booking's time is the one kept by the last cancel or reconfigure if nothing was
+// booked since (the word is unchanged), else the end of the latest booking, E. Counting never
+// starts before `now`: where Go's lastEvent is in the past (an immediate take's own time, or a
+// booking whose time has come while an earlier one, moved back by a rate increase, still
+// waits) sluice counts from `now`, which gives back no more than Go would (token_bucket.h).
+//
+// While the parameters are those r was made under, all of it is exact in units.
+TokenBucket::Finding TokenBucket::bookedAfterSameUnits(const Reservation& r, const Params& p,
+                                                       std::uint64_t w, const NowUnits& t,
+                                                       Int128 cost) const {
+  const bool kept = w == event_word_;
+  const Int128 latest =
+      kept ? unitsOfCeil(Int128{event_ns_} - p.origin_ns, p.shift) : Int128{unpack(w)};
+  Finding f;
+  f.after = std::max<Int128>(latest, t.ceil()) - r.act_units_;
+  f.last_event_ns =
+      kept ? event_ns_ : clampToInt64(Int128{p.origin_ns} + nsOfCeil(latest, p.shift));
+  // Within a ns: a lastEvent kept as a time has been rounded to whole ns.
+  const Int128 one_ns = p.shift > 0 ? (Int128{1} << p.shift) : 1;
+  if (f.after <= one_ns && f.after >= -one_ns) {
+    f.after = 0;
+    if (const Int128 prev = Int128{r.act_units_} - cost; prev >= t.ceil()) {
+      f.last_event_ns = clampToInt64(Int128{p.origin_ns} + nsOfCeil(prev, p.shift));
+    }
+  }
+  return f;
+}
+
+// After a change of rate or burst (or a rebase) the units differ: work in ns, as Go does.
+TokenBucket::Finding TokenBucket::bookedAfterChanged(const Reservation& r, const Params& p,
+                                                     std::uint64_t w, TimePoint now) const {
+  const Int128 latest_ns =
+      w == event_word_ ? Int128{event_ns_} : Int128{p.origin_ns} + nsOfCeil(unpack(w), p.shift);
+  const Int128 now_ns = now.time_since_epoch().count();
+  const Int128 act_ns = r.act_floor_.time_since_epoch().count();
+  const Int128 after_ns = std::max(latest_ns, now_ns) - act_ns;
+  Finding f;
+  f.last_event_ns = clampToInt64(latest_ns);
+  if (after_ns > 1 || after_ns < -1) {
+    const double after_tokens = static_cast<double>(after_ns) * r.rate_ / 1e9;
+    f.after = static_cast<Int128>(
+        std::clamp(after_tokens * static_cast<double>(p.unit_per_token), -0x1p100, 0x1p100));
+    return f;
+  }
+  const double span_ns = static_cast<double>(r.tokens_) / r.rate_ * 1e9;
+  if (const Int128 prev_ns = act_ns - static_cast<Int128>(std::min(span_ns, 0x1p100));
+      prev_ns >= now_ns) {
+    f.last_event_ns = clampToInt64(prev_ns);
+  }
+  return f;
+}
+
 double TokenBucket::cancelReservation(const Reservation& r, TimePoint now) {
   if (!r.ok_ || r.tokens_ == 0 || r.time_to_act_ < now) {
     return 0.0;  // Go: nothing to restore once the reservation's time has passed
   }
+  // Go's lastEvent (event_*) is read and written under mu_; takes stay lock-free.
+  const std::lock_guard lock(mu_);
   for (;;) {
-    std::uint64_t w = loadUnlocked();
-    const Params p = loadParams();
-    if (p.mode != Mode::Unlimited) {
-      const NowUnits t = toUnits(now, p);
-      if (t.rebase) {
-        reconfigure(std::nullopt, now);
-        continue;
-      }
-      if (!t.too_old) {
-        const std::int64_t e = unpack(w);
-        // Where this reservation's booking ends, in today's units. Exact while the parameters
-        // are the ones it was made under; otherwise from its rounded-down end time, which can
-        // only under-estimate the end and so over-estimate what was booked after it.
-        // A frozen bucket (rate 0) cannot queue anyone after this reservation: nothing was
-        // booked after it, whatever its units say.
-        const std::int64_t end =
-            r.gen_ == p.gen ? r.end_units_
-            : p.mode == Mode::Frozen
-                ? e
-                : clampE(unitsOf(Int128{r.end_floor_.time_since_epoch().count()} - p.origin_ns,
-                                 p.shift));
-        // Tokens reserved after this one keep their places (Go: lastEvent - timeToAct).
-        const Int128 booked_after = std::max<Int128>(0, Int128{e} - end);
-        const Int128 restore = std::min<Int128>(
-            Int128{static_cast<std::int64_t>(std::min(r.tokens_, kMaxBurst))} * p.unit_per_token -
-                booked_after,
-            p.burst_units);
-        const std::int64_t floor_e = t.units - p.burst_units;  // full bucket
-        const std::int64_t base = std::max(e, floor_e);
-        if (restore > 0 && base > floor_e) {
-          const std::int64_t next =
-              std::max(floor_e, static_cast<std::int64_t>(Int128{base} - restore));
-          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-            return static_cast<double>(base - next) / static_cast<double>(p.unit_per_token);
-          }
-          continue;
-        }
-      }
-    }
-    if (unchanged(w)) {
+    std::uint64_t w = word_.load(std::memory_order_acquire);  // never kLocked: we hold mu_
+    const Params p = loadParams();  // stable: only reconfigure() writes them, under mu_
+    if (p.mode == Mode::Unlimited) {
       return 0.0;
+    }
+    const NowUnits t = toUnits(now, p);
+    if (t.rebase) {
+      reconfigureLocked(std::nullopt, now);
+      continue;
+    }
+    if (t.too_old) {
+      return 0.0;
+    }
+    const std::int64_t e = unpack(w);
+    const Int128 cost =
+        Int128{static_cast<std::int64_t>(std::min(r.tokens_, kMaxBurst))} * p.unit_per_token;
+    Int128 restore = cost;  // a frozen bucket cannot book anyone after this reservation
+    std::int64_t last_event_ns = event_ns_;
+    if (p.mode == Mode::Finite) {
+      const Finding f = r.gen_ == p.gen ? bookedAfterSameUnits(r, p, w, t, cost)
+                                        : bookedAfterChanged(r, p, w, now);
+      restore = cost - f.after;
+      last_event_ns = f.last_event_ns;
+    }
+    if (restore <= 0) {
+      return 0.0;  // Go changes nothing, not even its latest booking
+    }
+    const std::int64_t full_e = t.ceil() - p.burst_units;  // rounded toward fewer tokens
+    const std::int64_t base = std::max(e, full_e);
+    const std::int64_t next =
+        restore >= Int128{base} - full_e ? full_e : static_cast<std::int64_t>(base - restore);
+    const std::uint64_t next_word = pack(next, w & kTagMask);
+    if (word_.compare_exchange_strong(w, next_word, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+      event_word_ = next_word;
+      event_ns_ = last_event_ns;
+      return static_cast<double>(base - next) / static_cast<double>(p.unit_per_token);
     }
   }
 }
@@ -506,6 +596,10 @@ double TokenBucket::tokens(TimePoint now) const {
 // commit either (its compare-and-swap expects the old word).
 void TokenBucket::reconfigure(const std::optional<Settings>& next, TimePoint now) {
   const std::lock_guard lock(mu_);
+  reconfigureLocked(next, now);
+}
+
+void TokenBucket::reconfigureLocked(const std::optional<Settings>& next, TimePoint now) {
   // Only reconfigure() writes parameters, and it holds mu_: this read is stable.
   const Params old = loadParams();
   if (!next.has_value() && !toUnits(now, old).rebase) {
@@ -558,8 +652,16 @@ void TokenBucket::reconfigure(const std::optional<Settings>& next, TimePoint now
     new_e = num / den + ((num % den) > 0 ? 1 : 0);
   }
   new_e = std::clamp<Int128>(new_e, -Int128{p.burst_units}, kMaxDebtUnits);
+  const std::uint64_t new_word = pack(static_cast<std::int64_t>(new_e), tagOf(p.gen));
+  // The latest booking's time to act is a time, not a number of tokens: it survives a change
+  // of rate or burst unchanged, as in Go (kept as a time, not in units). Only finite rates
+  // book anything in the future, and a rate of 0 or +infinity leaves it as it was (as in Go).
+  if (old.mode == Mode::Finite && w != event_word_) {
+    event_ns_ = clampToInt64(Int128{old.origin_ns} + nsOfCeil(e, old.shift));
+  }
+  event_word_ = new_word;
   storeParams(p);
-  word_.store(pack(static_cast<std::int64_t>(new_e), tagOf(p.gen)), std::memory_order_release);
+  word_.store(new_word, std::memory_order_release);
 }
 
 }  // namespace sluice::resilience
