@@ -134,14 +134,14 @@ class Replay {
   // Go's clock has whole ns, and a cancel subtracts two times that each side rounds to whole
   // ns its own way (4 ns of tokens, at the highest rate the scenario has had: the error stays
   // after the rate drops); Go's tokens are float64, sluice's fixed point rounded toward fewer.
-  double tokenSlack(double tokens) const {
+  [[nodiscard]] double tokenSlack(double tokens) const {
     return 1e-6 * std::max(1.0, std::fabs(tokens)) + max_rate_ * 4e-9;
   }
 
   // The same slack in time, plus Go's truncation of waits to whole ns where sluice rounds up
   // (2 ns), plus sluice's token interval, rounded up by up to 2^-29 of itself (token_bucket.h,
   // "Precision"), which long waits for many tokens multiply.
-  double delaySlack(double delay_ns, double tokens) const {
+  [[nodiscard]] double delaySlack(double delay_ns, double tokens) const {
     return 2.0 + tokenSlack(tokens) * 1e9 / bucket_->settings().rate_per_second +
            delay_ns * 0x1p-29;
   }
@@ -153,9 +153,10 @@ class Replay {
     }
     const double got = bucket_->tokens(now);
     if (std::fabs(got - want) > tokenSlack(want)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "tokens %.12g", got);
-      fail(line, buf);
+      std::ostringstream text;
+      text.precision(12);
+      text << "tokens " << got;
+      fail(line, text.str());
     }
   }
 
