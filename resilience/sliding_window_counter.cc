@@ -18,6 +18,16 @@ std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
+// a / b, in 64 bits when both fit (the common case: limit * window below 2^64 ns): a 128-bit
+// division is a library call several times slower, and this runs on every decision.
+std::uint64_t divide(Uint128 a, Uint128 b) {
+  constexpr auto kMax64 = static_cast<Uint128>(std::numeric_limits<std::uint64_t>::max());
+  if (a <= kMax64 && b <= kMax64) {
+    return static_cast<std::uint64_t>(a) / static_cast<std::uint64_t>(b);
+  }
+  return static_cast<std::uint64_t>(a / b);
+}
+
 std::int64_t toInt64(Uint128 v) {
   constexpr auto kMax = static_cast<Uint128>(std::numeric_limits<std::int64_t>::max());
   return v >= kMax ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(v);
@@ -69,8 +79,7 @@ SlidingWindowCounter::Decision SlidingWindowCounter::decide(const State& state, 
   // Room for whole requests at `now`, before this one: floor((limit*W - previous*(W-e)) / W) -
   // current, or 0 when the estimate is already at or above the limit.
   const Uint128 used = weighted + static_cast<Uint128>(current) * uw;
-  const std::uint64_t room =
-      used >= capacity ? 0 : static_cast<std::uint64_t>((capacity - used) / uw);
+  const std::uint64_t room = used >= capacity ? 0 : divide(capacity - used, uw);
 
   Decision d;
   d.new_state = State{.window_start_ns = start, .previous = previous, .current = current};
@@ -102,7 +111,9 @@ SlidingWindowCounter::Decision SlidingWindowCounter::decide(const State& state, 
     d.retry_after = Duration{toInt64(at_ns - elapsed)};
   }
   const double wd = static_cast<double>(w);
-  d.estimate = static_cast<double>(previous) * (static_cast<double>(uw - elapsed) / wd) +
+  // uw - elapsed <= 2^63 fits 64 bits; converting through them avoids a 128-bit library call.
+  d.estimate = static_cast<double>(previous) *
+                   (static_cast<double>(static_cast<std::uint64_t>(uw - elapsed)) / wd) +
                static_cast<double>(d.new_state.current);
   return d;
 }
