@@ -78,6 +78,7 @@ WarmUpRateLimiter::State WarmUpRateLimiter::synced(State s, std::int64_t second,
                                                    const Params& params) {
   if (s.second == kNoSecond) {
     s.second = second;  // the first call: cold, nothing passed before
+    s.limit = admitLimit(s.stored, params);
     return s;
   }
   if (second <= s.second) {
@@ -111,9 +112,18 @@ WarmUpRateLimiter::State WarmUpRateLimiter::synced(State s, std::int64_t second,
     stored += idle >= room / refill + 1 ? room : idle * refill;
   }
   s.stored = stored;
+  s.limit = admitLimit(stored, params);
   s.second = second;
   s.passed = 0;
   return s;
+}
+
+std::uint64_t WarmUpRateLimiter::admitLimit(std::int64_t stored, const Params& params) {
+  // Sentinel compares with Math.nextUp(rate) so that 1 / (1 / count) rounding just below count
+  // does not refuse the count-th request. allowed <= count <= kMaxRate, so the cast is safe.
+  const double allowed =
+      std::nextafter(allowedRate(stored, params), std::numeric_limits<double>::infinity());
+  return static_cast<std::uint64_t>(std::floor(allowed));
 }
 
 bool WarmUpRateLimiter::tryAcquire(std::uint64_t n, TimePoint now) {
@@ -122,12 +132,8 @@ bool WarmUpRateLimiter::tryAcquire(std::uint64_t n, TimePoint now) {
   if (n == 0) {
     return true;
   }
-  // Sentinel compares with Math.nextUp(rate) so that 1 / (1 / count) rounding below count does
-  // not refuse the count-th request.
-  const double allowed =
-      std::nextafter(allowedRate(state_.stored, params_), std::numeric_limits<double>::infinity());
-  const double wanted = static_cast<double>(state_.passed) + static_cast<double>(n);
-  if (wanted > allowed) {
+  // passed + n <= allowed  <=>  passed + n <= floor(allowed) for whole requests.
+  if (n > state_.limit || state_.passed > state_.limit - n) {
     return false;
   }
   state_.passed += n;

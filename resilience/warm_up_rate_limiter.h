@@ -141,11 +141,15 @@ class WarmUpRateLimiter {
     std::int64_t second = kNoSecond;  // the second `passed` counts (the last sync)
     std::uint64_t passed = 0;
     std::int64_t stored = 0;
+    // floor(nextUp(allowed(stored))): the most `passed` may reach this second, computed once
+    // per second so that the hot path compares integers.
+    std::uint64_t limit = 0;
   };
 
   // The state at the start of `second` (or the latest second seen, if that is later).
   [[nodiscard]] static State synced(State s, std::int64_t second, const Params& params);
   [[nodiscard]] static std::int64_t secondOf(TimePoint now);
+  [[nodiscard]] static std::uint64_t admitLimit(std::int64_t stored, const Params& params);
 
   Params params_;
   mutable std::mutex mu_;
