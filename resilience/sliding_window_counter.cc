@@ -10,8 +10,8 @@
 namespace sluice::resilience {
 namespace {
 
-__extension__ typedef unsigned __int128
-    Uint128;  // NOLINT(modernize-use-using): __extension__ needs typedef
+// NOLINTNEXTLINE(modernize-use-using): __extension__ needs typedef
+__extension__ typedef unsigned __int128 Uint128;
 
 std::int64_t floorDiv(std::int64_t a, std::int64_t b) {
   const std::int64_t q = a / b;
@@ -110,7 +110,7 @@ SlidingWindowCounter::Decision SlidingWindowCounter::decide(const State& state, 
     }
     d.retry_after = Duration{toInt64(at_ns - elapsed)};
   }
-  const double wd = static_cast<double>(w);
+  const auto wd = static_cast<double>(w);
   // uw - elapsed <= 2^63 fits 64 bits; converting through them avoids a 128-bit library call.
   d.estimate = static_cast<double>(previous) *
                    (static_cast<double>(static_cast<std::uint64_t>(uw - elapsed)) / wd) +

@@ -69,7 +69,7 @@
 // Time going backwards: a `now` in an earlier second counts in the latest second seen (nothing
 // is re-synchronised or refunded).
 //
-// Thread-safety: all methods may be called concurrently; one std::mutex guards the three-word
+// Thread-safety: all methods may be called concurrently; one std::mutex guards the four-word
 // state (the sync, the check and the count are one step). The static functions are pure.
 #pragma once
 
