@@ -45,10 +45,10 @@
 //   if (!d.allowed) return reply429(/*Retry-After*/ d.retry_after);
 //
 // Thread-safety: decide() and paramsFor() are pure. The class's methods may be called
-// concurrently; one std::mutex guards the three-word state (measured: see docs/benchmarks.md;
-// uncontended the lock costs about what a compare-and-swap of a packed word would, and packing
-// the window and two counts into one 64-bit word would cap the counts at 2^24 and let a long
-// idle gap alias the window tag).
+// concurrently; one std::mutex guards the three-word state. A lock-free variant (window tag and
+// both counts packed into one 64-bit word, compare-and-swap) was measured and not kept: no faster
+// uncontended, slower on two contended cores (a lost CAS redoes the whole decision; see
+// docs/benchmarks.md), and it would cap the counts at 2^24 and let a long idle gap alias the tag.
 #pragma once
 
 #include <chrono>
