@@ -127,6 +127,20 @@ TEST(WarmUpRateLimiter, LightTrafficKeepsItCold) {
   EXPECT_EQ(offer(limiter, 60, 200), 34U);  // stored 980: 1 / (480 * 4e-5 + 0.01) = 34.2
 }
 
+// The cold test is strict, as Sentinel's `passQps < (int) count / coldFactor`: exactly 33 per
+// second is warm traffic (no refill: 1000 - 10 * 33 = 670 after ten seconds), 32 is cold (refill
+// to 1000, minus the 32 passes).
+TEST(WarmUpRateLimiter, TrafficAtExactlyTheColdThresholdWarmsItUp) {
+  WarmUpRateLimiter at(sentinelExample());
+  WarmUpRateLimiter below(sentinelExample());
+  for (std::int64_t s = 0; s < 10; ++s) {
+    ASSERT_EQ(offer(at, s, 33), 33U);
+    ASSERT_EQ(offer(below, s, 32), 32U);
+  }
+  EXPECT_EQ(at.snapshot(kT0 + seconds(10)).stored_tokens, 670);
+  EXPECT_EQ(below.snapshot(kT0 + seconds(10)).stored_tokens, 968);
+}
+
 TEST(WarmUpRateLimiter, RequestsOfSeveralTokensCountAsSeveral) {
   WarmUpRateLimiter limiter(sentinelExample());
   EXPECT_TRUE(limiter.tryAcquire(30, kT0));
