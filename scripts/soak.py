@@ -9,7 +9,8 @@ request fails.
 What runs: three upstream hosts, each its own process (test/integration/support/host_process.py,
 so a kill is a real SIGKILL), behind one sluice whose routes carry a rate limit, a concurrency
 limit, a circuit breaker, retries with a budget, a timeout, and whose cluster has health checks,
-outlier detection and a bulkhead. Client threads send keep-alive GETs (and a share of POSTs with
+outlier detection and a bulkhead (its max_retries raised from Envoy's default of 3 retries in
+flight: with 3, a kill under this load leaves some GETs no retry, by design of that limit). Client threads send keep-alive GETs (and a share of POSTs with
 a body) as fast as the gateway answers. Every `--restart-every` seconds one host is killed
 (SIGKILL) and started again two seconds later, round robin; every `--reload-every` seconds the
 config is rewritten (a limit changes, so each reload builds a new generation) and reloaded with
@@ -74,7 +75,7 @@ clusters:
     health_check: {{ path: /healthz, interval: 500ms }}
     outlier_detection: {{ consecutive_5xx: 3, max_ejection_percent: 50, base_ejection_time: 2s }}
     retry_budget: {{ percent: 100, min_per_second: 1000 }}
-    bulkhead: {{ max_requests: 4096 }}
+    bulkhead: {{ max_requests: 4096, max_retries: 256 }}
     pool: {{ connect_timeout: 500ms }}
     endpoints:
 {endpoints}
@@ -115,6 +116,15 @@ class Gateway:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def admin_metrics(admin_port):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=5)
+        c.request("GET", "/metrics")
+        return c.getresponse().read().decode()
+    except (OSError, http.client.HTTPException) as e:
+        return f"# metrics unavailable: {e!r}"
 
 
 def wait_ready(port, deadline=15):
@@ -171,8 +181,9 @@ class Load:
                         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
                     conn.request(method, f"/item/{index}/{n}", body=body)
                     resp = conn.getresponse()
-                    resp.read()
-                    self.count(method, f"{resp.status // 100}xx", resp.status)
+                    data = resp.read()
+                    self.count(method, f"{resp.status // 100}xx",
+                               f"{resp.status} {data[:80]!r}" if resp.status >= 300 else None)
                     if resp.getheader("connection", "").lower() == "close":
                         conn.close()
                         conn = None
@@ -262,6 +273,7 @@ def main():
             time.sleep(1)
         end_fds = quiet_fds()
         end_rss = gateway.rss_kb()
+        metrics = admin_metrics(admin_port)
 
         gets = load.total("GET", "2xx")
         get_failed = sum(v for (m, o), v in load.counts.items()
@@ -278,6 +290,10 @@ def main():
             "fds": {"after_warmup_quiet": baseline["fds"] if baseline else None,
                     "end_quiet": end_fds, "max": max((s[2] for s in after), default=None)},
             "failures": load.failures,
+            # What the guards did: retries, their budget, ejections, breaker, rejections.
+            "metrics": [line for line in metrics.splitlines() if not line.startswith("#") and any(
+                k in line for k in ("retr", "eject", "breaker_state", "rejected", "upstream_errors"))
+                and not line.endswith(" 0")],
         }
         checks = {
             "rss grows by at most 5 % after warm-up": baseline is not None and rss_growth <= 0.05,
