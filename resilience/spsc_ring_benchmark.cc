@@ -43,7 +43,7 @@ void BM_SpscRing_ProducerConsumer(benchmark::State& state) {
       ++i;
     } else {
       std::optional<std::uint64_t> v;
-      while (!(v = ring.tryPop())) {
+      while (!(v = ring.tryPop().value)) {
         std::this_thread::yield();
       }
       benchmark::DoNotOptimize(v);
