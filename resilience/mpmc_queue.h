@@ -146,18 +146,15 @@ class MpmcQueue {
         }
       } else if (diff < 0) {
         // The cell for `pos` has not been published: empty, not ready, or closed and drained.
-        return {drainedAt(pos) ? PopStatus::Closed : PopStatus::Empty, std::nullopt};
+        return PopResult<T>(drainedAt(pos) ? PopStatus::Closed : PopStatus::Empty);
       } else {
         pos = dequeue_pos_.load(std::memory_order_relaxed);  // another consumer took `pos`
       }
     }
-    T* const element = std::launder(reinterpret_cast<T*>(cell->storage));
-    PopResult<T> out{PopStatus::Popped, std::optional<T>(std::move(*element))};
-    // Destroying a moved-from object is what ends its lifetime; the analyzer flags it anyway.
-    element->~T();  // NOLINT(clang-analyzer-cplusplus.Move)
-    // Frees the cell for the producer that will claim position pos + capacity.
-    cell->sequence.store(pos + capacity_, std::memory_order_release);
-    return out;
+    // Frees the cell for the producer that will claim position pos + capacity - after the
+    // return value below has been move-constructed from it (locals die after that).
+    const ReleaseCell release(cell, pos + capacity_);
+    return PopResult<T>(std::in_place, std::move(*release.element()));
   }
 
   // Stops acceptance (see "Closing" above). Idempotent; lock-free; any thread.
@@ -205,6 +202,26 @@ class MpmcQueue {
   [[nodiscard]] std::size_t index(std::size_t pos) const noexcept {
     return mask_ != 0 ? (pos & mask_) : (pos % capacity_);
   }
+
+  // Ends the popped element's lifetime and hands its cell to the producer of `next_sequence`,
+  // when it goes out of scope.
+  struct ReleaseCell {
+    ReleaseCell(Cell* c, std::size_t next) noexcept : cell(c), next_sequence(next) {}
+    Cell* cell;
+    std::size_t next_sequence;
+    [[nodiscard]] T* element() const noexcept {
+      return std::launder(reinterpret_cast<T*>(cell->storage));
+    }
+    ReleaseCell(const ReleaseCell&) = delete;
+    ReleaseCell& operator=(const ReleaseCell&) = delete;
+    ReleaseCell(ReleaseCell&&) = delete;
+    ReleaseCell& operator=(ReleaseCell&&) = delete;
+    ~ReleaseCell() {
+      // Destroying a moved-from object is what ends its lifetime; the analyzer flags it anyway.
+      element()->~T();  // NOLINT(clang-analyzer-cplusplus.Move)
+      cell->sequence.store(next_sequence, std::memory_order_release);
+    }
+  };
 
   struct Claim {
     Cell* cell = nullptr;

@@ -11,12 +11,10 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <utility>
 
 #include <benchmark/benchmark.h>
 
 #include "resilience/mpmc_queue.h"
-#include "resilience/queue_status.h"
 
 namespace sluice::resilience {
 namespace {
@@ -51,12 +49,6 @@ class MutexDequeQueue {
   std::size_t capacity_;
 };
 
-// The value of a pop, whichever result type the queue returns (the baseline returns optional).
-std::optional<std::uint64_t> valueOf(std::optional<std::uint64_t>&& popped) { return popped; }
-std::optional<std::uint64_t> valueOf(PopResult<std::uint64_t>&& popped) {
-  return std::move(popped.value);
-}
-
 // Google Benchmark's naming convention (BM_*) and its `for (auto _ : state)` idiom.
 // NOLINTBEGIN(readability-identifier-naming,clang-analyzer-deadcode.DeadStores)
 template <typename Queue>
@@ -83,11 +75,14 @@ void producerConsumer(benchmark::State& state, Queue& queue) {
       }
       ++i;
     } else {
-      std::optional<std::uint64_t> v;
-      while (!(v = valueOf(queue.tryPop()))) {
+      while (true) {
+        auto v = queue.tryPop();
+        if (v) {
+          benchmark::DoNotOptimize(v);
+          break;
+        }
         std::this_thread::yield();
       }
-      benchmark::DoNotOptimize(v);
     }
   }
   // Items transferred: counted once, on the consuming side.

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace sluice::resilience {
@@ -43,6 +44,13 @@ struct [[nodiscard]] PushResult {
 
 template <typename T>
 struct [[nodiscard]] PopResult {
+  PopResult() noexcept = default;
+  explicit PopResult(PopStatus s) noexcept : status(s) {}
+  // Popped: the element is constructed in place, so a queue can return this as a prvalue and
+  // the caller's object is initialized directly (no copy of the result on the hot path).
+  PopResult(std::in_place_t /*tag*/, T&& element) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : status(PopStatus::Popped), value(std::in_place, std::move(element)) {}
+
   PopStatus status = PopStatus::Empty;
   std::optional<T> value;  // engaged iff status == Popped
 

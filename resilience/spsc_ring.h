@@ -135,21 +135,19 @@ class SpscRing {
       consumer_cached_tail_ = tail_.load(std::memory_order_acquire);
       if (head == consumer_cached_tail_) {
         if (!closed_.load(std::memory_order_acquire)) {
-          return {PopStatus::Empty, std::nullopt};
+          return PopResult<T>(PopStatus::Empty);
         }
         // The flag was stored after the last push, so this read sees the final tail.
         consumer_cached_tail_ = tail_.load(std::memory_order_acquire);
         if (head == consumer_cached_tail_) {
-          return {PopStatus::Closed, std::nullopt};
+          return PopResult<T>(PopStatus::Closed);
         }
       }
     }
-    T* const element = std::launder(reinterpret_cast<T*>(slots_[index(head)].storage));
-    PopResult<T> out{PopStatus::Popped, std::optional<T>(std::move(*element))};
-    // Destroying a moved-from object is what ends its lifetime; the analyzer flags it anyway.
-    element->~T();  // NOLINT(clang-analyzer-cplusplus.Move)
-    head_.store(head + 1, std::memory_order_release);
-    return out;
+    // Frees the slot - after the return value below has been move-constructed from it.
+    const ReleaseSlot release(std::launder(reinterpret_cast<T*>(slots_[index(head)].storage)),
+                              &head_, head + 1);
+    return PopResult<T>(std::in_place, std::move(*release.element));
   }
 
   // True once the producer has called close() (a snapshot from other threads).
@@ -172,6 +170,24 @@ class SpscRing {
   // Raw memory on purpose: a push constructs an element there, a pop destroys it.
   struct Slot {
     alignas(T) unsigned char storage[sizeof(T)];
+  };
+
+  // Ends the popped element's lifetime and publishes the new head when it goes out of scope.
+  struct ReleaseSlot {
+    ReleaseSlot(T* e, std::atomic<std::size_t>* h, std::size_t next) noexcept
+        : element(e), head(h), next_head(next) {}
+    T* element;
+    std::atomic<std::size_t>* head;
+    std::size_t next_head;
+    ReleaseSlot(const ReleaseSlot&) = delete;
+    ReleaseSlot& operator=(const ReleaseSlot&) = delete;
+    ReleaseSlot(ReleaseSlot&&) = delete;
+    ReleaseSlot& operator=(ReleaseSlot&&) = delete;
+    ~ReleaseSlot() {
+      // Destroying a moved-from object is what ends its lifetime; the analyzer flags it anyway.
+      element->~T();  // NOLINT(clang-analyzer-cplusplus.Move)
+      head->store(next_head, std::memory_order_release);
+    }
   };
 
   static std::size_t clampCapacity(std::size_t capacity) noexcept {
