@@ -44,8 +44,8 @@
 // in an MpmcQueue<std::unique_ptr<T>> of capacity max_idle - lock-free, bounded by construction,
 // and free of ABA because each cell carries a sequence number - so acquire and release are one
 // CAS each when uncontended. Measured against a std::mutex-guarded vector (LIFO) holding 4 KiB
-// buffers, it took about half the time per acquire + release with one thread and about two
-// thirds with two; the mutex version was no faster than plain new/delete. A per-thread cache in
+// buffers, it took half the time per acquire + release with one thread and three quarters with
+// two on one core; the mutex version was barely faster than new/delete. A per-thread cache in
 // front (Go's per-P private slot) was not taken: it needs thread_local state keyed by pool instance
 // (a registry - a global), strands objects in threads that exit, and the gateway already gets the
 // same effect by giving each event loop its own pool. The price of the queue is FIFO reuse (an
