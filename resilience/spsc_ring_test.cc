@@ -18,28 +18,28 @@ namespace sluice::resilience {
 namespace {
 
 // Counts live instances so that tests can prove nothing leaks or is destroyed twice.
-struct Counted {
-  explicit Counted(int v, std::atomic<int>* live_in) : value(v), live(live_in) { ++*live; }
-  Counted(Counted&& other) noexcept : value(other.value), live(other.live) { ++*live; }
-  Counted& operator=(Counted&&) = delete;
-  Counted(const Counted&) = delete;
-  Counted& operator=(const Counted&) = delete;
-  ~Counted() { --*live; }
+struct RingCounted {
+  explicit RingCounted(int v, std::atomic<int>* live_in) : value(v), live(live_in) { ++*live; }
+  RingCounted(RingCounted&& other) noexcept : value(other.value), live(other.live) { ++*live; }
+  RingCounted& operator=(RingCounted&&) = delete;
+  RingCounted(const RingCounted&) = delete;
+  RingCounted& operator=(const RingCounted&) = delete;
+  ~RingCounted() { --*live; }
   int value;
   std::atomic<int>* live;
 };
 
-struct ThrowsOnConstruct {
-  explicit ThrowsOnConstruct(bool do_throw) {
+struct RingThrowsOnConstruct {
+  explicit RingThrowsOnConstruct(bool do_throw) {
     if (do_throw) {
       throw std::runtime_error("boom");
     }
   }
-  ThrowsOnConstruct(ThrowsOnConstruct&&) noexcept = default;
-  ThrowsOnConstruct& operator=(ThrowsOnConstruct&&) noexcept = default;
-  ThrowsOnConstruct(const ThrowsOnConstruct&) = delete;
-  ThrowsOnConstruct& operator=(const ThrowsOnConstruct&) = delete;
-  ~ThrowsOnConstruct() = default;
+  RingThrowsOnConstruct(RingThrowsOnConstruct&&) noexcept = default;
+  RingThrowsOnConstruct& operator=(RingThrowsOnConstruct&&) noexcept = default;
+  RingThrowsOnConstruct(const RingThrowsOnConstruct&) = delete;
+  RingThrowsOnConstruct& operator=(const RingThrowsOnConstruct&) = delete;
+  ~RingThrowsOnConstruct() = default;
 };
 
 TEST(SpscRing, ValidateRejectsCapacitiesOutOfRange) {
@@ -113,7 +113,7 @@ TEST(SpscRing, FailedPushLeavesTheValueUntouched) {
 }
 
 TEST(SpscRing, ThrowingConstructorLeavesTheRingUnchanged) {
-  SpscRing<ThrowsOnConstruct> ring({.capacity = 1});
+  SpscRing<RingThrowsOnConstruct> ring({.capacity = 1});
   EXPECT_THROW((void)ring.tryEmplace(true), std::runtime_error);
   EXPECT_EQ(ring.sizeApprox(), 0U);
   EXPECT_TRUE(ring.tryEmplace(false));
@@ -128,7 +128,7 @@ TEST(SpscRing, EmplaceConstructsInPlace) {
 TEST(SpscRing, DestructorDestroysRemainingElementsOnce) {
   std::atomic<int> live{0};
   {
-    SpscRing<Counted> ring({.capacity = 3});
+    SpscRing<RingCounted> ring({.capacity = 3});
     ASSERT_TRUE(ring.tryEmplace(1, &live));
     ASSERT_TRUE(ring.tryEmplace(2, &live));
     { auto first = ring.tryPop(); }

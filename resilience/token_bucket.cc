@@ -12,11 +12,11 @@ namespace {
 // GCC/Clang extension (64-bit targets): exact intermediates for unit conversions off the hot path.
 __extension__ typedef __int128 Int128;  // NOLINT(modernize-use-using): __extension__ needs typedef
 
-constexpr std::uint64_t kTagBits = 8;
-constexpr std::uint64_t kTagMask = (std::uint64_t{1} << kTagBits) - 1;
+constexpr std::uint64_t kGenTagBits = 8;
+constexpr std::uint64_t kGenTagMask = (std::uint64_t{1} << kGenTagBits) - 1;
 // A word value no generation can produce (tags cycle through 0..254).
-constexpr std::uint64_t kLocked = ~std::uint64_t{0};
-constexpr std::uint64_t kTagCount = kTagMask;  // 255
+constexpr std::uint64_t kWordLocked = ~std::uint64_t{0};
+constexpr std::uint64_t kGenTagCount = kGenTagMask;  // 255
 
 // Bounds that keep every intermediate inside int64 and E inside the 56 bits of the word:
 // |now_u| <= 2^53 (else rebase), burst_units < 2^53, debt <= 2^54, so |E| < 2^55.
@@ -28,23 +28,23 @@ constexpr double kMaxDebtForUnits = 0x1p53;  // existing debt must fit with room
 constexpr std::int32_t kMinShift = -62;
 constexpr std::int32_t kMaxShift = 32;
 
-constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
-constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMinInt64 = std::numeric_limits<std::int64_t>::min();
 
 std::uint64_t pack(std::int64_t e, std::uint64_t tag) {
-  return (static_cast<std::uint64_t>(e) << kTagBits) | tag;
+  return (static_cast<std::uint64_t>(e) << kGenTagBits) | tag;
 }
 std::int64_t unpack(std::uint64_t word) {
-  return static_cast<std::int64_t>(word) >> kTagBits;  // arithmetic shift: sign-extends
+  return static_cast<std::int64_t>(word) >> kGenTagBits;  // arithmetic shift: sign-extends
 }
-std::uint64_t tagOf(std::uint64_t gen) { return gen % kTagCount; }
+std::uint64_t genTag(std::uint64_t gen) { return gen % kGenTagCount; }
 
-std::int64_t clampToInt64(Int128 v) {
-  if (v > kInt64Max) {
-    return kInt64Max;
+std::int64_t saturateToInt64(Int128 v) {
+  if (v > kMaxInt64) {
+    return kMaxInt64;
   }
-  if (v < kInt64Min) {
-    return kInt64Min;
+  if (v < kMinInt64) {
+    return kMinInt64;
   }
   return static_cast<std::int64_t>(v);
 }
@@ -78,7 +78,7 @@ Int128 nsOfFloor(Int128 units, std::int32_t shift) {
 }
 
 TimePoint addSaturating(TimePoint t, Int128 ns) {
-  return TimePoint{Duration{clampToInt64(Int128{t.time_since_epoch().count()} + ns)}};
+  return TimePoint{Duration{saturateToInt64(Int128{t.time_since_epoch().count()} + ns)}};
 }
 
 struct Units {
@@ -99,7 +99,7 @@ Units chooseUnits(double rate, std::uint64_t burst, double debt_tokens, bool fin
   if (!finite) {
     u.unit_per_token = std::max<std::int64_t>(1, static_cast<std::int64_t>(target));
     u.burst_units = static_cast<std::int64_t>(burst) * u.unit_per_token;
-    u.max_rel_ns = kInt64Max;
+    u.max_rel_ns = kMaxInt64;
     return u;
   }
   const double ns_per_token = 1e9 / rate;
@@ -117,7 +117,7 @@ Units chooseUnits(double rate, std::uint64_t burst, double debt_tokens, bool fin
   if (u.shift >= 0) {
     u.max_rel_ns = kRebaseUnits >> u.shift;
   } else {
-    u.max_rel_ns = clampToInt64(Int128{kRebaseUnits} << -u.shift);
+    u.max_rel_ns = saturateToInt64(Int128{kRebaseUnits} << -u.shift);
   }
   return u;
 }
@@ -158,8 +158,8 @@ Duration TokenBucket::Reservation::delay(TimePoint now) const {
   if (time_to_act_ <= now) {
     return Duration::zero();
   }
-  return Duration{clampToInt64(Int128{time_to_act_.time_since_epoch().count()} -
-                               now.time_since_epoch().count())};
+  return Duration{saturateToInt64(Int128{time_to_act_.time_since_epoch().count()} -
+                                  now.time_since_epoch().count())};
 }
 
 double TokenBucket::Reservation::cancel(TimePoint now) {
@@ -225,7 +225,7 @@ TokenBucket::TokenBucket(const Settings& settings, TimePoint now) : word_(0) {
   p.gen = 0;
   storeParams(p);
   // Full at `now`: E = now - burst*T, i.e. -burst_units relative to the origin `now`.
-  word_.store(pack(-p.burst_units, tagOf(p.gen)), std::memory_order_release);
+  word_.store(pack(-p.burst_units, genTag(p.gen)), std::memory_order_release);
 }
 
 TokenBucket::Params TokenBucket::loadParams() const {
@@ -245,7 +245,7 @@ TokenBucket::Params TokenBucket::loadParams() const {
 }
 
 void TokenBucket::storeParams(const Params& p) {
-  // Release, not relaxed: a reader that sees any new value must also see the kLocked written
+  // Release, not relaxed: a reader that sees any new value must also see the kWordLocked written
   // before it, so its later re-read or compare-and-swap of the word fails instead of pairing new
   // parameters with the old word. (Free on x86; the word's release store publishes the rest.)
   origin_ns_.store(p.origin_ns, std::memory_order_release);
@@ -262,7 +262,7 @@ void TokenBucket::storeParams(const Params& p) {
 std::uint64_t TokenBucket::loadUnlocked() const {
   for (int spins = 0;; ++spins) {
     const std::uint64_t w = word_.load(std::memory_order_acquire);
-    if (w != kLocked) {
+    if (w != kWordLocked) {
       return w;
     }
     // A reconfigure holds the word for tens of ns; yield if it was descheduled meanwhile.
@@ -273,7 +273,7 @@ std::uint64_t TokenBucket::loadUnlocked() const {
 }
 
 bool TokenBucket::unchanged(std::uint64_t word) const {
-  // Parameters are written only while the word is kLocked, and every reconfigure moves the
+  // Parameters are written only while the word is kWordLocked, and every reconfigure moves the
   // word to a new generation tag, so an unchanged word proves the parameters read in between
   // belong to it. (An ABA needs 255 reconfigures between the two loads *and* the same E.)
   return word_.load(std::memory_order_acquire) == word;
@@ -286,7 +286,7 @@ TokenBucket::NowUnits TokenBucket::toUnits(TimePoint now, const Params& p) {
   }
   std::int64_t rel = 0;
   if (__builtin_sub_overflow(now.time_since_epoch().count(), p.origin_ns, &rel)) {
-    rel = now.time_since_epoch().count() > p.origin_ns ? kInt64Max : kInt64Min;
+    rel = now.time_since_epoch().count() > p.origin_ns ? kMaxInt64 : kMinInt64;
   }
   if (rel > p.max_rel_ns) {
     out.rebase = true;
@@ -346,7 +346,7 @@ bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
     }
     // n <= burst, so the cost is <= burst_units < 2^53: no overflow.
     const std::int64_t cost = static_cast<std::int64_t>(n) * p.unit_per_token;
-    const std::uint64_t tag = w & kTagMask;
+    const std::uint64_t tag = w & kGenTagMask;
     const std::int64_t full_e = t.units - p.burst_units;  // E of a full bucket at `now`, floor
     // While the word keeps this generation's tag, the parameters read above still apply, so a
     // lost race retries with the value the failed compare-and-swap returned, without reloading.
@@ -367,8 +367,8 @@ bool TokenBucket::tryAcquire(std::uint64_t n, TimePoint now) {
                                       std::memory_order_relaxed)) {
         return true;
       }
-      if ((w & kTagMask) != tag) {
-        break;  // reconfigured (or kLocked): reload the parameters
+      if ((w & kGenTagMask) != tag) {
+        break;  // reconfigured (or kWordLocked): reload the parameters
       }
     }
   }
@@ -410,7 +410,7 @@ TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Du
                                             (Int128{now.time_since_epoch().count()} - p.origin_ns);
         // Duration::max() means "any wait", even one longer than a Duration can hold.
         if (possible && (max_wait == Duration::max() || wait_ns <= Int128{max_wait.count()})) {
-          if (word_.compare_exchange_weak(w, pack(next, w & kTagMask), std::memory_order_acq_rel,
+          if (word_.compare_exchange_weak(w, pack(next, w & kGenTagMask), std::memory_order_acq_rel,
                                           std::memory_order_relaxed)) {
             r.bucket_ = this;
             r.ok_ = true;
@@ -420,8 +420,8 @@ TokenBucket::Reservation TokenBucket::reserve(std::uint64_t n, TimePoint now, Du
             // Go's timeToAct: the end of the booking, or `now` if it was available at once.
             r.act_units_ = now_ok ? t.ceil() : next;
             r.act_floor_ = now_ok ? now
-                                  : TimePoint{Duration{clampToInt64(Int128{p.origin_ns} +
-                                                                    nsOfFloor(next, p.shift))}};
+                                  : TimePoint{Duration{saturateToInt64(Int128{p.origin_ns} +
+                                                                       nsOfFloor(next, p.shift))}};
             return r;
           }
           continue;
@@ -458,13 +458,13 @@ TokenBucket::Finding TokenBucket::bookedAfterSameUnits(const Reservation& r, con
   Finding f;
   f.after = std::max<Int128>(latest, t.ceil()) - r.act_units_;
   f.last_event_ns =
-      kept ? event_ns_ : clampToInt64(Int128{p.origin_ns} + nsOfCeil(latest, p.shift));
+      kept ? event_ns_ : saturateToInt64(Int128{p.origin_ns} + nsOfCeil(latest, p.shift));
   // Within a ns: a lastEvent kept as a time has been rounded to whole ns.
   const Int128 one_ns = p.shift > 0 ? (Int128{1} << p.shift) : 1;
   if (f.after <= one_ns && f.after >= -one_ns) {
     f.after = 0;
     if (const Int128 prev = Int128{r.act_units_} - cost; prev >= t.ceil()) {
-      f.last_event_ns = clampToInt64(Int128{p.origin_ns} + nsOfCeil(prev, p.shift));
+      f.last_event_ns = saturateToInt64(Int128{p.origin_ns} + nsOfCeil(prev, p.shift));
     }
   }
   return f;
@@ -479,7 +479,7 @@ TokenBucket::Finding TokenBucket::bookedAfterChanged(const Reservation& r, const
   const Int128 act_ns = r.act_floor_.time_since_epoch().count();
   const Int128 after_ns = std::max(latest_ns, now_ns) - act_ns;
   Finding f;
-  f.last_event_ns = clampToInt64(latest_ns);
+  f.last_event_ns = saturateToInt64(latest_ns);
   if (after_ns > 1 || after_ns < -1) {
     const double after_tokens = static_cast<double>(after_ns) * r.rate_ / 1e9;
     f.after = static_cast<Int128>(
@@ -489,7 +489,7 @@ TokenBucket::Finding TokenBucket::bookedAfterChanged(const Reservation& r, const
   const double span_ns = static_cast<double>(r.tokens_) / r.rate_ * 1e9;
   if (const Int128 prev_ns = act_ns - static_cast<Int128>(std::min(span_ns, 0x1p100));
       prev_ns >= now_ns) {
-    f.last_event_ns = clampToInt64(prev_ns);
+    f.last_event_ns = saturateToInt64(prev_ns);
   }
   return f;
 }
@@ -501,7 +501,7 @@ double TokenBucket::cancelReservation(const Reservation& r, TimePoint now) {
   // Go's lastEvent (event_*) is read and written under mu_; takes stay lock-free.
   const std::lock_guard lock(mu_);
   for (;;) {
-    std::uint64_t w = word_.load(std::memory_order_acquire);  // never kLocked: we hold mu_
+    std::uint64_t w = word_.load(std::memory_order_acquire);  // never kWordLocked: we hold mu_
     const Params p = loadParams();  // stable: only reconfigure() writes them, under mu_
     if (p.mode == Mode::Unlimited) {
       return 0.0;
@@ -532,7 +532,7 @@ double TokenBucket::cancelReservation(const Reservation& r, TimePoint now) {
     const std::int64_t base = std::max(e, full_e);
     const std::int64_t next =
         restore >= Int128{base} - full_e ? full_e : static_cast<std::int64_t>(base - restore);
-    const std::uint64_t next_word = pack(next, w & kTagMask);
+    const std::uint64_t next_word = pack(next, w & kGenTagMask);
     if (word_.compare_exchange_strong(w, next_word, std::memory_order_acq_rel,
                                       std::memory_order_relaxed)) {
       event_word_ = next_word;
@@ -591,7 +591,7 @@ double TokenBucket::tokens(TimePoint now) const {
 }
 
 // Rebase (next == nullopt: same settings, new origin) or change settings. Runs under mu_ with
-// the word parked at kLocked, so no acquirer can commit against half-written parameters; the
+// the word parked at kWordLocked, so no acquirer can commit against half-written parameters; the
 // new word carries the next generation tag, so an acquirer that read the old parameters cannot
 // commit either (its compare-and-swap expects the old word).
 void TokenBucket::reconfigure(const std::optional<Settings>& next, TimePoint now) {
@@ -606,7 +606,7 @@ void TokenBucket::reconfigureLocked(const std::optional<Settings>& next, TimePoi
     return;  // another thread rebased first
   }
   std::uint64_t w = word_.load(std::memory_order_relaxed);
-  while (!word_.compare_exchange_weak(w, kLocked, std::memory_order_acquire,
+  while (!word_.compare_exchange_weak(w, kWordLocked, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
   }
   const std::int64_t e = unpack(w);
@@ -652,12 +652,12 @@ void TokenBucket::reconfigureLocked(const std::optional<Settings>& next, TimePoi
     new_e = num / den + ((num % den) > 0 ? 1 : 0);
   }
   new_e = std::clamp<Int128>(new_e, -Int128{p.burst_units}, kMaxDebtUnits);
-  const std::uint64_t new_word = pack(static_cast<std::int64_t>(new_e), tagOf(p.gen));
+  const std::uint64_t new_word = pack(static_cast<std::int64_t>(new_e), genTag(p.gen));
   // The latest booking's time to act is a time, not a number of tokens: it survives a change
   // of rate or burst unchanged, as in Go (kept as a time, not in units). Only finite rates
   // book anything in the future, and a rate of 0 or +infinity leaves it as it was (as in Go).
   if (old.mode == Mode::Finite && w != event_word_) {
-    event_ns_ = clampToInt64(Int128{old.origin_ns} + nsOfCeil(e, old.shift));
+    event_ns_ = saturateToInt64(Int128{old.origin_ns} + nsOfCeil(e, old.shift));
   }
   event_word_ = new_word;
   storeParams(p);

@@ -225,7 +225,7 @@ class TokenBucket {
   enum class Mode : std::uint8_t { Finite, Frozen, Unlimited };  // rate > 0, == 0, == +inf
 
   // A consistent copy of the parameters; consistent with a word read just before it as long as
-  // the word is unchanged afterwards (parameters change only while the word is kLocked).
+  // the word is unchanged afterwards (parameters change only while the word is kWordLocked).
   struct Params {
     std::int64_t origin_ns = 0;       // time of unit 0
     std::int32_t shift = 0;           // units = ns * 2^shift
@@ -249,7 +249,7 @@ class TokenBucket {
 
   [[nodiscard]] Params loadParams() const;
   void storeParams(const Params& p);
-  [[nodiscard]] std::uint64_t loadUnlocked() const;  // waits while the word is kLocked
+  [[nodiscard]] std::uint64_t loadUnlocked() const;  // waits while the word is kWordLocked
   [[nodiscard]] bool unchanged(std::uint64_t word) const;
   void reconfigure(const std::optional<Settings>& next, TimePoint now);
   void reconfigureLocked(const std::optional<Settings>& next, TimePoint now);
@@ -273,7 +273,7 @@ class TokenBucket {
 
   // The hot word: E in units (upper 56 bits, signed) | generation tag (lower 8 bits).
   alignas(64) std::atomic<std::uint64_t> word_;
-  // Parameters, read by every call, written only under mu_ while word_ is kLocked. Kept off
+  // Parameters, read by every call, written only under mu_ while word_ is kWordLocked. Kept off
   // word_'s cache line so that CAS traffic does not evict them.
   alignas(64) std::atomic<std::int64_t> origin_ns_{0};
   std::atomic<std::int32_t> shift_{0};
@@ -287,7 +287,7 @@ class TokenBucket {
   std::mutex mu_;  // serialises reconfigure() and cancel()
   // Go's lastEvent, the latest booking's time to act, as a time (ns since the epoch): kept when
   // a cancel or a reconfigure moved it away from what the word implies, and valid while word_ ==
-  // event_word_ (~0, kLocked, matches no word). Every take moves E forward, so an unchanged
+  // event_word_ (~0, kWordLocked, matches no word). Every take moves E forward, so an unchanged
   // word proves nothing was booked since. Otherwise it is E if that is ahead, else the take was
   // immediate and `now` is the latest it can have been (Go keeps that take's own time; sluice's
   // takes are one compare-and-swap and keep nothing else, so a cancel counts from `now`, which
