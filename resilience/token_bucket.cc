@@ -279,7 +279,10 @@ bool TokenBucket::unchanged(std::uint64_t word) const {
   return word_.load(std::memory_order_acquire) == word;
 }
 
-TokenBucket::NowUnits TokenBucket::toUnits(TimePoint now, const Params& p) {
+// Inlined into every caller: out of line, its 16-byte result and the rounding flag cost the hot
+// path ~2 ns per call (measured, docs/benchmarks.md "TokenBucket after the Go fixes").
+[[gnu::always_inline]] inline TokenBucket::NowUnits TokenBucket::toUnits(TimePoint now,
+                                                                         const Params& p) {
   NowUnits out;
   if (p.mode != Mode::Finite) {
     return out;  // frozen time: the bucket never refills
