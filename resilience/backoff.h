@@ -12,6 +12,25 @@
 //   Jitter::Decorrelated  sleep = min(cap, base + u * (3 * previous - base)), previous starts at
 //                         base (the article's "random_between(base, sleep * 3)"; the factor 3 is
 //                         the article's and is fixed; `multiplier` does not apply)
+//   Jitter::Symmetric     sleep = min(cap, g * (1 - f) + u * 2 * f * g),  g = base * m^n uncapped,
+//                         f = randomization_factor: uniform in [g(1-f), g(1+f)), then capped
+//                         (the open end can be reached by rounding in double when u is within
+//                         2^-52 of 1)
+//
+// Jitter::Symmetric is Resilience4j's IntervalFunction.ofRandomized / ofExponentialRandomBackoff
+// ("interval +/- randomizationFactor * interval"; its defaults are base 500 ms, multiplier 1.5,
+// factor 0.5). The order is Resilience4j's (resilience4j-core IntervalFunction.java): the
+// exponential is randomized first and the cap (its maxInterval) applied to the randomized value,
+// so a delay never exceeds cap (this header's promise for every mode), and once
+// g * (1 - f) >= cap every draw is exactly cap: the jitter vanishes at saturation. Capping before
+// randomizing (Google's and cenkalti/backoff's ExponentialBackOff) would keep the spread there but
+// return up to cap * (1 + f); if jitter at the cap matters more than the bound, use Full or Equal
+// jitter, or a cap of the wanted ceiling / (1 + f) and Jitter::Symmetric below it. Differences
+// from Resilience4j: the exponential is kept in double nanoseconds (Resilience4j truncates to
+// whole milliseconds at every step: 500, 750, 1125, 1687, 2530 ms where this gives 1687.5 and
+// 2531.25 ms), the result is rounded down to whole nanoseconds (Resilience4j: milliseconds), and
+// the randomization is min + u * (max - min) with u in [0, 1) (Resilience4j 1.x added 1 ms to the
+// range, `min + random * (max - min + 1)`; later versions dropped it).
 //
 // Full jitter spreads retries best and is the default; decorrelated jitter grows less
 // predictably and suits long retry chains. Randomness is a parameter: pass `u` (tests pass fixed
@@ -26,7 +45,9 @@
 //
 // Edge input: u outside [0, 1) (including NaN) is clamped into it; huge n or m saturate at
 // `cap` (computed in double, never overflowing). Results are always in [0, cap] and, for
-// Jitter::Decorrelated, in [min(base, cap), cap].
+// Jitter::Decorrelated, in [min(base, cap), cap]. A randomization_factor outside [0, 1] is
+// clamped into it (NaN counts as 0: no jitter); factor 0 is Jitter::None, factor 1 draws from
+// [0, 2g) (the mean stays g, unlike Full jitter's g/2).
 //
 // Thread-safety: none; one Backoff per operation (it is a few words; copy it from a template).
 #pragma once
@@ -44,7 +65,7 @@
 
 namespace sluice::resilience {
 
-enum class Jitter : std::uint8_t { None, Full, Equal, Decorrelated };
+enum class Jitter : std::uint8_t { None, Full, Equal, Decorrelated, Symmetric };
 
 class Backoff {
  public:
@@ -53,9 +74,12 @@ class Backoff {
     Duration cap = std::chrono::seconds(10);         // no delay is ever longer
     double multiplier = 2.0;                         // growth per attempt (not for Decorrelated)
     Jitter jitter = Jitter::Full;
+    // Jitter::Symmetric only: the delay is drawn from [g(1-f), g(1+f)); in [0, 1].
+    double randomization_factor = 0.5;
   };
 
-  // Explains what is wrong, or nullopt: base > 0, cap >= base, multiplier >= 1 and finite.
+  // Explains what is wrong, or nullopt: base > 0, cap >= base, multiplier >= 1 and finite,
+  // randomization_factor in [0, 1] (as Resilience4j's checkRandomizationFactor).
   [[nodiscard]] static std::optional<std::string> validate(const Settings& s) {
     if (s.base <= Duration::zero()) {
       return "base must be positive";
@@ -65,6 +89,9 @@ class Backoff {
     }
     if (!std::isfinite(s.multiplier) || s.multiplier < 1.0) {
       return "multiplier must be finite and at least 1";
+    }
+    if (!(s.randomization_factor >= 0.0 && s.randomization_factor <= 1.0)) {
+      return "randomization_factor must be in [0, 1]";
     }
     return std::nullopt;
   }
@@ -130,6 +157,12 @@ class Backoff {
         result = std::min(cap, base + u * (upper - base));
         break;
       }
+      case Jitter::Symmetric: {
+        const double f = clampFactor(s.randomization_factor);
+        const double g = uncappedExponential(s, attempt);
+        result = std::min(cap, (g - f * g) + u * (2.0 * f * g));
+        break;
+      }
     }
     return fromNanos(std::clamp(result, 0.0, cap));
   }
@@ -158,6 +191,22 @@ class Backoff {
       return 0.0;  // also catches NaN
     }
     return std::min(u, kBelowOne);
+  }
+
+  static double clampFactor(double f) noexcept {
+    if (!(f >= 0.0)) {
+      return 0.0;  // also catches NaN
+    }
+    return std::min(f, 1.0);
+  }
+
+  // base * m^n before the cap, held below 2^1000 so that g * (1 - f) and 2 * f * g stay finite
+  // (inf * 0 would be NaN at f = 1); every cap is below 2^63, so the bound changes no result.
+  static double uncappedExponential(const Settings& s, std::uint32_t attempt) noexcept {
+    constexpr double kHuge = 0x1.0p1000;
+    const double grown = std::max(0.0, nanos(s.base)) *
+                         std::pow(std::max(s.multiplier, 1.0), static_cast<double>(attempt));
+    return std::isnan(grown) ? kHuge : std::min(grown, kHuge);
   }
 
   // min(cap, base * m^n) in double; pow saturates to +inf, which min() turns into cap.

@@ -10,7 +10,11 @@
 //              slow when its duration > slow_call_duration (strictly above). A slow failure
 //              counts in both rates.
 //   Open     - every call is rejected until now >= opened_at + open duration; the first
-//              tryAcquire at or after that instant moves to HalfOpen. The open duration is
+//              tryAcquire at or after that instant moves to HalfOpen (Resilience4j and Hystrix
+//              stay Open until strictly after it, one clock tick longer: here the deadline
+//              that snapshot().open_until and the gateway's Retry-After report is the first
+//              instant a call is admitted, so a caller that waits exactly that long gets in).
+//              The open duration is
 //                min(open_duration * open_duration_multiplier^k, max_open_duration)
 //              where k counts consecutive trips from HalfOpen since the breaker was last Closed
 //              (k = 0 for a trip from Closed), so repeated failed probes back off.

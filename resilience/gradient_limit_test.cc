@@ -15,7 +15,7 @@ namespace {
 using std::chrono::milliseconds;
 
 // smoothing 1 makes each update land exactly on the formula's target.
-GradientLimit::Settings base() {
+GradientLimit::Settings gradientBase() {
   return {.initial_limit = 10,
           .min_limit = 1,
           .max_limit = 100,
@@ -39,7 +39,7 @@ TEST(GradientLimit, DefaultSettingsAreValidAndMatchGradient2) {
 
 TEST(GradientLimit, ValidateExplainsEachBadField) {
   auto with = [](auto change) {
-    GradientLimit::Settings s = base();
+    GradientLimit::Settings s = gradientBase();
     change(s);
     return GradientLimit::validate(s);
   };
@@ -59,7 +59,7 @@ TEST(GradientLimit, ValidateExplainsEachBadField) {
 
 TEST(GradientLimit, SteadyLatencyGrowsByQueueSize) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(100), 10, false);
   // long == short == 100 ms: gradient 1, target = 10 * 1 + 2.
   EXPECT_EQ(limit.limit(), 12U);
@@ -71,7 +71,7 @@ TEST(GradientLimit, SteadyLatencyGrowsByQueueSize) {
 
 TEST(GradientLimit, RisingLatencyShrinksByTheRttRatio) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.warmup_windows = 10;  // long RTT = arithmetic mean of the windows so far
   GradientLimit limit(s);
   limit.onSample(clock.now(), milliseconds(100), 10, false);
@@ -84,7 +84,7 @@ TEST(GradientLimit, RisingLatencyShrinksByTheRttRatio) {
 
 TEST(GradientLimit, GradientIsClampedAtOneHalf) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(100), 10, false);
   ASSERT_EQ(limit.limit(), 12U);
   limit.onSample(clock.now(), milliseconds(1000), 12, false);
@@ -94,7 +94,7 @@ TEST(GradientLimit, GradientIsClampedAtOneHalf) {
 
 TEST(GradientLimit, GradientIsClampedAtOneWhenLatencyFalls) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(100), 10, false);
   limit.onSample(clock.now(), milliseconds(80), 12, false);
   // long > short would give a gradient > 1; clamped to 1: target = 12 + 2.
@@ -103,7 +103,7 @@ TEST(GradientLimit, GradientIsClampedAtOneWhenLatencyFalls) {
 
 TEST(GradientLimit, SmoothingBlendsOldAndNewEstimates) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.smoothing = 0.25;
   GradientLimit limit(s);
   limit.onSample(clock.now(), milliseconds(100), 10, false);
@@ -114,7 +114,7 @@ TEST(GradientLimit, SmoothingBlendsOldAndNewEstimates) {
 
 TEST(GradientLimit, AppLimitedWindowKeepsTheLimitButLearnsTheRtt) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(100), /*inflight=*/4, false);  // 4 < 10 / 2
   EXPECT_EQ(limit.limit(), 10U);
   EXPECT_EQ(limit.longRtt(), milliseconds(100));
@@ -124,7 +124,7 @@ TEST(GradientLimit, AppLimitedWindowKeepsTheLimitButLearnsTheRtt) {
 
 TEST(GradientLimit, LongRttIsPulledDownWhenMoreThanTwiceTheShortRtt) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(1000), 10, false);
   limit.onSample(clock.now(), milliseconds(100), 10, false);
   // EMA: 1000 + (100 - 1000) * 2 / 1001 = 998.2018 ms; ratio > 2, so * 0.9 = 898.3816 ms.
@@ -135,7 +135,7 @@ TEST(GradientLimit, LongRttIsPulledDownWhenMoreThanTwiceTheShortRtt) {
 
 TEST(GradientLimit, ExactlyTwiceTheShortRttIsNotPulledDown) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.long_window = 1;  // factor 2 / (1 + 1) = 1: the EMA jumps to each new value
   s.warmup_windows = 2;
   GradientLimit limit(s);
@@ -147,7 +147,7 @@ TEST(GradientLimit, ExactlyTwiceTheShortRttIsNotPulledDown) {
 
 TEST(GradientLimit, WindowClosesOnlyWithEnoughSamplesAndTime) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.window_min_samples = 3;
   s.window_min_duration = milliseconds(100);
   GradientLimit limit(s);
@@ -166,7 +166,7 @@ TEST(GradientLimit, WindowClosesOnlyWithEnoughSamplesAndTime) {
 
 TEST(GradientLimit, WindowUsesPeakInflightForTheAppLimitedCheck) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.window_min_samples = 2;
   GradientLimit limit(s);
   limit.onSample(clock.now(), milliseconds(100), 9, false);
@@ -176,7 +176,7 @@ TEST(GradientLimit, WindowUsesPeakInflightForTheAppLimitedCheck) {
 
 TEST(GradientLimit, NonPositiveRttIsIgnored) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), Duration::zero(), 10, false);
   limit.onSample(clock.now(), milliseconds(-5), 10, true);
   EXPECT_EQ(limit.limit(), 10U);
@@ -185,7 +185,7 @@ TEST(GradientLimit, NonPositiveRttIsIgnored) {
 
 TEST(GradientLimit, DroppedSamplesCountThroughTheirRtt) {
   ManualClock clock;
-  GradientLimit limit(base());
+  GradientLimit limit(gradientBase());
   limit.onSample(clock.now(), milliseconds(100), 10, false);
   limit.onSample(clock.now(), milliseconds(100), 12, /*dropped=*/true);
   EXPECT_EQ(limit.limit(), 14U);  // same as a success with the same RTT
@@ -193,7 +193,7 @@ TEST(GradientLimit, DroppedSamplesCountThroughTheirRtt) {
 
 TEST(GradientLimit, EstimateStaysWithinMinAndMax) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.min_limit = 9;
   s.max_limit = 11;
   GradientLimit limit(s);
@@ -205,7 +205,7 @@ TEST(GradientLimit, EstimateStaysWithinMinAndMax) {
 
 TEST(GradientLimit, TimeGoingBackwardsDoesNotCloseOrStallWindows) {
   ManualClock clock;
-  GradientLimit::Settings s = base();
+  GradientLimit::Settings s = gradientBase();
   s.window_min_samples = 2;
   s.window_min_duration = milliseconds(100);
   GradientLimit limit(s);

@@ -11,12 +11,13 @@ namespace {
 // GCC/Clang extension (64-bit targets): exact products of counts and intervals.
 __extension__ typedef __int128 Int128;  // NOLINT(modernize-use-using): __extension__ needs typedef
 
-constexpr std::int64_t kSaturatedNs = std::int64_t{1} << 62;
-constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+// Named apart from gcra.cc's equal constants: a unity batch can hold both files.
+constexpr std::int64_t kBucketSaturatedNs = std::int64_t{1} << 62;
+constexpr std::int64_t kBucketInt64Max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
 // tat_ns_ while setSettings rewrites the parameters; stored TATs saturate one below it.
-constexpr std::int64_t kLocked = kInt64Max;
-constexpr std::int64_t kMaxTat = kInt64Max - 1;
+constexpr std::int64_t kLocked = kBucketInt64Max;
+constexpr std::int64_t kMaxTat = kBucketInt64Max - 1;
 
 LeakyBucket::Settings coerce(LeakyBucket::Settings s) {
   if (std::isnan(s.rate_per_second) || s.rate_per_second < LeakyBucket::kMinRate) {
@@ -35,8 +36,8 @@ LeakyBucket::Settings coerce(LeakyBucket::Settings s) {
 // exact residual (fma) instead of trusting ceil().
 std::int64_t intervalNs(double rate) {
   double ns = std::ceil(1e9 / rate);
-  if (ns >= static_cast<double>(kSaturatedNs)) {
-    return kSaturatedNs;
+  if (ns >= static_cast<double>(kBucketSaturatedNs)) {
+    return kBucketSaturatedNs;
   }
   if (ns > 1.0 && std::fma(ns - 1.0, rate, -1e9) >= 0.0) {
     ns -= 1.0;
@@ -48,11 +49,11 @@ std::int64_t intervalNs(double rate) {
 
 std::int64_t times(std::uint64_t count, std::int64_t interval_ns) {
   const Int128 product = Int128{count} * interval_ns;
-  return product >= kSaturatedNs ? kSaturatedNs : static_cast<std::int64_t>(product);
+  return product >= kBucketSaturatedNs ? kBucketSaturatedNs : static_cast<std::int64_t>(product);
 }
 
 std::int64_t clampToInt64(Int128 v) {
-  return static_cast<std::int64_t>(std::clamp<Int128>(v, kInt64Min, kInt64Max));
+  return static_cast<std::int64_t>(std::clamp<Int128>(v, kInt64Min, kBucketInt64Max));
 }
 
 std::int64_t clampTat(Int128 v) {
@@ -68,7 +69,7 @@ std::int64_t stepOff(std::int64_t tat, bool up) {
 }
 
 std::int64_t delayNs(const LeakyBucket::Settings& s, std::int64_t interval_ns) {
-  return s.nodelay ? kInt64Max : times(s.delay, interval_ns);
+  return s.nodelay ? kBucketInt64Max : times(s.delay, interval_ns);
 }
 
 }  // namespace

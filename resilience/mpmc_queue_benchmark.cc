@@ -75,11 +75,14 @@ void producerConsumer(benchmark::State& state, Queue& queue) {
       }
       ++i;
     } else {
-      std::optional<std::uint64_t> v;
-      while (!(v = queue.tryPop())) {
+      while (true) {
+        auto v = queue.tryPop();
+        if (v) {
+          benchmark::DoNotOptimize(v);
+          break;
+        }
         std::this_thread::yield();
       }
-      benchmark::DoNotOptimize(v);
     }
   }
   // Items transferred: counted once, on the consuming side.

@@ -21,7 +21,7 @@ std::uint32_t maxMultiplier(Duration base, Duration max) {
       std::min<std::uint64_t>(q, std::numeric_limits<std::uint32_t>::max()));
 }
 
-TimePoint plus(TimePoint now, Duration d) { return Deadline::after(now, d).timePoint(); }
+TimePoint later(TimePoint now, Duration d) { return Deadline::after(now, d).timePoint(); }
 
 }  // namespace
 
@@ -58,7 +58,7 @@ OutlierDetector::Outcome OutlierDetector::classifyHttpStatus(int status) noexcep
 OutlierDetector::OutlierDetector(const Settings& settings, TimePoint now)
     : settings_(settings),
       max_multiplier_(maxMultiplier(settings.base_ejection_time, settings.max_ejection_time)),
-      next_sweep_(plus(now, settings.interval)) {}
+      next_sweep_(later(now, settings.interval)) {}
 
 OutlierDetector::HostId OutlierDetector::addHost() {
   const std::lock_guard lock(mutex_);
@@ -112,7 +112,7 @@ std::optional<TimePoint> OutlierDetector::tryEjectLocked(Host& host, TimePoint n
                              ? Duration::max()
                              : base * static_cast<Duration::rep>(host.multiplier);
   host.ejected = true;
-  host.ejected_until = plus(now, std::min(grown, settings_.max_ejection_time));
+  host.ejected_until = later(now, std::min(grown, settings_.max_ejection_time));
   host.times_ejected += 1;
   host.consecutive_5xx = 0;
   host.consecutive_gateway = 0;
@@ -226,13 +226,13 @@ std::vector<OutlierDetector::Ejection> OutlierDetector::evaluate(TimePoint now) 
   }
 
   for (auto& [id, h] : hosts_) {
-    if (!h.ejected && h.multiplier > 0 && now >= plus(h.readmitted_at, settings_.interval)) {
+    if (!h.ejected && h.multiplier > 0 && now >= later(h.readmitted_at, settings_.interval)) {
       h.multiplier -= 1;
     }
     h.interval_requests = 0;
     h.interval_failures = 0;
   }
-  next_sweep_ = plus(now, settings_.interval);
+  next_sweep_ = later(now, settings_.interval);
   return ejections;
 }
 
@@ -283,7 +283,7 @@ void OutlierDetector::reconfigure(const Settings& settings, TimePoint now) {
   }
   // A shorter interval must not wait out the rest of a long one; a longer one lets the sweep
   // already due keep its time (its counts cover the interval so far either way).
-  next_sweep_ = std::min(next_sweep_, plus(now, settings.interval));
+  next_sweep_ = std::min(next_sweep_, later(now, settings.interval));
 }
 
 OutlierDetector::Settings OutlierDetector::settings() const {

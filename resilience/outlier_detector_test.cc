@@ -14,7 +14,7 @@ namespace {
 
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
-using Outcome = OutlierDetector::Outcome;
+using HostOutcome = OutlierDetector::Outcome;
 using Reason = OutlierDetector::Reason;
 using HostId = OutlierDetector::HostId;
 
@@ -40,7 +40,7 @@ std::vector<HostId> addHosts(OutlierDetector& d, int n) {
 }
 
 std::optional<Reason> fail(OutlierDetector& d, HostId h, int times, TimePoint now,
-                           Outcome outcome = Outcome::ServerError) {
+                           HostOutcome outcome = HostOutcome::ServerError) {
   std::optional<Reason> last;
   for (int i = 0; i < times; ++i) {
     last = d.record(h, outcome, now);
@@ -68,17 +68,17 @@ TEST(OutlierDetector, ValidateExplainsBadSettings) {
 }
 
 TEST(OutlierDetector, ClassifiesHttpStatuses) {
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(200), Outcome::Success);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(404), Outcome::Success);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(499), Outcome::Success);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(500), Outcome::ServerError);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(501), Outcome::ServerError);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(502), Outcome::GatewayFailure);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(503), Outcome::GatewayFailure);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(504), Outcome::GatewayFailure);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(505), Outcome::ServerError);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(599), Outcome::ServerError);
-  EXPECT_EQ(OutlierDetector::classifyHttpStatus(600), Outcome::Success);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(200), HostOutcome::Success);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(404), HostOutcome::Success);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(499), HostOutcome::Success);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(500), HostOutcome::ServerError);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(501), HostOutcome::ServerError);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(502), HostOutcome::GatewayFailure);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(503), HostOutcome::GatewayFailure);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(504), HostOutcome::GatewayFailure);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(505), HostOutcome::ServerError);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(599), HostOutcome::ServerError);
+  EXPECT_EQ(OutlierDetector::classifyHttpStatus(600), HostOutcome::Success);
 }
 
 // Verifies the consecutive boundary: 4 failures in a row keep the host, the 5th ejects it.
@@ -87,7 +87,7 @@ TEST(OutlierDetector, EjectsOnTheNthConsecutive5xx) {
   const HostId h = d.addHost();
   EXPECT_EQ(fail(d, h, 4, kT0), std::nullopt);
   EXPECT_FALSE(d.isEjected(h, kT0));
-  EXPECT_EQ(d.record(h, Outcome::GatewayFailure, kT0), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(h, HostOutcome::GatewayFailure, kT0), Reason::Consecutive5xx);
   EXPECT_TRUE(d.isEjected(h, kT0));
 }
 
@@ -95,9 +95,9 @@ TEST(OutlierDetector, SuccessResetsTheRun) {
   OutlierDetector d(consecutiveOnly(3), kT0);
   const HostId h = d.addHost();
   (void)fail(d, h, 2, kT0);
-  (void)d.record(h, Outcome::Success, kT0);
+  (void)d.record(h, HostOutcome::Success, kT0);
   EXPECT_EQ(fail(d, h, 2, kT0), std::nullopt);
-  EXPECT_EQ(d.record(h, Outcome::ServerError, kT0), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(h, HostOutcome::ServerError, kT0), Reason::Consecutive5xx);
 }
 
 TEST(OutlierDetector, GatewayRunIsBrokenByOtherOutcomes) {
@@ -105,17 +105,17 @@ TEST(OutlierDetector, GatewayRunIsBrokenByOtherOutcomes) {
   s.consecutive_gateway_failure = 3;
   OutlierDetector d(s, kT0);
   const HostId h = d.addHost();
-  (void)fail(d, h, 2, kT0, Outcome::GatewayFailure);
-  (void)d.record(h, Outcome::ServerError, kT0);  // a 500 breaks a 502/503/504 run
-  EXPECT_EQ(fail(d, h, 2, kT0, Outcome::GatewayFailure), std::nullopt);
-  EXPECT_EQ(d.record(h, Outcome::GatewayFailure, kT0), Reason::ConsecutiveGatewayFailure);
+  (void)fail(d, h, 2, kT0, HostOutcome::GatewayFailure);
+  (void)d.record(h, HostOutcome::ServerError, kT0);  // a 500 breaks a 502/503/504 run
+  EXPECT_EQ(fail(d, h, 2, kT0, HostOutcome::GatewayFailure), std::nullopt);
+  EXPECT_EQ(d.record(h, HostOutcome::GatewayFailure, kT0), Reason::ConsecutiveGatewayFailure);
 }
 
 TEST(OutlierDetector, DisabledDetectorsNeverEject) {
   auto s = consecutiveOnly(0);
   OutlierDetector d(s, kT0);
   const HostId h = d.addHost();
-  EXPECT_EQ(fail(d, h, 1000, kT0, Outcome::GatewayFailure), std::nullopt);
+  EXPECT_EQ(fail(d, h, 1000, kT0, HostOutcome::GatewayFailure), std::nullopt);
   EXPECT_TRUE(d.evaluate(kT0 + seconds(10)).empty());
 }
 
@@ -123,7 +123,7 @@ TEST(OutlierDetector, DisabledDetectorsNeverEject) {
 TEST(OutlierDetector, ReadmitsExactlyWhenTheEjectionTimeIsUp) {
   OutlierDetector d(consecutiveOnly(1), kT0);
   const HostId h = d.addHost();
-  (void)d.record(h, Outcome::ServerError, kT0);
+  (void)d.record(h, HostOutcome::ServerError, kT0);
   EXPECT_EQ(d.hostStatus(h, kT0)->ejected_until, kT0 + seconds(30));
   EXPECT_TRUE(d.isEjected(h, kT0 + seconds(30) - nanoseconds(1)));
   EXPECT_FALSE(d.isEjected(h, kT0 + seconds(30)));
@@ -147,7 +147,7 @@ TEST(OutlierDetector, ConsecutiveRunsStartAfreshAfterReadmission) {
   (void)fail(d, h, 3, kT0);
   const TimePoint back = kT0 + seconds(30);
   EXPECT_EQ(fail(d, h, 2, back), std::nullopt);
-  EXPECT_EQ(d.record(h, Outcome::ServerError, back), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(h, HostOutcome::ServerError, back), Reason::Consecutive5xx);
 }
 
 TEST(OutlierDetector, EjectionTimeGrowsWithEachEjectionUpToTheCap) {
@@ -156,7 +156,7 @@ TEST(OutlierDetector, EjectionTimeGrowsWithEachEjectionUpToTheCap) {
   TimePoint now = kT0;
   std::vector<Duration> durations;
   for (int i = 0; i < 6; ++i) {
-    (void)d.record(h, Outcome::ServerError, now);
+    (void)d.record(h, HostOutcome::ServerError, now);
     const TimePoint until = d.hostStatus(h, now)->ejected_until;
     durations.push_back(until - now);
     now = until;  // fail again the moment it is back (no sweep in between: no decay)
@@ -172,8 +172,8 @@ TEST(OutlierDetector, MultiplierDecaysOncePerIntervalWhileTheHostIsHealthy) {
   s.interval = seconds(10);
   OutlierDetector d(s, kT0);
   const HostId h = d.addHost();
-  (void)d.record(h, Outcome::ServerError, kT0);                // m = 1, until +30 s
-  (void)d.record(h, Outcome::ServerError, kT0 + seconds(30));  // m = 2, until +60 s
+  (void)d.record(h, HostOutcome::ServerError, kT0);                // m = 1, until +30 s
+  (void)d.record(h, HostOutcome::ServerError, kT0 + seconds(30));  // m = 2, until +60 s
   const TimePoint back = kT0 + seconds(90);
   EXPECT_EQ(d.hostStatus(h, back)->multiplier, 2U);
   // A sweep less than one interval after readmission does not forgive yet.
@@ -186,7 +186,7 @@ TEST(OutlierDetector, MultiplierDecaysOncePerIntervalWhileTheHostIsHealthy) {
   (void)d.evaluate(back + seconds(40));
   EXPECT_EQ(d.hostStatus(h, back)->multiplier, 0U);
   // Forgiven: the next ejection is back to the base time.
-  (void)d.record(h, Outcome::ServerError, back + seconds(41));
+  (void)d.record(h, HostOutcome::ServerError, back + seconds(41));
   EXPECT_EQ(d.hostStatus(h, back + seconds(41))->ejected_until, back + seconds(71));
 }
 
@@ -198,17 +198,18 @@ TEST(OutlierDetector, MaxEjectionPercentCapsEjections) {
   {
     OutlierDetector d(s, kT0);
     const auto hosts = addHosts(d, 9);
-    EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), std::nullopt);
+    EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), std::nullopt);
     EXPECT_EQ(d.ejectedCount(kT0), 0U);
   }
   {
     OutlierDetector d(s, kT0);
     const auto hosts = addHosts(d, 10);
-    EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), Reason::Consecutive5xx);
-    EXPECT_EQ(d.record(hosts[1], Outcome::ServerError, kT0), std::nullopt);
+    EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), Reason::Consecutive5xx);
+    EXPECT_EQ(d.record(hosts[1], HostOutcome::ServerError, kT0), std::nullopt);
     EXPECT_EQ(d.ejectedCount(kT0), 1U);
     // Once the first host is back, the second may go.
-    EXPECT_EQ(d.record(hosts[1], Outcome::ServerError, kT0 + seconds(30)), Reason::Consecutive5xx);
+    EXPECT_EQ(d.record(hosts[1], HostOutcome::ServerError, kT0 + seconds(30)),
+              Reason::Consecutive5xx);
   }
 }
 
@@ -218,8 +219,8 @@ TEST(OutlierDetector, AlwaysEjectOneHostLiftsTheCapForTheFirst) {
   s.always_eject_one_host = true;
   OutlierDetector d(s, kT0);
   const auto hosts = addHosts(d, 3);
-  EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), Reason::Consecutive5xx);
-  EXPECT_EQ(d.record(hosts[1], Outcome::ServerError, kT0), std::nullopt);
+  EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(hosts[1], HostOutcome::ServerError, kT0), std::nullopt);
 }
 
 TEST(OutlierDetector, ZeroPercentNeverEjects) {
@@ -227,7 +228,7 @@ TEST(OutlierDetector, ZeroPercentNeverEjects) {
   s.max_ejection_percent = 0;
   OutlierDetector d(s, kT0);
   const auto hosts = addHosts(d, 100);
-  EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), std::nullopt);
+  EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), std::nullopt);
 }
 
 TEST(OutlierDetector, RemovingAnEjectedHostFreesTheCap) {
@@ -235,14 +236,14 @@ TEST(OutlierDetector, RemovingAnEjectedHostFreesTheCap) {
   s.max_ejection_percent = 50;
   OutlierDetector d(s, kT0);
   const auto hosts = addHosts(d, 2);
-  EXPECT_TRUE(d.record(hosts[0], Outcome::ServerError, kT0));
+  EXPECT_TRUE(d.record(hosts[0], HostOutcome::ServerError, kT0));
   EXPECT_TRUE(d.removeHost(hosts[0]));
   EXPECT_FALSE(d.removeHost(hosts[0]));
   const HostId fresh = d.addHost();
   EXPECT_NE(fresh, hosts[0]);  // ids are never reused
-  EXPECT_TRUE(d.record(hosts[1], Outcome::ServerError, kT0));
+  EXPECT_TRUE(d.record(hosts[1], HostOutcome::ServerError, kT0));
   EXPECT_FALSE(d.isEjected(hosts[0], kT0));  // unknown
-  EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), std::nullopt);
+  EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), std::nullopt);
   EXPECT_EQ(d.hostStatus(hosts[0], kT0), std::nullopt);
 }
 
@@ -264,10 +265,10 @@ class FailurePercentage : public ::testing::Test {
 
   void load(HostId h, int failures, int successes) {
     for (int i = 0; i < failures; ++i) {
-      (void)detector_.record(h, Outcome::ServerError, kT0);
+      (void)detector_.record(h, HostOutcome::ServerError, kT0);
     }
     for (int i = 0; i < successes; ++i) {
-      (void)detector_.record(h, Outcome::Success, kT0);
+      (void)detector_.record(h, HostOutcome::Success, kT0);
     }
   }
 
@@ -326,17 +327,17 @@ TEST_F(FailurePercentage, CapEjectsTheWorstHostsFirst) {
   OutlierDetector d(s, kT0);
   const auto hosts = addHosts(d, 5);
   for (int i = 0; i < 90; ++i) {
-    (void)d.record(hosts[0], Outcome::ServerError, kT0);
+    (void)d.record(hosts[0], HostOutcome::ServerError, kT0);
   }
   for (int i = 0; i < 10; ++i) {
-    (void)d.record(hosts[0], Outcome::Success, kT0);
+    (void)d.record(hosts[0], HostOutcome::Success, kT0);
   }
   for (int i = 0; i < 100; ++i) {
-    (void)d.record(hosts[3], Outcome::ServerError, kT0);
+    (void)d.record(hosts[3], HostOutcome::ServerError, kT0);
   }
   for (int i : {1, 2, 4}) {
     for (int k = 0; k < 100; ++k) {
-      (void)d.record(hosts[i], Outcome::Success, kT0);
+      (void)d.record(hosts[i], HostOutcome::Success, kT0);
     }
   }
   const auto ejections = d.evaluate(kT0 + seconds(10));
@@ -366,9 +367,9 @@ TEST(OutlierDetector, NeverExceedsTheCapUnderRandomTraffic) {
       now += std::chrono::milliseconds(rng() % 5);
       const HostId h = hosts[rng() % hosts.size()];
       const auto roll = rng() % 10;
-      const Outcome outcome = roll < 6   ? Outcome::Success
-                              : roll < 8 ? Outcome::ServerError
-                                         : Outcome::GatewayFailure;
+      const HostOutcome outcome = roll < 6   ? HostOutcome::Success
+                                  : roll < 8 ? HostOutcome::ServerError
+                                             : HostOutcome::GatewayFailure;
       if (d.record(h, outcome, now)) {
         const Duration length = d.hostStatus(h, now)->ejected_until - now;
         ASSERT_GE(length, seconds(2));
@@ -406,7 +407,7 @@ TEST(OutlierDetectorStress, ConcurrentRecordsAndSweepsKeepTheCap) {
       for (int i = 0; i < 5000; ++i) {
         const TimePoint now = clock.now();
         (void)d.record(hosts[rng() % hosts.size()],
-                       rng() % 2 == 0 ? Outcome::Success : Outcome::ServerError, now);
+                       rng() % 2 == 0 ? HostOutcome::Success : HostOutcome::ServerError, now);
         if (d.ejectedCount(now) * 100 > 30U * hosts.size()) {
           violations.fetch_add(1);
         }
@@ -480,8 +481,8 @@ TEST(OutlierDetector, ReconfigureKeepsConsecutiveRunsForALowerThreshold) {
   d.reconfigure(consecutiveOnly(3), kT0);
   EXPECT_EQ(d.hostStatus(hosts[0], kT0)->consecutive_5xx, 3U);
   EXPECT_FALSE(d.isEjected(hosts[0], kT0));
-  EXPECT_EQ(d.record(hosts[0], Outcome::ServerError, kT0), Reason::Consecutive5xx);
-  EXPECT_EQ(d.record(hosts[1], Outcome::Success, kT0), std::nullopt);
+  EXPECT_EQ(d.record(hosts[0], HostOutcome::ServerError, kT0), Reason::Consecutive5xx);
+  EXPECT_EQ(d.record(hosts[1], HostOutcome::Success, kT0), std::nullopt);
   EXPECT_EQ(fail(d, hosts[1], 2, kT0), std::nullopt);
   EXPECT_EQ(fail(d, hosts[1], 1, kT0), Reason::Consecutive5xx);
 }
@@ -490,10 +491,10 @@ TEST(OutlierDetector, ReconfigureKeepsConsecutiveRunsForALowerThreshold) {
 TEST(OutlierDetector, ReconfigureKeepsConsecutiveRunsForAHigherThreshold) {
   OutlierDetector d(consecutiveOnly(5), kT0);
   const HostId host = d.addHost();
-  EXPECT_EQ(fail(d, host, 4, kT0, Outcome::GatewayFailure), std::nullopt);
+  EXPECT_EQ(fail(d, host, 4, kT0, HostOutcome::GatewayFailure), std::nullopt);
   d.reconfigure(consecutiveOnly(8), kT0);
-  EXPECT_EQ(fail(d, host, 3, kT0, Outcome::GatewayFailure), std::nullopt);
-  EXPECT_EQ(fail(d, host, 1, kT0, Outcome::GatewayFailure), Reason::Consecutive5xx);
+  EXPECT_EQ(fail(d, host, 3, kT0, HostOutcome::GatewayFailure), std::nullopt);
+  EXPECT_EQ(fail(d, host, 1, kT0, HostOutcome::GatewayFailure), Reason::Consecutive5xx);
 }
 
 // Verifies: a lower cap keeps the hosts already ejected and blocks new ejections until enough
@@ -571,7 +572,7 @@ TEST(OutlierDetectorStress, ReconfigureRacingRecordsAndSweepsKeepsTheCap) {
       for (int i = 0; i < 5000; ++i) {
         const TimePoint now = clock.now();
         (void)d.record(hosts[rng() % hosts.size()],
-                       rng() % 2 == 0 ? Outcome::Success : Outcome::ServerError, now);
+                       rng() % 2 == 0 ? HostOutcome::Success : HostOutcome::ServerError, now);
         if (d.ejectedCount(now) * 100 > 30U * hosts.size()) {
           violations.fetch_add(1);
         }

@@ -10,7 +10,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
-using Verdict = RetryPolicy::Verdict;
+using RetryVerdict = RetryPolicy::Verdict;
 
 // Deterministic backoff (no jitter): 100 ms, 200 ms, 400 ms, ... capped at 10 s.
 RetryPolicy::Settings deterministicSettings(std::uint32_t max_attempts = 5) {
@@ -46,9 +46,9 @@ TEST(RetryPolicy, ValidateExplainsBadSettings) {
 
 TEST(RetryPolicy, MaxAttemptsIncludesTheFirstAttempt) {
   RetryPolicy policy(deterministicSettings(3));
-  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
-  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::Retry);
-  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, Verdict::AttemptsExhausted);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, RetryVerdict::Retry);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, RetryVerdict::Retry);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0)).verdict, RetryVerdict::AttemptsExhausted);
   EXPECT_EQ(policy.failedAttempts(), 3U);
 }
 
@@ -56,7 +56,7 @@ TEST(RetryPolicy, OneAttemptNeverRetries) {
   RetryPolicy policy(deterministicSettings(1));
   const auto decision = policy.onFailure(failureAt(kT0));
   EXPECT_FALSE(decision);
-  EXPECT_EQ(decision.verdict, Verdict::AttemptsExhausted);
+  EXPECT_EQ(decision.verdict, RetryVerdict::AttemptsExhausted);
 }
 
 TEST(RetryPolicy, DelaysFollowTheBackoff) {
@@ -68,7 +68,8 @@ TEST(RetryPolicy, DelaysFollowTheBackoff) {
 
 TEST(RetryPolicy, GivesUpOnceTheDeadlineHasPassed) {
   RetryPolicy policy(deterministicSettings());
-  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0))).verdict, Verdict::DeadlineExceeded);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0))).verdict,
+            RetryVerdict::DeadlineExceeded);
 }
 
 // Verifies the boundary: retry only if delay < remaining (100 ms delay; deadline 1 ns either side).
@@ -77,15 +78,15 @@ TEST(RetryPolicy, RetriesOnlyIfTheDelayEndsBeforeTheDeadline) {
   EXPECT_EQ(RetryPolicy(deterministicSettings())
                 .onFailure(failureAt(kT0, Deadline::at(kT0 + delay + nanoseconds(1))))
                 .verdict,
-            Verdict::Retry);
+            RetryVerdict::Retry);
   EXPECT_EQ(RetryPolicy(deterministicSettings())
                 .onFailure(failureAt(kT0, Deadline::at(kT0 + delay)))
                 .verdict,
-            Verdict::DeadlineExceeded);
+            RetryVerdict::DeadlineExceeded);
   EXPECT_EQ(RetryPolicy(deterministicSettings())
                 .onFailure(failureAt(kT0, Deadline::at(kT0 + delay - nanoseconds(1))))
                 .verdict,
-            Verdict::DeadlineExceeded);
+            RetryVerdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, MinAttemptTimeMustFitAfterTheDelay) {
@@ -94,15 +95,15 @@ TEST(RetryPolicy, MinAttemptTimeMustFitAfterTheDelay) {
   const TimePoint boundary = kT0 + milliseconds(150);
   EXPECT_EQ(
       RetryPolicy(s).onFailure(failureAt(kT0, Deadline::at(boundary + nanoseconds(1)))).verdict,
-      Verdict::Retry);
+      RetryVerdict::Retry);
   EXPECT_EQ(RetryPolicy(s).onFailure(failureAt(kT0, Deadline::at(boundary))).verdict,
-            Verdict::DeadlineExceeded);
+            RetryVerdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, RetryAfterLongerThanTheBackoffBecomesTheDelay) {
   RetryPolicy policy(deterministicSettings());
   const auto decision = policy.onFailure(failureAt(kT0, Deadline::infinite(), seconds(3)));
-  EXPECT_EQ(decision.verdict, Verdict::Retry);
+  EXPECT_EQ(decision.verdict, RetryVerdict::Retry);
   EXPECT_EQ(decision.delay, seconds(3));
   // The backoff still advanced underneath.
   EXPECT_EQ(policy.onFailure(failureAt(kT0)).delay, milliseconds(200));
@@ -129,13 +130,13 @@ TEST(RetryPolicy, RetryAfterAboveTheMaximumGivesUp) {
   EXPECT_EQ(RetryPolicy(s)
                 .onFailure(failureAt(kT0, Deadline::infinite(), seconds(30) + nanoseconds(1)))
                 .verdict,
-            Verdict::RetryAfterTooLong);
+            RetryVerdict::RetryAfterTooLong);
 }
 
 TEST(RetryPolicy, RetryAfterBeyondTheRemainingDeadlineGivesUp) {
   RetryPolicy policy(deterministicSettings());
   EXPECT_EQ(policy.onFailure(failureAt(kT0, Deadline::at(kT0 + seconds(2)), seconds(2))).verdict,
-            Verdict::DeadlineExceeded);
+            RetryVerdict::DeadlineExceeded);
 }
 
 TEST(RetryPolicy, IgnoredRetryAfterDoesNothing) {
@@ -143,14 +144,14 @@ TEST(RetryPolicy, IgnoredRetryAfterDoesNothing) {
   s.retry_after = RetryPolicy::RetryAfterMode::Ignore;
   s.max_retry_after = seconds(1);
   const auto decision = RetryPolicy(s).onFailure(failureAt(kT0, Deadline::infinite(), seconds(60)));
-  EXPECT_EQ(decision.verdict, Verdict::Retry);
+  EXPECT_EQ(decision.verdict, RetryVerdict::Retry);
   EXPECT_EQ(decision.delay, milliseconds(100));
 }
 
 TEST(RetryPolicy, BudgetRefusalGivesUp) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 0});
   RetryPolicy policy(deterministicSettings());
-  EXPECT_EQ(policy.onFailure(failureAt(kT0), &budget).verdict, Verdict::BudgetExhausted);
+  EXPECT_EQ(policy.onFailure(failureAt(kT0), &budget).verdict, RetryVerdict::BudgetExhausted);
 }
 
 TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
@@ -168,19 +169,19 @@ TEST(RetryPolicy, AdmittedRetryCarriesItsBudgetPermit) {
 TEST(RetryPolicy, GivingUpForAnotherReasonSpendsNoBudget) {
   RetryBudget budget(RetryBudget::Settings{.retry_ratio = 0, .min_retries_per_second = 10});
   RetryPolicy exhausted(deterministicSettings(1));
-  EXPECT_EQ(exhausted.onFailure(failureAt(kT0), &budget).verdict, Verdict::AttemptsExhausted);
+  EXPECT_EQ(exhausted.onFailure(failureAt(kT0), &budget).verdict, RetryVerdict::AttemptsExhausted);
   RetryPolicy late(deterministicSettings());
   EXPECT_EQ(late.onFailure(failureAt(kT0, Deadline::at(kT0)), &budget).verdict,
-            Verdict::DeadlineExceeded);
+            RetryVerdict::DeadlineExceeded);
   EXPECT_EQ(budget.snapshot(kT0).retries, 0U);
 }
 
 TEST(RetryPolicy, VerdictsHaveNames) {
-  EXPECT_STREQ(toString(Verdict::Retry), "retry");
-  EXPECT_STREQ(toString(Verdict::AttemptsExhausted), "attempts_exhausted");
-  EXPECT_STREQ(toString(Verdict::DeadlineExceeded), "deadline_exceeded");
-  EXPECT_STREQ(toString(Verdict::RetryAfterTooLong), "retry_after_too_long");
-  EXPECT_STREQ(toString(Verdict::BudgetExhausted), "budget_exhausted");
+  EXPECT_STREQ(toString(RetryVerdict::Retry), "retry");
+  EXPECT_STREQ(toString(RetryVerdict::AttemptsExhausted), "attempts_exhausted");
+  EXPECT_STREQ(toString(RetryVerdict::DeadlineExceeded), "deadline_exceeded");
+  EXPECT_STREQ(toString(RetryVerdict::RetryAfterTooLong), "retry_after_too_long");
+  EXPECT_STREQ(toString(RetryVerdict::BudgetExhausted), "budget_exhausted");
 }
 
 }  // namespace

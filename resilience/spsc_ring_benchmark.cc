@@ -3,7 +3,6 @@
 // BM_SpscRing_ProducerConsumer/threads:2 with BM_MutexDeque_ProducerConsumer/threads:2.
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <thread>
 
 #include <benchmark/benchmark.h>
@@ -42,11 +41,14 @@ void BM_SpscRing_ProducerConsumer(benchmark::State& state) {
       }
       ++i;
     } else {
-      std::optional<std::uint64_t> v;
-      while (!(v = ring.tryPop())) {
+      while (true) {
+        auto v = ring.tryPop();
+        if (v) {
+          benchmark::DoNotOptimize(v);
+          break;
+        }
         std::this_thread::yield();
       }
-      benchmark::DoNotOptimize(v);
     }
   }
   // Items transferred: counted once, on the consuming side.

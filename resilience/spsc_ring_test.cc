@@ -12,32 +12,34 @@
 
 #include <gtest/gtest.h>
 
+#include "resilience/queue_status.h"
+
 namespace sluice::resilience {
 namespace {
 
 // Counts live instances so that tests can prove nothing leaks or is destroyed twice.
-struct Counted {
-  explicit Counted(int v, std::atomic<int>* live_in) : value(v), live(live_in) { ++*live; }
-  Counted(Counted&& other) noexcept : value(other.value), live(other.live) { ++*live; }
-  Counted& operator=(Counted&&) = delete;
-  Counted(const Counted&) = delete;
-  Counted& operator=(const Counted&) = delete;
-  ~Counted() { --*live; }
+struct RingCounted {
+  explicit RingCounted(int v, std::atomic<int>* live_in) : value(v), live(live_in) { ++*live; }
+  RingCounted(RingCounted&& other) noexcept : value(other.value), live(other.live) { ++*live; }
+  RingCounted& operator=(RingCounted&&) = delete;
+  RingCounted(const RingCounted&) = delete;
+  RingCounted& operator=(const RingCounted&) = delete;
+  ~RingCounted() { --*live; }
   int value;
   std::atomic<int>* live;
 };
 
-struct ThrowsOnConstruct {
-  explicit ThrowsOnConstruct(bool do_throw) {
+struct RingThrowsOnConstruct {
+  explicit RingThrowsOnConstruct(bool do_throw) {
     if (do_throw) {
       throw std::runtime_error("boom");
     }
   }
-  ThrowsOnConstruct(ThrowsOnConstruct&&) noexcept = default;
-  ThrowsOnConstruct& operator=(ThrowsOnConstruct&&) noexcept = default;
-  ThrowsOnConstruct(const ThrowsOnConstruct&) = delete;
-  ThrowsOnConstruct& operator=(const ThrowsOnConstruct&) = delete;
-  ~ThrowsOnConstruct() = default;
+  RingThrowsOnConstruct(RingThrowsOnConstruct&&) noexcept = default;
+  RingThrowsOnConstruct& operator=(RingThrowsOnConstruct&&) noexcept = default;
+  RingThrowsOnConstruct(const RingThrowsOnConstruct&) = delete;
+  RingThrowsOnConstruct& operator=(const RingThrowsOnConstruct&) = delete;
+  ~RingThrowsOnConstruct() = default;
 };
 
 TEST(SpscRing, ValidateRejectsCapacitiesOutOfRange) {
@@ -53,9 +55,9 @@ TEST(SpscRing, PopsInPushOrder) {
     ASSERT_TRUE(ring.tryPush(i));
   }
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(ring.tryPop(), i);
+    EXPECT_EQ(ring.tryPop().value, i);
   }
-  EXPECT_EQ(ring.tryPop(), std::nullopt);
+  EXPECT_EQ(ring.tryPop().value, std::nullopt);
 }
 
 TEST(SpscRing, HoldsExactlyCapacityIncludingOne) {
@@ -66,7 +68,7 @@ TEST(SpscRing, HoldsExactlyCapacityIncludingOne) {
     }
     EXPECT_FALSE(ring.tryPush(capacity)) << capacity;
     EXPECT_EQ(ring.sizeApprox(), capacity);
-    EXPECT_EQ(ring.tryPop(), 0U);
+    EXPECT_EQ(ring.tryPop().value, 0U);
     EXPECT_TRUE(ring.tryPush(capacity));
     EXPECT_FALSE(ring.tryPush(capacity + 1));
   }
@@ -111,7 +113,7 @@ TEST(SpscRing, FailedPushLeavesTheValueUntouched) {
 }
 
 TEST(SpscRing, ThrowingConstructorLeavesTheRingUnchanged) {
-  SpscRing<ThrowsOnConstruct> ring({.capacity = 1});
+  SpscRing<RingThrowsOnConstruct> ring({.capacity = 1});
   EXPECT_THROW((void)ring.tryEmplace(true), std::runtime_error);
   EXPECT_EQ(ring.sizeApprox(), 0U);
   EXPECT_TRUE(ring.tryEmplace(false));
@@ -120,13 +122,13 @@ TEST(SpscRing, ThrowingConstructorLeavesTheRingUnchanged) {
 TEST(SpscRing, EmplaceConstructsInPlace) {
   SpscRing<std::string> ring({.capacity = 2});
   ASSERT_TRUE(ring.tryEmplace(3, 'z'));
-  EXPECT_EQ(ring.tryPop(), "zzz");
+  EXPECT_EQ(ring.tryPop().value, "zzz");
 }
 
 TEST(SpscRing, DestructorDestroysRemainingElementsOnce) {
   std::atomic<int> live{0};
   {
-    SpscRing<Counted> ring({.capacity = 3});
+    SpscRing<RingCounted> ring({.capacity = 3});
     ASSERT_TRUE(ring.tryEmplace(1, &live));
     ASSERT_TRUE(ring.tryEmplace(2, &live));
     { auto first = ring.tryPop(); }
@@ -169,7 +171,7 @@ TEST(SpscRingStress, OneProducerOneConsumerLosslessInOrder) {
   consumer.join();
   EXPECT_FALSE(order_violated.load());
   EXPECT_EQ(received, kItems);
-  EXPECT_EQ(ring.tryPop(), std::nullopt);
+  EXPECT_EQ(ring.tryPop().value, std::nullopt);
 }
 
 // Verifies that heap-owning elements cross threads intact and none leaks (checked under ASan).
@@ -201,6 +203,114 @@ TEST(SpscRingStress, MoveOnlyElementsCrossThreadsWithoutLeaks) {
   producer.join();
   consumer.join();
   EXPECT_EQ(sum, static_cast<std::int64_t>(kItems) * (kItems - 1) / 2);
+}
+
+TEST(SpscRingClose, AcceptedElementsDrainThenPopsReportClosed) {
+  SpscRing<int> ring({.capacity = 4});
+  EXPECT_EQ(ring.tryPop().status, PopStatus::Empty);
+  ASSERT_TRUE(ring.tryPush(1));
+  ASSERT_TRUE(ring.tryPush(2));
+  ring.close();
+  EXPECT_TRUE(ring.isClosed());
+  EXPECT_EQ(ring.sizeApprox(), 2U);
+  auto first = ring.tryPop();
+  EXPECT_EQ(first.status, PopStatus::Popped);
+  EXPECT_EQ(first.value, 1);
+  EXPECT_EQ(ring.tryPop().value, 2);
+  const auto after = ring.tryPop();
+  EXPECT_EQ(after.status, PopStatus::Closed);
+  EXPECT_FALSE(after);
+  EXPECT_EQ(ring.tryPop().status, PopStatus::Closed);
+}
+
+TEST(SpscRingClose, PushAfterCloseFailsAsClosedAndLeavesTheValueUntouched) {
+  SpscRing<std::unique_ptr<int>> ring({.capacity = 4});
+  ASSERT_TRUE(ring.tryPush(std::make_unique<int>(1)));
+  ring.close();
+  auto value = std::make_unique<int>(7);
+  const PushResult r = ring.tryPush(std::move(value));
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.status, PushStatus::Closed);
+  // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): kept on failure
+  ASSERT_NE(value, nullptr);
+  EXPECT_EQ(*value, 7);
+  EXPECT_EQ(ring.sizeApprox(), 1U);
+  ASSERT_TRUE(ring.tryPop());
+  // Popping made room, but the ring stays closed.
+  EXPECT_EQ(ring.tryEmplace(std::make_unique<int>(8)).status, PushStatus::Closed);
+  EXPECT_EQ(ring.tryPop().status, PopStatus::Closed);
+}
+
+TEST(SpscRingClose, AFullRingReportsFullBeforeCloseAndClosedAfter) {
+  for (const std::size_t capacity : {1U, 3U, 4U}) {
+    SpscRing<std::size_t> ring({.capacity = capacity});
+    for (std::size_t i = 0; i < capacity; ++i) {
+      ASSERT_TRUE(ring.tryPush(i));
+    }
+    EXPECT_EQ(ring.tryPush(99).status, PushStatus::Full) << capacity;
+    ring.close();
+    EXPECT_EQ(ring.tryPush(99).status, PushStatus::Closed) << capacity;
+    for (std::size_t i = 0; i < capacity; ++i) {
+      EXPECT_EQ(ring.tryPop().value, i) << capacity;
+    }
+    EXPECT_EQ(ring.tryPop().status, PopStatus::Closed) << capacity;
+  }
+}
+
+TEST(SpscRingClose, CloseIsIdempotent) {
+  SpscRing<int> ring({.capacity = 2});
+  ASSERT_TRUE(ring.tryPush(1));
+  ring.close();
+  ring.close();
+  EXPECT_EQ(ring.tryPush(2).status, PushStatus::Closed);
+  EXPECT_EQ(ring.tryPop().value, 1);
+  ring.close();
+  EXPECT_EQ(ring.tryPop().status, PopStatus::Closed);
+}
+
+// Verifies the producer/consumer hand-off of close(): the consumer pops everything the producer
+// pushed before closing, in order, and only then sees Closed.
+TEST(SpscRingCloseStress, ConsumerDrainsEverythingPushedBeforeCloseInOrder) {
+  for (const std::size_t capacity : {1U, 7U, 64U}) {
+    // Capacity 1 hands over every item with a context switch when the threads share a core.
+    const std::uint64_t pushes = capacity == 1 ? 3000 : 30000;
+    SpscRing<std::uint64_t> ring({.capacity = capacity});
+    std::uint64_t received = 0;
+    std::atomic<bool> order_violated{false};
+    std::latch start(2);
+    std::thread producer([&] {
+      start.arrive_and_wait();
+      for (std::uint64_t i = 0; i < pushes;) {
+        if (ring.tryPush(i)) {
+          ++i;
+        } else {
+          std::this_thread::yield();
+        }
+      }
+      ring.close();
+    });
+    std::thread consumer([&] {
+      start.arrive_and_wait();
+      while (true) {
+        auto r = ring.tryPop();
+        if (r.status == PopStatus::Closed) {
+          break;
+        }
+        if (!r) {
+          std::this_thread::yield();
+          continue;
+        }
+        if (*r != received) {
+          order_violated = true;
+        }
+        ++received;
+      }
+    });
+    producer.join();
+    consumer.join();
+    EXPECT_FALSE(order_violated.load()) << capacity;
+    EXPECT_EQ(received, pushes) << capacity;
+  }
 }
 
 }  // namespace

@@ -25,24 +25,56 @@
 // and a reservation that is not allowed now is allowed at t_act = E' (it waits E' - t).
 // Both checks are ">=": exactly n tokens available admits n.
 //
-// Go compatibility (x/time/rate v0.5):
+// Go compatibility. tryAcquire, reserve, cancel, setRate, setBurst and tokens answer as Go's
+// AllowN, ReserveN (with a maximum wait), CancelAt, SetLimitAt, SetBurstAt and TokensAt, to
+// 1e-6 of a token (Go keeps float64 tokens and whole-ns times; see "Precision" for sluice's).
+// A differential test replays random scenarios recorded from Debian's golang.org/x/time/rate
+// (0.3.0) against this class (test/differential/token_bucket, scripts/differential.sh).
 //  * rate 0: the bucket never refills; the burst is spent once (Go: Limit 0 spends burst).
 //  * rate +infinity: every request is allowed, n > burst too, and no state changes (Go: Inf).
 //    Switching from +infinity back to a finite rate leaves the bucket full, as in Go.
 //  * n > burst (finite rate): impossible; tryAcquire returns false and reserve() an !ok()
-//    reservation. n == 0 is always allowed.
-//  * cancel(now) returns n minus the tokens reserved after this reservation (those queued behind
-//    it keep their places), capped so the bucket never exceeds burst, and does nothing once
-//    now > timeToAct(). This is exactly Go's Reservation.CancelAt while the rate is unchanged;
-//    after a setRate/setBurst in between, "reserved after" is measured in the current rate.
+//    reservation.
+//  * cancel(now) gives back n minus the tokens booked after the reservation, then caps the
+//    bucket at its current burst; nothing once now > timeToAct(), and nothing if what was
+//    booked after it covers n. As in Go, "booked after" is the time from the reservation's
+//    timeToAct() to the latest booking's (Go's lastEvent), in tokens at the rate the
+//    reservation was made at; the latest booking's time survives setRate/setBurst unchanged,
+//    and cancelling the latest booking makes the time its booking began the latest (unless
+//    that is past). The time can be negative when a raised rate moved later bookings ahead of
+//    the reservation: more than n is given back then (still capped at burst).
 //  * setRate/setBurst(…, now) keep the tokens available at `now` (capped at the new burst).
-//  * Time going backwards never refills: an earlier `now` sees the bucket as it was at that
-//    time, never with more tokens (Go instead rewinds its clock; this class never does).
 //
-// Thread-safety: every method may be called concurrently. tryAcquire/reserve/cancel are
-// lock-free: one atomic 64-bit word holds E (plus an 8-bit generation tag) and each call is a
-// load, integer arithmetic and one compare-and-swap, retried only if another thread changed the
-// word in between. A failed acquire writes nothing. setRate/setBurst/setSettings take a mutex and
+// Deliberate differences from Go (the differential test's generator steers clear of exactly
+// these, and says why at each):
+//  * n == 0 is always allowed at once and changes nothing. Go refuses AllowN(0) and makes
+//    ReserveN(0) wait while the bucket is in debt, and an n = 0 take moves its lastEvent back
+//    to `now`, after which a cancel gives back tokens still booked behind it.
+//  * cancel counts "booked after" from `now` where the latest booking's time is already past:
+//    Go counts from that time (an immediate take's own time, or a booking whose time came while
+//    an earlier reservation, moved back by a rate change, still waits) and so gives back more.
+//    Takes here are one compare-and-swap of E and keep nothing else; counting from `now` gives
+//    back no more than Go. A reservation's time to act equal to the latest booking's within
+//    1 ns counts as the latest (Go compares two separately truncated times exactly).
+//  * Time going backwards never refills: an earlier `now` sees the bucket as it was at that
+//    time, never with more tokens (Go rewinds its clock and then counts the interval twice).
+//  * A wait longer than a Duration holds (~292 years) saturates timeToAct() at TimePoint::max()
+//    (or is refused beyond the queue limit below); Go's wait overflows and it acts at once.
+//  * rate 0: cancel gives the tokens back. Go's rate-0 path cannot (its reservation records the
+//    remaining burst, not n), and it spends the burst itself, so after SetLimit(0) Go admits a
+//    whole burst again whatever was left.
+//  * A cancel of a reservation made at rate +infinity gives nothing back, even after the rate
+//    became finite again (Go gives back n: its unlimited path records no rate).
+//  * A new bucket is full. Go's NewLimiter starts empty at the zero time and fills at the rate
+//    since then, which below ~1e-9 tokens/s is not full yet; leaving +infinity at the instant
+//    it was entered refills here and not in Go (its clock did not move).
+//
+// Thread-safety: every method may be called concurrently. tryAcquire/reserve are lock-free:
+// one atomic 64-bit word holds E (plus an 8-bit generation tag) and each call is a load,
+// integer arithmetic and one compare-and-swap, retried only if another thread changed the word
+// in between. A failed acquire writes nothing. cancel takes a mutex (it reads and writes Go's
+// lastEvent, which takes do not keep) but never blocks takes: it commits with a compare-and-swap
+// of the word like them. setRate/setBurst/setSettings take the same mutex and
 // briefly (tens of ns) park the word in a "locked" state while they rewrite the parameters;
 // concurrent acquirers spin, then yield, until it is released. Because E is stored in
 // fixed-point units relative to a recent origin (see "Precision"), the same slow path "rebases"
@@ -53,11 +85,12 @@
 //
 // Precision (how exactness degrades at absurd inputs): E is an integer count of units of 2^-s
 // ns relative to an origin, where s (-62..32) is chosen per (rate, burst) so that one token is
-// about 2^30 units (fewer when burst is huge: burst*T stays below 2^52 units). The cost of a
-// token is rounded UP to whole units and time is rounded DOWN, so the limiter is conservative:
-// it may admit a token up to one unit later than exact arithmetic would (relative error of the
-// rate <= 2^-30 normally; at 1e13/s about 2e-6; with burst 1e12 about 2e-4), and it never admits
-// more than rate*T + burst over any interval T. Rates whose token interval 1e9/rate ns is exactly
+// between 2^29 and 2^30 units (fewer when burst is huge: burst*T stays below 2^52 units). The
+// cost of a token is rounded UP to whole units, and time is rounded DOWN when checking whether
+// tokens suffice but UP when a full bucket's E is recorded, so rounding never admits early: a
+// token is admitted at its exact time or up to one unit later (relative error of the rate
+// <= 2^-29 normally; at 1e13/s about 2.4e-6; with burst 1e12 about 4.5e-4), and never more than
+// rate*T + burst over any interval T. Rates whose token interval 1e9/rate ns is exactly
 // representable in units (e.g. 1, 2, 4, 5, 10, 100, 1000, 1e6 per second) are exact.
 //
 // Limits: finite rates in [kMinRate, kMaxRate]; burst <= kMaxBurst; reservations may queue at
@@ -138,11 +171,14 @@ class TokenBucket {
     bool ok_ = false;
     std::uint64_t tokens_ = 0;
     TimePoint time_to_act_{};
-    // Where this reservation's booking ends, exactly (valid while the bucket's parameters are
-    // still generation gen_) and rounded down to a TimePoint (used after they changed).
+    // When it may act (Go's timeToAct: the end of its booking, or the time it was made if it
+    // was available at once), exactly in the bucket's units (valid while its parameters are
+    // still generation gen_) and rounded down to a TimePoint (used after they changed); and
+    // the rate it was made at, which converts time booked after it into tokens (as Go does).
     std::uint64_t gen_ = 0;
-    std::int64_t end_units_ = 0;
-    TimePoint end_floor_{};
+    double rate_ = 0.0;
+    std::int64_t act_units_ = 0;
+    TimePoint act_floor_{};
   };
   static_assert(std::is_nothrow_move_constructible_v<Reservation>);
   static_assert(std::is_nothrow_move_assignable_v<Reservation>);
@@ -189,7 +225,7 @@ class TokenBucket {
   enum class Mode : std::uint8_t { Finite, Frozen, Unlimited };  // rate > 0, == 0, == +inf
 
   // A consistent copy of the parameters; consistent with a word read just before it as long as
-  // the word is unchanged afterwards (parameters change only while the word is kLocked).
+  // the word is unchanged afterwards (parameters change only while the word is kWordLocked).
   struct Params {
     std::int64_t origin_ns = 0;       // time of unit 0
     std::int32_t shift = 0;           // units = ns * 2^shift
@@ -202,24 +238,42 @@ class TokenBucket {
     std::uint64_t gen = 0;
   };
 
+  // 16 bytes, returned in registers: the hot path pays for the rounded-up value only if used.
   struct NowUnits {
-    std::int64_t units = 0;
+    std::int64_t units = 0;  // rounded down
+    bool inexact = false;    // `now` lies strictly between two units
+    [[nodiscard]] std::int64_t ceil() const { return units + (inexact ? 1 : 0); }
     bool rebase = false;   // now is too far after the origin: rebase first
     bool too_old = false;  // now is too far before the origin: no tokens
   };
 
   [[nodiscard]] Params loadParams() const;
   void storeParams(const Params& p);
-  [[nodiscard]] std::uint64_t loadUnlocked() const;  // waits while the word is kLocked
+  [[nodiscard]] std::uint64_t loadUnlocked() const;  // waits while the word is kWordLocked
   [[nodiscard]] bool unchanged(std::uint64_t word) const;
   void reconfigure(const std::optional<Settings>& next, TimePoint now);
+  void reconfigureLocked(const std::optional<Settings>& next, TimePoint now);
   double cancelReservation(const Reservation& r, TimePoint now);
 
+  // Exact intermediates for unit conversions off the hot path (GCC/Clang, 64-bit targets).
+  __extension__ typedef __int128 Wide;  // NOLINT(modernize-use-using): __extension__ needs typedef
+  // What a cancel learns about the bookings after its reservation (token_bucket.cc).
+  struct Finding {
+    Wide after = 0;                  // units booked after it
+    std::int64_t last_event_ns = 0;  // Go's lastEvent once it is cancelled
+  };
+  Finding bookedAfterSameUnits(const Reservation& r, const Params& p, std::uint64_t w,
+                               const NowUnits& t, Wide cost) const;
+  Finding bookedAfterChanged(const Reservation& r, const Params& p, std::uint64_t w,
+                             TimePoint now) const;
+
   static NowUnits toUnits(TimePoint now, const Params& p);
+  static std::int64_t takeFrom(std::int64_t e, const NowUnits& t, const Params& p);
+  static bool admits(std::int64_t e, std::int64_t cost, const NowUnits& t);
 
   // The hot word: E in units (upper 56 bits, signed) | generation tag (lower 8 bits).
   alignas(64) std::atomic<std::uint64_t> word_;
-  // Parameters, read by every call, written only under mu_ while word_ is kLocked. Kept off
+  // Parameters, read by every call, written only under mu_ while word_ is kWordLocked. Kept off
   // word_'s cache line so that CAS traffic does not evict them.
   alignas(64) std::atomic<std::int64_t> origin_ns_{0};
   std::atomic<std::int32_t> shift_{0};
@@ -230,7 +284,16 @@ class TokenBucket {
   std::atomic<std::uint64_t> burst_{0};
   std::atomic<double> rate_{0.0};
   std::atomic<std::uint64_t> gen_{0};
-  std::mutex mu_;  // serialises reconfigure()
+  std::mutex mu_;  // serialises reconfigure() and cancel()
+  // Go's lastEvent, the latest booking's time to act, as a time (ns since the epoch): kept when
+  // a cancel or a reconfigure moved it away from what the word implies, and valid while word_ ==
+  // event_word_ (~0, kWordLocked, matches no word). Every take moves E forward, so an unchanged
+  // word proves nothing was booked since. Otherwise it is E if that is ahead, else the take was
+  // immediate and `now` is the latest it can have been (Go keeps that take's own time; sluice's
+  // takes are one compare-and-swap and keep nothing else, so a cancel counts from `now`, which
+  // gives back no more than Go). Guarded by mu_.
+  std::uint64_t event_word_ = ~std::uint64_t{0};
+  std::int64_t event_ns_ = 0;
 };
 
 }  // namespace sluice::resilience

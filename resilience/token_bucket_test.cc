@@ -212,6 +212,73 @@ TEST(TokenBucket, CancelAfterPartlyRebookedReturnsTheRest) {
   (void)r3;
 }
 
+// Go's CancelAt counts what was booked after a reservation from its time to act to the latest
+// booking's: an immediate take made at the same instant books nothing after it.
+TEST(TokenBucket, CancelAfterAnImmediateTakeGivesEverythingBackAsGoDoes) {
+  TokenBucket b({.rate_per_second = 10, .burst = 10}, kT0);
+  TokenBucket::Reservation r = b.reserve(5, kT0);
+  ASSERT_TRUE(b.tryAcquire(3, kT0));
+  EXPECT_DOUBLE_EQ(r.cancel(kT0), 5.0);
+  EXPECT_DOUBLE_EQ(b.tokens(kT0), 7.0);  // Go: 7 (sluice said 4 before)
+}
+
+TEST(TokenBucket, ANoOpReconfigureDoesNotChangeWhatACancelGivesBack) {
+  TokenBucket b({.rate_per_second = 10, .burst = 10}, kT0);
+  TokenBucket::Reservation r = b.reserve(5, kT0);
+  ASSERT_TRUE(b.tryAcquire(3, kT0));
+  b.setBurst(10, kT0);
+  EXPECT_DOUBLE_EQ(r.cancel(kT0), 5.0);
+  EXPECT_DOUBLE_EQ(b.tokens(kT0), 7.0);
+}
+
+// Go caps the bucket's level at the burst after adding the tokens back, not the amount given
+// back.
+TEST(TokenBucket, CancelAfterTheBurstWasLoweredCapsTheLevelNotTheAmount) {
+  TokenBucket b({.rate_per_second = 10, .burst = 10}, kT0);
+  ASSERT_TRUE(b.tryAcquire(10, kT0));
+  TokenBucket::Reservation r = b.reserve(5, kT0);  // acts at 500 ms
+  b.setBurst(4, kT0);
+  EXPECT_DOUBLE_EQ(r.cancel(kT0), 5.0);
+  EXPECT_DOUBLE_EQ(b.tokens(kT0), 0.0);  // -5 + 5 (capping the amount at 4 would leave -1)
+}
+
+// The latest booking's time to act is a time: a rate change does not turn the debt it left into
+// bookings made after the reservation.
+TEST(TokenBucket, CancelAfterTheRateWasLoweredGivesBackWhatNobodyBookedAfter) {
+  TokenBucket b({.rate_per_second = 10, .burst = 10}, kT0);
+  ASSERT_TRUE(b.tryAcquire(10, kT0));
+  TokenBucket::Reservation r = b.reserve(5, kT0);  // the latest booking, acts at 500 ms
+  b.setRate(1, kT0);                               // the 5-token debt now lasts 5 s
+  EXPECT_DOUBLE_EQ(r.cancel(kT0), 5.0);
+  EXPECT_DOUBLE_EQ(b.tokens(kT0), 0.0);
+}
+
+// Go converts the time from a reservation's time to act to the latest booking's into tokens at
+// the rate the reservation was made at. A rate raised after it moves later bookings ahead of it;
+// the gap then counts as negative, and Go gives back more than the reservation took.
+TEST(TokenBucket, TimeBookedAfterAReservationCountsAtItsOwnRate) {
+  TokenBucket b({.rate_per_second = 1, .burst = 10}, kT0);
+  ASSERT_TRUE(b.tryAcquire(10, kT0));
+  TokenBucket::Reservation r = b.reserve(2, kT0);  // acts at 2 s
+  b.setRate(10, kT0);                              // the 2-token debt now lasts 200 ms
+  const TokenBucket::Reservation later = b.reserve(10, kT0);
+  ASSERT_EQ(later.timeToAct(), at(1'200));  // ahead of r: 0.8 s, 0.8 tokens at r's 1/s
+  EXPECT_NEAR(r.cancel(kT0), 2.8, 1e-9);
+  EXPECT_NEAR(b.tokens(kT0), -9.2, 1e-9);
+}
+
+// A cancel that moved the latest booking keeps it as Go's prevEvent: the reservation before
+// the cancelled one is then the latest, and gives back everything.
+TEST(TokenBucket, CancellingTheLatestBookingMakesThePreviousOneTheLatest) {
+  TokenBucket b({.rate_per_second = 10, .burst = 2}, kT0);
+  ASSERT_TRUE(b.tryAcquire(2, kT0));
+  TokenBucket::Reservation r1 = b.reserve(2, kT0);  // acts at 200 ms
+  TokenBucket::Reservation r2 = b.reserve(2, kT0);  // acts at 400 ms
+  EXPECT_DOUBLE_EQ(r2.cancel(at(100)), 2.0);
+  EXPECT_DOUBLE_EQ(r1.cancel(at(100)), 2.0);
+  EXPECT_DOUBLE_EQ(b.tokens(at(100)), 1.0);
+}
+
 TEST(TokenBucket, CancelTooLateDoesNothing) {
   TokenBucket b({.rate_per_second = 10, .burst = 2}, kT0);
   ASSERT_TRUE(b.tryAcquire(2, kT0));
@@ -359,6 +426,20 @@ TEST(TokenBucket, TinyRateSpendsBurstThenWaitsCenturies) {
   EXPECT_EQ(r.timeToAct(), TimePoint::max());
   EXPECT_DOUBLE_EQ(r.cancel(kT0), 1.0);
   EXPECT_NEAR(b.tokens(kT0 + hours(24)), 24 * 3600 * 1e-10, 1e-8);
+}
+
+// At 1e-3 tokens/s one unit of the fixed point is 1024 ns. A full bucket's E is recorded with
+// `now` rounded up, so rounding never admits a token before exact arithmetic does (it used to
+// admit up to one unit early when the bucket was last full between two units).
+TEST(TokenBucket, SlowRatesNeverAdmitEarly) {
+  for (const std::int64_t offset : {1, 511, 1023, 1025, 2047}) {
+    TokenBucket b({.rate_per_second = 1e-3, .burst = 1}, kT0);
+    const TimePoint first = kT0 + nanoseconds(offset);
+    ASSERT_TRUE(b.tryAcquire(1, first));
+    const TimePoint exact = first + seconds(1000);  // the next token, in exact arithmetic
+    EXPECT_FALSE(b.tryAcquire(1, exact - nanoseconds(1))) << offset;
+    EXPECT_TRUE(b.tryAcquire(1, exact + nanoseconds(1024))) << offset;  // at most a unit late
+  }
 }
 
 TEST(TokenBucket, SlowRateWaitsAreExactEnough) {

@@ -16,7 +16,7 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 // L = 20: f(L) = 1, threshold 1, alpha 3, beta 6. No probing, no smoothing.
-VegasLimit::Settings base() {
+VegasLimit::Settings vegasBase() {
   return {.initial_limit = 20,
           .min_limit = 1,
           .max_limit = 1000,
@@ -43,7 +43,7 @@ TEST(VegasLimit, DefaultSettingsAreValidAndMatchNetflix) {
 
 TEST(VegasLimit, ValidateExplainsEachBadField) {
   auto with = [](auto change) {
-    VegasLimit::Settings s = base();
+    VegasLimit::Settings s = vegasBase();
     change(s);
     return VegasLimit::validate(s);
   };
@@ -69,7 +69,7 @@ TEST(VegasLimit, Log10RootMatchesNetflixTable) {
 
 TEST(VegasLimit, FirstSampleOnlySetsTheBaseline) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   EXPECT_EQ(limit.rttNoLoad(), Duration::zero());
   limit.onSample(clock.now(), milliseconds(10), 20, false);
   EXPECT_EQ(limit.rttNoLoad(), milliseconds(10));
@@ -78,7 +78,7 @@ TEST(VegasLimit, FirstSampleOnlySetsTheBaseline) {
 
 TEST(VegasLimit, LowerRttResetsTheBaselineWithoutChangingTheLimit) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), milliseconds(8), 20, false);
   EXPECT_EQ(limit.rttNoLoad(), milliseconds(8));
@@ -87,7 +87,7 @@ TEST(VegasLimit, LowerRttResetsTheBaselineWithoutChangingTheLimit) {
 
 TEST(VegasLimit, NoQueueingGrowsByBeta) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), milliseconds(10), 10, false);  // queue 0 <= threshold 1
   EXPECT_EQ(limit.limit(), 26U);
@@ -95,7 +95,7 @@ TEST(VegasLimit, NoQueueingGrowsByBeta) {
 
 TEST(VegasLimit, QueueAtThresholdStillGrowsByBeta) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   // ceil(20 * (1 - 10/10.4)) = ceil(0.77) = 1 == threshold: boundary is <=.
   limit.onSample(clock.now(), microseconds(10400), 10, false);
@@ -104,7 +104,7 @@ TEST(VegasLimit, QueueAtThresholdStillGrowsByBeta) {
 
 TEST(VegasLimit, SmallQueueGrowsByLog10) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   // ceil(20 * (1 - 10/10.8)) = ceil(1.48) = 2: above threshold 1, below alpha 3.
   limit.onSample(clock.now(), microseconds(10800), 10, false);
@@ -113,7 +113,7 @@ TEST(VegasLimit, SmallQueueGrowsByLog10) {
 
 TEST(VegasLimit, QueueBetweenAlphaAndBetaKeepsTheLimit) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   // ceil(20 * (1 - 10/12)) = ceil(3.33) = 4: within [alpha 3, beta 6].
   limit.onSample(clock.now(), milliseconds(12), 10, false);
@@ -125,7 +125,7 @@ TEST(VegasLimit, QueueBetweenAlphaAndBetaKeepsTheLimit) {
 
 TEST(VegasLimit, LongQueueShrinksByLog10) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), milliseconds(20), 10, false);  // queue ceil(10) = 10 > 6
   EXPECT_EQ(limit.limit(), 19U);
@@ -133,7 +133,7 @@ TEST(VegasLimit, LongQueueShrinksByLog10) {
 
 TEST(VegasLimit, DropShrinksByLog10) {
   ManualClock clock;
-  VegasLimit::Settings s = base();
+  VegasLimit::Settings s = vegasBase();
   s.initial_limit = 150;  // f(150) = 2
   VegasLimit limit(s);
   feedBaseline(limit, clock);
@@ -143,7 +143,7 @@ TEST(VegasLimit, DropShrinksByLog10) {
 
 TEST(VegasLimit, DropIsIgnoredWhileItSetsANewBaseline) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), milliseconds(5), 20, /*dropped=*/true);  // rtt < baseline
   EXPECT_EQ(limit.limit(), 20U);
@@ -152,7 +152,7 @@ TEST(VegasLimit, DropIsIgnoredWhileItSetsANewBaseline) {
 
 TEST(VegasLimit, AppLimitedSamplesKeepTheLimit) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), milliseconds(10), 9, false);  // 9 * 2 < 20
   EXPECT_EQ(limit.limit(), 20U);
@@ -162,14 +162,14 @@ TEST(VegasLimit, AppLimitedSamplesKeepTheLimit) {
 
 TEST(VegasLimit, LimitIsClampedToMinAndMax) {
   ManualClock clock;
-  VegasLimit::Settings s = base();
+  VegasLimit::Settings s = vegasBase();
   s.max_limit = 22;
   VegasLimit high(s);
   feedBaseline(high, clock);
   high.onSample(clock.now(), milliseconds(10), 20, false);
   EXPECT_EQ(high.limit(), 22U);
 
-  s = base();
+  s = vegasBase();
   s.initial_limit = 1;
   VegasLimit low(s);
   feedBaseline(low, clock);
@@ -179,7 +179,7 @@ TEST(VegasLimit, LimitIsClampedToMinAndMax) {
 
 TEST(VegasLimit, SmoothingBlendsTowardsTheTarget) {
   ManualClock clock;
-  VegasLimit::Settings s = base();
+  VegasLimit::Settings s = vegasBase();
   s.smoothing = 0.5;
   VegasLimit limit(s);
   feedBaseline(limit, clock);
@@ -189,7 +189,7 @@ TEST(VegasLimit, SmoothingBlendsTowardsTheTarget) {
 
 TEST(VegasLimit, NonPositiveRttIsIgnoredUnlessDropped) {
   ManualClock clock;
-  VegasLimit limit(base());
+  VegasLimit limit(vegasBase());
   feedBaseline(limit, clock);
   limit.onSample(clock.now(), Duration::zero(), 20, false);
   EXPECT_EQ(limit.limit(), 20U);
@@ -200,7 +200,7 @@ TEST(VegasLimit, NonPositiveRttIsIgnoredUnlessDropped) {
 
 TEST(VegasLimit, ProbeResetsTheBaselineWithinTheJitteredInterval) {
   ManualClock clock;
-  VegasLimit::Settings s = base();
+  VegasLimit::Settings s = vegasBase();
   s.probe_multiplier = 1;  // probe after [0.5, 1) * 1 * 20 = [10, 20) samples
   VegasLimit limit(s);
   limit.onSample(clock.now(), milliseconds(10), 1, false);  // sample 1: baseline 10 ms
@@ -217,7 +217,7 @@ TEST(VegasLimit, ProbeResetsTheBaselineWithinTheJitteredInterval) {
 }
 
 TEST(VegasLimit, SameSeedGivesTheSameTrajectory) {
-  VegasLimit::Settings s = base();
+  VegasLimit::Settings s = vegasBase();
   s.probe_multiplier = 2;
   s.seed = 42;
   VegasLimit a(s);

@@ -18,8 +18,8 @@ namespace sluice::resilience {
 namespace {
 
 using AcquireStatus = WeightedSemaphore::AcquireStatus;
-using Cancel = WeightedSemaphore::CancelResult;
-using Permit = WeightedSemaphore::Permit;
+using WCancel = WeightedSemaphore::CancelResult;
+using WPermit = WeightedSemaphore::Permit;
 
 WeightedSemaphore::Settings settings(std::size_t capacity, std::size_t max_waiters = 1024) {
   return {.capacity = capacity, .max_waiters = max_waiters};
@@ -28,9 +28,9 @@ WeightedSemaphore::Settings settings(std::size_t capacity, std::size_t max_waite
 // Records the order in which queued callbacks were granted and keeps their permits alive.
 struct GrantLog {
   std::vector<int> order;
-  std::map<int, Permit> held;
+  std::map<int, WPermit> held;
   auto callback(int id) {
-    return [this, id](Permit p) {
+    return [this, id](WPermit p) {
       order.push_back(id);
       held.emplace(id, std::move(p));
     };
@@ -44,7 +44,7 @@ struct GrantLog {
   // Releases every held permit, including those granted while releasing.
   void dropAll() {
     while (!held.empty()) {
-      std::map<int, Permit> batch;
+      std::map<int, WPermit> batch;
       batch.swap(held);
     }
   }
@@ -64,7 +64,7 @@ TEST(WeightedSemaphore, ValidateRejectsCapacityAboveMax) {
 TEST(WeightedSemaphore, TryAcquireTakesUnitsAndPermitReturnsThem) {
   WeightedSemaphore sem(settings(10));
   {
-    Permit p = sem.tryAcquire(7);
+    WPermit p = sem.tryAcquire(7);
     ASSERT_TRUE(p);
     EXPECT_EQ(p.weight(), 7U);
     EXPECT_EQ(sem.available(), 3);
@@ -74,16 +74,16 @@ TEST(WeightedSemaphore, TryAcquireTakesUnitsAndPermitReturnsThem) {
 
 TEST(WeightedSemaphore, TryAcquireSucceedsAtExactlyTheFreeUnits) {
   WeightedSemaphore sem(settings(10));
-  Permit a = sem.tryAcquire(4);
-  Permit b = sem.tryAcquire(6);  // boundary: free == requested succeeds (>=)
+  WPermit a = sem.tryAcquire(4);
+  WPermit b = sem.tryAcquire(6);  // boundary: free == requested succeeds (>=)
   EXPECT_TRUE(b);
   EXPECT_EQ(sem.available(), 0);
 }
 
 TEST(WeightedSemaphore, FailedTryAcquireChangesNothing) {
   WeightedSemaphore sem(settings(10));
-  Permit a = sem.tryAcquire(8);
-  Permit b = sem.tryAcquire(3);
+  WPermit a = sem.tryAcquire(8);
+  WPermit b = sem.tryAcquire(3);
   EXPECT_FALSE(b);
   EXPECT_EQ(b.weight(), 0U);
   EXPECT_EQ(sem.available(), 2);
@@ -92,7 +92,7 @@ TEST(WeightedSemaphore, FailedTryAcquireChangesNothing) {
 
 TEST(WeightedSemaphore, TryAcquireZeroAlwaysSucceedsAndHoldsNothing) {
   WeightedSemaphore sem(settings(0));
-  Permit p = sem.tryAcquire(0);
+  WPermit p = sem.tryAcquire(0);
   EXPECT_TRUE(p);
   EXPECT_EQ(p.weight(), 0U);
   p.release();
@@ -116,19 +116,19 @@ TEST(WeightedSemaphore, ConstructorClampsCapacityToMax) {
 
 TEST(WeightedSemaphore, PermitMoveTransfersOwnership) {
   WeightedSemaphore sem(settings(5));
-  Permit a = sem.tryAcquire(2);
-  Permit b = std::move(a);
+  WPermit a = sem.tryAcquire(2);
+  WPermit b = std::move(a);
   EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): moved-from state is specified
   EXPECT_TRUE(b);
   EXPECT_EQ(b.weight(), 2U);
   EXPECT_EQ(sem.available(), 3);
-  b = Permit();  // move-assigning over a held permit releases it
+  b = WPermit();  // move-assigning over a held permit releases it
   EXPECT_EQ(sem.available(), 5);
 }
 
 TEST(WeightedSemaphore, ExplicitReleaseIsIdempotent) {
   WeightedSemaphore sem(settings(5));
-  Permit p = sem.tryAcquire(5);
+  WPermit p = sem.tryAcquire(5);
   p.release();
   p.release();
   EXPECT_EQ(sem.available(), 5);
@@ -137,7 +137,7 @@ TEST(WeightedSemaphore, ExplicitReleaseIsIdempotent) {
 TEST(WeightedSemaphore, AcquireAsyncGrantsAtOnceWithoutCallingTheCallback) {
   WeightedSemaphore sem(settings(5));
   bool called = false;
-  auto r = sem.acquireAsync(3, [&](Permit) { called = true; });
+  auto r = sem.acquireAsync(3, [&](WPermit) { called = true; });
   EXPECT_EQ(r.status, AcquireStatus::Acquired);
   EXPECT_TRUE(r.permit);
   EXPECT_FALSE(r.ticket);
@@ -147,10 +147,10 @@ TEST(WeightedSemaphore, AcquireAsyncGrantsAtOnceWithoutCallingTheCallback) {
 
 TEST(WeightedSemaphore, AcquireAsyncAcceptsMoveOnlyCallbacks) {
   WeightedSemaphore sem(settings(1));
-  Permit blocker = sem.tryAcquire(1);
+  WPermit blocker = sem.tryAcquire(1);
   auto token = std::make_unique<int>(42);
   int seen = 0;
-  auto r = sem.acquireAsync(1, [t = std::move(token), &seen](Permit) { seen = *t; });
+  auto r = sem.acquireAsync(1, [t = std::move(token), &seen](WPermit) { seen = *t; });
   ASSERT_EQ(r.status, AcquireStatus::Queued);
   blocker.release();
   EXPECT_EQ(seen, 42);
@@ -159,7 +159,7 @@ TEST(WeightedSemaphore, AcquireAsyncAcceptsMoveOnlyCallbacks) {
 TEST(WeightedSemaphore, QueuedWaitersAreGrantedInFifoOrder) {
   WeightedSemaphore sem(settings(3));
   GrantLog log;
-  Permit all = sem.tryAcquire(3);
+  WPermit all = sem.tryAcquire(3);
   for (int id = 0; id < 3; ++id) {
     ASSERT_EQ(sem.acquireAsync(1, log.callback(id)).status, AcquireStatus::Queued);
   }
@@ -176,7 +176,7 @@ TEST(WeightedSemaphore, QueuedWaitersAreGrantedInFifoOrder) {
 TEST(WeightedSemaphore, LargeHeadWaiterIsNotStarvedBySmallerOnesBehindIt) {
   WeightedSemaphore sem(settings(10));
   GrantLog log;
-  Permit held = sem.tryAcquire(6);
+  WPermit held = sem.tryAcquire(6);
   ASSERT_EQ(sem.acquireAsync(8, log.callback(1)).status, AcquireStatus::Queued);  // needs 8, 4 free
   ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status,
             AcquireStatus::Queued);  // would fit, waits
@@ -191,8 +191,8 @@ TEST(WeightedSemaphore, LargeHeadWaiterIsNotStarvedBySmallerOnesBehindIt) {
 TEST(WeightedSemaphore, PartialReleaseGrantsOnlyTheHeadsThatFit) {
   WeightedSemaphore sem(settings(10));
   GrantLog log;
-  Permit a = sem.tryAcquire(5);
-  Permit b = sem.tryAcquire(5);
+  WPermit a = sem.tryAcquire(5);
+  WPermit b = sem.tryAcquire(5);
   ASSERT_EQ(sem.acquireAsync(3, log.callback(1)).status, AcquireStatus::Queued);
   ASSERT_EQ(sem.acquireAsync(3, log.callback(2)).status, AcquireStatus::Queued);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, AcquireStatus::Queued);
@@ -205,7 +205,7 @@ TEST(WeightedSemaphore, PartialReleaseGrantsOnlyTheHeadsThatFit) {
 TEST(WeightedSemaphore, RequestLargerThanCapacityFailsImmediately) {
   WeightedSemaphore sem(settings(10));
   bool called = false;
-  auto r = sem.acquireAsync(11, [&](Permit) { called = true; });
+  auto r = sem.acquireAsync(11, [&](WPermit) { called = true; });
   EXPECT_EQ(r.status, AcquireStatus::ExceedsCapacity);
   EXPECT_FALSE(r.permit);
   EXPECT_FALSE(r.ticket);
@@ -215,11 +215,11 @@ TEST(WeightedSemaphore, RequestLargerThanCapacityFailsImmediately) {
 
 TEST(WeightedSemaphore, QueueFullRejectsAndDestroysTheCallback) {
   WeightedSemaphore sem(settings(1, /*max_waiters=*/1));
-  GrantLog log;  // before any Permit: a release at scope end may grant into it
-  Permit held = sem.tryAcquire(1);
+  GrantLog log;  // before any WPermit: a release at scope end may grant into it
+  WPermit held = sem.tryAcquire(1);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
   auto token = std::make_shared<int>(0);
-  auto r = sem.acquireAsync(1, [token](Permit) {});
+  auto r = sem.acquireAsync(1, [token](WPermit) {});
   EXPECT_EQ(r.status, AcquireStatus::QueueFull);
   EXPECT_EQ(token.use_count(), 1);  // the rejected callback (and its capture) is gone
   EXPECT_EQ(sem.waiting(), 1U);
@@ -227,21 +227,21 @@ TEST(WeightedSemaphore, QueueFullRejectsAndDestroysTheCallback) {
 
 TEST(WeightedSemaphore, ZeroMaxWaitersNeverQueues) {
   WeightedSemaphore sem(settings(1, /*max_waiters=*/0));
-  Permit held = sem.tryAcquire(1);
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::QueueFull);
+  WPermit held = sem.tryAcquire(1);
+  EXPECT_EQ(sem.acquireAsync(1, [](WPermit) {}).status, AcquireStatus::QueueFull);
   held.release();
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::Acquired);
+  EXPECT_EQ(sem.acquireAsync(1, [](WPermit) {}).status, AcquireStatus::Acquired);
 }
 
 TEST(WeightedSemaphore, CancelQueuedWaiterDestroysCallbackUncalled) {
   WeightedSemaphore sem(settings(1));
-  Permit held = sem.tryAcquire(1);
+  WPermit held = sem.tryAcquire(1);
   auto token = std::make_shared<int>(0);
   bool called = false;
-  auto r = sem.acquireAsync(1, [token, &called](Permit) { called = true; });
+  auto r = sem.acquireAsync(1, [token, &called](WPermit) { called = true; });
   ASSERT_EQ(r.status, AcquireStatus::Queued);
   EXPECT_EQ(token.use_count(), 2);
-  EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
+  EXPECT_EQ(sem.cancel(r.ticket), WCancel::Cancelled);
   EXPECT_EQ(token.use_count(), 1);
   EXPECT_EQ(sem.waiting(), 0U);
   held.release();
@@ -252,48 +252,48 @@ TEST(WeightedSemaphore, CancelQueuedWaiterDestroysCallbackUncalled) {
 
 TEST(WeightedSemaphore, CancelAfterGrantReportsAlreadyGrantedAndKeepsThePermit) {
   WeightedSemaphore sem(settings(1));
-  GrantLog log;  // before any Permit: a release at scope end may grant into it
-  Permit held = sem.tryAcquire(1);
+  GrantLog log;  // before any WPermit: a release at scope end may grant into it
+  WPermit held = sem.tryAcquire(1);
   auto r = sem.acquireAsync(1, log.callback(7));
   held.release();
   ASSERT_EQ(log.order, (std::vector<int>{7}));
-  EXPECT_EQ(sem.cancel(r.ticket), Cancel::AlreadyGranted);
+  EXPECT_EQ(sem.cancel(r.ticket), WCancel::AlreadyGranted);
   EXPECT_EQ(sem.available(), 0);  // the callback still owns the permit
 }
 
 TEST(WeightedSemaphore, CancelIsIdempotent) {
   WeightedSemaphore sem(settings(1));
-  GrantLog log;  // before any Permit: a release at scope end may grant into it
-  Permit held = sem.tryAcquire(1);
-  auto r = sem.acquireAsync(1, [](Permit) {});
-  EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
-  EXPECT_EQ(sem.cancel(r.ticket), Cancel::Cancelled);
+  GrantLog log;  // before any WPermit: a release at scope end may grant into it
+  WPermit held = sem.tryAcquire(1);
+  auto r = sem.acquireAsync(1, [](WPermit) {});
+  EXPECT_EQ(sem.cancel(r.ticket), WCancel::Cancelled);
+  EXPECT_EQ(sem.cancel(r.ticket), WCancel::Cancelled);
   auto g = sem.acquireAsync(1, log.callback(1));
   held.release();
-  EXPECT_EQ(sem.cancel(g.ticket), Cancel::AlreadyGranted);
-  EXPECT_EQ(sem.cancel(g.ticket), Cancel::AlreadyGranted);
+  EXPECT_EQ(sem.cancel(g.ticket), WCancel::AlreadyGranted);
+  EXPECT_EQ(sem.cancel(g.ticket), WCancel::AlreadyGranted);
 }
 
 TEST(WeightedSemaphore, CancelEmptyOrForeignTicketReportsNotQueued) {
   WeightedSemaphore sem(settings(1));
   WeightedSemaphore other(settings(1));
-  Permit held = other.tryAcquire(1);
-  auto r = other.acquireAsync(1, [](Permit) {});
+  WPermit held = other.tryAcquire(1);
+  auto r = other.acquireAsync(1, [](WPermit) {});
   ASSERT_EQ(r.status, AcquireStatus::Queued);
-  EXPECT_EQ(sem.cancel(WeightedSemaphore::WaitTicket()), Cancel::NotQueued);
-  EXPECT_EQ(sem.cancel(r.ticket), Cancel::NotQueued);
+  EXPECT_EQ(sem.cancel(WeightedSemaphore::WaitTicket()), WCancel::NotQueued);
+  EXPECT_EQ(sem.cancel(r.ticket), WCancel::NotQueued);
   EXPECT_EQ(other.waiting(), 1U);
 }
 
 TEST(WeightedSemaphore, CancellingABlockedHeadLetsTheWaitersBehindItThrough) {
   WeightedSemaphore sem(settings(10));
   GrantLog log;
-  Permit held = sem.tryAcquire(6);
+  WPermit held = sem.tryAcquire(6);
   auto big = sem.acquireAsync(8, log.callback(1));
   ASSERT_EQ(sem.acquireAsync(2, log.callback(2)).status, AcquireStatus::Queued);
   ASSERT_EQ(sem.acquireAsync(2, log.callback(3)).status, AcquireStatus::Queued);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(4)).status, AcquireStatus::Queued);
-  EXPECT_EQ(sem.cancel(big.ticket), Cancel::Cancelled);
+  EXPECT_EQ(sem.cancel(big.ticket), WCancel::Cancelled);
   EXPECT_EQ(log.order, (std::vector<int>{2, 3}));  // 4 free: 2 + 2, then 0 < 1
   EXPECT_EQ(sem.waiting(), 1U);
 }
@@ -301,11 +301,11 @@ TEST(WeightedSemaphore, CancellingABlockedHeadLetsTheWaitersBehindItThrough) {
 TEST(WeightedSemaphore, CancellingAMiddleWaiterGrantsNothing) {
   WeightedSemaphore sem(settings(2));
   GrantLog log;
-  Permit held = sem.tryAcquire(2);
+  WPermit held = sem.tryAcquire(2);
   ASSERT_EQ(sem.acquireAsync(2, log.callback(1)).status, AcquireStatus::Queued);
   auto mid = sem.acquireAsync(1, log.callback(2));
   ASSERT_EQ(sem.acquireAsync(1, log.callback(3)).status, AcquireStatus::Queued);
-  EXPECT_EQ(sem.cancel(mid.ticket), Cancel::Cancelled);
+  EXPECT_EQ(sem.cancel(mid.ticket), WCancel::Cancelled);
   EXPECT_TRUE(log.order.empty());
   held.release();
   EXPECT_EQ(log.order, (std::vector<int>{1}));
@@ -316,7 +316,7 @@ TEST(WeightedSemaphore, CancellingAMiddleWaiterGrantsNothing) {
 TEST(WeightedSemaphore, GrowingCapacityGrantsWaiters) {
   WeightedSemaphore sem(settings(1));
   GrantLog log;
-  Permit held = sem.tryAcquire(1);
+  WPermit held = sem.tryAcquire(1);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, AcquireStatus::Queued);
   sem.setCapacity(3);
@@ -328,14 +328,14 @@ TEST(WeightedSemaphore, GrowingCapacityGrantsWaiters) {
 TEST(WeightedSemaphore, ShrinkingNeverRevokesHeldPermits) {
   WeightedSemaphore sem(settings(4));
   GrantLog log;
-  Permit a = sem.tryAcquire(2);
-  Permit b = sem.tryAcquire(2);
+  WPermit a = sem.tryAcquire(2);
+  WPermit b = sem.tryAcquire(2);
   sem.setCapacity(1);
   EXPECT_TRUE(a);
   EXPECT_TRUE(b);
   EXPECT_EQ(sem.available(), -3);
   ASSERT_EQ(sem.acquireAsync(1, log.callback(1)).status, AcquireStatus::Queued);
-  EXPECT_EQ(sem.acquireAsync(2, [](Permit) {}).status, AcquireStatus::ExceedsCapacity);
+  EXPECT_EQ(sem.acquireAsync(2, [](WPermit) {}).status, AcquireStatus::ExceedsCapacity);
   a.release();  // pays off the deficit: -1 free, nothing granted
   EXPECT_TRUE(log.order.empty());
   EXPECT_EQ(sem.available(), -1);
@@ -347,20 +347,20 @@ TEST(WeightedSemaphore, ShrinkingNeverRevokesHeldPermits) {
 TEST(WeightedSemaphore, QueuedHeadLargerThanShrunkCapacityBlocksUntilCancelled) {
   WeightedSemaphore sem(settings(4));
   GrantLog log;
-  Permit held = sem.tryAcquire(4);
+  WPermit held = sem.tryAcquire(4);
   auto big = sem.acquireAsync(4, log.callback(1));
   ASSERT_EQ(sem.acquireAsync(1, log.callback(2)).status, AcquireStatus::Queued);
   sem.setCapacity(2);
   held.release();
   EXPECT_TRUE(log.order.empty());
-  EXPECT_EQ(sem.cancel(big.ticket), Cancel::Cancelled);
+  EXPECT_EQ(sem.cancel(big.ticket), WCancel::Cancelled);
   EXPECT_EQ(log.order, (std::vector<int>{2}));
 }
 
 TEST(WeightedSemaphore, CapacityZeroRejectsEverythingButZeroWeight) {
   WeightedSemaphore sem(settings(0));
-  EXPECT_EQ(sem.acquireAsync(1, [](Permit) {}).status, AcquireStatus::ExceedsCapacity);
-  EXPECT_EQ(sem.acquireAsync(0, [](Permit) {}).status, AcquireStatus::Acquired);
+  EXPECT_EQ(sem.acquireAsync(1, [](WPermit) {}).status, AcquireStatus::ExceedsCapacity);
+  EXPECT_EQ(sem.acquireAsync(0, [](WPermit) {}).status, AcquireStatus::Acquired);
 }
 
 // Verifies that callbacks dropping their permit synchronously do not recurse: every grant is
@@ -368,13 +368,13 @@ TEST(WeightedSemaphore, CapacityZeroRejectsEverythingButZeroWeight) {
 TEST(WeightedSemaphore, CallbacksReleasingSynchronouslyDoNotRecurse) {
   constexpr int kWaiters = 10000;
   WeightedSemaphore sem(settings(1, kWaiters));
-  Permit held = sem.tryAcquire(1);
+  WPermit held = sem.tryAcquire(1);
   int depth = 0;
   int max_depth = 0;
   std::vector<int> order;
   for (int id = 0; id < kWaiters; ++id) {
     ASSERT_EQ(sem.acquireAsync(1,
-                               [&, id](Permit p) {
+                               [&, id](WPermit p) {
                                  ++depth;
                                  max_depth = std::max(max_depth, depth);
                                  order.push_back(id);
@@ -395,14 +395,14 @@ TEST(WeightedSemaphore, CallbacksReleasingSynchronouslyDoNotRecurse) {
 
 TEST(WeightedSemaphore, CallbackMayReenterTheSemaphore) {
   WeightedSemaphore sem(settings(1));
-  Permit held = sem.tryAcquire(1);
-  Permit second;
+  WPermit held = sem.tryAcquire(1);
+  WPermit second;
   WeightedSemaphore::AsyncAcquire inner;
-  auto r = sem.acquireAsync(1, [&](Permit p) {
+  auto r = sem.acquireAsync(1, [&](WPermit p) {
     EXPECT_FALSE(sem.tryAcquire(1));
-    inner = sem.acquireAsync(1, [&](Permit q) { second = std::move(q); });
-    EXPECT_EQ(sem.cancel(inner.ticket), Cancel::Cancelled);
-    inner = sem.acquireAsync(1, [&](Permit q) { second = std::move(q); });
+    inner = sem.acquireAsync(1, [&](WPermit q) { second = std::move(q); });
+    EXPECT_EQ(sem.cancel(inner.ticket), WCancel::Cancelled);
+    inner = sem.acquireAsync(1, [&](WPermit q) { second = std::move(q); });
     p.release();  // grants `inner`, delivered after this callback returns
     EXPECT_FALSE(second);
   });
@@ -417,8 +417,8 @@ TEST(WeightedSemaphore, DestructionDestroysQueuedCallbacksUncalled) {
   bool called = false;
   {
     WeightedSemaphore sem(settings(1));
-    Permit held = sem.tryAcquire(1);
-    ASSERT_EQ(sem.acquireAsync(1, [token, &called](Permit) { called = true; }).status,
+    WPermit held = sem.tryAcquire(1);
+    ASSERT_EQ(sem.acquireAsync(1, [token, &called](WPermit) { called = true; }).status,
               AcquireStatus::Queued);
     sem.setCapacity(0);
     held.release();  // pays off the deficit; the waiter stays queued with no permit outstanding
@@ -448,7 +448,7 @@ TEST(WeightedSemaphore, MatchesReferenceModelOnRandomOperations) {
     std::map<int, WeightedSemaphore::WaitTicket> tickets;
     std::map<int, bool> granted;
     GrantLog log;
-    std::vector<Permit> direct;
+    std::vector<WPermit> direct;
     auto model_grant = [&] {
       while (!queue.empty() && available >= static_cast<std::int64_t>(queue.front().weight)) {
         available -= static_cast<std::int64_t>(queue.front().weight);
@@ -465,7 +465,7 @@ TEST(WeightedSemaphore, MatchesReferenceModelOnRandomOperations) {
           const std::size_t w = rng() % 5;
           const bool model_ok = w == 0 || (w <= capacity && queue.empty() &&
                                            available >= static_cast<std::int64_t>(w));
-          Permit p = sem.tryAcquire(w);
+          WPermit p = sem.tryAcquire(w);
           ASSERT_EQ(static_cast<bool>(p), model_ok) << "seed " << seed << " step " << step;
           if (model_ok) {
             available -= static_cast<std::int64_t>(w);
@@ -518,7 +518,7 @@ TEST(WeightedSemaphore, MatchesReferenceModelOnRandomOperations) {
           auto it = tickets.begin();
           std::advance(it, static_cast<std::ptrdiff_t>(rng() % tickets.size()));
           const int id = it->first;
-          Cancel expected = granted[id] ? Cancel::AlreadyGranted : Cancel::Cancelled;
+          WCancel expected = granted[id] ? WCancel::AlreadyGranted : WCancel::Cancelled;
           if (!granted[id]) {
             for (auto q = queue.begin(); q != queue.end(); ++q) {
               if (q->id == id) {
@@ -575,7 +575,7 @@ TEST(WeightedSemaphoreStress, NoOverAdmissionUnderContention) {
       start.arrive_and_wait();
       for (int i = 0; i < kIterations; ++i) {
         const std::size_t w = 1 + rng() % 4;
-        if (Permit p = sem.tryAcquire(w)) {
+        if (WPermit p = sem.tryAcquire(w)) {
           const auto now =
               in_use.fetch_add(static_cast<std::int64_t>(w)) + static_cast<std::int64_t>(w);
           auto seen = max_in_use.load();
@@ -612,19 +612,19 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
   std::atomic<int> rejected{0};
   std::vector<std::atomic<int>> calls(std::size_t{kThreads} * kPerThread);
   std::mutex parked_mutex;
-  std::vector<Permit> parked;  // granted permits, released later by any thread
+  std::vector<WPermit> parked;  // granted permits, released later by any thread
   auto take = [&](std::size_t w) {
     const auto w64 = static_cast<std::int64_t>(w);
     if (in_use.fetch_add(w64) + w64 > static_cast<std::int64_t>(kCapacity)) {
       over = true;
     }
   };
-  auto give_back = [&](Permit& p) {
+  auto give_back = [&](WPermit& p) {
     in_use.fetch_sub(static_cast<std::int64_t>(p.weight()));
     p.release();
   };
   auto release_parked = [&](std::size_t at_most) {
-    std::vector<Permit> batch;
+    std::vector<WPermit> batch;
     {
       const std::lock_guard lock(parked_mutex);
       while (!parked.empty() && batch.size() < at_most) {
@@ -648,7 +648,7 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
       for (int i = 0; i < kPerThread; ++i) {
         const auto id = static_cast<std::size_t>(t) * kPerThread + static_cast<std::size_t>(i);
         const std::size_t w = 1 + rng() % 3;
-        auto r = sem.acquireAsync(w, [&, id, w](Permit p) {
+        auto r = sem.acquireAsync(w, [&, id, w](WPermit p) {
           calls[id].fetch_add(1);
           grants.fetch_add(1);
           take(w);
@@ -661,7 +661,7 @@ TEST(WeightedSemaphoreStress, EveryWaiterIsGrantedOrCancelledExactlyOnce) {
           const std::lock_guard lock(parked_mutex);
           parked.push_back(std::move(r.permit));
         } else if (r.status == AcquireStatus::Queued) {
-          if (rng() % 2 == 0 && sem.cancel(r.ticket) == Cancel::Cancelled) {
+          if (rng() % 2 == 0 && sem.cancel(r.ticket) == WCancel::Cancelled) {
             cancels.fetch_add(1);
           }
         } else {
@@ -699,7 +699,7 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
   constexpr int kWaiters = 4000;
   constexpr int kReleasers = 3;
   WeightedSemaphore sem(settings(kReleasers, kWaiters));
-  std::vector<Permit> initial;
+  std::vector<WPermit> initial;
   initial.reserve(kReleasers);
   for (int i = 0; i < kReleasers; ++i) {
     initial.push_back(sem.tryAcquire(1));
@@ -707,10 +707,10 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
   std::mutex order_mutex;
   std::vector<int> order;
   std::mutex parked_mutex;
-  std::deque<Permit> parked;
+  std::deque<WPermit> parked;
   for (int id = 0; id < kWaiters; ++id) {
     ASSERT_EQ(sem.acquireAsync(1,
-                               [&, id](Permit p) {
+                               [&, id](WPermit p) {
                                  {
                                    const std::lock_guard lock(order_mutex);
                                    order.push_back(id);
@@ -732,7 +732,7 @@ TEST(WeightedSemaphoreStress, GrantsFollowQueueOrderUnderConcurrentReleases) {
     releasers.emplace_back([&] {
       start.arrive_and_wait();
       while (done.load() < kWaiters + kReleasers) {
-        Permit p;
+        WPermit p;
         {
           const std::lock_guard lock(parked_mutex);
           if (parked.empty()) {

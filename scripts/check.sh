@@ -20,8 +20,9 @@ timed() { local t0=$SECONDS; "$@"; echo "(${1##*/} ${2:-}: $((SECONDS - t0)) s)"
 for s in $stages; do
   case $s in
     format)
-      stage "clang-format"
-      timed scripts/format.sh --check ;;
+      stage "clang-format, and names that would clash in the sanitizer builds' unity batches"
+      timed scripts/format.sh --check
+      timed scripts/check_unity_names.py ;;
     release)
       stage "release: build, unit and integration tests"
       cmake --preset release >/dev/null

@@ -47,11 +47,16 @@ KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "TEST", "TEST_F"
 
 
 def local_names(path):
-    """(name, text) of what the file declares at the top level of its anonymous namespaces."""
+    """(name, text, is_alias) of what the file declares at the top level of its anonymous
+    namespaces."""
     out = []
     depth = 0
+    named = ""  # the enclosing named namespace: anonymous namespaces inside different ones differ
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
+            if not depth and (m := re.match(r"^namespace ([\w:]+) \{", line)):
+                named = m.group(1)
+                continue
             if re.match(r"^namespace \{", line):
                 depth += 1
                 continue
@@ -67,7 +72,7 @@ def local_names(path):
                     if k == FUNCTION:
                         types = parameter_types(m.group(2))
                         key = f"{key}({types})" if types is not None else key
-                    out.append((key, line.strip()))
+                    out.append((f"{named}::{key}" if named else key, line.strip(), k == 0))
                     break
     return out
 
@@ -90,18 +95,23 @@ def main():
                     continue
                 path = os.path.join(dirpath, name)
                 target = target_of(root, path)
-                for local, text in local_names(path):
-                    seen[target][local].add((os.path.relpath(path, root), text))
+                if target[1] == "benchmark":
+                    continue  # the unity presets (sanitizers) do not build benchmarks
+                for local, text, alias in local_names(path):
+                    seen[target][local].add((os.path.relpath(path, root), text, alias))
     clashes = []
     for target, names in sorted(seen.items()):
         for local, decls in sorted(names.items()):
-            files = {f for f, _ in decls}
-            texts = {t for _, t in decls}
-            # The same alias or constant spelled the same way everywhere is one declaration.
-            if len(files) > 1 and len(texts) > 1:
-                clashes.append((target, local, sorted(decls)))
+            files = {f for f, _, _ in decls}
+            texts = {t for _, t, _ in decls}
+            # The same alias spelled the same way everywhere is one declaration; anything else
+            # defined twice in one translation unit (a constant, a type, a function with the
+            # same parameters) is a redefinition, however it is spelled.
+            aliases = all(a for _, _, a in decls)
+            if len(files) > 1 and (len(texts) > 1 or not aliases):
+                clashes.append((target, local, sorted((f, t) for f, t, _ in decls)))
     for (top, kind), local, decls in clashes:
-        print(f"{top} {kind}: '{local}' is local to several files, declared differently:")
+        print(f"{top} {kind}: '{local}' is local to several files:")
         for f, text in decls:
             print(f"    {f}: {text}")
     if clashes:

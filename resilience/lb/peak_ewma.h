@@ -14,11 +14,15 @@
 // after Finagle's PeakEwma, finagle-core .../loadbalancer/PeakEwma.scala, and tower's
 // tower/src/load/peak_ewma.rs):
 //   reads:        estimate(now) = E * w              (no observation: decays towards zero)
-//   observe(rtt): v = E * w;  E = rtt                 if rtt >= v   (peak: jump up at once)
-//                             E = v * w + rtt * (1 - w)  if rtt < v (EWMA down towards rtt)
-// Unlike Finagle and tower, a read does not change the estimate (there, every load read is an
-// observation of 0, so the decay depends on how often the balancer looks); here the estimate is
-// a pure function of the observations and the time.
+//   observe(rtt): v = E * w;  E = rtt                    if rtt >= v   (peak: jump up at once)
+//                             E = E * w + rtt * (1 - w)  if rtt < v    (EWMA down towards rtt)
+// The EWMA step is Finagle's and tower's, the old estimate decayed once. Two differences, both
+// from reading the estimate as a pure function of the observations and the time:
+//  * A read does not change the estimate (in Finagle and tower every load read is an
+//    observation of 0, so the decay depends on how often the balancer looks).
+//  * A response is a peak if it is slower than the estimate as read now (v), where they compare
+//    with the undecayed E: theirs can move the estimate above both the current reading and the
+//    response (E = 100 ms read as 50 ms, then a 60 ms response: 80 ms); here it becomes 60 ms.
 // Edge input: a negative rtt counts as 0; `now` earlier than the last observation counts as equal
 // to it (time never runs backwards for the estimate); an estimate that decayed below 1e-300 ns
 // reads as 0, so an idle host costs nothing until its next response.
@@ -72,7 +76,7 @@ class PeakEwma {
     const TimePoint at = now > stamp_ ? now : stamp_;
     const double w = decay(at);
     const double decayed = estimate_ns_ * w;
-    estimate_ns_ = sample >= decayed ? sample : decayed * w + sample * (1.0 - w);
+    estimate_ns_ = sample >= decayed ? sample : decayed + sample * (1.0 - w);  // E w + rtt (1 - w)
     stamp_ = at;
   }
 

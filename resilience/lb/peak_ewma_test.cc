@@ -11,6 +11,7 @@ namespace sluice::resilience {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 PeakEwma::Settings settings(milliseconds initial, seconds decay = seconds(10)) {
@@ -44,14 +45,28 @@ TEST(PeakEwma, ASlowerResponseRaisesTheEstimateAtOnce) {
   EXPECT_DOUBLE_EQ(ewma.estimateNanos(clock.now()), 500e6);
 }
 
-// Verifies the EWMA step: v = E w, E' = v w + rtt (1 - w) with w = exp(-dt / tau).
+// Verifies Finagle's EWMA step: E' = E w + rtt (1 - w) with w = exp(-dt / tau), the old estimate
+// decayed once (it used to be decayed twice, (E w) w).
 TEST(PeakEwma, AFasterResponseMovesTheEstimateByTheTimeWeight) {
   ManualClock clock;
   PeakEwma ewma(settings(milliseconds(100)), clock.now());
   clock.advance(seconds(1));
   ewma.observe(milliseconds(20), clock.now());
   const double w = std::exp(-0.1);
-  EXPECT_NEAR(ewma.estimateNanos(clock.now()), 100e6 * w * w + 20e6 * (1 - w), 1e-3);
+  EXPECT_NEAR(ewma.estimateNanos(clock.now()), 100e6 * w + 20e6 * (1 - w), 1e-3);
+}
+
+// Where Finagle and tower compare a response with the undecayed estimate, this compares it with
+// the estimate as read now: a response slower than what the balancer currently sees is a peak.
+// (Finagle's E = 100 ms decayed to 50 ms, then a 60 ms response, gives 80 ms: more than both the
+// reading and the response.)
+TEST(PeakEwma, AResponseSlowerThanTheCurrentReadingIsAPeak) {
+  ManualClock clock;
+  PeakEwma ewma(settings(milliseconds(100)), clock.now());
+  clock.advance(nanoseconds(static_cast<std::int64_t>(10e9 * std::log(2.0))));  // w = 1/2
+  ASSERT_NEAR(ewma.estimateNanos(clock.now()), 50e6, 1.0);
+  ewma.observe(milliseconds(60), clock.now());
+  EXPECT_DOUBLE_EQ(ewma.estimateNanos(clock.now()), 60e6);
 }
 
 TEST(PeakEwma, SameInstantFasterResponseDoesNotMoveIt) {
