@@ -105,6 +105,15 @@ Units chooseUnits(double rate, std::uint64_t burst, double debt_tokens, bool fin
   const double ns_per_token = 1e9 / rate;
   u.shift = std::clamp(static_cast<std::int32_t>(std::ilogb(target / ns_per_token)), kMinShift,
                        kMaxShift);
+  // Slow rates would get units coarser than a ns. Keep whole ns while burst (and any existing
+  // debt) still fit, so that time is never rounded: a unit coarser than a ns forces a choice
+  // between admitting up to one unit early and refusing the last token of a full burst taken
+  // between two units (this class refuses it; see "Precision").
+  const double ns_units = std::ceil(ns_per_token);
+  if (u.shift < 0 && ns_units * std::max(1.0, static_cast<double>(burst)) < kMaxBurstUnits &&
+      ns_units * std::max(1.0, debt_tokens) < kMaxDebtForUnits) {
+    u.shift = 0;
+  }
   // unit_per_token = ceil(1e9 * 2^shift / rate), checked with an exact residual: rounding the
   // token cost up (never down) is what makes the limiter conservative.
   const double scaled = std::ldexp(1e9, u.shift);

@@ -85,16 +85,21 @@
 //
 // Precision (how exactness degrades at absurd inputs): E is an integer count of units of 2^-s
 // ns relative to an origin, where s (-62..32) is chosen per (rate, burst) so that one token is
-// between 2^29 and 2^30 units (fewer when burst is huge: burst*T stays below 2^52 units). The
-// cost of a token is rounded UP to whole units, and time is rounded DOWN when checking whether
-// tokens suffice but UP when a full bucket's E is recorded, so rounding never admits early: a
-// token is admitted at its exact time or up to one unit later (relative error of the rate
-// <= 2^-29 normally; at 1e13/s about 2.4e-6; with burst 1e12 about 4.5e-4), and never more than
-// rate*T + burst over any interval T. Rates whose token interval 1e9/rate ns is exactly
-// representable in units (e.g. 1, 2, 4, 5, 10, 100, 1000, 1e6 per second) are exact.
+// between 2^29 and 2^30 units (fewer when burst is huge: burst*T stays below 2^52 units), but
+// never coarser than a ns while burst*T (and any debt) fits in 2^52 ns: slow rates then keep
+// exact ns time and a token costs ceil(T) ns. The cost of a token is rounded UP to whole units,
+// so the limiter is conservative: it never admits more than rate*T + burst over any interval T,
+// and may admit a token up to one unit late (relative error of the rate <= 2^-29 normally; at
+// 1e13/s about 2.4e-6; with burst 1e12 about 4.5e-4). Only when units must be coarser than a ns
+// (burst*T beyond 2^52 ns: ~52 days' worth of tokens, e.g. rate 1e-6/s with burst 5) is time
+// rounded too: down when checking that tokens suffice, up when a full bucket's E is recorded,
+// so it never admits early, and the last token of a full burst taken between two units waits
+// for the next one. Rates whose token interval 1e9/rate ns is exactly representable in units
+// (e.g. 1, 2, 4, 5, 10, 100, 1000, 1e6 per second) are exact.
 //
 // Limits: finite rates in [kMinRate, kMaxRate]; burst <= kMaxBurst; reservations may queue at
-// most 2^54 units of debt (at least 2^24 tokens, or 4*burst when burst is larger); a reservation
+// most 2^54 units of debt (at least 2^24 tokens, or 4*burst when burst is larger, or ~208 days
+// of waiting when slow rates keep whole ns); a reservation
 // beyond that is reported as impossible. Durations saturate at Duration::max() and TimePoints at
 // TimePoint::max(). A `now` more than 2^53 units (the rebase distance above) before the origin,
 // i.e. before the last reconfiguration or rebase, is denied (only time running backwards that

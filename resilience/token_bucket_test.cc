@@ -428,9 +428,8 @@ TEST(TokenBucket, TinyRateSpendsBurstThenWaitsCenturies) {
   EXPECT_NEAR(b.tokens(kT0 + hours(24)), 24 * 3600 * 1e-10, 1e-8);
 }
 
-// At 1e-3 tokens/s one unit of the fixed point is 1024 ns. A full bucket's E is recorded with
-// `now` rounded up, so rounding never admits a token before exact arithmetic does (it used to
-// admit up to one unit early when the bucket was last full between two units).
+// Slow rates keep whole-ns time (1e-3/s with burst 1: 1e12 ns per token), so the next token
+// comes exactly T after the last full-bucket take, whatever the instant.
 TEST(TokenBucket, SlowRatesNeverAdmitEarly) {
   for (const std::int64_t offset : {1, 511, 1023, 1025, 2047}) {
     TokenBucket b({.rate_per_second = 1e-3, .burst = 1}, kT0);
@@ -438,8 +437,40 @@ TEST(TokenBucket, SlowRatesNeverAdmitEarly) {
     ASSERT_TRUE(b.tryAcquire(1, first));
     const TimePoint exact = first + seconds(1000);  // the next token, in exact arithmetic
     EXPECT_FALSE(b.tryAcquire(1, exact - nanoseconds(1))) << offset;
-    EXPECT_TRUE(b.tryAcquire(1, exact + nanoseconds(1024))) << offset;  // at most a unit late
+    EXPECT_TRUE(b.tryAcquire(1, exact)) << offset;
   }
+}
+
+// Where units must be coarser than a ns (1e-6/s with burst 5: 5e15 ns of burst, units of 2^20
+// ns), a full bucket's E is recorded with `now` rounded up: no token ever comes early (it did, by
+// up to a unit), and the price is the last token of a burst taken between two units, which waits
+// for the next unit.
+TEST(TokenBucket, CoarseUnitsNeverAdmitEarlyEither) {
+  TokenBucket b({.rate_per_second = 1e-6, .burst = 5}, kT0);
+  const TimePoint first = kT0 + nanoseconds(1023);  // between two units
+  int admitted = 0;
+  while (b.tryAcquire(1, first)) {
+    ++admitted;
+  }
+  EXPECT_EQ(admitted, 4);
+  EXPECT_TRUE(b.tryAcquire(1, kT0 + nanoseconds(1 << 20)));  // the next unit
+  const TimePoint exact = first + seconds(1'000'000);        // the next token, exactly
+  EXPECT_FALSE(b.tryAcquire(1, exact - nanoseconds(1)));
+  // Late by at most a unit for the rounded time and a unit for the token's cost, rounded up.
+  EXPECT_TRUE(b.tryAcquire(1, exact + nanoseconds(2 << 20)));
+}
+
+// 1000 per hour: a token is 3.6e9 ns, and time is still kept in whole ns, so a full bucket
+// gives its whole burst at any instant (with units coarser than a ns the last token would have
+// to wait for the next unit, see "Precision").
+TEST(TokenBucket, AFullBurstIsThereAtOnceAtSlowRates) {
+  TokenBucket b({.rate_per_second = 1000.0 / 3600, .burst = 1000}, kT0);
+  const TimePoint now = kT0 + nanoseconds(123);
+  int admitted = 0;
+  while (b.tryAcquire(1, now)) {
+    ++admitted;
+  }
+  EXPECT_EQ(admitted, 1000);
 }
 
 TEST(TokenBucket, SlowRateWaitsAreExactEnough) {
