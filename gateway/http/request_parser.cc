@@ -258,7 +258,8 @@ void RequestParser::on_field_impl(Field id, boost::beast::string_view name_sv,
 }
 
 void RequestParser::on_header_impl(error_code& ec) {
-  if (head_.version >= 11 && host_count_ == 0 && !absolute_form_) {
+  // Absolute-form or not: RFC 9112 3.2 requires a 400 for any HTTP/1.1 request without Host.
+  if (head_.version >= 11 && host_count_ == 0) {
     reject(RequestError::MissingHost, ec);
     return;
   }

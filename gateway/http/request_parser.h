@@ -19,8 +19,9 @@
 //
 // Absolute-form ("GET http://h:8080/p?q HTTP/1.1", http or https only, no userinfo) is reduced
 // to origin-form ("/p?q"), and its authority replaces the Host header (RFC 9112 3.2.2): `host`
-// and the Host field's value are both the authority, whatever the client sent as Host, and a
-// request without Host is accepted. "http://h?q" (a query without a path) is refused.
+// and the Host field's value are both the authority, whatever the client sent as Host. An
+// HTTP/1.1 request still needs a Host field (RFC 9112 3.2: 400 without one, as for any other);
+// HTTP/1.0 may omit it. "http://h?q" (a query without a path) is refused.
 #pragma once
 
 #include <cstddef>
@@ -81,7 +82,7 @@ class RequestParser final : public StrictParser<true> {
   RequestLimits limits_;
   RequestError error_ = RequestError::None;
   int host_count_ = 0;
-  bool absolute_form_ = false;  // the target's authority is the host (Host may be absent)
+  bool absolute_form_ = false;  // the target's authority is the host
   bool line_checked_ = false;   // the request line was complete and its shape checked
 };
 

@@ -117,8 +117,11 @@ TEST_F(RequestParserTest, AbsoluteFormAuthorityReplacesTheHostFieldItself) {
   EXPECT_EQ(host->value, "a.example:81");
 }
 
-TEST_F(RequestParserTest, AbsoluteFormNeedsNoHostField) {
-  ASSERT_EQ(error("GET https://a.example/x?y HTTP/1.1\r\n\r\n"), RequestError::None);
+// RFC 9112 3.2: an HTTP/1.1 request without Host is a 400, absolute-form or not; HTTP/1.0 may
+// omit it, and the authority is the host.
+TEST_F(RequestParserTest, AbsoluteFormNeedsAHostFieldOnlyInHttp11) {
+  EXPECT_EQ(error("GET https://a.example/x?y HTTP/1.1\r\n\r\n"), RequestError::MissingHost);
+  ASSERT_EQ(error("GET https://a.example/x?y HTTP/1.0\r\n\r\n"), RequestError::None);
   EXPECT_EQ(head_.host, "a.example");
   EXPECT_EQ(head_.target, "/x?y");
   EXPECT_EQ(head_.find(Field::host), nullptr);

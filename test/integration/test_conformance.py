@@ -163,10 +163,19 @@ def test_absolute_form_authority_routes_and_is_forwarded_as_host(by_host):
     assert a.all_received() and b"elsewhere" not in a.all_received()
 
 
-def test_absolute_form_without_host_header(by_host):
+def test_absolute_form_without_host_header_is_400_in_http11(by_host):
     a, other, port = by_host
     c = Client(port)
-    c.send(b"GET http://A.Example/nohost HTTP/1.1\r\n\r\n")
+    c.send(b"GET http://A.Example/nohost11 HTTP/1.1\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 400  # RFC 9112 3.2: a MUST, absolute-form or not
+    assert b"/nohost11" not in a.all_received() + other.all_received()
+
+
+def test_absolute_form_without_host_header_in_http10(by_host):
+    a, other, port = by_host
+    c = Client(port)
+    c.send(b"GET http://A.Example/nohost HTTP/1.0\r\n\r\n")
     r = c.read_response()
     assert r.status == 200
     req = seen(r)
