@@ -19,7 +19,6 @@
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
-#include "resilience/backoff.h"
 
 namespace sluice::gateway::proxy {
 
@@ -36,8 +35,6 @@ constexpr std::size_t kMaxBuffer = 64 * kKiB;        // bound on a body buffer (
 constexpr std::size_t kMaxResponseHead = 64 * kKiB;  // upstream response head limit
 constexpr std::size_t kMaxResponseFields = 256;
 constexpr int kMaxStaleReplays = 2;
-// Least deadline left worth starting a try with (or, after a retry's pause, continuing with).
-constexpr auto kMinTry = std::chrono::milliseconds(1);
 
 // Starts copying `h` for a breaker's cached fallback if it may be served to anyone later: a
 // complete 200 of bounded size that is not personal (Set-Cookie, Cache-Control private or
@@ -86,28 +83,6 @@ bool startCapture(ResponseCapture& capture, const http::ResponseHead& h) {
   return true;
 }
 
-bool isTimeout(stats::UpstreamError e) {
-  return e == stats::UpstreamError::Timeout || e == stats::UpstreamError::ConnectTimeout ||
-         e == stats::UpstreamError::PoolTimeout;
-}
-
-// Retry-After as a pause: delay-seconds; an HTTP-date (or garbage) is a pause we will not
-// honour, so it reads as "longer than any backoff".
-std::optional<Clock::duration> retryAfterOf(const http::ResponseHead& h) {
-  for (const auto& f : h.fields) {
-    if (f.id != http::Field::retry_after) continue;
-    const std::string_view v = f.value;
-    if (v.empty() || v.size() > 9) return Clock::duration::max();
-    std::int64_t seconds = 0;
-    for (char c : v) {
-      if (c < '0' || c > '9') return Clock::duration::max();
-      seconds = seconds * 10 + (c - '0');
-    }
-    return std::chrono::seconds(seconds);
-  }
-  return std::nullopt;
-}
-
 // The load a host reports in `header` (lower-case name): a plain decimal such as 0.73. Anything
 // else (absent, malformed, negative) is no report: 0.
 double reportedUtilization(const http::ResponseHead& head, std::string_view header) {
@@ -132,58 +107,7 @@ net::TransferPace::Limits sendPace(const config::SlowClient& s) {
   return {s.send_total, s.send_min_rate, s.window, s.grace};
 }
 
-bool isIdempotent(http::Verb v) {
-  switch (v) {
-    case http::Verb::get:
-    case http::Verb::head:
-    case http::Verb::options:
-    case http::Verb::trace:
-    case http::Verb::put:
-    case http::Verb::delete_:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
-
-http::LocalReply upstreamErrorReply(stats::UpstreamError e) {
-  using E = stats::UpstreamError;
-  switch (e) {
-    case E::ConnectFailure:
-      return http::LocalReply::text(502, "upstream connect failed");
-    case E::ConnectTimeout:
-      return http::LocalReply::text(504, "upstream connect timeout");
-    case E::PoolTimeout: {
-      auto r = http::LocalReply::text(503, "upstream connection pool exhausted");
-      r.fields.emplace_back("Retry-After", "1");
-      return r;
-    }
-    case E::Timeout:
-      return http::LocalReply::text(504, "upstream timeout");
-    case E::Reset:
-      return http::LocalReply::text(502, "upstream closed the connection");
-    case E::BadResponse:
-      return http::LocalReply::text(502, "invalid upstream response");
-    case E::Truncated:
-      return http::LocalReply::text(502, "upstream response truncated");
-    case E::NoHost:
-      return http::LocalReply::text(503, "no healthy upstream host");
-    case E::Deadline:
-      return http::LocalReply::text(504, "deadline exceeded");
-    case E::Overflow: {
-      auto r = http::LocalReply::text(503, "upstream cluster overloaded");
-      r.fields.emplace_back("Retry-After", "1");
-      return r;
-    }
-    case E::EmptySubset:
-      return http::LocalReply::text(503, "no upstream host in the route's subset");
-    case E::Count:
-      break;
-  }
-  return http::LocalReply::text(502, "upstream error");
-}
 
 ActionVars Forwarder::actionVars() const {
   return {ctx_.client_ip, ctx_.request_id, ctx_.route->name, cluster_.config().name, subset_key_};
@@ -322,41 +246,20 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (outcome != Outcome::RetryStatus && outcome != Outcome::StaleRetry) {
       // This try is over: it no longer counts as a retry in flight. (A status retry took the
       // next try's permit already; a stale replay is still the same try.)
-      retry_permit_.release();
-      retry_slot_.release();
+      retry_hold_.release();
     }
-    // A try cut short by the client's own deadline (not by the route's or the try's timeout,
-    // nor the pool's or connect's own limits) says nothing about the upstream: it is the
-    // client's budget that was too short.
-    if (outcome == Outcome::Failed && isTimeout(upstream_error_) && clientDeadline() &&
-        try_deadline == ctx_.deadline && ctx_.deadline - Clock::now() < kMinTry) {
-      upstream_error_ = stats::UpstreamError::Deadline;
+    // A timeout that the client's own deadline cut short is not the upstream's (try_outcome.h).
+    if (outcome == Outcome::Failed) {
+      upstream_error_ = chargedError(
+          upstream_error_,
+          {clientDeadline(), try_deadline == ctx_.deadline, ctx_.deadline - Clock::now()});
     }
 
-    // What this host did with this try: its status, 0 for a connection failure, reset or
-    // timeout, or nothing when the try ended for a local reason (the pool, the client, a stale
-    // pooled connection) that says nothing about the host. Fed to passive health and to the
-    // balancer.
+    // What this host did with this try, fed to passive health and to the balancer.
     const auto finished = Clock::now();
-    std::optional<int> verdict;
-    switch (outcome) {
-      case Outcome::Done:
-        verdict = truncated_ ? 0 : ctx_.status;
-        break;
-      case Outcome::RetryStatus:
-        verdict = retry_status_;
-        break;
-      case Outcome::Failed:
-        if (upstream_error_ != stats::UpstreamError::PoolTimeout &&
-            upstream_error_ != stats::UpstreamError::Overflow &&
-            causeOf(upstream_error_) != RetryCause::Never) {
-          verdict = 0;
-        }
-        break;
-      case Outcome::StaleRetry:
-      case Outcome::ClientFailed:
-        break;
-    }
+    const std::optional<int> verdict =
+        hostVerdict(outcome, outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status,
+                    truncated_, upstream_error_);
     // Latency is to the response head (a long body or a slow client is not the host's speed).
     const auto answered = head_at_ > now ? head_at_ : finished;
     cluster_.onResult(subset.get(), *host, occupant,
@@ -390,7 +293,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (outcome != Outcome::RetryStatus) {
       cluster_.stats().error(upstream_error_);
       ctx_.upstream_error = upstream_error_;
-      pause = retryPause(causeOf(upstream_error_), 0, std::nullopt);
+      pause = retryPause({causeOf(upstream_error_)});
       if (!pause) {
         result_.reply = upstreamErrorReply(upstream_error_);
         result_.upstream_failed = upstreamAtFault(upstream_error_);
@@ -412,75 +315,26 @@ ForwardResult Forwarder::fail(stats::UpstreamError e) {
   return std::move(result_);
 }
 
-bool Forwarder::upstreamAtFault(stats::UpstreamError e) { return stats::upstreamAsked(e); }
-
 bool Forwarder::clientDeadline() const noexcept {
   return ctx_.deadline < ctx_.start + ctx_.route->timeout;
 }
 
-Forwarder::RetryCause Forwarder::causeOf(stats::UpstreamError e) {
-  using E = stats::UpstreamError;
-  switch (e) {
-    case E::ConnectFailure:
-    case E::ConnectTimeout:
-    case E::PoolTimeout:
-      return RetryCause::ConnectFailure;
-    case E::Timeout:
-      return RetryCause::Timeout;
-    case E::Reset:
-    case E::BadResponse:
-      return RetryCause::Reset;
+std::optional<Clock::duration> Forwarder::retryPause(const FailedTry& failure) {
+  const auto now = Clock::now();
+  const RetryPlan plan =
+      planRetry(ctx_.route->retry, failure,
+                {attempt_, bodiless(), down_.head.method, ctx_.deadline}, now, uniformUnit());
+  if (!plan.retry()) return std::nullopt;
+  switch (takeRetry(
+      cluster_.bulkhead(), [&] { return cluster_.tryAcquireRetry(now); }, retry_hold_)) {
+    case RetryVerdict::Retry:
+      return plan.pause;
+    case RetryVerdict::BudgetSpent:
+      cluster_.stats().retries_denied.inc();
+      return std::nullopt;
     default:
-      return RetryCause::Never;
-  }
-}
-
-std::optional<Clock::duration> Forwarder::retryPause(RetryCause cause, int status,
-                                                     std::optional<Clock::duration> retry_after) {
-  const config::RetryPolicy& p = ctx_.route->retry;
-  if (attempt_ >= p.attempts) return std::nullopt;
-  // Anything but a connect failure reached the upstream, which may have acted on it: only a
-  // request that can be sent again, and is safe to repeat, goes out twice.
-  const bool resendable = bodiless() && (p.any_method || isIdempotent(down_.head.method));
-  switch (cause) {
-    case RetryCause::ConnectFailure:
-      if (!p.on.connect_failure) return std::nullopt;
-      break;
-    case RetryCause::Reset:
-      if (!p.on.reset || !resendable) return std::nullopt;
-      break;
-    case RetryCause::Timeout:
-      if (!p.on.timeout || !resendable) return std::nullopt;
-      break;
-    case RetryCause::Status:
-      if (!resendable || !std::binary_search(p.on.statuses.begin(), p.on.statuses.end(), status)) {
-        return std::nullopt;
-      }
-      break;
-    case RetryCause::Never:
       return std::nullopt;
   }
-  const resilience::Backoff::Settings backoff{p.backoff_base, p.backoff_max, 2.0,
-                                              resilience::Jitter::Full};
-  Clock::duration pause = resilience::Backoff::delay(backoff, attempt_ - 1, {}, uniformUnit());
-  if (retry_after) {
-    // The upstream asked for a pause: honour it, or do not retry if it is longer than we hold a
-    // client for (the client gets the upstream's answer, Retry-After included).
-    if (*retry_after > p.backoff_max) return std::nullopt;
-    pause = std::max(pause, *retry_after);
-  }
-  const auto now = Clock::now();
-  if (ctx_.deadline - now < pause + kMinTry) return std::nullopt;
-  auto slot = upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Retries);
-  if (!slot) return std::nullopt;
-  auto permit = cluster_.tryAcquireRetry(now);
-  if (!permit) {
-    cluster_.stats().retries_denied.inc();
-    return std::nullopt;
-  }
-  retry_permit_ = std::move(permit);
-  retry_slot_ = std::move(*slot);
-  return pause;
 }
 
 template <typename Buffers>
@@ -797,16 +651,11 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
           kMaxResponseHead + kRelayReadChunk,
           received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
-      if (rr.status == net::IoStatus::Timeout) {
-        upstream_error_ = stats::UpstreamError::Timeout;
-        co_return Outcome::Failed;
-      }
       if (rr.status != net::IoStatus::Ok) {
-        if (!received_any && lease.reused() && replayable() && !sent.upstream_failed) {
-          co_return Outcome::StaleRetry;
-        }
-        upstream_error_ = stats::UpstreamError::Reset;
-        co_return Outcome::Failed;
+        const TryEnd end = headReadFailed({rr.status == net::IoStatus::Timeout, received_any,
+                                           lease.reused(), replayable(), sent.upstream_failed});
+        upstream_error_ = end.error;
+        co_return end.outcome;
       }
       received_any = true;
     }
@@ -837,11 +686,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
 
   // A status worth another try is dropped here, before any of it reaches the client (the
   // connection goes with it: its body is unread).
-  if (rhead.status >= 400 && !ctx_.route->retry.on.statuses.empty() && !*down_.response_started) {
-    const auto retry_after = rhead.status == 429 || rhead.status == 503
-                                 ? retryAfterOf(rhead)
-                                 : std::optional<Clock::duration>();
-    if (auto pause = retryPause(RetryCause::Status, rhead.status, retry_after)) {
+  if (statusMayRetry(rhead.status, ctx_.route->retry, *down_.response_started)) {
+    if (auto pause = retryPause(failedStatus(rhead))) {
       retry_pause_ = *pause;
       retry_status_ = rhead.status;
       co_return Outcome::RetryStatus;

@@ -40,10 +40,11 @@
 #include "gateway/net/transfer_pace.h"
 #include "gateway/proxy/mirror.h"
 #include "gateway/proxy/request_context.h"
+#include "gateway/proxy/retry_decision.h"
 #include "gateway/proxy/route_actions.h"
+#include "gateway/proxy/try_outcome.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/cluster.h"
-#include "resilience/retry_budget.h"
 
 namespace sluice::gateway::proxy {
 
@@ -96,19 +97,14 @@ class Forwarder {
 
  private:
   using Clock = std::chrono::steady_clock;
-  enum class Outcome : std::uint8_t {
-    Done,          // the response was relayed (possibly cut short: see result_)
-    StaleRetry,    // a reused connection was dead before answering; try a fresh one
-    RetryStatus,   // a status the route retries; nothing reached the client (retry_pause_)
-    Failed,        // an upstream error before the response started (upstream_error_)
-    ClientFailed,  // the client broke the request body or went away
-  };
+  // RetryStatus leaves its pause in retry_pause_, Failed its error in upstream_error_; a Done
+  // response may have been cut short (truncated_, result_).
+  using Outcome = TryOutcome;
   struct SendResult {
     bool upstream_failed = false;  // the upstream stopped accepting bytes
     bool client_failed = false;
   };
 
-  enum class RetryCause : std::uint8_t { ConnectFailure, Reset, Timeout, Status, Never };
   enum class Relayed : std::uint8_t { Complete, Incomplete, FailedBeforeStart };
 
   boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease, Clock::time_point head_deadline);
@@ -139,14 +135,12 @@ class Forwarder {
   [[nodiscard]] std::optional<std::string_view> subsetHeader(const http::RequestHead& head) const;
   [[nodiscard]] bool bodiless() const noexcept;
   [[nodiscard]] bool replayable() const noexcept;  // bodiless and idempotent
-  // The pause before the next try when this failure may be retried (a retry condition of the
-  // route, tries left, a request that can be sent again, time left, the retry budget's
-  // permission, which it takes); nullopt when it may not.
-  [[nodiscard]] std::optional<Clock::duration> retryPause(
-      RetryCause cause, int status, std::optional<Clock::duration> retry_after);
-  [[nodiscard]] static RetryCause causeOf(stats::UpstreamError e);
+  // The pause before the next try when this failure may be retried (retry_decision.h: tries
+  // left, a retry condition of the route, a request that can be sent again, time left, the
+  // bulkhead's and the retry budget's permission, which it takes into retry_hold_); nullopt when
+  // it may not.
+  [[nodiscard]] std::optional<Clock::duration> retryPause(const FailedTry& failure);
   ForwardResult fail(stats::UpstreamError e);
-  [[nodiscard]] static bool upstreamAtFault(stats::UpstreamError e);
   // The request's deadline is the client's (earlier than the route timeout).
   [[nodiscard]] bool clientDeadline() const noexcept;
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
@@ -169,11 +163,7 @@ class Forwarder {
   bool truncated_ = false;       // the last try's response was cut short
   net::TransferPace body_pace_;  // the request body's reads (config::SlowClient body_*)
   net::TransferPace send_pace_;  // the response's writes (send_*)
-  resilience::RetryBudget::Permit retry_permit_;  // held while a retry is in flight
-  upstream::Bulkhead::Slot retry_slot_;           // likewise
+  RetryHold retry_hold_;         // held while a retry is in flight
 };
-
-// The reply sluice sends for an upstream failure.
-[[nodiscard]] http::LocalReply upstreamErrorReply(stats::UpstreamError e);
 
 }  // namespace sluice::gateway::proxy
