@@ -17,6 +17,8 @@
 #include "gateway/net/socket_deadline.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
+#include "gateway/proxy/mirror_result.h"
+#include "gateway/proxy/retry_decision.h"
 #include "gateway/server/worker.h"
 #include "gateway/stats/shards.h"
 #include "gateway/upstream/cluster.h"
@@ -77,18 +79,6 @@ struct MirrorJob {
 };
 
 namespace {
-
-bool mirrorIdempotent(http::Verb v) {
-  return v == http::Verb::get || v == http::Verb::head || v == http::Verb::options ||
-         v == http::Verb::trace || v == http::Verb::put || v == http::Verb::delete_;
-}
-
-MirrorResult mirrorStatusResult(int status) {
-  if (status < 300) return MirrorResult::Status2xx;
-  if (status < 400) return MirrorResult::Status3xx;
-  if (status < 500) return MirrorResult::Status4xx;
-  return MirrorResult::Status5xx;
-}
 
 // Reads and drops the response body: nullopt when it ended cleanly, else what went wrong.
 asio::awaitable<std::optional<stats::UpstreamError>> dropMirrorBody(MirrorJob& j,
@@ -203,22 +193,6 @@ asio::awaitable<MirrorExchanged> mirrorExchange(MirrorJob& j, std::size_t host,
   co_return x;
 }
 
-MirrorResult mirrorResultOf(const MirrorExchanged& x, Clock::time_point until) {
-  if (!x.error) return mirrorStatusResult(x.status);
-  switch (*x.error) {
-    case stats::UpstreamError::Timeout:
-    case stats::UpstreamError::ConnectTimeout:
-      return MirrorResult::Timeout;
-    case stats::UpstreamError::PoolTimeout:
-      // The wait for a connection ended with the mirror's own timeout, or the pool's max_wait.
-      return Clock::now() >= until ? MirrorResult::Timeout : MirrorResult::Overflow;
-    case stats::UpstreamError::Overflow:
-      return MirrorResult::Overflow;
-    default:
-      return MirrorResult::Failed;
-  }
-}
-
 asio::awaitable<void> sendMirror(MirrorJob& j) {
   const auto start = Clock::now();
   const auto until = start + j.config.timeout;
@@ -239,14 +213,10 @@ asio::awaitable<void> sendMirror(MirrorJob& j) {
     j.in.consume(j.in.size());
     if (!x.stale || !j.replayable || replays == kMirrorStaleReplays) break;
   }
-  const MirrorResult result = mirrorResultOf(x, until);
+  const MirrorResult result = mirrorResultOf(x.error, x.status, Clock::now() >= until);
   if (x.error) j.cluster.stats().error(*x.error);
-  // What this says about the host, as the forwarder would judge it: nothing for a local reason
-  // (the pool, a stale connection); nothing either for the mirror's own timeout, which is
-  // usually shorter than its cluster's other routes allow and must not eject their hosts.
-  const bool local = x.error && (*x.error == stats::UpstreamError::PoolTimeout ||
-                                 *x.error == stats::UpstreamError::Overflow || x.stale);
-  const bool verdict = !local && result != MirrorResult::Timeout;
+  // What this says about the host (mirror_result.h).
+  const bool verdict = mirrorJudgesHost(x.error, x.stale, result);
   const auto finished = Clock::now();
   const auto answered = x.head_at > start ? x.head_at : finished;
   j.started.reset();
@@ -292,12 +262,8 @@ void MirrorCopy::begin(const http::RequestHead& head, std::string_view upstream_
   begun_ = true;
   const bool has_body = head.framing == http::Framing::Chunked ||
                         (head.framing == http::Framing::Length && head.content_length > 0);
-  MirrorResult refused = MirrorResult::Count;
-  if (head.framing == http::Framing::Length && head.content_length > j.config.max_body) {
-    refused = MirrorResult::BodyTooLarge;
-  } else if (j.stats.in_flight.value() >= j.config.max_in_flight) {
-    refused = MirrorResult::Overflow;
-  }
+  MirrorResult refused =
+      mirrorRefusal(head, j.config, j.stats.in_flight.value()).value_or(MirrorResult::Count);
   if (refused == MirrorResult::Count) {
     j.request_slot =
         upstream::Bulkhead::acquire(j.cluster.bulkhead(), upstream::Bulkhead::Limit::Requests);
@@ -312,7 +278,7 @@ void MirrorCopy::begin(const http::RequestHead& head, std::string_view upstream_
   j.running = true;
   j.stats.in_flight.inc();
   j.head_request = head.method == http::Verb::head;
-  j.replayable = !has_body && mirrorIdempotent(head.method);
+  j.replayable = !has_body && isIdempotent(head.method);
   if (j.cluster.config().lb.hashing()) {
     j.hash = requestHash(j.route.hash_key, head, client_ip).value_or(randomU64());
   }
