@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/config/loader.h"
+#include "gateway/server/registry_request.h"
 
 namespace sluice::gateway::server {
 
@@ -20,8 +21,6 @@ using upstream::HostSet;
 namespace {
 
 constexpr auto kRegistrySweepEvery = std::chrono::milliseconds(100);
-constexpr std::size_t kMaxMetadata = 32;
-constexpr std::size_t kMaxMetadataText = 256;
 
 admin::Response reply(int status, const json& body) {
   // Replace, not throw, on bytes that are not UTF-8 (they can come from the request's path).
@@ -31,17 +30,6 @@ admin::Response reply(int status, const json& body) {
 
 admin::Response error(int status, std::string message) {
   return reply(status, json{{"error", std::move(message)}});
-}
-
-std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> parts;
-  while (!path.empty()) {
-    const auto slash = path.find('/');
-    if (slash != 0) parts.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  return parts;
 }
 
 HostSet::Host hostAt(const config::Address& a, std::uint32_t weight) {
@@ -183,33 +171,32 @@ json DiscoveryService::listJson() const {
 }
 
 admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
-  const auto parts = split(req.path);  // "registry", cluster, address[, "heartbeat"]
-  if (parts.size() == 1) {
+  const auto path = parseRegistryPath(req.path);
+  if (!path) return error(404, "expected /registry/<cluster>/<ip:port>[/heartbeat]");
+  if (path->kind == RegistryPath::Kind::List) {
     if (req.method != "GET" && req.method != "HEAD") return error(405, "use GET on /registry");
     return reply(200, listJson());
   }
-  if (parts.size() < 3 || parts.size() > 4 || (parts.size() == 4 && parts[3] != "heartbeat")) {
-    return error(404, "expected /registry/<cluster>/<ip:port>[/heartbeat]");
-  }
-  const auto c = clusterNamed(parts[1]);
-  if (!c) return error(404, "no cluster named '" + std::string(parts[1]) + "'");
+  const std::string cluster(path->cluster);
+  const auto c = clusterNamed(cluster);
+  if (!c) return error(404, "no cluster named '" + cluster + "'");
   const auto& d = clusters_[*c].config->discovery;
   if (!d || !d->registry) {
-    return error(404, "cluster '" + std::string(parts[1]) +
-                          "' takes no registrations (discovery.registry is off)");
+    return error(404,
+                 "cluster '" + cluster + "' takes no registrations (discovery.registry is off)");
   }
   std::string why;
-  const auto address = config::parseAddress(parts[2], &why);
-  if (!address) return error(400, "bad address '" + std::string(parts[2]) + "': " + why);
+  const auto address = config::parseAddress(path->address, &why);
+  if (!address) return error(400, "bad address '" + std::string(path->address) + "': " + why);
   auto& set = *clusters_[*c].hosts;
   const auto now = Clock::now();
   const std::string text = address->text();
 
-  if (parts.size() == 4) {
+  if (path->kind == RegistryPath::Kind::Heartbeat) {
     if (req.method != "POST") return error(405, "use POST for a heartbeat");
     const auto slot = set.find(text);
     if (!slot || set.slots()[*slot].source != HostSet::Source::Registry) {
-      return error(404, text + " is not registered in '" + std::string(parts[1]) +
+      return error(404, text + " is not registered in '" + cluster +
                             "' (expired or never registered): register it again");
     }
     HostSet::Host renewed = set.slots()[*slot];
@@ -218,62 +205,32 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
   }
   if (req.method == "DELETE") {
     if (!set.remove(text, HostSet::Source::Registry, now)) {
-      return error(404, text + " is not registered in '" + std::string(parts[1]) + "'");
+      return error(404, text + " is not registered in '" + cluster + "'");
     }
-    spdlog::info("registry: {} {} deregistered: draining", parts[1], text);
+    spdlog::info("registry: {} {} deregistered: draining", cluster, text);
     publish_(*c);
     return reply(200, json{{"address", text}, {"status", "removed"}});
   }
   if (req.method != "PUT") return error(405, "use PUT to register, DELETE to leave");
 
-  HostSet::Host host = hostAt(*address, 1);
+  Registration asked{.weight = 1, .ttl = d->default_ttl, .metadata = {}};
+  if (auto bad = parseRegistration(req.body, d->max_ttl, asked)) return error(400, std::move(*bad));
+  HostSet::Host host = hostAt(*address, asked.weight);
   host.source = HostSet::Source::Registry;
-  host.ttl = d->default_ttl;
-  if (!req.body.empty()) {
-    const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (!body.is_object()) return error(400, "the body must be a JSON object");
-    for (const auto& [key, value] : body.items()) {
-      if (key == "weight") {
-        if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
-            value.get<std::uint64_t>() > 1'000'000) {
-          return error(400, "weight must be an integer from 1 to 1000000");
-        }
-        host.weight = value.get<std::uint32_t>();
-      } else if (key == "ttl_ms") {
-        if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1000 ||
-            value.get<std::uint64_t>() > static_cast<std::uint64_t>(d->max_ttl.count())) {
-          return error(400, "ttl_ms must be an integer from 1000 to " +
-                                std::to_string(d->max_ttl.count()) + " (discovery.max_ttl)");
-        }
-        host.ttl = std::chrono::milliseconds(value.get<std::uint64_t>());
-      } else if (key == "metadata") {
-        if (!value.is_object() || value.size() > kMaxMetadata) {
-          return error(400, "metadata must be an object of at most 32 string values");
-        }
-        for (const auto& [k, v] : value.items()) {
-          if (!v.is_string() || k.size() > kMaxMetadataText ||
-              v.get<std::string>().size() > kMaxMetadataText) {
-            return error(400, "metadata values must be strings (keys and values up to 256 bytes)");
-          }
-          host.metadata[k] = v.get<std::string>();
-        }
-      } else {
-        return error(400, "unknown field '" + key + "' (known: weight, ttl_ms, metadata)");
-      }
-    }
-  }
+  host.ttl = asked.ttl;
+  host.metadata = std::move(asked.metadata);
   const auto ttl = host.ttl;
   const auto weight = host.weight;
   const auto before = set.version();
   switch (set.upsert(std::move(host), now)) {
     case HostSet::Upsert::Conflict:
-      return error(409, text + " is in '" + std::string(parts[1]) +
-                            "' already, from its config or its endpoints file");
+      return error(
+          409, text + " is in '" + cluster + "' already, from its config or its endpoints file");
     case HostSet::Upsert::Full:
-      return error(503, "cluster '" + std::string(parts[1]) + "' is full (discovery.max_hosts " +
+      return error(503, "cluster '" + cluster + "' is full (discovery.max_hosts " +
                             std::to_string(d->max_hosts) + ")");
     case HostSet::Upsert::Added:
-      spdlog::info("registry: {} {} registered (weight {}, TTL {} ms)", parts[1], text, weight,
+      spdlog::info("registry: {} {} registered (weight {}, TTL {} ms)", cluster, text, weight,
                    ttl.count());
       publish_(*c);
       return reply(
