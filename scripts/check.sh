@@ -4,7 +4,9 @@
 #   1. formatting of every C++ file (clang-format, config in .clang-format);
 #   2. release build: unit tests (GoogleTest) and black-box integration tests (pytest);
 #   3. ASan+UBSan build: the same unit and integration tests;
-#   4. TSan build: the unit tests, including every multi-threaded stress test.
+#   4. TSan build: the unit tests, including every multi-threaded stress test;
+#   5. fuzz: the libFuzzer harnesses of fuzz/ (clang, ASan+UBSan), a short run each
+#      (scripts/fuzz.sh; SLUICE_FUZZ_SECONDS, default 10).
 # The release build compiles every file alone (include hygiene); the sanitizer builds compile
 # the same sources in unity batches with -g1 (CMakePresets.json), for time.
 # Each stage prints its duration. Set SLUICE_CHECK_STAGES="release asan" to run a subset.
@@ -12,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-stages=${SLUICE_CHECK_STAGES:-"format release asan tsan"}
+stages=${SLUICE_CHECK_STAGES:-"format release asan tsan fuzz"}
 jobs=$(nproc)
 stage() { printf '\n==== %s ====\n' "$*"; }
 timed() { local t0=$SECONDS; "$@"; echo "(${1##*/} ${2:-}: $((SECONDS - t0)) s)"; }
@@ -38,6 +40,9 @@ for s in $stages; do
       cmake --preset tsan >/dev/null
       timed cmake --build --preset tsan -j "$jobs" --target resilience_tests gateway_tests
       timed ctest --preset tsan -j "$jobs" -L unit ;;
+    fuzz)
+      stage "fuzz: libFuzzer harnesses (clang, ASan+UBSan), ${SLUICE_FUZZ_SECONDS:-10} s each"
+      timed scripts/fuzz.sh --time "${SLUICE_FUZZ_SECONDS:-10}" ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac
 done

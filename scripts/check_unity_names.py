@@ -88,7 +88,7 @@ def target_of(root, path):
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..")
     seen = collections.defaultdict(lambda: collections.defaultdict(set))  # target -> name -> {(file, text)}
-    for top in ("resilience", "gateway"):
+    for top in ("resilience", "gateway", "fuzz"):
         for dirpath, _, files in os.walk(os.path.join(root, top)):
             for name in files:
                 if not name.endswith(".cc"):

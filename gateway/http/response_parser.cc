@@ -26,7 +26,7 @@ ResponseParser::Result ResponseParser::parseHead(std::string_view data) {
 
 ResponseParser::Result ResponseParser::parseChunked(std::string_view data) {
   error_code ec;
-  const std::size_t n = feed(data, ec);
+  const std::size_t n = feedBody(data, ec);
   if (ec == bhttp::error::need_more) return {n, false, false};
   if (ec) return {n, false, true};
   return {n, is_done(), false};

@@ -15,6 +15,17 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+bool chunkLineStuck(std::string_view rest) noexcept {
+  if (rest.starts_with("\r\n")) rest.remove_prefix(2);
+  if (rest.find("\r\n") == std::string_view::npos) return false;
+  for (const char c : rest) {
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return false;
+    if (c != '0') return true;
+  }
+  return false;
+}
+
 template <bool IsRequest>
 std::size_t StrictParser<IsRequest>::findHeadEnd(std::string_view data) noexcept {
   // Every line feed is a candidate end; memchr jumps between them (a head has a few dozen at
