@@ -581,7 +581,7 @@ struct AccessLog {
 };
 
 struct Config {
-  std::uint32_t workers = 0;  // 0 = one per CPU
+  std::uint32_t workers = 0;  // 0 = auto: the CPUs the process may use (server/cpu_limit.h)
   Millis drain_timeout{30'000};
   // On SIGTERM/SIGINT, /ready answers 503 at once but listeners keep accepting and serving for
   // this long before the drain starts, so that load balancers watching /ready move away before

@@ -23,6 +23,7 @@
 #include "gateway/log/access_log.h"
 #include "gateway/server/admin_views.h"
 #include "gateway/server/config_watcher.h"
+#include "gateway/server/cpu_limit.h"
 #include "gateway/server/discovery.h"
 #include "gateway/server/listen_socket.h"
 #include "gateway/server/snapshot.h"
@@ -38,7 +39,12 @@ namespace {
 
 std::size_t workerCountFor(const config::Config& c, int override_workers) {
   if (override_workers > 0) return static_cast<std::size_t>(override_workers);
-  return c.workers != 0 ? c.workers : std::max(1U, std::thread::hardware_concurrency());
+  if (c.workers != 0) return c.workers;
+  const CpuLimit cpus = detectCpuLimit();
+  spdlog::info("workers: auto = {} ({} CPUs in the affinity mask, {})", cpus.workers, cpus.affinity,
+               cpus.quota ? fmt::format("a cgroup quota of {:.2f} CPUs", *cpus.quota)
+                          : std::string("no cgroup CPU quota"));
+  return cpus.workers;
 }
 
 bool sameListener(const config::Listener& a, const config::Listener& b) {
@@ -135,6 +141,7 @@ void Server::registerAdmin() {
     shards.reserve(workers_.size());
     for (const auto& w : workers_) shards.push_back(&w->stats());
     stats::ProcessFacts facts;
+    facts.process = stats::readProcessMetrics();
     facts.workers = workers_.size();
     facts.draining = draining_.load();
     facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;

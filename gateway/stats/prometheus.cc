@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <string_view>
 
@@ -137,6 +138,23 @@ std::string renderPrometheus(const MetricsLayout& layout,
   out.reserve(8192);
   Writer w(out);
 
+  if (const auto& p = facts.process) {
+    w.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
+    w.sample("process_cpu_seconds_total", {}, p->cpu_seconds);
+    w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    w.sample("process_resident_memory_bytes", {}, p->resident_bytes);
+    w.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    w.sample("process_virtual_memory_bytes", {}, p->virtual_bytes);
+    w.family("process_open_fds", "gauge", "Open file descriptors.");
+    w.sample("process_open_fds", {}, p->open_fds);
+    w.family("process_max_fds", "gauge",
+             "The limit on open file descriptors (soft RLIMIT_NOFILE).");
+    w.sample("process_max_fds", {}, p->max_fds);
+    w.family("process_start_time_seconds", "gauge",
+             "Start time of the process since the Unix epoch, in seconds.");
+    // Whole seconds: the sample format keeps 9 significant digits, a tenth of this number's.
+    w.sample("process_start_time_seconds", {}, std::llround(p->start_time_seconds));
+  }
   w.family("sluice_build_info", "gauge", "Build information.");
   w.sample("sluice_build_info", {{"version", SLUICE_VERSION}}, 1);
   w.family("sluice_workers", "gauge", "Worker threads serving traffic.");

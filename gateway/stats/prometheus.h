@@ -2,11 +2,13 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "gateway/stats/process_metrics.h"
 #include "gateway/stats/shards.h"
 #include "gateway/stats/worker_stats.h"
 
@@ -106,6 +108,7 @@ struct ReloadFacts {
 };
 
 struct ProcessFacts {
+  std::optional<ProcessMetrics> process;  // process_* families; left out when unset
   std::size_t workers = 0;
   bool draining = false;
   ReloadFacts reloads;

@@ -1,12 +1,13 @@
 """The admin listener: metrics, health, config."""
 import json
+import os
 import re
 import time
 import urllib.request
 
 import pytest
 
-from conftest import basic_config, free_port
+from conftest import Gateway, basic_config, free_port
 from support.client import Client
 
 
@@ -89,10 +90,11 @@ def test_metrics_count_requests_by_route_cluster_and_class(admin_proxy):
     assert metric(text, "sluice_upstream_requests_total", cluster="app", host=up.address) == 5
     assert metric(text, "sluice_upstream_connections_idle", cluster="app", host=up.address) >= 1
     assert metric(text, "sluice_workers") == 2
-    # Every family is typed, names follow the conventions.
+    # Every family is typed, names follow the conventions: sluice's own, or the process_*
+    # families every Prometheus client exports.
     for family in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
         name, kind = family
-        assert name.startswith("sluice_")
+        assert name.startswith(("sluice_", "process_"))
         if kind == "counter":
             assert name.endswith("_total")
 
@@ -105,3 +107,38 @@ def test_upstream_errors_are_counted(gateway_factory):
     assert wait_metric(admin, "sluice_requests_total", 1, route="all", cluster="app", code_class="5xx") == 1
     _, _, text = get(admin, "/metrics")
     assert metric(text, "sluice_upstream_errors_total", cluster="app", kind="connect_failure") == 1
+
+
+def test_process_metrics_describe_the_gateway_process(admin_proxy):
+    g, _, port, admin = admin_proxy
+    c = Client(port)
+    assert c.request("GET", "/").status == 200
+    _, _, text = get(admin, "/metrics")
+    rss = metric(text, "process_resident_memory_bytes")
+    assert rss is not None and 0.5 < rss / (g.rss_kb() * 1024) < 2
+    assert metric(text, "process_virtual_memory_bytes") >= rss
+    fds = len(os.listdir(f"/proc/{g.pid}/fd"))
+    assert abs(metric(text, "process_open_fds") - fds) <= 4  # connections come and go
+    with open(f"/proc/{g.pid}/limits") as f:
+        soft = next(int(line.split()[3]) for line in f if line.startswith("Max open files"))
+    assert metric(text, "process_max_fds") == soft
+    assert abs(metric(text, "process_start_time_seconds") - time.time()) < 60
+    assert metric(text, "process_cpu_seconds_total") >= 0
+    assert "# TYPE process_cpu_seconds_total counter" in text
+
+
+def test_workers_auto_counts_the_cpus_the_process_may_use(gateway_factory, sluice_bin, tmp_path):
+    # taskset pins sluice to one CPU before it starts: `workers: auto` must start one worker,
+    # not one per CPU of the machine.
+    wrapper = tmp_path / "pinned-sluice"
+    wrapper.write_text(f"#!/bin/sh\nexec taskset -c {min(os.sched_getaffinity(0))} {sluice_bin} \"$@\"\n")
+    wrapper.chmod(0o755)
+    for binary, want in ((sluice_bin, len(os.sched_getaffinity(0))), (str(wrapper), 1)):
+        port, admin = free_port(), free_port()
+        g = Gateway(binary, basic_config(port, ["127.0.0.1:9"], admin_port=admin, workers="auto"))
+        try:
+            assert metric(get(admin, "/metrics")[2], "sluice_workers") == want
+            assert any(f"workers: auto = {want} ({want} CPUs in the affinity mask" in line
+                       for line in g.stderr_lines)
+        finally:
+            g.stop()
