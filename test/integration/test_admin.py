@@ -2,12 +2,14 @@
 import json
 import os
 import re
+import shutil
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import Gateway, basic_config, free_port
+from conftest import Gateway, basic_config, free_port, running_demo
 from support.client import Client
 
 
@@ -142,3 +144,20 @@ def test_workers_auto_counts_the_cpus_the_process_may_use(gateway_factory, sluic
                        for line in g.stderr_lines)
         finally:
             g.stop()
+
+
+def test_promtool_accepts_the_metrics_of_the_demo(sluice_bin):
+    # The bundled demo turns on most features (rate limits, concurrency, breakers, canaries,
+    # splits, health checks): Prometheus's own linter must find nothing in what it exports.
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: scripts/setup.sh installs Debian's prometheus package"
+    with running_demo(sluice_bin) as (port, admin):
+        for path in ("/", "/limited", "/flaky", "/flaky", "/canary", "/rollout", "/nope"):
+            c = Client(port)
+            c.request("GET", path)
+            c.close()
+        _, _, text = get(admin, "/metrics")
+    assert "sluice_circuit_breaker_state" in text and "process_open_fds" in text
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
