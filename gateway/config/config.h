@@ -567,11 +567,13 @@ struct Admin {
   friend bool operator==(const Admin&, const Admin&) = default;
 };
 
-// Fields an access log line may contain, in the order of the default set.
-inline constexpr std::array<std::string_view, 15> kAccessLogFields = {
-    "time",     "request_id", "client",      "method",     "host",
-    "path",     "status",     "duration_ms", "route",      "cluster",
-    "upstream", "bytes_in",   "bytes_out",   "user_agent", "error"};
+// Fields an access log line may contain. The default set is all of them but `query`, in this
+// order: a query string may carry tokens and personal data, so logging it is a choice.
+inline constexpr std::array<std::string_view, 16> kAccessLogFields = {
+    "time",      "request_id",  "client", "method",  "host",     "path",
+    "status",    "duration_ms", "route",  "cluster", "upstream", "bytes_in",
+    "bytes_out", "user_agent",  "error",  "query"};
+inline constexpr std::string_view kAccessLogOptInField = "query";
 
 struct AccessLog {
   bool enabled = false;

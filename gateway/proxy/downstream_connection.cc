@@ -419,7 +419,12 @@ bool DownstreamConnection::prepare(Active& a) {
   ctx.reset();
   ctx.head = &head;
   ctx.start = Clock::now();
-  if (worker_.accessLog() != nullptr) ctx.wall_start = std::chrono::system_clock::now();
+  if (worker_.accessLog() != nullptr) {
+    ctx.wall_start = std::chrono::system_clock::now();
+    if (const auto q = head.target.find('?'); q != std::string_view::npos) {
+      ctx.query.assign(head.target.substr(q + 1));
+    }
+  }
   ctx.method.assign(head.method_text);
   ctx.host.assign(head.host);
   ctx.path.assign(head.path());

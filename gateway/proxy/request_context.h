@@ -54,6 +54,7 @@ struct RequestContext {
   std::string method;
   std::string host;
   std::string path;
+  std::string query;  // after the '?', without it; copied only when an access log is on
   std::string user_agent;
   std::string request_id;
   bool request_id_received = false;
@@ -101,6 +102,7 @@ struct RequestContext {
     method.clear();
     host.clear();
     path.clear();
+    query.clear();
     user_agent.clear();
     request_id.clear();
     request_id_received = false;
