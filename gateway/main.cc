@@ -1,12 +1,14 @@
 // sluice: a traffic-governance gateway. See README.md for the tour, docs/ for the reference.
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "gateway/cli/commands.h"
+#include "gateway/config/config.h"
+#include "gateway/log/diagnostic_log.h"
 
 namespace {
 
@@ -14,8 +16,9 @@ int runCli(int argc, char** argv) {
   namespace cli = sluice::gateway::cli;
   // Diagnostics go to stderr; stdout is for what a command produces (and the access log, when
   // configured to stdout).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  sluice::gateway::log::setUpDiagnosticLog();
+  const std::vector<std::string> levels(sluice::gateway::config::kLogLevels.begin(),
+                                        sluice::gateway::config::kLogLevels.end());
 
   CLI::App app{"sluice: an HTTP gateway that keeps services standing"};
   app.require_subcommand(1);
@@ -37,6 +40,9 @@ int runCli(int argc, char** argv) {
       "  SIGTERM, SIGINT  drain: /ready turns 503, drain_accept_grace, then in-flight requests\n"
       "                   finish (up to drain_timeout); a second one stops at once. Exit code\n"
       "                   1 if requests were cut.");
+  run->add_option("--log-level", run_opts.log_level,
+                  "Diagnostic log level (overrides the config's log.level, reloads included)")
+      ->check(CLI::IsMember(levels));
   run->add_flag("--watch", run_opts.watch,
                 "Reload the config when the file changes (in-place writes, renames and symlink "
                 "swaps, as Kubernetes ConfigMaps do)");
@@ -52,6 +58,8 @@ int runCli(int argc, char** argv) {
   demo->add_option("--admin", demo_opts.admin, "Admin address")->capture_default_str();
   demo->add_option("-w,--workers", demo_opts.workers, "Worker threads (default: one per CPU)")
       ->check(CLI::Range(1, 256));
+  demo->add_option("--log-level", demo_opts.log_level, "Diagnostic log level")
+      ->check(CLI::IsMember(levels));
 
   auto* version = app.add_subcommand("version", "Print the version");
 

@@ -15,6 +15,7 @@
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_config.h"
 #include "gateway/demo/demo_upstreams.h"
+#include "gateway/log/diagnostic_log.h"
 #include "gateway/server/server.h"
 
 namespace sluice::gateway::cli {
@@ -83,6 +84,7 @@ int run(const RunOptions& options) {
   o.hash = server::contentHash(text);
   o.watch = options.watch;
   o.workers = options.workers;
+  o.log_level = log::parseLogLevel(options.log_level);
   return serve(std::move(*r.config), std::move(o), "");
 }
 
@@ -194,6 +196,7 @@ int demo(const DemoOptions& options) {
   o.source = "<demo config>";
   o.hash = server::contentHash(demo::bundledConfig());
   o.workers = options.workers;
+  o.log_level = log::parseLogLevel(options.log_level);
   const int rc = serve(std::move(cfg), std::move(o), banner);
   upstreams.stop();
   return rc;

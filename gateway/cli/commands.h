@@ -7,8 +7,9 @@ namespace sluice::gateway::cli {
 
 struct RunOptions {
   std::string config_path;
-  int workers = 0;     // 0: as configured
-  bool watch = false;  // reload when the file changes
+  int workers = 0;        // 0: as configured
+  bool watch = false;     // reload when the file changes
+  std::string log_level;  // "": as configured
 };
 int run(const RunOptions& options);
 
@@ -20,6 +21,7 @@ struct DemoOptions {
   std::string listen = "127.0.0.1:8080";
   std::string admin = "127.0.0.1:9901";
   int workers = 0;
+  std::string log_level;  // "": as configured
 };
 int demo(const DemoOptions& options);
 

@@ -575,6 +575,18 @@ inline constexpr std::array<std::string_view, 16> kAccessLogFields = {
     "bytes_out", "user_agent",  "error",  "query"};
 inline constexpr std::string_view kAccessLogOptInField = "query";
 
+// The diagnostic log (stderr): what sluice says about itself, apart from the access log.
+struct Log {
+  enum class Level : std::uint8_t { Trace, Debug, Info, Warn, Error, Off };
+  enum class Format : std::uint8_t { Text, Json };
+  Level level = Level::Info;
+  Format format = Format::Text;
+  friend bool operator==(const Log&, const Log&) = default;
+};
+inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
+                                                               "warn",  "error", "off"};
+inline constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
+
 struct AccessLog {
   bool enabled = false;
   std::string path = "stdout";      // "stdout", "stderr" or a file path
@@ -591,6 +603,7 @@ struct Config {
   Millis drain_accept_grace{0};
   std::vector<Listener> listeners;
   std::optional<Admin> admin;
+  Log log;
   AccessLog access_log;
   std::vector<Route> routes;
   std::vector<Cluster> clusters;

@@ -321,6 +321,8 @@ json toJson(const Config& c) {
                                 {"slow_client", slowClient(l.slow_client)}});
   }
   out["admin"] = c.admin ? json{{"address", c.admin->address.text()}} : json(nullptr);
+  out["log"] = {{"level", kLogLevels[static_cast<std::size_t>(c.log.level)]},
+                {"format", kLogFormats[static_cast<std::size_t>(c.log.format)]}};
   out["access_log"] = {{"enabled", c.access_log.enabled},
                        {"path", c.access_log.path},
                        {"fields", c.access_log.fields}};

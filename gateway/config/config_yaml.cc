@@ -659,6 +659,10 @@ std::string toYaml(const Config& config) {
     w.text("address", config.admin->address.text());
     w.endMap();
   }
+  w.beginMap("log");
+  w.text("level", std::string(kLogLevels[static_cast<std::size_t>(config.log.level)]));
+  w.text("format", std::string(kLogFormats[static_cast<std::size_t>(config.log.format)]));
+  w.endMap();
   w.beginMap("access_log");
   w.flag("enabled", config.access_log.enabled);
   w.string("path", config.access_log.path);

@@ -158,6 +158,9 @@ listeners:
       send_min_rate: 512B
       window: 20s
       grace: 10s
+log:
+  level: info
+  format: text
 access_log:
   enabled: false
   path: stdout
@@ -311,6 +314,7 @@ listeners:
   - name: internal
     address: "[::1]:8081"
 admin: { address: 127.0.0.2:9902 }
+log: { level: debug, format: json }
 access_log:
   enabled: true
   path: "/var/log/sluice/access: log #1.json"

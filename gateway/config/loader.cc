@@ -456,6 +456,23 @@ Diagnostic syntaxError(const std::string& file_name, const yaml::Error& e) {
   return {file_name, e.line + 1, e.column + 1, "YAML syntax error: " + e.message};
 }
 
+// One of `names` at `n` (if present), stored as the enumerator at the same index.
+template <typename Enum, std::size_t N>
+void readLogChoice(Reader& r, const yaml::Node& n, const char* what,
+                   const std::array<std::string_view, N>& names, Enum& out) {
+  if (!n) return;
+  const auto s = r.scalar(n, what);
+  if (!s) return;
+  const auto it = std::find(names.begin(), names.end(), *s);
+  if (it == names.end()) {
+    std::string known;
+    for (auto k : names) known += (known.empty() ? "" : ", ") + std::string(k);
+    r.error(n, std::string(what) + " must be one of " + known + ", not '" + *s + "'");
+    return;
+  }
+  out = static_cast<Enum>(it - names.begin());
+}
+
 // Name uniqueness needs the node of each item to point at the duplicate.
 template <typename T>
 void checkUniqueNames(Reader& r, const yaml::Node& list, const std::vector<T>& items,
@@ -508,8 +525,8 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   }
   Config cfg;
   if (!r.map(root, "the config",
-             {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "access_log",
-              "routes", "clusters"})) {
+             {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "log",
+              "access_log", "routes", "clusters"})) {
     return result;
   }
   if (const yaml::Node w = root["workers"]) {
@@ -535,6 +552,12 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   if (const yaml::Node a = root["admin"]) {
     if (r.map(a, "admin", {"address"}) && r.require(a, "address", "admin")) {
       if (auto v = r.address(a["address"], "admin address")) cfg.admin = Admin{*v};
+    }
+  }
+  if (const yaml::Node lg = root["log"]) {
+    if (r.map(lg, "log", {"level", "format"})) {
+      readLogChoice(r, lg["level"], "log.level", kLogLevels, cfg.log.level);
+      readLogChoice(r, lg["format"], "log.format", kLogFormats, cfg.log.format);
     }
   }
   if (const yaml::Node al = root["access_log"]) {

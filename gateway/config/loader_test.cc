@@ -41,6 +41,7 @@ TEST(ConfigLoader, ReadsEveryField) {
   const auto r = load(R"(workers: 3
 drain_timeout: 5s
 admin: { address: "[::1]:9901" }
+log: { level: warn, format: json }
 access_log: { enabled: true, path: stderr, fields: [status, path] }
 listeners:
   - name: public
@@ -70,6 +71,8 @@ routes:
   EXPECT_EQ(c.workers, 3U);
   EXPECT_EQ(c.drain_timeout, Millis(5000));
   EXPECT_EQ(c.admin->address.text(), "[::1]:9901");
+  EXPECT_EQ(c.log.level, Log::Level::Warn);
+  EXPECT_EQ(c.log.format, Log::Format::Json);
   EXPECT_TRUE(c.access_log.enabled);
   EXPECT_EQ(c.access_log.fields, (std::vector<std::string>{"status", "path"}));
   const Listener& l = c.listeners[0];
@@ -179,6 +182,8 @@ const std::string kZeroWeight =
     "clusters: [{ name: c, endpoints: [{ address: 127.0.0.1:2, weight: 0 }] }]\n"
     "routes: [{ name: r, cluster: c }]\n";
 const std::string kBadLogField = withListener("") + "access_log: { fields: [status, colour] }\n";
+const std::string kBadLogLevel = withListener("") + "log: { level: verbose }\n";
+const std::string kBadLogFormat = withListener("") + "log: { format: xml }\n";
 const std::string kMissingListeners = "clusters: []\nroutes: []\n";
 const std::string kSlowClientKey = withListener("    slow_client: { min_rate: 1KiB }\n");
 const std::string kSlowClientRate = withListener("    slow_client: { body_min_rate: 512 }\n");
@@ -216,6 +221,10 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"duplicate_cluster", kDupClusterName.c_str(), "duplicate cluster name 'c'"},
         BrokenCase{"zero_weight", kZeroWeight.c_str(), "endpoint weight must be an integer from 1"},
         BrokenCase{"bad_log_field", kBadLogField.c_str(), "unknown access_log field 'colour'"},
+        BrokenCase{"bad_log_level", kBadLogLevel.c_str(),
+                   "log.level must be one of trace, debug, info, warn, error, off, not 'verbose'"},
+        BrokenCase{"bad_log_format", kBadLogFormat.c_str(),
+                   "log.format must be one of text, json, not 'xml'"},
         BrokenCase{"missing_listeners", kMissingListeners.c_str(),
                    "missing required key 'listeners'"},
         BrokenCase{"slow_client_key", kSlowClientKey.c_str(),

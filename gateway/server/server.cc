@@ -21,6 +21,7 @@
 #include "gateway/config/config_yaml.h"
 #include "gateway/config/loader.h"
 #include "gateway/log/access_log.h"
+#include "gateway/log/diagnostic_log.h"
 #include "gateway/server/admin_views.h"
 #include "gateway/server/config_watcher.h"
 #include "gateway/server/cpu_limit.h"
@@ -45,6 +46,27 @@ std::size_t workerCountFor(const config::Config& c, int override_workers) {
                cpus.quota ? fmt::format("a cgroup quota of {:.2f} CPUs", *cpus.quota)
                           : std::string("no cgroup CPU quota"));
   return cpus.workers;
+}
+
+// GET /log, PUT /log?level=<trace|debug|info|warn|error|off>: the level holds until the next
+// reload that changes the config's `log` section.
+admin::Response logLevelResponse(const admin::ApiRequest& r) {
+  const auto json = [](int status, const nlohmann::json& body) {
+    return admin::Response{status, "application/json", body.dump(2) + "\n"};
+  };
+  if (r.path != "/log") return admin::Response{404, "text/plain; charset=utf-8", "not found\n"};
+  if (r.method == "PUT" || r.method == "POST") {
+    std::optional<config::Log::Level> level;
+    if (r.query.starts_with("level=")) level = log::parseLogLevel(r.query.substr(6));
+    if (!level) {
+      return json(400, {{"error", "use PUT /log?level=<trace|debug|info|warn|error|off>"}});
+    }
+    log::setLogLevel(*level);
+    spdlog::warn("log level set to {} through the admin listener", log::toString(*level));
+  } else if (r.method != "GET" && r.method != "HEAD") {
+    return json(405, {{"error", "use GET, or PUT /log?level=..."}});
+  }
+  return json(200, {{"level", log::toString(log::currentLogLevel())}});
 }
 
 bool sameListener(const config::Listener& a, const config::Listener& b) {
@@ -101,6 +123,7 @@ Server::Server() = default;
 std::unique_ptr<Server> Server::create(config::Config config, Options options, std::string* error) {
   std::unique_ptr<Server> s(new Server());
   s->options_ = std::move(options);
+  log::applyLogConfig(config.log, s->options_.log_level);
   const std::size_t n = workerCountFor(config, s->options_.workers);
   if (config.access_log.enabled) {
     s->access_log_ = log::AccessLog::open(config.access_log, error);
@@ -150,6 +173,9 @@ void Server::registerAdmin() {
     return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
                            renderMetrics(*snapshot_, *registry_, shards, std::move(facts))};
   });
+  admin_->handleApi("/log",
+                    "the diagnostic log's level and format; PUT /log?level=debug changes the level",
+                    [](const admin::ApiRequest& r) { return logLevelResponse(r); });
   admin_->handle("/ready", "200 while serving, 503 while draining", [this] {
     return draining_.load() ? admin::Response{503, "text/plain; charset=utf-8", "draining\n"}
                             : admin::Response{200, "text/plain; charset=utf-8", "ready\n"};
@@ -342,6 +368,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   // From here on nothing can fail: the registry carries the state over and every worker is
   // handed the generation; the reload returns once all of them serve it.
   const bool log_changed = next.access_log != snapshot_->config.access_log;
+  if (next.log != snapshot_->config.log) log::applyLogConfig(next.log, options_.log_level);
   auto snap = registry_->build(std::move(next), generation_ + 1);
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();

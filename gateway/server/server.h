@@ -71,6 +71,8 @@ class Server {
     std::string hash;    // of the config's bytes, for /config
     bool watch = false;  // reload when config_path changes
     int workers = 0;     // overrides the config's `workers` when > 0 (`run -w`)
+    // Overrides the config's log.level for the process's life (`--log-level`).
+    std::optional<config::Log::Level> log_level;
   };
 
   [[nodiscard]] static std::unique_ptr<Server> create(config::Config config, Options options,
