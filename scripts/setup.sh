@@ -12,7 +12,7 @@ packages=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libyaml-dev libyaml-cpp-dev libre2-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libfmt-dev libxxhash-dev libgoogle-perftools-dev
-  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl gcovr
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl llvm-14
   clang-format clang-tidy golang-go golang-golang-x-time-dev clang libclang-rt-14-dev prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
