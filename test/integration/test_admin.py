@@ -62,6 +62,19 @@ def test_health_endpoints(admin_proxy):
     assert status == 200 and "/metrics" in body
 
 
+def test_admin_refuses_other_methods_and_what_is_not_http(admin_proxy):
+    _, _, _, admin = admin_proxy
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/live", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 405 and e.value.read() == b"method not allowed\n"
+    c = Client(admin)
+    c.send(b"NOT HTTP AT ALL\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 400 and r.body == b"bad request\n"
+    assert c.closed()
+
+
 def test_config_is_the_active_config_as_json(admin_proxy):
     _, up, port, admin = admin_proxy
     status, headers, body = get(admin, "/config")

@@ -67,6 +67,18 @@ def test_missing_file(sluice_bin):
     assert rc != 0 and "cannot read" in err
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["--listen", "nonsense"], "sluice demo: --listen: invalid address 'nonsense'"),
+    (["--admin", "127.0.0.1:0x50"], "sluice demo: --admin: invalid address"),
+    (["--listen", "127.0.0.1:18081", "--admin", "127.0.0.1:18081"],
+     "sluice demo: --listen and --admin are both 127.0.0.1:18081"),
+])
+def test_demo_refuses_addresses_it_cannot_serve_on(sluice_bin, args, expected):
+    # Refused before anything is bound or started.
+    rc, out, err = run(sluice_bin, "demo", *args)
+    assert rc == 1 and expected in err, err
+
+
 def test_run_refuses_a_broken_config(sluice_bin):
     path = write(GOOD.replace("cluster: app", "cluster: nope"))
     rc, out, err = run(sluice_bin, "run", "-c", path)
