@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "gateway/config/breaker_config.h"
 
@@ -20,18 +21,28 @@ constexpr std::array<std::string_view, 5> kStateNames = {"closed", "open", "half
 
 std::string_view stateName(State s) { return kStateNames[static_cast<std::size_t>(s)]; }
 
-CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config)
-    : cache(config.fallback.cache_entries, config.fallback.cache_max_bytes),
-      breaker(config::breakerSettings(config), Clock::now(),
-              [this](State /*from*/, State to, resilience::TimePoint /*at*/) {
-                transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
-              }) {}
+CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::string owner)
+    : name(std::move(owner)),
+      cache(config.fallback.cache_entries, config.fallback.cache_max_bytes),
+      breaker(
+          config::breakerSettings(config), Clock::now(),
+          [this](State from, State to, resilience::TimePoint /*at*/) {
+            transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+            // A decision an operator must see. The breaker itself bounds how often: one
+            // open per open_duration at most.
+            if (to == State::Open || to == State::ForcedOpen) {
+              spdlog::warn("circuit breaker {}: {} -> {}", name, stateName(from), stateName(to));
+            } else {
+              spdlog::info("circuit breaker {}: {} -> {}", name, stateName(from), stateName(to));
+            }
+          }) {}
 
 CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
-                                         const CircuitBreakerGuard* previous)
+                                         const CircuitBreakerGuard* previous, std::string owner)
     : name_(name), config_(std::move(config)) {
   if (previous == nullptr) {
-    state_ = std::make_shared<Shared>(config_);
+    state_ =
+        std::make_shared<Shared>(config_, owner.empty() ? std::string(name_) : std::move(owner));
     return;
   }
   state_ = previous->state_;

@@ -43,8 +43,9 @@ class CircuitBreakerGuard final : public Guard {
  public:
   // `previous`: the breaker guard of the same route or cluster that this one replaces on a
   // reload (see above).
+  // `owner` names the breaker in its log lines ("route api", "cluster api").
   CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
-                      const CircuitBreakerGuard* previous = nullptr);
+                      const CircuitBreakerGuard* previous = nullptr, std::string owner = {});
 
   [[nodiscard]] std::string_view name() const override { return name_; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
@@ -65,7 +66,9 @@ class CircuitBreakerGuard final : public Guard {
 
   // What outlives the guard while a newer one shares it.
   struct Shared {
-    explicit Shared(const config::CircuitBreaker& config);
+    // `owner`: who the breaker is for, in the log line of each transition.
+    Shared(const config::CircuitBreaker& config, std::string owner);
+    std::string name;
     std::array<std::atomic<std::uint64_t>, kStates> transitions{};  // by target state
     ResponseCache cache;                                            // used only with fallback.cache
     resilience::CircuitBreaker breaker;  // last: its listener writes transitions

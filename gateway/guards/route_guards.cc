@@ -38,11 +38,12 @@ RouteGuards GuardRegistry::build(const config::Config& config) {
           });
     }
     if (c.circuit_breaker) {
-      cluster_breaker[c.name] = reuse(cluster_breakers_, cluster_breakers, c.name,
-                                      *c.circuit_breaker, [&](const CircuitBreakerGuard* prev) {
-                                        return std::make_shared<CircuitBreakerGuard>(
-                                            "cluster_circuit_breaker", *c.circuit_breaker, prev);
-                                      });
+      cluster_breaker[c.name] =
+          reuse(cluster_breakers_, cluster_breakers, c.name, *c.circuit_breaker,
+                [&](const CircuitBreakerGuard* prev) {
+                  return std::make_shared<CircuitBreakerGuard>(
+                      "cluster_circuit_breaker", *c.circuit_breaker, prev, "cluster " + c.name);
+                });
     }
   }
   RouteGuards out;
@@ -68,8 +69,8 @@ RouteGuards GuardRegistry::build(const config::Config& config) {
     if (r.circuit_breaker) {
       breaker = reuse(route_breakers_, route_breakers, r.name, *r.circuit_breaker,
                       [&](const CircuitBreakerGuard* prev) {
-                        return std::make_shared<CircuitBreakerGuard>("circuit_breaker",
-                                                                     *r.circuit_breaker, prev);
+                        return std::make_shared<CircuitBreakerGuard>(
+                            "circuit_breaker", *r.circuit_breaker, prev, "route " + r.name);
                       });
     }
     if (r.fault) {

@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/string.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "gateway/common/random.h"
 #include "gateway/http/chunked.h"
@@ -16,6 +18,7 @@
 #include "gateway/http/response_parser.h"
 #include "gateway/http/strict_parser.h"
 #include "gateway/http/timeout_header.h"
+#include "gateway/log/log_throttle.h"
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
@@ -292,6 +295,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     }
     if (outcome != Outcome::RetryStatus) {
       cluster_.stats().error(upstream_error_);
+      logFailure(upstream_error_);
       ctx_.upstream_error = upstream_error_;
       pause = retryPause({causeOf(upstream_error_)});
       if (!pause) {
@@ -307,8 +311,23 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   }
 }
 
+void Forwarder::logFailure(stats::UpstreamError e) const {
+  // Per worker: 5 lines at once per cluster and kind of failure, then one a second (an outage
+  // of a busy cluster is a few lines a second, each saying how many it stands for).
+  thread_local log::LogThrottle throttle(5, std::chrono::seconds(1));
+  const std::string_view kind = stats::kUpstreamErrorNames[static_cast<std::size_t>(e)];
+  const std::string& cluster = cluster_.config().name;
+  std::uint64_t held_back = 0;
+  if (!throttle.allow(cluster + '/' + std::string(kind), Clock::now(), held_back)) return;
+  spdlog::warn("upstream {}: {} (route {}, host {}, try {}){}", cluster, kind, ctx_.route->name,
+               ctx_.upstream.empty() ? "-" : ctx_.upstream, attempt_,
+               held_back == 0 ? std::string()
+                              : fmt::format("; {} more like it on this worker since", held_back));
+}
+
 ForwardResult Forwarder::fail(stats::UpstreamError e) {
   cluster_.stats().error(e);
+  logFailure(e);
   ctx_.upstream_error = e;
   result_.reply = upstreamErrorReply(e);
   result_.upstream_failed = upstreamAtFault(e);

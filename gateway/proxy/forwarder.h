@@ -141,6 +141,9 @@ class Forwarder {
   // it may not.
   [[nodiscard]] std::optional<Clock::duration> retryPause(const FailedTry& failure);
   ForwardResult fail(stats::UpstreamError e);
+  // A diagnostic line for a failed try or a request refused before one, throttled
+  // (log/log_throttle.h).
+  void logFailure(stats::UpstreamError e) const;
   // The request's deadline is the client's (earlier than the route timeout).
   [[nodiscard]] bool clientDeadline() const noexcept;
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;

@@ -5,6 +5,7 @@ import time
 import urllib.request
 
 from conftest import basic_config, free_port
+from support.client import Client
 from test_admin import get, metric
 
 
@@ -58,3 +59,26 @@ def test_the_flag_wins_over_the_config(gateway_factory):
                                  top_extra="log: { level: error }\n"),
                     extra_args=["--log-level", "debug"])
     assert json.loads(get(admin, "/log")[2]) == {"level": "debug"}
+
+
+def wait_line(g, text, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not any(text in l for l in g.stderr_lines):
+        assert time.monotonic() < deadline, f"no line with {text!r}:\n" + "".join(g.stderr_lines)
+        time.sleep(0.02)
+
+
+def test_upstream_failures_and_breaker_transitions_are_logged_without_flooding(gateway_factory):
+    port, admin = free_port(), free_port()
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there: every try is refused
+    g = gateway_factory(basic_config(
+        port, [dead], admin_port=admin,
+        route_extra="    circuit_breaker: { window: 10, minimum_calls: 5, open_duration: 30s }\n"))
+    for _ in range(40):
+        c = Client(port)
+        assert c.request("GET", "/").status in (502, 503)
+        c.close()
+    wait_line(g, "upstream app: connect_failure (route all, host " + dead)
+    wait_line(g, "circuit breaker route all: closed -> open")
+    failures = [l for l in g.stderr_lines if "upstream app: connect_failure" in l]
+    assert 1 <= len(failures) <= 6, failures  # 5 at once, then one a second
