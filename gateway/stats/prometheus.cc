@@ -224,6 +224,27 @@ std::string renderPrometheus(const MetricsLayout& layout,
         "sluice_upstream_retries_total", {{"cluster", c.name}},
         c.counters->shards.sum([](const ClusterShard& s) { return s.cluster.retries.value(); }));
   }
+  w.family("sluice_upstream_response_head_seconds", "histogram",
+           "From the start of an upstream try (pool wait and connect included) to its response "
+           "head, by cluster.");
+  for (const auto& c : layout.clusters) {
+    const auto sum = [&](auto f) {
+      return c.counters->shards.sum(
+          [&](const ClusterShard& s) { return f(s.cluster.head_latency); });
+    };
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
+      cumulative += sum([&](const LatencyHistogram& h) { return h.bucket(b); });
+      const std::string le =
+          b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
+      w.sample("sluice_upstream_response_head_seconds_bucket", {{"cluster", c.name}, {"le", le}},
+               cumulative);
+    }
+    w.sample(
+        "sluice_upstream_response_head_seconds_sum", {{"cluster", c.name}},
+        static_cast<double>(sum([](const LatencyHistogram& h) { return h.sumNanos(); })) / 1e9);
+    w.sample("sluice_upstream_response_head_seconds_count", {{"cluster", c.name}}, cumulative);
+  }
   w.family("sluice_upstream_retry_budget_exhausted_total", "counter",
            "Retryable failures not retried because the cluster's retry budget was spent.");
   for (const auto& c : layout.clusters) {

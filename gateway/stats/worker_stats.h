@@ -87,6 +87,9 @@ struct ClusterStats {
   std::array<Counter, static_cast<std::size_t>(UpstreamError::Count)> errors;
   Counter retries;
   Counter retries_denied;  // retryable failures not retried: the retry budget was spent
+  // A try's start (pool wait and connect included) to its response head; tries without one
+  // are counted in `errors` instead.
+  LatencyHistogram head_latency;
 
   void error(UpstreamError e) noexcept { errors[static_cast<std::size_t>(e)].inc(); }
 };

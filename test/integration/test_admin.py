@@ -103,6 +103,9 @@ def test_metrics_count_requests_by_route_cluster_and_class(admin_proxy):
     assert metric(text, "sluice_request_duration_seconds_bucket", route="all", le="+Inf") == 5
     assert metric(text, "sluice_downstream_connections_total") >= 6
     assert metric(text, "sluice_upstream_requests_total", cluster="app", host=up.address) == 5
+    assert metric(text, "sluice_upstream_response_head_seconds_count", cluster="app") == 5
+    assert metric(text, "sluice_upstream_response_head_seconds_bucket", cluster="app", le="+Inf") == 5
+    assert 0 < metric(text, "sluice_upstream_response_head_seconds_sum", cluster="app") < 5
     assert metric(text, "sluice_upstream_connections_idle", cluster="app", host=up.address) >= 1
     assert metric(text, "sluice_workers") == 2
     # Every family is typed, names follow the conventions: sluice's own, or the process_*
