@@ -7,7 +7,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "gateway/admin/admin_token.h"
 #include "gateway/net/socket_io.h"
 
 namespace sluice::gateway::admin {
@@ -17,6 +20,17 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 constexpr std::uint32_t kMaxBytes = 16U * 1024U;  // of a request's head, and of its body
+
+Response jsonResponse(int status, const nlohmann::json& body) {
+  return {status,
+          "application/json",
+          body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+          {}};
+}
+
+Response jsonError(int status, std::string message) {
+  return jsonResponse(status, nlohmann::json{{"error", std::move(message)}});
+}
 
 AdminServer::AdminServer(asio::io_context& io, tcp::endpoint endpoint)
     : io_(io), endpoint_(std::move(endpoint)), acceptor_(io) {}
@@ -102,6 +116,34 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target,
   return it->second.handler();
 }
 
+std::optional<Response> AdminServer::refuseUnauthorized(std::string_view method,
+                                                        std::string_view authorization,
+                                                        const tcp::socket& peer) {
+  if (token_.empty() || method == "GET" || method == "HEAD") return std::nullopt;
+  if (bearerMatches(authorization, token_)) return std::nullopt;
+  std::uint64_t held_back = 0;
+  if (refusals_log_.allow("refused", std::chrono::steady_clock::now(), held_back)) {
+    boost::system::error_code ec;
+    const auto from = peer.remote_endpoint(ec);
+    spdlog::warn("admin: refused a {} from {}: {} bearer token{}", method,
+                 ec ? std::string("?") : from.address().to_string(),
+                 authorization.empty() ? "no" : "a wrong",
+                 held_back > 0 ? fmt::format(" ({} more since)", held_back) : std::string());
+  }
+  // RFC 6750 section 3: a request with no credentials gets the challenge alone; one with a
+  // wrong token is told so.
+  Response r{401,
+             "text/plain; charset=utf-8",
+             authorization.empty() ? "this admin request needs the bearer token\n"
+                                   : "wrong bearer token\n",
+             {}};
+  r.headers.emplace_back("WWW-Authenticate",
+                         authorization.empty()
+                             ? R"(Bearer realm="sluice admin")"
+                             : R"(Bearer realm="sluice admin", error="invalid_token")");
+  return r;
+}
+
 asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -124,11 +166,16 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       break;
     }
     const auto& req = parser.get();
-    const Response r = dispatch(std::string_view(req.method_string()),
-                                std::string_view(req.target()), std::string_view(req.body()));
+    const std::string_view method(req.method_string());
+    auto refused = refuseUnauthorized(method, std::string_view(req[bhttp::field::authorization]),
+                                      stream.socket());
+    const Response r =
+        refused ? std::move(*refused)
+                : dispatch(method, std::string_view(req.target()), std::string_view(req.body()));
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) res.set(name, value);
     res.body() = req.method() == bhttp::verb::head ? std::string() : r.body;
     res.keep_alive(req.keep_alive());
     res.prepare_payload();

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/admin/admin_token.h"
 #include "gateway/common/heap.h"
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_config.h"
@@ -92,6 +93,15 @@ int validate(const std::string& config_path) {
   const auto r = config::loadFile(config_path);
   if (!r.ok()) return printDiagnostics(r);
   printWarnings(r);
+  // `run` reads the token file at start; a file it could not read would stop it there.
+  if (const auto& a = r.config->admin; a && !a->token_file.empty()) {
+    const auto token = admin::readTokenFile(a->token_file);
+    if (!token.warning.empty()) std::cerr << "warning: " << token.warning << '\n';
+    if (!token.error.empty()) {
+      std::cerr << config_path << ": admin.token_file: " << token.error << '\n';
+      return 1;
+    }
+  }
   std::cout << config_path << ": ok"
             << (r.warnings.empty() ? "" : " (" + std::to_string(r.warnings.size()) + " warning(s))")
             << '\n';

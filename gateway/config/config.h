@@ -564,6 +564,10 @@ struct Cluster {
 
 struct Admin {
   Address address;
+  // A file holding the bearer token that mutating admin requests (every method but GET and
+  // HEAD) must present; empty: no token asked. Read at start and at each reload, so a rotated
+  // token takes effect with a reload.
+  std::string token_file;
   friend bool operator==(const Admin&, const Admin&) = default;
 };
 

@@ -320,7 +320,11 @@ json toJson(const Config& c) {
                                 {"timeouts", timeouts(l.timeouts)},
                                 {"slow_client", slowClient(l.slow_client)}});
   }
-  out["admin"] = c.admin ? json{{"address", c.admin->address.text()}} : json(nullptr);
+  out["admin"] = c.admin
+                     ? json{{"address", c.admin->address.text()},
+                            {"token_file", c.admin->token_file.empty() ? json(nullptr)
+                                                                       : json(c.admin->token_file)}}
+                     : json(nullptr);
   out["log"] = {{"level", kLogLevels[static_cast<std::size_t>(c.log.level)]},
                 {"format", kLogFormats[static_cast<std::size_t>(c.log.format)]}};
   out["access_log"] = {{"enabled", c.access_log.enabled},

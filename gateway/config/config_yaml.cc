@@ -657,6 +657,7 @@ std::string toYaml(const Config& config) {
   if (config.admin) {
     w.beginMap("admin");
     w.text("address", config.admin->address.text());
+    if (!config.admin->token_file.empty()) w.string("token_file", config.admin->token_file);
     w.endMap();
   }
   w.beginMap("log");

@@ -313,7 +313,7 @@ listeners:
       grace: 5s
   - name: internal
     address: "[::1]:8081"
-admin: { address: 127.0.0.2:9902 }
+admin: { address: 127.0.0.2:9902, token_file: /etc/sluice/admin.token }
 log: { level: debug, format: json }
 access_log:
   enabled: true

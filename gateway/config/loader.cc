@@ -550,8 +550,17 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     checkUniqueNames(r, root["listeners"], cfg.listeners, "listener");
   }
   if (const yaml::Node a = root["admin"]) {
-    if (r.map(a, "admin", {"address"}) && r.require(a, "address", "admin")) {
-      if (auto v = r.address(a["address"], "admin address")) cfg.admin = Admin{*v};
+    if (r.map(a, "admin", {"address", "token_file"}) && r.require(a, "address", "admin")) {
+      if (auto v = r.address(a["address"], "admin address")) cfg.admin = Admin{*v, {}};
+      if (const yaml::Node t = a["token_file"]; t && cfg.admin) {
+        if (auto v = r.scalar(t, "admin.token_file")) {
+          if (v->empty()) {
+            r.error(t, "admin.token_file must be a file path");
+          } else {
+            cfg.admin->token_file = *v;
+          }
+        }
+      }
     }
   }
   if (const yaml::Node lg = root["log"]) {
@@ -698,6 +707,20 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
     check_fallback(cfg.clusters[i].circuit_breaker, root["clusters"][i],
                    {{cfg.clusters[i].name, 1}});
+  }
+  // Anyone who reaches an admin listener without a token can reload, drain hosts and force
+  // breakers: fine on loopback, a hole anywhere else.
+  if (cfg.admin && cfg.admin->token_file.empty()) {
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(cfg.admin->address.ip, ec);
+    if (!ec && !ip.is_loopback()) {
+      const yaml::Mark at = root["admin"]["address"].Mark();
+      result.warnings.push_back(
+          {file_name, at.line + 1, at.column + 1,
+           "warning: the admin listener on " + cfg.admin->address.text() +
+               " is not loopback and has no token_file: anyone who can reach it may reload the "
+               "config, drain hosts and force breakers (set admin.token_file)"});
+    }
   }
   // Two sockets cannot listen on one address.
   if (cfg.admin) {

@@ -298,6 +298,37 @@ TEST(ConfigUnits, Addresses) {
   EXPECT_FALSE(parseAddress("127.0.0.1:8o", &why));
 }
 
+TEST(ConfigLoader, AdminTokenFile) {
+  const auto r = load(
+      std::string(kMinimal) + "admin: { address: 127.0.0.1:9901, token_file: /etc/sluice/t }\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  EXPECT_EQ(r.config->admin->token_file, "/etc/sluice/t");
+  EXPECT_TRUE(r.warnings.empty());
+
+  const auto empty = load(
+      std::string(kMinimal) + "admin: { address: 127.0.0.1:9901, token_file: \"\" }\n", "t.yaml");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.diagnostics.front().format(),
+            "t.yaml:10:47: admin.token_file must be a file path");
+}
+
+TEST(ConfigLoader, WarnsAboutAnAdminListenerOthersCanReachWithoutAToken) {
+  const auto open = load(std::string(kMinimal) + "admin: { address: 0.0.0.0:9901 }\n", "t.yaml");
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open.warnings.size(), 1U);
+  EXPECT_THAT(open.warnings[0].format(),
+              HasSubstr("t.yaml:10:19: warning: the admin listener on 0.0.0.0:9901 is not "
+                        "loopback and has no token_file"));
+  for (const char* fine :
+       {"admin: { address: 127.0.0.2:9901 }\n", "admin: { address: \"[::1]:9901\" }\n",
+        "admin: { address: 10.0.0.1:9901, token_file: /t }\n"}) {
+    const auto r = load(std::string(kMinimal) + fine, "t.yaml");
+    ASSERT_TRUE(r.ok()) << fine;
+    EXPECT_TRUE(r.warnings.empty()) << fine;
+  }
+}
+
 TEST(ConfigLoader, EndpointsCarryMetadata) {
   const Config c = loaded(
       "listeners: [{ name: p, address: 127.0.0.1:8080 }]\n"

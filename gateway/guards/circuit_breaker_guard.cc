@@ -171,6 +171,29 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
   return out;
 }
 
+std::optional<CircuitBreakerGuard::Force> CircuitBreakerGuard::parseForce(std::string_view action) {
+  if (action == "force-open") return Force::Open;
+  if (action == "force-closed") return Force::Closed;
+  if (action == "normal") return Force::Normal;
+  return std::nullopt;
+}
+
+void CircuitBreakerGuard::force(Force f) {
+  auto& b = state_->breaker;
+  const auto now = Clock::now();
+  switch (f) {
+    case Force::Open:
+      b.forceOpen(now);
+      break;
+    case Force::Closed:
+      b.disable(now);
+      break;
+    case Force::Normal:
+      b.reset(now);
+      break;
+  }
+}
+
 nlohmann::json CircuitBreakerGuard::status() const {
   const auto now = Clock::now();
   const auto s = state_->breaker.snapshot(now);

@@ -58,6 +58,14 @@ class CircuitBreakerGuard final : public Guard {
   // State, rates and counts, for the admin API.
   [[nodiscard]] nlohmann::json status() const;
 
+  // An operator's override through the admin API: force-open rejects every request (the
+  // fallback answers, if any), force-closed admits every one and counts nothing, normal closes
+  // the breaker with an empty window. A forced state holds across reloads, like any breaker
+  // state, until `normal`.
+  enum class Force : std::uint8_t { Open, Closed, Normal };
+  [[nodiscard]] static std::optional<Force> parseForce(std::string_view action);
+  void force(Force f);
+
  private:
   static constexpr std::size_t kStates = 5;  // resilience::CircuitBreaker::State values
 

@@ -24,6 +24,7 @@ namespace sluice::gateway::proxy {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+using RequestPhase = stats::RequestPhase;
 
 namespace {
 
@@ -325,6 +326,26 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   co_return keep_alive;
 }
 
+std::optional<InFlightRequest> DownstreamConnection::inFlight(Clock::time_point now) const {
+  if (!active_ || active_->ctx.phase == RequestPhase::Idle) return std::nullopt;
+  const RequestContext& ctx = active_->ctx;
+  InFlightRequest r;
+  r.request_id = ctx.request_id;
+  r.method = ctx.method;
+  r.host = ctx.host;
+  r.path = ctx.path;
+  r.client = std::string(ctx.client_ip);
+  r.listener = std::string(ctx.listener);
+  if (ctx.route != nullptr) r.route = ctx.route->name;
+  if (ctx.cluster != nullptr) r.cluster = ctx.cluster->name;
+  r.upstream = ctx.upstream;
+  r.attempts = ctx.attempts;
+  r.phase = ctx.phase;
+  r.age = now - ctx.start;
+  if (ctx.deadline != Clock::time_point{}) r.deadline_left = ctx.deadline - now;
+  return r;
+}
+
 bool DownstreamConnection::bodyUnread(const Active& a) noexcept {
   return a.head.framing == http::Framing::Chunked ||
          (a.head.framing == http::Framing::Length && a.head.content_length > 0);
@@ -346,8 +367,10 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   const auto& guards = backendOf(a).guards;
   if (!guards.empty()) {
     if (const std::size_t stopped = admitNow(a, 0); stopped < guards.size()) {
+      ctx.phase = RequestPhase::Queued;
       const std::optional<bool> answered = co_await admitSlow(a, stopped);
       if (answered) co_return *answered;
+      ctx.phase = RequestPhase::Admitting;
     }
     ctx.admitted = Clock::now();
   }
@@ -417,6 +440,7 @@ bool DownstreamConnection::prepare(Active& a) {
   RequestContext& ctx = a.ctx;
 
   ctx.reset();
+  ctx.phase = RequestPhase::Admitting;
   ctx.head = &head;
   ctx.start = Clock::now();
   if (worker_.accessLog() != nullptr) {
@@ -543,6 +567,7 @@ asio::awaitable<bool> DownstreamConnection::refuse(Active& a, const http::LocalR
 
 asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalReply& r,
                                                   bool close) {
+  a.ctx.phase = RequestPhase::Replying;
   a.ctx.status = r.status;
   if (a.ctx.error.empty() && r.status >= 400) a.ctx.error = r.body;
   a.scratch.response_head.clear();
@@ -558,6 +583,7 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
 }
 
 void DownstreamConnection::complete(Active& a, bool upstream_failed) {
+  a.ctx.phase = RequestPhase::Idle;
   auto& stats = worker_.stats();
   RequestContext& ctx = a.ctx;
   const auto now = Clock::now();

@@ -33,6 +33,7 @@
 #include "gateway/net/small_object_pool.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/proxy/forwarder.h"
+#include "gateway/proxy/in_flight_request.h"
 #include "gateway/proxy/request_context.h"
 #include "gateway/server/generation.h"
 
@@ -66,6 +67,9 @@ class DownstreamConnection {
   // its current response (which carries Connection: close).
   void drain();
   [[nodiscard]] const server::WorkerListener& listener() const noexcept { return listener_; }
+  // A copy of the request in flight on this connection, if one is (its worker thread only).
+  [[nodiscard]] std::optional<InFlightRequest> inFlight(
+      std::chrono::steady_clock::time_point now) const;
 
   // Intrusive links for the worker's connection list.
   DownstreamConnection* prev = nullptr;

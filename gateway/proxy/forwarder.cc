@@ -232,10 +232,11 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     auto& pool = cluster_.pool(*host);
     upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
     if (!acquired.lease) {
-      acquired = co_await pool.acquire(down_.deadline, try_deadline);
+      acquired = co_await pool.acquire(down_.deadline, try_deadline, &ctx_.phase);
     }
     Outcome outcome = Outcome::Failed;
     if (acquired.lease) {
+      ctx_.phase = stats::RequestPhase::Awaiting;
       cluster_.hostStats(*host).requests.inc();
       scratch_.request_head.resize(head_base);
       http::appendTimeoutFields(scratch_.request_head, try_deadline - Clock::now(),
@@ -306,6 +307,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       }
     }
     if (pause->count() > 0) {
+      ctx_.phase = stats::RequestPhase::Backoff;
       asio::steady_timer timer(down_.socket.get_executor(), *pause);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -715,6 +717,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   }
 
   // Final response head -> client.
+  ctx_.phase = stats::RequestPhase::Streaming;
   ctx_.status = rhead.status;
   auto& capture = ctx_.capture;
   capture.active = capture.wanted && startCapture(capture, rhead);

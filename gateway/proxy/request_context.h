@@ -17,6 +17,7 @@
 #include "gateway/config/config.h"
 #include "gateway/guards/held_permit.h"
 #include "gateway/http/head.h"
+#include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
 #include "resilience/circuit_breaker.h"
 
@@ -88,6 +89,9 @@ struct RequestContext {
   resilience::CircuitBreaker::Permit breaker_permit;
   ResponseCapture capture;
 
+  // What it is doing now, for /debug/requests.
+  stats::RequestPhase phase = stats::RequestPhase::Idle;
+
   // Outcome.
   int status = 0;
   std::uint64_t bytes_in = 0;   // request body bytes received
@@ -114,6 +118,7 @@ struct RequestContext {
     cluster = nullptr;
     cluster_index = 0;
     deadline = {};
+    phase = stats::RequestPhase::Idle;
     releasePermits();
     admitted = {};
     status = 0;

@@ -67,10 +67,9 @@ double slowStartFactor(const config::SlowStart& ss, const HostSet::Host& host,
   return ramp.factor(0, now);
 }
 
-// A guard shared by all the routes of a cluster is shown once, with its cluster and no route.
-bool clusterWide(const guards::Guard& g) { return g.name().starts_with("cluster_"); }
-
 }  // namespace
+
+bool clusterWide(const guards::Guard& g) { return g.name().starts_with("cluster_"); }
 
 nlohmann::json upstreamsJson(const Snapshot& snap, const StateRegistry& registry) {
   const auto now = Clock::now();
@@ -100,6 +99,7 @@ nlohmann::json upstreamsJson(const Snapshot& snap, const StateRegistry& registry
           {"address", slot.address},
           {"weight", slot.weight},
           {"source", HostSet::sourceName(slot.source)},
+          {"drained", slot.drained},
           {"healthy", inSelection(cl, state, h, now)},
           {"ejected", false},
           {"requests",
@@ -164,6 +164,42 @@ nlohmann::json breakersJson(const Snapshot& snap) {
     }
   }
   return out;
+}
+
+nlohmann::json inFlightJson(std::vector<proxy::InFlightRequest> requests, std::size_t limit,
+                            std::size_t answered, std::size_t workers) {
+  std::sort(requests.begin(), requests.end(),
+            [](const auto& a, const auto& b) { return a.age > b.age; });
+  const auto ms = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  const auto text = [](const std::string& s) {
+    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+  };
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t i = 0; i < requests.size() && i < limit; ++i) {
+    const auto& r = requests[i];
+    list.push_back({{"worker", r.worker},
+                    {"request_id", r.request_id},
+                    {"method", r.method},
+                    {"host", r.host},
+                    {"path", r.path},
+                    {"client", r.client},
+                    {"listener", r.listener},
+                    {"route", text(r.route)},
+                    {"cluster", text(r.cluster)},
+                    {"phase", stats::phaseName(r.phase)},
+                    {"age_ms", ms(r.age)},
+                    {"deadline_left_ms", r.deadline_left ? nlohmann::json(ms(*r.deadline_left))
+                                                         : nlohmann::json(nullptr)},
+                    {"upstream", text(r.upstream)},
+                    {"attempts", r.attempts}});
+  }
+  return {{"in_flight", requests.size()},
+          {"shown", list.size()},
+          {"workers", workers},
+          {"workers_answered", answered},
+          {"requests", std::move(list)}};
 }
 
 std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
@@ -232,7 +268,9 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
     auto& healthy = facts.host_healthy.emplace_back();
     for (std::size_t h = 0; h < slots.size(); ++h) {
       healthy.push_back(inSelection(cl, state, h, now));
-      if (!slots[h].empty()) m.hosts.push_back({h, slots[h].address, slots[h].weight});
+      if (!slots[h].empty()) {
+        m.hosts.push_back({h, slots[h].address, slots[h].weight, slots[h].drained});
+      }
     }
     if (const auto* health = state.health().get()) {
       auto& f = facts.health_checks.emplace_back();

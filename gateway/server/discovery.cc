@@ -22,16 +22,6 @@ namespace {
 
 constexpr auto kRegistrySweepEvery = std::chrono::milliseconds(100);
 
-admin::Response reply(int status, const json& body) {
-  // Replace, not throw, on bytes that are not UTF-8 (they can come from the request's path).
-  return {status, "application/json",
-          body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
-}
-
-admin::Response error(int status, std::string message) {
-  return reply(status, json{{"error", std::move(message)}});
-}
-
 HostSet::Host hostAt(const config::Address& a, std::uint32_t weight) {
   HostSet::Host h;
   h.address = a.text();
@@ -172,49 +162,56 @@ json DiscoveryService::listJson() const {
 
 admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
   const auto path = parseRegistryPath(req.path);
-  if (!path) return error(404, "expected /registry/<cluster>/<ip:port>[/heartbeat]");
+  if (!path) return admin::jsonError(404, "expected /registry/<cluster>/<ip:port>[/heartbeat]");
   if (path->kind == RegistryPath::Kind::List) {
-    if (req.method != "GET" && req.method != "HEAD") return error(405, "use GET on /registry");
-    return reply(200, listJson());
+    if (req.method != "GET" && req.method != "HEAD") {
+      return admin::jsonError(405, "use GET on /registry");
+    }
+    return admin::jsonResponse(200, listJson());
   }
   const std::string cluster(path->cluster);
   const auto c = clusterNamed(cluster);
-  if (!c) return error(404, "no cluster named '" + cluster + "'");
+  if (!c) return admin::jsonError(404, "no cluster named '" + cluster + "'");
   const auto& d = clusters_[*c].config->discovery;
   if (!d || !d->registry) {
-    return error(404,
-                 "cluster '" + cluster + "' takes no registrations (discovery.registry is off)");
+    return admin::jsonError(
+        404, "cluster '" + cluster + "' takes no registrations (discovery.registry is off)");
   }
   std::string why;
   const auto address = config::parseAddress(path->address, &why);
-  if (!address) return error(400, "bad address '" + std::string(path->address) + "': " + why);
+  if (!address) {
+    return admin::jsonError(400, "bad address '" + std::string(path->address) + "': " + why);
+  }
   auto& set = *clusters_[*c].hosts;
   const auto now = Clock::now();
   const std::string text = address->text();
 
   if (path->kind == RegistryPath::Kind::Heartbeat) {
-    if (req.method != "POST") return error(405, "use POST for a heartbeat");
+    if (req.method != "POST") return admin::jsonError(405, "use POST for a heartbeat");
     const auto slot = set.find(text);
     if (!slot || set.slots()[*slot].source != HostSet::Source::Registry) {
-      return error(404, text + " is not registered in '" + cluster +
-                            "' (expired or never registered): register it again");
+      return admin::jsonError(404, text + " is not registered in '" + cluster +
+                                       "' (expired or never registered): register it again");
     }
     HostSet::Host renewed = set.slots()[*slot];
     set.upsert(std::move(renewed), now);
-    return reply(200, json{{"address", text}, {"ttl_ms", set.slots()[*slot].ttl.count()}});
+    return admin::jsonResponse(200,
+                               json{{"address", text}, {"ttl_ms", set.slots()[*slot].ttl.count()}});
   }
   if (req.method == "DELETE") {
     if (!set.remove(text, HostSet::Source::Registry, now)) {
-      return error(404, text + " is not registered in '" + cluster + "'");
+      return admin::jsonError(404, text + " is not registered in '" + cluster + "'");
     }
     spdlog::info("registry: {} {} deregistered: draining", cluster, text);
     publish_(*c);
-    return reply(200, json{{"address", text}, {"status", "removed"}});
+    return admin::jsonResponse(200, json{{"address", text}, {"status", "removed"}});
   }
-  if (req.method != "PUT") return error(405, "use PUT to register, DELETE to leave");
+  if (req.method != "PUT") return admin::jsonError(405, "use PUT to register, DELETE to leave");
 
   Registration asked{.weight = 1, .ttl = d->default_ttl, .metadata = {}};
-  if (auto bad = parseRegistration(req.body, d->max_ttl, asked)) return error(400, std::move(*bad));
+  if (auto bad = parseRegistration(req.body, d->max_ttl, asked)) {
+    return admin::jsonError(400, std::move(*bad));
+  }
   HostSet::Host host = hostAt(*address, asked.weight);
   host.source = HostSet::Source::Registry;
   host.ttl = asked.ttl;
@@ -224,16 +221,16 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
   const auto before = set.version();
   switch (set.upsert(std::move(host), now)) {
     case HostSet::Upsert::Conflict:
-      return error(
+      return admin::jsonError(
           409, text + " is in '" + cluster + "' already, from its config or its endpoints file");
     case HostSet::Upsert::Full:
-      return error(503, "cluster '" + cluster + "' is full (discovery.max_hosts " +
-                            std::to_string(d->max_hosts) + ")");
+      return admin::jsonError(503, "cluster '" + cluster + "' is full (discovery.max_hosts " +
+                                       std::to_string(d->max_hosts) + ")");
     case HostSet::Upsert::Added:
       spdlog::info("registry: {} {} registered (weight {}, TTL {} ms)", cluster, text, weight,
                    ttl.count());
       publish_(*c);
-      return reply(
+      return admin::jsonResponse(
           201,
           json{
               {"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()}, {"status", "added"}});
@@ -241,7 +238,7 @@ admin::Response DiscoveryService::handle(const admin::ApiRequest& req) {
       if (set.version() != before) publish_(*c);
       break;
   }
-  return reply(
+  return admin::jsonResponse(
       200,
       json{{"address", text}, {"weight", weight}, {"ttl_ms", ttl.count()}, {"status", "renewed"}});
 }

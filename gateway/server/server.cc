@@ -1,8 +1,10 @@
 #include "gateway/server/server.h"
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -17,6 +19,7 @@
 #include <xxhash.h>
 
 #include "gateway/admin/admin_server.h"
+#include "gateway/admin/admin_token.h"
 #include "gateway/config/config_json.h"
 #include "gateway/config/config_yaml.h"
 #include "gateway/config/loader.h"
@@ -27,6 +30,7 @@
 #include "gateway/server/cpu_limit.h"
 #include "gateway/server/discovery.h"
 #include "gateway/server/listen_socket.h"
+#include "gateway/server/operator_actions.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/server/state_registry.h"
 #include "gateway/server/worker.h"
@@ -51,22 +55,19 @@ std::size_t workerCountFor(const config::Config& c, int override_workers) {
 // GET /log, PUT /log?level=<trace|debug|info|warn|error|off>: the level holds until the next
 // reload that changes the config's `log` section.
 admin::Response logLevelResponse(const admin::ApiRequest& r) {
-  const auto json = [](int status, const nlohmann::json& body) {
-    return admin::Response{status, "application/json", body.dump(2) + "\n"};
-  };
   if (r.path != "/log") return admin::Response{404, "text/plain; charset=utf-8", "not found\n"};
   if (r.method == "PUT" || r.method == "POST") {
     std::optional<config::Log::Level> level;
     if (r.query.starts_with("level=")) level = log::parseLogLevel(r.query.substr(6));
     if (!level) {
-      return json(400, {{"error", "use PUT /log?level=<trace|debug|info|warn|error|off>"}});
+      return admin::jsonError(400, "use PUT /log?level=<trace|debug|info|warn|error|off>");
     }
     log::setLogLevel(*level);
     spdlog::warn("log level set to {} through the admin listener", log::toString(*level));
   } else if (r.method != "GET" && r.method != "HEAD") {
-    return json(405, {{"error", "use GET, or PUT /log?level=..."}});
+    return admin::jsonError(405, "use GET, or PUT /log?level=...");
   }
-  return json(200, {{"level", log::toString(log::currentLogLevel())}});
+  return admin::jsonResponse(200, {{"level", log::toString(log::currentLogLevel())}});
 }
 
 bool sameListener(const config::Listener& a, const config::Listener& b) {
@@ -106,10 +107,6 @@ WorkerUpdate updateFor(const StateRegistry& registry, std::shared_ptr<const Snap
   for (const auto& c : snap->config.clusters) u.hosts.push_back(slotsOf(registry, c.name));
   u.snapshot = std::move(snap);
   return u;
-}
-
-admin::Response jsonResponse(int status, const nlohmann::json& j) {
-  return admin::Response{status, "application/json", j.dump(2) + "\n"};
 }
 
 }  // namespace
@@ -152,6 +149,15 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
     if (auto e = s->admin_->listen()) {
       *error = *e;
       return nullptr;
+    }
+    if (!a->token_file.empty()) {
+      auto read = admin::readTokenFile(a->token_file);
+      if (!read.error.empty()) {
+        *error = "admin.token_file: " + read.error;
+        return nullptr;
+      }
+      if (!read.warning.empty()) spdlog::warn("{}", read.warning);
+      s->admin_->setToken(std::move(read.token));
     }
     s->registerAdmin();
   }
@@ -197,38 +203,95 @@ void Server::registerAdmin() {
         }
         return configResponse(r.query);
       });
-  admin_->handle("/upstreams",
-                 "clusters and hosts: weight, health checks, outlier ejection, pools (JSON)",
-                 [this] { return jsonResponse(200, upstreamsJson(*snapshot_, *registry_)); });
+  admin_->handleApi(
+      "/upstreams",
+      "clusters and hosts: weight, health checks, outlier ejection, pools (JSON); POST "
+      "/upstreams/<cluster>/<ip:port>/{drain,undrain}",
+      [this](const admin::ApiRequest& r) {
+        if (r.path != "/upstreams") {
+          return hostAction(*registry_, r, [this](std::string_view c) { schedulePublish(c); });
+        }
+        if (r.method != "GET" && r.method != "HEAD") return admin::jsonError(405, "use GET");
+        return admin::jsonResponse(200, upstreamsJson(*snapshot_, *registry_));
+      });
   admin_->handleApi("/registry",
                     "registered hosts; PUT/DELETE /registry/<cluster>/<ip:port>, POST "
                     ".../heartbeat (JSON)",
                     [this](const admin::ApiRequest& r) {
                       if (!discovery_) {
-                        return jsonResponse(
-                            404,
-                            {{"error", "no cluster takes registrations (discovery.registry)"}});
+                        return admin::jsonError(
+                            404, "no cluster takes registrations (discovery.registry)");
                       }
                       return discovery_->handle(r);
                     });
-  admin_->handle("/breakers", "circuit breakers: state, rates and transitions (JSON)",
-                 [this] { return jsonResponse(200, breakersJson(*snapshot_)); });
+  admin_->handleApi("/breakers",
+                    "circuit breakers: state, rates and transitions (JSON); POST "
+                    "/breakers/{route,cluster}/<name>/{force-open,force-closed,normal}",
+                    [this](const admin::ApiRequest& r) {
+                      if (r.path != "/breakers") return breakerAction(*snapshot_, r);
+                      if (r.method != "GET" && r.method != "HEAD") {
+                        return admin::jsonError(405, "use GET");
+                      }
+                      return admin::jsonResponse(200, breakersJson(*snapshot_));
+                    });
+  admin_->handleApi("/debug/requests",
+                    "requests in flight, oldest first: route, phase, age, upstream host, "
+                    "deadline left (JSON; ?limit=n)",
+                    [this](const admin::ApiRequest& r) { return debugRequestsResponse(r); });
   admin_->handleApi("/canaries",
                     "progressive canaries: state, step, analysis and decisions; POST "
                     "/canaries/<route>/{pause,resume,promote,abort,restart} (JSON)",
                     [this](const admin::ApiRequest& r) { return canaryResponse(r); });
 }
 
+admin::Response Server::debugRequestsResponse(const admin::ApiRequest& r) {
+  if (r.path != "/debug/requests") return admin::jsonError(404, "not found");
+  if (r.method != "GET" && r.method != "HEAD") return admin::jsonError(405, "use GET");
+  std::size_t limit = 1000;
+  if (!r.query.empty()) {
+    std::size_t n = 0;
+    const auto v = r.query.substr(std::min(r.query.size(), std::string_view("limit=").size()));
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (!r.query.starts_with("limit=") || ec != std::errc() || end != v.data() + v.size() ||
+        n == 0) {
+      return admin::jsonError(400, "unknown query: use ?limit=<n> (default 1000)");
+    }
+    limit = n;
+  }
+  // Each worker copies its own requests on its own loop, between two of their steps; the main
+  // loop waits for them (as a reload does), a stuck worker for at most a second.
+  struct Gathered {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t pending = 0;
+    std::vector<proxy::InFlightRequest> requests;
+  };
+  auto g = std::make_shared<Gathered>();  // shared: a late answer finds it alive
+  g->pending = workers_.size();
+  for (auto& w : workers_) {
+    w->collectRequests([g](std::vector<proxy::InFlightRequest> mine) {
+      const std::lock_guard lock(g->mu);
+      std::move(mine.begin(), mine.end(), std::back_inserter(g->requests));
+      if (--g->pending == 0) g->cv.notify_one();
+    });
+  }
+  std::unique_lock lock(g->mu);
+  g->cv.wait_for(lock, std::chrono::seconds(1), [&] { return g->pending == 0; });
+  const std::size_t answered = workers_.size() - g->pending;
+  return admin::jsonResponse(
+      200, inFlightJson(std::move(g->requests), limit, answered, workers_.size()));
+}
+
 admin::Response Server::canaryResponse(const admin::ApiRequest& r) {
   if (r.path == "/canaries") {
     if (r.method != "GET" && r.method != "HEAD") {
-      return jsonResponse(405, {{"error", "use GET"}});
+      return admin::jsonError(405, "use GET");
     }
     nlohmann::json out = nlohmann::json::array();
     for (const auto& route : snapshot_->config.routes) {
       if (const RouteCanary* c = registry_->canary(route.name)) out.push_back(c->toJson());
     }
-    return jsonResponse(200, out);
+    return admin::jsonResponse(200, out);
   }
   // /canaries/<route>/<action>
   const std::string_view rest = r.path.substr(std::string_view("/canaries/").size());
@@ -236,24 +299,24 @@ admin::Response Server::canaryResponse(const admin::ApiRequest& r) {
   const std::string_view name = rest.substr(0, slash);
   RouteCanary* c = registry_->canary(name);
   if (c == nullptr) {
-    return jsonResponse(404, {{"error", "no route '" + std::string(name) + "' with a canary"}});
+    return admin::jsonError(404, "no route '" + std::string(name) + "' with a canary");
   }
   if (slash == std::string_view::npos) {
     if (r.method != "GET" && r.method != "HEAD") {
-      return jsonResponse(405, {{"error", "use GET"}});
+      return admin::jsonError(405, "use GET");
     }
-    return jsonResponse(200, c->toJson());
+    return admin::jsonResponse(200, c->toJson());
   }
   const std::string_view action = rest.substr(slash + 1);
   if (!RouteCanary::isAction(action)) {
-    return jsonResponse(404, {{"error", "unknown canary action '" + std::string(action) +
-                                            "' (use pause, resume, promote, abort or restart)"}});
+    return admin::jsonError(404, "unknown canary action '" + std::string(action) +
+                                     "' (use pause, resume, promote, abort or restart)");
   }
-  if (r.method != "POST") return jsonResponse(405, {{"error", "use POST"}});
+  if (r.method != "POST") return admin::jsonError(405, "use POST");
   if (auto error = c->act(action)) {
-    return jsonResponse(409, {{"error", *error}});
+    return admin::jsonError(409, *error);
   }
-  return jsonResponse(200, c->toJson());
+  return admin::jsonResponse(200, c->toJson());
 }
 
 admin::Response Server::configResponse(std::string_view query) const {
@@ -273,7 +336,7 @@ admin::Response Server::configResponse(std::string_view query) const {
   j["generation"] = generation_;
   j["source"] = options_.source;
   j["hash"] = options_.hash;
-  return jsonResponse(200, j);
+  return admin::jsonResponse(200, j);
 }
 
 admin::Response Server::reloadResponse(std::string_view method) {
@@ -281,7 +344,7 @@ admin::Response Server::reloadResponse(std::string_view method) {
   const auto r = reload("admin API");
   nlohmann::json j = {{"generation", r.generation}, {"applied", r.applied}};
   if (!r.applied) j["errors"] = r.problems;
-  return jsonResponse(r.applied ? 200 : 400, j);
+  return admin::jsonResponse(r.applied ? 200 : 400, j);
 }
 
 Server::~Server() {
@@ -301,7 +364,8 @@ std::vector<std::string> Server::checkReloadable(const config::Config& next) con
   const auto admin_text = [](const std::optional<config::Admin>& a) {
     return a ? a->address.text() : std::string("none");
   };
-  if (now.admin != next.admin) {
+  if (now.admin.has_value() != next.admin.has_value() ||
+      (now.admin && now.admin->address != next.admin->address)) {
     problems.push_back("admin.address: moving the admin listener (" + admin_text(now.admin) +
                        " now, " + admin_text(next.admin) + " in the new config) needs a restart");
   }
@@ -349,6 +413,17 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
     new_log = log::AccessLog::open(next.access_log, &error);
     if (!new_log) r.problems.push_back("access_log: " + error);
   }
+  // A rotated token file applies with the reload; one that cannot be read refuses it.
+  std::string token;
+  if (r.problems.empty() && next.admin && !next.admin->token_file.empty()) {
+    auto read = admin::readTokenFile(next.admin->token_file);
+    if (!read.warning.empty()) spdlog::warn("{}", read.warning);
+    if (read.error.empty()) {
+      token = std::move(read.token);
+    } else {
+      r.problems.push_back("admin.token_file: " + read.error);
+    }
+  }
   std::vector<ListenFds> fds;
   if (r.problems.empty()) {
     auto bound = bindNew(next, &snapshot_->config, workers_.size());
@@ -369,6 +444,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   // handed the generation; the reload returns once all of them serve it.
   const bool log_changed = next.access_log != snapshot_->config.access_log;
   if (next.log != snapshot_->config.log) log::applyLogConfig(next.log, options_.log_level);
+  if (admin_) admin_->setToken(std::move(token));
   auto snap = registry_->build(std::move(next), generation_ + 1);
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();

@@ -124,6 +124,7 @@ class Server {
   void flushAccessLogSoon();
   [[nodiscard]] admin::Response configResponse(std::string_view query) const;
   [[nodiscard]] admin::Response canaryResponse(const admin::ApiRequest& r);
+  [[nodiscard]] admin::Response debugRequestsResponse(const admin::ApiRequest& r);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
 
   boost::asio::io_context io_{1};

@@ -221,6 +221,20 @@ void Worker::adopt(WorkerUpdate update, std::function<void()> done) {
   });
 }
 
+void Worker::collectRequests(std::function<void(std::vector<proxy::InFlightRequest>)> done) {
+  asio::post(io_, [this, done = std::move(done)] {
+    std::vector<proxy::InFlightRequest> out;
+    const auto now = Clock::now();
+    for (const auto* c = connections_; c != nullptr; c = c->next) {
+      if (auto r = c->inFlight(now)) {
+        r->worker = index_;
+        out.push_back(std::move(*r));
+      }
+    }
+    done(std::move(out));
+  });
+}
+
 void Worker::updateHosts(std::shared_ptr<const upstream::ClusterState> cluster,
                          std::shared_ptr<const std::vector<upstream::HostSet::Host>> slots) {
   asio::post(io_, [this, cluster = std::move(cluster), slots = std::move(slots)] {

@@ -43,6 +43,7 @@
 
 #include "gateway/http/request_id.h"
 #include "gateway/net/timer_wheel.h"
+#include "gateway/proxy/in_flight_request.h"
 #include "gateway/server/generation.h"
 #include "gateway/server/listen_socket.h"
 #include "gateway/server/snapshot.h"
@@ -85,6 +86,9 @@ class Worker {
   // every upstream::Cluster built on `cluster` (the current one, and older ones still running).
   void updateHosts(std::shared_ptr<const upstream::ClusterState> cluster,
                    std::shared_ptr<const std::vector<upstream::HostSet::Host>> slots);
+  // Copies of the requests in flight on this worker, handed to `done` on the worker's loop
+  // (any thread).
+  void collectRequests(std::function<void(std::vector<proxy::InFlightRequest>)> done);
   void stop();  // any thread: abandon whatever is left
   void join();
   [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <string_view>
@@ -51,9 +52,17 @@ class Writer {
     }
     out_.push_back(' ');
     if constexpr (std::is_floating_point_v<Value>) {
-      std::array<char, 64> buf{};
-      const int n = std::snprintf(buf.data(), buf.size(), "%.9g", value);
-      out_.append(buf.data(), static_cast<std::size_t>(std::max(0, n)));
+      // The shortest text that reads back as the same double: a timestamp in seconds keeps
+      // its fraction (a fixed "%.9g" rounded it to ten seconds).
+      if (std::isnan(value)) {
+        out_.append("NaN");
+      } else if (std::isinf(value)) {
+        out_.append(value > 0 ? "+Inf" : "-Inf");
+      } else {
+        std::array<char, 64> buf{};
+        const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+        out_.append(buf.data(), r.ptr);
+      }
     } else {
       out_.append(std::to_string(value));
     }
@@ -303,6 +312,15 @@ std::string renderPrometheus(const MetricsLayout& layout,
                std::uint64_t{h.weight});
     }
   }
+  w.family("sluice_upstream_host_drained", "gauge",
+           "1 while an operator has the host drained (POST /upstreams/<cluster>/<host>/drain): "
+           "no balancer picks it.");
+  for (const auto& c : layout.clusters) {
+    for (const auto& h : c.hosts) {
+      w.sample("sluice_upstream_host_drained", {{"cluster", c.name}, {"host", h.address}},
+               std::uint64_t{h.drained ? 1U : 0U});
+    }
+  }
   if (!facts.host_healthy.empty()) {
     w.family("sluice_upstream_host_healthy", "gauge",
              "1 while the host is in selection: passing its active health checks (or the "
@@ -482,7 +500,7 @@ std::string renderPrometheus(const MetricsLayout& layout,
       const std::initializer_list<std::pair<std::string_view, std::string_view>> labels_extra = {
           {"route", g.route}, {"cluster", g.cluster}, {"guard", g.guard}, {g.label, g.label_value}};
       const auto& ls = g.label.empty() ? labels : labels_extra;
-      // Counts print as integers: "%.9g" would round a large counter.
+      // Counts print as integers, whatever their size.
       if (g.value >= 0 && g.value < 9e15 &&
           g.value == static_cast<double>(static_cast<std::uint64_t>(g.value))) {
         w.sample(g.name, ls, static_cast<std::uint64_t>(g.value));

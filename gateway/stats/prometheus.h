@@ -28,6 +28,7 @@ struct HostLabel {
   std::size_t slot = 0;  // index in the cluster's counters and in the facts below
   std::string address;
   std::uint32_t weight = 1;
+  bool drained = false;  // by an operator (admin API)
 };
 struct ClusterMetrics {
   std::string name;

@@ -28,6 +28,7 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
   addresses_.resize(n);
   occupants_.assign(n, 0);
   base_weights_.assign(n, 0);
+  drained_.assign(n, 0);
   metadata_.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto& h = slots[i];
@@ -36,7 +37,8 @@ Cluster::Cluster(const boost::asio::any_io_executor& executor, const config::Clu
                                                  bulkhead_);
     addresses_[i] = h.address;
     occupants_[i] = h.occupant;
-    base_weights_[i] = h.weight * scale_;
+    base_weights_[i] = baseWeight(h);
+    drained_[i] = h.drained ? 1 : 0;
     metadata_[i] = h.metadata;
   }
   current_weights_ = base_weights_;
@@ -180,9 +182,13 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
   for (std::size_t i = 0; i < slots.size() && i < occupants_.size(); ++i) {
     const auto& h = slots[i];
     if (h.occupant == occupants_[i]) {
-      if (!h.empty() && base_weights_[i] != h.weight * scale_) {
-        base_weights_[i] = h.weight * scale_;
+      if (!h.empty() && base_weights_[i] != baseWeight(h)) {
+        base_weights_[i] = baseWeight(h);
         placed = true;  // a hash table places by weight too
+      }
+      if (!h.empty() && drained_[i] != (h.drained ? 1 : 0)) {
+        drained_[i] = h.drained ? 1 : 0;
+        if (h.drained) pools_[i]->closeIdle();  // those in use close as they come back (sweep)
       }
       if (metadata_[i] != h.metadata) {
         metadata_[i] = h.metadata;
@@ -205,12 +211,14 @@ void Cluster::applyHosts(const std::vector<HostSet::Host>& slots,
     if (h.empty()) {
       addresses_[i].clear();
       base_weights_[i] = 0;
+      drained_[i] = 0;
       continue;
     }
     pools_[i] = std::make_unique<ConnectionPool>(executor_, h.endpoint, config_.pool,
                                                  shard_.hosts[i], bulkhead_);
     addresses_[i] = h.address;
-    base_weights_[i] = h.weight * scale_;
+    base_weights_[i] = baseWeight(h);
+    drained_[i] = h.drained ? 1 : 0;
     if (slow_start_) slow_start_->start(i, h.added);
   }
   if (placed && config_.lb.hashing()) {
@@ -306,8 +314,10 @@ void Cluster::refreshWeights(std::chrono::steady_clock::time_point now) {
 void Cluster::sweep(std::chrono::steady_clock::time_point now) {
   flushRequests(now);
   if (outliers_ != nullptr) outliers_->evaluate(now);
-  for (auto& p : pools_) {
-    if (p) p->sweep(now);
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    if (!pools_[i]) continue;
+    pools_[i]->sweep(now);
+    if (drained_[i] != 0) pools_[i]->closeIdle();  // a drained host keeps no connection idle
   }
   std::erase_if(retired_, [](const auto& p) { return p->open() == 0; });
 }

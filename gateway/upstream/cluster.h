@@ -7,6 +7,10 @@
 // connections of the one it replaces (adoptIdle()), so upstream connections survive either way.
 // The replaced Cluster stays alive for the requests still running on it, its pools draining.
 //
+// A host an operator drained (HostSet::Host::drained) has weight 0 here, so no balancer picks
+// it, even in panic mode; its requests in flight finish and its connections close as they come
+// back idle.
+//
 // pick() is where health meets balancing: hosts failing their active health checks are left
 // out unless fewer than lb.panic_threshold percent pass (then all are in, as Envoy's panic
 // mode), and a host that came back ramps its weight up over lb.slow_start.window. Every worker
@@ -161,7 +165,8 @@ class Cluster {
   std::uint32_t scale_ = 1;
   std::optional<resilience::SlowStart> slow_start_;
   std::optional<resilience::WeightAdjuster> adjuster_;
-  std::vector<std::uint32_t> base_weights_;     // scaled; 0 for an empty slot
+  std::vector<std::uint32_t> base_weights_;     // scaled; 0 for an empty slot or a drained host
+  std::vector<char> drained_;                   // [slot]: HostSet::Host::drained
   std::vector<std::uint32_t> current_weights_;  // as last given to the balancer
   std::vector<std::int64_t> seen_healthy_since_;
   // Subsets asked for and carried by some host, by key. Bounded by the hosts' metadata; beyond
@@ -184,6 +189,9 @@ class Cluster {
   std::chrono::steady_clock::time_point next_weights_ =
       std::chrono::steady_clock::time_point::max();
 
+  [[nodiscard]] std::uint32_t baseWeight(const HostSet::Host& h) const noexcept {
+    return h.drained ? 0 : h.weight * scale_;
+  }
   void noticeRecoveries(std::chrono::steady_clock::time_point now);
   // A balancer of the cluster's policy over `weights` (0: never picked); `before`: the one it
   // replaces, whose requests in flight it takes over where the policy counts them.

@@ -154,6 +154,43 @@ TEST(ClusterHosts, ARegisteredWeightChangeReachesAHashTable) {
   EXPECT_NEAR(keysOn(*f.cluster, 1), 1800, 200);
 }
 
+TEST(ClusterHosts, ADrainedHostIsNeverPickedUntilUndrained) {
+  for (const auto policy :
+       {config::LbPolicy::RoundRobin, config::LbPolicy::LeastRequest, config::LbPolicy::Random,
+        config::LbPolicy::RingHash, config::LbPolicy::Maglev}) {
+    config::LoadBalancing lb;
+    lb.policy = policy;
+    lb.panic_threshold = 100;  // every host in panic: a drained one stays out even so
+    ClusterFixture f(lb, 3);
+    ASSERT_EQ(f.set->setDrained("127.0.0.1:9001", true), true);
+    EXPECT_EQ(f.set->setDrained("127.0.0.1:9001", true), false);  // already
+    EXPECT_EQ(f.set->setDrained("127.0.0.1:9999", true), std::nullopt);
+    f.cluster->applyHosts(f.set->slots(), kT0);
+    EXPECT_EQ(keysOn(*f.cluster, 1), 0) << static_cast<int>(policy);
+    EXPECT_GT(keysOn(*f.cluster, 0), 0);
+    EXPECT_GT(keysOn(*f.cluster, 2), 0);
+    // A renewal or a weight change leaves it drained; undraining brings it back.
+    auto statics = f.set->slots();
+    for (auto& h : statics) {
+      h.drained = false;
+      h.weight = 2;
+    }
+    f.set->reconfigure(statics, 0, kT0);
+    EXPECT_TRUE(f.set->slots()[1].drained);
+    ASSERT_EQ(f.set->setDrained("127.0.0.1:9001", false), true);
+    f.cluster->applyHosts(f.set->slots(), kT0);
+    EXPECT_GT(keysOn(*f.cluster, 1), 0) << static_cast<int>(policy);
+  }
+}
+
+TEST(ClusterHosts, AllHostsDrainedLeavesNoHost) {
+  ClusterFixture f({}, 2);
+  f.set->setDrained("127.0.0.1:9000", true);
+  f.set->setDrained("127.0.0.1:9001", true);
+  f.cluster->applyHosts(f.set->slots(), kT0);
+  EXPECT_EQ(f.cluster->pick({}, 0, kT0), std::nullopt);
+}
+
 TEST(ClusterHosts, BoundedLoadsKeepCountingAcrossARebuild) {
   config::LoadBalancing lb;
   lb.policy = config::LbPolicy::RingHash;

@@ -63,11 +63,13 @@ Lease ConnectionPool::takeIdle() {
 }
 
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
-    net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until) {
+    net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until,
+    stats::RequestPhase* phase) {
   Acquired idle{takeIdle()};
   if (idle.lease) co_return std::move(idle);
   if (open_ < settings_.max_connections) {
     ++open_;
+    if (phase != nullptr) *phase = stats::RequestPhase::Connecting;
     co_return co_await connect(deadline, until);
   }
   if (settings_.max_wait.count() == 0) co_return Acquired{{}, stats::UpstreamError::PoolTimeout};
@@ -95,6 +97,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     }
   } unlist(waiters_, it, waiter);
   stats_.pending.inc();
+  if (phase != nullptr) *phase = stats::RequestPhase::Waiting;
   co_await waiter.timer.async_wait(net::kNoThrow);
   stats_.pending.dec();
   pending->release();
@@ -117,6 +120,7 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     stats_.active.inc();
     co_return Acquired{Lease(this, std::move(waiter.handed), true)};
   }
+  if (phase != nullptr) *phase = stats::RequestPhase::Connecting;
   co_return co_await connect(deadline, until);  // closeConnection() handed us its slot
 }
 

@@ -28,6 +28,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/net/socket_deadline.h"
+#include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/bulkhead.h"
 
@@ -104,9 +105,11 @@ class ConnectionPool {
   [[nodiscard]] Lease takeIdle();
   // `deadline` bounds the connect (armed with pool.connect_timeout). Neither the wait for a free
   // connection nor the connect lasts past `until` (the request's deadline for this try).
+  // `phase`, if given, is set to Waiting or Connecting as the acquisition goes.
   boost::asio::awaitable<Acquired> acquire(
       net::SocketDeadline& deadline,
-      std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max());
+      std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max(),
+      stats::RequestPhase* phase = nullptr);
 
   // New limits (a reload): idle connections stay (beyond a lowered max_idle they close as they
   // are next released or time out); a raised max_connections lets waiters connect at once.

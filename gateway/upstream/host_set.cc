@@ -69,6 +69,15 @@ HostSet::Upsert HostSet::upsert(Host host, TimePoint now) {
   return Upsert::Added;
 }
 
+std::optional<bool> HostSet::setDrained(std::string_view address, bool drained) {
+  const auto at = find(address);
+  if (!at) return std::nullopt;
+  if (slots_[*at].drained == drained) return false;
+  slots_[*at].drained = drained;
+  ++version_;
+  return true;
+}
+
 std::optional<std::size_t> HostSet::remove(std::string_view address, Source source, TimePoint now) {
   const auto at = find(address);
   if (!at || slots_[*at].source != source || source == Source::Static) return std::nullopt;

@@ -45,6 +45,9 @@ class HostSet {
     TimePoint expires = TimePoint::max();  // registry: renewed by each heartbeat
     std::chrono::milliseconds ttl{0};      // registry
     std::map<std::string, std::string> metadata;
+    // Drained by an operator: picked by no balancer until undrained, its idle connections
+    // closed. Kept while the host stays (renewals and reloads do not undrain it).
+    bool drained = false;
 
     [[nodiscard]] bool empty() const noexcept { return occupant == 0; }
   };
@@ -79,6 +82,9 @@ class HostSet {
   // Makes `source`'s hosts exactly `hosts` (a new file): adds, updates and removes. Returns the
   // addresses that did not fit or belong to another source, for the caller to report.
   std::vector<std::string> replace(Source source, std::vector<Host> hosts, TimePoint now);
+  // Drains or undrains the host at `address`: nullopt when no host has it, else whether that
+  // changed anything.
+  std::optional<bool> setDrained(std::string_view address, bool drained);
   // Removes registry hosts whose TTL passed. Returns their addresses.
   std::vector<std::string> expire(TimePoint now);
 

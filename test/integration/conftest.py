@@ -5,6 +5,7 @@ its fixture, by PID, even when the test fails.
 """
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -111,6 +112,7 @@ def gateway_factory(sluice_bin):
     yield start
     for g in started:
         g.stop()
+        shutil.rmtree(g.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -21,6 +21,18 @@ def get(port, path):
         return e.code, e.headers, e.read().decode()
 
 
+def call(port, method, path, token=None, body=None):
+    """Any admin request; `token` goes in as a bearer token."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=body,
+                                 headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
 def wait_metric(admin, name, want, timeout=5, **labels):
     """Stats are counted when a request completes, just after its last byte is sent: poll the
     scrape until the value arrives (or the deadline passes) instead of guessing a sleep."""
