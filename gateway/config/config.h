@@ -573,10 +573,10 @@ struct Admin {
 
 // Fields an access log line may contain. The default set is all of them but `query`, in this
 // order: a query string may carry tokens and personal data, so logging it is a choice.
-inline constexpr std::array<std::string_view, 16> kAccessLogFields = {
-    "time",      "request_id",  "client", "method",  "host",     "path",
-    "status",    "duration_ms", "route",  "cluster", "upstream", "bytes_in",
-    "bytes_out", "user_agent",  "error",  "query"};
+inline constexpr std::array<std::string_view, 17> kAccessLogFields = {
+    "time",     "request_id", "trace_id",    "client", "method",  "host",
+    "path",     "status",     "duration_ms", "route",  "cluster", "upstream",
+    "bytes_in", "bytes_out",  "user_agent",  "error",  "query"};
 inline constexpr std::string_view kAccessLogOptInField = "query";
 
 // The diagnostic log (stderr): what sluice says about itself, apart from the access log.
@@ -590,6 +590,22 @@ struct Log {
 inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                                "warn",  "error", "off"};
 inline constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
+
+// OpenTelemetry tracing: W3C trace context followed on every request, spans of the sampled
+// ones exported to a collector as OTLP/HTTP JSON (trace/span_exporter.h; docs/operations.md,
+// "Tracing").
+struct Tracing {
+  std::string otlp_endpoint;        // "http://ip:port/path", as written
+  Address collector;                // its address
+  std::string path = "/v1/traces";  // its path
+  double sample_ratio = 0.01;       // of the requests that arrive without a sampling decision
+  std::string service_name = "sluice";
+  std::uint32_t queue = 2048;   // spans waiting for export at most; beyond, dropped
+  std::uint32_t batch = 512;    // spans per export request at most
+  Millis flush_interval{1000};  // a partial batch waits at most this long
+  Millis timeout{5000};         // per export request
+  friend bool operator==(const Tracing&, const Tracing&) = default;
+};
 
 struct AccessLog {
   bool enabled = false;
@@ -609,6 +625,7 @@ struct Config {
   std::optional<Admin> admin;
   Log log;
   AccessLog access_log;
+  std::optional<Tracing> tracing;
   std::vector<Route> routes;
   std::vector<Cluster> clusters;
 

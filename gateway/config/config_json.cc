@@ -327,6 +327,14 @@ json toJson(const Config& c) {
                      : json(nullptr);
   out["log"] = {{"level", kLogLevels[static_cast<std::size_t>(c.log.level)]},
                 {"format", kLogFormats[static_cast<std::size_t>(c.log.format)]}};
+  out["tracing"] = c.tracing ? json{{"otlp_endpoint", c.tracing->otlp_endpoint},
+                                    {"sample_ratio", c.tracing->sample_ratio},
+                                    {"service_name", c.tracing->service_name},
+                                    {"queue", c.tracing->queue},
+                                    {"batch", c.tracing->batch},
+                                    {"flush_interval_ms", c.tracing->flush_interval.count()},
+                                    {"timeout_ms", c.tracing->timeout.count()}}
+                             : json(nullptr);
   out["access_log"] = {{"enabled", c.access_log.enabled},
                        {"path", c.access_log.path},
                        {"fields", c.access_log.fields}};

@@ -664,6 +664,17 @@ std::string toYaml(const Config& config) {
   w.text("level", std::string(kLogLevels[static_cast<std::size_t>(config.log.level)]));
   w.text("format", std::string(kLogFormats[static_cast<std::size_t>(config.log.format)]));
   w.endMap();
+  if (const auto& t = config.tracing) {
+    w.beginMap("tracing");
+    w.string("otlp_endpoint", t->otlp_endpoint);
+    w.decimal("sample_ratio", t->sample_ratio);
+    w.string("service_name", t->service_name);
+    w.count("queue", t->queue);
+    w.count("batch", t->batch);
+    w.duration("flush_interval", t->flush_interval);
+    w.duration("timeout", t->timeout);
+    w.endMap();
+  }
   w.beginMap("access_log");
   w.flag("enabled", config.access_log.enabled);
   w.string("path", config.access_log.path);

@@ -315,6 +315,14 @@ listeners:
     address: "[::1]:8081"
 admin: { address: 127.0.0.2:9902, token_file: /etc/sluice/admin.token }
 log: { level: debug, format: json }
+tracing:
+  otlp_endpoint: "http://[::1]:4319/otlp/v1/traces"
+  sample_ratio: 0.25
+  service_name: "edge gateway: eu-1"
+  queue: 4096
+  batch: 256
+  flush_interval: 250ms
+  timeout: 2s
 access_log:
   enabled: true
   path: "/var/log/sluice/access: log #1.json"

@@ -23,6 +23,7 @@
 #include "gateway/config/route_action_config.h"
 #include "gateway/config/route_match_config.h"
 #include "gateway/config/subset_config.h"
+#include "gateway/config/tracing_config.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace sluice::gateway::config {
@@ -526,7 +527,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   Config cfg;
   if (!r.map(root, "the config",
              {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "log",
-              "access_log", "routes", "clusters"})) {
+              "tracing", "access_log", "routes", "clusters"})) {
     return result;
   }
   if (const yaml::Node w = root["workers"]) {
@@ -568,6 +569,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
       readLogChoice(r, lg["level"], "log.level", kLogLevels, cfg.log.level);
       readLogChoice(r, lg["format"], "log.format", kLogFormats, cfg.log.format);
     }
+  }
+  if (const yaml::Node t = root["tracing"]) {
+    cfg.tracing.emplace();
+    readTracing(r, t, *cfg.tracing);
   }
   if (const yaml::Node al = root["access_log"]) {
     if (r.map(al, "access_log", {"enabled", "path", "fields"})) {

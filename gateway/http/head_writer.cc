@@ -84,6 +84,7 @@ void writeUpstreamRequest(std::string& out, const RequestHead& req, const Forwar
   bool have_host = false;
   for (const HeaderField& f : req.fields) {
     if (isHopByHop(f, req) || f.id == Field::expect || isOwnField(f)) continue;
+    if (fwd.own_traceparent && f.id == Field::unknown && iequals(f.name, "traceparent")) continue;
     if (isForwardingField(f)) {
       if (!fwd.trust_forwarded) continue;
       if (isXForwardedFor(f)) {

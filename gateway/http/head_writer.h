@@ -27,6 +27,9 @@ struct ForwardingInfo {
   // X-Real-IP sent by the client are dropped and replaced. When true (sluice behind a trusted
   // proxy), the client's values are kept and this hop's address appended to X-Forwarded-For.
   bool trust_forwarded = false;
+  // Tracing is on: the client's traceparent is not copied (the forwarder writes its own, naming
+  // each try's span, with the per-try fields). tracestate is copied either way.
+  bool own_traceparent = false;
 };
 
 // What a route changes in the fields it forwards (config::HeaderEdits, its values expanded): the

@@ -18,6 +18,7 @@ namespace sluice::gateway::log {
 enum class AccessLog::FieldId : std::uint8_t {
   Time,
   RequestId,
+  TraceId,
   Client,
   Method,
   Host,
@@ -235,6 +236,16 @@ void AccessLog::write(const proxy::RequestContext& ctx, std::chrono::nanoseconds
         break;
       case FieldId::RequestId:
         str("request_id", ctx.request_id);
+        break;
+      case FieldId::TraceId:
+        // Only with tracing on: then every request has one, sampled or not, and it is the id
+        // a trace backend finds the request's spans under.
+        if (ctx.trace.on) {
+          key("trace_id");
+          line.push_back('"');
+          trace::appendHex(line, ctx.trace.trace_id.data(), ctx.trace.trace_id.size());
+          line.push_back('"');
+        }
         break;
       case FieldId::Client:
         str("client", ctx.client_ip);

@@ -18,7 +18,9 @@
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
+#include "gateway/proxy/request_spans.h"
 #include "gateway/server/worker.h"
+#include "gateway/trace/span_exporter.h"
 
 namespace sluice::gateway::proxy {
 
@@ -394,7 +396,8 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
 
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
   a.down.emplace(Downstream{socket_, in_, a.head_size, head, *a.parser, deadline_, listener_.config,
-                            body_limit, listener_.draining, &a.response_started});
+                            body_limit, listener_.draining, &a.response_started,
+                            worker_.spanExporter()});
   if (const auto& m = ctx.route->mirror; m && MirrorCopy::drawn(*m)) {
     a.mirror.emplace(*a.pin, *ctx.route_index);
   }
@@ -453,11 +456,16 @@ bool DownstreamConnection::prepare(Active& a) {
   ctx.host.assign(head.host);
   ctx.path.assign(head.path());
   const char* bad_field = nullptr;
+  std::string_view traceparent;
+  int traceparents = 0;
   for (const auto& f : head.fields) {
     if (f.id == http::Field::user_agent) {
       ctx.user_agent.assign(f.value);
     } else if (f.id != http::Field::unknown) {
       continue;
+    } else if (http::iequals(f.name, "traceparent")) {
+      traceparent = f.value;
+      ++traceparents;
     } else if (http::iequals(f.name, "x-request-id")) {
       if (!f.value.empty() && f.value.size() <= 200 && !ctx.request_id_received) {
         ctx.request_id.assign(f.value);
@@ -476,6 +484,9 @@ bool DownstreamConnection::prepare(Active& a) {
     }
   }
   if (!ctx.request_id_received) worker_.requestIds().next(ctx.request_id);
+  if (snap.config.tracing && worker_.spanExporter() != nullptr) {
+    startTrace(ctx, traceparent, traceparents, snap.config.tracing->sample_ratio);
+  }
   if (bad_field != nullptr) {
     stats.reject(stats::Reject::BadRequest);
     a.refusal = http::LocalReply::text(400, bad_field);
@@ -539,6 +550,10 @@ asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, 
 
 void DownstreamConnection::countAdmission(Active& a, std::size_t i) {
   const server::RouteBackend& b = backendOf(a);
+  if (a.admission->verdict != guards::Verdict::Allowed) {
+    a.ctx.guard = b.guards[i]->name();
+    a.ctx.guard_verdict = guards::kVerdictNames[static_cast<std::size_t>(a.admission->verdict)];
+  }
   const std::size_t slot = b.guard_slots[i];
   if (slot == server::RouteBackend::kNoSlot) return;
   a.pin->backends[b.slot]->guards[slot][static_cast<std::size_t>(a.admission->verdict)].inc();
@@ -584,6 +599,9 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
 
 void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   a.ctx.phase = RequestPhase::Idle;
+  if (a.ctx.trace.sampled) {
+    if (auto* spans = worker_.spanExporter()) spans->submit(serverSpan(a.ctx, unixNanos()));
+  }
   auto& stats = worker_.stats();
   RequestContext& ctx = a.ctx;
   const auto now = Clock::now();

@@ -22,6 +22,7 @@
 #include "gateway/net/coarse_clock.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
+#include "gateway/trace/span_exporter.h"
 
 namespace sluice::gateway::proxy {
 
@@ -153,6 +154,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
   fwd.request_id = ctx_.request_id;
   fwd.request_id_received = ctx_.request_id_received;
   fwd.trust_forwarded = down_.listener.trust_forwarded;
+  fwd.own_traceparent = ctx_.trace.on;
   // A subset route names the labels it asks for while the head is here.
   const config::Route& route = *ctx_.route;
   const bool in_subset =
@@ -241,11 +243,13 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       scratch_.request_head.resize(head_base);
       http::appendTimeoutFields(scratch_.request_head, try_deadline - Clock::now(),
                                 ctx_.grpc_timeout);
+      if (ctx_.trace.on) beginTrySpan(*host);
       scratch_.request_head.append("\r\n");
       outcome = co_await exchange(acquired.lease, try_deadline);
     } else {
       upstream_error_ = acquired.error;
     }
+    if (ctx_.trace.sampled) endTrySpan(outcome);
     acquired.lease.reset();  // back to the pool (if kept) before the next attempt
     if (outcome != Outcome::RetryStatus && outcome != Outcome::StaleRetry) {
       // This try is over: it no longer counts as a retry in flight. (A status retry took the
@@ -312,6 +316,37 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
+}
+
+void Forwarder::beginTrySpan(std::size_t host) {
+  // Every try of a traced request names its own span as the upstream's parent, sampled or not,
+  // so that the upstream's spans hang under the try that carried them.
+  try_span_.span_id = trace::newSpanId();
+  try_span_.attempt = attempt_;
+  try_span_.host = cluster_.address(host);
+  try_span_.status = 0;
+  try_span_.error = {};
+  if (ctx_.trace.sampled) try_span_.start_unix_ns = unixNanos();
+  scratch_.request_head.append("traceparent: ");
+  trace::appendTraceParent(scratch_.request_head, ctx_.trace.trace_id, try_span_.span_id,
+                           ctx_.trace.sampled);
+  scratch_.request_head.append("\r\n");
+}
+
+void Forwarder::endTrySpan(Outcome outcome) {
+  // A try that got no connection has no span (nothing reached the upstream); the server span's
+  // error says why the request failed.
+  if (try_span_.start_unix_ns == 0 || down_.spans == nullptr) return;
+  try_span_.status = outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status;
+  if (outcome == Outcome::Failed) {
+    try_span_.status = 0;
+    try_span_.error = stats::kUpstreamErrorNames[static_cast<std::size_t>(upstream_error_)];
+  } else if (outcome == Outcome::StaleRetry) {
+    try_span_.status = 0;
+    try_span_.error = "stale_connection";  // a pooled connection the upstream had closed
+  }
+  down_.spans->submit(clientSpan(ctx_, try_span_, unixNanos()));
+  try_span_.start_unix_ns = 0;
 }
 
 void Forwarder::logFailure(stats::UpstreamError e) const {

@@ -40,11 +40,16 @@
 #include "gateway/net/transfer_pace.h"
 #include "gateway/proxy/mirror.h"
 #include "gateway/proxy/request_context.h"
+#include "gateway/proxy/request_spans.h"
 #include "gateway/proxy/retry_decision.h"
 #include "gateway/proxy/route_actions.h"
 #include "gateway/proxy/try_outcome.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/upstream/cluster.h"
+
+namespace sluice::gateway::trace {
+class SpanExporter;
+}
 
 namespace sluice::gateway::proxy {
 
@@ -60,6 +65,7 @@ struct Downstream {
   std::uint64_t body_limit;
   const bool& draining;    // the worker's flag, read when the response head is written
   bool* response_started;  // set as soon as any response byte is written to the client
+  trace::SpanExporter* spans = nullptr;  // where a sampled request's try spans go
 };
 
 struct ForwardResult {
@@ -144,6 +150,10 @@ class Forwarder {
   // A diagnostic line for a failed try or a request refused before one, throttled
   // (log/log_throttle.h).
   void logFailure(stats::UpstreamError e) const;
+  // A traced request's try: its traceparent field (appended to the per-try head fields) and,
+  // when sampled, its client span once the try is over.
+  void beginTrySpan(std::size_t host);
+  void endTrySpan(Outcome outcome);
   // The request's deadline is the client's (earlier than the route timeout).
   [[nodiscard]] bool clientDeadline() const noexcept;
   [[nodiscard]] std::chrono::steady_clock::time_point after(config::Millis d) const;
@@ -167,6 +177,7 @@ class Forwarder {
   net::TransferPace body_pace_;  // the request body's reads (config::SlowClient body_*)
   net::TransferPace send_pace_;  // the response's writes (send_*)
   RetryHold retry_hold_;         // held while a retry is in flight
+  TrySpan try_span_;             // the try in flight, when the request is traced
 };
 
 }  // namespace sluice::gateway::proxy

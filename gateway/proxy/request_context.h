@@ -19,6 +19,7 @@
 #include "gateway/http/head.h"
 #include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
+#include "gateway/trace/trace_context.h"
 #include "resilience/circuit_breaker.h"
 
 namespace sluice::gateway::proxy {
@@ -89,6 +90,22 @@ struct RequestContext {
   resilience::CircuitBreaker::Permit breaker_permit;
   ResponseCapture capture;
 
+  // Tracing (trace/), when the generation has a `tracing` section: the trace this request is
+  // part of, continued from the client's traceparent or started here, and its server span.
+  struct Trace {
+    bool on = false;       // ids exist and each try carries a traceparent naming its span
+    bool sampled = false;  // spans are recorded and exported
+    trace::TraceId trace_id{};
+    trace::SpanId span_id{};              // the server span
+    std::optional<trace::SpanId> parent;  // the client's span, from its traceparent
+    std::uint64_t start_unix_ns = 0;
+  } trace;
+
+  // The last guard that did more than let the request through (delayed, limited, shed, open,
+  // aborted), for the server span; empty while none did. Views into the pinned generation.
+  std::string_view guard;
+  std::string_view guard_verdict;
+
   // What it is doing now, for /debug/requests.
   stats::RequestPhase phase = stats::RequestPhase::Idle;
 
@@ -119,6 +136,9 @@ struct RequestContext {
     cluster_index = 0;
     deadline = {};
     phase = stats::RequestPhase::Idle;
+    trace.on = trace.sampled = false;
+    guard = guard_verdict = {};
+    trace.parent.reset();
     releasePermits();
     admitted = {};
     status = 0;

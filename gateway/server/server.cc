@@ -34,6 +34,7 @@
 #include "gateway/server/snapshot.h"
 #include "gateway/server/state_registry.h"
 #include "gateway/server/worker.h"
+#include "gateway/trace/span_exporter.h"
 
 namespace sluice::gateway::server {
 
@@ -136,10 +137,12 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
   s->generation_ = 1;
   s->snapshot_ = s->registry_->build(std::move(config), s->generation_);
   s->last_success_ = std::chrono::system_clock::now();
+  trace::SpanExporter* spans = s->applyTracing(s->snapshot_->config);
   for (std::size_t i = 0; i < n; ++i) {
     WorkerUpdate u = updateFor(*s->registry_, s->snapshot_);
     u.listeners = std::move(fds[i]);
     u.access_log = s->access_log_.get();
+    u.spans = spans;
     s->workers_.push_back(std::make_unique<Worker>(i, std::move(u)));
   }
   s->rebuildDiscovery();
@@ -174,6 +177,10 @@ void Server::registerAdmin() {
     facts.workers = workers_.size();
     facts.draining = draining_.load();
     facts.access_log_dropped = access_log_ ? log::AccessLog::dropped() : 0;
+    if (spans_) {
+      const auto c = spans_->counts();
+      facts.tracing = stats::ProcessFacts::Tracing{c.exported, c.dropped, c.failed, c.queued};
+    }
     facts.reloads = {generation_, reloads_ok_, reloads_failed_,
                      std::chrono::duration<double>(last_success_.time_since_epoch()).count()};
     return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
@@ -352,8 +359,23 @@ Server::~Server() {
   for (auto& w : workers_) w->join();
 }
 
+trace::SpanExporter* Server::applyTracing(const config::Config& config) {
+  if (!config.tracing) return nullptr;
+  if (spans_) {
+    spans_->reconfigure(*config.tracing);
+  } else {
+    spans_ = std::make_unique<trace::SpanExporter>(*config.tracing);
+  }
+  return spans_.get();
+}
+
 std::vector<std::string> Server::checkReloadable(const config::Config& next) const {
   std::vector<std::string> problems;
+  if (spans_ && next.tracing && next.tracing->queue != spans_->capacity()) {
+    problems.push_back("tracing.queue: changing the span queue (" +
+                       std::to_string(spans_->capacity()) + " now, " +
+                       std::to_string(next.tracing->queue) + " in the new config) needs a restart");
+  }
   const auto& now = snapshot_->config;
   const std::size_t n = workerCountFor(next, options_.workers);
   if (n != workers_.size()) {
@@ -448,6 +470,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   auto snap = registry_->build(std::move(next), generation_ + 1);
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();
+  trace::SpanExporter* spans = applyTracing(snap->config);
   struct Acks {
     std::mutex mu;
     std::condition_variable cv;
@@ -459,6 +482,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
     WorkerUpdate u = updateFor(*registry_, snap);
     u.listeners = std::move(fds[i]);
     u.access_log = log_for_workers;
+    u.spans = spans;
     workers_[i]->adopt(std::move(u), [acks] {
       const std::lock_guard lock(acks->mu);
       if (--acks->pending == 0) acks->cv.notify_one();

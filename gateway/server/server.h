@@ -52,6 +52,9 @@ struct ApiRequest;
 namespace sluice::gateway::log {
 class AccessLog;
 }
+namespace sluice::gateway::trace {
+class SpanExporter;
+}
 
 namespace sluice::gateway::server {
 
@@ -125,6 +128,9 @@ class Server {
   [[nodiscard]] admin::Response configResponse(std::string_view query) const;
   [[nodiscard]] admin::Response canaryResponse(const admin::ApiRequest& r);
   [[nodiscard]] admin::Response debugRequestsResponse(const admin::ApiRequest& r);
+  // The span exporter for a generation of `config`: made or reconfigured here; null when the
+  // config has no tracing.
+  trace::SpanExporter* applyTracing(const config::Config& config);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
 
   boost::asio::io_context io_{1};
@@ -138,6 +144,9 @@ class Server {
   std::unique_ptr<DiscoveryService> discovery_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<log::AccessLog> access_log_;
+  // Created by the first config with `tracing` and kept (workers hold plain pointers to it):
+  // declared before workers_ so that it outlives them.
+  std::unique_ptr<trace::SpanExporter> spans_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::atomic<bool> draining_{false};  // /ready says 503

@@ -91,6 +91,7 @@ void Worker::apply(WorkerUpdate update) {
   }
   applyListeners(snap.config, update.listeners);
   access_log_ = update.access_log;
+  spans_ = update.spans;
   if (current_) {
     current_->retired = true;
     if (current_->pins == 0) {

@@ -56,6 +56,9 @@ class AccessLog;
 namespace sluice::gateway::proxy {
 class DownstreamConnection;
 }
+namespace sluice::gateway::trace {
+class SpanExporter;
+}
 
 namespace sluice::gateway::server {
 
@@ -67,6 +70,7 @@ struct WorkerUpdate {
   // Bound descriptors of the listeners this worker does not have yet, by listener name.
   ListenFds listeners;
   log::AccessLog* access_log = nullptr;  // null: none; owned by the server, outlives the update
+  trace::SpanExporter* spans = nullptr;  // null: tracing off; owned by the server, outlives it
 };
 
 class Worker {
@@ -109,6 +113,7 @@ class Worker {
   [[nodiscard]] GenerationPin pin() noexcept { return GenerationPin(current_.get()); }
   [[nodiscard]] http::RequestIdGenerator& requestIds() noexcept { return request_ids_; }
   [[nodiscard]] log::AccessLog* accessLog() const noexcept { return access_log_; }
+  [[nodiscard]] trace::SpanExporter* spanExporter() const noexcept { return spans_; }
   [[nodiscard]] bool draining() const noexcept { return draining_; }
   // A connection freed its per-request memory on going idle; the worker hands such memory back
   // to the OS in bulk (see tickLoop).
@@ -145,6 +150,7 @@ class Worker {
   Context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   log::AccessLog* access_log_ = nullptr;
+  trace::SpanExporter* spans_ = nullptr;
   std::unique_ptr<stats::WorkerStats> stats_;
   net::TimerWheel wheel_;
   std::unique_ptr<WorkerGeneration> current_;

@@ -517,6 +517,17 @@ std::string renderPrometheus(const MetricsLayout& layout,
   w.family("sluice_access_log_dropped_total", "counter",
            "Access log lines dropped because the log writer fell behind.");
   w.sample("sluice_access_log_dropped_total", {}, facts.access_log_dropped);
+  if (const auto& t = facts.tracing) {
+    w.family("sluice_tracing_spans_total", "counter",
+             "Spans of sampled requests by fate: exported (accepted by the collector), dropped "
+             "(the export queue was full), failed (in a batch the collector refused or did not "
+             "answer).");
+    w.sample("sluice_tracing_spans_total", {{"result", "exported"}}, t->exported);
+    w.sample("sluice_tracing_spans_total", {{"result", "dropped"}}, t->dropped);
+    w.sample("sluice_tracing_spans_total", {{"result", "failed"}}, t->failed);
+    w.family("sluice_tracing_queued_spans", "gauge", "Spans waiting in the export queue.");
+    w.sample("sluice_tracing_queued_spans", {}, t->queued);
+  }
   return out;
 }
 

@@ -114,6 +114,13 @@ struct ProcessFacts {
   bool draining = false;
   ReloadFacts reloads;
   std::uint64_t access_log_dropped = 0;
+  struct Tracing {
+    std::uint64_t exported = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t queued = 0;
+  };
+  std::optional<Tracing> tracing;               // once a config has had tracing
   std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
   std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
   std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead
