@@ -36,7 +36,10 @@
 #                                          a header (use WRK_HEADERS=browser); sluice-split: a
 #                                          50/50 split over two clusters on the one backend;
 #                                          sluice-mirror10: 10 % of requests copied to a mirror
-#                                          cluster on the one backend)
+#                                          cluster on the one backend; sluice-trace1 /
+#                                          sluice-trace100: tracing on, 1 % / 100 % of requests
+#                                          sampled, spans exported to the backend nginx, which
+#                                          answers POST /v1/traces 200)
 #   WRK_HEADERS [] header fields for every request, '|'-separated; "browser": eight typical
 #                  ones and X-Tenant: t99
 #   IDLE_CONNS [5000|1000] idle-conn memory test (0 = skip)
@@ -105,7 +108,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093 [sluice-trace1]=18094 [sluice-trace100]=18095)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -265,6 +268,11 @@ start_sluice() {
     route_extra="    mirror: { cluster: shadow, percent: 10 }"
   fi
   [[ "$t" == sluice-reload ]] && top_extra="admin: { address: 127.0.0.1:$RELOAD_ADMIN }"
+  # Tracing: every request gets ids and a traceparent; the sampled share is recorded and
+  # exported (the exporter thread runs on the proxy's CPU, so its cost is in the proxy's).
+  local collector="http://127.0.0.1:${PORT[backend]}/v1/traces"
+  [[ "$t" == sluice-trace1 ]] && top_extra="tracing: { otlp_endpoint: $collector, sample_ratio: 0.01 }"
+  [[ "$t" == sluice-trace100 ]] && top_extra="tracing: { otlp_endpoint: $collector, sample_ratio: 1 }"
   port_listening "${PORT[$t]}" && die "port ${PORT[$t]} already in use"
   [[ -x "$SLUICE_BIN" ]] || die "no sluice binary at $SLUICE_BIN"
   mkdir -p "run/$t"
@@ -370,7 +378,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10)
+    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10|sluice-trace1|sluice-trace100)
       start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
