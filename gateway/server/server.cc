@@ -31,6 +31,7 @@
 #include "gateway/server/discovery.h"
 #include "gateway/server/listen_socket.h"
 #include "gateway/server/operator_actions.h"
+#include "gateway/server/service_notify.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/server/state_registry.h"
 #include "gateway/server/worker.h"
@@ -121,6 +122,7 @@ Server::Server() = default;
 std::unique_ptr<Server> Server::create(config::Config config, Options options, std::string* error) {
   std::unique_ptr<Server> s(new Server());
   s->options_ = std::move(options);
+  s->notifier_ = std::make_unique<ServiceNotifier>(s->io_);
   log::applyLogConfig(config.log, s->options_.log_level);
   const std::size_t n = workerCountFor(config, s->options_.workers);
   if (config.access_log.enabled) {
@@ -394,7 +396,23 @@ std::vector<std::string> Server::checkReloadable(const config::Config& next) con
   return problems;
 }
 
+std::string Server::listenersText() const {
+  std::string text;
+  for (const auto& l : snapshot_->config.listeners) {
+    text += (text.empty() ? "" : ", ") + l.address.text();
+  }
+  return text;
+}
+
 Server::ReloadResult Server::reload(std::string_view trigger) {
+  notifier_->reloading();
+  ReloadResult r = readAndApply(trigger);
+  notifier_->ready(r.applied ? servingStatus(generation_, listenersText())
+                             : refusedStatus(generation_, listenersText(), r.problems.size()));
+  return r;
+}
+
+Server::ReloadResult Server::readAndApply(std::string_view trigger) {
   const auto started = Clock::now();
   ReloadResult r;
   r.generation = generation_;
@@ -597,6 +615,9 @@ int Server::run(const std::function<void()>& ready) {
   }
   flushAccessLogSoon();
   if (ready) ready();
+  // The listening sockets were bound in create() and every worker runs: connections are
+  // accepted from here on.
+  notifier_->ready(servingStatus(generation_, listenersText()));
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
@@ -671,6 +692,8 @@ void Server::requestDrain() {
 void Server::startDrain() {
   if (draining_.exchange(true)) return;  // /ready answers 503 from now on
   const auto& c = snapshot_->config;
+  notifier_->stopping(fmt::format("draining ({} ms of accept grace, then up to {} ms)",
+                                  c.drain_accept_grace.count(), c.drain_timeout.count()));
   if (c.drain_accept_grace.count() == 0) {
     beginWorkerDrain();
     return;

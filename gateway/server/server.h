@@ -19,6 +19,9 @@
 // Signals: SIGHUP reloads the config file; SIGUSR1 reopens the access log file (logrotate);
 // SIGTERM and SIGINT drain.
 //
+// Under systemd (NOTIFY_SOCKET set) each of these steps is also told to the service manager:
+// ready, reloading and ready again, stopping, and watchdog pings (service_notify.h).
+//
 // Drain: on the first SIGTERM or SIGINT, /ready answers 503 at once so that load balancers stop
 // sending; for drain_accept_grace the listeners still accept and serve as usual (so that a
 // balancer that has not yet seen /ready fail gets answers, not refusals); then every worker stops
@@ -63,6 +66,7 @@ struct Snapshot;
 class StateRegistry;
 class DiscoveryService;
 class ConfigWatcher;
+class ServiceNotifier;
 
 class Server {
  public:
@@ -109,6 +113,9 @@ class Server {
  private:
   Server();
   void registerAdmin();
+  // reload() without telling systemd: reads the file and applies it, or refuses.
+  ReloadResult readAndApply(std::string_view trigger);
+  [[nodiscard]] std::string listenersText() const;
   void startDrain();
   void beginWorkerDrain();
   void pollDrain();
@@ -158,6 +165,7 @@ class Server {
   const char* stop_reason_ = "drain_timeout";
   int exit_code_ = 0;
   int signals_seen_ = 0;
+  std::unique_ptr<ServiceNotifier> notifier_;  // sd_notify: readiness, reloads, watchdog
 };
 
 // "xxh3:<16 hex digits>" of a config's bytes: what /config shows as its hash.
