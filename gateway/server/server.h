@@ -43,6 +43,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/server/reload_history.h"
 
 namespace sluice::gateway::admin {
 class AdminServer;
@@ -126,6 +127,10 @@ class Server {
   [[nodiscard]] admin::Response canaryResponse(const admin::ApiRequest& r);
   [[nodiscard]] admin::Response debugRequestsResponse(const admin::ApiRequest& r);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
+  [[nodiscard]] admin::Response statsResponse() const;
+  // Keeps a reload's outcome for /stats (`started`: when its trigger came).
+  void noteReload(std::string_view trigger, const ReloadResult& r,
+                  std::chrono::steady_clock::time_point started);
 
   boost::asio::io_context io_{1};
   Options options_;
@@ -135,6 +140,8 @@ class Server {
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   std::chrono::system_clock::time_point last_success_{};
+  std::chrono::system_clock::time_point started_at_{};
+  ReloadHistory reload_history_;
   std::unique_ptr<DiscoveryService> discovery_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<log::AccessLog> access_log_;
