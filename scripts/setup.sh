@@ -14,6 +14,7 @@ packages=(
   libfmt-dev libxxhash-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl llvm-14
   clang-format clang-tidy golang-go golang-golang-x-time-dev clang libclang-rt-14-dev prometheus
+  chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nginx haproxy caddy wrk linux-perf procps liburing-dev)
