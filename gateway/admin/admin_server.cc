@@ -151,7 +151,7 @@ Response AdminServer::indexPage() const {
   std::string list = "<ul>";
   const auto item = [&list](std::string_view p, std::string_view description) {
     list += "<li><a href=\"";
-    appendEscaped(list, p);
+    appendEscaped(list, p.substr(1));  // relative, as the page's own assets (web_assets.h)
     list += "\"><code>";
     appendEscaped(list, p);
     list += "</code></a> ";

@@ -130,10 +130,12 @@ def test_the_page_its_assets_and_their_headers(gateway_factory, upstream_factory
     assert headers["X-Content-Type-Options"] == "nosniff"
     # No inline script: every <script> has a src.
     assert re.findall(r"<script(?![^>]*\bsrc=)", page) == []
-    # The list of endpoints is at the page's foot.
-    for path in ("/stats", "/metrics", "/breakers", "/upstreams", "/config"):
+    # The list of endpoints is at the page's foot. Every link is relative: the page works
+    # behind a proxy that serves the admin listener under a path prefix.
+    for path in ("stats", "metrics", "breakers", "upstreams", "config"):
         assert f'href="{path}"' in page
-    assets = re.findall(r'(?:src|href)="(/dashboard/[^"]+)"', page)
+    assert re.findall(r'(?:src|href)="/', page) == []
+    assets = ["/" + a for a in re.findall(r'(?:src|href)="(dashboard/[^"]+)"', page)]
     assert sorted(a.rsplit(".", 1)[1] for a in assets) == ["css", "js"]
     for a in assets:
         status, headers, body = get(admin, a)

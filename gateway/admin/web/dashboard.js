@@ -315,8 +315,8 @@ function render(s) {
 async function poll() {
   const status = document.getElementById("status");
   try {
-    const response = await fetch("/stats", { cache: "no-store" });
-    if (!response.ok) throw new Error(`/stats answered ${response.status}`);
+    const response = await fetch("stats", { cache: "no-store" }); // relative: the admin may sit under a prefix
+    if (!response.ok) throw new Error(`stats answered ${response.status}`);
     const s = await response.json();
     render(s);
     previous = s;
