@@ -212,6 +212,8 @@ def test_the_dashboard_renders_live_numbers_and_escapes_what_it_shows(sluice_bin
                 assert b.evaluate("document.querySelectorAll('main script').length") == 0
                 assert b.evaluate("window.pwned === undefined")
                 assert "stale" not in b.evaluate("document.getElementById('status').className")
+                # No script error, no policy violation (the browser's own favicon request aside).
+                assert [e for e in b.errors() if "favicon.ico" not in e] == []
                 shot = os.path.join(artifacts_dir(), "dashboard.png")
                 b.screenshot(shot)
                 assert os.path.getsize(shot) > 10_000

@@ -41,6 +41,7 @@ class Browser:
         self.next_id = 0
         self.session = None
         self.buffer = b""
+        self.events = []  # every event the page sent (console, exceptions, log entries)
 
     def __enter__(self):
         binary = chromium_path()
@@ -76,6 +77,7 @@ class Browser:
                                      flatten=True)["sessionId"]
             self.call("Page.enable")
             self.call("Runtime.enable")
+            self.call("Log.enable")
         except Exception:
             self.__exit__(None, None, None)
             raise
@@ -130,6 +132,8 @@ class Browser:
                 if "error" in m:
                     raise BrowserError(f"{method}: {m['error']}")
                 return m.get("result", {})
+            if "method" in m:
+                self.events.append(m)
 
     def navigate(self, url):
         self.call("Page.navigate", url=url)
@@ -150,6 +154,20 @@ class Browser:
                 pass  # the page is still loading
             time.sleep(0.1)
         raise BrowserError(f"timed out waiting for {expression}")
+
+    def errors(self):
+        """What the page reported as going wrong: uncaught exceptions, console errors, and log
+        entries at error level (a Content-Security-Policy violation, a failed load)."""
+        out = []
+        for e in self.events:
+            p = e.get("params", {})
+            if e["method"] == "Runtime.exceptionThrown":
+                out.append(p["exceptionDetails"].get("text", "exception"))
+            elif e["method"] == "Runtime.consoleAPICalled" and p.get("type") == "error":
+                out.append(" ".join(str(a.get("value", "")) for a in p.get("args", [])))
+            elif e["method"] == "Log.entryAdded" and p["entry"].get("level") == "error":
+                out.append(f"{p['entry'].get('text')} {p['entry'].get('url', '')}")
+        return out
 
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
