@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl llvm-14
   clang-format clang-tidy golang-go golang-golang-x-time-dev clang libclang-rt-14-dev prometheus
   libsystemd-dev help2man dpkg-dev systemd man-db
+  chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(nginx haproxy caddy wrk linux-perf procps liburing-dev)

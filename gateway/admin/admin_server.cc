@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/admin/admin_token.h"
+#include "gateway/admin/web_assets.h"
 #include "gateway/net/socket_io.h"
 
 namespace sluice::gateway::admin {
@@ -94,18 +95,12 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target,
                          body});
     }
   }
-  if (path == "/") {
-    Response r;
-    r.content_type = "text/html; charset=utf-8";
-    r.body =
-        "<!doctype html><html><head><title>sluice admin</title></head><body><h1>sluice</h1><ul>";
-    const auto item = [&r](const std::string& p, const std::string& description) {
-      r.body.append("<li><a href=\"").append(p).append("\">").append(p).append("</a> &mdash; ");
-      r.body.append(description).append("</li>");
-    };
-    for (const auto& [p, route] : routes_) item(p, route.description);
-    for (const auto& [p, api] : apis_) item(p, api.first);
-    r.body += "</ul></body></html>\n";
+  if (path == "/") return indexPage();
+  for (const auto& asset : webAssets()) {
+    if (asset.path != path) continue;
+    Response r{200, std::string(asset.content_type), std::string(asset.body), {}};
+    // The path names the bytes (web_assets.h): a browser never needs to ask again.
+    r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
     return r;
   }
   const auto it = routes_.find(path);
@@ -114,6 +109,65 @@ Response AdminServer::dispatch(std::string_view method, std::string_view target,
     return {405, "text/plain; charset=utf-8", "method not allowed\n"};
   }
   return it->second.handler();
+}
+
+namespace {
+
+void appendEscaped(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+// The page's policy: its own script and style sheet and nothing else - no inline script, no
+// other origin - so that even a name that got past the page's escaping could not run.
+constexpr std::string_view kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+}  // namespace
+
+Response AdminServer::indexPage() const {
+  // The list of endpoints is rendered here, from the registered descriptions; the live part of
+  // the page is drawn by its script from GET /stats.
+  std::string list = "<ul>";
+  const auto item = [&list](std::string_view p, std::string_view description) {
+    list += "<li><a href=\"";
+    appendEscaped(list, p.substr(1));  // relative, as the page's own assets (web_assets.h)
+    list += "\"><code>";
+    appendEscaped(list, p);
+    list += "</code></a> ";
+    appendEscaped(list, description);
+    list += "</li>";
+  };
+  for (const auto& [p, route] : routes_) item(p, route.description);
+  for (const auto& [p, api] : apis_) item(p, api.first);
+  list += "</ul>";
+  Response r{200, "text/html; charset=utf-8", std::string(dashboardPage()), {}};
+  if (const auto at = r.body.find(kEndpointsMarker); at != std::string::npos) {
+    r.body.replace(at, kEndpointsMarker.size(), list);
+  }
+  r.headers.emplace_back("Content-Security-Policy", std::string(kDashboardPolicy));
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  return r;
 }
 
 std::optional<Response> AdminServer::refuseUnauthorized(std::string_view method,
@@ -175,6 +229,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : r.headers) res.set(name, value);
     res.body() = req.method() == bhttp::verb::head ? std::string() : r.body;
     res.keep_alive(req.keep_alive());

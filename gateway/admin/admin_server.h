@@ -1,6 +1,7 @@
 // The admin listener: a small HTTP/1.1 server on its own address and on the main thread, away
 // from the data plane. It serves GET (and HEAD) on a fixed set of paths registered by the owner
-// (/metrics, /ready, /live, /config, ... and an index page), and any method under API prefixes
+// (/metrics, /ready, /live, /config, ...), the dashboard at `/` (its page lists those paths) and
+// its versioned assets under /dashboard/, and any method under API prefixes
 // (/registry/...). Requests are parsed by Beast with small limits (16 KiB of head, 16 KiB of
 // body) and a 10 s deadline; anything else gets 404 or 405. With a token (setToken), every
 // request but GET and HEAD must carry it as a bearer token, or gets 401: reads stay open to
@@ -71,6 +72,8 @@ class AdminServer {
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
   Response dispatch(std::string_view method, std::string_view target, std::string_view body) const;
+  // The dashboard (web_assets.h), with the endpoints registered here listed at its foot.
+  [[nodiscard]] Response indexPage() const;
   // 401 when a token is set, `method` changes something and `authorization` lacks the token.
   [[nodiscard]] std::optional<Response> refuseUnauthorized(
       std::string_view method, std::string_view authorization,

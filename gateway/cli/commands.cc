@@ -185,7 +185,7 @@ int demo(const DemoOptions& options) {
       "/mirrored  (half the requests also copied to the slow upstream; nobody waits for it)\n"
       "  admin    " +
       admin +
-      "/\n"
+      "/          (the live dashboard: traffic, breakers, hosts, reloads)\n"
       "  metrics  " +
       admin +
       "/metrics\n"

@@ -28,6 +28,8 @@ CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::s
           config::breakerSettings(config), Clock::now(),
           [this](State from, State to, resilience::TimePoint /*at*/) {
             transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+            // Wall-clock, not `at`: an operator reads the timeline against other clocks.
+            recent.record(from, to, std::chrono::system_clock::now());
             // A decision an operator must see. The breaker itself bounds how often: one
             // open per open_duration at most.
             if (to == State::Open || to == State::ForcedOpen) {
@@ -213,6 +215,15 @@ nlohmann::json CircuitBreakerGuard::status() const {
         state_->transitions[i].load(std::memory_order_relaxed);
   }
   j["transitions"] = transitions;
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& t : state_->recent.recent()) {
+    history.push_back(
+        {{"at_ms",
+          std::chrono::duration_cast<std::chrono::milliseconds>(t.at.time_since_epoch()).count()},
+         {"from", stateName(t.from)},
+         {"to", stateName(t.to)}});
+  }
+  j["history"] = std::move(history);
   return j;
 }
 

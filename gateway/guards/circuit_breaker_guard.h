@@ -16,7 +16,7 @@
 //   - cluster: the request is forwarded to the fallback cluster instead.
 // A cluster's breaker is one guard shared by all of its routes; a route with its own breaker
 // uses that one instead. State and transitions are exported as gauges and on the admin API
-// (/breakers).
+// (/breakers, with the last few transitions timed: transition_log.h).
 //
 // Reloads: the guard that replaces a route's or cluster's breaker takes over the breaker itself
 // (resilience::CircuitBreaker::reconfigure: its state, its open period and, unless the window's
@@ -35,6 +35,7 @@
 #include "gateway/config/config.h"
 #include "gateway/guards/guard.h"
 #include "gateway/guards/response_cache.h"
+#include "gateway/guards/transition_log.h"
 #include "resilience/circuit_breaker.h"
 
 namespace sluice::gateway::guards {
@@ -55,7 +56,8 @@ class CircuitBreakerGuard final : public Guard {
 
   [[nodiscard]] resilience::CircuitBreaker& breaker() noexcept { return state_->breaker; }
   [[nodiscard]] const config::CircuitBreaker& settings() const noexcept { return config_; }
-  // State, rates and counts, for the admin API.
+  // State, rates and counts, and the recent transitions (`history`, oldest first, each with its
+  // wall-clock time in ms since the epoch), for the admin API.
   [[nodiscard]] nlohmann::json status() const;
 
   // An operator's override through the admin API: force-open rejects every request (the
@@ -78,6 +80,7 @@ class CircuitBreakerGuard final : public Guard {
     Shared(const config::CircuitBreaker& config, std::string owner);
     std::string name;
     std::array<std::atomic<std::uint64_t>, kStates> transitions{};  // by target state
+    TransitionLog recent;                                           // the last few, timed
     ResponseCache cache;                                            // used only with fallback.cache
     resilience::CircuitBreaker breaker;  // last: its listener writes transitions
   };

@@ -34,6 +34,7 @@
 #include "gateway/server/service_notify.h"
 #include "gateway/server/snapshot.h"
 #include "gateway/server/state_registry.h"
+#include "gateway/server/stats_view.h"
 #include "gateway/server/worker.h"
 #include "gateway/trace/span_exporter.h"
 
@@ -139,6 +140,8 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
   s->generation_ = 1;
   s->snapshot_ = s->registry_->build(std::move(config), s->generation_);
   s->last_success_ = std::chrono::system_clock::now();
+  s->started_at_ = s->last_success_;
+  s->reload_history_.record({s->started_at_, "start", true, s->generation_, {}, 0, 0});
   trace::SpanExporter* spans = s->applyTracing(s->snapshot_->config);
   for (std::size_t i = 0; i < n; ++i) {
     WorkerUpdate u = updateFor(*s->registry_, s->snapshot_);
@@ -188,6 +191,11 @@ void Server::registerAdmin() {
     return admin::Response{200, "text/plain; version=0.0.4; charset=utf-8",
                            renderMetrics(*snapshot_, *registry_, shards, std::move(facts))};
   });
+  admin_->handle("/stats",
+                 "everything the dashboard at / shows, in one compact JSON: traffic, latency "
+                 "buckets and guard verdicts per route, breakers, hosts, reloads (counters since "
+                 "start: rates come from two polls)",
+                 [this] { return statsResponse(); });
   admin_->handleApi("/log",
                     "the diagnostic log's level and format; PUT /log?level=debug changes the level",
                     [](const admin::ApiRequest& r) { return logLevelResponse(r); });
@@ -356,6 +364,29 @@ admin::Response Server::reloadResponse(std::string_view method) {
   return admin::jsonResponse(r.applied ? 200 : 400, j);
 }
 
+void Server::noteReload(std::string_view trigger, const ReloadResult& r,
+                        Clock::time_point started) {
+  reload_history_.record(
+      {std::chrono::system_clock::now(), std::string(trigger), r.applied, r.generation, r.problems,
+       r.problems.size(),
+       std::chrono::duration<double, std::milli>(Clock::now() - started).count()});
+}
+
+admin::Response Server::statsResponse() const {
+  std::vector<const stats::WorkerStats*> shards;
+  shards.reserve(workers_.size());
+  for (const auto& w : workers_) shards.push_back(&w->stats());
+  const ServerFacts facts{workers_.size(), draining_.load(), generation_,
+                          options_.source, options_.hash,    reloads_ok_,
+                          reloads_failed_, &reload_history_, started_at_};
+  // Compact: a dashboard polls this every second or two.
+  return admin::Response{200,
+                         "application/json",
+                         statsJson(*snapshot_, *registry_, shards, facts)
+                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                         {}};
+}
+
 Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
@@ -433,6 +464,7 @@ Server::ReloadResult Server::readAndApply(std::string_view trigger) {
     }
   }
   ++reloads_failed_;
+  noteReload(trigger, r, started);
   spdlog::error("reload ({}) refused, still serving generation {}: {} problem(s)", trigger,
                 generation_, r.problems.size());
   for (const auto& p : r.problems) spdlog::error("  {}", p);
@@ -475,6 +507,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   }
   if (!r.problems.empty()) {
     ++reloads_failed_;
+    noteReload(trigger, r, started);
     spdlog::error("reload ({}) refused, still serving generation {}:", trigger, generation_);
     for (const auto& p : r.problems) spdlog::error("  {}", p);
     return r;
@@ -530,6 +563,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   last_success_ = std::chrono::system_clock::now();
   r.applied = true;
   r.generation = generation_;
+  noteReload(trigger, r, started);
   const auto ms = [](Clock::duration d) {
     return std::chrono::duration<double, std::milli>(d).count();
   };

@@ -46,6 +46,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/server/reload_history.h"
 
 namespace sluice::gateway::admin {
 class AdminServer;
@@ -139,6 +140,10 @@ class Server {
   // config has no tracing.
   trace::SpanExporter* applyTracing(const config::Config& config);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
+  [[nodiscard]] admin::Response statsResponse() const;
+  // Keeps a reload's outcome for /stats (`started`: when its trigger came).
+  void noteReload(std::string_view trigger, const ReloadResult& r,
+                  std::chrono::steady_clock::time_point started);
 
   boost::asio::io_context io_{1};
   Options options_;
@@ -148,6 +153,8 @@ class Server {
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   std::chrono::system_clock::time_point last_success_{};
+  std::chrono::system_clock::time_point started_at_{};
+  ReloadHistory reload_history_;
   std::unique_ptr<DiscoveryService> discovery_;
   std::unique_ptr<ConfigWatcher> watcher_;
   std::unique_ptr<log::AccessLog> access_log_;
