@@ -68,6 +68,16 @@ class Gateway:
                 self._ready.set()
         self._ready.set()  # EOF: the process died; the waiter reports it
 
+    def wait_log(self, text, timeout=5):
+        """Whether a diagnostic line containing `text` arrives within `timeout` seconds (lines
+        are read by a thread: one written just now may not be in stderr_lines yet)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.stderr_lines):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     @property
     def pid(self):
         return self.proc.pid
