@@ -559,6 +559,9 @@ struct Cluster {
   std::optional<Bulkhead> bulkhead;
   std::optional<HealthCheck> health_check;
   std::optional<Discovery> discovery;
+  // Export sluice_upstream_response_head_seconds by host too (one histogram per host: 17 series
+  // each, so a choice for clusters of a few hosts).
+  bool host_latency_histogram = false;
   friend bool operator==(const Cluster&, const Cluster&) = default;
 };
 

@@ -389,6 +389,7 @@ json toJson(const Config& c) {
          {"lb", loadBalancing(cl.lb)},
          {"endpoints", eps},
          {"io_timeout_ms", cl.io_timeout.count()},
+         {"host_latency_histogram", cl.host_latency_histogram},
          {"pool",
           {{"max_connections", p.max_connections},
            {"max_idle", p.max_idle},

@@ -573,6 +573,7 @@ void writeCluster(Writer& w, const Cluster& c) {
   w.duration("max_wait", c.pool.max_wait);
   w.endMap();
   w.duration("io_timeout", c.io_timeout);
+  w.flag("host_latency_histogram", c.host_latency_histogram);
   if (c.rate_limit) writeRateLimit(w, *c.rate_limit);
   w.beginMap("retry_budget");
   w.decimal("percent", c.retry_budget.percent);

@@ -211,6 +211,7 @@ clusters:
       connect_timeout: 2s
       max_wait: 1s
     io_timeout: 30s
+    host_latency_histogram: false
     retry_budget:
       percent: 20
       min_per_second: 10
@@ -469,6 +470,7 @@ clusters:
       connect_timeout: 300ms
       max_wait: 0ms
     io_timeout: 12s
+    host_latency_histogram: true
     rate_limit: { rate: 1000/s, burst: 200, max_keys: 1, status: 503 }
     retry_budget: { percent: 12.5, min_per_second: 0.5, window: 2m }
     circuit_breaker:

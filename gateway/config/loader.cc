@@ -379,7 +379,8 @@ void readEndpoints(Reader& r, const yaml::Node& list, const std::string& where,
 void readCluster(Reader& r, const yaml::Node& n, Cluster& c) {
   if (!r.map(n, "cluster",
              {"name", "endpoints", "lb", "pool", "io_timeout", "rate_limit", "retry_budget",
-              "circuit_breaker", "outlier_detection", "bulkhead", "health_check", "discovery"})) {
+              "circuit_breaker", "outlier_detection", "bulkhead", "health_check", "discovery",
+              "host_latency_histogram"})) {
     return;
   }
   if (r.require(n, "name", "cluster")) {
@@ -419,6 +420,8 @@ void readCluster(Reader& r, const yaml::Node& n, Cluster& c) {
   }
   r.optional(n, "io_timeout", c.io_timeout,
              [&](const yaml::Node& v) { return r.duration(v, "cluster io_timeout", kMinTimeout); });
+  r.optional(n, "host_latency_histogram", c.host_latency_histogram,
+             [&](const yaml::Node& v) { return r.boolean(v, "host_latency_histogram"); });
   if (const yaml::Node rl = n["rate_limit"]) readRateLimit(r, rl, c.rate_limit.emplace());
   if (const yaml::Node rb = n["retry_budget"]) readRetryBudget(r, rb, c.retry_budget);
   if (const yaml::Node b = n["circuit_breaker"]) {

@@ -270,7 +270,10 @@ asio::awaitable<ForwardResult> Forwarder::run() {
                     truncated_, upstream_error_);
     // Latency is to the response head (a long body or a slow client is not the host's speed).
     const auto answered = head_at_ > now ? head_at_ : finished;
-    if (head_at_ > now) cluster_.stats().head_latency.observe(head_at_ - now);
+    if (head_at_ > now) {
+      cluster_.stats().head_latency.observe(head_at_ - now);
+      cluster_.hostStats(*host).head_latency.observe(head_at_ - now);
+    }
     cluster_.onResult(subset.get(), *host, occupant,
                       {verdict.value_or(0) != 0, answered - now, finished, verdict.value_or(0),
                        utilization_, verdict.has_value()});

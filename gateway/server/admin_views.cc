@@ -265,6 +265,7 @@ std::string renderMetrics(const Snapshot& snap, const StateRegistry& registry,
     auto& m = layout.clusters.emplace_back();
     m.name = cl.name;
     m.counters = &state.counters();
+    m.host_latency = cl.host_latency_histogram;
     auto& healthy = facts.host_healthy.emplace_back();
     for (std::size_t h = 0; h < slots.size(); ++h) {
       healthy.push_back(inSelection(cl, state, h, now));

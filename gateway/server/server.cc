@@ -700,7 +700,7 @@ void Server::noteOccupants(std::string_view cluster) {
   for (std::size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].occupant == e.published[i]) continue;
     e.published[i] = slots[i].occupant;
-    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant);
+    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant, slots[i].address);
     if (const auto& health = e.state->health()) {
       if (slots[i].empty()) {
         health->vacate(i);

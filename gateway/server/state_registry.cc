@@ -35,7 +35,7 @@ void seedSlots(StateRegistry::ClusterEntry& e) {
   e.published.assign(slots.size(), 0);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     e.published[i] = slots[i].occupant;
-    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant);
+    if (auto* o = e.state->outliers()) o->reset(i, slots[i].occupant, slots[i].address);
     if (const auto& health = e.state->health(); health && slots[i].empty()) health->vacate(i);
   }
 }

@@ -27,6 +27,11 @@ class LatencyHistogram {
   // Non-cumulative count of bucket i (i == kBounds.size() is +Inf).
   [[nodiscard]] std::uint64_t bucket(std::size_t i) const noexcept { return buckets_[i].value(); }
   [[nodiscard]] std::uint64_t sumNanos() const noexcept { return sum_ns_.value(); }
+  // Back to empty (the owning thread only; its label now names something else).
+  void reset() noexcept {
+    for (auto& b : buckets_) b.reset();
+    sum_ns_.reset();
+  }
 
  private:
   std::array<Counter, kBounds.size() + 1> buckets_;

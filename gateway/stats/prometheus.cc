@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string_view>
 
 namespace sluice::gateway::stats {
@@ -93,6 +94,53 @@ std::string boundText(double b) {
   return {buf.data(), static_cast<std::size_t>(std::max(0, n))};
 }
 
+using Label = std::pair<std::string_view, std::string_view>;
+
+// A histogram family's three series names.
+struct HistogramNames {
+  std::string_view bucket;
+  std::string_view sum;
+  std::string_view count;
+};
+constexpr HistogramNames kRequestDuration = {"sluice_request_duration_seconds_bucket",
+                                             "sluice_request_duration_seconds_sum",
+                                             "sluice_request_duration_seconds_count"};
+constexpr HistogramNames kResponseHead = {"sluice_upstream_response_head_seconds_bucket",
+                                          "sluice_upstream_response_head_seconds_sum",
+                                          "sluice_upstream_response_head_seconds_count"};
+constexpr HistogramNames kHostResponseHead = {
+    "sluice_upstream_host_response_head_seconds_bucket",
+    "sluice_upstream_host_response_head_seconds_sum",
+    "sluice_upstream_host_response_head_seconds_count"};
+
+// One latency histogram's series - _bucket (cumulative, by le), _sum and _count - labelled
+// `first` and, when its name is not empty, `second`. `sum(f)` adds f(histogram) over the shards.
+template <typename Sum>
+void writeHistogram(Writer& w, const HistogramNames& name, Label first, Label second, Sum sum) {
+  const auto labelled = [&](std::string_view series, auto value,
+                            std::optional<std::string_view> le = std::nullopt) {
+    if (le && second.first.empty()) {
+      w.sample(series, {first, {"le", *le}}, value);
+    } else if (le) {
+      w.sample(series, {first, second, {"le", *le}}, value);
+    } else if (second.first.empty()) {
+      w.sample(series, {first}, value);
+    } else {
+      w.sample(series, {first, second}, value);
+    }
+  };
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
+    cumulative += sum([&](const LatencyHistogram& h) { return h.bucket(b); });
+    const std::string le =
+        b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
+    labelled(name.bucket, cumulative, le);
+  }
+  labelled(name.sum,
+           static_cast<double>(sum([](const LatencyHistogram& h) { return h.sumNanos(); })) / 1e9);
+  labelled(name.count, cumulative);
+}
+
 // Renders a route's counters (or, with histogram, its latency) summed over `count` shards.
 template <typename Get>
 void renderRoute(Writer& w, std::string_view route, std::string_view cluster, std::size_t count,
@@ -110,19 +158,8 @@ void renderRoute(Writer& w, std::string_view route, std::string_view cluster, st
     }
     return;
   }
-  std::uint64_t cumulative = 0;
-  for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
-    cumulative += sum([&](const RouteStats& r) { return r.latency.bucket(b); });
-    const std::string le =
-        b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
-    w.sample("sluice_request_duration_seconds_bucket",
-             {{"route", route}, {"cluster", cluster}, {"le", le}}, cumulative);
-  }
-  const auto sum_ns = sum([&](const RouteStats& r) { return r.latency.sumNanos(); });
-  w.sample("sluice_request_duration_seconds_sum", {{"route", route}, {"cluster", cluster}},
-           static_cast<double>(sum_ns) / 1e9);
-  w.sample("sluice_request_duration_seconds_count", {{"route", route}, {"cluster", cluster}},
-           cumulative);
+  writeHistogram(w, kRequestDuration, {"route", route}, {"cluster", cluster},
+                 [&](auto f) { return sum([&](const RouteStats& r) { return f(r.latency); }); });
 }
 
 void renderRoutes(Writer& w, const MetricsLayout& layout,
@@ -237,22 +274,28 @@ std::string renderPrometheus(const MetricsLayout& layout,
            "From the start of an upstream try (pool wait and connect included) to its response "
            "head, by cluster.");
   for (const auto& c : layout.clusters) {
-    const auto sum = [&](auto f) {
-      return c.counters->shards.sum(
-          [&](const ClusterShard& s) { return f(s.cluster.head_latency); });
-    };
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b <= LatencyHistogram::kBounds.size(); ++b) {
-      cumulative += sum([&](const LatencyHistogram& h) { return h.bucket(b); });
-      const std::string le =
-          b < LatencyHistogram::kBounds.size() ? boundText(LatencyHistogram::kBounds[b]) : "+Inf";
-      w.sample("sluice_upstream_response_head_seconds_bucket", {{"cluster", c.name}, {"le", le}},
-               cumulative);
+    writeHistogram(w, kResponseHead, {"cluster", c.name}, {},
+                   [&](auto f) {
+                     return c.counters->shards.sum(
+                         [&](const ClusterShard& s) { return f(s.cluster.head_latency); });
+                   });
+  }
+  if (std::any_of(layout.clusters.begin(), layout.clusters.end(),
+                  [](const ClusterMetrics& c) { return c.host_latency; })) {
+    w.family("sluice_upstream_host_response_head_seconds", "histogram",
+             "sluice_upstream_response_head_seconds by host, for the clusters with "
+             "host_latency_histogram.");
+    for (const auto& c : layout.clusters) {
+      if (!c.host_latency) continue;
+      for (const auto& h : c.hosts) {
+        writeHistogram(w, kHostResponseHead, {"cluster", c.name},
+                       {"host", h.address}, [&](auto f) {
+                         return c.counters->shards.sum([&](const ClusterShard& s) {
+                           return f(s.hosts[h.slot].head_latency);
+                         });
+                       });
+      }
     }
-    w.sample(
-        "sluice_upstream_response_head_seconds_sum", {{"cluster", c.name}},
-        static_cast<double>(sum([](const LatencyHistogram& h) { return h.sumNanos(); })) / 1e9);
-    w.sample("sluice_upstream_response_head_seconds_count", {{"cluster", c.name}}, cumulative);
   }
   w.family("sluice_upstream_retry_budget_exhausted_total", "counter",
            "Retryable failures not retried because the cluster's retry budget was spent.");

@@ -34,6 +34,7 @@ struct ClusterMetrics {
   std::string name;
   const ClusterCounters* counters = nullptr;
   std::vector<HostLabel> hosts;  // occupied slots only
+  bool host_latency = false;     // export its hosts' latency histograms
 };
 // A route's mirror: the route, the cluster it copies to, its counters.
 struct MirrorMetrics {

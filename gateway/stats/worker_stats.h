@@ -117,6 +117,9 @@ struct HostStats {
   Counter connects;
   Counter requests;
   std::array<Counter, static_cast<std::size_t>(CloseReason::Count)> closed;
+  // Upstream latency to the response head, as the cluster's (exported with
+  // host_latency_histogram only, but always counted: one bucket increment per try).
+  LatencyHistogram head_latency;
 
   void closedFor(CloseReason r) noexcept { closed[static_cast<std::size_t>(r)].inc(); }
   // The slot got another host: its counters start again (gauges follow the connections).
@@ -124,6 +127,7 @@ struct HostStats {
     connects.reset();
     requests.reset();
     for (auto& c : closed) c.reset();
+    head_latency.reset();
   }
 };
 

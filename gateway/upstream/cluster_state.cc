@@ -21,7 +21,8 @@ ClusterState::ClusterState(const config::Cluster& config, std::size_t host_slots
       slots_(host_slots),
       retry_budget_(retryBudgetSettings(config.retry_budget)),
       outliers_(config.outlier_detection
-                    ? std::make_unique<OutlierEjection>(*config.outlier_detection, host_slots, now)
+                    ? std::make_unique<OutlierEjection>(*config.outlier_detection, host_slots, now,
+                                                        config.name)
                     : nullptr),
       bulkhead_(config.bulkhead ? std::make_unique<Bulkhead>(*config.bulkhead) : nullptr),
       health_(config.health_check ? std::make_shared<ActiveHealth>(

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/config/config.h"
@@ -28,7 +30,9 @@ class OutlierEjection {
   using TimePoint = std::chrono::steady_clock::time_point;
   static constexpr std::size_t kReasons = 3;  // resilience::OutlierDetector::Reason values
 
-  OutlierEjection(const config::OutlierDetection& config, std::size_t hosts, TimePoint now);
+  // `cluster` names the cluster in the log line of each ejection.
+  OutlierEjection(const config::OutlierDetection& config, std::size_t hosts, TimePoint now,
+                  std::string cluster = {});
 
   [[nodiscard]] bool ejected(std::size_t host, TimePoint now) const noexcept {
     return now.time_since_epoch().count() < until_[host].load(std::memory_order_relaxed);
@@ -43,9 +47,10 @@ class OutlierEjection {
   void reconfigure(const config::OutlierDetection& config, TimePoint now);
   // The interval sweep, when due.
   void evaluate(TimePoint now);
-  // The slot got another host, or none (occupant 0): forget the last one. Main thread. An
-  // empty slot has no place in the detector, so max_ejection_percent counts real hosts only.
-  void reset(std::size_t host, std::uint64_t occupant);
+  // The slot got another host (`address`, for the log), or none (occupant 0): forget the last
+  // one. Main thread. An empty slot has no place in the detector, so max_ejection_percent
+  // counts real hosts only.
+  void reset(std::size_t host, std::uint64_t occupant, std::string_view address = {});
 
   [[nodiscard]] std::size_t hosts() const noexcept { return count_; }
   [[nodiscard]] std::uint64_t ejections(std::size_t reason) const noexcept {
@@ -58,6 +63,9 @@ class OutlierEjection {
 
  private:
   void mirror(std::size_t host, TimePoint now);
+  // An ejection is a decision an operator must see: logged at warn, throttled per thread and
+  // cluster (logFailure's rule), with the reason and how long the host stays out.
+  void logEjection(std::size_t host, std::size_t reason, TimePoint until, TimePoint now);
 
   resilience::OutlierDetector detector_;
   std::size_t count_;
@@ -68,6 +76,8 @@ class OutlierEjection {
   // Serialises writes of until_ (a worker's mirror() against reset()), off the pick path.
   std::mutex mirror_mutex_;
   std::unique_ptr<std::atomic<std::int64_t>[]> until_;  // ns since the clock's epoch
+  std::string cluster_;
+  std::vector<std::string> addresses_;  // [slot], for the log; guarded by mirror_mutex_
   std::array<std::atomic<std::uint64_t>, kReasons> ejections_{};
 };
 

@@ -253,12 +253,15 @@ def test_a_bad_host_is_ejected_and_clients_see_no_errors(gateway_factory, upstre
     bad = upstream_factory(bad_handler)
     bad_holder["up"] = bad
     goods = [upstream_factory() for _ in range(2)]
-    port, admin = start(gateway_factory, [goods[0], bad, goods[1]],
-                        "    retry: { attempts: 3, on: [gateway-error], backoff_base: 1ms, "
-                        "backoff_max: 5ms }\n",
-                        cluster_extra="    outlier_detection: { consecutive_5xx: 3, "
-                                      "max_ejection_percent: 50, base_ejection_time: 30s }\n",
-                        workers=2)
+    port, admin = free_port(), free_port()
+    g = gateway_factory(basic_config(
+        port, [u.address for u in (goods[0], bad, goods[1])], admin_port=admin,
+        route_extra="    retry: { attempts: 3, on: [gateway-error], backoff_base: 1ms, "
+                    "backoff_max: 5ms }\n",
+        cluster_extra="    host_latency_histogram: true\n"
+                      "    outlier_detection: { consecutive_5xx: 3, "
+                      "max_ejection_percent: 50, base_ejection_time: 30s }\n",
+        workers=2))
     clients = [Client(port) for _ in range(3)]
     statuses = []
 
@@ -283,6 +286,15 @@ def test_a_bad_host_is_ejected_and_clients_see_no_errors(gateway_factory, upstre
     hosts = json.loads(get(admin, "/upstreams")[2])[0]["hosts"]
     ejected = [h for h in hosts if h["ejected"]]
     assert [h["address"] for h in ejected] == [bad.address]
+    # The ejection is in the diagnostic log, with its reason and how long it lasts.
+    assert g.wait_log(f"outlier detection: app {bad.address} ejected for 30000 ms "
+                      "(consecutive_5xx)")
+    # host_latency_histogram: the cluster's latency by host too, adding up to the cluster's.
+    per_host = [metric(text, "sluice_upstream_host_response_head_seconds_count", cluster="app",
+                       host=u.address) for u in (goods[0], bad, goods[1])]
+    assert per_host[1] == bad.requests and min(per_host) > 0
+    assert sum(per_host) == metric(text, "sluice_upstream_response_head_seconds_count",
+                                   cluster="app")
     assert 25_000 < ejected[0]["ejected_for_ms"] <= 30_000 and ejected[0]["times_ejected"] == 1
 
 
