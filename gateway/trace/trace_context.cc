@@ -36,8 +36,9 @@ void fillRandom(std::array<std::uint8_t, N>& id) noexcept {
   do {
     for (std::size_t i = 0; i < N; i += 8) {
       std::uint64_t r = randomU64();
-      for (std::size_t j = i; j < N && j < i + 8; ++j, r >>= 8)
+      for (std::size_t j = i; j < N && j < i + 8; ++j, r >>= 8) {
         id[j] = static_cast<std::uint8_t>(r);
+      }
     }
   } while (allZero(id));
 }
