@@ -108,10 +108,9 @@ constexpr HistogramNames kRequestDuration = {"sluice_request_duration_seconds_bu
 constexpr HistogramNames kResponseHead = {"sluice_upstream_response_head_seconds_bucket",
                                           "sluice_upstream_response_head_seconds_sum",
                                           "sluice_upstream_response_head_seconds_count"};
-constexpr HistogramNames kHostResponseHead = {
-    "sluice_upstream_host_response_head_seconds_bucket",
-    "sluice_upstream_host_response_head_seconds_sum",
-    "sluice_upstream_host_response_head_seconds_count"};
+constexpr HistogramNames kHostResponseHead = {"sluice_upstream_host_response_head_seconds_bucket",
+                                              "sluice_upstream_host_response_head_seconds_sum",
+                                              "sluice_upstream_host_response_head_seconds_count"};
 
 // One latency histogram's series - _bucket (cumulative, by le), _sum and _count - labelled
 // `first` and, when its name is not empty, `second`. `sum(f)` adds f(histogram) over the shards.
@@ -274,11 +273,10 @@ std::string renderPrometheus(const MetricsLayout& layout,
            "From the start of an upstream try (pool wait and connect included) to its response "
            "head, by cluster.");
   for (const auto& c : layout.clusters) {
-    writeHistogram(w, kResponseHead, {"cluster", c.name}, {},
-                   [&](auto f) {
-                     return c.counters->shards.sum(
-                         [&](const ClusterShard& s) { return f(s.cluster.head_latency); });
-                   });
+    writeHistogram(w, kResponseHead, {"cluster", c.name}, {}, [&](auto f) {
+      return c.counters->shards.sum(
+          [&](const ClusterShard& s) { return f(s.cluster.head_latency); });
+    });
   }
   if (std::any_of(layout.clusters.begin(), layout.clusters.end(),
                   [](const ClusterMetrics& c) { return c.host_latency; })) {
@@ -288,12 +286,10 @@ std::string renderPrometheus(const MetricsLayout& layout,
     for (const auto& c : layout.clusters) {
       if (!c.host_latency) continue;
       for (const auto& h : c.hosts) {
-        writeHistogram(w, kHostResponseHead, {"cluster", c.name},
-                       {"host", h.address}, [&](auto f) {
-                         return c.counters->shards.sum([&](const ClusterShard& s) {
-                           return f(s.hosts[h.slot].head_latency);
-                         });
-                       });
+        writeHistogram(w, kHostResponseHead, {"cluster", c.name}, {"host", h.address}, [&](auto f) {
+          return c.counters->shards.sum(
+              [&](const ClusterShard& s) { return f(s.hosts[h.slot].head_latency); });
+        });
       }
     }
   }
