@@ -44,6 +44,15 @@ def breakers(admin):
     return json.loads(get(admin, "/breakers")[2])
 
 
+def wait_state(admin, want, timeout=5):
+    """A request's outcome reaches its breaker when the request completes, just after its last
+    byte is sent: poll the state rather than read it once."""
+    deadline = time.monotonic() + timeout
+    while (state := breakers(admin)[0]["state"]) != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return state
+
+
 def test_breaker_opens_serves_the_fallback_probes_and_closes(gateway_factory, upstream_factory):
     flaky = Flaky(upstream_factory)
     port, admin = free_port(), free_port()
@@ -75,7 +84,7 @@ def test_breaker_opens_serves_the_fallback_probes_and_closes(gateway_factory, up
     time.sleep(1.6)
     assert c.request("GET", "/").status == 500  # the probe, answered by the upstream
     # One failed probe of two is already 50 %: it reopens at once.
-    assert breakers(admin)[0]["state"] == "open"
+    assert wait_state(admin, "open") == "open"
     assert c.request("GET", "/").header("x-sluice-fallback") == "static"
     # Recovered: the probes succeed and it closes.
     flaky.fail = 0.0
