@@ -5,26 +5,20 @@
 namespace sluice::gateway::log {
 
 LogThrottle::LogThrottle(std::uint32_t burst, Clock::duration every)
-    : burst_(std::max<double>(1, burst)), every_(std::max(every, Clock::duration(1))) {}
+    : burst_(std::max<std::uint32_t>(1, burst)),
+      rate_(1.0 / std::chrono::duration<double>(std::max(every, Clock::duration(1))).count()) {}
 
 bool LogThrottle::allow(std::string_view key, Clock::time_point now, std::uint64_t& held_back) {
   auto it = keys_.find(std::string(key));
   if (it == keys_.end()) {
     if (keys_.size() >= kMaxKeys) keys_.clear();
-    it = keys_.emplace(std::string(key), State{burst_, now, 0}).first;
+    it = keys_.try_emplace(std::string(key), rate_, burst_, now).first;
   }
   State& s = it->second;
-  if (now > s.refilled) {
-    const double earned = std::chrono::duration<double>(now - s.refilled).count() /
-                          std::chrono::duration<double>(every_).count();
-    s.tokens = std::min(burst_, s.tokens + earned);
-    s.refilled = now;
-  }
-  if (s.tokens < 1) {
+  if (!s.bucket.tryAcquire(now)) {
     ++s.held_back;
     return false;
   }
-  s.tokens -= 1;
   held_back = s.held_back;
   s.held_back = 0;
   return true;

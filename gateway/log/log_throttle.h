@@ -1,8 +1,9 @@
 // Keeps an outage from flooding the disk with diagnostic lines: each key (a cluster and a kind of
 // failure, say) may log `burst` lines at once, then one per `every`; the lines held back are
 // counted, and the next line of that key says how many ("12 more since"). A token bucket per
-// key, with time as a parameter. Not thread-safe: one per worker thread (thread_local), so the
-// data plane takes no lock to log, and each worker keeps its own allowance.
+// key (the library's resilience::TokenBucket), with time as a parameter. Not thread-safe: one
+// per worker thread (thread_local), so the data plane takes no lock to log, and each worker
+// keeps its own allowance.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "resilience/token_bucket.h"
 
 namespace sluice::gateway::log {
 
@@ -25,15 +28,15 @@ class LogThrottle {
 
  private:
   struct State {
-    double tokens = 0;
-    Clock::time_point refilled;
+    State(double rate, std::uint32_t burst, Clock::time_point now) : bucket(rate, burst, now) {}
+    resilience::TokenBucket bucket;
     std::uint64_t held_back = 0;
   };
   // Distinct keys kept at most; past it the table starts over (a burst more for everyone).
   static constexpr std::size_t kMaxKeys = 1024;
 
-  double burst_;
-  Clock::duration every_;
+  std::uint32_t burst_;
+  double rate_;  // lines per second, after the burst
   std::unordered_map<std::string, State> keys_;
 };
 
