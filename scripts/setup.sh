@@ -14,7 +14,7 @@ packages=(
   libfmt-dev libxxhash-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pytest curl llvm-14
   clang-format clang-tidy golang-go golang-golang-x-time-dev clang libclang-rt-14-dev prometheus
-  libsystemd-dev help2man dpkg-dev systemd man-db
+  libsystemd-dev help2man dpkg-dev systemd man-db libhiredis-dev redis-server etcd-server
   chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then

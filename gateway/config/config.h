@@ -181,6 +181,15 @@ struct RateLimit {
   std::vector<RateKeyPart> key{RateKeyPart{}};  // default: the client IP
   std::uint64_t max_keys = 100'000;             // keys tracked at once (least recent evicted)
   int status = 429;                             // answer when limited (429 or 503)
+  // local: this instance's own limit. global: one limit shared by every instance through Redis
+  // (the `redis` section; gcra and token_bucket only; guards/global_limit.h).
+  enum class Scope : std::uint8_t { Local, Global };
+  Scope scope = Scope::Local;
+  // global: what a request gets when Redis cannot answer within redis.timeout (down, slow, its
+  // breaker open): allow it, deny it, or apply `local`: this limit divided by
+  // redis.instances on each instance.
+  enum class OnFailure : std::uint8_t { Allow, Deny, Local };
+  OnFailure on_failure = OnFailure::Local;
   friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
@@ -610,6 +619,19 @@ struct Tracing {
   friend bool operator==(const Tracing&, const Tracing&) = default;
 };
 
+// The Redis server that global rate limits share (redis/redis_client.h; docs/distributed.md).
+struct Redis {
+  Address address;
+  Millis timeout{20};         // every call's deadline; then the limit's on_failure applies
+  std::string username;       // AUTH with an ACL user (Redis 6+); empty: the default user
+  std::string password_file;  // AUTH password, read at start and at every reload; empty: none
+  std::uint32_t db = 0;       // SELECT
+  std::string key_prefix = "sluice:";  // every key sluice writes starts with it
+  // How many instances share the limits: on_failure local gives each 1/instances of a limit.
+  std::uint32_t instances = 1;
+  friend bool operator==(const Redis&, const Redis&) = default;
+};
+
 struct AccessLog {
   bool enabled = false;
   std::string path = "stdout";      // "stdout", "stderr" or a file path
@@ -629,6 +651,7 @@ struct Config {
   Log log;
   AccessLog access_log;
   std::optional<Tracing> tracing;
+  std::optional<Redis> redis;
   std::vector<Route> routes;
   std::vector<Cluster> clusters;
 

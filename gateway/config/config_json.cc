@@ -211,7 +211,9 @@ json rateLimit(const std::optional<RateLimit>& rl) {
               {"period_ms", rl->period.count()},
               {"key", key},
               {"max_keys", rl->max_keys},
-              {"status", rl->status}};
+              {"status", rl->status},
+              {"scope", scopeName(rl->scope)}};
+  if (rl->scope == RateLimit::Scope::Global) out["on_failure"] = onFailureName(rl->on_failure);
   if (rl->algorithm != RateAlgorithm::SlidingWindow) out["burst"] = rl->burst;
   if (rl->algorithm == RateAlgorithm::LeakyBucket) {
     out["delay"] = rl->delay;
@@ -335,6 +337,14 @@ json toJson(const Config& c) {
                                     {"flush_interval_ms", c.tracing->flush_interval.count()},
                                     {"timeout_ms", c.tracing->timeout.count()}}
                              : json(nullptr);
+  out["redis"] = c.redis ? json{{"address", c.redis->address.text()},
+                                {"timeout_ms", c.redis->timeout.count()},
+                                {"username", c.redis->username},
+                                {"password_file", c.redis->password_file},
+                                {"db", c.redis->db},
+                                {"key_prefix", c.redis->key_prefix},
+                                {"instances", c.redis->instances}}
+                         : json(nullptr);
   out["access_log"] = {{"enabled", c.access_log.enabled},
                        {"path", c.access_log.path},
                        {"fields", c.access_log.fields}};

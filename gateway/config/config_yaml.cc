@@ -195,6 +195,10 @@ void writeRateLimit(Writer& w, const RateLimit& rl) {
   w.flowList("key", key);
   w.count("max_keys", rl.max_keys);
   w.count("status", rl.status);
+  w.text("scope", std::string(scopeName(rl.scope)));
+  if (rl.scope == RateLimit::Scope::Global) {
+    w.text("on_failure", std::string(onFailureName(rl.on_failure)));
+  }
   w.endMap();
 }
 
@@ -674,6 +678,17 @@ std::string toYaml(const Config& config) {
     w.count("batch", t->batch);
     w.duration("flush_interval", t->flush_interval);
     w.duration("timeout", t->timeout);
+    w.endMap();
+  }
+  if (const auto& rd = config.redis) {
+    w.beginMap("redis");
+    w.text("address", rd->address.text());
+    w.duration("timeout", rd->timeout);
+    if (!rd->username.empty()) w.string("username", rd->username);
+    if (!rd->password_file.empty()) w.string("password_file", rd->password_file);
+    w.count("db", rd->db);
+    w.string("key_prefix", rd->key_prefix);
+    w.count("instances", rd->instances);
     w.endMap();
   }
   w.beginMap("access_log");

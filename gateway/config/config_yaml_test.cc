@@ -181,6 +181,7 @@ routes:
       key: [client_ip]
       max_keys: 100000
       status: 429
+      scope: local
     circuit_breaker:
       window: 100
       minimum_calls: 20
@@ -324,6 +325,14 @@ tracing:
   batch: 256
   flush_interval: 250ms
   timeout: 2s
+redis:
+  address: "[::1]:6380"
+  timeout: 35ms
+  username: edge
+  password_file: /etc/sluice/redis.pass
+  db: 3
+  key_prefix: "eu-1:"
+  instances: 12
 access_log:
   enabled: true
   path: "/var/log/sluice/access: log #1.json"
@@ -381,6 +390,10 @@ routes:
     rate_limit: { algorithm: leaky_bucket, rate: 5/10s, burst: 30, delay: 12, key: route }
     concurrency:
       adaptive: { algorithm: aimd, initial: 30, min: 4, max: 300, timeout: 900ms }
+  - name: global
+    match: { path_prefix: /global }
+    cluster: ring
+    rate_limit: { rate: 7/s, burst: 14, key: route, scope: global, on_failure: deny }
   - name: bulk
     match: { host: example.org }
     cluster: mag

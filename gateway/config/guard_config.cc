@@ -15,6 +15,17 @@ constexpr std::array<std::pair<std::string_view, RateAlgorithm>, 4> kRateAlgorit
     {"sliding_window", RateAlgorithm::SlidingWindow},
 }};
 
+constexpr std::array<std::pair<std::string_view, RateLimit::Scope>, 2> kRateScopes = {{
+    {"local", RateLimit::Scope::Local},
+    {"global", RateLimit::Scope::Global},
+}};
+
+constexpr std::array<std::pair<std::string_view, RateLimit::OnFailure>, 3> kOnFailure = {{
+    {"allow", RateLimit::OnFailure::Allow},
+    {"deny", RateLimit::OnFailure::Deny},
+    {"local", RateLimit::OnFailure::Local},
+}};
+
 constexpr std::array<std::pair<std::string_view, AdaptiveConcurrency::Algorithm>, 3>
     kAdaptiveAlgorithms = {{
         {"gradient", AdaptiveConcurrency::Algorithm::Gradient},
@@ -131,7 +142,8 @@ std::optional<RateText> parseRate(std::string_view text, std::string* error) {
 
 void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
   if (!r.map(n, "rate_limit",
-             {"algorithm", "rate", "burst", "delay", "nodelay", "key", "max_keys", "status"})) {
+             {"algorithm", "rate", "burst", "delay", "nodelay", "key", "max_keys", "status",
+              "scope", "on_failure"})) {
     return;
   }
   if (const yaml::Node a = n["algorithm"]) {
@@ -180,6 +192,20 @@ void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
   });
   r.optional(n, "status", out.status,
              [&](const yaml::Node& v) { return replyStatus(r, v, "rate_limit.status"); });
+  if (const yaml::Node s = n["scope"]) readName(r, s, "rate_limit.scope", kRateScopes, out.scope);
+  if (out.scope == RateLimit::Scope::Global && out.algorithm != RateAlgorithm::Gcra &&
+      out.algorithm != RateAlgorithm::TokenBucket) {
+    r.error(n["scope"],
+            "rate_limit.scope global needs algorithm gcra or token_bucket (one number per key, "
+            "kept in Redis)");
+  }
+  if (const yaml::Node f = n["on_failure"]) {
+    if (out.scope != RateLimit::Scope::Global) {
+      r.error(f, "rate_limit.on_failure applies only to scope global");
+    } else {
+      readName(r, f, "rate_limit.on_failure", kOnFailure, out.on_failure);
+    }
+  }
 }
 
 void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
@@ -235,6 +261,8 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
 }
 
 std::string_view algorithmName(RateAlgorithm a) { return nameIn(kRateAlgorithms, a); }
+std::string_view scopeName(RateLimit::Scope s) { return nameIn(kRateScopes, s); }
+std::string_view onFailureName(RateLimit::OnFailure f) { return nameIn(kOnFailure, f); }
 
 std::string_view algorithmName(AdaptiveConcurrency::Algorithm a) {
   return nameIn(kAdaptiveAlgorithms, a);

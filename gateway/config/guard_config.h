@@ -22,6 +22,8 @@ void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out);
 void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out);
 
 [[nodiscard]] std::string_view algorithmName(RateAlgorithm a);
+[[nodiscard]] std::string_view scopeName(RateLimit::Scope s);
+[[nodiscard]] std::string_view onFailureName(RateLimit::OnFailure f);
 [[nodiscard]] std::string_view algorithmName(AdaptiveConcurrency::Algorithm a);
 [[nodiscard]] std::string keyPartText(const RateKeyPart& part);  // "client_ip", "header:x-user"
 

@@ -19,6 +19,7 @@
 #include "gateway/config/lb_config.h"
 #include "gateway/config/mirror_config.h"
 #include "gateway/config/outlier_config.h"
+#include "gateway/config/redis_config.h"
 #include "gateway/config/retry_config.h"
 #include "gateway/config/route_action_config.h"
 #include "gateway/config/route_match_config.h"
@@ -530,7 +531,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   Config cfg;
   if (!r.map(root, "the config",
              {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "log",
-              "tracing", "access_log", "routes", "clusters"})) {
+              "tracing", "redis", "access_log", "routes", "clusters"})) {
     return result;
   }
   if (const yaml::Node w = root["workers"]) {
@@ -576,6 +577,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   if (const yaml::Node t = root["tracing"]) {
     cfg.tracing.emplace();
     readTracing(r, t, *cfg.tracing);
+  }
+  if (const yaml::Node rd = root["redis"]) {
+    cfg.redis.emplace();
+    readRedis(r, rd, *cfg.redis);
   }
   if (const yaml::Node al = root["access_log"]) {
     if (r.map(al, "access_log", {"enabled", "path", "fields"})) {
@@ -715,6 +720,18 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
     check_fallback(cfg.clusters[i].circuit_breaker, root["clusters"][i],
                    {{cfg.clusters[i].name, 1}});
+  }
+  // A global limit lives in Redis: without a `redis` section there is nowhere to keep it.
+  const auto check_global = [&](const std::optional<RateLimit>& rl, const yaml::Node& at) {
+    if (!rl || rl->scope != RateLimit::Scope::Global || cfg.redis) return;
+    r.error(at["rate_limit"]["scope"],
+            "rate_limit.scope global needs a top-level redis section (where the limit is kept)");
+  };
+  for (std::size_t i = 0; i < cfg.routes.size() && root["routes"].IsSequence(); ++i) {
+    check_global(cfg.routes[i].rate_limit, root["routes"][i]);
+  }
+  for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
+    check_global(cfg.clusters[i].rate_limit, root["clusters"][i]);
   }
   // Anyone who reaches an admin listener without a token can reload, drain hosts and force
   // breakers: fine on loopback, a hole anywhere else.

@@ -13,6 +13,12 @@
 //     (draft-ietf-httpapi-ratelimit-headers; <policy> is the route or cluster name).
 // A missing header is an empty value: requests without it share one limiter, so leaving the
 // header out cannot escape the limit.
+//
+// scope: global - the limit is the fleet's: each key's permits come from a PermitStore (Redis)
+// through GlobalLimit's leases (global_limit.h), and the RateLimit headers carry the fleet's
+// numbers. When the store cannot answer, `on_failure` decides: allow, deny (the rejection above),
+// or local - this instance's own limiter at the rate divided by `instances` (the expected fleet
+// size: requests per period*instances, burst/instances), kept warm only while it is in use.
 #pragma once
 
 #include <memory>
@@ -22,11 +28,19 @@
 #include <vector>
 
 #include "gateway/config/config.h"
+#include "gateway/guards/global_limit.h"
 #include "gateway/guards/guard.h"
 #include "gateway/guards/key_limiter.h"
 #include "gateway/guards/key_table.h"
 
 namespace sluice::gateway::guards {
+
+// Where a scope-global limit's permits come from, and the fleet size that on_failure local
+// divides by (ignored for scope local).
+struct GlobalScope {
+  PermitStore* store = nullptr;  // outlives the guard
+  std::uint32_t instances = 1;
+};
 
 class RateLimitGuard final : public Guard {
  public:
@@ -37,9 +51,10 @@ class RateLimitGuard final : public Guard {
   // carry over when only numbers changed (rate, burst, delay, max_keys; same algorithm and key;
   // key_limiter.h says what each algorithm keeps, measured at `now`). Requests still running on
   // the previous guard share the keys with this one.
+  // `global`: see GlobalScope.
   RateLimitGuard(std::string name, std::string policy, config::RateLimit settings,
                  bool many_routes = false, const RateLimitGuard* previous = nullptr,
-                 TimePoint now = resilience::Clock::now());
+                 TimePoint now = resilience::Clock::now(), const GlobalScope& global = {});
 
   // Whether this guard shares its keys with `other` (reloads keep them).
   [[nodiscard]] bool sharesStateWith(const RateLimitGuard& other) const {
@@ -58,6 +73,9 @@ class RateLimitGuard final : public Guard {
 
  private:
   void buildKey(const proxy::RequestContext& ctx, std::string& out) const;
+  [[nodiscard]] Admission verdictOf(const RateDecision& d) const;
+  [[nodiscard]] Admission globalVerdict(const GlobalLimit::Answer& a,
+                                        const proxy::RequestContext& ctx);
 
   // What the guard knows of its clients; outlives the guard while a newer one shares it.
   struct State {
@@ -65,12 +83,14 @@ class RateLimitGuard final : public Guard {
     KeyLimiterFactory factory;
     std::unique_ptr<KeyLimiter> single;  // the key has no per-request part
     std::optional<KeyTable> table;
+    std::shared_ptr<GlobalLimit> global;  // scope global (single/table: on_failure local)
   };
   [[nodiscard]] bool canTakeOver(const RateLimitGuard& previous) const;
 
   std::string name_;
   std::string policy_;
   config::RateLimit settings_;
+  config::RateLimit local_;  // what the local limiters enforce (global: the per-instance share)
   bool many_routes_;
   std::shared_ptr<State> state_;
 };

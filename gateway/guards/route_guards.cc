@@ -18,9 +18,14 @@ std::shared_ptr<G> GuardRegistry::reuse(const Table<G, Def>& table, Table<G, Def
   return guard;
 }
 
-RouteGuards GuardRegistry::build(const config::Config& config) {
-  Table<RateLimitGuard, config::RateLimit> cluster_limits;
-  Table<RateLimitGuard, config::RateLimit> route_limits;
+RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* store) {
+  Table<RateLimitGuard, RateLimitDef> cluster_limits;
+  Table<RateLimitGuard, RateLimitDef> route_limits;
+  const GlobalScope global{store, config.redis ? config.redis->instances : 1};
+  const auto def = [&](const config::RateLimit& rl) {
+    const bool g = rl.scope == config::RateLimit::Scope::Global;
+    return RateLimitDef{rl, g ? store : nullptr, g ? global.instances : 1};
+  };
   Table<ConcurrencyGuard, config::Concurrency> concurrency;
   Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers;
   Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers;
@@ -31,11 +36,13 @@ RouteGuards GuardRegistry::build(const config::Config& config) {
   std::map<std::string_view, std::shared_ptr<Guard>> cluster_breaker;
   for (const auto& c : config.clusters) {
     if (c.rate_limit) {
-      cluster_limit[c.name] = reuse(
-          cluster_limits_, cluster_limits, c.name, *c.rate_limit, [&](const RateLimitGuard* prev) {
-            return std::make_shared<RateLimitGuard>("cluster_rate_limit", c.name, *c.rate_limit,
-                                                    /*many_routes=*/true, prev);
-          });
+      cluster_limit[c.name] =
+          reuse(cluster_limits_, cluster_limits, c.name, def(*c.rate_limit),
+                [&](const RateLimitGuard* prev) {
+                  return std::make_shared<RateLimitGuard>(
+                      "cluster_rate_limit", c.name, *c.rate_limit,
+                      /*many_routes=*/true, prev, resilience::Clock::now(), global);
+                });
     }
     if (c.circuit_breaker) {
       cluster_breaker[c.name] =
@@ -54,11 +61,11 @@ RouteGuards GuardRegistry::build(const config::Config& config) {
     std::shared_ptr<Guard> breaker;
     std::shared_ptr<Guard> fault;
     if (r.rate_limit) {
-      limit = reuse(route_limits_, route_limits, r.name, *r.rate_limit,
-                    [&](const RateLimitGuard* prev) {
-                      return std::make_shared<RateLimitGuard>("rate_limit", r.name, *r.rate_limit,
-                                                              false, prev);
-                    });
+      limit = reuse(
+          route_limits_, route_limits, r.name, def(*r.rate_limit), [&](const RateLimitGuard* prev) {
+            return std::make_shared<RateLimitGuard>("rate_limit", r.name, *r.rate_limit, false,
+                                                    prev, resilience::Clock::now(), global);
+          });
     }
     if (r.concurrency) {
       conc = reuse(concurrency_, concurrency, r.name, *r.concurrency,

@@ -40,7 +40,9 @@ using RouteGuards = std::vector<std::vector<GuardList>>;
 class GuardRegistry {
  public:
   // The guards of every route of `config` (validated), reusing what it can. Main thread.
-  [[nodiscard]] RouteGuards build(const config::Config& config);
+  // `store`: where scope-global rate limits take their permits (Redis); null when the config has
+  // no redis section.
+  [[nodiscard]] RouteGuards build(const config::Config& config, PermitStore* store = nullptr);
 
  private:
   template <typename G, typename Def>
@@ -57,8 +59,15 @@ class GuardRegistry {
   static std::shared_ptr<G> reuse(const Table<G, Def>& table, Table<G, Def>& next,
                                   const std::string& owner, const Def& definition, Make make);
 
-  Table<RateLimitGuard, config::RateLimit> cluster_limits_;
-  Table<RateLimitGuard, config::RateLimit> route_limits_;
+  // A rate limit's definition: its settings, and for a global one where and among how many.
+  struct RateLimitDef {
+    config::RateLimit limit;
+    const PermitStore* store = nullptr;
+    std::uint32_t instances = 1;
+    friend bool operator==(const RateLimitDef&, const RateLimitDef&) = default;
+  };
+  Table<RateLimitGuard, RateLimitDef> cluster_limits_;
+  Table<RateLimitGuard, RateLimitDef> route_limits_;
   Table<ConcurrencyGuard, config::Concurrency> concurrency_;
   Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers_;
   Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers_;

@@ -25,6 +25,7 @@
 #include "gateway/config/loader.h"
 #include "gateway/log/access_log.h"
 #include "gateway/log/diagnostic_log.h"
+#include "gateway/redis/redis_permit_store.h"
 #include "gateway/server/admin_views.h"
 #include "gateway/server/config_watcher.h"
 #include "gateway/server/cpu_limit.h"
@@ -136,9 +137,15 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
     return nullptr;
   }
   auto& fds = std::get<std::vector<ListenFds>>(bound);
+  std::optional<redis::ClientSettings> redis_settings;
+  if (config.redis) {
+    redis_settings = redis::clientSettings(*config.redis, error);
+    if (!redis_settings) return nullptr;
+  }
   s->registry_ = std::make_unique<StateRegistry>(s->io_, n);
   s->generation_ = 1;
-  s->snapshot_ = s->registry_->build(std::move(config), s->generation_);
+  guards::PermitStore* permits = s->applyRedis(redis_settings);
+  s->snapshot_ = s->registry_->build(std::move(config), s->generation_, {}, permits);
   s->last_success_ = std::chrono::system_clock::now();
   s->started_at_ = s->last_success_;
   s->reload_history_.record({s->started_at_, "start", true, s->generation_, {}, 0, 0});
@@ -185,6 +192,18 @@ void Server::registerAdmin() {
     if (spans_) {
       const auto c = spans_->counts();
       facts.tracing = stats::ProcessFacts::Tracing{c.exported, c.dropped, c.failed, c.queued};
+    }
+    if (redis_) {
+      auto& r = facts.redis.emplace();
+      r.up = redis_->up();
+      const auto& st = redis_->stats();
+      for (std::size_t op = 0; op < redis::kOpNames.size(); ++op) {
+        for (std::size_t res = 0; res < redis::kResultNames.size(); ++res) {
+          r.requests.push_back(
+              {redis::kOpNames[op], redis::kResultNames[res], st.requests[op][res].value()});
+        }
+        r.durations.emplace_back(redis::kOpNames[op], &st.duration[op]);
+      }
     }
     facts.reloads = {generation_, reloads_ok_, reloads_failed_,
                      std::chrono::duration<double>(last_success_.time_since_epoch()).count()};
@@ -390,6 +409,7 @@ admin::Response Server::statsResponse() const {
 Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  if (redis_) redis_->stop();
 }
 
 trace::SpanExporter* Server::applyTracing(const config::Config& config) {
@@ -400,6 +420,18 @@ trace::SpanExporter* Server::applyTracing(const config::Config& config) {
     spans_ = std::make_unique<trace::SpanExporter>(*config.tracing);
   }
   return spans_.get();
+}
+
+guards::PermitStore* Server::applyRedis(const std::optional<redis::ClientSettings>& settings) {
+  if (!settings) return nullptr;
+  if (redis_) {
+    redis_->reconfigure(*settings);
+    permits_->setKeyPrefix(settings->redis.key_prefix);
+  } else {
+    redis_ = std::make_unique<redis::RedisClient>(*settings);
+    permits_ = std::make_unique<redis::RedisPermitStore>(*redis_, settings->redis.key_prefix);
+  }
+  return permits_.get();
 }
 
 std::vector<std::string> Server::checkReloadable(const config::Config& next) const {
@@ -496,6 +528,13 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
       r.problems.push_back("admin.token_file: " + read.error);
     }
   }
+  // Likewise the Redis password file.
+  std::optional<redis::ClientSettings> redis_settings;
+  if (r.problems.empty() && next.redis) {
+    std::string error;
+    redis_settings = redis::clientSettings(*next.redis, &error);
+    if (!redis_settings) r.problems.push_back("redis.password_file: " + error);
+  }
   std::vector<ListenFds> fds;
   if (r.problems.empty()) {
     auto bound = bindNew(next, &snapshot_->config, workers_.size());
@@ -518,7 +557,8 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   const bool log_changed = next.access_log != snapshot_->config.access_log;
   if (next.log != snapshot_->config.log) log::applyLogConfig(next.log, options_.log_level);
   if (admin_) admin_->setToken(std::move(token));
-  auto snap = registry_->build(std::move(next), generation_ + 1);
+  guards::PermitStore* permits = applyRedis(redis_settings);
+  auto snap = registry_->build(std::move(next), generation_ + 1, {}, permits);
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();
   trace::SpanExporter* spans = applyTracing(snap->config);
@@ -655,6 +695,7 @@ int Server::run(const std::function<void()>& ready) {
   io_.run();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  if (redis_) redis_->stop();
   if (access_log_) access_log_->flush();
   return exit_code_;
 }

@@ -46,6 +46,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/redis/redis_client.h"
 #include "gateway/server/reload_history.h"
 
 namespace sluice::gateway::admin {
@@ -58,6 +59,12 @@ class AccessLog;
 }
 namespace sluice::gateway::trace {
 class SpanExporter;
+}
+namespace sluice::gateway::guards {
+class PermitStore;
+}
+namespace sluice::gateway::redis {
+class RedisPermitStore;
 }
 
 namespace sluice::gateway::server {
@@ -139,6 +146,9 @@ class Server {
   // The span exporter for a generation of `config`: made or reconfigured here; null when the
   // config has no tracing.
   trace::SpanExporter* applyTracing(const config::Config& config);
+  // The Redis client and permit store for a generation: made or reconfigured here; null when
+  // the config has no redis section (`settings` unset).
+  guards::PermitStore* applyRedis(const std::optional<redis::ClientSettings>& settings);
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
   [[nodiscard]] admin::Response statsResponse() const;
   // Keeps a reload's outcome for /stats (`started`: when its trigger came).
@@ -161,6 +171,10 @@ class Server {
   // Created by the first config with `tracing` and kept (workers hold plain pointers to it):
   // declared before workers_ so that it outlives them.
   std::unique_ptr<trace::SpanExporter> spans_;
+  // Created by the first config with `redis` and kept, like spans_ (guards hold plain pointers to
+  // the store); stopped once the workers are, so that no reply wakes a request on a gone worker.
+  std::unique_ptr<redis::RedisClient> redis_;
+  std::unique_ptr<redis::RedisPermitStore> permits_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::atomic<bool> draining_{false};  // /ready says 503

@@ -77,9 +77,11 @@ class StateRegistry {
       std::function<std::vector<std::shared_ptr<guards::Guard>>(const config::Route&)>;
 
   // The next generation, for a validated config (see above).
+  // `permits`: where global rate limits take their permits (null without a redis section).
   [[nodiscard]] std::shared_ptr<const Snapshot> build(config::Config config,
                                                       std::uint64_t generation,
-                                                      const ExtraGuards& extra = {});
+                                                      const ExtraGuards& extra = {},
+                                                      guards::PermitStore* permits = nullptr);
 
   // Health checkers run from start() on; those a later build() creates start at once.
   void start();

@@ -112,6 +112,10 @@ constexpr HistogramNames kHostResponseHead = {"sluice_upstream_host_response_hea
                                               "sluice_upstream_host_response_head_seconds_sum",
                                               "sluice_upstream_host_response_head_seconds_count"};
 
+constexpr HistogramNames kRedisDuration = {"sluice_redis_request_duration_seconds_bucket",
+                                           "sluice_redis_request_duration_seconds_sum",
+                                           "sluice_redis_request_duration_seconds_count"};
+
 // One latency histogram's series - _bucket (cumulative, by le), _sum and _count - labelled
 // `first` and, when its name is not empty, `second`. `sum(f)` adds f(histogram) over the shards.
 template <typename Sum>
@@ -566,6 +570,23 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.sample("sluice_tracing_spans_total", {{"result", "failed"}}, t->failed);
     w.family("sluice_tracing_queued_spans", "gauge", "Spans waiting in the export queue.");
     w.sample("sluice_tracing_queued_spans", {}, t->queued);
+  }
+  if (const auto& r = facts.redis) {
+    w.family("sluice_redis_up", "gauge",
+             "1 while the Redis connection is up and set up (AUTH, SELECT, scripts), else 0.");
+    w.sample("sluice_redis_up", {}, std::uint64_t{r->up ? 1U : 0U});
+    w.family("sluice_redis_requests_total", "counter",
+             "Calls to Redis by purpose (op) and result: ok, server_error (an error reply), "
+             "timeout (no reply within redis.timeout), io_error (the connection was lost), "
+             "unavailable (not sent: disconnected or its circuit breaker open).");
+    for (const auto& q : r->requests) {
+      w.sample("sluice_redis_requests_total", {{"op", q.op}, {"result", q.result}}, q.count);
+    }
+    w.family("sluice_redis_request_duration_seconds", "histogram",
+             "From sending a call to Redis to its reply, by op (calls that got one).");
+    for (const auto& [op, h] : r->durations) {
+      writeHistogram(w, kRedisDuration, {"op", op}, {}, [&](auto f) { return f(*h); });
+    }
   }
   return out;
 }

@@ -121,7 +121,18 @@ struct ProcessFacts {
     std::uint64_t failed = 0;
     std::uint64_t queued = 0;
   };
-  std::optional<Tracing> tracing;               // once a config has had tracing
+  std::optional<Tracing> tracing;  // once a config has had tracing
+  struct Redis {
+    bool up = false;
+    struct Requests {
+      std::string_view op;
+      std::string_view result;
+      std::uint64_t count = 0;
+    };
+    std::vector<Requests> requests;
+    std::vector<std::pair<std::string_view, const LatencyHistogram*>> durations;  // by op
+  };
+  std::optional<Redis> redis;                   // once a config has had a redis section
   std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
   std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
   std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead
