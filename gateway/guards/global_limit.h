@@ -9,8 +9,10 @@
 // ahead of need: when half of it is used, one fetch goes out while the rest is served. At a
 // steady rate a key therefore costs one store round trip per lease, <= 1/kMinLease per request
 // when the burst allows a lease of kMinLease. Permits still unused kLeaseTtl after they were
-// granted are given back (refunded) with the next fetch, so a lease taken during a burst does not
-// hold the fleet's quota for long.
+// granted are given back (refunded) with the next fetch. The TTL is long (5 s) on purpose: a key
+// with little traffic per instance (a per-client limit over many clients) would otherwise fetch
+// for almost every request, and unused permits cost the fleet little anyway - the store's state
+// is a time, and whatever was granted is whole again burst*T later.
 //
 // When the store grants fewer permits than asked (the fleet is at its limit), this instance
 // refuses the key's requests locally - answering 429 with the fleet's RateLimit numbers - until
@@ -24,8 +26,11 @@
 // store again, so recovery needs nothing.
 //
 // Bounds (fleet-wide, exact arithmetic in the store): the permits granted in any interval t are
-// at most rate*t + burst; an instance may use a permit up to kLeaseTtl after it was granted, so
-// admitted requests in any interval t are at most rate*(t + kLeaseTtl) + burst.
+// at most rate*t + burst. An instance holds at most 1.5 leases of a key (the rest of one and the
+// next), each at most `burst`, so the requests admitted in any interval t are at most
+// rate*t + burst + 1.5*instances*lease: over-admission is bounded by what is held, not by time.
+// Under-admission: permits granted but never used (an instance that dies holding a lease) are
+// lost for at most burst*T.
 //
 // Thread-safety: everything may be called from any worker concurrently; each key has its own
 // mutex, held for a few instructions.
@@ -56,7 +61,7 @@ class GlobalLimit : public std::enable_shared_from_this<GlobalLimit> {
  public:
   static constexpr Duration kLeaseHorizon = std::chrono::milliseconds(100);
   static constexpr std::uint64_t kMinLease = 20;
-  static constexpr Duration kLeaseTtl = std::chrono::milliseconds(500);
+  static constexpr Duration kLeaseTtl = std::chrono::seconds(5);
   static constexpr Duration kFailHold = std::chrono::milliseconds(100);
 
   // `name` prefixes every key in the store (the route or cluster, with the guard's kind). Always

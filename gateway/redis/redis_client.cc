@@ -460,7 +460,7 @@ void RedisClient::expire(const std::shared_ptr<Connection>& c) {
   armDeadline(c);
 }
 
-void RedisClient::drop(const std::shared_ptr<Connection>& c, std::string_view why) {
+void RedisClient::drop(std::shared_ptr<Connection> c, std::string_view why) {
   if (c->closed) return;
   c->closed = true;
   boost::system::error_code ignored;

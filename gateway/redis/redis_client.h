@@ -147,7 +147,8 @@ class RedisClient {
   void flush(const std::shared_ptr<Connection>& c);
   void armDeadline(const std::shared_ptr<Connection>& c);
   void expire(const std::shared_ptr<Connection>& c);
-  void drop(const std::shared_ptr<Connection>& c, std::string_view why);
+  // By value: callers pass conn_, which it resets.
+  void drop(std::shared_ptr<Connection> c, std::string_view why);
   void scheduleReconnect();
   void finish(Pending& p, Result r);
 

@@ -1,5 +1,6 @@
 """Global rate limits (`scope: global`) against a real redis-server: several sluice instances
 share one limit, the Redis cost per admitted request, and what happens when Redis dies."""
+import signal
 import threading
 import time
 
@@ -133,7 +134,7 @@ def test_redis_killed_mid_load(gateway_factory, upstream_factory, redis_server, 
                   lambda: load(port, 50, 3.0, path="/free", latencies=free_latencies)])
     got = during.get(200, 0)
     if mode == "deny":
-        assert got <= 12, during  # at most what the lease held when Redis died
+        assert got <= 30, during  # at most what its leases held when Redis died (1.5 x 20)
         assert during.get(429, 0) > 200
     elif mode == "allow":
         assert during.get(429, 0) <= 10, during
@@ -162,7 +163,7 @@ def test_redis_auth_and_db(gateway_factory, upstream_factory, redis_server, tmp_
     pw = tmp_path / "redis.pass"
     pw.write_text("s3cret-pass\n")
     route = "    rate_limit: { rate: 5/s, burst: 5, key: route, scope: global }\n"
-    port, admin, _ = instance(gateway_factory, up, redis, route,
+    port, admin, g = instance(gateway_factory, up, redis, route,
                               redis_extra=f", password_file: {pw}, db: 3, key_prefix: 'eu:'")
     c = Client(port)
     statuses = [c.request("GET", "/x").status for _ in range(8)]
@@ -171,6 +172,9 @@ def test_redis_auth_and_db(gateway_factory, upstream_factory, redis_server, tmp_
     text = get(admin, "/metrics")[2]
     assert metric(text, "sluice_redis_up") == 1
     assert metric(text, "sluice_redis_requests_total", op="lease", result="ok") >= 1
+    # A clean exit with the connection up (the client stops after the workers).
+    g.signal(signal.SIGTERM)
+    assert g.wait() == 0, "".join(g.stderr_lines)
 
 
 def test_wrong_password_is_reported_and_falls_back(gateway_factory, upstream_factory,
