@@ -17,6 +17,7 @@
 #include "gateway/demo/demo_config.h"
 #include "gateway/demo/demo_upstreams.h"
 #include "gateway/log/diagnostic_log.h"
+#include "gateway/redis/redis_client.h"
 #include "gateway/server/server.h"
 
 namespace sluice::gateway::cli {
@@ -99,6 +100,14 @@ int validate(const std::string& config_path) {
     if (!token.warning.empty()) std::cerr << "warning: " << token.warning << '\n';
     if (!token.error.empty()) {
       std::cerr << config_path << ": admin.token_file: " << token.error << '\n';
+      return 1;
+    }
+  }
+  // Likewise the Redis password file.
+  if (const auto& rd = r.config->redis) {
+    std::string error;
+    if (!redis::clientSettings(*rd, &error)) {
+      std::cerr << config_path << ": redis.password_file: " << error << '\n';
       return 1;
     }
   }

@@ -1,6 +1,7 @@
 """Global rate limits (`scope: global`) against a real redis-server: several sluice instances
 share one limit, the Redis cost per admitted request, and what happens when Redis dies."""
 import signal
+import subprocess
 import threading
 import time
 
@@ -192,3 +193,35 @@ def test_wrong_password_is_reported_and_falls_back(gateway_factory, upstream_fac
     assert statuses == [200] * 10  # on_failure: allow
     assert metric(get(admin, "/metrics")[2], "sluice_redis_up") == 0
     assert g.wait_log("AUTH failed")
+
+
+@pytest.mark.parametrize("text,error", [
+    ("clusters: [{ name: app, endpoints: [127.0.0.1:9] }]\n"
+     "routes:\n  - name: r\n    cluster: app\n"
+     "    rate_limit: { rate: 5/s, scope: global }\n",
+     "cfg.yaml:6:37: rate_limit.scope global needs a top-level redis section"),
+    ("redis: { address: 127.0.0.1:6379 }\n"
+     "clusters: [{ name: app, endpoints: [127.0.0.1:9] }]\n"
+     "routes:\n  - name: r\n    cluster: app\n"
+     "    rate_limit: { rate: 5/s, algorithm: leaky_bucket, scope: global }\n",
+     "rate_limit.scope global needs algorithm gcra or token_bucket"),
+    ("redis: { address: 127.0.0.1:6379 }\n"
+     "clusters: [{ name: app, endpoints: [127.0.0.1:9] }]\n"
+     "routes:\n  - name: r\n    cluster: app\n"
+     "    rate_limit: { rate: 5/s, on_failure: deny }\n",
+     "rate_limit.on_failure applies only to scope global"),
+    ("redis: { address: 127.0.0.1:6379, timeout: 0ms }\n"
+     "clusters: [{ name: app, endpoints: [127.0.0.1:9] }]\n"
+     "routes: [{ name: r, cluster: app }]\n",
+     "cfg.yaml:2:44: redis.timeout must be at least 1ms"),
+    ("redis: { address: 127.0.0.1:6379, password_file: /nonexistent/redis.pass }\n"
+     "clusters: [{ name: app, endpoints: [127.0.0.1:9] }]\n"
+     "routes: [{ name: r, cluster: app }]\n",
+     "redis.password_file: /nonexistent/redis.pass: cannot read the redis password file"),
+])
+def test_validate_refuses_bad_redis_config(sluice_bin, tmp_path, text, error):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("listeners: [{ name: p, address: 127.0.0.1:1 }]\n" + text)
+    r = subprocess.run([sluice_bin, "validate", "-c", str(path)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert error in r.stderr, r.stderr
