@@ -55,7 +55,8 @@ EXPECTED_ALERTS = {
     "SluiceRetryBudgetExhausted": {"cluster": "broken"},
     "SluiceConfigReloadFailed": {},
 }
-QUIET_ALERTS = {"SluiceAccessLogDropping", "SluiceHandlerExceptions",
+QUIET_ALERTS = {"SluiceAccessLogDropping", "SluiceHandlerExceptions", "SluiceRedisDown",
+                "SluiceRedisSlow",
                 "SluiceFileDescriptorsNearLimit"}
 
 
