@@ -199,6 +199,11 @@ void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
             "rate_limit.scope global needs algorithm gcra or token_bucket (one number per key, "
             "kept in Redis)");
   }
+  // Redis keeps a global limit's times in whole microseconds (Lua numbers are doubles).
+  if (out.scope == RateLimit::Scope::Global && out.requests > 0 &&
+      static_cast<double>(out.requests) / static_cast<double>(out.period.count()) > 1e3) {
+    r.error(n["rate"], "rate_limit.rate: a global limit allows at most 1000000/s per key");
+  }
   if (const yaml::Node f = n["on_failure"]) {
     if (out.scope != RateLimit::Scope::Global) {
       r.error(f, "rate_limit.on_failure applies only to scope global");

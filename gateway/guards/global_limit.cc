@@ -17,7 +17,7 @@ namespace {
 namespace asio = boost::asio;
 constexpr std::size_t kShards = 16;
 constexpr Duration kRateWindow = std::chrono::milliseconds(100);
-constexpr int kMaxRounds = 3;  // fetches a waiting request sits through before it is refused
+constexpr int kMaxRounds = 4;  // fetches a waiting request sits through (within its timeout)
 
 resilience::Gcra::Params paramsOf(const config::RateLimit& s) {
   return resilience::Gcra::paramsFor({.limit = s.requests,
@@ -148,7 +148,7 @@ GlobalLimit::Answer GlobalLimit::decide(const std::shared_ptr<Lease>& lp, TimePo
   return {Kind::Fetch, {}};
 }
 
-void GlobalLimit::startFetch(const std::shared_ptr<Lease>& lp, TimePoint /*now*/) {
+void GlobalLimit::startFetch(const std::shared_ptr<Lease>& lp, TimePoint now) {
   Lease& l = *lp;
   const auto p = params_.load();
   const double horizon = std::chrono::duration<double>(kLeaseHorizon).count();
@@ -159,7 +159,14 @@ void GlobalLimit::startFetch(const std::shared_ptr<Lease>& lp, TimePoint /*now*/
   l.fetching = true;
   l.asked = want;
   l.lease_size = want;
-  const std::uint64_t refund = std::exchange(l.refund, 0);
+  // Only permits whose time is still ahead go back: the state Redis keeps is a time, and a
+  // permit granted for a slot that has passed frees nothing (refunding it would let the fleet
+  // take it twice).
+  std::uint64_t refund = std::exchange(l.refund, 0);
+  const auto ahead = (l.granted_at + l.reset - now).count();
+  refund = ahead <= 0 ? 0
+                      : std::min<std::uint64_t>(
+                            refund, static_cast<std::uint64_t>(ahead / p.emission_interval_ns));
   fetches_.fetch_add(1, std::memory_order_relaxed);
   // The store answers on its own thread, never inside take(); `self` keeps this limit alive
   // until then (a reload may have dropped it).
@@ -223,15 +230,18 @@ asio::awaitable<GlobalLimit::Answer> GlobalLimit::take(std::string key,
                                                        std::chrono::nanoseconds timeout) {
   const auto ex = co_await asio::this_coro::executor;
   const auto l = lease(key, resilience::Clock::now());
+  // One deadline for the whole wait, however many fetches it sits through.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int round = 0; round < kMaxRounds; ++round) {
     auto w = std::make_shared<Waiter>(ex);
     {
       std::lock_guard lock(l->mu);
-      const Answer a = decide(l, resilience::Clock::now(), round == 0);
+      // Not counted as demand: tryTake() counted this request before sending it here.
+      const Answer a = decide(l, resilience::Clock::now(), false);
       if (a.kind != Kind::Fetch) co_return a;
       l->waiters.emplace_back(ex, w);
     }
-    w->timer.expires_after(timeout);
+    w->timer.expires_at(deadline);
     co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!w->woken) {
       std::lock_guard lock(l->mu);
@@ -239,9 +249,12 @@ asio::awaitable<GlobalLimit::Answer> GlobalLimit::take(std::string key,
       co_return Answer{Kind::Failed, {}};
     }
   }
-  // Every fetch we waited for was used up by others before our turn: the fleet is at its limit.
+  // Every fetch we waited for was used up by others before our turn: refused if the fleet said
+  // it is at its limit, else Redis could not keep up - the failure mode decides.
   std::lock_guard lock(l->mu);
-  co_return Answer{Kind::Reject, rejection(*l, resilience::Clock::now())};
+  const TimePoint now = resilience::Clock::now();
+  if (now < l->denied_until) co_return Answer{Kind::Reject, rejection(*l, now)};
+  co_return Answer{Kind::Failed, {}};
 }
 
 GlobalLimit::Counts GlobalLimit::counts() const {

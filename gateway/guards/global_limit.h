@@ -8,8 +8,9 @@
 // kMinLease, at most the limit's burst (the store can grant no more at once) - and is refilled
 // ahead of need: when half of it is used, one fetch goes out while the rest is served. At a
 // steady rate a key therefore costs one store round trip per lease, <= 1/kMinLease per request
-// when the burst allows a lease of kMinLease. Permits still unused kLeaseTtl after they were
-// granted are given back (refunded) with the next fetch. The TTL is long (5 s) on purpose: a key
+// when the burst allows a lease of kMinLease. Permits still unused kLeaseTtl after the key's last
+// grant are given back (refunded) with the next fetch - those whose slot is still ahead: a
+// permit for a slot that has passed frees nothing in the store, whose state is a time. The TTL is long (5 s) on purpose: a key
 // with little traffic per instance (a per-client limit over many clients) would otherwise fetch
 // for almost every request, and unused permits cost the fleet little anyway - the store's state
 // is a time, and whatever was granted is whole again burst*T later.
@@ -20,7 +21,7 @@
 // send the store a request per refused request.
 //
 // The requests of a key with no permit at hand and a fetch under way wait for it (take(), on
-// their worker's timer: nothing blocks), at most the store's timeout. When the store cannot
+// their worker's timer: nothing blocks), at most the store's timeout in all. When the store cannot
 // answer (a failed or timed-out fetch, or available() false), the answer is Failed for
 // kFailHold, and the guard applies the limit's on_failure; the next request after it tries the
 // store again, so recovery needs nothing.

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 namespace sluice::gateway::guards {
@@ -51,6 +53,9 @@ class FakeStore final : public PermitStore {
     g.granted = std::min(c.want, room);
     if (g.granted > 0) tat = resilience::Gcra::decide(tat, now_ns, g.granted, c.params).new_state;
     g.remaining = room - g.granted;
+    g.reset = tat == resilience::Gcra::kEmptyState
+                  ? Duration::zero()
+                  : std::max(Duration::zero(), Duration(tat - now_ns));
     g.retry_after = g.granted < c.want ? Duration(T) : Duration::zero();
     c.done(g);
   }
@@ -142,18 +147,36 @@ TEST(GlobalLimit, OverTheLimitAdmitsTheRateAndRefusesLocally) {
   EXPECT_LE(static_cast<double>(calls) / static_cast<double>(allowed), 0.1);
 }
 
-TEST(GlobalLimit, UnusedPermitsGoBackWithTheNextFetch) {
+TEST(GlobalLimit, UnusedPermitsStillAheadGoBackWithTheNextFetch) {
+  FakeStore store;
+  // 1 per second: a lease of kMinLease reaches kMinLease seconds into the future.
+  auto g = std::make_shared<GlobalLimit>("r", limit(1, 40), &store, 100);
+  const TimePoint t0{std::chrono::seconds(1000)};
+  EXPECT_EQ(g->tryTake("k", t0).kind, GlobalKind::Fetch);
+  store.grant(t0);
+  EXPECT_EQ(g->tryTake("k", t0).kind, GlobalKind::Allow);
+  // The lease expires with kMinLease - 1 unused; of those, the ones whose slots are still ahead
+  // (kMinLease s - kLeaseTtl - 1 ms, in whole seconds) go back.
+  const TimePoint later = t0 + GlobalLimit::kLeaseTtl + 1ms;
+  EXPECT_EQ(g->tryTake("k", later).kind, GlobalKind::Fetch);
+  ASSERT_EQ(store.calls.size(), 1U);
+  const auto ahead = std::chrono::seconds(GlobalLimit::kMinLease) - GlobalLimit::kLeaseTtl - 1ms;
+  EXPECT_EQ(store.calls[0].refund,
+            static_cast<std::uint64_t>(std::chrono::floor<std::chrono::seconds>(ahead).count()));
+}
+
+// Permits whose slots have passed free nothing in Redis: giving them back would let the fleet
+// use them twice.
+TEST(GlobalLimit, PermitsWhoseTimeHasPassedAreNotRefunded) {
   FakeStore store;
   auto g = std::make_shared<GlobalLimit>("r", limit(100, 40), &store, 100);
   const TimePoint t0{std::chrono::seconds(1000)};
   EXPECT_EQ(g->tryTake("k", t0).kind, GlobalKind::Fetch);
-  store.grant(t0);  // kMinLease permits
+  store.grant(t0);  // kMinLease permits, 200 ms of the rate
   EXPECT_EQ(g->tryTake("k", t0).kind, GlobalKind::Allow);
-  // The lease expires with kMinLease - 1 unused: they are refunded with the next fetch.
-  const TimePoint later = t0 + GlobalLimit::kLeaseTtl + 1ms;
-  EXPECT_EQ(g->tryTake("k", later).kind, GlobalKind::Fetch);
+  EXPECT_EQ(g->tryTake("k", t0 + GlobalLimit::kLeaseTtl + 1ms).kind, GlobalKind::Fetch);
   ASSERT_EQ(store.calls.size(), 1U);
-  EXPECT_EQ(store.calls[0].refund, GlobalLimit::kMinLease - 1);
+  EXPECT_EQ(store.calls[0].refund, 0U);
 }
 
 TEST(GlobalLimit, StoreFailureAnswersFailedForAWhileThenTriesAgain) {
@@ -204,6 +227,45 @@ TEST(GlobalLimit, KeysAreBounded) {
     while (!store.calls.empty()) store.grant(now);
   }
   EXPECT_LE(g->counts().keys, 32U);
+}
+
+// take(): a request with no permit at hand waits for the fetch under way on its own loop, and is
+// woken by the grant (real time: an io_context runs the wait).
+TEST(GlobalLimit, AWaitingRequestIsWokenByTheGrant) {
+  boost::asio::io_context io;
+  FakeStore store;
+  auto g = std::make_shared<GlobalLimit>("r", limit(100, 40), &store, 100);
+  EXPECT_EQ(g->tryTake("k", resilience::Clock::now()).kind, GlobalKind::Fetch);
+  std::optional<GlobalLimit::Answer> got;
+  boost::asio::co_spawn(io, g->take("k", 5s),
+                        [&](const std::exception_ptr&, GlobalLimit::Answer a) { got = a; });
+  io.poll();
+  EXPECT_FALSE(got.has_value()) << "waits for the fetch";
+  EXPECT_EQ(store.calls.size(), 1U) << "joins the fetch under way";
+  store.grant(resilience::Clock::now());
+  const auto start = std::chrono::steady_clock::now();
+  while (!got && std::chrono::steady_clock::now() - start < 2s) io.run_one_for(10ms);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->kind, GlobalKind::Allow);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(GlobalLimit, AWaitEndsAtItsTimeoutAsAFailure) {
+  boost::asio::io_context io;
+  FakeStore store;
+  auto g = std::make_shared<GlobalLimit>("r", limit(100, 40), &store, 100);
+  EXPECT_EQ(g->tryTake("k", resilience::Clock::now()).kind, GlobalKind::Fetch);
+  std::optional<GlobalLimit::Answer> got;
+  boost::asio::co_spawn(io, g->take("k", 30ms),
+                        [&](const std::exception_ptr&, GlobalLimit::Answer a) { got = a; });
+  const auto start = std::chrono::steady_clock::now();
+  io.run_for(2s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->kind, GlobalKind::Failed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // The late grant still lands in the lease for the next request.
+  store.grant(resilience::Clock::now());
+  EXPECT_EQ(g->tryTake("k", resilience::Clock::now()).kind, GlobalKind::Allow);
 }
 
 }  // namespace

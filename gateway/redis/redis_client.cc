@@ -136,8 +136,6 @@ void RedisClient::stop() {
   thread_.join();
 }
 
-std::string RedisClient::address() const { return settings_.redis.address.text(); }
-
 std::size_t RedisClient::registerScript(std::string source) {
   const std::size_t id = script_count_.fetch_add(1);
   asio::post(io_, [this, id, source = std::move(source)]() mutable {
@@ -169,7 +167,15 @@ void RedisClient::callScript(Op op, std::size_t script, std::vector<std::string>
                    done = std::move(done)]() mutable {
     std::vector<std::string> argv;
     argv.reserve(3 + keys.size() + args.size());
-    const Script& s = scripts_.at(script);
+    if (script >= scripts_.size()) {  // not registered: a caller's bug, answered, not thrown
+      Pending p;
+      p.op = op;
+      p.done = std::move(done);
+      p.sent = Clock::now();
+      finish(p, Result{CallError::Unavailable, {}});
+      return;
+    }
+    const Script& s = scripts_[script];
     const bool by_sha = !s.sha.empty();
     argv.emplace_back(by_sha ? "EVALSHA" : "EVAL");
     argv.push_back(by_sha ? s.sha : s.source);
@@ -418,16 +424,14 @@ void RedisClient::flush(const std::shared_ptr<Connection>& c) {
                     });
 }
 
-// The timer wakes at the earliest deadline of a call still waiting, or when the oldest command
-// without a reply reaches the stall limit.
+// The timer wakes at the earliest deadline of a call still waiting - over the whole queue:
+// deadlines are not in queue order (a setup command's is longer; a reload may shorten the
+// timeout) - or when the oldest command without a reply reaches the stall limit.
 void RedisClient::armDeadline(const std::shared_ptr<Connection>& c) {
   if (c->closed) return;
   TimePoint at = TimePoint::max();
   for (const auto& p : c->pending) {
-    if (!p.expired) {
-      at = p.deadline;
-      break;
-    }
+    if (!p.expired) at = std::min(at, p.deadline);
   }
   if (!c->pending.empty()) at = std::min(at, c->pending.front().sent + stallLimit(timeout()));
   if (at == c->timer_at) return;
@@ -446,9 +450,10 @@ void RedisClient::armDeadline(const std::shared_ptr<Connection>& c) {
 
 void RedisClient::expire(const std::shared_ptr<Connection>& c) {
   const TimePoint now = Clock::now();
-  for (auto& p : c->pending) {
-    if (p.expired) continue;
-    if (p.deadline > now) break;
+  // By index: a callback may queue a command (never synchronously today, but cheap to allow).
+  for (std::size_t i = 0; i < c->pending.size(); ++i) {
+    Pending& p = c->pending[i];
+    if (p.expired || p.deadline > now) continue;
     p.expired = true;
     finish(p, Result{CallError::Timeout, {}});
     if (c->closed) return;
@@ -460,6 +465,7 @@ void RedisClient::expire(const std::shared_ptr<Connection>& c) {
   armDeadline(c);
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): callers pass conn_, reset in here
 void RedisClient::drop(std::shared_ptr<Connection> c, std::string_view why) {
   if (c->closed) return;
   c->closed = true;

