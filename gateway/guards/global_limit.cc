@@ -8,7 +8,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace sluice::gateway::guards {
@@ -199,12 +198,12 @@ void GlobalLimit::onGrant(const std::shared_ptr<Lease>& lp, const PermitStore::G
         // of them find about a whole lease at its next fetch (so calls per admitted request stay
         // ~1/lease), and never longer than the burst takes to refill, so that the fleet's bucket
         // does not overflow while everyone waits.
-        const double T = static_cast<double>(p.emission_interval_ns);
-        const double asked = static_cast<double>(l.asked);
-        const double got = static_cast<double>(std::max<std::uint64_t>(g.granted, 1));
-        const double cap = static_cast<double>(p.burst_offset_ns);
-        const double missing = (asked - static_cast<double>(g.granted)) * T;
-        const double wait = std::min(cap, std::max(missing, T * asked * asked / got));
+        const auto interval = static_cast<double>(p.emission_interval_ns);
+        const auto asked = static_cast<double>(l.asked);
+        const auto got = static_cast<double>(std::max<std::uint64_t>(g.granted, 1));
+        const auto cap = static_cast<double>(p.burst_offset_ns);
+        const double missing = (asked - static_cast<double>(g.granted)) * interval;
+        const double wait = std::min(cap, std::max(missing, interval * asked * asked / got));
         l.denied_until = now + std::max(g.retry_after, Duration(static_cast<std::int64_t>(wait)));
       } else {
         l.denied_until = {};
@@ -227,8 +226,8 @@ GlobalLimit::Answer GlobalLimit::tryTake(std::string_view key, TimePoint now) {
 }
 
 asio::awaitable<GlobalLimit::Answer> GlobalLimit::take(std::string key,
-                                                       std::chrono::nanoseconds timeout) {
-  const auto ex = co_await asio::this_coro::executor;
+                                                       std::chrono::nanoseconds timeout,
+                                                       asio::any_io_executor ex) {
   const auto l = lease(key, resilience::Clock::now());
   // One deadline for the whole wait, however many fetches it sits through.
   const auto deadline = std::chrono::steady_clock::now() + timeout;

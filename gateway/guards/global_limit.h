@@ -10,10 +10,10 @@
 // steady rate a key therefore costs one store round trip per lease, <= 1/kMinLease per request
 // when the burst allows a lease of kMinLease. Permits still unused kLeaseTtl after the key's last
 // grant are given back (refunded) with the next fetch - those whose slot is still ahead: a
-// permit for a slot that has passed frees nothing in the store, whose state is a time. The TTL is long (5 s) on purpose: a key
-// with little traffic per instance (a per-client limit over many clients) would otherwise fetch
-// for almost every request, and unused permits cost the fleet little anyway - the store's state
-// is a time, and whatever was granted is whole again burst*T later.
+// permit for a slot that has passed frees nothing in the store, whose state is a time. The TTL is
+// long (5 s) on purpose: a key with little traffic per instance (a per-client limit over many
+// clients) would otherwise fetch for almost every request, and unused permits cost the fleet little
+// anyway - the store's state is a time, and whatever was granted is whole again burst*T later.
 //
 // When the store grants fewer permits than asked (the fleet is at its limit), this instance
 // refuses the key's requests locally - answering 429 with the fleet's RateLimit numbers - until
@@ -87,8 +87,10 @@ class GlobalLimit : public std::enable_shared_from_this<GlobalLimit> {
   // The answer for `key` at `now` without waiting (starts a fetch when one is due).
   [[nodiscard]] Answer tryTake(std::string_view key, TimePoint now);
   // The answer, waiting up to `timeout` for a fetch when no permit is at hand (never Fetch).
+  // `ex`: the caller's loop (where the wait's timer runs and the grant wakes it).
   [[nodiscard]] boost::asio::awaitable<Answer> take(std::string key,
-                                                    std::chrono::nanoseconds timeout);
+                                                    std::chrono::nanoseconds timeout,
+                                                    boost::asio::any_io_executor ex);
 
   // A reload that changed the rate or burst: keys keep their leases, the next fetches use the
   // new numbers (the store rescales nothing: its state is a time, valid under any rate).

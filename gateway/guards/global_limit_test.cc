@@ -237,7 +237,7 @@ TEST(GlobalLimit, AWaitingRequestIsWokenByTheGrant) {
   auto g = std::make_shared<GlobalLimit>("r", limit(100, 40), &store, 100);
   EXPECT_EQ(g->tryTake("k", resilience::Clock::now()).kind, GlobalKind::Fetch);
   std::optional<GlobalLimit::Answer> got;
-  boost::asio::co_spawn(io, g->take("k", 5s),
+  boost::asio::co_spawn(io, g->take("k", 5s, io.get_executor()),
                         [&](const std::exception_ptr&, GlobalLimit::Answer a) { got = a; });
   io.poll();
   EXPECT_FALSE(got.has_value()) << "waits for the fetch";
@@ -256,7 +256,7 @@ TEST(GlobalLimit, AWaitEndsAtItsTimeoutAsAFailure) {
   auto g = std::make_shared<GlobalLimit>("r", limit(100, 40), &store, 100);
   EXPECT_EQ(g->tryTake("k", resilience::Clock::now()).kind, GlobalKind::Fetch);
   std::optional<GlobalLimit::Answer> got;
-  boost::asio::co_spawn(io, g->take("k", 30ms),
+  boost::asio::co_spawn(io, g->take("k", 30ms, io.get_executor()),
                         [&](const std::exception_ptr&, GlobalLimit::Answer a) { got = a; });
   const auto start = std::chrono::steady_clock::now();
   io.run_for(2s);

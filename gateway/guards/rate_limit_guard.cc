@@ -1,5 +1,7 @@
 #include "gateway/guards/rate_limit_guard.h"
 
+#include <boost/asio/this_coro.hpp>
+
 #include "gateway/http/head.h"
 #include "gateway/http/strict_parser.h"
 #include "gateway/proxy/request_context.h"
@@ -161,9 +163,10 @@ std::optional<Admission> RateLimitGuard::check(proxy::RequestContext& ctx) {
 
 asio::awaitable<Admission> RateLimitGuard::admit(proxy::RequestContext& ctx) {
   if (!state_->global) co_return *check(ctx);
+  const auto ex = co_await asio::this_coro::executor;
   std::string key;
   buildKey(ctx, key);
-  const auto a = co_await state_->global->take(std::move(key), state_->global->timeout());
+  const auto a = co_await state_->global->take(std::move(key), state_->global->timeout(), ex);
   co_return globalVerdict(a, ctx);
 }
 
