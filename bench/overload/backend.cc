@@ -46,7 +46,9 @@ using asio::ip::tcp;
 
 namespace {
 
-constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+// As the gateway awaits I/O (gateway/net/socket_io.h): errors as values, and no extra coroutine
+// frame per operation, which use_awaitable would allocate.
+constexpr auto kAwait = asio::as_tuple(asio::deferred);
 constexpr auto kBackendSampleEvery = std::chrono::milliseconds(50);
 constexpr std::size_t kMaxSamples = 200'000;  // ~2.8 h at one sample per 50 ms
 
