@@ -61,9 +61,11 @@ class Processes:
         self.procs = []
 
     def start(self, cmd, cpu, logfile, cwd=None):
+        # Not in a session of their own: with the kernel's autogroup scheduling each session is
+        # a group with its own CPU share, and backends in their own groups fell behind their
+        # timers by hundreds of ms while other jobs were busy on the box (measured).
         out = open(logfile, "ab")
-        p = subprocess.Popen(["taskset", "-c", str(cpu), *cmd], stdout=out, stderr=out, cwd=cwd,
-                             start_new_session=True)
+        p = subprocess.Popen(["taskset", "-c", str(cpu), *cmd], stdout=out, stderr=out, cwd=cwd)
         self.procs.append(p)
         return p
 
@@ -170,14 +172,18 @@ class Bench:
         for i in range(hosts):
             self.control(i, reset=1, error_rate=0, slowdown=1, stall=0, **kw)
 
-    def backend_stats(self, i):
-        return http_json(BACKEND_PORTS[i], "/_stats")
+    def backend_stats(self, i, name=None):
+        st = http_json(BACKEND_PORTS[i], "/_stats")
+        if name:  # kept with the raw results: the queue over time
+            with open(os.path.join(self.res, f"{name}.backend{i}.json"), "w") as fh:
+                json.dump(st, fh)
+        return st
 
     # proxies
     def start_proxy(self, target, hosts, tag):
         self.proxy, self.proxy_pid = None, None
-        if target == "direct":
-            return BACKEND_PORTS[0]
+        if target == "direct":  # no proxy: the client spreads its requests over the hosts
+            return BACKEND_PORTS[:hosts]
         port = PROXY_PORT[target]
         if port_open(port):
             sys.exit(f"port {port} is taken (a stale run? ss -ltnp 'sport = :{port}')")
@@ -221,7 +227,7 @@ class Bench:
                     self.proxy_pid = int(kids[0])
                     break
                 time.sleep(0.05)
-        return port
+        return [port]
 
     def render(self, name, subst, rundir):
         with open(os.path.join(HERE, "conf", name)) as f:
@@ -251,34 +257,51 @@ class Bench:
                 break
         return bg
 
-    def load(self, port, stages, name, actions=()):
+    def load(self, ports, stages, name, actions=()):
         """Runs the load generator on `stages` ([(seconds, from_rate, to_rate)]); `actions` are
-        (seconds after the start, callable) done meanwhile. Returns its summary, its records
-        and what the run cost each process."""
-        spec = ",".join(f"{d:g}:{a:g}" + (f"-{b:g}" if b != a else "") for d, a, b in stages)
-        csv_path = os.path.join(self.res, f"{name}.csv")
-        cmd = [os.path.join(self.bin, "overload_loadgen"), "--target", f"127.0.0.1:{port}",
-               "--stages", spec, "--timeout-ms", str(self.args.client_timeout_ms),
-               "--max-conns", str(self.args.max_conns), "--out", csv_path,
-               "--summary", os.path.join(self.res, f"{name}.json"), "--seed", "7"]
+        (seconds after the start, callable) done meanwhile. Several ports (direct to several
+        hosts): one generator per host with an equal share of the rate, records merged. Returns
+        a summary, the records and what the run cost each process."""
+        share = 1.0 / len(ports)
+        spec = ",".join(f"{d:g}:{a * share:g}" + (f"-{b * share:g}" if b != a else "")
+                        for d, a, b in stages)
         bg = self.wait_quiet()
         c0, p0, t0 = cpu_times(), proc_ticks(self.proxy_pid) if self.proxy_pid else None, \
             time.monotonic()
         b0 = {p.pid: proc_ticks(p.pid) for p in self.backends.values()}
-        lg = subprocess.Popen(["taskset", "-c", str(self.args.load_cpu), *cmd],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        gens = []
+        for k, port in enumerate(ports):
+            part = name if len(ports) == 1 else f"{name}.{k}"
+            cmd = [os.path.join(self.bin, "overload_loadgen"), "--target", f"127.0.0.1:{port}",
+                   "--stages", spec, "--timeout-ms", str(self.args.client_timeout_ms),
+                   "--max-conns", str(self.args.max_conns),
+                   "--out", os.path.join(self.res, f"{part}.csv"),
+                   "--summary", os.path.join(self.res, f"{part}.json"), "--seed", str(7 + k)]
+            gens.append((part, subprocess.Popen(["taskset", "-c", str(self.args.load_cpu), *cmd],
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                text=True)))
         start_unix = time.time()
         done = []
         for at, fn in sorted(actions, key=lambda x: x[0]):
             time.sleep(max(0.0, start_unix + at - time.time()))
             done.append((time.time() - start_unix, fn()))
-        out, err = lg.communicate()
+        summaries, parts = [], []
+        for part, lg in gens:
+            out, err = lg.communicate()
+            if lg.returncode != 0:
+                sys.exit(f"loadgen failed: {err}")
+            summaries.append(json.loads(out))
+            parts.append(read_records(os.path.join(self.res, f"{part}.csv")))
         wall = time.monotonic() - t0
         c1 = cpu_times()
-        if lg.returncode != 0:
-            sys.exit(f"loadgen failed: {err}")
-        summary = json.loads(out)
-        recs = read_records(csv_path)
+        start = min(x["start_unix_ms"] for x in summaries)
+        recs = sorted((r[0] + x["start_unix_ms"] - start, r[1], r[2])
+                      for x, rs in zip(summaries, parts) for r in rs)
+        ok = [r[1] for r in recs if 200 <= r[2] < 300]
+        summary = {"start_unix_ms": start, "sent": len(recs),
+                   "cpu_share": sum(x["cpu_share"] for x in summaries),
+                   "start_lag_ms": {"p99": max(x["start_lag_ms"]["p99"] for x in summaries)},
+                   "ok_latency_ms": {"p50": pct(ok, 50), "p99": pct(ok, 99)}}
         proxy_cpu = None
         if p0 is not None:
             p1 = proc_ticks(self.proxy_pid)
@@ -362,8 +385,8 @@ class Scenarios:
     def d(self, quick, full):
         return quick if self.q else full
 
-    def warm(self, port, target, hosts):
-        self.b.load(port, [(self.d(0.5, 1), 0.25 * self.cap1 * hosts,
+    def warm(self, ports, target, hosts):
+        self.b.load(ports, [(self.d(0.5, 1), 0.25 * self.cap1 * hosts,
                             0.25 * self.cap1 * hosts)], f"warm-{target}")
 
     def baseline(self, targets):
@@ -372,9 +395,9 @@ class Scenarios:
         b = self.b
         b.reset_backends(1)
         for t in targets:
-            port = b.start_proxy(t, 1, "baseline")
+            ports = b.start_proxy(t, 1, "baseline")
             rate = 0.25 * self.cap1
-            s, recs, cost = b.load(port, [(self.d(3, 8), rate, rate)], f"baseline-{t}")
+            s, recs, cost = b.load(ports, [(self.d(3, 8), rate, rate)], f"baseline-{t}")
             b.stop_proxy()
             self.unloaded[t] = (s["ok_latency_ms"]["p50"], s["ok_latency_ms"]["p99"])
             log(f"baseline {t}: p50 {self.unloaded[t][0]:.2f} ms, p99 {self.unloaded[t][1]:.2f} ms")
@@ -401,13 +424,13 @@ class Scenarios:
     def ramp(self, t):
         b = self.b
         step = self.d(1.5, 10)
-        port = b.start_proxy(t, 1, "ramp")
+        ports = b.start_proxy(t, 1, "ramp")
         b.reset_backends(1)
-        self.warm(port, t, 1)
+        self.warm(ports, t, 1)
         b.reset_backends(1)
         stages = [(step, x * self.cap1, x * self.cap1) for x in RAMP_LEVELS]
-        s, recs, cost = b.load(port, stages, f"ramp-{t}")
-        st = b.backend_stats(0)
+        s, recs, cost = b.load(ports, stages, f"ramp-{t}")
+        st = b.backend_stats(0, f"ramp-{t}")
         b.stop_proxy()
         steps = []
         for k, x in enumerate(RAMP_LEVELS):
@@ -430,14 +453,14 @@ class Scenarios:
         b = self.b
         dur = self.d(4, 20)
         rate = 0.5 * 3 * self.cap1
-        port = b.start_proxy(t, 3, "retry")
+        ports = b.start_proxy(t, 3, "retry")
         b.reset_backends(3)
-        self.warm(port, t, 3)
+        self.warm(ports, t, 3)
         b.reset_backends(3, error_status=503)
         for i in range(3):
             b.control(i, error_rate=0.3)
-        s, recs, cost = b.load(port, [(dur, rate, rate)], f"retry-{t}")
-        received = sum(b.backend_stats(i)["received"] for i in range(3))
+        s, recs, cost = b.load(ports, [(dur, rate, rate)], f"retry-{t}")
+        received = sum(b.backend_stats(i, f"retry-{t}")["received"] for i in range(3))
         b.reset_backends(3)
         b.stop_proxy()
         w = describe(recs, dur, self.slo_ms, self.fast_ms)
@@ -450,12 +473,14 @@ class Scenarios:
         b = self.b
         dur = self.d(3, 10)
         rate = 0.5 * 3 * self.cap1
-        port = b.start_proxy(t, 3, "slow")
+        ports = b.start_proxy(t, 3, "slow")
         b.reset_backends(3)
-        self.warm(port, t, 3)
+        self.warm(ports, t, 3)
         b.reset_backends(3)
-        s, recs, cost = b.load(port, [(dur, rate, rate), (dur, rate, rate)], f"slow-{t}",
+        s, recs, cost = b.load(ports, [(dur, rate, rate), (dur, rate, rate)], f"slow-{t}",
                                actions=[(dur, lambda: b.control(2, slowdown=10))])
+        for i in range(3):
+            b.backend_stats(i, f"slow-{t}")
         b.reset_backends(3)
         b.stop_proxy()
         # the switch lands a little after the schedule's boundary: judge the slow phase from it
@@ -473,9 +498,9 @@ class Scenarios:
         b = self.b
         dur = self.d(6, 30)
         rate = 0.5 * 3 * self.cap1
-        port = b.start_proxy(t, 3, "kill")
+        ports = b.start_proxy(t, 3, "kill")
         b.reset_backends(3)
-        self.warm(port, t, 3)
+        self.warm(ports, t, 3)
         b.reset_backends(3)
         before = {}
 
@@ -488,9 +513,9 @@ class Scenarios:
             b.start_backend(2)
             return None
 
-        s, recs, cost = b.load(port, [(dur, rate, rate)], f"kill-{t}",
+        s, recs, cost = b.load(ports, [(dur, rate, rate)], f"kill-{t}",
                                actions=[(dur / 3, kill), (2 * dur / 3, restart)])
-        stats = [b.backend_stats(i) for i in range(3)]
+        stats = [b.backend_stats(i, f"kill-{t}") for i in range(3)]
         b.reset_backends(3)
         b.stop_proxy()
         t_kill, t_restart = (x * 1000 for x in cost["actions"])
@@ -519,13 +544,13 @@ class Scenarios:
     def recovery(self, t):
         b = self.b
         d1, d2, d3 = self.d(2, 10), self.d(3, 10), self.d(4, 15)
-        port = b.start_proxy(t, 1, "recovery")
+        ports = b.start_proxy(t, 1, "recovery")
         b.reset_backends(1)
-        self.warm(port, t, 1)
+        self.warm(ports, t, 1)
         b.reset_backends(1)
         lo, hi = 0.5 * self.cap1, 3 * self.cap1
-        s, recs, cost = b.load(port, [(d1, lo, lo), (d2, hi, hi), (d3, lo, lo)], f"recovery-{t}")
-        st = b.backend_stats(0)
+        s, recs, cost = b.load(ports, [(d1, lo, lo), (d2, hi, hi), (d3, lo, lo)], f"recovery-{t}")
+        st = b.backend_stats(0, f"recovery-{t}")
         b.stop_proxy()
         base = describe(window(recs, 500, d1 * 1000), d1 - 0.5, self.slo_ms, self.fast_ms)
         limit = max(1.5 * base["p99"], base["p99"] + 2)
