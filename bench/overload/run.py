@@ -14,7 +14,7 @@ choice):
   kill      one host of three killed mid-run and restarted: client errors, time to full service
   recovery  0.5x, then 3x, then 0.5x again, one host: time until latency is back at baseline
 
-  bench/overload/run.py --quick            # ~2.5 min
+  bench/overload/run.py --quick            # ~2 min
   bench/overload/run.py                    # ~12 min
   bench/overload/run.py --targets direct,sluice --scenarios ramp,recovery
   bench/overload/run.py --publish          # also copy plots and summary into docs/overload/
@@ -257,15 +257,23 @@ class Bench:
                 break
         return bg
 
-    def load(self, ports, stages, name, actions=()):
+    def load(self, ports, stages, name, actions=(), quiet=True, warmup=None):
         """Runs the load generator on `stages` ([(seconds, from_rate, to_rate)]); `actions` are
         (seconds after the start, callable) done meanwhile. Several ports (direct to several
-        hosts): one generator per host with an equal share of the rate, records merged. Returns
-        a summary, the records and what the run cost each process."""
+        hosts): one generator per host with an equal share of the rate, records merged.
+        `warmup` = (seconds, rate, callable): a first stage in the same run (so that its
+        connections are reused), left out of the records; the callable runs as it ends (resets
+        the backends' counters). Returns a summary, the records and what the run cost."""
+        w = 0.0
+        if warmup:
+            w, wrate, at_end = warmup
+            stages = [(w, wrate, wrate)] + list(stages)
+            actions = [(0.0, at_end)] + list(actions)
+            actions = [(at + w, fn) for at, fn in actions]
         share = 1.0 / len(ports)
         spec = ",".join(f"{d:g}:{a * share:g}" + (f"-{b * share:g}" if b != a else "")
                         for d, a, b in stages)
-        bg = self.wait_quiet()
+        bg = self.wait_quiet() if quiet else float("nan")
         c0, p0, t0 = cpu_times(), proc_ticks(self.proxy_pid) if self.proxy_pid else None, \
             time.monotonic()
         b0 = {p.pid: proc_ticks(p.pid) for p in self.backends.values()}
@@ -295,8 +303,12 @@ class Bench:
         wall = time.monotonic() - t0
         c1 = cpu_times()
         start = min(x["start_unix_ms"] for x in summaries)
-        recs = sorted((r[0] + x["start_unix_ms"] - start, r[1], r[2])
+        recs = sorted((r[0] + x["start_unix_ms"] - start - w * 1000, r[1], r[2])
                       for x, rs in zip(summaries, parts) for r in rs)
+        recs = [r for r in recs if r[0] >= 0]
+        start += w * 1000
+        if warmup:
+            done = [(at - w, res) for at, res in done[1:]]
         ok = [r[1] for r in recs if 200 <= r[2] < 300]
         summary = {"start_unix_ms": start, "sent": len(recs),
                    "cpu_share": sum(x["cpu_share"] for x in summaries),
@@ -385,9 +397,9 @@ class Scenarios:
     def d(self, quick, full):
         return quick if self.q else full
 
-    def warm(self, ports, target, hosts):
-        self.b.load(ports, [(self.d(0.5, 1), 0.25 * self.cap1 * hosts,
-                            0.25 * self.cap1 * hosts)], f"warm-{target}")
+    def warmup(self, hosts, at_end):
+        """A first stage at 0.25x, then `at_end` (counters reset, failure modes switched on)."""
+        return (self.d(0.5, 1), 0.25 * self.cap1 * hosts, at_end)
 
     def baseline(self, targets):
         """Unloaded latency (0.25x capacity, one host) of each target; direct's p50 sets the
@@ -397,7 +409,7 @@ class Scenarios:
         for t in targets:
             ports = b.start_proxy(t, 1, "baseline")
             rate = 0.25 * self.cap1
-            s, recs, cost = b.load(ports, [(self.d(3, 8), rate, rate)], f"baseline-{t}")
+            s, recs, cost = b.load(ports, [(self.d(2, 8), rate, rate)], f"baseline-{t}")
             b.stop_proxy()
             self.unloaded[t] = (s["ok_latency_ms"]["p50"], s["ok_latency_ms"]["p99"])
             log(f"baseline {t}: p50 {self.unloaded[t][0]:.2f} ms, p99 {self.unloaded[t][1]:.2f} ms")
@@ -423,13 +435,12 @@ class Scenarios:
     # 1. offered load from 0.5x to 3x capacity, one host
     def ramp(self, t):
         b = self.b
-        step = self.d(1.5, 10)
+        step = self.d(1, 10)
         ports = b.start_proxy(t, 1, "ramp")
         b.reset_backends(1)
-        self.warm(ports, t, 1)
-        b.reset_backends(1)
         stages = [(step, x * self.cap1, x * self.cap1) for x in RAMP_LEVELS]
-        s, recs, cost = b.load(ports, stages, f"ramp-{t}")
+        s, recs, cost = b.load(ports, stages, f"ramp-{t}",
+                               warmup=self.warmup(1, lambda: b.reset_backends(1)))
         st = b.backend_stats(0, f"ramp-{t}")
         b.stop_proxy()
         steps = []
@@ -451,15 +462,13 @@ class Scenarios:
     # 2. every host fails 30 % of requests (503)
     def retry(self, t):
         b = self.b
-        dur = self.d(4, 20)
+        dur = self.d(3, 20)
         rate = 0.5 * 3 * self.cap1
         ports = b.start_proxy(t, 3, "retry")
         b.reset_backends(3)
-        self.warm(ports, t, 3)
-        b.reset_backends(3, error_status=503)
-        for i in range(3):
-            b.control(i, error_rate=0.3)
-        s, recs, cost = b.load(ports, [(dur, rate, rate)], f"retry-{t}")
+        s, recs, cost = b.load(ports, [(dur, rate, rate)], f"retry-{t}", warmup=self.warmup(
+            3, lambda: [b.control(i, reset=1, error_rate=0.3, error_status=503)
+                        for i in range(3)]))
         received = sum(b.backend_stats(i, f"retry-{t}")["received"] for i in range(3))
         b.reset_backends(3)
         b.stop_proxy()
@@ -471,14 +480,13 @@ class Scenarios:
     # 3. one host of three 10x slower, after a healthy phase of the same length
     def slow(self, t):
         b = self.b
-        dur = self.d(3, 10)
+        dur = self.d(2, 10)
         rate = 0.5 * 3 * self.cap1
         ports = b.start_proxy(t, 3, "slow")
         b.reset_backends(3)
-        self.warm(ports, t, 3)
-        b.reset_backends(3)
         s, recs, cost = b.load(ports, [(dur, rate, rate), (dur, rate, rate)], f"slow-{t}",
-                               actions=[(dur, lambda: b.control(2, slowdown=10))])
+                               actions=[(dur, lambda: b.control(2, slowdown=10))],
+                               warmup=self.warmup(3, lambda: b.reset_backends(3)))
         for i in range(3):
             b.backend_stats(i, f"slow-{t}")
         b.reset_backends(3)
@@ -496,11 +504,9 @@ class Scenarios:
     # 4. one host of three killed (SIGKILL) at 1/3 of the run, restarted at 2/3
     def kill(self, t):
         b = self.b
-        dur = self.d(6, 30)
+        dur = self.d(4.5, 30)
         rate = 0.5 * 3 * self.cap1
         ports = b.start_proxy(t, 3, "kill")
-        b.reset_backends(3)
-        self.warm(ports, t, 3)
         b.reset_backends(3)
         before = {}
 
@@ -514,7 +520,8 @@ class Scenarios:
             return None
 
         s, recs, cost = b.load(ports, [(dur, rate, rate)], f"kill-{t}",
-                               actions=[(dur / 3, kill), (2 * dur / 3, restart)])
+                               actions=[(dur / 3, kill), (2 * dur / 3, restart)],
+                               warmup=self.warmup(3, lambda: b.reset_backends(3)))
         stats = [b.backend_stats(i, f"kill-{t}") for i in range(3)]
         b.reset_backends(3)
         b.stop_proxy()
@@ -535,7 +542,8 @@ class Scenarios:
             tt += 100
         return ({"client_errors": len(failed), "error_pct": 100 * len(failed) / max(1, len(recs)),
                  "errors_after_kill": len(after_kill),
-                 "last_error_s": (max(r[0] for r in failed) - t_kill) / 1000 if failed else 0.0,
+                 "last_error_s": ((max(r[0] for r in after_kill) - t_kill) / 1000 if after_kill
+                                  else float("nan")),
                  "time_to_full_s": full if full is not None else float("nan"),
                  "p99": describe(recs, dur, self.slo_ms, self.fast_ms)["p99"]},
                 recs, [(t_kill / 1000, "kill"), (t_restart / 1000, "restart")], cost)
@@ -543,17 +551,19 @@ class Scenarios:
     # 5. 0.5x, then 3x, then 0.5x again: how long until latency is back at baseline
     def recovery(self, t):
         b = self.b
-        d1, d2, d3 = self.d(2, 10), self.d(3, 10), self.d(4, 15)
+        d1, d2, d3 = self.d(1.5, 10), self.d(2, 10), self.d(3, 15)
         ports = b.start_proxy(t, 1, "recovery")
         b.reset_backends(1)
-        self.warm(ports, t, 1)
-        b.reset_backends(1)
         lo, hi = 0.5 * self.cap1, 3 * self.cap1
-        s, recs, cost = b.load(ports, [(d1, lo, lo), (d2, hi, hi), (d3, lo, lo)], f"recovery-{t}")
+        s, recs, cost = b.load(ports, [(d1, lo, lo), (d2, hi, hi), (d3, lo, lo)], f"recovery-{t}",
+                               warmup=self.warmup(1, lambda: b.reset_backends(1)))
         st = b.backend_stats(0, f"recovery-{t}")
         b.stop_proxy()
         base = describe(window(recs, 500, d1 * 1000), d1 - 0.5, self.slo_ms, self.fast_ms)
         limit = max(1.5 * base["p99"], base["p99"] + 2)
+        # nginx refuses some requests even at 0.5x (max_conns, no queue): a bin is back at
+        # baseline when it fails no more than twice the baseline's share (and at most 1 % more)
+        fail_limit = max(0.01, 2 * base["failed"] / max(1, base["sent"]))
         end = (d1 + d2) * 1000
         binw = 250
         bins = []
@@ -562,7 +572,7 @@ class Scenarios:
             w = window(recs, tt, tt + binw)
             ok = [r[1] for r in w if 200 <= r[2] < 300]
             bad = len(w) - len(ok)
-            bins.append((tt, bool(w) and bad == 0 and pct(ok, 99) <= limit))
+            bins.append((tt, bool(w) and bad <= fail_limit * len(w) and pct(ok, 99) <= limit))
             tt += binw
         # recovered from the first bin after which every bin is good
         rec_at = None
@@ -650,13 +660,15 @@ def report(sc, meta, targets):
         out.append("")
     if "kill" in r:
         out += ["## 4. One host of three killed and restarted, 0.5x capacity", "",
-                "| | client errors | % of requests | last error after the kill (s) | "
-                "time to full service after the restart (s) |", "|---|---:|---:|---:|---:|"]
+                "| | client errors | % of requests | of them after the kill | last error after the "
+                "kill (s) | time to full service after the restart (s) |",
+                "|---|---:|---:|---:|---:|---:|"]
         for t in targets:
             if t in r["kill"]:
                 x = r["kill"][t]
                 out.append(f"| {t} | {x['client_errors']} | {x['error_pct']:.2f} % | "
-                           f"{f(x['last_error_s'], '{:.2f}')} | {f(x['time_to_full_s'], '{:.2f}')} |")
+                           f"{x['errors_after_kill']} | {f(x['last_error_s'], '{:.2f}')} | "
+                           f"{f(x['time_to_full_s'], '{:.2f}')} |")
         out.append("")
     if "recovery" in r:
         out += ["## 5. Recovery: 0.5x, 3x, then 0.5x again, one host", "",
@@ -688,6 +700,7 @@ def plots(sc, targets, outdir):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         log("matplotlib missing (apt-get install python3-matplotlib): no plots")
         return []
@@ -707,7 +720,9 @@ def plots(sc, targets, outdir):
         a1.set(xlabel="offered load (x capacity)", ylabel="goodput (% of capacity)",
                title="Goodput within the SLO", ylim=(0, 110))
         a2.set(xlabel="offered load (x capacity)", ylabel="ms", yscale="log",
-               title="p99 of successes")
+               title="p99 of successes (dotted: the SLO)")
+        a2.set_yticks([10, 20, 50, 100, 200, 500, 1000])
+        a2.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         a2.axhline(sc.slo_ms, color="k", lw=0.6, ls=":")
         a1.legend(fontsize=8)
         fig.tight_layout()
@@ -727,7 +742,7 @@ def plots(sc, targets, outdir):
             end = max(x[0] for x in recs)
             xs, p99s, good = [], [], []
             k = 0.0
-            while k < end:
+            while k + binw <= end:  # whole bins only
                 w = window(recs, k, k + binw)
                 ok = [x[1] for x in w if 200 <= x[2] < 300]
                 xs.append((k + binw / 2) / 1000)
@@ -743,6 +758,8 @@ def plots(sc, targets, outdir):
                         va="top")
         a1.set(ylabel="p99 of successes (ms)", yscale="log", title=f"{name}: latency over time "
                "(by scheduled time, 250 ms bins)")
+        a1.set_yticks([10, 20, 50, 100, 200, 500, 1000])
+        a1.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         a1.axhline(sc.slo_ms, color="k", lw=0.6, ls="--")
         a2.set(xlabel="s", ylabel="successes within SLO (/s)")
         a1.legend(fontsize=8)
@@ -774,7 +791,7 @@ def build(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="short runs (~2.5 min in all)")
+    ap.add_argument("--quick", action="store_true", help="short runs (~2 min in all)")
     ap.add_argument("--targets", default=",".join(ALL_TARGETS))
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
     ap.add_argument("--sluice", default=os.environ.get(
@@ -793,12 +810,15 @@ def main():
     ap.add_argument("--max-conns", type=int, default=4096, help="load generator's connection cap")
     ap.add_argument("--proxy-cpu", type=int, default=1)
     ap.add_argument("--load-cpu", type=int, default=0)
-    ap.add_argument("--quiet-max", type=int, default=5, help="s to wait for an idle box per run")
+    ap.add_argument("--quiet-max", type=int, default=None,
+                    help="s to wait for an idle box before each run (5; --quick: 1)")
     ap.add_argument("--quiet-pct", type=float, default=10)
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--publish", action="store_true",
                     help="copy summary.md and the plots into docs/overload/")
     args = ap.parse_args()
+    if args.quiet_max is None:
+        args.quiet_max = 1 if args.quick else 5
     targets = [t for t in args.targets.split(",") if t]
     scenarios = [s for s in args.scenarios.split(",") if s]
     for t in targets:
