@@ -349,6 +349,18 @@ def pct(values, p):
     return v[min(len(v) - 1, int(p / 100 * len(v)))]
 
 
+def robust_p99(recs):
+    """The median of the p99s of 1 s windows: on a shared box one stall of another tenant's
+    job moves a whole run's p99 (seen: 15 ms one run, 200 ms the next), not this."""
+    ok = [r for r in recs if 200 <= r[2] < 300]
+    if not ok:
+        return float("nan")
+    end = max(r[0] for r in ok)
+    p99s = [pct([r[1] for r in window(ok, k, k + 1000)], 99) for k in range(0, int(end), 1000)]
+    p99s = sorted(x for x in p99s if not math.isnan(x))
+    return p99s[len(p99s) // 2] if p99s else float("nan")
+
+
 def window(recs, t0_ms, t1_ms):
     return [r for r in recs if t0_ms <= r[0] < t1_ms]
 
@@ -411,8 +423,10 @@ class Scenarios:
             rate = 0.25 * self.cap1
             s, recs, cost = b.load(ports, [(self.d(2, 8), rate, rate)], f"baseline-{t}")
             b.stop_proxy()
-            self.unloaded[t] = (s["ok_latency_ms"]["p50"], s["ok_latency_ms"]["p99"])
-            log(f"baseline {t}: p50 {self.unloaded[t][0]:.2f} ms, p99 {self.unloaded[t][1]:.2f} ms")
+            self.unloaded[t] = (s["ok_latency_ms"]["p50"], s["ok_latency_ms"]["p99"],
+                                robust_p99(recs))
+            log(f"baseline {t}: p50 {self.unloaded[t][0]:.2f} ms, p99 {self.unloaded[t][1]:.2f} ms "
+                f"(median of 1 s windows: {self.unloaded[t][2]:.2f} ms)")
         ref = self.unloaded.get("direct", next(iter(self.unloaded.values())))
         self.slo_ms = 10 * ref[0]
         self.fast_ms = ref[0] / 2
@@ -456,7 +470,7 @@ class Scenarios:
         top = steps[-1]
         events = [(k * step, f"{x:g}x") for k, x in enumerate(RAMP_LEVELS)]
         return ({"steps": steps, "goodput_3x_cap_pct": top["goodput_cap_pct"],
-                 "p99_3x": top["p99"], "unloaded_p99": self.unloaded.get(t, (0, 0))[1],
+                 "p99_3x": top["p99"], "unloaded_p99": self.unloaded.get(t, (0, 0, 0))[2],
                  "backend_max_queue": st["max_queue"]}, recs, events, cost)
 
     # 2. every host fails 30 % of requests (503)
@@ -560,7 +574,11 @@ class Scenarios:
         st = b.backend_stats(0, f"recovery-{t}")
         b.stop_proxy()
         base = describe(window(recs, 500, d1 * 1000), d1 - 0.5, self.slo_ms, self.fast_ms)
-        limit = max(1.5 * base["p99"], base["p99"] + 2)
+        # p90 per 250 ms bin, not p99: a bin holds ~50 requests, so its p99 is its slowest one,
+        # and on a shared box one stall of another job then looked like a failed recovery
+        base_ok = [r[1] for r in window(recs, 500, d1 * 1000) if 200 <= r[2] < 300]
+        base_p90 = pct(base_ok, 90)
+        limit = max(1.5 * base_p90, base_p90 + 2)
         # nginx refuses some requests even at 0.5x (max_conns, no queue): a bin is back at
         # baseline when it fails no more than twice the baseline's share (and at most 1 % more)
         fail_limit = max(0.01, 2 * base["failed"] / max(1, base["sent"]))
@@ -572,7 +590,7 @@ class Scenarios:
             w = window(recs, tt, tt + binw)
             ok = [r[1] for r in w if 200 <= r[2] < 300]
             bad = len(w) - len(ok)
-            bins.append((tt, bool(w) and bad <= fail_limit * len(w) and pct(ok, 99) <= limit))
+            bins.append((tt, bool(w) and bad <= fail_limit * len(w) and pct(ok, 90) <= limit))
             tt += binw
         # recovered from the first bin after which every bin is good
         rec_at = None
@@ -583,7 +601,7 @@ class Scenarios:
         q = [x[1] for x in series_between(st, s["start_unix_ms"] + end,
                                            s["start_unix_ms"] + end + 10_000)]
         drained = next((k * 0.05 for k, v in enumerate(q) if v == 0), float("nan"))
-        return ({"baseline_p99": base["p99"], "p99_limit": limit,
+        return ({"baseline_p99": base["p99"], "baseline_p90": base_p90, "p90_limit": limit,
                  "recovery_s": rec_at if rec_at is not None else float("nan"),
                  "backend_queue_drained_s": drained,
                  "overload_good_pct": describe(window(recs, d1 * 1000, end), d2, self.slo_ms,
@@ -607,9 +625,10 @@ def report(sc, meta, targets):
            f"({sc.cap1:.0f} req/s), FIFO queue of {meta['backend_queue']}. Client timeout "
            f"{meta['client_timeout_ms']} ms. SLO: a success within {sc.slo_ms:.1f} ms (10x direct's "
            f"unloaded p50); a fast rejection: an error answer within {sc.fast_ms:.1f} ms.", ""]
-    out += ["Unloaded (0.25x capacity, one host), p50 / p99 ms: " +
-            ", ".join(f"{t} {sc.unloaded[t][0]:.2f} / {sc.unloaded[t][1]:.2f}"
-                      for t in targets if t in sc.unloaded) + ".", ""]
+    out += ["Unloaded (0.25x capacity, one host), p50 / p99 / median of the p99s of 1 s windows, "
+            "ms: " + ", ".join(f"{t} {sc.unloaded[t][0]:.2f} / {sc.unloaded[t][1]:.2f} / "
+                               f"{sc.unloaded[t][2]:.2f}" for t in targets if t in sc.unloaded) +
+            ".", ""]
     r = sc.results
     if "ramp" in r:
         out += ["## 1. Load ramp, one host", "",
@@ -672,12 +691,13 @@ def report(sc, meta, targets):
         out.append("")
     if "recovery" in r:
         out += ["## 5. Recovery: 0.5x, 3x, then 0.5x again, one host", "",
-                "| | baseline p99 (ms) | time to baseline after the overload (s) | "
+                "| | baseline p90 / p99 (ms) | time to baseline after the overload (s) | "
                 "backend queue empty after (s) | goodput during 3x |", "|---|---:|---:|---:|---:|"]
         for t in targets:
             if t in r["recovery"]:
                 x = r["recovery"][t]
-                out.append(f"| {t} | {f(x['baseline_p99'])} | {f(x['recovery_s'], '{:.2f}')} | "
+                out.append(f"| {t} | {f(x['baseline_p90'])} / {f(x['baseline_p99'])} | "
+                           f"{f(x['recovery_s'], '{:.2f}')} | "
                            f"{f(x['backend_queue_drained_s'], '{:.2f}')} | "
                            f"{x['overload_good_pct']:.1f} % |")
         out.append("")
@@ -719,6 +739,7 @@ def plots(sc, targets, outdir):
                     color=colors.get(t))
         a1.set(xlabel="offered load (x capacity)", ylabel="goodput (% of capacity)",
                title="Goodput within the SLO", ylim=(0, 110))
+        a1.axhline(90, color="k", lw=0.6, ls=":")  # issue 20's target at 3x
         a2.set(xlabel="offered load (x capacity)", ylabel="ms", yscale="log",
                title="p99 of successes (dotted: the SLO)")
         a2.set_yticks([10, 20, 50, 100, 200, 500, 1000])
