@@ -404,7 +404,8 @@ class Scenarios:
         self.fast_ms = None
         self.results = {}   # scenario -> target -> dict
         self.timelines = {}  # scenario -> target -> (records, events)
-        self.unloaded = {}  # target -> (p50, p99)
+        self.unloaded = {}  # target -> (p50, p99, median p99 of 1 s windows)
+        self.discarded = []  # runs done again because the load generator lagged
 
     def d(self, quick, full):
         return quick if self.q else full
@@ -438,8 +439,17 @@ class Scenarios:
         self.results[name] = {}
         self.timelines[name] = {}
         for t in targets:
-            log(f"--- {name} / {t}")
-            r, recs, events, cost = fn(t)
+            for attempt in range(self.b.args.max_retry + 1):
+                log(f"--- {name} / {t}")
+                r, recs, events, cost = fn(t)
+                # The generator's own start lag says whether the box let it keep its schedule
+                # (another job can starve it for a second: seen 1.4 s); such a run measures
+                # the box, not the proxy: run it again (kept in the log and results.json).
+                if cost["lag_p99_ms"] <= self.b.args.lag_max or attempt == self.b.args.max_retry:
+                    break
+                log(f"{name} {t}: the load generator lagged (start lag p99 "
+                    f"{cost['lag_p99_ms']:.1f} ms > {self.b.args.lag_max:g}): run again")
+                self.discarded.append({"scenario": name, "target": t, "cost": cost})
             r["cost"] = cost
             self.results[name][t] = r
             self.timelines[name][t] = (recs, events)
@@ -592,10 +602,12 @@ class Scenarios:
             bad = len(w) - len(ok)
             bins.append((tt, bool(w) and bad <= fail_limit * len(w) and pct(ok, 90) <= limit))
             tt += binw
-        # recovered from the first bin after which every bin is good
+        # recovered at the first bin that starts 2 s of good bins ("every later bin" made one
+        # stall of another job on the box, 10 s later, read as a failed recovery)
         rec_at = None
-        for k in range(len(bins)):
-            if all(g for _, g in bins[k:]):
+        run = 8
+        for k in range(len(bins) - run + 1):
+            if all(g for _, g in bins[k:k + run]):
                 rec_at = (bins[k][0] - end) / 1000
                 break
         q = [x[1] for x in series_between(st, s["start_unix_ms"] + end,
@@ -703,7 +715,8 @@ def report(sc, meta, targets):
         out.append("")
     out += ["## The harness itself", "",
             "Per run: load generator CPU (% of a core) and its p99 start lag (ms), proxy CPU, "
-            "CPU used by other processes on the box (% of a core) during the run:", "",
+            "CPU used by other processes on the box (% of a core) during the run"
+            f"{'' if not sc.discarded else f'; {len(sc.discarded)} run(s) were done again because the load generator lagged'}:", "",
             "| scenario | target | loadgen CPU | start lag p99 | proxy CPU | backend CPU | other |",
             "|---|---|---:|---:|---:|---:|---:|"]
     for name, per in r.items():
@@ -834,6 +847,10 @@ def main():
     ap.add_argument("--quiet-max", type=int, default=None,
                     help="s to wait for an idle box before each run (5; --quick: 1)")
     ap.add_argument("--quiet-pct", type=float, default=10)
+    ap.add_argument("--lag-max", type=float, default=10,
+                    help="a run whose load generator started 1 %% of requests later than this "
+                         "(ms) is done again")
+    ap.add_argument("--max-retry", type=int, default=2)
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--publish", action="store_true",
                     help="copy summary.md and the plots into docs/overload/")
@@ -892,7 +909,7 @@ def main():
         fh.write(md)
     with open(os.path.join(res, "results.json"), "w") as fh:
         json.dump({"meta": meta, "slo_ms": sc.slo_ms, "unloaded": sc.unloaded,
-                   "results": sc.results}, fh, indent=1, default=str)
+                   "results": sc.results, "discarded": sc.discarded}, fh, indent=1, default=str)
     made = plots(sc, targets, res)
     print(md)
     if args.publish:
