@@ -118,6 +118,16 @@ def proc_ticks(pid):
         return None
 
 
+def run_queue_wait_ms(pid):
+    """Time the process spent runnable but not running (waiting for a CPU), in ms: on a shared
+    box, what another job took from the proxy under test."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_times():
     """(busy, total) jiffies of each CPU."""
     out = {}
@@ -277,6 +287,7 @@ class Bench:
         c0, p0, t0 = cpu_times(), proc_ticks(self.proxy_pid) if self.proxy_pid else None, \
             time.monotonic()
         b0 = {p.pid: proc_ticks(p.pid) for p in self.backends.values()}
+        q0 = run_queue_wait_ms(self.proxy_pid) if self.proxy_pid else None
         gens = []
         for k, port in enumerate(ports):
             part = name if len(ports) == 1 else f"{name}.{k}"
@@ -320,7 +331,9 @@ class Bench:
             proxy_cpu = (p1 - p0) / wall if p1 is not None else None
         be_cpu = sum((proc_ticks(p.pid) or 0) - b0[p.pid] for p in self.backends.values()
                      if b0.get(p.pid) is not None) / wall  # a restarted backend is left out
+        q1 = run_queue_wait_ms(self.proxy_pid) if self.proxy_pid else None
         cost = {"bg_before": bg, "box_busy": busy_pct(c0, c1), "proxy_cpu": proxy_cpu,
+                "proxy_wait_ms": (q1 - q0) if q0 is not None and q1 is not None else None,
                 "backend_cpu": be_cpu, "loadgen_cpu": 100 * summary["cpu_share"],
                 "lag_p99_ms": summary["start_lag_ms"]["p99"], "wall": wall,
                 "actions": [a for a, _ in done]}
@@ -717,13 +730,15 @@ def report(sc, meta, targets):
             "Per run: load generator CPU (% of a core) and its p99 start lag (ms), proxy CPU, "
             "CPU used by other processes on the box (% of a core) during the run"
             f"{'' if not sc.discarded else f'; {len(sc.discarded)} run(s) were done again because the load generator lagged'}:", "",
-            "| scenario | target | loadgen CPU | start lag p99 | proxy CPU | backend CPU | other |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+            "| scenario | target | loadgen CPU | start lag p99 | proxy CPU | proxy waited for a CPU "
+            "(ms) | backend CPU | other |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, per in r.items():
         for t, x in per.items():
             c = x["cost"]
             out.append(f"| {name} | {t} | {c['loadgen_cpu']:.1f} | {c['lag_p99_ms']:.2f} | "
-                       f"{f(c['proxy_cpu'])} | {c['backend_cpu']:.1f} | {c['other_cpu']:.1f} |")
+                       f"{f(c['proxy_cpu'])} | {f(c.get('proxy_wait_ms'), '{:.0f}')} | "
+                       f"{c['backend_cpu']:.1f} | {c['other_cpu']:.1f} |")
     out.append("")
     return "\n".join(out)
 
