@@ -717,7 +717,8 @@ def report(sc, meta, targets):
     if "recovery" in r:
         out += ["## 5. Recovery: 0.5x, 3x, then 0.5x again, one host", "",
                 "| | baseline p90 / p99 (ms) | time to baseline after the overload (s) | "
-                "backend queue empty after (s) | goodput during 3x |", "|---|---:|---:|---:|---:|"]
+                "backend queue empty after (s) | successes within the SLO during 3x (% of requests; "
+                "33 % is all of capacity) |", "|---|---:|---:|---:|---:|"]
         for t in targets:
             if t in r["recovery"]:
                 x = r["recovery"][t]
