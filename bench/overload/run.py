@@ -618,7 +618,7 @@ class Scenarios:
         # recovered at the first bin that starts 2 s of good bins ("every later bin" made one
         # stall of another job on the box, 10 s later, read as a failed recovery)
         rec_at = None
-        run = 8
+        run = min(8, max(1, len(bins) // 3))  # 2 s; 1 s in --quick's 3 s tail
         for k in range(len(bins) - run + 1):
             if all(g for _, g in bins[k:k + run]):
                 rec_at = (bins[k][0] - end) / 1000
