@@ -588,7 +588,7 @@ class Scenarios:
     # 5. 0.5x, then 3x, then 0.5x again: how long until latency is back at baseline
     def recovery(self, t):
         b = self.b
-        d1, d2, d3 = self.d(1.5, 10), self.d(2, 10), self.d(3, 15)
+        d1, d2, d3 = self.d(1.5, 10), self.d(2, 10), self.d(4, 15)
         ports = b.start_proxy(t, 1, "recovery")
         b.reset_backends(1)
         lo, hi = 0.5 * self.cap1, 3 * self.cap1
@@ -618,7 +618,7 @@ class Scenarios:
         # recovered at the first bin that starts 2 s of good bins ("every later bin" made one
         # stall of another job on the box, 10 s later, read as a failed recovery)
         rec_at = None
-        run = min(8, max(1, len(bins) // 3))  # 2 s; 1 s in --quick's 3 s tail
+        run = min(8, max(1, len(bins) // 3))  # 2 s; 1.25 s in --quick (a 4 s tail)
         for k in range(len(bins) - run + 1):
             if all(g for _, g in bins[k:k + run]):
                 rec_at = (bins[k][0] - end) / 1000
