@@ -4,7 +4,7 @@
 #
 #   scripts/setup.sh            build + test dependencies
 #   scripts/setup.sh --bench    also the peers and load tools used by bench/ (nginx, HAProxy, Caddy, wrk,
-#                               liburing for bench/relay)
+#                               liburing for bench/relay, matplotlib for bench/overload plots)
 set -euo pipefail
 
 # Why each package is here is in README.md ("Dependencies").
@@ -18,7 +18,7 @@ packages=(
   chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(nginx haproxy caddy wrk linux-perf procps liburing-dev)
+  packages+=(nginx haproxy caddy wrk linux-perf procps liburing-dev python3-matplotlib)
 fi
 
 missing=()
