@@ -11,7 +11,7 @@ import pytest
 from conftest import basic_config, free_port, running_demo
 from support import upstream as upstream_mod
 from support.chromium import Browser, chromium_path
-from support.client import Client
+from support.client import Client, fetch
 from test_admin import call, get
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,23 +44,10 @@ def wait_for(predicate, timeout=5.0):
         time.sleep(0.02)
 
 
-def fetch(port, path="/"):
-    c = Client(port)
-    try:
-        return c.request("GET", path).status
-    finally:
-        c.close()
-
-
 def test_stats_counts_the_traffic_and_keeps_breaker_and_reload_history(gateway_factory,
                                                                        upstream_factory):
-    failing = {"status": 200}
-
-    def handler(conn):
-        while conn.read_request() is not None:
-            conn.send(upstream_mod.response(failing["status"], b"x"))
-
-    up = upstream_factory(handler)
+    failing = upstream_mod.Switchable(200)
+    up = upstream_factory(failing)
     port, admin = free_port(), free_port()
     route = ("    concurrency: { max: 4, queue: 2 }\n"
              "    circuit_breaker: { window: 4, minimum_calls: 4, failure_rate: 50, "
@@ -74,8 +61,8 @@ def test_stats_counts_the_traffic_and_keeps_breaker_and_reload_history(gateway_f
     assert s["config"]["hash"].startswith("xxh3:")
     assert len(s["latency_bounds_s"]) + 1 == len(route_stats(admin, "all")["latency_buckets"])
 
-    assert all(fetch(port) == 200 for _ in range(6))
-    assert fetch(port, "/nope") == 200  # one route takes every path
+    assert all(fetch(port).status == 200 for _ in range(6))
+    assert fetch(port, "/nope").status == 200  # one route takes every path
     wait_for(lambda: route_stats(admin, "all")["by_class"][1] == 7)
     r = route_stats(admin, "all")
     assert r["by_class"] == [0, 7, 0, 0, 0] and r["cluster"] == "app"
@@ -86,9 +73,9 @@ def test_stats_counts_the_traffic_and_keeps_breaker_and_reload_history(gateway_f
     assert guards["concurrency"]["gauges"]["concurrency_queued"] == 0
 
     # The breaker opens: its history says when, from what, to what.
-    failing["status"] = 500
+    failing.status = 500
     before = time.time() * 1000
-    statuses = [fetch(port) for _ in range(6)]
+    statuses = [fetch(port).status for _ in range(6)]
     assert statuses[0] == 500 and statuses[-1] == 503  # the window holds 4 calls
     breaker = next(b for b in stats(admin)["breakers"] if b["route"] == "all")
     assert breaker["state"] == "open"

@@ -8,7 +8,7 @@ import time
 
 from conftest import basic_config, free_port
 from support import upstream as upstream_mod
-from support.client import Client
+from support.client import fetch
 from test_admin import call, get, metric
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -20,14 +20,6 @@ def write_token(directory, token, mode=0o600):
         f.write(token + "\n")
     os.chmod(path, mode)
     return path
-
-
-def fetch(port, path="/", headers=()):
-    c = Client(port)
-    try:
-        return c.request("GET", path, headers=headers)
-    finally:
-        c.close()
 
 
 def test_mutating_requests_need_the_token_and_a_reload_rotates_it(gateway_factory, upstream_factory,
@@ -102,13 +94,8 @@ def breaker_state(admin, route):
 
 
 def test_force_a_breaker_open_closed_and_back_to_normal(gateway_factory, upstream_factory):
-    failing = {"status": 200}
-
-    def handler(conn):
-        while conn.read_request() is not None:
-            conn.send(upstream_mod.response(failing["status"], b"x"))
-
-    up = upstream_factory(handler)
+    failing = upstream_mod.Switchable(200)
+    up = upstream_factory(failing)
     port, admin = free_port(), free_port()
     route = ("    circuit_breaker: { window: 4, minimum_calls: 4, failure_rate: 50, "
              "open_duration: 60s }\n")
@@ -127,7 +114,7 @@ def test_force_a_breaker_open_closed_and_back_to_normal(gateway_factory, upstrea
 
     # Forced closed, failures do not trip it.
     assert call(admin, "POST", "/breakers/route/all/force-closed")[0] == 200
-    failing["status"] = 500
+    failing.status = 500
     assert all(fetch(port).status == 500 for _ in range(8))
     assert breaker_state(admin, "all") == "disabled"
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import basic_config, free_port
 from support import upstream as upstream_mod
-from support.client import Client
+from support.client import fetch
 from support.otlp_receiver import Receiver, attrs
 from test_admin import get, metric
 
@@ -28,14 +28,6 @@ def receiver():
 def tracing(receiver, ratio=1.0, extra=""):
     return (f"tracing: {{ otlp_endpoint: \"{receiver.endpoint}\", sample_ratio: {ratio}, "
             f"flush_interval: 50ms{extra} }}\n")
-
-
-def fetch(port, path="/", headers=()):
-    c = Client(port)
-    try:
-        return c.request("GET", path, headers=headers)
-    finally:
-        c.close()
 
 
 def recording_upstream(upstream_factory, statuses=()):

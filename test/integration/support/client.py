@@ -126,3 +126,12 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def fetch(port, path="/", headers=()):
+    """One GET on a connection of its own: the response."""
+    c = Client(port)
+    try:
+        return c.request("GET", path, headers=headers)
+    finally:
+        c.close()

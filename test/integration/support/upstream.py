@@ -162,6 +162,18 @@ def named(name, status=200):
     return handler
 
 
+class Switchable:
+    """A handler answering every request with `status` (b"x" as the body); the test changes
+    `status` while it runs (a backend that starts or stops failing)."""
+
+    def __init__(self, status=200):
+        self.status = status
+
+    def __call__(self, conn):
+        while conn.read_request() is not None:
+            conn.send(response(self.status, b"x"))
+
+
 def slow(delay, body=b"slow"):
     """A handler that answers every request with `body` after `delay` seconds."""
     def handler(conn):
