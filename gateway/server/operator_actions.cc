@@ -1,5 +1,7 @@
 #include "gateway/server/operator_actions.h"
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -29,21 +31,29 @@ guards::CircuitBreakerGuard* findBreaker(const Snapshot& snap, bool cluster_wide
   return nullptr;
 }
 
+// "<prefix><a>/<b...>/<action>" split in three (b may hold slashes); nullopt if it does not fit.
+struct ActionPath {
+  std::string_view owner;
+  std::string_view target;
+  std::string_view action;
+};
+std::optional<ActionPath> splitActionPath(std::string_view path, std::string_view prefix) {
+  const std::string_view rest = path.substr(prefix.size());
+  const auto first = rest.find('/');
+  const auto last = rest.rfind('/');
+  if (first == std::string_view::npos || first == last) return std::nullopt;
+  return ActionPath{rest.substr(0, first), rest.substr(first + 1, last - first - 1),
+                    rest.substr(last + 1)};
+}
+
 }  // namespace
 
 admin::Response breakerAction(const Snapshot& snap, const admin::ApiRequest& r) {
   constexpr std::string_view kUsage =
       "use POST /breakers/{route|cluster}/<name>/{force-open|force-closed|normal}";
-  // /breakers/<kind>/<name>/<action>
-  std::string_view rest = r.path.substr(std::string_view("/breakers/").size());
-  const auto first = rest.find('/');
-  const auto last = rest.rfind('/');
-  if (first == std::string_view::npos || first == last) {
-    return admin::jsonError(404, std::string(kUsage));
-  }
-  const std::string_view kind = rest.substr(0, first);
-  const std::string_view name = rest.substr(first + 1, last - first - 1);
-  const std::string_view action = rest.substr(last + 1);
+  const auto parts = splitActionPath(r.path, "/breakers/");  // <kind>/<name>/<action>
+  if (!parts) return admin::jsonError(404, std::string(kUsage));
+  const auto [kind, name, action] = *parts;
   if (kind != "route" && kind != "cluster") return admin::jsonError(404, std::string(kUsage));
   const auto force = guards::CircuitBreakerGuard::parseForce(action);
   if (!force) return admin::jsonError(404, std::string(kUsage));
@@ -63,16 +73,9 @@ admin::Response breakerAction(const Snapshot& snap, const admin::ApiRequest& r) 
 admin::Response hostAction(StateRegistry& registry, const admin::ApiRequest& r,
                            const std::function<void(std::string_view)>& publish) {
   constexpr std::string_view kUsage = "use POST /upstreams/<cluster>/<ip:port>/{drain|undrain}";
-  // /upstreams/<cluster>/<address>/<action>
-  std::string_view rest = r.path.substr(std::string_view("/upstreams/").size());
-  const auto first = rest.find('/');
-  const auto last = rest.rfind('/');
-  if (first == std::string_view::npos || first == last) {
-    return admin::jsonError(404, std::string(kUsage));
-  }
-  const std::string_view cluster = rest.substr(0, first);
-  const std::string_view address = rest.substr(first + 1, last - first - 1);
-  const std::string_view action = rest.substr(last + 1);
+  const auto parts = splitActionPath(r.path, "/upstreams/");  // <cluster>/<address>/<action>
+  if (!parts) return admin::jsonError(404, std::string(kUsage));
+  const auto [cluster, address, action] = *parts;
   if (action != "drain" && action != "undrain") return admin::jsonError(404, std::string(kUsage));
   auto* entry = registry.cluster(cluster);
   if (entry == nullptr) return admin::jsonError(404, "no cluster '" + std::string(cluster) + "'");
