@@ -192,6 +192,11 @@ struct AdaptiveConcurrency {
   std::uint32_t min = 1;
   std::uint32_t max = 1'000;
   Millis timeout{5'000};  // aimd: a request slower than this counts as a drop
+  Millis backoff_cooldown{0};  // aimd: a drop this soon after a decrease is ignored (0: none)
+  // gradient: a sample window closes once it has this many samples and lasted this long (1 and
+  // 0: every completion updates the limit).
+  std::uint32_t window_samples = 1;
+  Millis window_duration{0};
   friend bool operator==(const AdaptiveConcurrency&, const AdaptiveConcurrency&) = default;
 };
 

@@ -234,6 +234,11 @@ json concurrency(const std::optional<Concurrency>& c) {
                        {"max", a.max}};
     if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) {
       out["adaptive"]["timeout_ms"] = a.timeout.count();
+      out["adaptive"]["backoff_cooldown_ms"] = a.backoff_cooldown.count();
+    }
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Gradient) {
+      out["adaptive"]["window_samples"] = a.window_samples;
+      out["adaptive"]["window_duration_ms"] = a.window_duration.count();
     }
   } else {
     out["max"] = c->max;

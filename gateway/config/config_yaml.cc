@@ -207,7 +207,14 @@ void writeConcurrency(Writer& w, const Concurrency& c) {
     w.count("initial", a.initial);
     w.count("min", a.min);
     w.count("max", a.max);
-    if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) w.duration("timeout", a.timeout);
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) {
+      w.duration("timeout", a.timeout);
+      w.duration("backoff_cooldown", a.backoff_cooldown);
+    }
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Gradient) {
+      w.count("window_samples", a.window_samples);
+      w.duration("window_duration", a.window_duration);
+    }
     w.endMap();
   } else {
     w.count("max", c.max);

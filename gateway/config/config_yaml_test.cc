@@ -380,7 +380,7 @@ routes:
     hash_key: ["header:X-User", "cookie:sid", path, "query:tenant", client_ip]
     rate_limit: { algorithm: leaky_bucket, rate: 5/10s, burst: 30, delay: 12, key: route }
     concurrency:
-      adaptive: { algorithm: aimd, initial: 30, min: 4, max: 300, timeout: 900ms }
+      adaptive: { algorithm: aimd, initial: 30, min: 4, max: 300, timeout: 900ms, backoff_cooldown: 250ms }
   - name: bulk
     match: { host: example.org }
     cluster: mag
@@ -441,7 +441,7 @@ routes:
   - name: rest
     match: { path_prefix: / }
     cluster: disc
-    concurrency: { adaptive: {} }
+    concurrency: { adaptive: { window_samples: 100, window_duration: 100ms } }
     retry: { on: [5xx, connect-failure] }
 clusters:
   - name: api

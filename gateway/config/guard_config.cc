@@ -195,7 +195,9 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
   r.optional(n, "max", out.max,
              [&](const yaml::Node& v) { return r.integer(v, "concurrency.max", 1, 10'000'000); });
   if (const yaml::Node a = n["adaptive"]) {
-    if (r.map(a, "concurrency.adaptive", {"algorithm", "initial", "min", "max", "timeout"})) {
+    if (r.map(a, "concurrency.adaptive",
+              {"algorithm", "initial", "min", "max", "timeout", "backoff_cooldown",
+               "window_samples", "window_duration"})) {
       AdaptiveConcurrency ad;
       if (const yaml::Node alg = a["algorithm"]) {
         readName(r, alg, "concurrency.adaptive.algorithm", kAdaptiveAlgorithms, ad.algorithm);
@@ -211,6 +213,27 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
           r.error(t, "concurrency.adaptive.timeout applies only to aimd");
         } else if (auto v = r.duration(t, "concurrency.adaptive.timeout", kMinTimeout)) {
           ad.timeout = *v;
+        }
+      }
+      if (const yaml::Node b = a["backoff_cooldown"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Aimd) {
+          r.error(b, "concurrency.adaptive.backoff_cooldown applies only to aimd");
+        } else if (auto v = r.duration(b, "concurrency.adaptive.backoff_cooldown", Millis(0))) {
+          ad.backoff_cooldown = *v;
+        }
+      }
+      if (const yaml::Node w = a["window_samples"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Gradient) {
+          r.error(w, "concurrency.adaptive.window_samples applies only to gradient");
+        } else if (auto v = r.integer(w, "concurrency.adaptive.window_samples", 1, 1'000'000)) {
+          ad.window_samples = static_cast<std::uint32_t>(*v);
+        }
+      }
+      if (const yaml::Node d = a["window_duration"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Gradient) {
+          r.error(d, "concurrency.adaptive.window_duration applies only to gradient");
+        } else if (auto v = r.duration(d, "concurrency.adaptive.window_duration", Millis(0))) {
+          ad.window_duration = *v;
         }
       }
       if (ad.min > ad.max) {

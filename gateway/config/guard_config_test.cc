@@ -98,6 +98,22 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(a.algorithm, AdaptiveConcurrency::Algorithm::Aimd);
   EXPECT_EQ(a.initial, 8U);
   EXPECT_EQ(a.timeout, Millis(200));
+  EXPECT_EQ(a.backoff_cooldown, Millis(0));  // off unless set
+
+  r = load(withOneCluster("    concurrency:\n      adaptive: { algorithm: aimd, backoff_cooldown: "
+                          "300ms }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  EXPECT_EQ(r.config->routes[0].concurrency->adaptive->backoff_cooldown, Millis(300));
+
+  r = load(withOneCluster("    concurrency:\n      adaptive: { window_samples: 100, "
+                          "window_duration: 100ms }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  const auto& g = *r.config->routes[0].concurrency->adaptive;
+  EXPECT_EQ(g.algorithm, AdaptiveConcurrency::Algorithm::Gradient);
+  EXPECT_EQ(g.window_samples, 100U);
+  EXPECT_EQ(g.window_duration, Millis(100));
 }
 
 class GuardConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
@@ -162,7 +178,19 @@ INSTANTIATE_TEST_SUITE_P(
             "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas)"},
         BrokenSection{"timeout_not_aimd",
                       "    concurrency: { adaptive: { algorithm: vegas, timeout: 1s } }\n", "",
-                      "concurrency.adaptive.timeout applies only to aimd"}),
+                      "concurrency.adaptive.timeout applies only to aimd"},
+        BrokenSection{"cooldown_not_aimd",
+                      "    concurrency: { adaptive: { backoff_cooldown: 1s } }\n", "",
+                      "t.yaml:8:50: concurrency.adaptive.backoff_cooldown applies only to aimd"},
+        BrokenSection{"window_not_gradient",
+                      "    concurrency: { adaptive: { algorithm: vegas, window_samples: 10 } }\n",
+                      "", "concurrency.adaptive.window_samples applies only to gradient"},
+        BrokenSection{"window_duration_not_gradient",
+                      "    concurrency: { adaptive: { algorithm: aimd, window_duration: 1s } }\n",
+                      "", "concurrency.adaptive.window_duration applies only to gradient"},
+        BrokenSection{"window_samples_zero",
+                      "    concurrency: { adaptive: { window_samples: 0 } }\n", "",
+                      "concurrency.adaptive.window_samples must be an integer from 1"}),
     [](const ::testing::TestParamInfo<BrokenSection>& p) { return std::string(p.param.name); });
 
 }  // namespace

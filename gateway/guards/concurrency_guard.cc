@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
@@ -33,11 +34,16 @@ std::unique_ptr<resilience::AdaptiveLimit> withBounds(const config::AdaptiveConc
 
 std::unique_ptr<resilience::AdaptiveLimit> makeAdaptive(const config::AdaptiveConcurrency& a) {
   switch (a.algorithm) {
-    case Algorithm::Gradient:
-      return withBounds<resilience::GradientLimit>(a, {});
+    case Algorithm::Gradient: {
+      resilience::GradientLimit::Settings s;
+      s.window_min_samples = a.window_samples;
+      s.window_min_duration = a.window_duration;
+      return withBounds<resilience::GradientLimit>(a, s);
+    }
     case Algorithm::Aimd: {
       resilience::AimdLimit::Settings s;
       s.timeout = a.timeout;
+      s.backoff_cooldown = a.backoff_cooldown;
       return withBounds<resilience::AimdLimit>(a, s);
     }
     case Algorithm::Vegas:
@@ -71,6 +77,12 @@ struct TicketGuard {
     if (armed) (void)sem.cancel(ticket);
   }
 };
+
+// Requests holding a slot of `sem` now (a held slot included), at least 1.
+std::size_t holders(const resilience::Semaphore& sem) {
+  const auto n = static_cast<std::int64_t>(sem.capacity()) - sem.available();
+  return static_cast<std::size_t>(std::max<std::int64_t>(1, n));
+}
 
 }  // namespace
 
@@ -106,6 +118,7 @@ ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings,
 
 std::optional<Admission> ConcurrencyGuard::check(proxy::RequestContext& ctx) {
   if (auto permit = state_->sem.tryAcquire()) {
+    ctx.inflight_at_admission = holders(state_->sem);
     ctx.hold(std::move(permit));
     return Admission::allowed();
   }
@@ -128,6 +141,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   });
   switch (r.status) {
     case resilience::Semaphore::AcquireStatus::Acquired:
+      ctx.inflight_at_admission = holders(sem);
       ctx.hold(std::move(r.permit));
       co_return Admission::allowed();
     case resilience::Semaphore::AcquireStatus::Queued:
@@ -150,19 +164,21 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
     co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   ticket.armed = false;
+  ctx.inflight_at_admission = holders(sem);
   ctx.hold(std::move(w->permit));
   co_return Admission::delayed();
 }
 
-void ConcurrencyGuard::complete(proxy::RequestContext& /*ctx*/, const Completion& c) {
+void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
   if (!settings_.adaptive || c.no_verdict) return;
   Shared& s = *state_;
   const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
-  const auto in_flight = static_cast<std::int64_t>(s.sem.capacity()) - s.sem.available();
+  // In flight when this request was admitted, not now (resilience/adaptive_limit.h, Netflix's
+  // convention): the app-limited checks ask whether the limit was used when the request went in.
+  const std::size_t in_flight = std::max<std::size_t>(1, ctx.inflight_at_admission);
   std::lock_guard lock(s.mu);
   if (!s.adaptive) return;  // a reload made the limit static meanwhile
-  s.adaptive->onSample(resilience::Clock::now(), c.latency,
-                       static_cast<std::size_t>(std::max<std::int64_t>(1, in_flight)), dropped);
+  s.adaptive->onSample(resilience::Clock::now(), c.latency, in_flight, dropped);
   s.sem.setCapacity(s.adaptive->limit());
 }
 

@@ -2,6 +2,7 @@
 // waiter on another, queue timeouts racing with grants. Run under TSan by scripts/check.sh.
 #include "gateway/guards/concurrency_guard.h"
 
+#include <array>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -133,6 +134,26 @@ TEST(ConcurrencyGuard, AdaptiveLimitFollowsCompletions) {
     guard.complete(ctx, Completion{504, std::chrono::milliseconds(50), true});  // drops
   }
   EXPECT_EQ(guard.limit(), 2U);
+}
+
+// Verifies: an adaptive limit is fed the requests in flight when the sampled one was admitted
+// (resilience/adaptive_limit.h), not when it completes: a request admitted alone says the limit
+// was not used, however many were admitted after it.
+TEST(ConcurrencyGuard, SamplesInFlightAtAdmissionNotAtCompletion) {
+  config::Concurrency c;
+  c.adaptive = config::AdaptiveConcurrency{config::AdaptiveConcurrency::Algorithm::Aimd, 4, 1, 40,
+                                           std::chrono::seconds(5)};
+  ConcurrencyGuard guard(c);
+  std::array<proxy::RequestContext, 4> ctx;
+  for (auto& x : ctx) ASSERT_EQ(guard.check(x)->verdict, Verdict::Allowed);
+  EXPECT_EQ(ctx[0].inflight_at_admission, 1U);
+  EXPECT_EQ(ctx[3].inflight_at_admission, 4U);
+  // AIMD grows only when inflight * 2 >= limit: 1 * 2 < 4, app-limited, unchanged (at completion
+  // 4 were in flight, which would have grown it to 5).
+  guard.complete(ctx[0], Completion{200, std::chrono::milliseconds(10), false});
+  EXPECT_EQ(guard.limit(), 4U);
+  guard.complete(ctx[3], Completion{200, std::chrono::milliseconds(10), false});
+  EXPECT_EQ(guard.limit(), 5U);
 }
 
 }  // namespace

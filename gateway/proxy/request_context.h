@@ -84,6 +84,10 @@ struct RequestContext {
   // When the last guard let the request through (after any queueing or delay): latency fed back
   // to guards is measured from here, so their own waiting does not count as upstream slowness.
   std::chrono::steady_clock::time_point admitted{};
+  // Requests holding a slot of the route's concurrency guard right after this one took its slot,
+  // itself included (the `inflight` an adaptive limit is fed: resilience/adaptive_limit.h); 0
+  // when no concurrency guard admitted it.
+  std::size_t inflight_at_admission = 0;
   std::vector<guards::HeldPermit> permits;  // keeps its capacity across requests
   // The circuit breaker's permit (a route has at most one breaker), given its outcome in the
   // breaker guard's complete().
@@ -141,6 +145,7 @@ struct RequestContext {
     trace.parent.reset();
     releasePermits();
     admitted = {};
+    inflight_at_admission = 0;
     status = 0;
     bytes_in = bytes_out = 0;
     upstream.clear();
