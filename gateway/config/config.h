@@ -388,6 +388,12 @@ struct Route {
   Millis timeout{15'000};
   std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
   RouteSlowClient slow_client;            // overrides the listener's slow_client, key by key
+  // A client that closes its connection while its request waits (a guard's queue, a pooled
+  // connection, the upstream's response head, a retry's backoff): Cancel stops the request there
+  // (the upstream connection is closed, 499); Finish lets it run to its end (nginx
+  // proxy_ignore_client_abort on), for endpoints where the upstream must see the request through.
+  enum class ClientAbort : std::uint8_t { Cancel, Finish };
+  ClientAbort client_abort = ClientAbort::Cancel;
   RetryPolicy retry;
   std::optional<RateLimit> rate_limit;
   std::optional<Concurrency> concurrency;

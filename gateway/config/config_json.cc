@@ -374,6 +374,9 @@ json toJson(const Config& c) {
                              {"timeout_ms", r.timeout.count()},
                              {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
                              {"slow_client", slowClient(r.slow_client)},
+                             {"client_abort", r.client_abort == Route::ClientAbort::Cancel
+                                                  ? "cancel"
+                                                  : "finish"},
                              {"retry", retry},
                              {"rate_limit", rateLimit(r.rate_limit)},
                              {"concurrency", concurrency(r.concurrency)},

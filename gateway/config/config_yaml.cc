@@ -456,6 +456,9 @@ void writeRoute(Writer& w, const Route& r) {
   writeRouteActions(w, r);
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
+  if (!r.answersItself()) {
+    w.text("client_abort", r.client_abort == Route::ClientAbort::Cancel ? "cancel" : "finish");
+  }
   if (const RouteSlowClient& sc = r.slow_client; !sc.empty()) {
     w.beginMap("slow_client");
     if (sc.body_total) w.duration("body_total", *sc.body_total);

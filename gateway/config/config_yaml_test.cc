@@ -168,6 +168,7 @@ routes:
   - name: all
     cluster: app
     timeout: 15s
+    client_abort: cancel
     retry:
       attempts: 2
       on: [connect-failure]
@@ -377,6 +378,7 @@ routes:
   - name: sessions
     match: { path: /session }
     cluster: ring
+    client_abort: finish
     hash_key: ["header:X-User", "cookie:sid", path, "query:tenant", client_ip]
     rate_limit: { algorithm: leaky_bucket, rate: 5/10s, burst: 30, delay: 12, key: route }
     concurrency:

@@ -152,7 +152,9 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 
   TicketGuard ticket(sem, r.ticket);
   w->timer.expires_after(settings_.queue_timeout);
+  ctx.wait.set(w->timer);  // a client that leaves cuts the wait short (ctx.client_gone)
   co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  ctx.wait.clear();
   if (!w->granted) {
     if (sem.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
       ticket.armed = false;

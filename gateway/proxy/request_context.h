@@ -17,6 +17,7 @@
 #include "gateway/config/config.h"
 #include "gateway/guards/held_permit.h"
 #include "gateway/http/head.h"
+#include "gateway/net/pending_wait.h"
 #include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/trace/trace_context.h"
@@ -112,6 +113,11 @@ struct RequestContext {
 
   // What it is doing now, for /debug/requests.
   stats::RequestPhase phase = stats::RequestPhase::Idle;
+  // The timer it waits on now, if any, for the connection to cut short when its client goes.
+  net::PendingWait wait;
+  // The client closed its connection while the request waited (route client_abort: cancel): the
+  // wait in progress was cut short and the request ends there, answered to nobody (499).
+  bool client_gone = false;
 
   // Outcome.
   int status = 0;
@@ -140,6 +146,8 @@ struct RequestContext {
     cluster_index = 0;
     deadline = {};
     phase = stats::RequestPhase::Idle;
+    wait.clear();
+    client_gone = false;
     trace.on = trace.sampled = false;
     guard = guard_verdict = {};
     trace.parent.reset();
