@@ -293,11 +293,11 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 }
 
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
-  if (!r.map(n, "route", {"name",      "match",          "cluster",         "split",
-                          "split_key", "timeout",        "max_body",        "slow_client",
-                          "retry",     "rate_limit",     "circuit_breaker", "fault",
-                          "hash_key",  "concurrency",    "subset",          "mirror",
-                          "canary",    "rewrite",        "request_headers", "response_headers",
+  if (!r.map(n, "route", {"name",      "match",           "cluster",         "split",
+                          "split_key", "timeout",         "max_body",        "slow_client",
+                          "retry",     "rate_limit",      "circuit_breaker", "fault",
+                          "hash_key",  "concurrency",     "subset",          "mirror",
+                          "canary",    "rewrite",         "request_headers", "response_headers",
                           "redirect",  "direct_response", "client_abort"})) {
     return;
   }

@@ -625,7 +625,9 @@ void DownstreamConnection::onWatch(void* self) {
 void DownstreamConnection::checkClient(Active& a) {
   if (half_closed_) return;  // it sends no more, and waits for the answers to what it sent
   RequestContext& ctx = a.ctx;
-  const auto again = [&] { worker_.wheel().schedule(a.watch, net::coarseNow() + kClientWatchEvery); };
+  const auto again = [&] {
+    worker_.wheel().schedule(a.watch, net::coarseNow() + kClientWatchEvery);
+  };
   const bool body_sent = a.forwarder && a.forwarder->bodyDone();
   switch (ctx.phase) {
     case RequestPhase::Queued:
@@ -704,8 +706,8 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
     const auto& guards = backendOf(a).guards;
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
     // A request its client left says nothing about the upstream either.
-    const bool no_verdict = ctx.client_gone ||
-                            (ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error));
+    const bool no_verdict =
+        ctx.client_gone || (ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error));
     const guards::Completion c{ctx.status, served, upstream_failed, no_verdict};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }

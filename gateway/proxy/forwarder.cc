@@ -272,9 +272,10 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     // What this host did with this try, fed to passive health and to the balancer.
     const auto finished = Clock::now();
     const std::optional<int> verdict =
-        abandoned ? std::nullopt
-                  : hostVerdict(outcome, outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status,
-                                truncated_, upstream_error_);
+        abandoned
+            ? std::nullopt
+            : hostVerdict(outcome, outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status,
+                          truncated_, upstream_error_);
     // Latency is to the response head (a long body or a slow client is not the host's speed).
     const auto answered = head_at_ > now ? head_at_ : finished;
     if (head_at_ > now) {
