@@ -221,6 +221,12 @@ void writeConcurrency(Writer& w, const Concurrency& c) {
   }
   w.count("queue", c.queue);
   w.duration("queue_timeout", c.queue_timeout);
+  if (c.queue_delay) {
+    w.beginMap("queue_delay");
+    w.duration("target", c.queue_delay->target);
+    w.duration("interval", c.queue_delay->interval);
+    w.endMap();
+  }
   w.count("status", c.status);
   w.duration("retry_after", c.retry_after);
   w.endMap();

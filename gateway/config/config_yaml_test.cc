@@ -438,7 +438,10 @@ routes:
   - name: counted
     cluster: ewma
     rate_limit: { algorithm: sliding_window, rate: 7/h, key: "header:X-Tenant" }
-    concurrency: { adaptive: { algorithm: vegas, initial: 2, min: 2, max: 2 }, queue: 1000000 }
+    concurrency:
+      adaptive: { algorithm: vegas, initial: 2, min: 2, max: 2 }
+      queue: 1000000
+      queue_delay: { target: 7ms, interval: 70ms }
     fault: { abort: { status: 599 } }
   - name: rest
     match: { path_prefix: / }

@@ -183,8 +183,9 @@ void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
 }
 
 void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
-  if (!r.map(n, "concurrency",
-             {"max", "adaptive", "queue", "queue_timeout", "status", "retry_after"})) {
+  if (!r.map(
+          n, "concurrency",
+          {"max", "adaptive", "queue", "queue_timeout", "queue_delay", "status", "retry_after"})) {
     return;
   }
   if (n["max"] && n["adaptive"]) {
@@ -250,6 +251,23 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
   r.optional(n, "queue_timeout", out.queue_timeout, [&](const yaml::Node& v) {
     return r.duration(v, "concurrency.queue_timeout", kMinTimeout);
   });
+  if (const yaml::Node q = n["queue_delay"]) {
+    if (r.map(q, "concurrency.queue_delay", {"target", "interval"})) {
+      QueueDelay qd;
+      r.optional(q, "target", qd.target, [&](const yaml::Node& v) {
+        return r.duration(v, "concurrency.queue_delay.target", kMinTimeout);
+      });
+      r.optional(q, "interval", qd.interval, [&](const yaml::Node& v) {
+        return r.duration(v, "concurrency.queue_delay.interval", kMinTimeout);
+      });
+      if (out.queue == 0) {
+        r.error(q, "concurrency.queue_delay needs a queue (concurrency.queue > 0)");
+      } else if (qd.interval < qd.target) {
+        r.error(q, "concurrency.queue_delay.interval must not be shorter than its target");
+      }
+      out.queue_delay = qd;
+    }
+  }
   r.optional(n, "status", out.status,
              [&](const yaml::Node& v) { return replyStatus(r, v, "concurrency.status"); });
   r.optional(n, "retry_after", out.retry_after, [&](const yaml::Node& v) {

@@ -9,7 +9,6 @@
 namespace sluice::gateway::config {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string withOneCluster(const std::string& route_extra, const std::string& cluster_extra = "") {
@@ -88,6 +87,14 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(c.queue_timeout, Millis(250));
   EXPECT_EQ(c.status, 503);
   EXPECT_EQ(c.retry_after, Millis(1000));
+  EXPECT_FALSE(c.queue_delay);
+
+  r = load(withOneCluster("    concurrency: { max: 4, queue: 8, queue_delay: { target: 10ms } }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  ASSERT_TRUE(r.config->routes[0].concurrency->queue_delay);
+  EXPECT_EQ(r.config->routes[0].concurrency->queue_delay->target, Millis(10));
+  EXPECT_EQ(r.config->routes[0].concurrency->queue_delay->interval, Millis(100));
 
   r = load(
       withOneCluster("    concurrency:\n      adaptive: { algorithm: aimd, initial: 8, min: 2, "
@@ -188,6 +195,13 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenSection{"window_duration_not_gradient",
                       "    concurrency: { adaptive: { algorithm: aimd, window_duration: 1s } }\n",
                       "", "concurrency.adaptive.window_duration applies only to gradient"},
+        BrokenSection{"queue_delay_without_queue",
+                      "    concurrency: { max: 3, queue_delay: { target: 5ms } }\n", "",
+                      "concurrency.queue_delay needs a queue (concurrency.queue > 0)"},
+        BrokenSection{"queue_delay_interval",
+                      "    concurrency: { max: 3, queue: 5, queue_delay: { target: 50ms, "
+                      "interval: 10ms } }\n",
+                      "", "concurrency.queue_delay.interval must not be shorter than its target"},
         BrokenSection{"window_samples_zero",
                       "    concurrency: { adaptive: { window_samples: 0 } }\n", "",
                       "concurrency.adaptive.window_samples must be an integer from 1"}),

@@ -84,11 +84,18 @@ std::size_t holders(const resilience::Semaphore& sem) {
   return static_cast<std::size_t>(std::max<std::int64_t>(1, n));
 }
 
+// The CoDel state of the guard's queue, when `queue_delay` is set.
+std::optional<resilience::QueueDelay> makeCodel(const config::Concurrency& settings) {
+  if (!settings.queue_delay) return std::nullopt;
+  return resilience::QueueDelay({settings.queue_delay->target, settings.queue_delay->interval});
+}
+
 }  // namespace
 
 ConcurrencyGuard::Shared::Shared(const config::Concurrency& settings)
     : sem({settings.adaptive ? settings.adaptive->initial : settings.max, settings.queue}),
-      adaptive(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr) {
+      adaptive(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr),
+      codel(makeCodel(settings)) {
   if (adaptive) sem.setCapacity(adaptive->limit());
 }
 
@@ -103,6 +110,7 @@ ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings,
   Shared& s = *state_;
   s.sem.setMaxWaiters(settings_.queue);
   const std::lock_guard lock(s.mu);
+  if (settings_.queue_delay != previous->settings_.queue_delay) s.codel = makeCodel(settings_);
   if (!settings_.adaptive) {
     s.adaptive.reset();
     s.sem.setCapacity(settings_.max);
@@ -132,6 +140,11 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   const auto ex = co_await asio::this_coro::executor;
   auto w = std::make_shared<Waiter>(ex);
   auto& sem = state_->sem;
+  const auto joined = std::chrono::steady_clock::now();
+  if (settings_.queue_delay && sem.waiting() == 0) {
+    const std::lock_guard lock(state_->mu);
+    if (state_->codel) state_->codel->onEmpty(joined);  // whatever stood has drained
+  }
   auto r = sem.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
     asio::post(ex, [w, p = std::move(p)]() mutable {
       w->permit = std::move(p);
@@ -158,6 +171,10 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   if (!w->granted) {
     if (sem.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
       ticket.armed = false;
+      if (!ctx.client_gone) {
+        const auto now = std::chrono::steady_clock::now();
+        (void)shedByDelay(now, now - joined);  // a departure after a long wait all the same
+      }
       co_return Admission{Verdict::Shed, shed("queue timeout")};
     }
     // Granted while the timer fired: the permit is on its way through a post to this loop,
@@ -166,9 +183,21 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
     co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   ticket.armed = false;
+  if (const auto now = std::chrono::steady_clock::now();
+      !ctx.client_gone && shedByDelay(now, now - joined)) {
+    w->permit.release();  // to the next waiter, which is judged the same way
+    co_return Admission{Verdict::Shed, shed("queue delay")};
+  }
   ctx.inflight_at_admission = holders(sem);
   ctx.hold(std::move(w->permit));
   co_return Admission::delayed();
+}
+
+bool ConcurrencyGuard::shedByDelay(std::chrono::steady_clock::time_point now,
+                                   std::chrono::steady_clock::duration waited) const {
+  if (!settings_.queue_delay) return false;
+  const std::lock_guard lock(state_->mu);
+  return state_->codel && state_->codel->onDequeue(now, waited);
 }
 
 void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
