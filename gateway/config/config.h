@@ -200,8 +200,21 @@ struct AdaptiveConcurrency {
   std::uint32_t initial = 20;
   std::uint32_t min = 1;
   std::uint32_t max = 1'000;
-  Millis timeout{5'000};  // aimd: a request slower than this counts as a drop
+  Millis timeout{5'000};       // aimd: a request slower than this counts as a drop
+  Millis backoff_cooldown{0};  // aimd: a drop this soon after a decrease is ignored (0: none)
+  // gradient: a sample window closes once it has this many samples and lasted this long (1 and
+  // 0: every completion updates the limit).
+  std::uint32_t window_samples = 1;
+  Millis window_duration{0};
   friend bool operator==(const AdaptiveConcurrency&, const AdaptiveConcurrency&) = default;
+};
+
+// CoDel for the concurrency queue (resilience/queue_delay.h): once waiters have left the queue
+// after at least `target` for a whole `interval`, a waiter that waited `target` or more is shed.
+struct QueueDelay {
+  Millis target{5};
+  Millis interval{100};
+  friend bool operator==(const QueueDelay&, const QueueDelay&) = default;
 };
 
 struct Concurrency {
@@ -209,6 +222,7 @@ struct Concurrency {
   std::optional<AdaptiveConcurrency> adaptive;  // instead of max
   std::uint32_t queue = 0;                      // requests that may wait for a slot
   Millis queue_timeout{1'000};                  // longest wait for a slot; then shed
+  std::optional<QueueDelay> queue_delay;        // shed by time spent queued, CoDel-like
   int status = 503;                             // answer when shed (503 or 429)
   Millis retry_after{1'000};                    // Retry-After on a shed request (0: none)
   friend bool operator==(const Concurrency&, const Concurrency&) = default;
@@ -392,6 +406,12 @@ struct Route {
   Millis timeout{15'000};
   std::optional<std::uint64_t> max_body;  // overrides the listener's limits.body
   RouteSlowClient slow_client;            // overrides the listener's slow_client, key by key
+  // A client that closes its connection while its request waits (a guard's queue, a pooled
+  // connection, the upstream's response head, a retry's backoff): Cancel stops the request there
+  // (the upstream connection is closed, 499); Finish lets it run to its end (nginx
+  // proxy_ignore_client_abort on), for endpoints where the upstream must see the request through.
+  enum class ClientAbort : std::uint8_t { Cancel, Finish };
+  ClientAbort client_abort = ClientAbort::Cancel;
   RetryPolicy retry;
   std::optional<RateLimit> rate_limit;
   std::optional<Concurrency> concurrency;

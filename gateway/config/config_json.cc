@@ -224,10 +224,14 @@ json rateLimit(const std::optional<RateLimit>& rl) {
 
 json concurrency(const std::optional<Concurrency>& c) {
   if (!c) return nullptr;
-  json out = {{"queue", c->queue},
-              {"queue_timeout_ms", c->queue_timeout.count()},
-              {"status", c->status},
-              {"retry_after_ms", c->retry_after.count()}};
+  json out = {
+      {"queue", c->queue},
+      {"queue_timeout_ms", c->queue_timeout.count()},
+      {"queue_delay", c->queue_delay ? json{{"target_ms", c->queue_delay->target.count()},
+                                            {"interval_ms", c->queue_delay->interval.count()}}
+                                     : json(nullptr)},
+      {"status", c->status},
+      {"retry_after_ms", c->retry_after.count()}};
   if (c->adaptive) {
     const auto& a = *c->adaptive;
     out["adaptive"] = {{"algorithm", algorithmName(a.algorithm)},
@@ -236,6 +240,11 @@ json concurrency(const std::optional<Concurrency>& c) {
                        {"max", a.max}};
     if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) {
       out["adaptive"]["timeout_ms"] = a.timeout.count();
+      out["adaptive"]["backoff_cooldown_ms"] = a.backoff_cooldown.count();
+    }
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Gradient) {
+      out["adaptive"]["window_samples"] = a.window_samples;
+      out["adaptive"]["window_duration_ms"] = a.window_duration.count();
     }
   } else {
     out["max"] = c->max;
@@ -367,24 +376,26 @@ json toJson(const Config& c) {
         {"methods", r.retry.any_method ? "any" : "idempotent"},
         {"backoff_base_ms", r.retry.backoff_base.count()},
         {"backoff_max_ms", r.retry.backoff_max.count()}};
-    out["routes"].push_back({{"name", r.name},
-                             {"match", match},
-                             {"cluster", r.split.empty() ? json(r.cluster) : json(nullptr)},
-                             {"split", split(r.split)},
-                             {"split_key", hashKey(r.split_key)},
-                             {"subset", subset(r.subset)},
-                             {"mirror", mirror(r.mirror)},
-                             {"canary", canary(r.canary)},
-                             {"actions", routeActions(r)},
-                             {"timeout_ms", r.timeout.count()},
-                             {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
-                             {"slow_client", slowClient(r.slow_client)},
-                             {"retry", retry},
-                             {"rate_limit", rateLimit(r.rate_limit)},
-                             {"concurrency", concurrency(r.concurrency)},
-                             {"circuit_breaker", circuitBreaker(r.circuit_breaker)},
-                             {"fault", fault(r.fault)},
-                             {"hash_key", hashKey(r.hash_key)}});
+    out["routes"].push_back(
+        {{"name", r.name},
+         {"match", match},
+         {"cluster", r.split.empty() ? json(r.cluster) : json(nullptr)},
+         {"split", split(r.split)},
+         {"split_key", hashKey(r.split_key)},
+         {"subset", subset(r.subset)},
+         {"mirror", mirror(r.mirror)},
+         {"canary", canary(r.canary)},
+         {"actions", routeActions(r)},
+         {"timeout_ms", r.timeout.count()},
+         {"max_body_bytes", r.max_body ? json(*r.max_body) : json(nullptr)},
+         {"slow_client", slowClient(r.slow_client)},
+         {"client_abort", r.client_abort == Route::ClientAbort::Cancel ? "cancel" : "finish"},
+         {"retry", retry},
+         {"rate_limit", rateLimit(r.rate_limit)},
+         {"concurrency", concurrency(r.concurrency)},
+         {"circuit_breaker", circuitBreaker(r.circuit_breaker)},
+         {"fault", fault(r.fault)},
+         {"hash_key", hashKey(r.hash_key)}});
   }
   out["clusters"] = json::array();
   for (const auto& cl : c.clusters) {

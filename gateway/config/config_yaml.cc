@@ -211,13 +211,26 @@ void writeConcurrency(Writer& w, const Concurrency& c) {
     w.count("initial", a.initial);
     w.count("min", a.min);
     w.count("max", a.max);
-    if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) w.duration("timeout", a.timeout);
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Aimd) {
+      w.duration("timeout", a.timeout);
+      w.duration("backoff_cooldown", a.backoff_cooldown);
+    }
+    if (a.algorithm == AdaptiveConcurrency::Algorithm::Gradient) {
+      w.count("window_samples", a.window_samples);
+      w.duration("window_duration", a.window_duration);
+    }
     w.endMap();
   } else {
     w.count("max", c.max);
   }
   w.count("queue", c.queue);
   w.duration("queue_timeout", c.queue_timeout);
+  if (c.queue_delay) {
+    w.beginMap("queue_delay");
+    w.duration("target", c.queue_delay->target);
+    w.duration("interval", c.queue_delay->interval);
+    w.endMap();
+  }
   w.count("status", c.status);
   w.duration("retry_after", c.retry_after);
   w.endMap();
@@ -453,6 +466,9 @@ void writeRoute(Writer& w, const Route& r) {
   writeRouteActions(w, r);
   w.duration("timeout", r.timeout);
   if (r.max_body) w.size("max_body", *r.max_body);
+  if (!r.answersItself()) {
+    w.text("client_abort", r.client_abort == Route::ClientAbort::Cancel ? "cancel" : "finish");
+  }
   if (const RouteSlowClient& sc = r.slow_client; !sc.empty()) {
     w.beginMap("slow_client");
     if (sc.body_total) w.duration("body_total", *sc.body_total);

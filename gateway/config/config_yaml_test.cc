@@ -168,6 +168,7 @@ routes:
   - name: all
     cluster: app
     timeout: 15s
+    client_abort: cancel
     retry:
       attempts: 2
       on: [connect-failure]
@@ -386,10 +387,11 @@ routes:
   - name: sessions
     match: { path: /session }
     cluster: ring
+    client_abort: finish
     hash_key: ["header:X-User", "cookie:sid", path, "query:tenant", client_ip]
     rate_limit: { algorithm: leaky_bucket, rate: 5/10s, burst: 30, delay: 12, key: route }
     concurrency:
-      adaptive: { algorithm: aimd, initial: 30, min: 4, max: 300, timeout: 900ms }
+      adaptive: { algorithm: aimd, initial: 30, min: 4, max: 300, timeout: 900ms, backoff_cooldown: 250ms }
   - name: global
     match: { path_prefix: /global }
     cluster: ring
@@ -449,12 +451,15 @@ routes:
   - name: counted
     cluster: ewma
     rate_limit: { algorithm: sliding_window, rate: 7/h, key: "header:X-Tenant" }
-    concurrency: { adaptive: { algorithm: vegas, initial: 2, min: 2, max: 2 }, queue: 1000000 }
+    concurrency:
+      adaptive: { algorithm: vegas, initial: 2, min: 2, max: 2 }
+      queue: 1000000
+      queue_delay: { target: 7ms, interval: 70ms }
     fault: { abort: { status: 599 } }
   - name: rest
     match: { path_prefix: / }
     cluster: disc
-    concurrency: { adaptive: {} }
+    concurrency: { adaptive: { window_samples: 100, window_duration: 100ms } }
     retry: { on: [5xx, connect-failure] }
 clusters:
   - name: api

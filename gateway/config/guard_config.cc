@@ -214,8 +214,9 @@ void readRateLimit(Reader& r, const yaml::Node& n, RateLimit& out) {
 }
 
 void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
-  if (!r.map(n, "concurrency",
-             {"max", "adaptive", "queue", "queue_timeout", "status", "retry_after"})) {
+  if (!r.map(
+          n, "concurrency",
+          {"max", "adaptive", "queue", "queue_timeout", "queue_delay", "status", "retry_after"})) {
     return;
   }
   if (n["max"] && n["adaptive"]) {
@@ -226,7 +227,9 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
   r.optional(n, "max", out.max,
              [&](const yaml::Node& v) { return r.integer(v, "concurrency.max", 1, 10'000'000); });
   if (const yaml::Node a = n["adaptive"]) {
-    if (r.map(a, "concurrency.adaptive", {"algorithm", "initial", "min", "max", "timeout"})) {
+    if (r.map(a, "concurrency.adaptive",
+              {"algorithm", "initial", "min", "max", "timeout", "backoff_cooldown",
+               "window_samples", "window_duration"})) {
       AdaptiveConcurrency ad;
       if (const yaml::Node alg = a["algorithm"]) {
         readName(r, alg, "concurrency.adaptive.algorithm", kAdaptiveAlgorithms, ad.algorithm);
@@ -244,6 +247,27 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
           ad.timeout = *v;
         }
       }
+      if (const yaml::Node b = a["backoff_cooldown"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Aimd) {
+          r.error(b, "concurrency.adaptive.backoff_cooldown applies only to aimd");
+        } else if (auto v = r.duration(b, "concurrency.adaptive.backoff_cooldown", Millis(0))) {
+          ad.backoff_cooldown = *v;
+        }
+      }
+      if (const yaml::Node w = a["window_samples"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Gradient) {
+          r.error(w, "concurrency.adaptive.window_samples applies only to gradient");
+        } else if (auto v = r.integer(w, "concurrency.adaptive.window_samples", 1, 1'000'000)) {
+          ad.window_samples = static_cast<std::uint32_t>(*v);
+        }
+      }
+      if (const yaml::Node d = a["window_duration"]) {
+        if (ad.algorithm != AdaptiveConcurrency::Algorithm::Gradient) {
+          r.error(d, "concurrency.adaptive.window_duration applies only to gradient");
+        } else if (auto v = r.duration(d, "concurrency.adaptive.window_duration", Millis(0))) {
+          ad.window_duration = *v;
+        }
+      }
       if (ad.min > ad.max) {
         r.error(a, "concurrency.adaptive.min must not exceed concurrency.adaptive.max");
       } else if (ad.initial < ad.min || ad.initial > ad.max) {
@@ -258,6 +282,23 @@ void readConcurrency(Reader& r, const yaml::Node& n, Concurrency& out) {
   r.optional(n, "queue_timeout", out.queue_timeout, [&](const yaml::Node& v) {
     return r.duration(v, "concurrency.queue_timeout", kMinTimeout);
   });
+  if (const yaml::Node q = n["queue_delay"]) {
+    if (r.map(q, "concurrency.queue_delay", {"target", "interval"})) {
+      QueueDelay qd;
+      r.optional(q, "target", qd.target, [&](const yaml::Node& v) {
+        return r.duration(v, "concurrency.queue_delay.target", kMinTimeout);
+      });
+      r.optional(q, "interval", qd.interval, [&](const yaml::Node& v) {
+        return r.duration(v, "concurrency.queue_delay.interval", kMinTimeout);
+      });
+      if (out.queue == 0) {
+        r.error(q, "concurrency.queue_delay needs a queue (concurrency.queue > 0)");
+      } else if (qd.interval < qd.target) {
+        r.error(q, "concurrency.queue_delay.interval must not be shorter than its target");
+      }
+      out.queue_delay = qd;
+    }
+  }
   r.optional(n, "status", out.status,
              [&](const yaml::Node& v) { return replyStatus(r, v, "concurrency.status"); });
   r.optional(n, "retry_after", out.retry_after, [&](const yaml::Node& v) {

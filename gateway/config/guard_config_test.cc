@@ -9,7 +9,6 @@
 namespace sluice::gateway::config {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string withOneCluster(const std::string& route_extra, const std::string& cluster_extra = "") {
@@ -88,6 +87,14 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(c.queue_timeout, Millis(250));
   EXPECT_EQ(c.status, 503);
   EXPECT_EQ(c.retry_after, Millis(1000));
+  EXPECT_FALSE(c.queue_delay);
+
+  r = load(withOneCluster("    concurrency: { max: 4, queue: 8, queue_delay: { target: 10ms } }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  ASSERT_TRUE(r.config->routes[0].concurrency->queue_delay);
+  EXPECT_EQ(r.config->routes[0].concurrency->queue_delay->target, Millis(10));
+  EXPECT_EQ(r.config->routes[0].concurrency->queue_delay->interval, Millis(100));
 
   r = load(
       withOneCluster("    concurrency:\n      adaptive: { algorithm: aimd, initial: 8, min: 2, "
@@ -98,6 +105,22 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(a.algorithm, AdaptiveConcurrency::Algorithm::Aimd);
   EXPECT_EQ(a.initial, 8U);
   EXPECT_EQ(a.timeout, Millis(200));
+  EXPECT_EQ(a.backoff_cooldown, Millis(0));  // off unless set
+
+  r = load(withOneCluster("    concurrency:\n      adaptive: { algorithm: aimd, backoff_cooldown: "
+                          "300ms }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  EXPECT_EQ(r.config->routes[0].concurrency->adaptive->backoff_cooldown, Millis(300));
+
+  r = load(withOneCluster("    concurrency:\n      adaptive: { window_samples: 100, "
+                          "window_duration: 100ms }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  const auto& g = *r.config->routes[0].concurrency->adaptive;
+  EXPECT_EQ(g.algorithm, AdaptiveConcurrency::Algorithm::Gradient);
+  EXPECT_EQ(g.window_samples, 100U);
+  EXPECT_EQ(g.window_duration, Millis(100));
 }
 
 class GuardConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
@@ -162,7 +185,26 @@ INSTANTIATE_TEST_SUITE_P(
             "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas)"},
         BrokenSection{"timeout_not_aimd",
                       "    concurrency: { adaptive: { algorithm: vegas, timeout: 1s } }\n", "",
-                      "concurrency.adaptive.timeout applies only to aimd"}),
+                      "concurrency.adaptive.timeout applies only to aimd"},
+        BrokenSection{"cooldown_not_aimd",
+                      "    concurrency: { adaptive: { backoff_cooldown: 1s } }\n", "",
+                      "t.yaml:8:50: concurrency.adaptive.backoff_cooldown applies only to aimd"},
+        BrokenSection{"window_not_gradient",
+                      "    concurrency: { adaptive: { algorithm: vegas, window_samples: 10 } }\n",
+                      "", "concurrency.adaptive.window_samples applies only to gradient"},
+        BrokenSection{"window_duration_not_gradient",
+                      "    concurrency: { adaptive: { algorithm: aimd, window_duration: 1s } }\n",
+                      "", "concurrency.adaptive.window_duration applies only to gradient"},
+        BrokenSection{"queue_delay_without_queue",
+                      "    concurrency: { max: 3, queue_delay: { target: 5ms } }\n", "",
+                      "concurrency.queue_delay needs a queue (concurrency.queue > 0)"},
+        BrokenSection{"queue_delay_interval",
+                      "    concurrency: { max: 3, queue: 5, queue_delay: { target: 50ms, "
+                      "interval: 10ms } }\n",
+                      "", "concurrency.queue_delay.interval must not be shorter than its target"},
+        BrokenSection{"window_samples_zero",
+                      "    concurrency: { adaptive: { window_samples: 0 } }\n", "",
+                      "concurrency.adaptive.window_samples must be an integer from 1"}),
     [](const ::testing::TestParamInfo<BrokenSection>& p) { return std::string(p.param.name); });
 
 }  // namespace

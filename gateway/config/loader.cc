@@ -294,12 +294,12 @@ void readSplit(Reader& r, const yaml::Node& n, std::vector<WeightedCluster>& out
 }
 
 void readRoute(Reader& r, const yaml::Node& n, Route& route) {
-  if (!r.map(n, "route", {"name",      "match",          "cluster",         "split",
-                          "split_key", "timeout",        "max_body",        "slow_client",
-                          "retry",     "rate_limit",     "circuit_breaker", "fault",
-                          "hash_key",  "concurrency",    "subset",          "mirror",
-                          "canary",    "rewrite",        "request_headers", "response_headers",
-                          "redirect",  "direct_response"})) {
+  if (!r.map(n, "route", {"name",      "match",           "cluster",         "split",
+                          "split_key", "timeout",         "max_body",        "slow_client",
+                          "retry",     "rate_limit",      "circuit_breaker", "fault",
+                          "hash_key",  "concurrency",     "subset",          "mirror",
+                          "canary",    "rewrite",         "request_headers", "response_headers",
+                          "redirect",  "direct_response", "client_abort"})) {
     return;
   }
   if (r.require(n, "name", "route")) {
@@ -335,6 +335,17 @@ void readRoute(Reader& r, const yaml::Node& n, Route& route) {
     if (auto v = r.size(b, "route max_body", 0)) route.max_body = *v;
   }
   if (const yaml::Node sc = n["slow_client"]) readSlowClient(r, sc, route.slow_client);
+  if (const yaml::Node ca = n["client_abort"]) {
+    if (auto s = r.scalar(ca, "route client_abort")) {
+      if (*s == "cancel") {
+        route.client_abort = Route::ClientAbort::Cancel;
+      } else if (*s == "finish") {
+        route.client_abort = Route::ClientAbort::Finish;
+      } else {
+        r.error(ca, "route client_abort must be 'cancel' or 'finish', got '" + *s + "'");
+      }
+    }
+  }
   if (const yaml::Node rt = n["retry"]) readRetry(r, rt, route.retry);
   if (const yaml::Node rl = n["rate_limit"]) readRateLimit(r, rl, route.rate_limit.emplace());
   if (const yaml::Node c = n["concurrency"]) readConcurrency(r, c, route.concurrency.emplace());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
@@ -33,11 +34,16 @@ std::unique_ptr<resilience::AdaptiveLimit> withBounds(const config::AdaptiveConc
 
 std::unique_ptr<resilience::AdaptiveLimit> makeAdaptive(const config::AdaptiveConcurrency& a) {
   switch (a.algorithm) {
-    case Algorithm::Gradient:
-      return withBounds<resilience::GradientLimit>(a, {});
+    case Algorithm::Gradient: {
+      resilience::GradientLimit::Settings s;
+      s.window_min_samples = a.window_samples;
+      s.window_min_duration = a.window_duration;
+      return withBounds<resilience::GradientLimit>(a, s);
+    }
     case Algorithm::Aimd: {
       resilience::AimdLimit::Settings s;
       s.timeout = a.timeout;
+      s.backoff_cooldown = a.backoff_cooldown;
       return withBounds<resilience::AimdLimit>(a, s);
     }
     case Algorithm::Vegas:
@@ -72,11 +78,24 @@ struct TicketGuard {
   }
 };
 
+// Requests holding a slot of `sem` now (a held slot included), at least 1.
+std::size_t holders(const resilience::Semaphore& sem) {
+  const auto n = static_cast<std::int64_t>(sem.capacity()) - sem.available();
+  return static_cast<std::size_t>(std::max<std::int64_t>(1, n));
+}
+
+// The CoDel state of the guard's queue, when `queue_delay` is set.
+std::optional<resilience::QueueDelay> makeCodel(const config::Concurrency& settings) {
+  if (!settings.queue_delay) return std::nullopt;
+  return resilience::QueueDelay({settings.queue_delay->target, settings.queue_delay->interval});
+}
+
 }  // namespace
 
 ConcurrencyGuard::Shared::Shared(const config::Concurrency& settings)
     : sem({settings.adaptive ? settings.adaptive->initial : settings.max, settings.queue}),
-      adaptive(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr) {
+      adaptive(settings.adaptive ? makeAdaptive(*settings.adaptive) : nullptr),
+      codel(makeCodel(settings)) {
   if (adaptive) sem.setCapacity(adaptive->limit());
 }
 
@@ -91,6 +110,7 @@ ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings,
   Shared& s = *state_;
   s.sem.setMaxWaiters(settings_.queue);
   const std::lock_guard lock(s.mu);
+  if (settings_.queue_delay != previous->settings_.queue_delay) s.codel = makeCodel(settings_);
   if (!settings_.adaptive) {
     s.adaptive.reset();
     s.sem.setCapacity(settings_.max);
@@ -106,6 +126,7 @@ ConcurrencyGuard::ConcurrencyGuard(const config::Concurrency& settings,
 
 std::optional<Admission> ConcurrencyGuard::check(proxy::RequestContext& ctx) {
   if (auto permit = state_->sem.tryAcquire()) {
+    ctx.inflight_at_admission = holders(state_->sem);
     ctx.hold(std::move(permit));
     return Admission::allowed();
   }
@@ -119,6 +140,11 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   const auto ex = co_await asio::this_coro::executor;
   auto w = std::make_shared<Waiter>(ex);
   auto& sem = state_->sem;
+  const auto joined = std::chrono::steady_clock::now();
+  if (settings_.queue_delay && sem.waiting() == 0) {
+    const std::lock_guard lock(state_->mu);
+    if (state_->codel) state_->codel->onEmpty(joined);  // whatever stood has drained
+  }
   auto r = sem.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
     asio::post(ex, [w, p = std::move(p)]() mutable {
       w->permit = std::move(p);
@@ -128,6 +154,7 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   });
   switch (r.status) {
     case resilience::Semaphore::AcquireStatus::Acquired:
+      ctx.inflight_at_admission = holders(sem);
       ctx.hold(std::move(r.permit));
       co_return Admission::allowed();
     case resilience::Semaphore::AcquireStatus::Queued:
@@ -138,10 +165,16 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
 
   TicketGuard ticket(sem, r.ticket);
   w->timer.expires_after(settings_.queue_timeout);
+  ctx.wait.set(w->timer);  // a client that leaves cuts the wait short (ctx.client_gone)
   co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  ctx.wait.clear();
   if (!w->granted) {
     if (sem.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
       ticket.armed = false;
+      if (!ctx.client_gone) {
+        const auto now = std::chrono::steady_clock::now();
+        (void)shedByDelay(now, now - joined);  // a departure after a long wait all the same
+      }
       co_return Admission{Verdict::Shed, shed("queue timeout")};
     }
     // Granted while the timer fired: the permit is on its way through a post to this loop,
@@ -150,19 +183,33 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
     co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   ticket.armed = false;
+  if (const auto now = std::chrono::steady_clock::now();
+      !ctx.client_gone && shedByDelay(now, now - joined)) {
+    w->permit.release();  // to the next waiter, which is judged the same way
+    co_return Admission{Verdict::Shed, shed("queue delay")};
+  }
+  ctx.inflight_at_admission = holders(sem);
   ctx.hold(std::move(w->permit));
   co_return Admission::delayed();
 }
 
-void ConcurrencyGuard::complete(proxy::RequestContext& /*ctx*/, const Completion& c) {
+bool ConcurrencyGuard::shedByDelay(std::chrono::steady_clock::time_point now,
+                                   std::chrono::steady_clock::duration waited) const {
+  if (!settings_.queue_delay) return false;
+  const std::lock_guard lock(state_->mu);
+  return state_->codel && state_->codel->onDequeue(now, waited);
+}
+
+void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
   if (!settings_.adaptive || c.no_verdict) return;
   Shared& s = *state_;
   const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
-  const auto in_flight = static_cast<std::int64_t>(s.sem.capacity()) - s.sem.available();
+  // In flight when this request was admitted, not now (resilience/adaptive_limit.h, Netflix's
+  // convention): the app-limited checks ask whether the limit was used when the request went in.
+  const std::size_t in_flight = std::max<std::size_t>(1, ctx.inflight_at_admission);
   std::lock_guard lock(s.mu);
   if (!s.adaptive) return;  // a reload made the limit static meanwhile
-  s.adaptive->onSample(resilience::Clock::now(), c.latency,
-                       static_cast<std::size_t>(std::max<std::int64_t>(1, in_flight)), dropped);
+  s.adaptive->onSample(resilience::Clock::now(), c.latency, in_flight, dropped);
   s.sem.setCapacity(s.adaptive->limit());
 }
 

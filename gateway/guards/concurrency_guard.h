@@ -7,9 +7,14 @@
 //
 // A request takes a slot at once (allowed), or waits in the queue up to `queue_timeout`
 // (delayed when it then gets one), or is shed - queue full, or its wait ran out - with 503 (or
-// the configured 429) and Retry-After. Waiting never blocks a worker: the slot is handed over by
-// whichever worker frees it, through a post to the waiter's own event loop. The slot is held in
-// the request's context and returned when the request is over, however it ends.
+// the configured 429) and Retry-After. With `queue_delay` the queue is also managed by time,
+// as CoDel manages a packet queue (resilience/queue_delay.h): once waiters have been leaving it
+// after at least `target` for a whole `interval` (a standing queue, not a burst), a waiter that
+// waited `target` or more is shed as it reaches a slot ("queue delay"), and the slot goes to the
+// next one, so the requests served never queue much longer than the target. Waiting never blocks a
+// worker: the slot is handed over by whichever worker frees it, through a post to the waiter's own
+// event loop. The slot is held in the request's context and returned when the request is over,
+// however it ends.
 //
 // Reloads: the guard that replaces a route's takes over its semaphore, so requests in flight and
 // queued keep counting against the one limit: a new `max` or `queue` applies at once without
@@ -17,14 +22,17 @@
 // from the limit in force (switching between static and adaptive too).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "gateway/config/config.h"
 #include "gateway/guards/guard.h"
 #include "resilience/adaptive_limit.h"
+#include "resilience/queue_delay.h"
 #include "resilience/semaphore.h"
 
 namespace sluice::gateway::guards {
@@ -48,9 +56,15 @@ class ConcurrencyGuard final : public Guard {
   struct Shared {
     explicit Shared(const config::Concurrency& settings);
     resilience::Semaphore sem;
-    std::mutex mu;                                        // guards adaptive
+    std::mutex mu;                                        // guards adaptive and codel
     std::unique_ptr<resilience::AdaptiveLimit> adaptive;  // null for a static limit
+    std::optional<resilience::QueueDelay> codel;          // queue_delay, when configured
   };
+
+  // Whether a waiter that leaves the queue now, `waited` after it joined, is shed by
+  // queue_delay (and tells the CoDel state of the departure).
+  [[nodiscard]] bool shedByDelay(std::chrono::steady_clock::time_point now,
+                                 std::chrono::steady_clock::duration waited) const;
 
   [[nodiscard]] http::LocalReply shed(std::string_view why) const;
 

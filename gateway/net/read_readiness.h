@@ -85,12 +85,28 @@ inline bool speculativeReadArmed(boost::asio::ip::tcp::socket& socket) {
   return flag == nullptr || *flag;
 }
 
+// Whether input (bytes, an end-of-file, an error) may have arrived since the socket was last found
+// drained, while no read was pending: the reactor raises the flag on every EPOLLIN, EPOLLHUP or
+// EPOLLERR event of the descriptor, whether an operation waits for it or not. Costs no syscall;
+// a false answer is certain, a true one means "look" (recv with MSG_PEEK).
+inline bool inputMayHaveArrived(boost::asio::ip::tcp::socket& socket) {
+  return speculativeReadArmed(socket);
+}
+
+// Records that a non-blocking recv() just found `socket` empty (EAGAIN): as a short read,
+// the next read or inputMayHaveArrived() waits for the next event.
+inline void noteDrained(boost::asio::ip::tcp::socket& socket) {
+  if (bool* flag = read_readiness_detail::readFlag(socket)) *flag = false;
+}
+
 #else
 
 inline void markDrained(boost::asio::ip::tcp::socket& /*socket*/, std::size_t /*got*/,
                         std::size_t /*asked*/) {}
 inline void trySpeculatively(boost::asio::ip::tcp::socket& /*socket*/) {}
 inline bool speculativeReadArmed(boost::asio::ip::tcp::socket& /*socket*/) { return true; }
+inline bool inputMayHaveArrived(boost::asio::ip::tcp::socket& /*socket*/) { return true; }
+inline void noteDrained(boost::asio::ip::tcp::socket& /*socket*/) {}
 
 #endif
 

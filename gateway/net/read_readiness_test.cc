@@ -144,5 +144,28 @@ TEST_F(ReadReadinessTest, EndOfFileAfterADrainedReadIsDelivered) {
   EXPECT_EQ(result_->status, IoStatus::Eof);
 }
 
+// Verifies what the client watch (proxy/downstream_connection.cc, checkClient) relies on: with no
+// read pending, a drained socket says nothing arrived until the peer sends or closes, and then it
+// does; noteDrained() (after a peek found nothing) lowers it again.
+TEST_F(ReadReadinessTest, InputWithNoReadPendingIsNoticed) {
+  send("abc");
+  startRead();
+  ASSERT_TRUE(finishRead());
+  take();
+#ifdef SLUICE_HAS_READ_READINESS
+  EXPECT_FALSE(inputMayHaveArrived(server_));
+#endif
+  client_.shutdown(tcp::socket::shutdown_send);
+  asio::steady_timer timer(io_, 20ms);  // the reactor waits, and sees the FIN, with no read queued
+  timer.async_wait([](boost::system::error_code /*ec*/) {});
+  io_.restart();
+  io_.run();
+  EXPECT_TRUE(inputMayHaveArrived(server_));
+  noteDrained(server_);
+#ifdef SLUICE_HAS_READ_READINESS
+  EXPECT_FALSE(inputMayHaveArrived(server_));
+#endif
+}
+
 }  // namespace
 }  // namespace sluice::gateway::net

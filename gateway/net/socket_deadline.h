@@ -42,6 +42,15 @@ class SocketDeadline {
     }
   }
 
+  // Cancels the armed operation now without calling it a timeout: disarm() will say false (used
+  // when the client of a request waiting on an upstream socket went away).
+  void cancelNow() noexcept {
+    if (entry_.armed() && socket_ != nullptr) {
+      boost::system::error_code ignored;
+      socket_->cancel(ignored);
+    }
+  }
+
   [[nodiscard]] bool armed() const noexcept { return entry_.armed(); }
 
  private:

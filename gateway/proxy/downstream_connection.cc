@@ -1,5 +1,6 @@
 #include "gateway/proxy/downstream_connection.h"
 
+#include <cerrno>
 #include <exception>
 #include <sys/socket.h>
 
@@ -16,6 +17,7 @@
 #include "gateway/http/timeout_header.h"
 #include "gateway/log/access_log.h"
 #include "gateway/net/coarse_clock.h"
+#include "gateway/net/read_readiness.h"
 #include "gateway/net/socket_io.h"
 #include "gateway/proxy/hash_key.h"
 #include "gateway/proxy/request_spans.h"
@@ -44,6 +46,9 @@ std::uint64_t splitDraw(const config::Route& route, const http::RequestHead& hea
 }
 
 constexpr auto kHotIdle = std::chrono::milliseconds(250);
+// How often a waiting request's client is looked at (one wheel tick: at most ~20 ms from the
+// client's FIN to the upstream connection's close).
+constexpr auto kClientWatchEvery = std::chrono::milliseconds(10);
 constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -245,7 +250,7 @@ bool DownstreamConnection::dropEmptyLines() {
 
 asio::awaitable<bool> DownstreamConnection::serve() {
   if (!active_) {
-    active_ = std::make_unique<Active>();
+    active_ = std::make_unique<Active>(this);
     active_->ctx.client_ip = client_ip_;
     active_->ctx.listener = listener_.config.name;
   }
@@ -364,6 +369,10 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
   RequestContext& ctx = a.ctx;
   const http::RequestHead& head = a.head;
+  if (ctx.route->client_abort == config::Route::ClientAbort::Cancel) {
+    a.watch_after_body = false;
+    worker_.wheel().schedule(a.watch, net::coarseNow() + kClientWatchEvery);
+  }
 
   // Admission guards, in order; the first local reply wins.
   const auto& guards = backendOf(a).guards;
@@ -533,11 +542,15 @@ asio::awaitable<std::optional<bool>> DownstreamConnection::admitSlow(Active& a, 
   while (i < guards.size()) {
     // (No co_await inside ?: - GCC 12 destroys the temporaries of such an expression twice.)
     if (!a.admission) a.admission.emplace(co_await guards[i]->admit(a.ctx));
+    if (a.ctx.client_gone) co_return abandon(a);  // a slot it may have got goes back
     countAdmission(a, i);
     if (a.admission->wait.count() > 0) {
       // A delayed request (rate limit within its burst) sleeps on its own worker's loop.
       asio::steady_timer timer(socket_.get_executor(), a.admission->wait);
+      a.ctx.wait.set(timer);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      a.ctx.wait.clear();
+      if (a.ctx.client_gone) co_return abandon(a);
     }
     if (a.admission->reply) {
       co_return co_await refuse(a, *a.admission->reply);
@@ -597,7 +610,86 @@ asio::awaitable<bool> DownstreamConnection::reply(Active& a, const http::LocalRe
   co_return s == net::IoStatus::Ok;
 }
 
+bool DownstreamConnection::abandon(Active& a) {
+  a.ctx.status = 499;  // as nginx logs a client that closed first
+  a.ctx.error = "client closed the connection";
+  complete(a, false);
+  return false;
+}
+
+void DownstreamConnection::onWatch(void* self) {
+  auto& c = *static_cast<DownstreamConnection*>(self);
+  if (c.active_) c.checkClient(*c.active_);
+}
+
+void DownstreamConnection::checkClient(Active& a) {
+  if (half_closed_) return;  // it sends no more, and waits for the answers to what it sent
+  RequestContext& ctx = a.ctx;
+  const auto again = [&] {
+    worker_.wheel().schedule(a.watch, net::coarseNow() + kClientWatchEvery);
+  };
+  const bool body_sent = a.forwarder && a.forwarder->bodyDone();
+  switch (ctx.phase) {
+    case RequestPhase::Queued:
+    case RequestPhase::Waiting:
+    case RequestPhase::Connecting:
+    case RequestPhase::Backoff:
+      if (a.watch_after_body && !body_sent) return again();
+      break;
+    case RequestPhase::Awaiting:
+      // Until its body is sent, the request reads the client itself (and sees it go).
+      if (!body_sent) return again();
+      break;
+    case RequestPhase::Admitting:
+      return again();  // not waiting yet (or writing 100 Continue)
+    default:
+      return;  // responding: its writes find a client gone; the watch is over
+  }
+  // The reactor raises a flag on any event of the socket (read_readiness.h): in the common case
+  // nothing arrived and this costs no syscall.
+  if (!net::inputMayHaveArrived(socket_)) return again();
+  char byte = 0;
+  const auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    if (errno != EINTR) net::noteDrained(socket_);
+    return again();
+  }
+  // Bytes: whether a FIN follows them cannot be seen without reading them, which is the
+  // request's own business. Its body's: look again once it has been sent (no peek until then).
+  // A pipelined request's: stop watching, as nginx does. A FIN behind whole pipelined requests
+  // is a half-close of a client that wants their answers: they are served.
+  if (n > 0 && !body_sent && bodyUnread(a)) {
+    a.watch_after_body = true;
+    return again();
+  }
+  if (n > 0) return;
+  if (n == 0 && pipelinedBehind(a)) {
+    half_closed_ = true;  // for the requests behind too: the end of file stays in the socket
+    return;
+  }
+  // End of file or a reset: the client closed (or half-closed: treated alike, as nginx does;
+  // docs/configuration.md, "Client aborts"). Cut the wait short: the timer it waits on, or the
+  // upstream socket the connection's deadline is armed on (a connect, the request's write, the
+  // response head's read). The waiting code sees ctx.client_gone and ends the request.
+  ctx.client_gone = true;
+  worker_.stats().client_aborts[static_cast<std::size_t>(ctx.phase)].inc();
+  ctx.wait.cancel();
+  deadline_.cancelNow();
+}
+
+bool DownstreamConnection::pipelinedBehind(const Active& a) const noexcept {
+  // What of the request itself is still in the buffer: its head until forwarding consumes it,
+  // and its body until it has been sent.
+  std::size_t request_bytes = a.down ? a.down->head_size : a.head_size;
+  if (!a.forwarder || !a.forwarder->bodyDone()) {
+    if (a.head.framing == http::Framing::Chunked) return false;  // its end is not known here
+    if (a.head.framing == http::Framing::Length) request_bytes += a.head.content_length;
+  }
+  return in_.size() > request_bytes;
+}
+
 void DownstreamConnection::complete(Active& a, bool upstream_failed) {
+  worker_.wheel().cancel(a.watch);
   a.ctx.phase = RequestPhase::Idle;
   if (a.ctx.trace.sampled) {
     if (auto* spans = worker_.spanExporter()) spans->submit(serverSpan(a.ctx, unixNanos()));
@@ -613,7 +705,9 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
   if (ctx.route_index && ctx.guards_admitted > 0) {
     const auto& guards = backendOf(a).guards;
     const auto served = ctx.admitted == Clock::time_point{} ? latency : now - ctx.admitted;
-    const bool no_verdict = ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error);
+    // A request its client left says nothing about the upstream either.
+    const bool no_verdict =
+        ctx.client_gone || (ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error));
     const guards::Completion c{ctx.status, served, upstream_failed, no_verdict};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }

@@ -80,6 +80,7 @@ class DownstreamConnection {
 
   // The state of the request being served; see the memory note above.
   struct Active {
+    explicit Active(DownstreamConnection* c) noexcept : watch(&DownstreamConnection::onWatch, c) {}
     http::RequestHead head;
     std::optional<http::RequestParser> parser;
     http::RequestError head_error = http::RequestError::None;
@@ -95,6 +96,10 @@ class DownstreamConnection {
     std::optional<Forwarder> forwarder;
     std::optional<MirrorCopy> mirror;  // the request's copy for the route's mirror, if drawn
     server::GenerationPin pin;         // the config generation the request runs on
+    // Looks at the client's socket while the request waits (route client_abort: cancel); see
+    // checkClient(). Armed from routing to completion.
+    net::TimerWheel::Entry watch;
+    bool watch_after_body = false;  // bytes of its body wait unread: look again once it is sent
   };
 
   // Serves one request; returns whether the connection stays open.
@@ -122,6 +127,15 @@ class DownstreamConnection {
   boost::asio::awaitable<bool> refuse(Active& a, const http::LocalReply& r);
   boost::asio::awaitable<void> lingeringClose();
   void complete(Active& a, bool upstream_failed);
+  // The client went away while the request waited in a guard: it ends here, answered to nobody.
+  bool abandon(Active& a);
+  // Client aborts: while a request waits with its client's socket idle, each wheel tick looks at
+  // that socket, for free unless the reactor saw input on it (read_readiness.h), and cancels the
+  // wait when the client has closed it.
+  static void onWatch(void* self);
+  void checkClient(Active& a);
+  // Whole requests are buffered behind the one in flight (pipelined).
+  [[nodiscard]] bool pipelinedBehind(const Active& a) const noexcept;
   [[nodiscard]] static bool bodyUnread(const Active& a) noexcept;
   // Drops what is buffered if it is nothing but empty lines (see the .cc); true if it did.
   bool dropEmptyLines();
@@ -148,6 +162,8 @@ class DownstreamConnection {
   bool readable_ = false;  // unparked because bytes arrived: skip the wait
   bool linger_ = false;    // the client may still be sending: drain its bytes before closing
   bool reset_ = false;     // the client stopped reading: close with RST
+  // The client half-closed behind pipelined requests: it wants their answers (checkClient()).
+  bool half_closed_ = false;
 };
 
 }  // namespace sluice::gateway::proxy

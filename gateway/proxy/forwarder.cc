@@ -234,10 +234,12 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     auto& pool = cluster_.pool(*host);
     upstream::ConnectionPool::Acquired acquired{pool.takeIdle()};
     if (!acquired.lease) {
-      acquired = co_await pool.acquire(down_.deadline, try_deadline, &ctx_.phase);
+      acquired = co_await pool.acquire(down_.deadline, try_deadline, &ctx_.phase, &ctx_.wait);
     }
     Outcome outcome = Outcome::Failed;
-    if (acquired.lease) {
+    if (acquired.lease && ctx_.client_gone) {
+      acquired.lease.keep();  // untouched by this request: as good as before for the next
+    } else if (acquired.lease) {
       ctx_.phase = stats::RequestPhase::Awaiting;
       cluster_.hostStats(*host).requests.inc();
       scratch_.request_head.resize(head_base);
@@ -263,11 +265,17 @@ asio::awaitable<ForwardResult> Forwarder::run() {
           {clientDeadline(), try_deadline == ctx_.deadline, ctx_.deadline - Clock::now()});
     }
 
+    // The client left while this try waited (client_watch): the try was cut short, its
+    // connection closed (exchange() keeps none it did not finish); it says nothing of the host.
+    const bool abandoned = ctx_.client_gone && outcome != Outcome::Done;
+
     // What this host did with this try, fed to passive health and to the balancer.
     const auto finished = Clock::now();
     const std::optional<int> verdict =
-        hostVerdict(outcome, outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status,
-                    truncated_, upstream_error_);
+        abandoned
+            ? std::nullopt
+            : hostVerdict(outcome, outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status,
+                          truncated_, upstream_error_);
     // Latency is to the response head (a long body or a slow client is not the host's speed).
     const auto answered = head_at_ > now ? head_at_ : finished;
     if (head_at_ > now) {
@@ -282,6 +290,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (auto* outliers = cluster_.outliers(); outliers != nullptr && verdict) {
       outliers->record(*host, occupant, *verdict, finished);
     }
+    if (abandoned) co_return clientGone();
     std::optional<Clock::duration> pause;
     switch (outcome) {
       case Outcome::Done:
@@ -316,7 +325,10 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (pause->count() > 0) {
       ctx_.phase = stats::RequestPhase::Backoff;
       asio::steady_timer timer(down_.socket.get_executor(), *pause);
+      ctx_.wait.set(timer);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      ctx_.wait.clear();
+      if (ctx_.client_gone) co_return clientGone();
     }
   }
 }
@@ -341,7 +353,10 @@ void Forwarder::endTrySpan(Outcome outcome) {
   // error says why the request failed.
   if (try_span_.start_unix_ns == 0 || down_.spans == nullptr) return;
   try_span_.status = outcome == Outcome::RetryStatus ? retry_status_ : ctx_.status;
-  if (outcome == Outcome::Failed) {
+  if (ctx_.client_gone && outcome != Outcome::Done) {
+    try_span_.status = 0;
+    try_span_.error = "client_closed";  // cut short: the client left (client_abort: cancel)
+  } else if (outcome == Outcome::Failed) {
     try_span_.status = 0;
     try_span_.error = stats::kUpstreamErrorNames[static_cast<std::size_t>(upstream_error_)];
   } else if (outcome == Outcome::StaleRetry) {
@@ -364,6 +379,19 @@ void Forwarder::logFailure(stats::UpstreamError e) const {
                ctx_.upstream.empty() ? "-" : ctx_.upstream, attempt_,
                held_back == 0 ? std::string()
                               : fmt::format("; {} more like it on this worker since", held_back));
+}
+
+ForwardResult Forwarder::clientGone() {
+  // Nothing of a response reached the client (a started one would have ended the watch), and
+  // nobody is left to send one to: no reply, the connection closes, and the request is logged
+  // as nginx logs it, 499.
+  result_.reply.reset();
+  result_.client_close = true;
+  result_.upstream_failed = false;
+  ctx_.status = 499;
+  ctx_.upstream_error.reset();
+  ctx_.error = "client closed the connection";
+  return std::move(result_);
 }
 
 ForwardResult Forwarder::fail(stats::UpstreamError e) {
@@ -683,6 +711,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     result_.client_close = true;
     co_return Outcome::ClientFailed;
   }
+  if (ctx_.client_gone) co_return Outcome::Failed;  // the write was cut short: nobody waits
   // A request body the upstream stopped reading leaves the client connection unusable, but the
   // upstream may still have answered (e.g. 413): read on.
   if (sent.upstream_failed) result_.client_close = true;

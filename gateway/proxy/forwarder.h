@@ -147,6 +147,8 @@ class Forwarder {
   // it may not.
   [[nodiscard]] std::optional<Clock::duration> retryPause(const FailedTry& failure);
   ForwardResult fail(stats::UpstreamError e);
+  // The request's client went away while a try or a backoff waited (ctx_.client_gone).
+  ForwardResult clientGone();
   // A diagnostic line for a failed try or a request refused before one, throttled
   // (log/log_throttle.h).
   void logFailure(stats::UpstreamError e) const;

@@ -17,6 +17,7 @@
 #include "gateway/config/config.h"
 #include "gateway/guards/held_permit.h"
 #include "gateway/http/head.h"
+#include "gateway/net/pending_wait.h"
 #include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
 #include "gateway/trace/trace_context.h"
@@ -84,6 +85,10 @@ struct RequestContext {
   // When the last guard let the request through (after any queueing or delay): latency fed back
   // to guards is measured from here, so their own waiting does not count as upstream slowness.
   std::chrono::steady_clock::time_point admitted{};
+  // Requests holding a slot of the route's concurrency guard right after this one took its slot,
+  // itself included (the `inflight` an adaptive limit is fed: resilience/adaptive_limit.h); 0
+  // when no concurrency guard admitted it.
+  std::size_t inflight_at_admission = 0;
   std::vector<guards::HeldPermit> permits;  // keeps its capacity across requests
   // The circuit breaker's permit (a route has at most one breaker), given its outcome in the
   // breaker guard's complete().
@@ -108,6 +113,11 @@ struct RequestContext {
 
   // What it is doing now, for /debug/requests.
   stats::RequestPhase phase = stats::RequestPhase::Idle;
+  // The timer it waits on now, if any, for the connection to cut short when its client goes.
+  net::PendingWait wait;
+  // The client closed its connection while the request waited (route client_abort: cancel): the
+  // wait in progress was cut short and the request ends there, answered to nobody (499).
+  bool client_gone = false;
 
   // Outcome.
   int status = 0;
@@ -136,11 +146,14 @@ struct RequestContext {
     cluster_index = 0;
     deadline = {};
     phase = stats::RequestPhase::Idle;
+    wait.clear();
+    client_gone = false;
     trace.on = trace.sampled = false;
     guard = guard_verdict = {};
     trace.parent.reset();
     releasePermits();
     admitted = {};
+    inflight_at_admission = 0;
     status = 0;
     bytes_in = bytes_out = 0;
     upstream.clear();

@@ -256,6 +256,15 @@ std::string renderPrometheus(const MetricsLayout& layout,
              sumOver(shards, [&](const WorkerStats& s) { return s.slow_readers[i].value(); }));
   }
 
+  w.family("sluice_client_aborts_total", "counter",
+           "Requests cancelled because the client closed its connection while they waited "
+           "(route client_abort: cancel), by the phase they were in.");
+  for (const RequestPhase p : kAbortablePhases) {
+    const auto i = static_cast<std::size_t>(p);
+    w.sample("sluice_client_aborts_total", {{"phase", kRequestPhaseNames[i]}},
+             sumOver(shards, [&](const WorkerStats& s) { return s.client_aborts[i].value(); }));
+  }
+
   w.family("sluice_upstream_errors_total", "counter",
            "Failed upstream attempts, by cluster and kind.");
   for (const auto& c : layout.clusters) {

@@ -25,6 +25,12 @@ inline constexpr std::array<std::string_view, 9> kRequestPhaseNames = {
     "idle",      "admitting", "queued",  "waiting_connection", "connecting", "awaiting_response",
     "streaming", "backoff",   "replying"};
 
+// The phases in which a request waits with its client's connection idle: where a client that
+// closes it cancels the request (route client_abort: cancel).
+inline constexpr std::array<RequestPhase, 5> kAbortablePhases = {
+    RequestPhase::Queued, RequestPhase::Waiting, RequestPhase::Connecting, RequestPhase::Awaiting,
+    RequestPhase::Backoff};
+
 [[nodiscard]] constexpr std::string_view phaseName(RequestPhase p) noexcept {
   return kRequestPhaseNames[static_cast<std::size_t>(p)];
 }

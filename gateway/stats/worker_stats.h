@@ -13,6 +13,7 @@
 
 #include "gateway/stats/counter.h"
 #include "gateway/stats/histogram.h"
+#include "gateway/stats/request_phase.h"
 
 namespace sluice::gateway::stats {
 
@@ -148,6 +149,10 @@ struct alignas(64) WorkerStats {
   std::array<Counter, static_cast<std::size_t>(Reject::Count)> rejected;
   Counter exceptions;  // request handlers that threw (answered 500)
   std::array<Counter, static_cast<std::size_t>(SlowReader::Count)> slow_readers;
+  // Requests cancelled because their client closed the connection while they waited, by the
+  // phase (request_phase.h) they were in: queued, waiting_connection, connecting,
+  // awaiting_response or backoff.
+  std::array<Counter, kRequestPhaseNames.size()> client_aborts;
 
   void reject(Reject r) noexcept { rejected[static_cast<std::size_t>(r)].inc(); }
   void slowReader(SlowReader r) noexcept { slow_readers[static_cast<std::size_t>(r)].inc(); }

@@ -64,7 +64,7 @@ Lease ConnectionPool::takeIdle() {
 
 asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
     net::SocketDeadline& deadline, std::chrono::steady_clock::time_point until,
-    stats::RequestPhase* phase) {
+    stats::RequestPhase* phase, net::PendingWait* wait) {
   Acquired idle{takeIdle()};
   if (idle.lease) co_return std::move(idle);
   if (open_ < settings_.max_connections) {
@@ -98,7 +98,9 @@ asio::awaitable<ConnectionPool::Acquired> ConnectionPool::acquire(
   } unlist(waiters_, it, waiter);
   stats_.pending.inc();
   if (phase != nullptr) *phase = stats::RequestPhase::Waiting;
+  if (wait != nullptr) wait->set(waiter.timer);
   co_await waiter.timer.async_wait(net::kNoThrow);
+  if (wait != nullptr) wait->clear();
   stats_.pending.dec();
   pending->release();
   // release() removes a waiter it serves; a waiter that timed out is removed by `unlist`.

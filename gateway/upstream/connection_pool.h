@@ -27,6 +27,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/net/pending_wait.h"
 #include "gateway/net/socket_deadline.h"
 #include "gateway/stats/request_phase.h"
 #include "gateway/stats/worker_stats.h"
@@ -105,11 +106,13 @@ class ConnectionPool {
   [[nodiscard]] Lease takeIdle();
   // `deadline` bounds the connect (armed with pool.connect_timeout). Neither the wait for a free
   // connection nor the connect lasts past `until` (the request's deadline for this try).
-  // `phase`, if given, is set to Waiting or Connecting as the acquisition goes.
+  // `phase`, if given, is set to Waiting or Connecting as the acquisition goes. `wait`, if given,
+  // holds the wait for a free connection while it lasts, for the caller to cut short (then it
+  // ends as a PoolTimeout; a connect is cut short through `deadline`).
   boost::asio::awaitable<Acquired> acquire(
       net::SocketDeadline& deadline,
       std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max(),
-      stats::RequestPhase* phase = nullptr);
+      stats::RequestPhase* phase = nullptr, net::PendingWait* wait = nullptr);
 
   // New limits (a reload): idle connections stay (beyond a lowered max_idle they close as they
   // are next released or time out); a raised max_connections lets waiters connect at once.
