@@ -86,13 +86,17 @@ def test_consistent_hashing_keeps_keys_and_moves_few_when_a_host_is_added(gatewa
         moved = [k for k in before if before[k] != after[k]]
         to_new = [k for k in moved if after[k] == b"h10"]
         ideal = 1000 / 11
+        # The hosts' ports are random, so is their place on the ring: the new host's share of
+        # 1,000 keys varies by ~13 keys (its ~93 ring points, and sampling 1,000 keys). The bounds
+        # sit 3.5 and 4.5 of those from the ideal (1.2 x ideal + 10 failed once in CI, at 120).
+        upper = 1.5 * ideal + 15
         if lb == "ring_hash":
             # A ring moves exactly the keys the new host's points take: ~1/11, all to it.
             assert len(to_new) == len(moved), lb
-            assert 0.5 * ideal <= len(moved) <= 1.2 * ideal + 10, (lb, len(moved))
+            assert 0.5 * ideal <= len(moved) <= upper, (lb, len(moved))
         else:
             # Maglev rebalances its table: a few keys also shuffle between the old hosts.
-            assert 0.5 * ideal <= len(to_new) <= 1.2 * ideal + 10, (lb, len(to_new))
+            assert 0.5 * ideal <= len(to_new) <= upper, (lb, len(to_new))
             assert len(moved) <= 2 * ideal, (lb, len(moved), len(to_new))
 
 
