@@ -145,11 +145,12 @@ class EtcdClient {
   EtcdClient& operator=(const EtcdClient&) = delete;
 
   // The keys in `range` at `revision` (0: the latest), at most `limit` of them (0: all).
-  void range(KeyRange range, Callback<RangeResponse> done, std::int64_t revision = 0,
+  void range(const KeyRange& range, Callback<RangeResponse> done, std::int64_t revision = 0,
              std::int64_t limit = 0);
   // Writes `key`; with a lease (non-zero) the key is deleted when the lease ends.
-  void put(std::string key, std::string value, Callback<PutResponse> done, std::int64_t lease = 0);
-  void deleteRange(KeyRange range, Callback<DeleteResponse> done);
+  void put(std::string_view key, std::string_view value, Callback<PutResponse> done,
+           std::int64_t lease = 0);
+  void deleteRange(const KeyRange& range, Callback<DeleteResponse> done);
 
   // A lease of `ttl` (etcd raises TTLs below its minimum, about 1.5 s by default).
   void leaseGrant(std::chrono::seconds ttl, Callback<LeaseGrant> done);
@@ -208,7 +209,7 @@ class EtcdClient {
   boost::asio::awaitable<void> runKeepAlive(std::shared_ptr<Subscription::State> k, std::int64_t id,
                                             std::chrono::seconds ttl,
                                             std::function<void(const Status&)> lost);
-  void cancel(const std::shared_ptr<Subscription::State>& state);
+  void cancel(const std::shared_ptr<Subscription::State>& state) noexcept;
   void count(Op op, const Status& status, std::chrono::steady_clock::duration took);
 
   boost::asio::io_context io_;
