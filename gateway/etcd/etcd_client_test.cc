@@ -24,7 +24,9 @@
 
 #include <gtest/gtest.h>
 
-extern char** environ;  // NOLINT(readability-redundant-declaration): posix_spawn's argument
+// posix_spawn's argument, declared by no header.
+// NOLINTNEXTLINE(readability-redundant-declaration,cppcoreguidelines-avoid-non-const-global-variables)
+extern char** environ;
 
 namespace sluice::gateway::etcd {
 namespace {
@@ -36,13 +38,15 @@ std::uint16_t freePort() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
 }
 
+// Before any thread of the test starts.
+// NOLINTNEXTLINE(concurrency-mt-unsafe)
 bool haveEtcd() { return std::system("command -v etcd >/dev/null 2>&1") == 0; }
 
 bool listening(std::uint16_t port) {
@@ -74,6 +78,8 @@ class Server {
   }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+  Server(Server&&) = delete;
+  Server& operator=(Server&&) = delete;
 
   [[nodiscard]] std::uint16_t port() const { return client_port_; }
 
@@ -93,6 +99,7 @@ class Server {
                                      "--heartbeat-interval=10",
                                      "--election-timeout=100"};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t io;
@@ -123,7 +130,7 @@ class Server {
   pid_t pid_ = -1;
 };
 
-ClientSettings settingsFor(std::vector<std::uint16_t> ports) {
+ClientSettings settingsFor(const std::vector<std::uint16_t>& ports) {
   ClientSettings s;
   for (auto p : ports) s.endpoints.push_back({"127.0.0.1", p});
   s.timeout = 1s;
@@ -154,16 +161,15 @@ Result<T> await(Start start) {
   return future.get();
 }
 
-Result<PutResponse> put(EtcdClient& c, std::string key, std::string value, std::int64_t lease = 0) {
-  return await<PutResponse>(
-      [&](auto done) { c.put(std::move(key), std::move(value), std::move(done), lease); });
+Result<PutResponse> put(EtcdClient& c, std::string_view key, std::string_view value,
+                        std::int64_t lease = 0) {
+  return await<PutResponse>([&](auto done) { c.put(key, value, std::move(done), lease); });
 }
-Result<RangeResponse> get(EtcdClient& c, KeyRange range) {
-  return await<RangeResponse>([&](auto done) { c.range(std::move(range), std::move(done)); });
+Result<RangeResponse> get(EtcdClient& c, const KeyRange& range) {
+  return await<RangeResponse>([&](auto done) { c.range(range, std::move(done)); });
 }
-Result<DeleteResponse> del(EtcdClient& c, KeyRange range) {
-  return await<DeleteResponse>(
-      [&](auto done) { c.deleteRange(std::move(range), std::move(done)); });
+Result<DeleteResponse> del(EtcdClient& c, const KeyRange& range) {
+  return await<DeleteResponse>([&](auto done) { c.deleteRange(range, std::move(done)); });
 }
 
 // What a watch delivered, as "PUT key=value@rev" / "DELETE key@rev" lines, and relists.
@@ -201,12 +207,12 @@ class Recorder {
 // a server that accepts and then says nothing), to see what the client makes of it.
 class FakeServer {
  public:
-  explicit FakeServer(std::string reply) : reply_(std::move(reply)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  explicit FakeServer(std::string reply)
+      : reply_(std::move(reply)), listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    (void)::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a);
     socklen_t len = sizeof a;
     ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
@@ -222,6 +228,8 @@ class FakeServer {
   }
   FakeServer(const FakeServer&) = delete;
   FakeServer& operator=(const FakeServer&) = delete;
+  FakeServer(FakeServer&&) = delete;
+  FakeServer& operator=(FakeServer&&) = delete;
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] int accepted() const { return accepted_.load(); }

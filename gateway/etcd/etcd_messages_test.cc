@@ -66,7 +66,7 @@ TEST(EtcdJsonStream, FailsOnBytesOutsideObjectsAndOnOversizedObjects) {
   EXPECT_FALSE(s.next().has_value());
   EXPECT_TRUE(s.failed());
   JsonStream small(8);
-  small.feed("{\"long\":\"value\"}");
+  small.feed(R"({"long":"value"})");
   EXPECT_FALSE(small.next().has_value());
   EXPECT_TRUE(small.failed());
 }
