@@ -429,6 +429,10 @@ asio::awaitable<EtcdClient::StreamEnd> EtcdClient::watchOnce(
   }
   // Resume from the revision after the last one delivered: nothing missed, nothing repeated.
   auto req = post(ep, "/v3/watch", watchRequest(range, next));
+  // clientv3's WithRequireLeader, through the gateway's metadata headers: a member cut off from
+  // its leader ends the stream (instead of serving a watch that can see no new writes), and we
+  // fail over to another member.
+  req.set("Grpc-Metadata-hasleader", "true");
   if (auto [e, n] = co_await http::async_write(stream, req, kNoThrow); e) {
     co_return fail(transportError(e, "send"));
   }

@@ -29,6 +29,8 @@
 // delivered: no change is missed or repeated. If that revision has been compacted away, the
 // callback gets one update with `relist` set and the watch ends: the caller ranges the key range
 // again and watches from that range's revision + 1. Progress notifications are not delivered.
+// Watches require a leader (clientv3's WithRequireLeader): a member that loses its leader ends
+// the stream and the watch moves to another endpoint.
 // A stream that is silently cut (no FIN, no RST) is noticed by TCP keep-alive (about 20 s).
 //
 // Leases. keepAlive() renews a lease every TTL/3 until cancelled; if the lease expires or is

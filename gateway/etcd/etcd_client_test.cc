@@ -64,7 +64,13 @@ bool listening(std::uint16_t port) {
 // (the same data), on another client port if asked.
 class Server {
  public:
-  Server() : client_port_(freePort()), peer_port_(freePort()) {
+  Server() : Server("t", freePort(), {}) {}
+  // A member of a cluster: `initial_cluster` names every member's peer URL.
+  Server(std::string name, std::uint16_t peer_port, std::string initial_cluster)
+      : name_(std::move(name)),
+        client_port_(freePort()),
+        peer_port_(peer_port),
+        initial_cluster_(std::move(initial_cluster)) {
     dir_ = std::filesystem::temp_directory_path() /
            ("sluice-etcd-test-" + std::to_string(::getpid()) + "-" + std::to_string(peer_port_));
     std::filesystem::remove_all(dir_);
@@ -88,14 +94,15 @@ class Server {
     const std::string client = "http://127.0.0.1:" + std::to_string(port);
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
     // A 100 ms election timeout: a restarted member leads again within a few hundred ms.
+    const std::string cluster = initial_cluster_.empty() ? name_ + "=" + peer : initial_cluster_;
     std::vector<std::string> args = {"etcd",
-                                     "--name=t",
+                                     "--name=" + name_,
                                      "--data-dir=" + (dir_ / "data").string(),
                                      "--listen-client-urls=" + client,
                                      "--advertise-client-urls=" + client,
                                      "--listen-peer-urls=" + peer,
                                      "--initial-advertise-peer-urls=" + peer,
-                                     "--initial-cluster=t=" + peer,
+                                     "--initial-cluster=" + cluster,
                                      "--heartbeat-interval=10",
                                      "--election-timeout=100"};
     std::vector<char*> argv;
@@ -124,8 +131,10 @@ class Server {
   }
 
  private:
+  std::string name_;
   std::uint16_t client_port_;
   std::uint16_t peer_port_;
+  std::string initial_cluster_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
 };
@@ -515,6 +524,27 @@ TEST_F(EtcdClientTest, GarbageFromTheServerIsAnErrorValueAndAGarbledWatchReconne
                 .requests[static_cast<int>(Op::Watch)][static_cast<int>(ErrorCode::BadResponse)]
                 .value(),
             2U);
+}
+
+// verifies: a watch requires a leader, so a member that loses its own (here: its only peer is
+// killed, so no quorum is left) ends the stream, no new one opens there, and up() says so,
+// instead of a watch that stays open and can see no new writes.
+TEST_F(EtcdClientTest, AWatchOnAMemberWithoutALeaderIsEndedAndUpSaysSo) {
+  const std::uint16_t peer_a = freePort();
+  const std::uint16_t peer_b = freePort();
+  const std::string cluster = "a=http://127.0.0.1:" + std::to_string(peer_a) +
+                              ",b=http://127.0.0.1:" + std::to_string(peer_b);
+  Server a("a", peer_a, cluster);
+  Server b("b", peer_b, cluster);
+  Recorder seen;
+  EtcdClient client(settingsFor({a.port()}));
+  Subscription watch = client.watch(KeyRange::prefix("/l/"), 0, seen.callback());
+  ASSERT_TRUE(eventually([&] { return client.up(); }));
+  ASSERT_TRUE(put(client, "/l/k", "v").ok());
+  ASSERT_TRUE(eventually([&] { return seen.lines().size() == 1; }));
+  b.kill();
+  EXPECT_TRUE(eventually([&] { return !client.up(); }));
+  EXPECT_TRUE(watch.active());  // still trying, for when the member has a leader again
 }
 
 }  // namespace

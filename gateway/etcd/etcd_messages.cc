@@ -57,6 +57,15 @@ Status parseObject(std::string_view body, Json& out) {
   out = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) return badResponse("not JSON");
   if (!out.is_object()) return badResponse("not a JSON object");
+  // A stream's error (the watch stream, when its member loses the leader):
+  // {"error": {"grpc_code": 14, "http_code": 503, "message": "...", "http_status": "..."}}.
+  if (const Json* error = objectField(out, "error"); error != nullptr) {
+    const auto code = int64Field(*error, "grpc_code");
+    const auto message = error->find("message");
+    return {ErrorCode::Server, code ? static_cast<int>(*code) : 0,
+            message != error->end() && message->is_string() ? message->get<std::string>()
+                                                            : "an etcd error without a message"};
+  }
   // grpc-gateway errors: {"error": "...", "message": "...", "code": N}.
   if (out.contains("code") && (out.contains("message") || out.contains("error"))) {
     Status s{ErrorCode::Server, 0, {}};

@@ -117,6 +117,13 @@ TEST(EtcdMessages, ErrorObjectsAreServerErrorsWithTheirCode) {
   EXPECT_EQ(r.status.code, ErrorCode::Server);
   EXPECT_EQ(r.status.grpc_code, kGrpcOutOfRange);
   EXPECT_NE(r.status.message.find("compacted"), std::string::npos);
+  // The watch stream's own error shape, when its member has lost the leader.
+  const auto w = parseWatchMessage(
+      R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader",)"
+      R"("http_status":"Service Unavailable"}})");
+  EXPECT_EQ(w.status.code, ErrorCode::Server);
+  EXPECT_EQ(w.status.grpc_code, 14);
+  EXPECT_EQ(w.status.message, "etcdserver: no leader");
   // A keep-alive of a lease that is gone: success, TTL absent.
   const auto k = parseLeaseKeepAlive(R"({"result":{"header":{"revision":"3"},"ID":"123"}})");
   ASSERT_TRUE(k.ok());
