@@ -1,5 +1,6 @@
 // The admin registry's inputs (gateway/server/registry_request.h): a path and a JSON body from
-// whoever can reach the admin port. Input: "<path>\n<body>". What is accepted stays within the
+// whoever can reach the admin port, and the same body read as a value under a discovery.etcd
+// prefix (whoever can write to etcd). Input: "<path>\n<body>". What is accepted stays within the
 // documented bounds; what is refused says why.
 #include <string>
 
@@ -19,6 +20,12 @@ SLUICE_FUZZ_TARGET(registry) {
     SLUICE_FUZZ_CHECK(list == p->cluster.empty() && list == p->address.empty());
     SLUICE_FUZZ_CHECK(p->cluster.find('/') == std::string_view::npos);
     SLUICE_FUZZ_CHECK(p->address.find('/') == std::string_view::npos);
+  }
+  server::EtcdEndpoint e;
+  if (!server::parseEtcdEndpoint(body, e)) {
+    SLUICE_FUZZ_CHECK(e.address.port != 0 && !e.address.ip.empty());
+    SLUICE_FUZZ_CHECK(e.registration.weight >= 1 &&
+                      e.registration.weight <= server::kMaxRegistryWeight);
   }
   constexpr std::chrono::milliseconds kMaxTtl{300'000};
   server::Registration r{.weight = 1, .ttl = std::chrono::milliseconds(30'000), .metadata = {}};

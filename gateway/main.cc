@@ -8,9 +8,23 @@
 
 #include "gateway/cli/commands.h"
 #include "gateway/config/config.h"
+#include "gateway/etcd/etcd_url.h"
 #include "gateway/log/diagnostic_log.h"
 
 namespace {
+
+// -c etcd://HOST:PORT[,HOST:PORT...]/KEY (or, combined with ExistingFile, a file).
+struct ConfigUrl : CLI::Validator {
+  ConfigUrl() {
+    name_ = "ETCD_URL";
+    func_ = [](const std::string& text) {
+      std::string error;
+      if (!sluice::gateway::etcd::isEtcdUrl(text)) return "not a file nor an etcd:// URL: " + text;
+      if (!sluice::gateway::etcd::parseEtcdUrl(text, &error)) return text + ": " + error;
+      return std::string();
+    };
+  }
+};
 
 int runCli(int argc, char** argv) {
   namespace cli = sluice::gateway::cli;
@@ -27,15 +41,18 @@ int runCli(int argc, char** argv) {
 
   cli::RunOptions run_opts;
   auto* run = app.add_subcommand("run", "Serve traffic with a config file");
-  run->add_option("-c,--config", run_opts.config_path, "YAML config file")
+  run->add_option("-c,--config", run_opts.config_path,
+                  "YAML config file, or etcd://HOST:PORT[,HOST:PORT...]/KEY: the config is that "
+                  "key's value, watched (every change is reloaded)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile | ConfigUrl{});
   run->add_option("-w,--workers", run_opts.workers, "Worker threads (overrides the config)")
       ->check(CLI::Range(1, 256));
   run->footer(
       "Signals:\n"
-      "  SIGHUP           reload the config file (also: POST /config/reload on the admin\n"
-      "                   listener, or --watch); a config with problems changes nothing\n"
+      "  SIGHUP           reload the config file or etcd key (also: POST /config/reload on\n"
+      "                   the admin listener, --watch, or a write to the etcd key)\n"
+      "                   A config with problems changes nothing.\n"
       "  SIGUSR1          reopen the access log file (logrotate)\n"
       "  SIGTERM, SIGINT  drain: /ready turns 503, drain_accept_grace, then in-flight requests\n"
       "                   finish (up to drain_timeout); a second one stops at once. Exit code\n"
@@ -49,7 +66,10 @@ int runCli(int argc, char** argv) {
 
   std::string validate_path;
   auto* validate = app.add_subcommand("validate", "Check a config file and print every problem");
-  validate->add_option("-c,--config", validate_path, "YAML config file")->required();
+  validate
+      ->add_option("-c,--config", validate_path,
+                   "YAML config file, or etcd://HOST:PORT[,HOST:PORT...]/KEY")
+      ->required();
 
   cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(

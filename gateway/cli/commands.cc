@@ -5,8 +5,10 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +18,8 @@
 #include "gateway/config/loader.h"
 #include "gateway/demo/demo_config.h"
 #include "gateway/demo/demo_upstreams.h"
+#include "gateway/etcd/etcd_client.h"
+#include "gateway/etcd/etcd_url.h"
 #include "gateway/log/diagnostic_log.h"
 #include "gateway/redis/redis_client.h"
 #include "gateway/server/server.h"
@@ -66,24 +70,78 @@ constexpr DemoHost kDemoHosts[] = {
     {"slow", std::chrono::milliseconds(300), "127.0.0.1:9003"},
 };
 
-}  // namespace
+// A config's bytes: a file's, or an etcd key's (with where it came from, to watch it).
+struct ConfigSource {
+  std::string text;
+  std::optional<server::Server::Options::Etcd> etcd;
+};
 
-int run(const RunOptions& options) {
-  std::ifstream in(options.config_path, std::ios::binary);
+// How long `run` and `validate` keep trying an etcd that does not answer: long enough for a
+// fleet started with its etcd (a member elected within a few seconds), short enough that a
+// wrong address is reported before an operator gives up on the command.
+constexpr auto kEtcdStartWait = std::chrono::seconds(10);
+
+// The key's value, or nullopt after printing why there is none.
+std::optional<ConfigSource> readEtcdKey(const std::string& source) {
+  std::string error;
+  auto url = etcd::parseEtcdUrl(source, &error);
+  if (!url) {
+    std::cerr << source << ": " << error << '\n';
+    return std::nullopt;
+  }
+  etcd::EtcdClient client({.endpoints = url->endpoints});
+  const auto give_up = std::chrono::steady_clock::now() + kEtcdStartWait;
+  while (true) {
+    auto read = client.rangeAndWait(etcd::KeyRange::single(url->key));
+    if (read.ok() && read.value.kvs.empty()) {
+      std::cerr << source << ": the key does not exist\n";
+      return std::nullopt;
+    }
+    if (read.ok()) {
+      auto& kv = read.value.kvs.front();
+      return ConfigSource{
+          std::move(kv.value),
+          server::Server::Options::Etcd{std::move(*url), kv.mod_revision, read.value.revision + 1}};
+    }
+    // An error etcd answered (a bad key, no permission) will not change by waiting.
+    if (read.status.code == etcd::ErrorCode::Server ||
+        std::chrono::steady_clock::now() >= give_up) {
+      std::cerr << source << ": " << read.status.message << '\n';
+      return std::nullopt;
+    }
+    spdlog::warn("{}: {}; trying again", source, read.status.message);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+std::optional<ConfigSource> readConfigSource(const std::string& source) {
+  if (etcd::isEtcdUrl(source)) return readEtcdKey(source);
+  std::ifstream in(source, std::ios::binary);
   std::stringstream bytes;
   bytes << in.rdbuf();
   if (!in) {
-    std::cerr << options.config_path << ": cannot read the file\n";
-    return 1;
+    std::cerr << source << ": cannot read the file\n";
+    return std::nullopt;
   }
-  const std::string text = bytes.str();
-  auto r = config::load(text, options.config_path);
+  return ConfigSource{bytes.str(), std::nullopt};
+}
+
+}  // namespace
+
+int run(const RunOptions& options) {
+  auto source = readConfigSource(options.config_path);
+  if (!source) return 1;
+  auto r = config::load(source->text, options.config_path);
   if (!r.ok()) return printDiagnostics(r);
   printWarnings(r);
   server::Server::Options o;
-  o.config_path = options.config_path;
+  if (source->etcd) {
+    o.etcd = std::move(source->etcd);
+  } else {
+    o.config_path = options.config_path;
+  }
   o.source = options.config_path;
-  o.hash = server::contentHash(text);
+  o.hash = server::contentHash(source->text);
   o.watch = options.watch;
   o.workers = options.workers;
   o.log_level = log::parseLogLevel(options.log_level);
@@ -91,7 +149,9 @@ int run(const RunOptions& options) {
 }
 
 int validate(const std::string& config_path) {
-  const auto r = config::loadFile(config_path);
+  auto source = readConfigSource(config_path);
+  if (!source) return 1;
+  const auto r = config::load(source->text, config_path);
   if (!r.ok()) return printDiagnostics(r);
   printWarnings(r);
   // `run` reads the token file at start; a file it could not read would stop it there.
@@ -112,6 +172,7 @@ int validate(const std::string& config_path) {
     }
   }
   std::cout << config_path << ": ok"
+            << (source->etcd ? " (revision " + std::to_string(source->etcd->revision) + ")" : "")
             << (r.warnings.empty() ? "" : " (" + std::to_string(r.warnings.size()) + " warning(s))")
             << '\n';
   return 0;

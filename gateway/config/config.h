@@ -514,6 +514,9 @@ struct Discovery {
   Millis max_ttl{300'000};
   std::string file;  // empty: none
   Millis file_interval{1'000};
+  // The hosts under this etcd prefix (the top-level `etcd` section's cluster), watched; empty:
+  // none. Values are JSON: {"address": "ip:port", "weight": n, "metadata": {...}}.
+  std::string etcd;
   friend bool operator==(const Discovery&, const Discovery&) = default;
 };
 
@@ -652,6 +655,23 @@ struct Redis {
   friend bool operator==(const Redis&, const Redis&) = default;
 };
 
+// The etcd cluster for discovery (a cluster's discovery.etcd) and this instance's registration.
+struct Etcd {
+  std::vector<Address> endpoints;  // members' client URLs (plain HTTP); at least one
+  Millis timeout{2'000};           // each request's deadline
+  // Registers this instance under `prefix` + `name` with a lease of `ttl`, renewed every ttl/3:
+  // the fleet list (admin /fleet). Empty prefix: no registration.
+  struct Register {
+    std::string prefix;
+    std::string name;    // empty: "<hostname>-<first listener's port>"
+    Address address;     // what others should call; port 0: the first listener's address
+    Millis ttl{10'000};  // the lease; the key goes this long after the instance stops renewing
+    friend bool operator==(const Register&, const Register&) = default;
+  };
+  std::optional<Register> self;
+  friend bool operator==(const Etcd&, const Etcd&) = default;
+};
+
 struct AccessLog {
   bool enabled = false;
   std::string path = "stdout";      // "stdout", "stderr" or a file path
@@ -672,6 +692,7 @@ struct Config {
   AccessLog access_log;
   std::optional<Tracing> tracing;
   std::optional<Redis> redis;
+  std::optional<Etcd> etcd;
   std::vector<Route> routes;
   std::vector<Cluster> clusters;
 

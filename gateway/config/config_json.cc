@@ -354,6 +354,21 @@ json toJson(const Config& c) {
                                 {"key_prefix", c.redis->key_prefix},
                                 {"instances", c.redis->instances}}
                          : json(nullptr);
+  if (c.etcd) {
+    json endpoints = json::array();
+    for (const auto& a : c.etcd->endpoints) endpoints.push_back(a.text());
+    json self = nullptr;
+    if (const auto& r = c.etcd->self) {
+      self = {{"prefix", r->prefix},
+              {"name", r->name},
+              {"address", r->address.port != 0 ? json(r->address.text()) : json(nullptr)},
+              {"ttl_ms", r->ttl.count()}};
+    }
+    out["etcd"] = {
+        {"endpoints", endpoints}, {"timeout_ms", c.etcd->timeout.count()}, {"register", self}};
+  } else {
+    out["etcd"] = nullptr;
+  }
   out["access_log"] = {{"enabled", c.access_log.enabled},
                        {"path", c.access_log.path},
                        {"fields", c.access_log.fields}};
@@ -431,7 +446,9 @@ json toJson(const Config& c) {
                                   {"max_ttl_ms", cl.discovery->max_ttl.count()},
                                   {"file", cl.discovery->file.empty() ? json(nullptr)
                                                                       : json(cl.discovery->file)},
-                                  {"file_interval_ms", cl.discovery->file_interval.count()}}
+                                  {"file_interval_ms", cl.discovery->file_interval.count()},
+                                  {"etcd", cl.discovery->etcd.empty() ? json(nullptr)
+                                                                      : json(cl.discovery->etcd)}}
                            : json(nullptr)},
          {"health_check", healthCheck(cl.health_check)},
          {"bulkhead", cl.bulkhead ? json{{"max_connections", cl.bulkhead->max_connections},

@@ -631,6 +631,7 @@ void writeCluster(Writer& w, const Cluster& c) {
     w.duration("max_ttl", d->max_ttl);
     if (!d->file.empty()) w.string("file", d->file);
     w.duration("file_interval", d->file_interval);
+    if (!d->etcd.empty()) w.string("etcd", d->etcd);
     w.count("max_hosts", d->max_hosts);
     w.endMap();
   }
@@ -705,6 +706,22 @@ std::string toYaml(const Config& config) {
     w.count("db", rd->db);
     w.string("key_prefix", rd->key_prefix);
     w.count("instances", rd->instances);
+    w.endMap();
+  }
+  if (const auto& e = config.etcd) {
+    w.beginMap("etcd");
+    std::vector<std::string> endpoints;
+    for (const auto& a : e->endpoints) endpoints.push_back(a.text());
+    w.flowList("endpoints", endpoints);
+    w.duration("timeout", e->timeout);
+    if (const auto& self = e->self) {
+      w.beginMap("register");
+      w.string("prefix", self->prefix);
+      if (!self->name.empty()) w.string("name", self->name);
+      if (self->address.port != 0) w.text("address", self->address.text());
+      w.duration("ttl", self->ttl);
+      w.endMap();
+    }
     w.endMap();
   }
   w.beginMap("access_log");

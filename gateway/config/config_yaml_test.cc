@@ -334,6 +334,10 @@ redis:
   db: 3
   key_prefix: "eu-1:"
   instances: 12
+etcd:
+  endpoints: [10.0.0.1:2379, "[::1]:2380"]
+  timeout: 750ms
+  register: { prefix: /sluice/fleet/, name: edge-1, address: 10.1.1.1:8443, ttl: 7s }
 access_log:
   enabled: true
   path: "/var/log/sluice/access: log #1.json"
@@ -524,6 +528,7 @@ clusters:
       max_ttl: 1h
       file: "/etc/sluice/api endpoints.yaml"
       file_interval: 500ms
+      etcd: "/services/api v2/"
       max_hosts: 200
   - name: ring
     endpoints: [10.0.1.1:80, 10.0.1.2:80]

@@ -1,10 +1,13 @@
 #include "gateway/config/discovery_config.h"
 
+#include "gateway/config/etcd_config.h"
+
 namespace sluice::gateway::config {
 
 void readDiscovery(Reader& r, const yaml::Node& n, Discovery& out) {
-  if (!r.map(n, "discovery",
-             {"max_hosts", "registry", "default_ttl", "max_ttl", "file", "file_interval"})) {
+  if (!r.map(
+          n, "discovery",
+          {"max_hosts", "registry", "default_ttl", "max_ttl", "file", "file_interval", "etcd"})) {
     return;
   }
   r.optional(n, "max_hosts", out.max_hosts,
@@ -28,8 +31,9 @@ void readDiscovery(Reader& r, const yaml::Node& n, Discovery& out) {
   r.optional(n, "file_interval", out.file_interval, [&](const yaml::Node& v) {
     return r.duration(v, "discovery.file_interval", Millis(100));
   });
-  if (!out.registry && out.file.empty()) {
-    r.error(n, "discovery needs registry: true, a file, or both");
+  if (const yaml::Node e = n["etcd"]) readEtcdKey(r, e, "discovery.etcd", out.etcd);
+  if (!out.registry && out.file.empty() && out.etcd.empty()) {
+    r.error(n, "discovery needs registry: true, a file, an etcd prefix, or several of them");
   }
   if (out.max_ttl < out.default_ttl) {
     r.error(n, "discovery.max_ttl must be at least default_ttl");

@@ -14,6 +14,7 @@
 #include "gateway/config/breaker_config.h"
 #include "gateway/config/canary_config.h"
 #include "gateway/config/discovery_config.h"
+#include "gateway/config/etcd_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/health_check_config.h"
 #include "gateway/config/lb_config.h"
@@ -542,7 +543,7 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   Config cfg;
   if (!r.map(root, "the config",
              {"workers", "drain_timeout", "drain_accept_grace", "listeners", "admin", "log",
-              "tracing", "redis", "access_log", "routes", "clusters"})) {
+              "tracing", "redis", "etcd", "access_log", "routes", "clusters"})) {
     return result;
   }
   if (const yaml::Node w = root["workers"]) {
@@ -592,6 +593,10 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   if (const yaml::Node rd = root["redis"]) {
     cfg.redis.emplace();
     readRedis(r, rd, *cfg.redis);
+  }
+  if (const yaml::Node e = root["etcd"]) {
+    cfg.etcd.emplace();
+    readEtcd(r, e, *cfg.etcd);
   }
   if (const yaml::Node al = root["access_log"]) {
     if (r.map(al, "access_log", {"enabled", "path", "fields"})) {
@@ -743,6 +748,13 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   }
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
     check_global(cfg.clusters[i].rate_limit, root["clusters"][i]);
+  }
+  // Hosts from etcd come from the `etcd` section's cluster.
+  for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
+    const auto& d = cfg.clusters[i].discovery;
+    if (!d || d->etcd.empty() || cfg.etcd) continue;
+    r.error(root["clusters"][i]["discovery"]["etcd"],
+            "discovery.etcd needs a top-level etcd section (the etcd cluster to watch)");
   }
   // Anyone who reaches an admin listener without a token can reload, drain hosts and force
   // breakers: fine on loopback, a hole anywhere else.

@@ -309,6 +309,17 @@ void EtcdClient::range(const KeyRange& range, Callback<RangeResponse> done, std:
                        std::move(done));
 }
 
+Result<RangeResponse> EtcdClient::rangeAndWait(const KeyRange& range) {
+  auto answer = std::make_shared<std::promise<Result<RangeResponse>>>();
+  auto future = answer->get_future();
+  this->range(range, [answer](Result<RangeResponse> r) { answer->set_value(std::move(r)); });
+  // The callback runs within the deadline; the margin covers a busy client thread.
+  if (future.wait_for(settings_.timeout + std::chrono::seconds(1)) != std::future_status::ready) {
+    return {{ErrorCode::Timeout, 0, "no answer from etcd in time"}, {}};
+  }
+  return future.get();
+}
+
 void EtcdClient::put(std::string_view key, std::string_view value, Callback<PutResponse> done,
                      std::int64_t lease) {
   unary<PutResponse>(Op::Put, "/v3/kv/put", putRequest(key, value, lease), &parsePut,

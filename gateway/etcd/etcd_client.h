@@ -51,6 +51,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -153,6 +154,9 @@ class EtcdClient {
   void put(std::string_view key, std::string_view value, Callback<PutResponse> done,
            std::int64_t lease = 0);
   void deleteRange(const KeyRange& range, Callback<DeleteResponse> done);
+  // range(), waiting for the answer: for start-up and explicit reloads, never from a callback
+  // (the client's thread would wait for itself) nor after stop().
+  [[nodiscard]] Result<RangeResponse> rangeAndWait(const KeyRange& range);
 
   // A lease of `ttl` (etcd raises TTLs below its minimum, about 1.5 s by default).
   void leaseGrant(std::chrono::seconds ttl, Callback<LeaseGrant> done);

@@ -38,10 +38,27 @@ bool sameFile(const struct stat& a, const struct stat& b) {
 }  // namespace
 
 DiscoveryService::DiscoveryService(asio::io_context& io, std::vector<Target> clusters,
-                                   Publish publish)
-    : io_(io), clusters_(std::move(clusters)), publish_(std::move(publish)), sweep_timer_(io) {
+                                   Publish publish, etcd::EtcdClient* etcd)
+    : io_(io),
+      clusters_(std::move(clusters)),
+      publish_(std::move(publish)),
+      sweep_timer_(io),
+      etcd_(etcd) {
   for (std::size_t c = 0; c < clusters_.size(); ++c) {
     const auto& d = clusters_[c].config->discovery;
+    if (d && !d->etcd.empty() && etcd_ != nullptr) {
+      prefixes_.push_back({c, d->etcd, nullptr});
+    } else {
+      // discovery.etcd was removed (or the etcd section): those hosts leave.
+      auto& set = *clusters_[c].hosts;
+      const auto before = set.version();
+      (void)set.replace(HostSet::Source::Etcd, {}, Clock::now());
+      if (set.version() != before) {
+        spdlog::info("discovery: {}: no etcd prefix any more; its hosts leave",
+                     clusters_[c].config->name);
+        publish_(c);
+      }
+    }
     if (!d) continue;
     registry_ = registry_ || d->registry;
     if (!d->file.empty()) {
@@ -58,6 +75,12 @@ void DiscoveryService::start() {
     poll(f);
     schedulePoll(f);
   }
+  for (auto& p : prefixes_) {
+    p.watch = std::make_unique<etcd::RangeWatch>(
+        io_, *etcd_, etcd::KeyRange::prefix(p.prefix),
+        [this, &p](const etcd::RangeWatch::State& state) { applyEtcd(p, state); });
+    p.watch->start();
+  }
   if (registry_) sweep();
 }
 
@@ -65,6 +88,9 @@ void DiscoveryService::stop() {
   stopped_ = true;
   sweep_timer_.cancel();
   for (auto& f : files_) f.timer->cancel();
+  for (auto& p : prefixes_) {
+    if (p.watch) p.watch->stop();
+  }
 }
 
 void DiscoveryService::sweep() {
@@ -131,6 +157,33 @@ void DiscoveryService::poll(WatchedFile& f) {
   if (set.version() != before) {
     spdlog::info("discovery: {}: applied {} ({} hosts)", cluster, f.path, loaded.endpoints->size());
     publish_(f.cluster);
+  }
+}
+
+void DiscoveryService::applyEtcd(const WatchedPrefix& p, const etcd::RangeWatch::State& state) {
+  const std::string& cluster = clusters_[p.cluster].config->name;
+  std::vector<HostSet::Host> hosts;
+  for (const auto& [key, kv] : state.kvs) {
+    EtcdEndpoint e;
+    if (auto why = parseEtcdEndpoint(kv.value, e)) {
+      spdlog::error("discovery: {}: etcd key {} (revision {}): {}; skipped", cluster, key,
+                    kv.mod_revision, *why);
+      continue;
+    }
+    hosts.push_back(hostAt(e.address, e.registration.weight));
+    hosts.back().metadata = std::move(e.registration.metadata);
+  }
+  auto& set = *clusters_[p.cluster].hosts;
+  const auto before = set.version();
+  const std::size_t count = hosts.size();
+  for (const auto& refused : set.replace(HostSet::Source::Etcd, std::move(hosts), Clock::now())) {
+    spdlog::error("discovery: {}: {} from etcd not added (no free slot, or another source has it)",
+                  cluster, refused);
+  }
+  if (set.version() != before) {
+    spdlog::info("discovery: {}: etcd {} at revision {}: {} host(s)", cluster, p.prefix,
+                 state.revision, count);
+    publish_(p.cluster);
   }
 }
 

@@ -12,6 +12,11 @@
 //   file      discovery.file is polled every file_interval (size, mtime, inode: an atomic
 //             rename is seen too); a valid new version replaces the file's hosts, an invalid
 //             one is reported (file:line:column) and the previous hosts stay.
+//   etcd      the keys under discovery.etcd are watched (etcd/range_watch.h); after each change
+//             the cluster's etcd hosts become the values there (registry_request.h:
+//             parseEtcdEndpoint), a value that is not a valid endpoint is reported with its key
+//             and skipped. While etcd is unreachable the hosts stay as last seen. A host whose
+//             key goes (deleted, or its lease expired) leaves and drains.
 //
 // After every change `publish(cluster)` is called; the server then tells health checking,
 // outlier detection and the workers (Server::publishHosts).
@@ -29,6 +34,7 @@
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/config/config.h"
+#include "gateway/etcd/range_watch.h"
 #include "gateway/upstream/host_set.h"
 
 namespace sluice::gateway::server {
@@ -43,7 +49,10 @@ class DiscoveryService {
   };
   using Publish = std::function<void(std::size_t cluster)>;  // an index in `clusters`
 
-  DiscoveryService(boost::asio::io_context& io, std::vector<Target> clusters, Publish publish);
+  // `etcd`: the client of the config's etcd section (null without one; then no cluster has
+  // discovery.etcd). Clusters without discovery.etcd lose any hosts they had from etcd.
+  DiscoveryService(boost::asio::io_context& io, std::vector<Target> clusters, Publish publish,
+                   etcd::EtcdClient* etcd = nullptr);
   ~DiscoveryService();
 
   // Reads the endpoint files once (so that their hosts are there before traffic) and starts the
@@ -51,7 +60,9 @@ class DiscoveryService {
   void start();
   void stop();
   [[nodiscard]] admin::Response handle(const admin::ApiRequest& request);
-  [[nodiscard]] bool any() const noexcept { return registry_ || !files_.empty(); }
+  [[nodiscard]] bool any() const noexcept {
+    return registry_ || !files_.empty() || !prefixes_.empty();
+  }
 
  private:
   struct WatchedFile {
@@ -63,7 +74,14 @@ class DiscoveryService {
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
 
+  struct WatchedPrefix {
+    std::size_t cluster;
+    std::string prefix;
+    std::unique_ptr<etcd::RangeWatch> watch;
+  };
+
   void sweep();
+  void applyEtcd(const WatchedPrefix& p, const etcd::RangeWatch::State& state);
   void poll(WatchedFile& f);
   void schedulePoll(WatchedFile& f);
   [[nodiscard]] nlohmann::json listJson() const;
@@ -75,6 +93,8 @@ class DiscoveryService {
   bool registry_ = false;
   boost::asio::steady_timer sweep_timer_;
   std::vector<WatchedFile> files_;
+  etcd::EtcdClient* etcd_;
+  std::vector<WatchedPrefix> prefixes_;
   bool stopped_ = false;
 };
 

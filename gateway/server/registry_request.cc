@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/config/loader.h"
 
 namespace sluice::gateway::server {
 
@@ -66,6 +67,24 @@ std::optional<std::string> parseRegistration(std::string_view body,
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::string> parseEtcdEndpoint(std::string_view value, EtcdEndpoint& out) {
+  json doc = json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return "the value must be a JSON object";
+  const auto address = doc.find("address");
+  if (address == doc.end() || !address->is_string()) return "address must be a string, ip:port";
+  std::string why;
+  const auto parsed = config::parseAddress(address->get_ref<const std::string&>(), &why);
+  if (!parsed) return why;
+  out.address = *parsed;
+  doc.erase(address);
+  for (const auto& [key, v] : doc.items()) {
+    if (key != "weight" && key != "metadata") {
+      return "unknown field '" + key + "' (known: address, weight, metadata)";
+    }
+  }
+  return parseRegistration(doc.dump(), std::chrono::milliseconds(0), out.registration);
 }
 
 }  // namespace sluice::gateway::server

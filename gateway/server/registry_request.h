@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/config/config.h"
+
 namespace sluice::gateway::server {
 
 struct RegistryPath {
@@ -43,5 +45,15 @@ inline constexpr std::chrono::milliseconds kMinRegistryTtl{1000};
 [[nodiscard]] std::optional<std::string> parseRegistration(std::string_view body,
                                                            std::chrono::milliseconds max_ttl,
                                                            Registration& out);
+
+// A value under a cluster's discovery.etcd prefix (docs/distributed.md has the key layout):
+// {"address": "ip:port", "weight": 1..1000000, "metadata": {string: string}}, address required.
+struct EtcdEndpoint {
+  config::Address address;
+  Registration registration;  // weight and metadata
+};
+// Returns what is wrong with `value`, or nullopt.
+[[nodiscard]] std::optional<std::string> parseEtcdEndpoint(std::string_view value,
+                                                           EtcdEndpoint& out);
 
 }  // namespace sluice::gateway::server

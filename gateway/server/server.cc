@@ -23,6 +23,7 @@
 #include "gateway/config/config_json.h"
 #include "gateway/config/config_yaml.h"
 #include "gateway/config/loader.h"
+#include "gateway/etcd/etcd_client.h"
 #include "gateway/log/access_log.h"
 #include "gateway/log/diagnostic_log.h"
 #include "gateway/redis/redis_permit_store.h"
@@ -30,6 +31,7 @@
 #include "gateway/server/config_watcher.h"
 #include "gateway/server/cpu_limit.h"
 #include "gateway/server/discovery.h"
+#include "gateway/server/fleet.h"
 #include "gateway/server/listen_socket.h"
 #include "gateway/server/operator_actions.h"
 #include "gateway/server/service_notify.h"
@@ -113,6 +115,22 @@ WorkerUpdate updateFor(const StateRegistry& registry, std::shared_ptr<const Snap
   return u;
 }
 
+// The metrics of a Redis or etcd client (both count requests by [op][result] and time them by op).
+template <typename Client, typename OpNames, typename ResultNames>
+stats::ProcessFacts::Client clientFacts(const Client& client, const OpNames& ops,
+                                        const ResultNames& results) {
+  stats::ProcessFacts::Client c;
+  c.up = client.up();
+  const auto& st = client.stats();
+  for (std::size_t op = 0; op < ops.size(); ++op) {
+    for (std::size_t res = 0; res < results.size(); ++res) {
+      c.requests.push_back({ops[op], results[res], st.requests[op][res].value()});
+    }
+    c.durations.emplace_back(ops[op], &st.duration[op]);
+  }
+  return c;
+}
+
 }  // namespace
 
 std::string contentHash(std::string_view bytes) {
@@ -141,6 +159,11 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
   if (config.redis) {
     redis_settings = redis::clientSettings(*config.redis, error);
     if (!redis_settings) return nullptr;
+  }
+  if (s->options_.etcd) {
+    s->etcd_ = std::make_unique<etcd::EtcdClient>(
+        etcd::ClientSettings{.endpoints = s->options_.etcd->url.endpoints});
+    s->config_revision_ = s->options_.etcd->revision;
   }
   s->registry_ = std::make_unique<StateRegistry>(s->io_, n);
   s->generation_ = 1;
@@ -193,17 +216,9 @@ void Server::registerAdmin() {
       const auto c = spans_->counts();
       facts.tracing = stats::ProcessFacts::Tracing{c.exported, c.dropped, c.failed, c.queued};
     }
-    if (redis_) {
-      auto& r = facts.redis.emplace();
-      r.up = redis_->up();
-      const auto& st = redis_->stats();
-      for (std::size_t op = 0; op < redis::kOpNames.size(); ++op) {
-        for (std::size_t res = 0; res < redis::kResultNames.size(); ++res) {
-          r.requests.push_back(
-              {redis::kOpNames[op], redis::kResultNames[res], st.requests[op][res].value()});
-        }
-        r.durations.emplace_back(redis::kOpNames[op], &st.duration[op]);
-      }
+    if (redis_) facts.redis = clientFacts(*redis_, redis::kOpNames, redis::kResultNames);
+    if (const etcd::EtcdClient* e = etcd_ ? etcd_.get() : section_etcd_) {
+      facts.etcd = clientFacts(*e, etcd::kOpNames, etcd::kResultNames);
     }
     facts.reloads = {generation_, reloads_ok_, reloads_failed_,
                      std::chrono::duration<double>(last_success_.time_since_epoch()).count()};
@@ -259,6 +274,20 @@ void Server::registerAdmin() {
                             404, "no cluster takes registrations (discovery.registry)");
                       }
                       return discovery_->handle(r);
+                    });
+  admin_->handleApi("/fleet",
+                    "the sluice instances registered in etcd (etcd.register): address, admin "
+                    "URL, version, config generation (JSON)",
+                    [this](const admin::ApiRequest& r) {
+                      if (r.method != "GET" && r.method != "HEAD") {
+                        return admin::jsonError(405, "use GET");
+                      }
+                      if (!fleet_) {
+                        return admin::jsonError(404,
+                                                "this instance does not register in etcd "
+                                                "(etcd.register)");
+                      }
+                      return admin::jsonResponse(200, fleet_->list());
                     });
   admin_->handleApi("/breakers",
                     "circuit breakers: state, rates and transitions (JSON); POST "
@@ -365,13 +394,16 @@ admin::Response Server::configResponse(std::string_view query) const {
     // Comments keep the document a config that `sluice validate` and `run` take as it is.
     return admin::Response{
         200, "application/yaml; charset=utf-8",
-        fmt::format("# generation {} from {} ({})\n", generation_, options_.source, options_.hash) +
+        fmt::format("# generation {} from {}{} ({})\n", generation_, options_.source,
+                    options_.etcd ? fmt::format(" at revision {}", config_revision_) : "",
+                    options_.hash) +
             config::toYaml(snapshot_->config)};
   }
   auto j = config::toJson(snapshot_->config);
   j["generation"] = generation_;
   j["source"] = options_.source;
   j["hash"] = options_.hash;
+  if (options_.etcd) j["revision"] = config_revision_;
   return admin::jsonResponse(200, j);
 }
 
@@ -410,6 +442,11 @@ Server::~Server() {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (redis_) redis_->stop();
+  discovery_.reset();
+  fleet_.reset();
+  etcd_config_.reset();
+  if (section_client_) section_client_->stop();
+  if (etcd_) etcd_->stop();
 }
 
 trace::SpanExporter* Server::applyTracing(const config::Config& config) {
@@ -468,33 +505,78 @@ std::string Server::listenersText() const {
 }
 
 Server::ReloadResult Server::reload(std::string_view trigger) {
+  return toldToSystemd([&] { return readAndApply(trigger); });
+}
+
+Server::ReloadResult Server::toldToSystemd(const std::function<ReloadResult()>& reload) {
   notifier_->reloading();
-  ReloadResult r = readAndApply(trigger);
+  ReloadResult r = reload();
   notifier_->ready(r.applied ? servingStatus(generation_, listenersText())
                              : refusedStatus(generation_, listenersText(), r.problems.size()));
   return r;
+}
+
+void Server::applyEtcdChange(const etcd::RangeWatch::State& state) {
+  const auto started = Clock::now();
+  const auto it = state.kvs.find(options_.etcd->url.key);
+  if (it != state.kvs.end() && it->second.mod_revision <= config_revision_) return;
+  const std::int64_t revision = it == state.kvs.end() ? state.revision : it->second.mod_revision;
+  const std::string trigger = fmt::format("etcd revision {}", revision);
+  (void)toldToSystemd([&] {
+    if (it != state.kvs.end()) {
+      return loadAndApply(it->second.value, options_.source, revision, trigger, started);
+    }
+    ReloadResult r;
+    r.generation = generation_;
+    r.problems.push_back(options_.source + ": the key was deleted; the running config stays");
+    return refuse(std::move(r), trigger, started);
+  });
 }
 
 Server::ReloadResult Server::readAndApply(std::string_view trigger) {
   const auto started = Clock::now();
   ReloadResult r;
   r.generation = generation_;
-  if (options_.config_path.empty()) {
+  if (options_.etcd) {
+    auto read = etcd_->rangeAndWait(etcd::KeyRange::single(options_.etcd->url.key));
+    if (!read.ok()) {
+      r.problems.push_back(options_.source + ": " + read.status.message);
+    } else if (read.value.kvs.empty()) {
+      r.problems.push_back(options_.source + ": the key does not exist");
+    } else {
+      const auto& kv = read.value.kvs.front();
+      return loadAndApply(kv.value, options_.source, kv.mod_revision, trigger, started);
+    }
+  } else if (options_.config_path.empty()) {
     r.problems.emplace_back("this config has no file to read again (sluice demo)");
   } else {
     std::ifstream in(options_.config_path, std::ios::binary);
     std::stringstream bytes;
     bytes << in.rdbuf();
-    if (!in) {
-      r.problems.push_back(options_.config_path + ": cannot read the file");
-    } else {
-      const std::string text = bytes.str();
-      auto loaded = config::load(text, options_.config_path);
-      for (const auto& w : loaded.warnings) spdlog::warn("{}", w.format());
-      if (loaded.ok()) return apply(std::move(*loaded.config), text, trigger, started);
-      for (const auto& d : loaded.diagnostics) r.problems.push_back(d.format());
-    }
+    if (in) return loadAndApply(bytes.str(), options_.config_path, 0, trigger, started);
+    r.problems.push_back(options_.config_path + ": cannot read the file");
   }
+  return refuse(std::move(r), trigger, started);
+}
+
+Server::ReloadResult Server::loadAndApply(const std::string& text, const std::string& name,
+                                          std::int64_t revision, std::string_view trigger,
+                                          Clock::time_point started) {
+  auto loaded = config::load(text, name);
+  for (const auto& w : loaded.warnings) spdlog::warn("{}", w.format());
+  if (loaded.ok()) {
+    ReloadResult r = apply(std::move(*loaded.config), text, trigger, started);
+    if (r.applied) config_revision_ = revision;
+    return r;
+  }
+  ReloadResult r;
+  r.generation = generation_;
+  for (const auto& d : loaded.diagnostics) r.problems.push_back(d.format());
+  return refuse(std::move(r), trigger, started);
+}
+
+Server::ReloadResult Server::refuse(ReloadResult r, std::string_view trigger,
+                                    Clock::time_point started) {
   ++reloads_failed_;
   noteReload(trigger, r, started);
   spdlog::error("reload ({}) refused, still serving generation {}: {} problem(s)", trigger,
@@ -544,13 +626,7 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
       fds = std::move(std::get<std::vector<ListenFds>>(bound));
     }
   }
-  if (!r.problems.empty()) {
-    ++reloads_failed_;
-    noteReload(trigger, r, started);
-    spdlog::error("reload ({}) refused, still serving generation {}:", trigger, generation_);
-    for (const auto& p : r.problems) spdlog::error("  {}", p);
-    return r;
-  }
+  if (!r.problems.empty()) return refuse(std::move(r), trigger, started);
 
   // From here on nothing can fail: the registry carries the state over and every worker is
   // handed the generation; the reload returns once all of them serve it.
@@ -623,12 +699,40 @@ void Server::rebuildDiscovery() {
     any = any || c.discovery.has_value();
   }
   discovery_.reset();
-  if (!any) return;
+  etcd::EtcdClient* etcd = applyEtcdSection(snapshot_->config.etcd);
+  if (fleet_) fleet_->setGeneration(generation_);
   const Snapshot* snap = snapshot_.get();
   discovery_ = std::make_unique<DiscoveryService>(
       io_, std::move(targets),
-      [this, snap](std::size_t c) { schedulePublish(snap->config.clusters[c].name); });
-  if (!discovery_->any()) discovery_.reset();
+      [this, snap](std::size_t c) { schedulePublish(snap->config.clusters[c].name); }, etcd);
+  if (!any || !discovery_->any()) discovery_.reset();
+}
+
+etcd::EtcdClient* Server::applyEtcdSection(const std::optional<config::Etcd>& section) {
+  if (section == etcd_section_) return section_etcd_;
+  // The fleet entry and its watches go before the client they use.
+  if (fleet_) fleet_->leave();
+  fleet_.reset();
+  if (section_client_) section_client_->stop();
+  section_client_.reset();
+  section_etcd_ = nullptr;
+  etcd_section_ = section;
+  if (!section) return nullptr;
+  const etcd::ClientSettings settings{.endpoints = section->endpoints, .timeout = section->timeout};
+  if (etcd_ && options_.etcd->url.endpoints == section->endpoints &&
+      section->timeout == etcd::ClientSettings{}.timeout) {
+    section_etcd_ = etcd_.get();
+  } else {
+    section_client_ = std::make_unique<etcd::EtcdClient>(settings);
+    section_etcd_ = section_client_.get();
+  }
+  if (section->self) {
+    fleet_ =
+        std::make_unique<Fleet>(io_, *section_etcd_, *section->self,
+                                Fleet::describe(snapshot_->config, *section->self), generation_);
+    if (running_) fleet_->start();
+  }
+  return section_etcd_;
 }
 
 int Server::run(const std::function<void()>& ready) {
@@ -680,8 +784,19 @@ int Server::run(const std::function<void()>& ready) {
   // loop ahead of its first accept.
   if (discovery_) discovery_->start();
   for (auto& w : workers_) w->start();
+  if (fleet_) fleet_->start();
   if (admin_) admin_->start();
   registry_->start();
+  if (etcd_) {
+    const auto& source = *options_.etcd;
+    etcd_config_ = std::make_unique<etcd::RangeWatch>(
+        io_, *etcd_, etcd::KeyRange::single(source.url.key),
+        [this](const etcd::RangeWatch::State& state) { applyEtcdChange(state); });
+    etcd::RangeWatch::State known;
+    known.kvs[source.url.key] = {.key = source.url.key, .mod_revision = source.revision};
+    known.revision = source.watch_from - 1;
+    etcd_config_->start(std::move(known));
+  }
   if (options_.watch && !options_.config_path.empty()) {
     watcher_ = std::make_unique<ConfigWatcher>(io_, options_.config_path, ConfigWatcher::Options{},
                                                [this] { (void)reload("file change"); });
@@ -766,6 +881,7 @@ void Server::requestDrain() {
 
 void Server::startDrain() {
   if (draining_.exchange(true)) return;  // /ready answers 503 from now on
+  if (fleet_) fleet_->leave();           // the fleet list drops this instance at once
   const auto& c = snapshot_->config;
   notifier_->stopping(fmt::format("draining ({} ms of accept grace, then up to {} ms)",
                                   c.drain_accept_grace.count(), c.drain_timeout.count()));
@@ -815,6 +931,8 @@ void Server::pollDrain() {
     }
     if (admin_) admin_->stop();
     if (watcher_) watcher_->stop();
+    if (etcd_config_) etcd_config_->stop();
+    if (fleet_) fleet_->stop();
     flush_timer_.cancel();
     registry_->stop();
     if (discovery_) discovery_->stop();

@@ -46,6 +46,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/etcd/etcd_url.h"
+#include "gateway/etcd/range_watch.h"
 #include "gateway/redis/redis_client.h"
 #include "gateway/server/reload_history.h"
 
@@ -66,6 +68,9 @@ class PermitStore;
 namespace sluice::gateway::redis {
 class RedisPermitStore;
 }
+namespace sluice::gateway::etcd {
+class EtcdClient;
+}
 
 namespace sluice::gateway::server {
 
@@ -75,6 +80,7 @@ class StateRegistry;
 class DiscoveryService;
 class ConfigWatcher;
 class ServiceNotifier;
+class Fleet;
 
 class Server {
  public:
@@ -88,6 +94,14 @@ class Server {
     int workers = 0;     // overrides the config's `workers` when > 0 (`run -w`)
     // Overrides the config's log.level for the process's life (`--log-level`).
     std::optional<config::Log::Level> log_level;
+    // `run -c etcd://...`: the config is the value of a key, watched; every change to it is
+    // reloaded (and SIGHUP or POST /config/reload read it again). config_path is empty then.
+    struct Etcd {
+      etcd::EtcdUrl url;
+      std::int64_t revision = 0;    // the revision that wrote the value the config came from
+      std::int64_t watch_from = 0;  // the first store revision after the read
+    };
+    std::optional<Etcd> etcd;
   };
 
   [[nodiscard]] static std::unique_ptr<Server> create(config::Config config, Options options,
@@ -121,16 +135,32 @@ class Server {
  private:
   Server();
   void registerAdmin();
-  // reload() without telling systemd: reads the file and applies it, or refuses.
+  // reload() without telling systemd: reads the file (or the etcd key) and applies it, or refuses.
   ReloadResult readAndApply(std::string_view trigger);
+  // Runs a reload, telling systemd it is reloading and then what is served.
+  ReloadResult toldToSystemd(const std::function<ReloadResult()>& reload);
+  // The etcd config key changed (written or deleted): from the watch.
+  void applyEtcdChange(const etcd::RangeWatch::State& state);
+  // Validates `text` (named `name` in diagnostics) and applies it, or refuses. `revision`: the
+  // etcd revision that wrote it (0 for a file).
+  ReloadResult loadAndApply(const std::string& text, const std::string& name, std::int64_t revision,
+                            std::string_view trigger,
+                            std::chrono::steady_clock::time_point started);
+  // Counts, records and logs a refused reload; returns `r`.
+  ReloadResult refuse(ReloadResult r, std::string_view trigger,
+                      std::chrono::steady_clock::time_point started);
   [[nodiscard]] std::string listenersText() const;
   void startDrain();
   void beginWorkerDrain();
   void pollDrain();
   // Why `next` cannot replace the running config without a restart, if it cannot.
   [[nodiscard]] std::vector<std::string> checkReloadable(const config::Config& next) const;
-  // (Re)builds discovery for the generation being served.
+  // (Re)builds discovery for the generation being served (and the etcd section's client and
+  // fleet registration, when the section changed).
   void rebuildDiscovery();
+  // The client for the config's etcd section (null without one): the config source's client
+  // when they name the same cluster, else one of its own, remade when the section changes.
+  etcd::EtcdClient* applyEtcdSection(const std::optional<config::Etcd>& section);
   // A cluster's HostSet changed: reset per-slot shared state of slots that changed hands, and
   // (post) give every worker the new slots.
   void noteOccupants(std::string_view cluster);
@@ -175,6 +205,15 @@ class Server {
   // the store); stopped once the workers are, so that no reply wakes a request on a gone worker.
   std::unique_ptr<redis::RedisClient> redis_;
   std::unique_ptr<redis::RedisPermitStore> permits_;
+  // `run -c etcd://...`: the client and the watch of the config key (the watch goes first).
+  std::unique_ptr<etcd::EtcdClient> etcd_;
+  std::unique_ptr<etcd::RangeWatch> etcd_config_;
+  std::int64_t config_revision_ = 0;  // the etcd revision of the config served (0: from a file)
+  // The config's etcd section: discovery.etcd and etcd.register use its client.
+  std::optional<config::Etcd> etcd_section_;
+  std::unique_ptr<etcd::EtcdClient> section_client_;  // when not the config source's
+  etcd::EtcdClient* section_etcd_ = nullptr;
+  std::unique_ptr<Fleet> fleet_;  // etcd.register
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::atomic<bool> draining_{false};  // /ready says 503

@@ -115,6 +115,9 @@ constexpr HistogramNames kHostResponseHead = {"sluice_upstream_host_response_hea
 constexpr HistogramNames kRedisDuration = {"sluice_redis_request_duration_seconds_bucket",
                                            "sluice_redis_request_duration_seconds_sum",
                                            "sluice_redis_request_duration_seconds_count"};
+constexpr HistogramNames kEtcdDuration = {"sluice_etcd_request_duration_seconds_bucket",
+                                          "sluice_etcd_request_duration_seconds_sum",
+                                          "sluice_etcd_request_duration_seconds_count"};
 
 // One latency histogram's series - _bucket (cumulative, by le), _sum and _count - labelled
 // `first` and, when its name is not empty, `second`. `sum(f)` adds f(histogram) over the shards.
@@ -142,6 +145,25 @@ void writeHistogram(Writer& w, const HistogramNames& name, Label first, Label se
   labelled(name.sum,
            static_cast<double>(sum([](const LatencyHistogram& h) { return h.sumNanos(); })) / 1e9);
   labelled(name.count, cumulative);
+}
+
+// The families of an outside service's client: sluice_<name>_up, _requests_total{op,result} and
+// _request_duration_seconds{op}.
+struct ClientHelp {
+  std::string_view up, up_help, requests, requests_help, duration, duration_help;
+  const HistogramNames& durations;
+};
+
+void writeClient(Writer& w, const ClientHelp& h, const ProcessFacts::Client& c) {
+  w.family(h.up, "gauge", h.up_help);
+  w.sample(h.up, {}, std::uint64_t{c.up ? 1U : 0U});
+  w.family(h.requests, "counter", h.requests_help);
+  for (const auto& q : c.requests)
+    w.sample(h.requests, {{"op", q.op}, {"result", q.result}}, q.count);
+  w.family(h.duration, "histogram", h.duration_help);
+  for (const auto& [op, hist] : c.durations) {
+    writeHistogram(w, h.durations, {"op", op}, {}, [&](auto f) { return f(*hist); });
+  }
 }
 
 // Renders a route's counters (or, with histogram, its latency) summed over `count` shards.
@@ -581,21 +603,29 @@ std::string renderPrometheus(const MetricsLayout& layout,
     w.sample("sluice_tracing_queued_spans", {}, t->queued);
   }
   if (const auto& r = facts.redis) {
-    w.family("sluice_redis_up", "gauge",
-             "1 while the Redis connection is up and set up (AUTH, SELECT, scripts), else 0.");
-    w.sample("sluice_redis_up", {}, std::uint64_t{r->up ? 1U : 0U});
-    w.family("sluice_redis_requests_total", "counter",
-             "Calls to Redis by purpose (op) and result: ok, server_error (an error reply), "
-             "timeout (no reply within redis.timeout), io_error (the connection was lost), "
-             "unavailable (not sent: disconnected or its circuit breaker open).");
-    for (const auto& q : r->requests) {
-      w.sample("sluice_redis_requests_total", {{"op", q.op}, {"result", q.result}}, q.count);
-    }
-    w.family("sluice_redis_request_duration_seconds", "histogram",
-             "From sending a call to Redis to its reply, by op (calls that got one).");
-    for (const auto& [op, h] : r->durations) {
-      writeHistogram(w, kRedisDuration, {"op", op}, {}, [&](auto f) { return f(*h); });
-    }
+    writeClient(
+        w,
+        {"sluice_redis_up",
+         "1 while the Redis connection is up and set up (AUTH, SELECT, scripts), else 0.",
+         "sluice_redis_requests_total",
+         "Calls to Redis by purpose (op) and result: ok, server_error (an error reply), "
+         "timeout (no reply within redis.timeout), io_error (the connection was lost), "
+         "unavailable (not sent: disconnected or its circuit breaker open).",
+         "sluice_redis_request_duration_seconds",
+         "From sending a call to Redis to its reply, by op (calls that got one).", kRedisDuration},
+        *r);
+  }
+  if (const auto& e = facts.etcd) {
+    writeClient(
+        w,
+        {"sluice_etcd_up",
+         "1 while the last request to etcd (or watch opening) got an answer, else 0.",
+         "sluice_etcd_requests_total",
+         "Requests to etcd by op and result: ok, timeout, unavailable (no endpoint "
+         "reachable), server_error (etcd answered an error), bad_response.",
+         "sluice_etcd_request_duration_seconds",
+         "From sending a request to etcd to its answer, by op (answered requests).", kEtcdDuration},
+        *e);
   }
   return out;
 }

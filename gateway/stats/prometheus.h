@@ -122,7 +122,8 @@ struct ProcessFacts {
     std::uint64_t queued = 0;
   };
   std::optional<Tracing> tracing;  // once a config has had tracing
-  struct Redis {
+  // A client of an outside service (Redis, etcd): whether it is up, its requests and durations.
+  struct Client {
     bool up = false;
     struct Requests {
       std::string_view op;
@@ -132,7 +133,8 @@ struct ProcessFacts {
     std::vector<Requests> requests;
     std::vector<std::pair<std::string_view, const LatencyHistogram*>> durations;  // by op
   };
-  std::optional<Redis> redis;                   // once a config has had a redis section
+  std::optional<Client> redis;                  // once a config has had a redis section
+  std::optional<Client> etcd;                   // with a config from etcd
   std::vector<GuardGaugeSample> guard_gauges;   // grouped by name in the output
   std::vector<OutlierFacts> outliers;           // clusters with outlier_detection
   std::vector<BulkheadFacts> bulkheads;         // clusters with a bulkhead

@@ -1,6 +1,6 @@
 // HostSet: a cluster's hosts while sluice runs - the static endpoints of the config, plus hosts
-// that register through the admin API (with a TTL that heartbeats renew) or are listed in a
-// watched endpoints file.
+// that register through the admin API (with a TTL that heartbeats renew), are listed in a
+// watched endpoints file, or are under a watched etcd prefix.
 //
 // Hosts live in slots, fixed in number (the static endpoints + discovery.max_hosts), so that
 // everything indexed by host - each worker's pools and balancer, the stat shards, outlier and
@@ -30,9 +30,12 @@ namespace sluice::gateway::upstream {
 class HostSet {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
-  enum class Source : std::uint8_t { Static, Registry, File };
+  enum class Source : std::uint8_t { Static, Registry, File, Etcd };
   static constexpr std::string_view sourceName(Source s) {
-    return s == Source::Static ? "static" : s == Source::Registry ? "registry" : "file";
+    return s == Source::Static     ? "static"
+           : s == Source::Registry ? "registry"
+           : s == Source::File     ? "file"
+                                   : "etcd";
   }
 
   struct Host {

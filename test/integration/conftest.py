@@ -45,14 +45,15 @@ def free_port():
 class Gateway:
     """A running `sluice run` process."""
 
-    def __init__(self, binary, config_text, extra_args=()):
+    def __init__(self, binary, config_text, extra_args=(), source=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-test-")
         self.config_path = os.path.join(self.dir, "sluice.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text)
         self.stderr_lines = []
         self._ready = threading.Event()
-        self.proc = subprocess.Popen([binary, "run", "-c", self.config_path, *extra_args],
+        # `source`: what -c names instead of the written file (an etcd:// URL).
+        self.proc = subprocess.Popen([binary, "run", "-c", source or self.config_path, *extra_args],
                                      stdout=open(os.path.join(self.dir, "stdout"), "w"),
                                      stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -114,8 +115,8 @@ class Gateway:
 def gateway_factory(sluice_bin):
     started = []
 
-    def start(config_text, extra_args=()):
-        g = Gateway(sluice_bin, textwrap.dedent(config_text), extra_args)
+    def start(config_text, extra_args=(), source=None):
+        g = Gateway(sluice_bin, textwrap.dedent(config_text), extra_args, source)
         started.append(g)
         return g
 
