@@ -655,20 +655,21 @@ struct Redis {
   friend bool operator==(const Redis&, const Redis&) = default;
 };
 
+// This instance's entry in etcd (the top-level etcd section's `register`): the key
+// `prefix` + `name` under a lease of `ttl`, renewed every ttl/3; the fleet list (admin /fleet).
+struct EtcdRegister {
+  std::string prefix;
+  std::string name;    // empty: "<hostname>-<first listener's port>"
+  Address address;     // what others should call; port 0: the first listener's address
+  Millis ttl{10'000};  // the lease; the key goes this long after the instance stops renewing
+  friend bool operator==(const EtcdRegister&, const EtcdRegister&) = default;
+};
+
 // The etcd cluster for discovery (a cluster's discovery.etcd) and this instance's registration.
 struct Etcd {
-  std::vector<Address> endpoints;  // members' client URLs (plain HTTP); at least one
-  Millis timeout{2'000};           // each request's deadline
-  // Registers this instance under `prefix` + `name` with a lease of `ttl`, renewed every ttl/3:
-  // the fleet list (admin /fleet). Empty prefix: no registration.
-  struct Register {
-    std::string prefix;
-    std::string name;    // empty: "<hostname>-<first listener's port>"
-    Address address;     // what others should call; port 0: the first listener's address
-    Millis ttl{10'000};  // the lease; the key goes this long after the instance stops renewing
-    friend bool operator==(const Register&, const Register&) = default;
-  };
-  std::optional<Register> self;
+  std::vector<Address> endpoints;    // members' client URLs (plain HTTP); at least one
+  Millis timeout{2'000};             // each request's deadline
+  std::optional<EtcdRegister> self;  // `register`; none: no registration
   friend bool operator==(const Etcd&, const Etcd&) = default;
 };
 

@@ -62,6 +62,12 @@ void readEtcd(Reader& r, const yaml::Node& n, Etcd& out) {
     return r.duration(v, "etcd.register.ttl", Millis{2'000});
   });
   if (self.ttl > Millis{3'600'000}) r.error(reg["ttl"], "etcd.register.ttl must be at most 1h");
+  // Renewals go every ttl/3: each must be able to time out and be retried before the lease ends.
+  if (self.ttl < 3 * out.timeout) {
+    r.error(reg["ttl"] ? reg["ttl"] : reg,
+            "etcd.register.ttl must be at least 3 x etcd.timeout (a renewal that times out is "
+            "retried before the lease ends)");
+  }
 }
 
 }  // namespace sluice::gateway::config

@@ -749,6 +749,16 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
     check_global(cfg.clusters[i].rate_limit, root["clusters"][i]);
   }
+  // The fleet entry says where to send traffic: a wildcard listener says nothing useful.
+  if (cfg.etcd && cfg.etcd->self && cfg.etcd->self->address.port == 0 && !cfg.listeners.empty()) {
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(cfg.listeners.front().address.ip, ec);
+    if (!ec && ip.is_unspecified()) {
+      r.error(root["etcd"]["register"],
+              "etcd.register needs an address: the first listener listens on " +
+                  cfg.listeners.front().address.text() + ", which others cannot call");
+    }
+  }
   // Hosts from etcd come from the `etcd` section's cluster.
   for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
     const auto& d = cfg.clusters[i].discovery;

@@ -32,6 +32,8 @@ class Owner {
   }
   Owner(const Owner&) = delete;
   Owner& operator=(const Owner&) = delete;
+  Owner(Owner&&) = delete;
+  Owner& operator=(Owner&&) = delete;
 
   boost::asio::io_context& io() { return io_; }
   RangeWatch::OnChange callback() {
@@ -98,9 +100,16 @@ TEST_F(RangeWatchTest, DeliversTheListingThenTheRangeAfterEachChange) {
   ASSERT_TRUE(eventually([&] { return owner.last() == Values{{"/s/b", "3"}}; }));
   EXPECT_EQ(owner.states().size(), 4U);
   owner.run([&] { watch.stop(); });
+  // A second watch on the same range sees the next write: by then the stopped one would have
+  // had it too, had it not stopped.
+  Owner witness;
+  RangeWatch second(witness.io(), client, KeyRange::prefix("/s/"), witness.callback());
+  witness.run([&] { second.start(); });
+  ASSERT_TRUE(eventually([&] { return witness.states().size() == 1; }));
   ASSERT_TRUE(put(client, "/s/c", "4").ok());
-  std::this_thread::sleep_for(200ms);  // nothing may arrive after stop(): wait to see
+  ASSERT_TRUE(eventually([&] { return witness.states().size() == 2; }));
   EXPECT_EQ(owner.states().size(), 4U);
+  witness.run([&] { second.stop(); });
 }
 
 TEST_F(RangeWatchTest, AWatchWhoseRevisionWasCompactedListsAgain) {

@@ -160,19 +160,27 @@ void DiscoveryService::poll(WatchedFile& f) {
   }
 }
 
-void DiscoveryService::applyEtcd(const WatchedPrefix& p, const etcd::RangeWatch::State& state) {
+void DiscoveryService::applyEtcd(WatchedPrefix& p, const etcd::RangeWatch::State& state) {
   const std::string& cluster = clusters_[p.cluster].config->name;
+  std::map<std::string, HostSet::Host> valid;
   std::vector<HostSet::Host> hosts;
   for (const auto& [key, kv] : state.kvs) {
     EtcdEndpoint e;
     if (auto why = parseEtcdEndpoint(kv.value, e)) {
-      spdlog::error("discovery: {}: etcd key {} (revision {}): {}; skipped", cluster, key,
-                    kv.mod_revision, *why);
-      continue;
+      const auto kept = p.valid.find(key);
+      spdlog::error("discovery: {}: etcd key {} (revision {}): {}; {}", cluster, key,
+                    kv.mod_revision, *why,
+                    kept != p.valid.end() ? "keeping its previous value" : "skipped");
+      if (kept == p.valid.end()) continue;
+      valid.insert(*kept);
+    } else {
+      HostSet::Host h = hostAt(e.address, e.registration.weight);
+      h.metadata = std::move(e.registration.metadata);
+      valid.emplace(key, std::move(h));
     }
-    hosts.push_back(hostAt(e.address, e.registration.weight));
-    hosts.back().metadata = std::move(e.registration.metadata);
+    hosts.push_back(valid.at(key));
   }
+  p.valid = std::move(valid);
   auto& set = *clusters_[p.cluster].hosts;
   const auto before = set.version();
   const std::size_t count = hosts.size();

@@ -14,15 +14,17 @@
 //             one is reported (file:line:column) and the previous hosts stay.
 //   etcd      the keys under discovery.etcd are watched (etcd/range_watch.h); after each change
 //             the cluster's etcd hosts become the values there (registry_request.h:
-//             parseEtcdEndpoint), a value that is not a valid endpoint is reported with its key
-//             and skipped. While etcd is unreachable the hosts stay as last seen. A host whose
-//             key goes (deleted, or its lease expired) leaves and drains.
+//             parseEtcdEndpoint); a value that is not a valid endpoint is reported with its key
+//             and that key keeps its last valid value (a typo in an update does not take a
+//             serving host out), or gives no host. While etcd is unreachable the hosts stay. A host
+//             whose key goes (deleted, or its lease expired) leaves and drains.
 //
 // After every change `publish(cluster)` is called; the server then tells health checking,
 // outlier detection and the workers (Server::publishHosts).
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <sys/stat.h>
@@ -78,10 +80,12 @@ class DiscoveryService {
     std::size_t cluster;
     std::string prefix;
     std::unique_ptr<etcd::RangeWatch> watch;
+    // Each key's last valid value: a bad write to a key keeps its host as it was.
+    std::map<std::string, upstream::HostSet::Host> valid;
   };
 
   void sweep();
-  void applyEtcd(const WatchedPrefix& p, const etcd::RangeWatch::State& state);
+  void applyEtcd(WatchedPrefix& p, const etcd::RangeWatch::State& state);
   void poll(WatchedFile& f);
   void schedulePoll(WatchedFile& f);
   [[nodiscard]] nlohmann::json listJson() const;

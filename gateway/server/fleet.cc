@@ -21,7 +21,7 @@ std::string hostName() {
 
 }  // namespace
 
-Fleet::Self Fleet::describe(const config::Config& config, const config::Etcd::Register& r) {
+Fleet::Self Fleet::describe(const config::Config& config, const config::EtcdRegister& r) {
   Self s;
   const config::Address listener =
       config.listeners.empty() ? config::Address{} : config.listeners.front().address;
@@ -31,7 +31,7 @@ Fleet::Self Fleet::describe(const config::Config& config, const config::Etcd::Re
   return s;
 }
 
-Fleet::Fleet(asio::io_context& io, etcd::EtcdClient& client, config::Etcd::Register settings,
+Fleet::Fleet(asio::io_context& io, etcd::EtcdClient& client, config::EtcdRegister settings,
              Self self, std::uint64_t generation)
     : io_(io),
       client_(client),
@@ -48,11 +48,12 @@ Fleet::Fleet(asio::io_context& io, etcd::EtcdClient& client, config::Etcd::Regis
 
 Fleet::~Fleet() { stop(); }
 
-template <typename F>
-void Fleet::onMain(F f) {
-  asio::post(io_, [this, alive = std::weak_ptr<char>(alive_), f = std::move(f)]() mutable {
-    if (!alive.expired() && !stopped_) f();
-  });
+auto Fleet::onMain() const {
+  return [&io = io_, alive = std::weak_ptr<char>(alive_)](auto f) {
+    asio::post(io, [alive, f = std::move(f)]() mutable {
+      if (!alive.expired()) f();
+    });
+  };
 }
 
 void Fleet::start() {
@@ -73,11 +74,16 @@ void Fleet::leave() {
   left_ = true;
   retry_.cancel();
   keep_alive_.cancel();
-  if (lease_ != 0) {
-    // Nothing waits for the answer: a lease that is not revoked ends within its TTL anyway.
-    client_.leaseRevoke(lease_, [](const etcd::Result<etcd::Empty>&) {});
-    lease_ = 0;
-  }
+  if (lease_ == 0) return;
+  revoked_ = std::make_shared<std::promise<void>>();
+  client_.leaseRevoke(lease_,
+                      [done = revoked_](const etcd::Result<etcd::Empty>&) { done->set_value(); });
+  lease_ = 0;
+}
+
+void Fleet::waitLeft(std::chrono::milliseconds limit) {
+  if (revoked_) (void)revoked_->get_future().wait_for(limit);
+  revoked_.reset();
 }
 
 void Fleet::setGeneration(std::uint64_t generation) {
@@ -97,9 +103,9 @@ std::string Fleet::value() const {
 
 void Fleet::grant() {
   const auto ttl = std::chrono::ceil<std::chrono::seconds>(settings_.ttl);
-  client_.leaseGrant(ttl, [this, ttl](etcd::Result<etcd::LeaseGrant> r) {
-    onMain([this, ttl, r = std::move(r)] {
-      if (left_) return;
+  client_.leaseGrant(ttl, [this, ttl, on_main = onMain()](etcd::Result<etcd::LeaseGrant> r) {
+    on_main([this, ttl, on_main, r = std::move(r)] {
+      if (left_ || stopped_) return;
       if (!r.ok()) {
         spdlog::warn("fleet: cannot register {} in etcd: {}; trying again in 1 s", key_,
                      r.status.message);
@@ -107,10 +113,11 @@ void Fleet::grant() {
         return;
       }
       lease_ = r.value.id;
-      keep_alive_ = client_.keepAlive(lease_, ttl, [this](const etcd::Status& why) {
-        onMain([this, why] {
-          if (left_) return;
+      keep_alive_ = client_.keepAlive(lease_, ttl, [this, on_main](const etcd::Status& why) {
+        on_main([this, why] {
+          if (left_ || stopped_) return;
           spdlog::warn("fleet: the lease of {} is lost ({}); registering again", key_, why.message);
+          retry_.cancel();  // a pending rewrite would need the lost lease
           lease_ = 0;
           grant();
         });
@@ -123,9 +130,9 @@ void Fleet::grant() {
 void Fleet::write() {
   client_.put(
       key_, value(),
-      [this](const etcd::Result<etcd::PutResponse>& r) {
-        onMain([this, ok = r.ok(), message = r.status.message] {
-          if (left_) return;
+      [this, on_main = onMain()](const etcd::Result<etcd::PutResponse>& r) {
+        on_main([this, ok = r.ok(), message = r.status.message] {
+          if (left_ || stopped_) return;
           if (ok) {
             spdlog::info("fleet: registered {} (generation {})", key_, generation_);
             return;

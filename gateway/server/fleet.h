@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -35,9 +36,10 @@ class Fleet {
     std::string name;     // the key is prefix + name
     std::string address;  // "ip:port" to send traffic to
     std::string admin;    // "http://ip:port", or empty without an admin listener
+    friend bool operator==(const Self&, const Self&) = default;
   };
 
-  Fleet(boost::asio::io_context& io, etcd::EtcdClient& client, config::Etcd::Register settings,
+  Fleet(boost::asio::io_context& io, etcd::EtcdClient& client, config::EtcdRegister settings,
         Self self, std::uint64_t generation);
   ~Fleet();
   Fleet(const Fleet&) = delete;
@@ -45,26 +47,32 @@ class Fleet {
 
   void start();  // registers and starts watching the prefix
   void setGeneration(std::uint64_t generation);
-  void leave();  // revokes the lease (best effort) and stops renewing it
+  // Stops renewing and revokes the lease, so the entry goes now rather than a TTL later.
+  void leave();
+  // Waits (blocking; not from the client's thread) until etcd answered leave()'s revoke, at
+  // most `limit`: before the process exits or the client is replaced, which would drop it.
+  void waitLeft(std::chrono::milliseconds limit);
   void stop();
+  [[nodiscard]] const Self& self() const noexcept { return self_; }
 
   // {"self": key, "registered": bool, "instances": [{"key":..., <the value's fields>}, ...]}:
   // every entry under the prefix as last seen; a value that is not JSON is shown as "value".
   [[nodiscard]] nlohmann::json list() const;
-  [[nodiscard]] static Self describe(const config::Config& config, const config::Etcd::Register& r);
+  [[nodiscard]] static Self describe(const config::Config& config, const config::EtcdRegister& r);
 
  private:
   void grant();
   void write();
   void retryLater();
   [[nodiscard]] std::string value() const;
-  // Runs `f` on the main thread if this Fleet is still there and not stopped.
-  template <typename F>
-  void onMain(F f);
+  // For a callback of the client's: a function that runs its argument on the main thread if
+  // this Fleet is still there then. Made on the main thread, so the callback never touches a
+  // Fleet that is gone (lease and put answers cannot be cancelled).
+  [[nodiscard]] auto onMain() const;
 
   boost::asio::io_context& io_;
   etcd::EtcdClient& client_;
-  config::Etcd::Register settings_;
+  config::EtcdRegister settings_;
   Self self_;
   std::string key_;
   std::uint64_t generation_;
@@ -76,6 +84,7 @@ class Fleet {
   boost::asio::steady_timer retry_;
   bool stopped_ = false;
   bool left_ = false;
+  std::shared_ptr<std::promise<void>> revoked_;  // set when leave()'s revoke is answered
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 

@@ -709,9 +709,15 @@ void Server::rebuildDiscovery() {
 }
 
 etcd::EtcdClient* Server::applyEtcdSection(const std::optional<config::Etcd>& section) {
-  if (section == etcd_section_) return section_etcd_;
-  // The fleet entry and its watches go before the client they use.
-  if (fleet_) fleet_->leave();
+  // A reload that moved the listeners or the admin listener changes what the entry says.
+  const bool self_moved = fleet_ && section && section->self &&
+                          !(Fleet::describe(snapshot_->config, *section->self) == fleet_->self());
+  if (section == etcd_section_ && !self_moved) return section_etcd_;
+  // The fleet entry and its watches go before the client they use (its revoke answered first).
+  if (fleet_) {
+    fleet_->leave();
+    fleet_->waitLeft(etcd_section_ ? etcd_section_->timeout : config::Millis{2'000});
+  }
   fleet_.reset();
   if (section_client_) section_client_->stop();
   section_client_.reset();
@@ -811,6 +817,8 @@ int Server::run(const std::function<void()>& ready) {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (redis_) redis_->stop();
+  // The drain revoked the fleet entry; let etcd answer before the client goes with the process.
+  if (fleet_) fleet_->waitLeft(etcd_section_->timeout);
   if (access_log_) access_log_->flush();
   return exit_code_;
 }

@@ -158,11 +158,13 @@ void writeClient(Writer& w, const ClientHelp& h, const ProcessFacts::Client& c) 
   w.family(h.up, "gauge", h.up_help);
   w.sample(h.up, {}, std::uint64_t{c.up ? 1U : 0U});
   w.family(h.requests, "counter", h.requests_help);
-  for (const auto& q : c.requests)
+  for (const auto& q : c.requests) {
     w.sample(h.requests, {{"op", q.op}, {"result", q.result}}, q.count);
+  }
   w.family(h.duration, "histogram", h.duration_help);
-  for (const auto& [op, hist] : c.durations) {
-    writeHistogram(w, h.durations, {"op", op}, {}, [&](auto f) { return f(*hist); });
+  for (const auto& d : c.durations) {
+    const LatencyHistogram* hist = d.second;
+    writeHistogram(w, h.durations, {"op", d.first}, {}, [hist](auto f) { return f(*hist); });
   }
 }
 

@@ -54,28 +54,35 @@ def test_hosts_follow_the_prefix(gateway_factory, upstream_factory, etcd_server)
     a, b = upstream_factory(named("a")), upstream_factory(named("b"))
     etcd.put(PREFIX + "a", endpoint(a))
     port, admin = free_port(), free_port()
-    gateway_factory(config(port, admin, etcd))
+    g = gateway_factory(config(port, admin, etcd))
     assert wait_until(lambda: spread(port, 10) == {(200, "a"): 10}, 3)
     assert hosts(admin)[a.address]["source"] == "etcd"
 
     etcd.put(PREFIX + "b", endpoint(b, weight=3, metadata={"zone": "z1"}))
-    assert wait_until(lambda: set(spread(port, 20)) == {(200, "a"), (200, "b")}, 1)
+    assert wait_until(lambda: set(spread(port, 20)) == {(200, "a"), (200, "b")}, 3)
     seen = spread(port, 80)
     assert seen[(200, "b")] > seen[(200, "a")] * 2, seen  # weight 3 against 1
     assert hosts(admin)[b.address]["metadata"] == {"zone": "z1"}
     assert hosts(admin)[b.address]["weight"] == 3
 
     etcd.put(PREFIX + "b", endpoint(b, weight=1, metadata={"zone": "z2"}))
-    assert wait_until(lambda: hosts(admin)[b.address]["metadata"] == {"zone": "z2"}, 1)
+    assert wait_until(lambda: hosts(admin)[b.address]["metadata"] == {"zone": "z2"}, 3)
     assert hosts(admin)[b.address]["weight"] == 1
 
     etcd.delete(PREFIX + "a")
-    assert wait_until(lambda: spread(port, 10) == {(200, "b"): 10}, 1)
+    assert wait_until(lambda: spread(port, 10) == {(200, "b"): 10}, 3)
 
-    # A value that is not an endpoint is skipped and reported; the others stay.
-    etcd.put(PREFIX + "bad", '{"address": "nowhere"}')
-    time.sleep(0.3)
+    # A value that is not an endpoint is reported with its key and skipped; the others stay.
+    revision = etcd.put(PREFIX + "bad", '{"address": "nowhere"}')
+    assert g.wait_log(f"etcd key {PREFIX}bad (revision {revision}): invalid address 'nowhere'",
+                      timeout=3)
+    assert any("; skipped" in line for line in g.stderr_lines if f"{PREFIX}bad" in line)
     assert spread(port, 10) == {(200, "b"): 10}
+    # A typo in an update keeps the host as it was, rather than taking it out.
+    revision = etcd.put(PREFIX + "b", '{"address": "%s", "weight": 0}' % b.address)
+    assert g.wait_log(f"etcd key {PREFIX}b (revision {revision}): weight must be", timeout=3)
+    assert spread(port, 10) == {(200, "b"): 10}
+    assert hosts(admin)[b.address]["metadata"] == {"zone": "z2"}
 
 
 def test_metadata_from_etcd_feeds_subsets(gateway_factory, upstream_factory, etcd_server):
@@ -91,7 +98,7 @@ def test_metadata_from_etcd_feeds_subsets(gateway_factory, upstream_factory, etc
     # Relabelled in etcd: the subset follows.
     etcd.put(PREFIX + "s", endpoint(stable, metadata={"env": "gray"}))
     assert wait_until(
-        lambda: set(spread(port, 20, [("x-env", "gray")])) == {(200, "gray"), (200, "stable")}, 1)
+        lambda: set(spread(port, 20, [("x-env", "gray")])) == {(200, "gray"), (200, "stable")}, 3)
 
 
 def test_a_registration_goes_within_its_ttl_after_keepalives_stop(gateway_factory,
@@ -136,7 +143,8 @@ def test_sluice_registers_itself_and_lists_the_fleet(gateway_factory, upstream_f
     etcd = etcd_server()
     up = upstream_factory()
     etcd.put(PREFIX + "u", endpoint(up))
-    register = "etcd: { endpoints: [%s], register: { prefix: /sluice/instances/, name: %s, ttl: 3s } }\n"
+    register = ("etcd: { endpoints: [%s], register: { prefix: /sluice/instances/, name: %s, "
+                "ttl: 10s } }\n")
     gateways = []
     admins = []
     for name in ("one", "two"):
@@ -159,9 +167,9 @@ def test_sluice_registers_itself_and_lists_the_fleet(gateway_factory, upstream_f
     value, _ = etcd.get("/sluice/instances/two")
     assert json.loads(value)["address"] == two["address"]
 
-    # A drained instance leaves the list at once (its lease is revoked), not a TTL later.
+    # A drained instance leaves the list at once (its lease is revoked), not a TTL (10 s) later.
     gateways[1].stop()
-    assert wait_until(lambda: len(fleet(admins[0][0])["instances"]) == 1, 1)
+    assert wait_until(lambda: len(fleet(admins[0][0])["instances"]) == 1, 3)
     assert etcd.get("/sluice/instances/two") is None
 
 
