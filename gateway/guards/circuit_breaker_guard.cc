@@ -20,12 +20,19 @@ constexpr std::array<std::string_view, 5> kStateNames = {"closed", "open", "half
 constexpr std::array<std::string_view, 4> kSharedEventNames = {"remote_open", "remote_close",
                                                                "probe_won", "probe_lost"};
 
+// "route api" -> "route:api": the shared record's key, without the prefix.
+std::string recordKey(std::string owner) {
+  if (const auto space = owner.find(' '); space != std::string::npos) owner[space] = ':';
+  return owner;
+}
+
 }  // namespace
 
 std::string_view stateName(State s) { return kStateNames[static_cast<std::size_t>(s)]; }
 
 CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::string owner)
     : name(std::move(owner)),
+      key(recordKey(name)),
       cache(config.fallback.cache_entries, config.fallback.cache_max_bytes),
       breaker(
           config::breakerSettings(config), Clock::now(),
@@ -41,10 +48,7 @@ CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::s
               spdlog::info("circuit breaker {}: {} -> {}", name, stateName(from), stateName(to));
             }
             publish(from, to);
-          }) {
-  key = name;
-  if (const auto space = key.find(' '); space != std::string::npos) key[space] = ':';
-}
+          }) {}
 
 CircuitBreakerGuard::Sharing CircuitBreakerGuard::Shared::sharing() const {
   const std::lock_guard lock(sharing_mu);
