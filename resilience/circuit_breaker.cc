@@ -471,7 +471,8 @@ void CircuitBreaker::installWindowLocked() {
   count_based_.store(settings_.window_type == WindowType::CountBased, std::memory_order_release);
 }
 
-void CircuitBreaker::transitionLocked(State to, TimePoint now) {
+void CircuitBreaker::transitionLocked(State to, TimePoint now,
+                                      std::optional<TimePoint> open_until) {
   const std::uint64_t word = state_word_.load(std::memory_order_relaxed);
   const State from = stateOf(word);
   const std::uint64_t epoch = epochOf(word) + 1;
@@ -482,6 +483,12 @@ void CircuitBreaker::transitionLocked(State to, TimePoint now) {
       consecutive_reopens_ = 0;
       break;
     case State::Open:
+      if (open_until) {
+        // Another instance chose the period: not a reopen of this breaker's own.
+        open_until_ns_.store(std::max(*open_until, at).time_since_epoch().count(),
+                             std::memory_order_relaxed);
+        break;
+      }
       if (from == State::HalfOpen) {
         if (consecutive_reopens_ < std::numeric_limits<std::uint32_t>::max()) {
           ++consecutive_reopens_;
@@ -503,6 +510,7 @@ void CircuitBreaker::transitionLocked(State to, TimePoint now) {
       break;
   }
   last_transition_ = at;
+  remote_open_ = to == State::Open && open_until.has_value();
   // Release: publishes the cleared window and open_until_ns_ to lock-free readers.
   state_word_.store(packState(epoch, to), std::memory_order_release);
   if (listener_) {
@@ -570,6 +578,48 @@ void CircuitBreaker::reset(TimePoint now) {
   deliverTransitions();
 }
 
+bool CircuitBreaker::observeRemoteOpen(TimePoint until, TimePoint now) {
+  {
+    const std::lock_guard lock(mutex_);
+    const TimePoint effective = std::max(now, last_transition_);
+    if (until <= effective) {
+      return false;
+    }
+    switch (state()) {
+      case State::Closed:
+      case State::HalfOpen:
+        transitionLocked(State::Open, effective, until);
+        break;
+      case State::Open:
+        // Only ever later: an instance that opened for longer (its own backoff) keeps its
+        // deadline. No transition, so no new epoch: probes are not in flight while Open.
+        if (until.time_since_epoch().count() <= open_until_ns_.load(std::memory_order_relaxed)) {
+          return false;
+        }
+        open_until_ns_.store(until.time_since_epoch().count(), std::memory_order_release);
+        return true;
+      case State::ForcedOpen:
+      case State::Disabled:
+        return false;
+    }
+  }
+  deliverTransitions();
+  return true;
+}
+
+bool CircuitBreaker::observeRemoteClose(TimePoint now) {
+  {
+    const std::lock_guard lock(mutex_);
+    const State s = state();
+    if (s != State::Open && s != State::HalfOpen) {
+      return false;
+    }
+    transitionLocked(State::Closed, now);
+  }
+  deliverTransitions();
+  return true;
+}
+
 void CircuitBreaker::reconfigure(const Settings& settings, TimePoint /*now*/) {
   const Settings next = coerce(settings);
   const std::lock_guard lock(mutex_);
@@ -620,6 +670,7 @@ CircuitBreaker::Snapshot CircuitBreaker::snapshot(TimePoint now) const {
   }
   if (s.state == State::Open) {
     s.open_until = TimePoint{Duration{open_until_ns_.load(std::memory_order_relaxed)}};
+    s.remote_open = remote_open_;
   }
   s.consecutive_reopens = consecutive_reopens_;
   s.probes_in_flight = probes_in_flight_;

@@ -223,6 +223,23 @@ class CircuitBreaker {
   void disable(TimePoint now);
   void reset(TimePoint now);
 
+  // Another instance's breaker for the same dependency is open until `until` (state shared
+  // through a store the caller runs; the gateway's is Redis). This breaker follows it:
+  //   - Closed or HalfOpen: moves to Open until `until` (a transition, notified; probes in
+  //     flight are ignored, as on any transition). k (consecutive reopens) is kept: the open
+  //     period was chosen elsewhere, so it is not counted as a reopen of this breaker's own;
+  //   - Open: stays Open until the later of its own deadline and `until` (no notification);
+  //   - ForcedOpen, Disabled: unchanged (an operator's override wins over other instances).
+  // `until` <= now changes nothing. Returns whether the state or the deadline changed.
+  // Snapshot::remote_open tells an open period entered this way from one the breaker's own
+  // outcomes started (a listener uses it to avoid echoing the open back to the store).
+  bool observeRemoteOpen(TimePoint until, TimePoint now);
+
+  // The shared state says the dependency recovered (another instance's probes closed its
+  // breaker): an Open or HalfOpen breaker closes with an empty window (notified), as on a
+  // successful probe. Closed, ForcedOpen and Disabled are unchanged. Returns whether it closed.
+  bool observeRemoteClose(TimePoint now);
+
   // Replaces the settings in place and keeps the state, for a config reload that changes
   // parameters only. Settings are coerced as in the constructor (pass ones validate() accepts).
   // reconfigure itself never makes a transition and never notifies; what it keeps:
@@ -268,6 +285,7 @@ class CircuitBreaker {
     double failure_rate = 0;                // percent; 0 when calls == 0
     double slow_call_rate = 0;              // percent; 0 when calls == 0
     std::optional<TimePoint> open_until;    // set in Open
+    bool remote_open = false;               // Open, entered by observeRemoteOpen
     std::uint32_t consecutive_reopens = 0;  // k in the open-duration formula
     std::uint32_t probes_in_flight = 0;     // HalfOpen
     std::uint32_t probe_outcomes = 0;       // HalfOpen
@@ -323,7 +341,9 @@ class CircuitBreaker {
   Permit acquireSlow(TimePoint now);
   [[nodiscard]] Counts countBasedTotals(std::uint64_t epoch) const noexcept;
   [[nodiscard]] Counts timeBasedTotalsLocked(TimePoint now) const;
-  void transitionLocked(State to, TimePoint now);
+  // `open_until`: with `to` Open, the deadline to use instead of the open duration (a remote
+  // open: k is then kept).
+  void transitionLocked(State to, TimePoint now, std::optional<TimePoint> open_until = {});
   void clearWindowLocked(std::uint64_t new_epoch);
   [[nodiscard]] Duration openDurationLocked() const noexcept;
   void publishSettingsLocked() noexcept;
@@ -362,6 +382,7 @@ class CircuitBreaker {
   std::uint32_t probe_failures_ = 0;
   std::uint32_t probe_slow_ = 0;
   TimePoint last_transition_;
+  bool remote_open_ = false;  // the current Open came from observeRemoteOpen
   std::deque<Transition> pending_transitions_;
   bool delivering_ = false;
 };

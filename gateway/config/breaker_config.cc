@@ -91,7 +91,39 @@ void readFallback(Reader& r, const yaml::Node& n, Fallback& out) {
   }
 }
 
+void readShare(Reader& r, const yaml::Node& n, CircuitBreaker& out) {
+  if (const yaml::Node sh = n["share"]) {
+    if (auto v = r.scalar(sh, "circuit_breaker.share")) {
+      if (*v == "redis") {
+        out.share = CircuitBreaker::Share::Redis;
+      } else if (*v == "none") {
+        out.share = CircuitBreaker::Share::None;
+      } else {
+        r.error(sh, "unknown circuit_breaker.share '" + *v + "' (known: none, redis)");
+      }
+    }
+  }
+  if (const yaml::Node m = n["share_mode"]) {
+    if (auto v = r.scalar(m, "circuit_breaker.share_mode")) {
+      if (*v == "authoritative") {
+        out.share_mode = CircuitBreaker::ShareMode::Authoritative;
+      } else if (*v == "hint") {
+        out.share_mode = CircuitBreaker::ShareMode::Hint;
+      } else {
+        r.error(m, "unknown circuit_breaker.share_mode '" + *v + "' (known: authoritative, hint)");
+      }
+    }
+    if (out.share != CircuitBreaker::Share::Redis) {
+      r.error(m, "circuit_breaker.share_mode applies only with share: redis");
+    }
+  }
+}
+
 }  // namespace
+
+std::string_view shareModeName(CircuitBreaker::ShareMode m) {
+  return m == CircuitBreaker::ShareMode::Hint ? "hint" : "authoritative";
+}
 
 resilience::CircuitBreaker::Settings breakerSettings(const CircuitBreaker& c) {
   using Settings = resilience::CircuitBreaker::Settings;
@@ -119,9 +151,10 @@ void readCircuitBreaker(Reader& r, const yaml::Node& n, CircuitBreaker& out) {
   if (!r.map(n, "circuit_breaker",
              {"window", "minimum_calls", "failure_rate", "slow_call_rate", "slow_call_duration",
               "open_duration", "open_duration_multiplier", "max_open_duration", "half_open_probes",
-              "failure_statuses", "fallback"})) {
+              "failure_statuses", "fallback", "share", "share_mode"})) {
     return;
   }
+  readShare(r, n, out);
   if (const yaml::Node w = n["window"]) {
     // A count ("100": the last 100 calls) or a duration ("10s": the calls of the last 10 s).
     const auto s = r.scalar(w, "circuit_breaker.window");

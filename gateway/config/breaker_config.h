@@ -11,6 +11,9 @@ namespace sluice::gateway::config {
 void readCircuitBreaker(Reader& r, const yaml::Node& n, CircuitBreaker& out);
 void readFault(Reader& r, const yaml::Node& n, Fault& out);
 
+// The config names of share_mode ("authoritative", "hint").
+[[nodiscard]] std::string_view shareModeName(CircuitBreaker::ShareMode m);
+
 // The library's settings for a validated config.
 [[nodiscard]] resilience::CircuitBreaker::Settings breakerSettings(const CircuitBreaker& c);
 

@@ -259,6 +259,14 @@ struct CircuitBreaker {
   std::uint32_t half_open_probes = 5;
   std::vector<int> failure_statuses;  // default: 500-599
   Fallback fallback;
+  // Shared with the other instances through Redis (guards/breaker_store.h): an open on one
+  // opens the others. Needs a top-level `redis` section.
+  enum class Share : std::uint8_t { None, Redis };
+  Share share = Share::None;
+  // Authoritative: the shared state decides (open, one instance's probes at a time, close);
+  // hint: a shared open opens this instance for its period, then its own counts decide.
+  enum class ShareMode : std::uint8_t { Authoritative, Hint };
+  ShareMode share_mode = ShareMode::Authoritative;
   friend bool operator==(const CircuitBreaker&, const CircuitBreaker&) = default;
 };
 

@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "gateway/config/breaker_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/lb_config.h"
 #include "gateway/config/retry_config.h"
@@ -82,7 +83,9 @@ json circuitBreaker(const std::optional<CircuitBreaker>& b) {
           {"max_open_duration_ms", b->max_open_duration.count()},
           {"half_open_probes", b->half_open_probes},
           {"failure_statuses", b->failure_statuses},
-          {"fallback", fallback}};
+          {"fallback", fallback},
+          {"share", b->share == CircuitBreaker::Share::Redis ? "redis" : "none"},
+          {"share_mode", shareModeName(b->share_mode)}};
 }
 
 json valueMatches(const std::vector<ValueMatch>& list) {

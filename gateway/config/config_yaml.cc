@@ -10,6 +10,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "gateway/config/breaker_config.h"
 #include "gateway/config/guard_config.h"
 #include "gateway/config/lb_config.h"
 
@@ -295,6 +296,10 @@ void writeCircuitBreaker(Writer& w, const CircuitBreaker& b) {
     w.flowList("failure_statuses", failureStatuses(b.failure_statuses));
   }
   writeFallback(w, b.fallback);
+  if (b.share == CircuitBreaker::Share::Redis) {
+    w.text("share", "redis");
+    w.text("share_mode", std::string(shareModeName(b.share_mode)));
+  }
   w.endMap();
 }
 

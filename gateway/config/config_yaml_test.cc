@@ -387,6 +387,8 @@ routes:
         content_type: application/json
         headers: { X-Degraded: "yes", Cache-Control: "no-store, max-age=0" }
         cache: { entries: 50, max_body: 256KiB, max_bytes: 8MiB }
+      share: redis
+      share_mode: hint
     fault: { delay: { duration: 150ms, percent: 12.5 }, abort: { status: 418, percent: 0.5 } }
   - name: sessions
     match: { path: /session }

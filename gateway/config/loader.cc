@@ -766,6 +766,19 @@ LoadResult load(std::string_view yaml, const std::string& file_name) {
     r.error(root["clusters"][i]["discovery"]["etcd"],
             "discovery.etcd needs a top-level etcd section (the etcd cluster to watch)");
   }
+  // Likewise a shared circuit breaker's state.
+  const auto check_share = [&](const std::optional<CircuitBreaker>& b, const yaml::Node& at) {
+    if (!b || b->share != CircuitBreaker::Share::Redis || cfg.redis) return;
+    r.error(at["circuit_breaker"]["share"],
+            "circuit_breaker.share redis needs a top-level redis section (where the breaker's "
+            "state is shared)");
+  };
+  for (std::size_t i = 0; i < cfg.routes.size() && root["routes"].IsSequence(); ++i) {
+    check_share(cfg.routes[i].circuit_breaker, root["routes"][i]);
+  }
+  for (std::size_t i = 0; i < cfg.clusters.size() && root["clusters"].IsSequence(); ++i) {
+    check_share(cfg.clusters[i].circuit_breaker, root["clusters"][i]);
+  }
   // Anyone who reaches an admin listener without a token can reload, drain hosts and force
   // breakers: fine on loopback, a hole anywhere else.
   if (cfg.admin && cfg.admin->token_file.empty()) {

@@ -81,6 +81,14 @@ TEST(ResilienceConfig, BreakerDefaultsFieldsAndFallbacks) {
 
   c = loaded(withRoute("    circuit_breaker: { fallback: { cluster: spare } }\n"));
   EXPECT_EQ(c.routes[0].circuit_breaker->fallback.cluster, "spare");
+  EXPECT_EQ(c.routes[0].circuit_breaker->share, CircuitBreaker::Share::None);
+
+  c = loaded("redis: { address: 127.0.0.1:6379 }\n" +
+             withRoute("    circuit_breaker: { share: redis }\n",
+                       "    circuit_breaker: { share: redis, share_mode: hint }\n"));
+  EXPECT_EQ(c.routes[0].circuit_breaker->share, CircuitBreaker::Share::Redis);
+  EXPECT_EQ(c.routes[0].circuit_breaker->share_mode, CircuitBreaker::ShareMode::Authoritative);
+  EXPECT_EQ(c.clusters[0].circuit_breaker->share_mode, CircuitBreaker::ShareMode::Hint);
 }
 
 TEST(ResilienceConfig, OutlierDetection) {
@@ -192,6 +200,12 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenSection{"breaker_failure_status",
                       "    circuit_breaker: { failure_statuses: [200] }\n", "",
                       "failure_statuses entry (a status or 5xx) must be an integer from 400"},
+        BrokenSection{"breaker_share_without_redis", "    circuit_breaker: { share: redis }\n", "",
+                      "t.yaml:10:31: circuit_breaker.share redis needs a top-level redis section"},
+        BrokenSection{"breaker_share_unknown", "    circuit_breaker: { share: etcd }\n", "",
+                      "unknown circuit_breaker.share 'etcd' (known: none, redis)"},
+        BrokenSection{"breaker_share_mode_alone", "    circuit_breaker: { share_mode: hint }\n", "",
+                      "circuit_breaker.share_mode applies only with share: redis"},
         BrokenSection{"fallback_unknown_cluster",
                       "    circuit_breaker: { fallback: { cluster: nowhere } }\n", "",
                       "fallback.cluster 'nowhere' is not a cluster"},

@@ -16,6 +16,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::array<std::string_view, 5> kStateNames = {"closed", "open", "half_open",
                                                          "forced_open", "disabled"};
+// By CircuitBreakerGuard::SharedEvent.
+constexpr std::array<std::string_view, 4> kSharedEventNames = {"remote_open", "remote_close",
+                                                               "probe_won", "probe_lost"};
+
+// "route api" -> "route:api": the shared record's key, without the prefix.
+std::string recordKey(std::string owner) {
+  if (const auto space = owner.find(' '); space != std::string::npos) owner[space] = ':';
+  return owner;
+}
 
 }  // namespace
 
@@ -23,6 +32,7 @@ std::string_view stateName(State s) { return kStateNames[static_cast<std::size_t
 
 CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::string owner)
     : name(std::move(owner)),
+      key(recordKey(name)),
       cache(config.fallback.cache_entries, config.fallback.cache_max_bytes),
       breaker(
           config::breakerSettings(config), Clock::now(),
@@ -37,17 +47,63 @@ CircuitBreakerGuard::Shared::Shared(const config::CircuitBreaker& config, std::s
             } else {
               spdlog::info("circuit breaker {}: {} -> {}", name, stateName(from), stateName(to));
             }
+            publish(from, to);
           }) {}
 
+CircuitBreakerGuard::Sharing CircuitBreakerGuard::Shared::sharing() const {
+  const std::lock_guard lock(sharing_mu);
+  return sharing_;
+}
+
+void CircuitBreakerGuard::Shared::setSharing(const Sharing& s) {
+  const std::lock_guard lock(sharing_mu);
+  sharing_ = s;
+}
+
+void CircuitBreakerGuard::Shared::publish(State from, State to) {
+  const Sharing s = sharing();
+  if (s.store == nullptr) return;
+  const auto now = Clock::now();
+  if (to == State::Open) {
+    // A new period starts a new race for the token, also for this instance.
+    token_until_ns.store(0, std::memory_order_relaxed);
+    const auto snap = breaker.snapshot(now);
+    // An open that came from the store is not news to it; a later transition has its own call.
+    if (snap.state != State::Open || snap.remote_open || !snap.open_until) return;
+    s.store->publishOpen(key, *snap.open_until - now, s.linger);
+  } else if (to == State::Closed && s.authoritative) {
+    // A close the store itself asked for (applyShared) must not delete an open that another
+    // instance published since.
+    std::uint32_t pending = remote_closes_pending.load(std::memory_order_relaxed);
+    while (pending > 0) {
+      if (remote_closes_pending.compare_exchange_weak(pending, pending - 1)) return;
+    }
+    // Only a verdict of probes speaks for the fleet; an operator's reset stays local.
+    if (from == State::HalfOpen) s.store->publishClosed(key);
+  }
+}
+
 CircuitBreakerGuard::CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
-                                         const CircuitBreakerGuard* previous, std::string owner)
+                                         const CircuitBreakerGuard* previous, std::string owner,
+                                         BreakerStore* store)
     : name_(name), config_(std::move(config)) {
+  const bool shared = store != nullptr && config_.share == config::CircuitBreaker::Share::Redis;
+  const bool authoritative = config_.share_mode == config::CircuitBreaker::ShareMode::Authoritative;
+  // Authoritative: the record outlives its period until a probe closes it (or for as long as
+  // the longest period, if no instance ever probes); hint: it says no more than the period.
+  const Sharing sharing{
+      shared ? store : nullptr, authoritative,
+      authoritative ? resilience::Duration(config_.max_open_duration) : resilience::Duration{}};
   if (previous == nullptr) {
     state_ =
         std::make_shared<Shared>(config_, owner.empty() ? std::string(name_) : std::move(owner));
+    state_->setSharing(sharing);
+    if (shared) shared_key_ = state_->key;
     return;
   }
   state_ = previous->state_;
+  state_->setSharing(sharing);
+  if (shared) shared_key_ = state_->key;
   const auto without_fallback = [](config::CircuitBreaker c) {
     c.fallback = {};
     return c;
@@ -162,6 +218,14 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
                    static_cast<double>(state_->transitions[s].load(std::memory_order_relaxed)),
                    "counter", "to", kStateNames[s]});
   }
+  if (!shared_key_.empty()) {
+    for (std::size_t e = 0; e < kSharedEventNames.size(); ++e) {
+      out.push_back({"sluice_circuit_breaker_shared_total",
+                     "What a shared circuit breaker learned from, or won in, the shared store.",
+                     static_cast<double>(state_->events[e].load(std::memory_order_relaxed)),
+                     "counter", "event", kSharedEventNames[e]});
+    }
+  }
   if (config_.fallback.cache) {
     out.push_back({"sluice_fallback_cache_entries",
                    "Responses kept for a circuit breaker's cached fallback.",
@@ -171,6 +235,65 @@ std::vector<GuardGauge> CircuitBreakerGuard::gauges() const {
                    static_cast<double>(state_->cache.bytes())});
   }
   return out;
+}
+
+void CircuitBreakerGuard::applyShared(const BreakerStore::Record& record,
+                                      resilience::TimePoint now) {
+  Shared& st = *state_;
+  const Sharing sharing = st.sharing();
+  if (sharing.store == nullptr) return;
+  auto& breaker = st.breaker;
+  const bool first = !st.synced.exchange(true);
+  if (!record.open) {
+    // The record is gone: a probe closed the breaker fleet-wide (or the record expired with
+    // nobody probing). Only a record this instance has seen says so: a breaker that opened while
+    // the store was away never had one.
+    if (st.seen_record.exchange(false) && sharing.authoritative) {
+      st.remote_closes_pending.fetch_add(1);
+      if (breaker.observeRemoteClose(now)) {
+        st.count(SharedEvent::RemoteClose);
+      } else {
+        st.remote_closes_pending.fetch_sub(1);
+      }
+    }
+    return;
+  }
+  st.seen_record.store(true);
+  const State before = breaker.state();
+  resilience::Duration left = record.remaining;
+  if (first && left <= resilience::Duration{} && sharing.authoritative) {
+    // Started while the fleet waits for a probe: open, and join the race for the token.
+    left = kProbeLead;
+  }
+  if (left > resilience::Duration{} && breaker.observeRemoteOpen(now + left, now) &&
+      (before == State::Closed || before == State::HalfOpen)) {
+    st.count(SharedEvent::RemoteOpen);
+  }
+  if (!sharing.authoritative) return;
+  // Near the end of the period only the token's holder may go half-open; the others stay open
+  // until it has probed. Asked ahead (kProbeLead), so that the answer comes before the end.
+  const auto snap = breaker.snapshot(now);
+  if (snap.state != State::Open || !snap.open_until || *snap.open_until - now > kProbeLead) return;
+  if (now.time_since_epoch().count() < st.token_until_ns.load(std::memory_order_relaxed)) return;
+  if (!sharing.store->available() || st.probe_asked.exchange(true)) return;
+  sharing.store->tryProbe(st.key, kProbeWindow, [self = state_](const BreakerStore::Probe& p) {
+    self->probe_asked.store(false);
+    const auto at = Clock::now();
+    switch (p.result) {
+      case BreakerStore::Probe::Result::Won:
+        self->count(SharedEvent::ProbeWon);
+        self->token_until_ns.store((at + p.left).time_since_epoch().count(),
+                                   std::memory_order_relaxed);
+        break;  // the breaker goes half-open at its deadline
+      case BreakerStore::Probe::Result::Lost:
+        self->count(SharedEvent::ProbeLost);
+        (void)self->breaker.observeRemoteOpen(at + p.left, at);
+        break;
+      case BreakerStore::Probe::Result::Closed:  // the next read closes
+      case BreakerStore::Probe::Result::Failed:  // a local breaker
+        break;
+    }
+  });
 }
 
 std::optional<CircuitBreakerGuard::Force> CircuitBreakerGuard::parseForce(std::string_view action) {
@@ -215,6 +338,11 @@ nlohmann::json CircuitBreakerGuard::status() const {
         state_->transitions[i].load(std::memory_order_relaxed);
   }
   j["transitions"] = transitions;
+  if (!shared_key_.empty()) {
+    j["shared"] = {{"mode", state_->sharing().authoritative ? "authoritative" : "hint"},
+                   {"key", shared_key_},
+                   {"remote_open", s.remote_open}};
+  }
   nlohmann::json history = nlohmann::json::array();
   for (const auto& t : state_->recent.recent()) {
     history.push_back(

@@ -21,18 +21,37 @@
 // Reloads: the guard that replaces a route's or cluster's breaker takes over the breaker itself
 // (resilience::CircuitBreaker::reconfigure: its state, its open period and, unless the window's
 // kind or size changed, its window), its transition counts and its cache of good responses.
+//
+// Shared breakers (share: redis; docs/distributed.md): the guard publishes each open of its own
+// to a BreakerStore (publishOpen: the open period's end, on the store's clock), and
+// applyShared() applies what the store holds, read every ~200 ms by BreakerSync
+// (breaker_sync.h) for all shared breakers at once:
+//   - a record whose period is running opens this breaker until its end (both modes;
+//     CircuitBreaker::observeRemoteOpen: forced states are left alone);
+//   - authoritative only: when this breaker's open period is about to end (kProbeLead), it may
+//     go half-open only if it wins the record's probe token; otherwise it stays open while the
+//     winner probes (for as long as the token lasts). The winner's probes decide for the fleet:
+//     a close deletes the record and the other instances close on their next read; a reopen
+//     publishes the next, longer period. A record that vanishes closes this breaker;
+//   - hint: after the shared period the breaker follows its own counts and probes by itself;
+//   - the first read after start opens a breaker whose record exists (a restarted instance
+//     does not start closed).
+// A store that does not answer changes nothing: the breaker is then a local one (it goes
+// half-open and probes on its own), and it follows the store again once the store answers.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "gateway/config/config.h"
+#include "gateway/guards/breaker_store.h"
 #include "gateway/guards/guard.h"
 #include "gateway/guards/response_cache.h"
 #include "gateway/guards/transition_log.h"
@@ -44,9 +63,27 @@ class CircuitBreakerGuard final : public Guard {
  public:
   // `previous`: the breaker guard of the same route or cluster that this one replaces on a
   // reload (see above).
-  // `owner` names the breaker in its log lines ("route api", "cluster api").
+  // `owner` names the breaker in its log lines ("route api", "cluster api") and its shared
+  // record ("route:api").
+  // `store`: where a breaker with share: redis keeps its shared state (outlives the guard); null
+  // without a redis section, or for tests of a local breaker.
   CircuitBreakerGuard(std::string_view name, config::CircuitBreaker config,
-                      const CircuitBreakerGuard* previous = nullptr, std::string owner = {});
+                      const CircuitBreakerGuard* previous = nullptr, std::string owner = {},
+                      BreakerStore* store = nullptr);
+
+  // How long before its open period ends an authoritative shared breaker asks for the probe
+  // token: more than two reads apart, so that it knows before the period ends.
+  static constexpr resilience::Duration kProbeLead = std::chrono::milliseconds(500);
+  // How long the probe token's winner has, after the period, to finish its probes before another
+  // instance may win the token: the fleet sends at most half_open_probes per window.
+  static constexpr resilience::Duration kProbeWindow = std::chrono::seconds(5);
+
+  // Shared: this guard's record key in the store ("route:api"); empty when not shared.
+  [[nodiscard]] const std::string& sharedKey() const noexcept { return shared_key_; }
+  // Applies the shared record of this breaker (see above), read at `now` (the steady clock the
+  // breaker runs on); a token request it makes answers later, on the store's thread.
+  // Thread-safe; called on the store's thread.
+  void applyShared(const BreakerStore::Record& record, resilience::TimePoint now);
 
   [[nodiscard]] std::string_view name() const override { return name_; }
   std::optional<Admission> check(proxy::RequestContext& ctx) override;
@@ -74,19 +111,49 @@ class CircuitBreakerGuard final : public Guard {
   [[nodiscard]] http::LocalReply fallbackReply(const proxy::RequestContext& ctx);
   [[nodiscard]] bool isFailure(const Completion& c) const;
 
+  // Events of a shared breaker, the `event` label of sluice_circuit_breaker_shared_total.
+  enum class SharedEvent : std::uint8_t { RemoteOpen, RemoteClose, ProbeWon, ProbeLost, Count };
+
+  // How a shared breaker talks to its store; replaced by each guard that takes over the Shared
+  // (a reload may change the mode or add the store).
+  struct Sharing {
+    BreakerStore* store = nullptr;  // null: not shared
+    bool authoritative = true;
+    resilience::Duration linger{};  // how long a record outlives its period (authoritative)
+  };
+
   // What outlives the guard while a newer one shares it.
   struct Shared {
     // `owner`: who the breaker is for, in the log line of each transition.
     Shared(const config::CircuitBreaker& config, std::string owner);
+    [[nodiscard]] Sharing sharing() const;
+    void setSharing(const Sharing& s);
+    // The listener's share: tells the store of this breaker's own opens and closes.
+    void publish(resilience::CircuitBreaker::State from, resilience::CircuitBreaker::State to);
+    void count(SharedEvent e) {
+      events[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+    }
+
     std::string name;
+    std::string key;  // the shared record's key: owner with ':' ("route:api")
     std::array<std::atomic<std::uint64_t>, kStates> transitions{};  // by target state
     TransitionLog recent;                                           // the last few, timed
     ResponseCache cache;                                            // used only with fallback.cache
-    resilience::CircuitBreaker breaker;  // last: its listener writes transitions
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(SharedEvent::Count)> events{};
+    mutable std::mutex sharing_mu;
+    Sharing sharing_;  // guarded by sharing_mu
+    // Applying the store's state (applyShared): what the listener must not echo back.
+    std::atomic<std::uint32_t> remote_closes_pending{0};
+    std::atomic<bool> seen_record{false};         // the last read found a record
+    std::atomic<bool> synced{false};              // a read has been applied since start
+    std::atomic<bool> probe_asked{false};         // a token request is in flight
+    std::atomic<std::int64_t> token_until_ns{0};  // this instance holds the token until then
+    resilience::CircuitBreaker breaker;           // last: its listener writes transitions
   };
 
   std::string name_;
   config::CircuitBreaker config_;
+  std::string shared_key_;
   std::shared_ptr<Shared> state_;
 };
 

@@ -1,5 +1,7 @@
 #include "gateway/guards/route_guards.h"
 
+#include <initializer_list>
+
 namespace sluice::gateway::guards {
 
 template <typename G, typename Def, typename Make>
@@ -18,7 +20,8 @@ std::shared_ptr<G> GuardRegistry::reuse(const Table<G, Def>& table, Table<G, Def
   return guard;
 }
 
-RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* store) {
+RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* store,
+                                 BreakerStore* breakers) {
   Table<RateLimitGuard, RateLimitDef> cluster_limits;
   Table<RateLimitGuard, RateLimitDef> route_limits;
   const GlobalScope global{store, config.redis ? config.redis->instances : 1};
@@ -27,8 +30,12 @@ RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* stor
     return RateLimitDef{rl, g ? store : nullptr, g ? global.instances : 1};
   };
   Table<ConcurrencyGuard, config::Concurrency> concurrency;
-  Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers;
-  Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers;
+  const auto breaker_def = [&](const config::CircuitBreaker& b) {
+    const bool shared = b.share == config::CircuitBreaker::Share::Redis;
+    return BreakerDef{b, shared ? breakers : nullptr};
+  };
+  Table<CircuitBreakerGuard, BreakerDef> cluster_breakers;
+  Table<CircuitBreakerGuard, BreakerDef> route_breakers;
   Table<FaultGuard, config::Fault> faults;
 
   // Guards of a cluster are shared by every route to it.
@@ -45,12 +52,12 @@ RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* stor
                 });
     }
     if (c.circuit_breaker) {
-      cluster_breaker[c.name] =
-          reuse(cluster_breakers_, cluster_breakers, c.name, *c.circuit_breaker,
-                [&](const CircuitBreakerGuard* prev) {
-                  return std::make_shared<CircuitBreakerGuard>(
-                      "cluster_circuit_breaker", *c.circuit_breaker, prev, "cluster " + c.name);
-                });
+      cluster_breaker[c.name] = reuse(
+          cluster_breakers_, cluster_breakers, c.name, breaker_def(*c.circuit_breaker),
+          [&](const CircuitBreakerGuard* prev) {
+            return std::make_shared<CircuitBreakerGuard>(
+                "cluster_circuit_breaker", *c.circuit_breaker, prev, "cluster " + c.name, breakers);
+          });
     }
   }
   RouteGuards out;
@@ -74,11 +81,12 @@ RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* stor
                    });
     }
     if (r.circuit_breaker) {
-      breaker = reuse(route_breakers_, route_breakers, r.name, *r.circuit_breaker,
-                      [&](const CircuitBreakerGuard* prev) {
-                        return std::make_shared<CircuitBreakerGuard>(
-                            "circuit_breaker", *r.circuit_breaker, prev, "route " + r.name);
-                      });
+      breaker =
+          reuse(route_breakers_, route_breakers, r.name, breaker_def(*r.circuit_breaker),
+                [&](const CircuitBreakerGuard* prev) {
+                  return std::make_shared<CircuitBreakerGuard>(
+                      "circuit_breaker", *r.circuit_breaker, prev, "route " + r.name, breakers);
+                });
     }
     if (r.fault) {
       fault = reuse(faults_, faults, r.name, *r.fault, [&](const FaultGuard* /*prev*/) {
@@ -111,6 +119,16 @@ RouteGuards GuardRegistry::build(const config::Config& config, PermitStore* stor
   cluster_breakers_ = std::move(cluster_breakers);
   route_breakers_ = std::move(route_breakers);
   faults_ = std::move(faults);
+  return out;
+}
+
+std::vector<std::shared_ptr<CircuitBreakerGuard>> GuardRegistry::sharedBreakers() const {
+  std::vector<std::shared_ptr<CircuitBreakerGuard>> out;
+  for (const auto* table : {&cluster_breakers_, &route_breakers_}) {
+    for (const auto& [owner, held] : *table) {
+      if (!held.guard->sharedKey().empty()) out.push_back(held.guard);
+    }
+  }
   return out;
 }
 

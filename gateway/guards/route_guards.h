@@ -41,8 +41,13 @@ class GuardRegistry {
  public:
   // The guards of every route of `config` (validated), reusing what it can. Main thread.
   // `store`: where scope-global rate limits take their permits (Redis); null when the config has
-  // no redis section.
-  [[nodiscard]] RouteGuards build(const config::Config& config, PermitStore* store = nullptr);
+  // no redis section. `breakers`: likewise, where shared circuit breakers keep their state.
+  [[nodiscard]] RouteGuards build(const config::Config& config, PermitStore* store = nullptr,
+                                  BreakerStore* breakers = nullptr);
+
+  // The breakers of the last build that are shared through the store (share: redis), for
+  // BreakerSync. Main thread, like build().
+  [[nodiscard]] std::vector<std::shared_ptr<CircuitBreakerGuard>> sharedBreakers() const;
 
  private:
   template <typename G, typename Def>
@@ -69,8 +74,14 @@ class GuardRegistry {
   Table<RateLimitGuard, RateLimitDef> cluster_limits_;
   Table<RateLimitGuard, RateLimitDef> route_limits_;
   Table<ConcurrencyGuard, config::Concurrency> concurrency_;
-  Table<CircuitBreakerGuard, config::CircuitBreaker> cluster_breakers_;
-  Table<CircuitBreakerGuard, config::CircuitBreaker> route_breakers_;
+  // A breaker's definition: its settings and, when shared, its store.
+  struct BreakerDef {
+    config::CircuitBreaker breaker;
+    const BreakerStore* store = nullptr;
+    friend bool operator==(const BreakerDef&, const BreakerDef&) = default;
+  };
+  Table<CircuitBreakerGuard, BreakerDef> cluster_breakers_;
+  Table<CircuitBreakerGuard, BreakerDef> route_breakers_;
   Table<FaultGuard, config::Fault> faults_;
 };
 

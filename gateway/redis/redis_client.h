@@ -57,8 +57,8 @@
 namespace sluice::gateway::redis {
 
 // What a call is for: the `op` label of its metrics.
-enum class Op : std::uint8_t { Setup, Lease, Count };
-inline constexpr std::array<std::string_view, 2> kOpNames = {"setup", "lease"};
+enum class Op : std::uint8_t { Setup, Lease, Breaker, Count };
+inline constexpr std::array<std::string_view, 3> kOpNames = {"setup", "lease", "breaker"};
 
 enum class CallError : std::uint8_t {
   None,

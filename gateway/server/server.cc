@@ -4,6 +4,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <mutex>
 #include <sstream>
@@ -24,8 +25,10 @@
 #include "gateway/config/config_yaml.h"
 #include "gateway/config/loader.h"
 #include "gateway/etcd/etcd_client.h"
+#include "gateway/guards/breaker_sync.h"
 #include "gateway/log/access_log.h"
 #include "gateway/log/diagnostic_log.h"
+#include "gateway/redis/redis_breaker_store.h"
 #include "gateway/redis/redis_permit_store.h"
 #include "gateway/server/admin_views.h"
 #include "gateway/server/config_watcher.h"
@@ -168,7 +171,9 @@ std::unique_ptr<Server> Server::create(config::Config config, Options options, s
   s->registry_ = std::make_unique<StateRegistry>(s->io_, n);
   s->generation_ = 1;
   guards::PermitStore* permits = s->applyRedis(redis_settings);
-  s->snapshot_ = s->registry_->build(std::move(config), s->generation_, {}, permits);
+  s->snapshot_ = s->registry_->build(std::move(config), s->generation_, {}, permits,
+                                     s->breakerStore(redis_settings));
+  if (s->breaker_sync_) s->breaker_sync_->setBreakers(s->registry_->sharedBreakers());
   s->last_success_ = std::chrono::system_clock::now();
   s->started_at_ = s->last_success_;
   s->reload_history_.record({s->started_at_, "start", true, s->generation_, {}, 0, 0});
@@ -464,11 +469,52 @@ guards::PermitStore* Server::applyRedis(const std::optional<redis::ClientSetting
   if (redis_) {
     redis_->reconfigure(*settings);
     permits_->setKeyPrefix(settings->redis.key_prefix);
+    breaker_store_->setKeyPrefix(settings->redis.key_prefix);
   } else {
     redis_ = std::make_unique<redis::RedisClient>(*settings);
     permits_ = std::make_unique<redis::RedisPermitStore>(*redis_, settings->redis.key_prefix);
+    breaker_store_ =
+        std::make_unique<redis::RedisBreakerStore>(*redis_, settings->redis.key_prefix);
+    breaker_sync_ = std::make_unique<guards::BreakerSync>(*breaker_store_);
+    if (running_) syncBreakersSoon();  // a reload added the redis section; run() starts it else
   }
   return permits_.get();
+}
+
+guards::BreakerStore* Server::breakerStore(
+    const std::optional<redis::ClientSettings>& settings) const {
+  return settings ? breaker_store_.get() : nullptr;
+}
+
+void Server::syncBreakersSoon() {
+  breaker_timer_.expires_after(guards::BreakerSync::kInterval);
+  breaker_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    breaker_sync_->tick();
+    syncBreakersSoon();
+  });
+}
+
+void Server::syncBreakersAtStart() {
+  // Long enough for a first connection and a read on a healthy network; a Redis that is not
+  // there costs a restart no more than this.
+  constexpr auto kStartSync = std::chrono::milliseconds(500);
+  if (!breaker_sync_ || breaker_sync_->empty()) return;
+  const auto deadline = Clock::now() + kStartSync;
+  // The main thread, before any worker runs: nothing else waits on it yet.
+  while (!redis_->up() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!redis_->up()) {
+    spdlog::warn("shared circuit breakers: Redis not reachable at start; starting closed");
+    return;
+  }
+  auto answered = std::make_shared<std::promise<bool>>();
+  auto read = answered->get_future();
+  breaker_sync_->tick([answered](bool ok) { answered->set_value(ok); });
+  if (read.wait_until(deadline) != std::future_status::ready || !read.get()) {
+    spdlog::warn("shared circuit breakers: no answer from Redis at start; starting closed");
+  }
 }
 
 std::vector<std::string> Server::checkReloadable(const config::Config& next) const {
@@ -634,7 +680,9 @@ Server::ReloadResult Server::apply(config::Config next, std::string_view text,
   if (next.log != snapshot_->config.log) log::applyLogConfig(next.log, options_.log_level);
   if (admin_) admin_->setToken(std::move(token));
   guards::PermitStore* permits = applyRedis(redis_settings);
-  auto snap = registry_->build(std::move(next), generation_ + 1, {}, permits);
+  auto snap =
+      registry_->build(std::move(next), generation_ + 1, {}, permits, breakerStore(redis_settings));
+  if (breaker_sync_) breaker_sync_->setBreakers(registry_->sharedBreakers());
   for (const auto& c : snap->config.clusters) noteOccupants(c.name);
   log::AccessLog* log_for_workers = log_changed ? new_log.get() : access_log_.get();
   trace::SpanExporter* spans = applyTracing(snap->config);
@@ -789,6 +837,7 @@ int Server::run(const std::function<void()>& ready) {
   // Endpoint files are read before workers take traffic: the hosts are posted to each worker's
   // loop ahead of its first accept.
   if (discovery_) discovery_->start();
+  syncBreakersAtStart();
   for (auto& w : workers_) w->start();
   if (fleet_) fleet_->start();
   if (admin_) admin_->start();
@@ -809,6 +858,7 @@ int Server::run(const std::function<void()>& ready) {
     watcher_->start();
   }
   flushAccessLogSoon();
+  if (breaker_sync_) syncBreakersSoon();
   if (ready) ready();
   // The listening sockets were bound in create() and every worker runs: connections are
   // accepted from here on.
@@ -942,6 +992,7 @@ void Server::pollDrain() {
     if (etcd_config_) etcd_config_->stop();
     if (fleet_) fleet_->stop();
     flush_timer_.cancel();
+    breaker_timer_.cancel();
     registry_->stop();
     if (discovery_) discovery_->stop();
     io_.stop();

@@ -64,10 +64,13 @@ class SpanExporter;
 }
 namespace sluice::gateway::guards {
 class PermitStore;
-}
+class BreakerStore;
+class BreakerSync;
+}  // namespace sluice::gateway::guards
 namespace sluice::gateway::redis {
 class RedisPermitStore;
-}
+class RedisBreakerStore;
+}  // namespace sluice::gateway::redis
 namespace sluice::gateway::etcd {
 class EtcdClient;
 }
@@ -179,6 +182,14 @@ class Server {
   // The Redis client and permit store for a generation: made or reconfigured here; null when
   // the config has no redis section (`settings` unset).
   guards::PermitStore* applyRedis(const std::optional<redis::ClientSettings>& settings);
+  // Likewise where shared circuit breakers keep their state; call after applyRedis.
+  [[nodiscard]] guards::BreakerStore* breakerStore(
+      const std::optional<redis::ClientSettings>& settings) const;
+  // Shared circuit breakers: one read of the store every BreakerSync::kInterval, on this loop.
+  void syncBreakersSoon();
+  // Before the workers take traffic, so that a restarted instance starts from the shared state:
+  // waits for the Redis connection and one read, for at most kStartSync.
+  void syncBreakersAtStart();
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
   [[nodiscard]] admin::Response statsResponse() const;
   // Keeps a reload's outcome for /stats (`started`: when its trigger came).
@@ -205,6 +216,9 @@ class Server {
   // the store); stopped once the workers are, so that no reply wakes a request on a gone worker.
   std::unique_ptr<redis::RedisClient> redis_;
   std::unique_ptr<redis::RedisPermitStore> permits_;
+  std::unique_ptr<redis::RedisBreakerStore> breaker_store_;
+  std::unique_ptr<guards::BreakerSync> breaker_sync_;
+  boost::asio::steady_timer breaker_timer_{io_};
   // `run -c etcd://...`: the client and the watch of the config key (the watch goes first).
   std::unique_ptr<etcd::EtcdClient> etcd_;
   std::unique_ptr<etcd::RangeWatch> etcd_config_;

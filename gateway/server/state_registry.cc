@@ -135,7 +135,8 @@ StateRegistry::ClusterEntry& StateRegistry::buildCluster(
 std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
                                                      std::uint64_t generation,
                                                      const ExtraGuards& extra,
-                                                     guards::PermitStore* permits) {
+                                                     guards::PermitStore* permits,
+                                                     guards::BreakerStore* breakers) {
   auto snap = std::make_shared<Snapshot>(std::move(config), generation);
   const config::Config& c = snap->config;
   const auto now = std::chrono::steady_clock::now();
@@ -146,7 +147,7 @@ std::shared_ptr<const Snapshot> StateRegistry::build(config::Config config,
   }
   clusters_ = std::move(clusters);  // what is left of the old map (removed clusters) dies here
 
-  auto guards = guards_.build(c, permits);
+  auto guards = guards_.build(c, permits, breakers);
   // Counters per (route, cluster): a split's sides are measured apart, and a reload that keeps
   // the pair (a weight moved, a timeout changed) keeps its series.
   std::map<std::string, std::shared_ptr<stats::RouteCounters>, std::less<>> routes;

@@ -77,11 +77,17 @@ class StateRegistry {
       std::function<std::vector<std::shared_ptr<guards::Guard>>(const config::Route&)>;
 
   // The next generation, for a validated config (see above).
-  // `permits`: where global rate limits take their permits (null without a redis section).
+  // `permits`: where global rate limits take their permits, `breakers`: where shared circuit
+  // breakers keep their state (both null without a redis section).
   [[nodiscard]] std::shared_ptr<const Snapshot> build(config::Config config,
                                                       std::uint64_t generation,
                                                       const ExtraGuards& extra = {},
-                                                      guards::PermitStore* permits = nullptr);
+                                                      guards::PermitStore* permits = nullptr,
+                                                      guards::BreakerStore* breakers = nullptr);
+  // The shared circuit breakers of the last build (guards::GuardRegistry::sharedBreakers).
+  [[nodiscard]] std::vector<std::shared_ptr<guards::CircuitBreakerGuard>> sharedBreakers() const {
+    return guards_.sharedBreakers();
+  }
 
   // Health checkers run from start() on; those a later build() creates start at once.
   void start();
