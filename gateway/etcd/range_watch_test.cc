@@ -155,17 +155,19 @@ TEST_F(RangeWatchTest, AStartedFromKnownStateDeliversOnlyWhatIsNew) {
 }
 
 TEST_F(RangeWatchTest, AnUnreachableEtcdIsListedAgainUntilItAnswers) {
-  const std::uint16_t port = freePort();
+  Server server;
+  {
+    EtcdClient setup(settingsFor({server.port()}));
+    ASSERT_TRUE(put(setup, "/s/a", "1").ok());  // the member is up and has written its data
+  }
+  server.kill();
   Owner owner;
-  EtcdClient client(settingsFor({port}));
+  EtcdClient client(settingsFor({server.port()}));
   RangeWatch watch(owner.io(), client, KeyRange::prefix("/s/"), owner.callback());
   owner.run([&] { watch.start(); });
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(owner.states().empty());  // nothing to deliver while nothing was read
-  Server server("t", freePort(), {});
-  server.kill();
-  server.start(port);
-  ASSERT_TRUE(put(client, "/s/a", "1").ok());
+  server.start();
   EXPECT_TRUE(eventually([&] { return owner.last() == Values{{"/s/a", "1"}}; }, 5s));
   owner.run([&] { watch.stop(); });
 }
