@@ -495,20 +495,23 @@ void Server::syncBreakersSoon() {
   });
 }
 
-void Server::syncBreakersAtStart() {
-  // Long enough for a first connection and a read on a healthy network; a Redis that is not
-  // there costs a restart no more than this.
+void Server::syncRedisAtStart() {
+  // Long enough for a first connection (AUTH, SELECT, scripts) and a read on a healthy network;
+  // a Redis that is not there costs a restart no more than this.
   constexpr auto kStartSync = std::chrono::milliseconds(500);
-  if (!breaker_sync_ || breaker_sync_->empty()) return;
+  if (!redis_) return;
   const auto deadline = Clock::now() + kStartSync;
-  // The main thread, before any worker runs: nothing else waits on it yet.
+  // The main thread, before any worker runs: nothing else waits on it yet. Without this wait the
+  // first requests would find the connection still being set up and get the limits' on_failure.
   while (!redis_->up() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (!redis_->up()) {
-    spdlog::warn("shared circuit breakers: Redis not reachable at start; starting closed");
+    spdlog::warn("redis: not reachable at start; global limits apply their on_failure and shared "
+                 "circuit breakers start closed until it is");
     return;
   }
+  if (!breaker_sync_ || breaker_sync_->empty()) return;
   auto answered = std::make_shared<std::promise<bool>>();
   auto read = answered->get_future();
   breaker_sync_->tick([answered](bool ok) { answered->set_value(ok); });
@@ -837,7 +840,7 @@ int Server::run(const std::function<void()>& ready) {
   // Endpoint files are read before workers take traffic: the hosts are posted to each worker's
   // loop ahead of its first accept.
   if (discovery_) discovery_->start();
-  syncBreakersAtStart();
+  syncRedisAtStart();
   for (auto& w : workers_) w->start();
   if (fleet_) fleet_->start();
   if (admin_) admin_->start();

@@ -187,9 +187,10 @@ class Server {
       const std::optional<redis::ClientSettings>& settings) const;
   // Shared circuit breakers: one read of the store every BreakerSync::kInterval, on this loop.
   void syncBreakersSoon();
-  // Before the workers take traffic, so that a restarted instance starts from the shared state:
-  // waits for the Redis connection and one read, for at most kStartSync.
-  void syncBreakersAtStart();
+  // Before the workers take traffic, so that the first requests find Redis set up (global limits
+  // global, not on_failure) and a restarted instance starts from the shared breaker state: waits
+  // for the Redis connection and one read of the shared breakers, for at most 500 ms.
+  void syncRedisAtStart();
   [[nodiscard]] admin::Response reloadResponse(std::string_view method);
   [[nodiscard]] admin::Response statsResponse() const;
   // Keeps a reload's outcome for /stats (`started`: when its trigger came).

@@ -191,10 +191,12 @@ def test_redis_auth_and_db(gateway_factory, upstream_factory, redis_server, tmp_
     up = upstream_factory()
     pw = tmp_path / "redis.pass"
     pw.write_text("s3cret-pass\n")
-    # 5/m: no permit comes back while the 8 requests run, however slow the machine.
+    # 5/m: no permit comes back while the 8 requests run; a 1 s timeout: a slow machine does not
+    # send a request to on_failure (whose local share would admit more).
     route = "    rate_limit: { rate: 5/m, burst: 5, key: route, scope: global }\n"
-    port, admin, g = instance(gateway_factory, up, redis, route,
-                              redis_extra=f", password_file: {pw}, db: 3, key_prefix: 'eu:'")
+    port, admin, g = instance(
+        gateway_factory, up, redis, route,
+        redis_extra=f", timeout: 1s, password_file: {pw}, db: 3, key_prefix: 'eu:'")
     c = Client(port)
     statuses = [c.request("GET", "/x").status for _ in range(8)]
     assert statuses.count(200) == 5, statuses
