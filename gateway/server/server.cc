@@ -507,8 +507,9 @@ void Server::syncRedisAtStart() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (!redis_->up()) {
-    spdlog::warn("redis: not reachable at start; global limits apply their on_failure and shared "
-                 "circuit breakers start closed until it is");
+    spdlog::warn(
+        "redis: not reachable at start; global limits apply their on_failure and shared "
+        "circuit breakers start closed until it is");
     return;
   }
   if (!breaker_sync_ || breaker_sync_->empty()) return;
