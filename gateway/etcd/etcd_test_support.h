@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include "gateway/etcd/etcd_client.h"
 
@@ -32,6 +33,12 @@ extern char** environ;
 namespace sluice::gateway::etcd::test {
 
 using namespace std::chrono_literals;
+
+// spdlog's registry and default logger are made on first use inside libspdlog, which is not
+// instrumented: TSan cannot see that their making happens before another thread's first log
+// line, and reports a race when two clients' threads log first at once. Made here, at static
+// initialisation on the main thread, they exist before any client thread starts.
+inline const bool kLogRegistryMade = (spdlog::default_logger_raw(), true);
 
 inline std::uint16_t freePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
