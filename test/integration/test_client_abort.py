@@ -42,9 +42,10 @@ class Watched:
                 with self.lock:
                     self.cut.append(time.monotonic())
                 return
-            conn.send(up_mod.response(self.status, b"done", list(self.headers)))
+            # Counted before the send: a client that has the answer may look at once.
             with self.lock:
                 self.answered += 1
+            conn.send(up_mod.response(self.status, b"done", list(self.headers)))
 
 
 def start(gateway_factory, upstream_factory, handler, route_extra="", tmp_path=None):
