@@ -65,6 +65,9 @@ std::optional<std::string> AutoLimit::validate(const Settings& settings) {
   if (!finiteNotBelow(settings.latency_fluctuation_correction, 0.0)) {
     return "latency_fluctuation_correction must be finite and >= 0";
   }
+  if (!finiteNotBelow(settings.burst_headroom, 0.0)) {
+    return "burst_headroom must be finite and >= 0";
+  }
   return std::nullopt;
 }
 
@@ -107,6 +110,9 @@ AutoLimit::Settings clamped(AutoLimit::Settings s) {
   }
   if (!finiteNotBelow(s.latency_fluctuation_correction, 0.0)) {
     s.latency_fluctuation_correction = d.latency_fluctuation_correction;
+  }
+  if (!finiteNotBelow(s.burst_headroom, 0.0)) {
+    s.burst_headroom = d.burst_headroom;
   }
   return s;
 }
@@ -226,12 +232,21 @@ void AutoLimit::closeWindow(double elapsed_ns) noexcept {
   } else {
     const double tolerated = min_latency_ns_ * (1.0 + settings_.min_explore_ratio *
                                                           settings_.latency_fluctuation_correction);
-    if (avg_latency <= tolerated || qps <= max_qps_ / (1.0 + settings_.min_explore_ratio)) {
+    const bool unqueued = avg_latency <= tolerated;
+    if (unqueued || qps <= max_qps_ / (1.0 + settings_.min_explore_ratio)) {
       explore_ = std::min(settings_.max_explore_ratio, explore_ + settings_.explore_ratio_step);
     } else {
       explore_ = std::max(settings_.min_explore_ratio, explore_ - settings_.explore_ratio_step);
     }
-    setLimit(std::floor(little * (1.0 + explore_)));
+    double target = little * (1.0 + explore_);
+    // While nothing queues, room for the demand's own bursts: arrivals in flight at once vary
+    // about their mean like a Poisson count, sqrt(little), and 30 % of a small mean is less
+    // than one request.
+    if (unqueued) target += settings_.burst_headroom * std::sqrt(little);
+    // Rounded up (brpc truncates): a limit of 2 with 30 % headroom must be able to become 3, or
+    // a service of a few workers never gets past the first limit its quiet start measured. The
+    // small allowance keeps float noise (228.00000000001) from adding a whole slot.
+    setLimit(std::ceil(target - 1e-6));
   }
   publish();
 }

@@ -35,6 +35,7 @@ AutoLimit::Settings handFed() {
   s.sampling_interval = Duration::zero();
   s.remeasure_interval = std::chrono::hours(1);
   s.remeasure_jitter = 0;
+  s.burst_headroom = 0;  // brpc's formula, so that limits are computed by hand
   return s;
 }
 
@@ -75,6 +76,7 @@ TEST(AutoLimit, DefaultsAreBrpcsFlags) {
   EXPECT_DOUBLE_EQ(d.min_explore_ratio, 0.06);              // min_explore_ratio
   EXPECT_DOUBLE_EQ(d.explore_ratio_step, 0.02);             // change_rate_of_explore_ratio
   EXPECT_DOUBLE_EQ(d.latency_fluctuation_correction, 1.0);  // ..._correction_factor
+  EXPECT_DOUBLE_EQ(d.burst_headroom, 2.0);                  // ours (brpc: 0): see the header
   const AutoLimit limit(d);
   EXPECT_EQ(limit.limit(), 40U);
   EXPECT_DOUBLE_EQ(limit.exploreRatio(), 0.3);
@@ -184,6 +186,36 @@ TEST(AutoLimit, RisingLatencyAtPeakThroughputShrinksTheExploreRatioToSixPercent)
   }
   EXPECT_EQ(limit.minLatency(), milliseconds(100));  // a higher latency never raises it
   EXPECT_EQ(limit.limit(), 212U);                    // 200 * 1.06
+}
+
+// Verifies: while requests do not queue, the limit leaves burst_headroom x sqrt(little) above
+// brpc's; once latency rises, the headroom goes. little = 100 ms x 2000/s = 200.
+TEST(AutoLimit, UnqueuedDemandGetsRoomForItsBursts) {
+  AutoLimit::Settings s = handFed();
+  s.burst_headroom = 2;
+  AutoLimit limit(s);
+  TimePoint t = prime(limit);
+  EXPECT_EQ(limit.limit(), 289U);  // ceil(200 x 1.3 + 2 x sqrt(200)) = ceil(288.28)
+  feed(limit, t + microseconds(500), 20, microseconds(500), milliseconds(150));
+  EXPECT_EQ(limit.limit(), 256U);  // 200 x 1.28: queueing, no headroom
+}
+
+// Verifies: a small limit can grow. Each window is served at exactly the limit (limit / 10 ms
+// requests per second at the no-load 10 ms), so the next limit is ceil(limit x 1.3): 2 -> 3 ->
+// 4 -> 6. Truncating, as brpc does, would keep it at 2 for ever (floor(2.6) = 2).
+TEST(AutoLimit, ASmallLimitGrowsWhenItIsFullyUsed) {
+  AutoLimit::Settings s = handFed();
+  s.initial_limit = 2;
+  AutoLimit limit(s);
+  TimePoint t = kT0;
+  for (const std::size_t expected : {3U, 4U, 6U}) {
+    const std::size_t now_limit = limit.limit();
+    // 20 completions at now_limit / 10 ms per second: 10 ms / now_limit apart.
+    const auto spacing = microseconds(10'000 / now_limit);
+    t = feed(limit, t + spacing, 20, spacing, milliseconds(10));
+    t = feed(limit, t + spacing, 20, spacing, milliseconds(10));  // the second window decides
+    EXPECT_EQ(limit.limit(), expected) << "from " << now_limit;
+  }
 }
 
 TEST(AutoLimit, LatencyWithinSixPercentOfTheMinimumStillGrowsTheExploreRatio) {
@@ -489,7 +521,9 @@ TEST(AutoLimitSimulation, ConvergesNearThroughputTimesNoLoadLatency) {
   EXPECT_GE(settled, 50.0);
   EXPECT_LE(settled, 50.0 * 1.1);
   EXPECT_GE(*std::min_element(limits.begin(), limits.end()), 45.0);  // the 0.9 dip
-  EXPECT_LE(*std::max_element(limits.begin(), limits.end()), 50.0 * 1.3 + 1);
+  // At most brpc's 30 % plus the burst headroom (2 x sqrt(50)), which a window without
+  // queueing - right after a remeasure's dip - allows for a moment.
+  EXPECT_LE(*std::max_element(limits.begin(), limits.end()), 50.0 * 1.3 + 2 * std::sqrt(50.0) + 1);
   // Throughput stays near the server's capacity (2500/s) despite the dips.
   EXPECT_GE(static_cast<double>(server.completed()), 0.95 * 2500 * 120);
   const auto& algorithm = dynamic_cast<const AutoLimit&>(limiter.algorithm());

@@ -240,7 +240,10 @@ class Bench:
         return [port]
 
     def render(self, name, subst, rundir):
-        with open(os.path.join(HERE, "conf", name)) as f:
+        template = os.path.join(HERE, "conf", name)
+        if name == "sluice.yaml" and self.args.sluice_conf:
+            template = self.args.sluice_conf
+        with open(template) as f:
             text = f.read()
         for k, v in subst.items():
             text = text.replace(f"@@{k}@@", v)
@@ -851,6 +854,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     ap.add_argument("--sluice-limit", default="vegas", help="adaptive algorithm (gradient, aimd, "
                     "vegas)")
+    ap.add_argument("--sluice-conf", help="sluice config template instead of conf/sluice.yaml "
+                    "(same @@...@@ placeholders)")
     ap.add_argument("--workers", type=int, default=4, help="backend workers per host")
     ap.add_argument("--service-ms", type=float, default=10)
     ap.add_argument("--backend-queue", type=int, default=1000)

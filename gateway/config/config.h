@@ -195,7 +195,7 @@ struct RateLimit {
 
 // A cap on the requests of a route in flight at once (guards/concurrency_guard.h).
 struct AdaptiveConcurrency {
-  enum class Algorithm : std::uint8_t { Gradient, Aimd, Vegas };
+  enum class Algorithm : std::uint8_t { Gradient, Aimd, Vegas, Auto };
   Algorithm algorithm = Algorithm::Gradient;
   std::uint32_t initial = 20;
   std::uint32_t min = 1;

@@ -26,11 +26,12 @@ constexpr std::array<std::pair<std::string_view, RateLimit::OnFailure>, 3> kOnFa
     {"local", RateLimit::OnFailure::Local},
 }};
 
-constexpr std::array<std::pair<std::string_view, AdaptiveConcurrency::Algorithm>, 3>
+constexpr std::array<std::pair<std::string_view, AdaptiveConcurrency::Algorithm>, 4>
     kAdaptiveAlgorithms = {{
         {"gradient", AdaptiveConcurrency::Algorithm::Gradient},
         {"aimd", AdaptiveConcurrency::Algorithm::Aimd},
         {"vegas", AdaptiveConcurrency::Algorithm::Vegas},
+        {"auto", AdaptiveConcurrency::Algorithm::Auto},
     }};
 
 // Sets `out` from the name in `n` looked up in `table`, or reports the name and the known ones.

@@ -182,7 +182,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "concurrency.adaptive.initial must lie within [min, max] (1..100)"},
         BrokenSection{
             "adaptive_algorithm", "    concurrency: { adaptive: { algorithm: tcp } }\n", "",
-            "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas)"},
+            "unknown concurrency.adaptive.algorithm 'tcp' (known: gradient, aimd, vegas, auto)"},
         BrokenSection{"timeout_not_aimd",
                       "    concurrency: { adaptive: { algorithm: vegas, timeout: 1s } }\n", "",
                       "concurrency.adaptive.timeout applies only to aimd"},

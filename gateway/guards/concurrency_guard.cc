@@ -13,6 +13,7 @@
 
 #include "gateway/proxy/request_context.h"
 #include "resilience/aimd_limit.h"
+#include "resilience/auto_limit.h"
 #include "resilience/gradient_limit.h"
 #include "resilience/vegas_limit.h"
 
@@ -48,6 +49,8 @@ std::unique_ptr<resilience::AdaptiveLimit> makeAdaptive(const config::AdaptiveCo
     }
     case Algorithm::Vegas:
       return withBounds<resilience::VegasLimit>(a, {});
+    case Algorithm::Auto:
+      return withBounds<resilience::AutoLimit>(a, {});
   }
   return nullptr;
 }
@@ -141,10 +144,19 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   auto w = std::make_shared<Waiter>(ex);
   auto& sem = state_->sem;
   const auto joined = std::chrono::steady_clock::now();
-  if (settings_.queue_delay && sem.waiting() == 0) {
+  // While the queue stands (queue_delay), a waiter older than the target would be shed on
+  // reaching a slot anyway: it is told then instead of at the queue's timeout.
+  auto max_wait = std::chrono::steady_clock::duration(settings_.queue_timeout);
+  if (settings_.queue_delay) {
     const std::lock_guard lock(state_->mu);
-    if (state_->codel) state_->codel->onEmpty(joined);  // whatever stood has drained
+    if (state_->codel) {
+      if (sem.waiting() == 0) state_->codel->onEmpty(joined);  // whatever stood has drained
+      if (state_->codel->shedding(joined)) {
+        max_wait = std::min(max_wait, state_->codel->settings().target);
+      }
+    }
   }
+  const bool shortened = max_wait < settings_.queue_timeout;
   auto r = sem.acquireAsync([w, ex](resilience::Semaphore::Permit p) {
     asio::post(ex, [w, p = std::move(p)]() mutable {
       w->permit = std::move(p);
@@ -164,18 +176,16 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
   }
 
   TicketGuard ticket(sem, r.ticket);
-  w->timer.expires_after(settings_.queue_timeout);
+  w->timer.expires_after(max_wait);
   ctx.wait.set(w->timer);  // a client that leaves cuts the wait short (ctx.client_gone)
   co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   ctx.wait.clear();
   if (!w->granted) {
     if (sem.cancel(r.ticket) == resilience::Semaphore::CancelResult::Cancelled) {
       ticket.armed = false;
-      if (!ctx.client_gone) {
-        const auto now = std::chrono::steady_clock::now();
-        (void)shedByDelay(now, now - joined);  // a departure after a long wait all the same
-      }
-      co_return Admission{Verdict::Shed, shed("queue timeout")};
+      const auto now = std::chrono::steady_clock::now();
+      (void)shedByDelay(now, now - joined);  // a departure all the same (it may empty the queue)
+      co_return Admission{Verdict::Shed, shed(shortened ? "queue delay" : "queue timeout")};
     }
     // Granted while the timer fired: the permit is on its way through a post to this loop,
     // whose handler cancels this wait.
@@ -183,8 +193,8 @@ asio::awaitable<Admission> ConcurrencyGuard::admit(proxy::RequestContext& ctx) {
     co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   ticket.armed = false;
-  if (const auto now = std::chrono::steady_clock::now();
-      !ctx.client_gone && shedByDelay(now, now - joined)) {
+  const auto now = std::chrono::steady_clock::now();
+  if (shedByDelay(now, now - joined) && !ctx.client_gone) {
     w->permit.release();  // to the next waiter, which is judged the same way
     co_return Admission{Verdict::Shed, shed("queue delay")};
   }
@@ -197,7 +207,7 @@ bool ConcurrencyGuard::shedByDelay(std::chrono::steady_clock::time_point now,
                                    std::chrono::steady_clock::duration waited) const {
   if (!settings_.queue_delay) return false;
   const std::lock_guard lock(state_->mu);
-  return state_->codel && state_->codel->onDequeue(now, waited);
+  return state_->codel && state_->codel->onDequeue(now, waited, state_->sem.waiting() == 0);
 }
 
 void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c) {

@@ -1,17 +1,18 @@
 // ConcurrencyGuard: the `concurrency` of a route (docs/configuration.md): at most N of its
 // requests in flight at once, across all workers, with a bounded FIFO queue in front.
 //
-// N is static (`max`) or adaptive: a resilience AdaptiveLimit (gradient, aimd or vegas) learns it
-// from every admitted request's completion - its latency, and whether it was dropped (the
-// upstream failed, or answered 503, 504 or 429) - and the guard resizes its semaphore to it.
+// N is static (`max`) or adaptive: a resilience AdaptiveLimit (gradient, aimd, vegas or auto)
+// learns it from every admitted request's completion - its latency, and whether it was dropped
+// (the upstream failed, or answered 503, 504 or 429) - and the guard resizes its semaphore to it.
 //
 // A request takes a slot at once (allowed), or waits in the queue up to `queue_timeout`
 // (delayed when it then gets one), or is shed - queue full, or its wait ran out - with 503 (or
 // the configured 429) and Retry-After. With `queue_delay` the queue is also managed by time,
-// as CoDel manages a packet queue (resilience/queue_delay.h): once waiters have been leaving it
-// after at least `target` for a whole `interval` (a standing queue, not a burst), a waiter that
-// waited `target` or more is shed as it reaches a slot ("queue delay"), and the slot goes to the
-// next one, so the requests served never queue much longer than the target. Waiting never blocks a
+// CoDel-like (resilience/queue_delay.h): once the queue has not been empty for a whole
+// `interval` (a standing queue, not a burst), a waiter that has waited more than `target` is shed
+// ("queue delay") - at that time if it is still queued, or as it reaches a slot, which then goes
+// to the next one - so the requests served never queue longer than that while it stands,
+// whatever `queue` allows. Waiting never blocks a
 // worker: the slot is handed over by whichever worker frees it, through a post to the waiter's own
 // event loop. The slot is held in the request's context and returned when the request is over,
 // however it ends.

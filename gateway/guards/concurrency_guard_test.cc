@@ -159,48 +159,83 @@ TEST(ConcurrencyGuard, SamplesInFlightAtAdmissionNotAtCompletion) {
   EXPECT_EQ(guard.limit(), 5U);
 }
 
-// Queues for a slot and, once let in, holds it for 20 ms; `got` says what happened ("a in", or
-// "b " and the reply's body).
+// Waits `after`, queues for a slot and, once let in, holds it for `hold`; `got` says what
+// happened ("a in", or "b " and the reply's body).
 asio::awaitable<void> queueAndHold(ConcurrencyGuard& guard, std::string name,
-                                   std::vector<std::string>& got) {
+                                   std::vector<std::string>& got, std::chrono::milliseconds hold,
+                                   std::chrono::milliseconds after = {}) {
+  const auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, after);
+  co_await timer.async_wait(asio::use_awaitable);
   proxy::RequestContext ctx;
   const Admission a = co_await guard.admit(ctx);
   got.push_back(name + (a.admitted() ? " in" : " " + a.reply->body));
   if (!a.admitted()) co_return;
-  asio::steady_timer hold(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
-  co_await hold.async_wait(asio::use_awaitable);
+  timer.expires_after(hold);
+  co_await timer.async_wait(asio::use_awaitable);
   ctx.releasePermits();
 }
 
-// Verifies: with queue_delay, once waiters have been leaving the queue after the target for an
-// interval (a standing queue), the next one that waited past the target is shed as it reaches a
-// slot ("queue delay"), and the slot goes on to whoever asks next.
+// Releases the slot `ctx` holds after `after`.
+asio::awaitable<void> releaseAfter(proxy::RequestContext& ctx, std::chrono::milliseconds after) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, after);
+  co_await timer.async_wait(asio::use_awaitable);
+  ctx.releasePermits();
+}
+
+// Verifies: with queue_delay, once the queue has not been empty for an interval (a standing
+// queue), a waiter that waited longer than the target is shed as it reaches a slot ("queue
+// delay"), and the slot goes on to whoever asks next; before that, a long wait is served.
+// Timeline (target 1 ms, interval 40 ms): a and b queue at 0; a gets the slot at 30 (the queue
+// has stood 30 ms: served) and holds it to 60, when b, after 60 ms of a standing queue, is shed.
 TEST(ConcurrencyGuard, QueueDelayShedsTheStaleWaitersOfAStandingQueue) {
+  using std::chrono::milliseconds;
   config::Concurrency c;
   c.max = 1;
   c.queue = 10;
   c.queue_timeout = std::chrono::seconds(5);
-  c.queue_delay = config::QueueDelay{config::Millis(1), config::Millis(1)};
+  c.queue_delay = config::QueueDelay{config::Millis(1), config::Millis(40)};
   ConcurrencyGuard guard(c);
   asio::io_context io;
   std::array<proxy::RequestContext, 2> ctx;
   ASSERT_EQ(guard.check(ctx[0])->verdict, Verdict::Allowed);
   std::vector<std::string> got;
-  asio::co_spawn(io, queueAndHold(guard, "a", got), asio::detached);
-  asio::co_spawn(io, queueAndHold(guard, "b", got), asio::detached);
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        asio::steady_timer hold(io, std::chrono::milliseconds(20));
-        co_await hold.async_wait(asio::use_awaitable);
-        ctx[0].releasePermits();  // a gets it after 20 ms: the queue starts standing
-      },
-      asio::detached);
+  asio::co_spawn(io, queueAndHold(guard, "a", got, milliseconds(30)), asio::detached);
+  asio::co_spawn(io, queueAndHold(guard, "b", got, milliseconds(30)), asio::detached);
+  asio::co_spawn(io, releaseAfter(ctx[0], milliseconds(30)), asio::detached);
   io.run();
   ASSERT_EQ(got.size(), 2U);
   EXPECT_EQ(got[0], "a in");
   EXPECT_NE(got[1].find("b queue delay"), std::string::npos) << got[1];
   EXPECT_EQ(guard.check(ctx[1])->verdict, Verdict::Allowed);  // b gave its slot back
+}
+
+// Verifies: a request that joins a standing queue waits at most the target, not queue_timeout:
+// it is shed ("queue delay") long before the slot frees. Timeline (target 5 ms, interval 40 ms)
+// as above, but a holds its slot to 230 and c joins at 100: shed at about 105, long before b
+// reaches the slot at 230 (and is shed too).
+TEST(ConcurrencyGuard, QueueDelayShortensTheWaitOfRequestsJoiningAStandingQueue) {
+  using std::chrono::milliseconds;
+  config::Concurrency c;
+  c.max = 1;
+  c.queue = 10;
+  c.queue_timeout = std::chrono::seconds(5);
+  c.queue_delay = config::QueueDelay{config::Millis(5), config::Millis(40)};
+  ConcurrencyGuard guard(c);
+  asio::io_context io;
+  proxy::RequestContext first;
+  ASSERT_EQ(guard.check(first)->verdict, Verdict::Allowed);
+  std::vector<std::string> got;
+  asio::co_spawn(io, queueAndHold(guard, "a", got, milliseconds(200)), asio::detached);
+  asio::co_spawn(io, queueAndHold(guard, "b", got, milliseconds(0)), asio::detached);
+  asio::co_spawn(io, queueAndHold(guard, "c", got, milliseconds(0), milliseconds(100)),
+                 asio::detached);
+  asio::co_spawn(io, releaseAfter(first, milliseconds(30)), asio::detached);
+  io.run();
+  ASSERT_EQ(got.size(), 3U);
+  EXPECT_EQ(got[0], "a in");
+  EXPECT_NE(got[1].find("c queue delay"), std::string::npos) << got[1];
+  EXPECT_NE(got[2].find("b queue delay"), std::string::npos) << got[2];
 }
 
 }  // namespace
