@@ -121,6 +121,12 @@ TEST(GuardConfig, ConcurrencyStaticAndAdaptive) {
   EXPECT_EQ(g.algorithm, AdaptiveConcurrency::Algorithm::Gradient);
   EXPECT_EQ(g.window_samples, 100U);
   EXPECT_EQ(g.window_duration, Millis(100));
+
+  r = load(withOneCluster("    concurrency:\n      adaptive: { algorithm: auto, min: 2 }\n"),
+           "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.diagnostics.front().format();
+  EXPECT_EQ(r.config->routes[0].concurrency->adaptive->algorithm,
+            AdaptiveConcurrency::Algorithm::Auto);
 }
 
 class GuardConfigRejects : public ::testing::TestWithParam<BrokenSection> {};
