@@ -70,7 +70,8 @@ RetryBudget::Snapshot RetryBudget::sumLocked(TimePoint now) const {
     s.requests += c.requests;
     s.retries += c.retries;
   });
-  s.allowance = nonNegative(settings_.retry_ratio) * static_cast<double>(s.requests) + floor_;
+  s.allowance =
+      std::max(nonNegative(settings_.retry_ratio) * static_cast<double>(s.requests), floor_);
   s.in_flight = in_flight_.load(std::memory_order_acquire);
   return s;
 }

@@ -4,13 +4,16 @@
 // the load exactly when the backend can least take it. A budget (linkerd's "retry budget",
 // Finagle's RetryBudget, Envoy's retry_budget) allows, over a rolling window W:
 //
-//   retries_in_window + 1 <= retry_ratio * requests_in_window + min_retries_per_second * W[s]
+//   retries_in_window + 1 <= max(retry_ratio * requests_in_window, min_retries_per_second * W[s])
 //
 // where requests are first attempts only (report them with recordRequest) and retries are the
 // retries this budget admitted (tryAcquireRetry counts a retry when it admits it). The floor
-// (`min_retries_per_second`) lets a low-traffic client still retry the odd failure. With the
-// defaults (ratio 0.2, 10 retries/s, W = 10 s), steady traffic of 1000 requests/s gets at most
-// 200 + 10 retries/s: retry load is bounded by ~21 % whatever the failure rate.
+// (`min_retries_per_second`) lets a low-traffic client still retry the odd failure. It is a
+// minimum, as Envoy's min_retry_concurrency is, not an addition as in Finagle and linkerd: with
+// the defaults (ratio 0.2, 10 retries/s, W = 10 s), steady traffic of 1000 requests/s gets at
+// most 200 retries/s - retry load is bounded by the ratio, 20 %, whatever the failure rate, so
+// an operator's "20 %" holds as written (additive, a failing service of 600 requests/s got
+// 1.208x its load from a 20 % budget with a 5/s floor: docs/overload.md).
 //
 // Boundary: the retry that brings the count up to exactly the allowance is admitted; the one
 // after it is not. The allowance is computed in double with a relative tolerance of 1e-9 so that

@@ -75,12 +75,15 @@ TEST(RetryBudget, FloorAllowsRetriesWithoutTraffic) {
   EXPECT_EQ(admitAll(budget, kT0), 10);
 }
 
-TEST(RetryBudget, FloorAndRatioAdd) {
+// Verifies: the floor is a minimum, not an addition: the allowance is the larger of the two.
+TEST(RetryBudget, TheFloorIsAMinimumNotAnAddition) {
   auto s = ratioOnly(0.5);
   s.min_retries_per_second = 0.3;  // 3 per window
   RetryBudget budget(s);
-  budget.recordRequests(kT0, 4);  // + 2
-  EXPECT_EQ(admitAll(budget, kT0), 5);
+  budget.recordRequests(kT0, 4);  // ratio: 2; floor: 3
+  EXPECT_EQ(admitAll(budget, kT0), 3);
+  budget.recordRequests(kT0, 6);  // ratio: 5; floor: 3
+  EXPECT_EQ(admitAll(budget, kT0), 2);
 }
 
 TEST(RetryBudget, DecimalRatiosBehaveAsWritten) {
@@ -159,7 +162,7 @@ TEST(RetryBudget, PermitMoveTransfersTheSlot) {
 }
 
 // Property: across seeded random traffic, a retry is admitted exactly when, counting it, the
-// retries in the window stay within ratio * requests + floor for that window.
+// retries in the window stay within max(ratio * requests, floor) for that window.
 TEST(RetryBudget, AdmitsExactlyWhileRetriesFitTheWindowAllowance) {
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     std::mt19937_64 rng(seed);
@@ -188,7 +191,7 @@ TEST(RetryBudget, AdmitsExactlyWhileRetriesFitTheWindowAllowance) {
         (e.retry ? retries : requests) += 1;
       }
       const double allowance =
-          s.retry_ratio * static_cast<double>(requests) + s.min_retries_per_second * 10.0;
+          std::max(s.retry_ratio * static_cast<double>(requests), s.min_retries_per_second * 10.0);
       if (rng() % 3 != 0) {
         budget.recordRequest(now);
         events.push_back({now, false});
@@ -245,7 +248,7 @@ TEST(RetryBudget, ReconfigureChangesTheFloorAtOnce) {
   ASSERT_TRUE(budget.tryAcquireRetry(kT0));
   ASSERT_TRUE(budget.tryAcquireRetry(kT0));
   auto s = ratioOnly(0.5);
-  s.min_retries_per_second = 0.3;  // 3 per 10 s window: allowance 8
+  s.min_retries_per_second = 0.8;  // 8 per 10 s window: allowance max(5, 8)
   budget.reconfigure(s, kT0);
   EXPECT_EQ(admitAll(budget, kT0), 6);
 }

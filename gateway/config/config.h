@@ -146,8 +146,8 @@ struct RetryPolicy {
   friend bool operator==(const RetryPolicy&, const RetryPolicy&) = default;
 };
 
-// Retries to a cluster are at most `percent` of its requests over `window`, plus
-// `min_per_second` (resilience/retry_budget.h), however many routes and tries ask.
+// Retries to a cluster are at most `percent` of its requests over `window`, or `min_per_second`
+// when that is more (resilience/retry_budget.h), however many routes and tries ask.
 struct RetryBudget {
   double percent = 20;
   double min_per_second = 10;
