@@ -852,8 +852,8 @@ def main():
     ap.add_argument("--tools-dir", default=os.path.join(REPO, "build", "release", "bench",
                                                         "overload"))
     ap.add_argument("--no-build", action="store_true", help="use the binaries as they are")
-    ap.add_argument("--sluice-limit", default="vegas", help="adaptive algorithm (gradient, aimd, "
-                    "vegas)")
+    ap.add_argument("--sluice-limit", default="auto", help="adaptive algorithm (auto, gradient, "
+                    "aimd, vegas)")
     ap.add_argument("--sluice-conf", help="sluice config template instead of conf/sluice.yaml "
                     "(same @@...@@ placeholders)")
     ap.add_argument("--workers", type=int, default=4, help="backend workers per host")

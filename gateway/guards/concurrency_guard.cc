@@ -213,7 +213,14 @@ bool ConcurrencyGuard::shedByDelay(std::chrono::steady_clock::time_point now,
 void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c) {
   if (!settings_.adaptive || c.no_verdict) return;
   Shared& s = *state_;
-  const bool dropped = c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
+  // auto (AutoLimit) learns throughput x latency: an upstream answer of any status used the
+  // upstream for its latency, so only an exchange with no answer is a failure to it. Counted as
+  // failures, a service answering 30 % errors at its usual speed (a bad deploy, not overload)
+  // looked 30 % less productive and the limit shed a third of its traffic.
+  const bool dropped =
+      settings_.adaptive->algorithm == Algorithm::Auto
+          ? c.upstream_failed
+          : c.upstream_failed || c.status == 503 || c.status == 504 || c.status == 429;
   // In flight when this request was admitted, not now (resilience/adaptive_limit.h, Netflix's
   // convention): the app-limited checks ask whether the limit was used when the request went in.
   const std::size_t in_flight = std::max<std::size_t>(1, ctx.inflight_at_admission);
