@@ -191,7 +191,7 @@ class Bench:
 
     # proxies
     def start_proxy(self, target, hosts, tag):
-        self.proxy, self.proxy_pid = None, None
+        self.proxy, self.proxy_pid, self.proxy_tag = None, None, None
         if target == "direct":  # no proxy: the client spreads its requests over the hosts
             return BACKEND_PORTS[:hosts]
         port = PROXY_PORT[target]
@@ -226,6 +226,7 @@ class Bench:
             if v.returncode != 0:
                 sys.exit(f"sluice validate failed:\n{v.stdout}{v.stderr}")
             cmd = [self.args.sluice, "run", "-c", conf]
+            self.proxy_tag = f"{target}-{tag}"
         p = self.procs.start(cmd, self.args.proxy_cpu, logf, cwd=rundir)
         wait_port(port, p, target)
         self.proxy, self.proxy_pid = p, p.pid
@@ -254,6 +255,15 @@ class Bench:
 
     def stop_proxy(self):
         if self.proxy is not None:
+            if self.proxy_tag:  # sluice: what its guards did, kept with the raw results
+                try:
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{SLUICE_ADMIN_PORT}/metrics", timeout=5) as r:
+                        with open(os.path.join(self.res, f"{self.proxy_tag}.metrics.txt"),
+                                  "wb") as fh:
+                            fh.write(r.read())
+                except OSError as e:
+                    log(f"could not read sluice's /metrics: {e}")
             self.procs.stop(self.proxy)
             self.proxy = None
 

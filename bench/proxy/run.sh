@@ -22,6 +22,9 @@
 #   CONNS ["50 500 5000"|"50 500"]         BODIES ["1k 16k"|"1k"]
 #   REPS [1] repetitions (interleaved)     TARGETS ["direct nginx haproxy caddy sluice"]
 #                                          (+ sluice-rl: sluice with an all-admitting rate limit;
+#                                          sluice-guards: every guard on - rate limit, adaptive
+#                                          concurrency with queue_delay, retries under a budget,
+#                                          breaker, outlier detection - each admitting everything;
 #                                          sluice-reload: sluice reloading its config every
 #                                          RELOAD_EVERY [0.1] s while measured
 #                                          (bench/reload/reloader.py: POST /config/reload,
@@ -108,7 +111,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093 [sluice-trace1]=18094 [sluice-trace100]=18095)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093 [sluice-trace1]=18094 [sluice-trace100]=18095 [sluice-guards]=18096)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -240,6 +243,21 @@ start_sluice() {
   local cluster_extra="" target="    cluster: backend"
   [[ "$t" == sluice-rl ]] &&
     route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }"
+  # Every guard on, each admitting everything but doing its work on every request (issue 20:
+  # all guards against none within 3 %): a per-client-IP rate limit, an adaptive concurrency
+  # limit (auto, learning, its floor above any load here) with a time-managed queue, retries
+  # under a budget, a circuit breaker and outlier detection on the cluster.
+  if [[ "$t" == sluice-guards ]]; then
+    route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }
+    concurrency:
+      adaptive: { algorithm: auto, initial: 100000, min: 100000, max: 1000000 }
+      queue: 1000
+      queue_delay: { target: 5ms, interval: 100ms }
+    retry: { attempts: 2, on: [connect-failure, reset, gateway-error] }"
+    cluster_extra="    circuit_breaker: { window: 10s, minimum_calls: 50, failure_rate: 50, open_duration: 5s }
+    retry_budget: { percent: 20, min_per_second: 5, window: 10s }
+    outlier_detection: { consecutive_gateway_failure: 10, interval: 1s, base_ejection_time: 5s }"
+  fi
   # Route tables of 100 where the request takes the last route (first match wins: the worst
   # case): 99 host+path routes that fail on their path, or 99 routes that fail on a header
   # (run with WRK_HEADERS carrying X-Tenant: t99 and a browser's other fields).
@@ -378,7 +396,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10|sluice-trace1|sluice-trace100)
+    sluice|sluice-rl|sluice-guards|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10|sluice-trace1|sluice-trace100)
       start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;

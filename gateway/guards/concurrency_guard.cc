@@ -226,7 +226,8 @@ void ConcurrencyGuard::complete(proxy::RequestContext& ctx, const Completion& c)
   const std::size_t in_flight = std::max<std::size_t>(1, ctx.inflight_at_admission);
   std::lock_guard lock(s.mu);
   if (!s.adaptive) return;  // a reload made the limit static meanwhile
-  s.adaptive->onSample(resilience::Clock::now(), c.latency, in_flight, dropped);
+  const auto latency = c.last_try.count() > 0 ? c.last_try : c.latency;
+  s.adaptive->onSample(resilience::Clock::now(), latency, in_flight, dropped);
   s.sem.setCapacity(s.adaptive->limit());
 }
 

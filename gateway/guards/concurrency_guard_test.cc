@@ -139,6 +139,23 @@ TEST(ConcurrencyGuard, AdaptiveLimitFollowsCompletions) {
   EXPECT_EQ(guard.limit(), 2U);
 }
 
+// Verifies: an adaptive limit learns from the last upstream try's latency, not the whole
+// request's: a request retried after a failed first try (and a backoff) took 300 ms in all, past
+// AIMD's 100 ms timeout, but its last try answered in 10 ms - a success, which grows the limit.
+TEST(ConcurrencyGuard, AdaptiveLimitLearnsFromTheLastTry) {
+  config::Concurrency c;
+  c.adaptive = config::AdaptiveConcurrency{config::AdaptiveConcurrency::Algorithm::Aimd, 2, 1, 40,
+                                           std::chrono::milliseconds(100)};
+  ConcurrencyGuard guard(c);
+  std::array<proxy::RequestContext, 2> ctx;
+  for (auto& x : ctx) ASSERT_EQ(guard.check(x)->verdict, Verdict::Allowed);
+  using std::chrono::milliseconds;
+  guard.complete(ctx[1], Completion{200, milliseconds(300), false, false, milliseconds(10)});
+  EXPECT_EQ(guard.limit(), 3U);
+  guard.complete(ctx[1], Completion{200, milliseconds(300), false});  // no try: the whole
+  EXPECT_EQ(guard.limit(), 2U);                                       // request, a drop
+}
+
 // Verifies: an adaptive limit is fed the requests in flight when the sampled one was admitted
 // (resilience/adaptive_limit.h), not when it completes: a request admitted alone says the limit
 // was not used, however many were admitted after it.

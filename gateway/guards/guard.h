@@ -82,6 +82,10 @@ struct Completion {
   // The outcome says nothing about the upstream: the request's deadline ran out before or
   // during its try, or a bulkhead refused it. Feedback (breakers, adaptive limits) ignores it.
   bool no_verdict = false;
+  // From the start of its last upstream try to the end of the response (`latency` when there
+  // was no try): what adaptive concurrency limits learn from - a retried request's first try
+  // and backoff say nothing about queueing in the upstream.
+  std::chrono::nanoseconds last_try{0};
 };
 
 class Guard {

@@ -708,7 +708,8 @@ void DownstreamConnection::complete(Active& a, bool upstream_failed) {
     // A request its client left says nothing about the upstream either.
     const bool no_verdict =
         ctx.client_gone || (ctx.upstream_error && !stats::upstreamAsked(*ctx.upstream_error));
-    const guards::Completion c{ctx.status, served, upstream_failed, no_verdict};
+    const auto last_try = ctx.last_try == Clock::time_point{} ? served : now - ctx.last_try;
+    const guards::Completion c{ctx.status, served, upstream_failed, no_verdict, last_try};
     for (std::size_t i = 0; i < ctx.guards_admitted; ++i) guards[i]->complete(ctx, c);
   }
   ctx.releasePermits();  // concurrency slots go back before the next request is read

@@ -225,6 +225,7 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (attempt_ > 1) cluster_.stats().retries.inc();
     ctx_.upstream = cluster_.address(*host);
     ++ctx_.attempts;
+    ctx_.last_try = now;
 
     // This try's deadline bounds the wait for a pooled connection, the connect and the response
     // head; what is left of it once connected is told to the upstream.

@@ -85,6 +85,10 @@ struct RequestContext {
   // When the last guard let the request through (after any queueing or delay): latency fed back
   // to guards is measured from here, so their own waiting does not count as upstream slowness.
   std::chrono::steady_clock::time_point admitted{};
+  // When its last upstream try began (unset: none): an adaptive concurrency limit learns from
+  // that try alone, since earlier failed tries and the backoff between them are not upstream
+  // queueing.
+  std::chrono::steady_clock::time_point last_try{};
   // Requests holding a slot of the route's concurrency guard right after this one took its slot,
   // itself included (the `inflight` an adaptive limit is fed: resilience/adaptive_limit.h); 0
   // when no concurrency guard admitted it.
@@ -153,6 +157,7 @@ struct RequestContext {
     trace.parent.reset();
     releasePermits();
     admitted = {};
+    last_try = {};
     inflight_at_admission = 0;
     status = 0;
     bytes_in = bytes_out = 0;
