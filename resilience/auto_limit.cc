@@ -198,7 +198,7 @@ void AutoLimit::onSample(TimePoint now, Duration rtt, std::size_t /*inflight*/,
   if (window_ok_samples_ > 0) {
     closeWindow(static_cast<double>(elapsed.count()));
   } else {
-    setLimit(static_cast<double>(limit_.load(std::memory_order_relaxed) / 2));
+    setLimit(std::floor(static_cast<double>(limit_.load(std::memory_order_relaxed)) / 2.0));
   }
   openWindow();
 }

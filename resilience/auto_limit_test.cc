@@ -421,7 +421,7 @@ TEST(AutoLimit, RemeasureJitterSpreadsTheIntervalOverItsSecondHalf) {
 }
 
 TEST(AutoLimit, SameSeedRepeatsTheSameRemeasureTimes) {
-  auto firstDip = [](std::uint64_t seed) {
+  auto first_dip = [](std::uint64_t seed) {
     AutoLimit::Settings s = remeasureEverySecond();
     s.remeasure_jitter = 0.5;
     s.seed = seed;
@@ -431,7 +431,7 @@ TEST(AutoLimit, SameSeedRepeatsTheSameRemeasureTimes) {
     }
     return run.t;
   };
-  EXPECT_EQ(firstDip(42), firstDip(42));
+  EXPECT_EQ(first_dip(42), first_dip(42));
 }
 
 // A simulated server behind an AdaptiveConcurrencyLimiter + AutoLimit: `workers` requests are
