@@ -25,6 +25,8 @@
 #                                          sluice-guards: every guard on - rate limit, adaptive
 #                                          concurrency with queue_delay, retries under a budget,
 #                                          breaker, outlier detection - each admitting everything;
+#                                          sluice-w2: two workers on both CPUs (sharing
+#                                          LOAD_CPU with wrk and the backend);
 #                                          sluice-reload: sluice reloading its config every
 #                                          RELOAD_EVERY [0.1] s while measured
 #                                          (bench/reload/reloader.py: POST /config/reload,
@@ -111,7 +113,7 @@ EXTRA_NAME=${2:-extra}
 EXTRA_CMD=${EXTRA_CMD:-}
 EXTRA_PID=${EXTRA_PID:-}
 
-declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093 [sluice-trace1]=18094 [sluice-trace100]=18095 [sluice-guards]=18096)
+declare -A PORT=([backend]=18080 [direct]=18080 [nginx]=18081 [haproxy]=18082 [caddy]=18083 [sluice]=18084 [sluice-rl]=18085 [nginx-hdr]=18086 [sluice-reload]=18087 [sluice-reloader-idle]=18088 [sluice-routes100]=18089 [sluice-hdr100]=18091 [sluice-split]=18092 [sluice-mirror10]=18093 [sluice-trace1]=18094 [sluice-trace100]=18095 [sluice-guards]=18096 [sluice-w2]=18097)
 RELOAD_ADMIN=18097
 RELOAD_EVERY=${RELOAD_EVERY:-0.1}
 RELOADER=""
@@ -240,7 +242,10 @@ start_sluice() {
   # `start_sluice sluice-rl` adds a per-client-IP rate limit that admits everything: the cost
   # of the guard itself (issue: rate-limit overhead within 3%).
   local t=${1:-sluice} route_extra="" top_extra="" timeout=15s max_idle=8192 routes_before=""
-  local cluster_extra="" target="    cluster: backend"
+  local cluster_extra="" target="    cluster: backend" workers=1 cpus=$PROXY_CPU
+  # Two workers on both CPUs (issue 20: two workers against one on this box): the load
+  # generator and the backend keep CPU LOAD_CPU, which the second worker shares with them.
+  [[ "$t" == sluice-w2 ]] && workers=2 cpus="$LOAD_CPU,$PROXY_CPU"
   [[ "$t" == sluice-rl ]] &&
     route_extra="    rate_limit: { rate: 1000000000/s, burst: 1000000000, key: client_ip }"
   # Every guard on, each admitting everything but doing its work on every request (issue 20:
@@ -296,7 +301,7 @@ start_sluice() {
   mkdir -p "run/$t"
   sluice_yaml() {
   cat <<YAML
-workers: 1
+workers: ${workers}
 ${top_extra}
 listeners:
   - name: bench
@@ -321,11 +326,11 @@ YAML
     cp "run/$t/sluice.yaml" "run/$t/a.yaml"
     timeout=16s max_idle=8191 sluice_yaml > "run/$t/b.yaml"
   fi
-  taskset -c "$PROXY_CPU" "$SLUICE_BIN" run -c "run/$t/sluice.yaml" >"$RES/$t.log" 2>&1 &
+  taskset -c "$cpus" "$SLUICE_BIN" run -c "run/$t/sluice.yaml" >"$RES/$t.log" 2>&1 &
   local pid=$!; STARTED+=("$pid")
   wait_port "${PORT[$t]}" "$pid" "$t"
   MPID[$t]=$pid
-  log "$t: pid $pid, CPU $PROXY_CPU, 1 worker, port ${PORT[$t]}"
+  log "$t: pid $pid, CPU $cpus, $workers worker(s), port ${PORT[$t]}"
 }
 
 start_extra() {
@@ -396,7 +401,7 @@ for t in $TARGETS; do
     nginx-hdr) start_nginx nginx-hdr nginx-proxy-headers.conf "$PROXY_CPU" "${PORT[nginx-hdr]}" ;;
     haproxy) start_haproxy ;;
     caddy) start_caddy ;;
-    sluice|sluice-rl|sluice-guards|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10|sluice-trace1|sluice-trace100)
+    sluice|sluice-rl|sluice-guards|sluice-w2|sluice-reload|sluice-reloader-idle|sluice-routes100|sluice-hdr100|sluice-split|sluice-mirror10|sluice-trace1|sluice-trace100)
       start_sluice "$t" ;;
     "$EXTRA_NAME") start_extra ;;
     *) die "unknown target $t" ;;
