@@ -28,7 +28,10 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
@@ -36,6 +39,8 @@ namespace sluice::gateway::net {
 
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
 #define SLUICE_HAS_READ_READINESS 1
+
+#include <boost/asio/detail/reactive_wait_op.hpp>
 
 namespace read_readiness_detail {
 
@@ -64,7 +69,48 @@ inline bool* readFlag(boost::asio::ip::tcp::socket& socket) {
   return &((*state).*member(TrySpeculativeTag{}))[Reactor::read_op];
 }
 
+// Asio's async_wait(wait_read), started the way a read is: not speculatively, but trusting the
+// flag above. Asio's own wait ignores the flag and re-arms the descriptor with epoll_ctl(MOD) to
+// learn whether input is already there: a syscall per wait.
+struct WaitReadable {
+  template <typename Handler>
+  void operator()(Handler&& handler, boost::asio::ip::tcp::socket* socket) const {
+    namespace detail = boost::asio::detail;
+    // Per-operation cancellation needs Asio's own bookkeeping: let its wait do it.
+    if (boost::asio::get_associated_cancellation_slot(handler).is_connected()) {
+      socket->async_wait(boost::asio::ip::tcp::socket::wait_read, std::forward<Handler>(handler));
+      return;
+    }
+    auto& impl = (socket->*SocketAccess::kImpl).get_implementation();
+    auto& reactor = boost::asio::use_service<Reactor>(
+        boost::asio::query(socket->get_executor(), boost::asio::execution::context));
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    using Op = detail::reactive_wait_op<std::decay_t<Handler>, boost::asio::any_io_executor>;
+    typename Op::ptr p = {detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(boost::system::error_code(), handler, socket->get_executor());
+    if ((impl.state_ & detail::socket_ops::non_blocking) != 0 ||
+        detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+      // A wait "performs" at once when the flag says input may be there.
+      reactor.start_op(Reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                       /*allow_speculative=*/true);
+    } else {
+      reactor.post_immediate_completion(p.p, is_continuation);
+    }
+    p.v = p.p = nullptr;
+  }
+};
+
 }  // namespace read_readiness_detail
+
+// Completes (with an error_code) once input may have arrived on `socket`: at once when an event
+// came since it was last found drained, else at its next event. Holds no buffer while it waits.
+// Same rule as a FirstOfMessage read: an end-of-file that came with the last data read is not an
+// event of its own.
+template <typename CompletionToken>
+auto asyncWaitReadable(boost::asio::ip::tcp::socket& socket, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+      read_readiness_detail::WaitReadable{}, token, &socket);
+}
 
 // After a read that returned `got` bytes into a buffer of `asked` bytes: a short read means the
 // socket is drained, and the next read should not try recv() before epoll says so.
@@ -101,6 +147,11 @@ inline void noteDrained(boost::asio::ip::tcp::socket& socket) {
 
 #else
 
+template <typename CompletionToken>
+auto asyncWaitReadable(boost::asio::ip::tcp::socket& socket, CompletionToken&& token) {
+  return socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                           std::forward<CompletionToken>(token));
+}
 inline void markDrained(boost::asio::ip::tcp::socket& /*socket*/, std::size_t /*got*/,
                         std::size_t /*asked*/) {}
 inline void trySpeculatively(boost::asio::ip::tcp::socket& /*socket*/) {}

@@ -167,5 +167,60 @@ TEST_F(ReadReadinessTest, InputWithNoReadPendingIsNoticed) {
 #endif
 }
 
+// asyncWaitReadable trusts the same flag as a FirstOfMessage read, so it shares its two orders.
+class WaitReadableTest : public ReadReadinessTest {
+ protected:
+  void startWait() {
+    waited_.reset();
+    io_.restart();
+    asyncWaitReadable(server_, [this](boost::system::error_code ec) { waited_ = ec; });
+    io_.poll();
+  }
+  bool finishWait() {
+    const auto until = Clock::now() + 5s;
+    while (!waited_ && Clock::now() < until) io_.run_one_for(10ms);
+    return waited_.has_value();
+  }
+  // A short read leaves the server's socket drained.
+  void drain() {
+    send("abc");
+    startRead();
+    ASSERT_TRUE(finishRead());
+    take();
+  }
+
+  std::optional<boost::system::error_code> waited_;
+};
+
+TEST_F(WaitReadableTest, ADrainedSocketWaitsForItsNextInput) {
+  drain();
+  startWait();
+  EXPECT_FALSE(waited_.has_value()) << "completed with nothing to read";
+  send("def");
+  ASSERT_TRUE(finishWait());
+  EXPECT_FALSE(*waited_);
+}
+
+TEST_F(WaitReadableTest, InputThatCameWithNoWaitPendingEndsTheWaitAtOnce) {
+  drain();
+  send("ghi");
+  asio::steady_timer timer(io_, 20ms);  // the reactor sees the event with nothing queued
+  timer.async_wait([](boost::system::error_code /*ec*/) {});
+  io_.restart();
+  io_.run();
+  startWait();
+  ASSERT_TRUE(waited_.has_value()) << "the input that came before the wait was missed";
+  EXPECT_FALSE(*waited_);
+}
+
+TEST_F(WaitReadableTest, CancellingTheSocketEndsTheWait) {
+  drain();
+  startWait();
+  ASSERT_FALSE(waited_.has_value());
+  server_.cancel();
+  ASSERT_TRUE(finishWait());
+  EXPECT_EQ(*waited_, asio::error::operation_aborted);
+}
+
 }  // namespace
 }  // namespace sluice::gateway::net

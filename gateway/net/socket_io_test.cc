@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "gateway/net/socket_test_support.h"
@@ -104,6 +106,95 @@ TEST_F(WriteAllTest, AnEmptyWriteCompletes) {
   startWrite();
   ASSERT_TRUE(status_.has_value());
   EXPECT_EQ(*status_, IoStatus::Ok);
+}
+
+// A connected loopback pair: `server` reads through readWhenReadable, `client` is the peer.
+class ReadWhenReadableTest : public LoopbackPairTest {
+ protected:
+  void startRead(Clock::duration timeout = 10s) {
+    result_.reset();
+    io_.restart();
+    asio::co_spawn(io_, readOnce(timeout), asio::detached);
+    io_.poll();  // runs the coroutine up to its wait, and past it if input was there
+  }
+
+  asio::awaitable<void> readOnce(Clock::duration timeout) {
+    result_ =
+        co_await readWhenReadable(server_, deadline_, in_, Clock::now() + timeout, 4096, 8192);
+  }
+
+  bool finishRead() {
+    const auto until = Clock::now() + 5s;
+    while (!result_ && Clock::now() < until) io_.run_one_for(10ms);
+    return result_.has_value();
+  }
+
+  // Starts a read that waits: a new socket has not been found drained yet, so its first read
+  // looks, finds nothing and says so (Ok, no bytes); the next one waits for an event.
+  void startWaitingRead(Clock::duration timeout = 10s) {
+    startRead(timeout);
+    ASSERT_TRUE(result_.has_value());
+    ASSERT_EQ(result_->status, IoStatus::Ok);
+    ASSERT_EQ(result_->bytes, 0U);
+    EXPECT_EQ(in_.capacity(), 0U);
+    startRead(timeout);
+  }
+
+  IoBuffer in_;
+  std::optional<ReadResult> result_;
+};
+
+TEST_F(ReadWhenReadableTest, WaitsWithoutABufferAndReadsWhatArrives) {
+  startWaitingRead();
+  ASSERT_FALSE(result_.has_value());
+  EXPECT_EQ(in_.capacity(), 0U) << "a buffer is held while nothing has arrived";
+  asio::write(client_, asio::buffer(std::string_view("HTTP/1.1 200 OK\r\n")));
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Ok);
+  EXPECT_EQ(in_.readable(), "HTTP/1.1 200 OK\r\n");
+  EXPECT_FALSE(deadline_.armed());
+}
+
+TEST_F(ReadWhenReadableTest, ReadsWhatCameBeforeTheWait) {
+  asio::write(client_, asio::buffer(std::string_view("abc")));
+  startRead();
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(in_.readable(), "abc");
+}
+
+TEST_F(ReadWhenReadableTest, ThePeerClosingIsAnEndOfFile) {
+  startWaitingRead();
+  ASSERT_FALSE(result_.has_value());
+  client_.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Eof);
+  EXPECT_EQ(result_->bytes, 0U);
+}
+
+TEST_F(ReadWhenReadableTest, AResetIsAnError) {
+  startWaitingRead();
+  ASSERT_FALSE(result_.has_value());
+  client_.set_option(asio::socket_base::linger(true, 0));
+  client_.close();
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Error);
+}
+
+TEST_F(ReadWhenReadableTest, TimesOutHoldingNoBuffer) {
+  startWaitingRead(1s);
+  ASSERT_FALSE(result_.has_value());
+  wheel_.advance(Clock::now() + 2s);
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Timeout);
+  EXPECT_EQ(in_.capacity(), 0U);
+}
+
+TEST_F(ReadWhenReadableTest, ACancelledWaitIsAnErrorNotATimeout) {
+  startWaitingRead();
+  ASSERT_FALSE(result_.has_value());
+  deadline_.cancelNow();  // what a client abort does to a request waiting on its upstream
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Error);
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kMaxIdleBlank = 64;  // bytes of empty lines dropped while idle
+// Spare request states (Active, about 2.5 KB and its strings' capacity) a worker thread keeps
+// for the next requests; those of a larger burst are freed.
+constexpr std::size_t kSpareActives = 256;
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 stats::Reject rejectFor(http::RequestError e) {
@@ -90,7 +93,8 @@ DownstreamConnection::DownstreamConnection(server::Worker& worker, server::Worke
 
 DownstreamConnection::~DownstreamConnection() {
   // A connection that served requests frees its buffers now: like going cold, worth a trim.
-  if (active_) worker_.noteColdConnection();
+  if (served_ > 0) worker_.noteColdConnection();
+  giveBackActive();
   worker_.detach(*this, listener_);
 }
 
@@ -112,7 +116,7 @@ void DownstreamConnection::spawn(std::unique_ptr<DownstreamConnection> self) {
 void DownstreamConnection::park(std::unique_ptr<DownstreamConnection> self) {
   auto& c = *self;
   c.in_.release();
-  c.active_.reset();
+  c.giveBackActive();
   c.worker_.noteColdConnection();
   c.deadline_.arm(c.socket_, c.idle_end_);
   c.socket_.async_wait(
@@ -145,7 +149,7 @@ void DownstreamConnection::closeSocket() {
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);
-  active_.reset();
+  giveBackActive();
   phase_ = Phase::Done;
   if (counted_) {
     counted_ = false;
@@ -187,18 +191,18 @@ asio::awaitable<void> DownstreamConnection::run() {
                                           : listener_.config.timeouts.idle);
         }
         const auto idle_end = idle_end_;
-        // Hot stage: a plain read with the buffer kept (what a busy keep-alive client needs).
-        deadline_.arm(socket_, std::min(idle_end, idle_start + kHotIdle));
-        const auto space = in_.prepare(kClientReadChunk, max_buffer);
-        auto [ec, n] = co_await socket_.async_read_some(space, net::kNoThrow);
-        const bool hot_expired = deadline_.disarm();
-        in_.commit(n);
-        net::markDrained(socket_, n, space.size());
-        if (n == 0) {
+        // Hot stage: the coroutine waits for the next request, but without a buffer: on a busy
+        // proxy most connections are here, between their requests (net::readWhenReadable).
+        in_.release();
+        const auto r = co_await net::readWhenReadable(socket_, deadline_, in_,
+                                                      std::min(idle_end, idle_start + kHotIdle),
+                                                      kClientReadChunk, max_buffer);
+        if (r.bytes == 0) {
+          if (r.status == net::IoStatus::Ok && !listener_.draining) continue;  // nothing came
           // Woken by the drain: a request that raced with it may already be in the socket.
           if (listener_.draining) {
             if (!readNow()) break;
-          } else if (!hot_expired || net::coarseNow() >= idle_end) {
+          } else if (r.status != net::IoStatus::Timeout || net::coarseNow() >= idle_end) {
             break;  // EOF, error, or the idle timeout itself
           } else {
             // Cold: end this coroutine and park (see spawn() and park()).
@@ -218,6 +222,7 @@ asio::awaitable<void> DownstreamConnection::run() {
     const bool keep = co_await serve();
     stats.requests_active.dec();
     if (!keep) break;
+    giveBackActive();
   }
   if (reset_) {
     // A client that stopped reading: drop what the kernel still holds for it and send RST,
@@ -248,12 +253,49 @@ bool DownstreamConnection::dropEmptyLines() {
   return true;
 }
 
-asio::awaitable<bool> DownstreamConnection::serve() {
-  if (!active_) {
+std::vector<std::unique_ptr<DownstreamConnection::Active>>& DownstreamConnection::spares() {
+  // Freed with the thread. Per thread, as the connections that borrow from it are.
+  thread_local std::vector<std::unique_ptr<Active>> spares;
+  return spares;
+}
+
+void DownstreamConnection::takeActive() {
+  auto& pool = spares();
+  if (pool.empty()) {
     active_ = std::make_unique<Active>(this);
-    active_->ctx.client_ip = client_ip_;
-    active_->ctx.listener = listener_.config.name;
+  } else {
+    active_ = std::move(pool.back());
+    pool.pop_back();
+    active_->conn = this;
   }
+  active_->ctx.client_ip = client_ip_;
+  active_->ctx.listener = listener_.config.name;
+}
+
+void DownstreamConnection::giveBackActive() noexcept {
+  if (!active_) return;
+  Active& a = *active_;
+  worker_.wheel().cancel(a.watch);
+  // What points into this connection or holds a permit goes now, not when the next one borrows.
+  a.forwarder.reset();
+  a.mirror.reset();
+  a.down.reset();
+  a.admission.reset();
+  a.refusal.reset();
+  a.ctx.reset();
+  a.pin.release();  // last: what went above may point into the generation
+  auto& pool = spares();
+  if (pool.size() < kSpareActives) {
+    try {
+      pool.push_back(std::move(active_));
+    } catch (...) {  // no memory for the list: the state is freed instead
+    }
+  }
+  active_.reset();
+}
+
+asio::awaitable<bool> DownstreamConnection::serve() {
+  if (!active_) takeActive();
   Active& a = *active_;
   auto& stats = worker_.stats();
 
@@ -618,8 +660,8 @@ bool DownstreamConnection::abandon(Active& a) {
 }
 
 void DownstreamConnection::onWatch(void* self) {
-  auto& c = *static_cast<DownstreamConnection*>(self);
-  if (c.active_) c.checkClient(*c.active_);
+  auto& a = *static_cast<Active*>(self);
+  a.conn->checkClient(a);
 }
 
 void DownstreamConnection::checkClient(Active& a) {

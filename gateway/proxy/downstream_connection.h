@@ -6,10 +6,12 @@
 // become short replies with the right status; a request that could confuse framing closes the
 // connection after its 400 so nothing of it is ever forwarded.
 //
-// Memory: everything a request needs (parser, head, context, scratch strings, the read buffer)
-// exists only while the connection is busy or was busy in the last 250 ms (the hot keep-alive
-// path: a plain read stays pending, no extra syscall). After that the connection goes cold: it
-// frees all of that, its coroutine finishes, and the connection is parked on a plain
+// Memory: everything a request needs (parser, head, context, scratch strings: Active) is lent
+// to the connection for one request at a time, from its worker thread's spares, and the read
+// buffer is taken only when the request's bytes arrive (net::readWhenReadable). Between two
+// requests - where most keep-alive connections of a busy proxy are - a connection holds only
+// its coroutine, waiting for readability. After 250 ms without a request (the hot keep-alive
+// path) it goes cold: its coroutine finishes, and the connection is parked on a plain
 // readability wait whose small completion handler owns it (see park()). What an idle client
 // costs is this object, its socket and that one pending wait; readability starts a new
 // coroutine where the old one left off.
@@ -20,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -80,7 +83,9 @@ class DownstreamConnection {
 
   // The state of the request being served; see the memory note above.
   struct Active {
-    explicit Active(DownstreamConnection* c) noexcept : watch(&DownstreamConnection::onWatch, c) {}
+    explicit Active(DownstreamConnection* c) noexcept
+        : conn(c), watch(&DownstreamConnection::onWatch, this) {}
+    DownstreamConnection* conn;  // the connection it is lent to
     http::RequestHead head;
     std::optional<http::RequestParser> parser;
     http::RequestError head_error = http::RequestError::None;
@@ -102,6 +107,11 @@ class DownstreamConnection {
     bool watch_after_body = false;  // bytes of its body wait unread: look again once it is sent
   };
 
+  // Lends this connection an Active for its next request (a spare of this thread, or a new
+  // one) / gives it back to the spares once the request is over.
+  void takeActive();
+  void giveBackActive() noexcept;
+  static std::vector<std::unique_ptr<Active>>& spares();
   // Serves one request; returns whether the connection stays open.
   boost::asio::awaitable<bool> serve();
   boost::asio::awaitable<bool> handle(Active& a);

@@ -686,6 +686,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   auto& up = lease.socket();
   auto& ubuf = scratch_.upstream_in;
   ubuf.consume(ubuf.size());  // left over from a failed attempt
+  ubuf.release();             // taken again when the response arrives
   const bool client_http10 = down_.head.version < 11;
 
   const bool upload = !bodiless();
@@ -737,17 +738,20 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           break;
         }
       }
-      const auto rr = co_await net::readSome(
-          up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
-          kMaxResponseHead + kRelayReadChunk,
-          received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
+      // Until the upstream's first byte, wait without a buffer (net::readWhenReadable).
+      const auto rr =
+          received_any
+              ? co_await net::readSome(up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
+                                       kMaxResponseHead + kRelayReadChunk)
+              : co_await net::readWhenReadable(up, down_.deadline, ubuf, head_deadline,
+                                               kRelayReadChunk, kMaxResponseHead + kRelayReadChunk);
       if (rr.status != net::IoStatus::Ok) {
         const TryEnd end = headReadFailed({rr.status == net::IoStatus::Timeout, received_any,
                                            lease.reused(), replayable(), sent.upstream_failed});
         upstream_error_ = end.error;
         co_return end.outcome;
       }
-      received_any = true;
+      received_any = received_any || rr.bytes > 0;
     }
     if (rhead.status >= 200) break;
     if (rhead.status != 100 && !client_http10) {
@@ -868,6 +872,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   } else if (upstream_keep_alive && rhead.framing != http::Framing::UntilEof && ubuf.empty()) {
     lease.keep();
   }
+  ubuf.release();  // back to the pool for the next response being relayed
   co_return Outcome::Done;
 }
 

@@ -81,8 +81,10 @@ struct ForwardResult {
 struct Scratch {
   std::string request_head;  // serialised once per request, sent on every attempt
   std::string response_head;
-  std::string body;           // re-chunked body bytes on their way out
-  net::IoBuffer upstream_in;  // what the upstream sent; empty again when an exchange ends cleanly
+  std::string body;  // re-chunked body bytes on their way out
+  // What the upstream sent: taken from the buffer pool when its response arrives, given back
+  // when the exchange ends (net::readWhenReadable says why).
+  net::IoBuffer upstream_in;
   http::ResponseHead upstream_head;
   // Here rather than in the coroutine that uses it: a coroutine frame above glibc's largest
   // tcache size (1032 bytes) costs a slow-path malloc and free on every request.
