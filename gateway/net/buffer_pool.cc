@@ -32,6 +32,9 @@ std::size_t blockOf(std::size_t c) { return BufferPool::kMinBlock << c; }
 struct SizeClass {
   std::vector<void*> warm;  // freed recently: pages resident, handed out first (LIFO)
   std::vector<void*> cold;  // pages given back by trim()
+  // The fewest warm blocks since the last trim(): that many at the bottom of `warm` (the oldest)
+  // were not needed in the meantime.
+  std::size_t low = 0;
 };
 
 struct ThreadPool {
@@ -43,6 +46,7 @@ struct ThreadPool {
     std::vector<void*>& from = sc.warm.empty() ? sc.cold : sc.warm;
     void* p = from.back();
     from.pop_back();
+    sc.low = std::min(sc.low, sc.warm.size());
     return p;
   }
 
@@ -62,9 +66,12 @@ struct ThreadPool {
     std::size_t released = 0;
     for (std::size_t c = 0; c < kClasses; ++c) {
       SizeClass& sc = classes[c];
-      if (sc.warm.size() <= BufferPool::kWarmBlocks) continue;
-      // The oldest free blocks go (the front); the most recently freed stay warm for reuse.
-      const std::size_t excess = sc.warm.size() - BufferPool::kWarmBlocks;
+      const std::size_t unused = std::min(sc.low, sc.warm.size());
+      sc.low = sc.warm.size();
+      if (unused <= BufferPool::kWarmBlocks) continue;
+      // The oldest free blocks go (the front): those no allocation reached since the last trim.
+      const std::size_t excess = unused - BufferPool::kWarmBlocks;
+      sc.low -= excess;
       try {
         sc.cold.reserve(sc.cold.size() + excess);
       } catch (...) {

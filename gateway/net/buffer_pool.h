@@ -11,9 +11,10 @@
 // Blocks are powers of two from kMinBlock to kMaxBlock (larger requests go to operator new),
 // carved from 1 MiB slabs mapped with mmap and never unmapped. Each thread keeps its own free
 // blocks, so allocation takes no lock (a block freed on another thread joins that thread's
-// lists). trim() returns the pages of free blocks beyond a small warm reserve to the kernel
-// (MADV_DONTNEED: the addresses stay, reused blocks fault in zeroed pages), so the RSS of a
-// burst goes away once its connections idle.
+// lists). trim(), called every second, returns to the kernel the pages of the free blocks that
+// no allocation needed since the last call, beyond a small warm reserve (MADV_DONTNEED: the
+// addresses stay, reused blocks fault in zeroed pages): the RSS of a burst goes away a second
+// or two after it, busy or not, while blocks in steady use stay resident.
 #pragma once
 
 #include <cstddef>
@@ -31,8 +32,9 @@ class BufferPool {
   [[nodiscard]] static void* allocate(std::size_t bytes);
   static void deallocate(void* p, std::size_t bytes) noexcept;
 
-  // Gives the pages of this thread's free blocks beyond kWarmBlocks per class back to the
-  // kernel; returns how many bytes that was. Cheap when there is nothing to give back.
+  // Gives back to the kernel the pages of this thread's free blocks that stayed free since the
+  // previous trim(), beyond kWarmBlocks per class; returns how many bytes that was. Cheap when
+  // there is nothing to give back.
   static std::size_t trim() noexcept;
 
   // The calling thread's free blocks, resident (warm) or given back (cold); for tests.

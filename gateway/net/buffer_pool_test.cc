@@ -64,6 +64,9 @@ TEST(BufferPool, TrimKeepsAWarmReserveAndGivesBackTheRest) {
     for (void* p : blocks) BufferPool::deallocate(p, kBlock);
     EXPECT_EQ(BufferPool::stats().warm_bytes, before.warm_bytes + kCount * kBlock);
 
+    // Free now, but in use since the last trim: nothing is known to be unneeded yet.
+    EXPECT_EQ(BufferPool::trim(), 0U);
+    // Free for a whole interval: all but the reserve go.
     EXPECT_EQ(BufferPool::trim(), 40 * kBlock);
     const auto after = BufferPool::stats();
     EXPECT_EQ(after.warm_bytes, BufferPool::kWarmBlocks * kBlock);
@@ -80,6 +83,27 @@ TEST(BufferPool, TrimKeepsAWarmReserveAndGivesBackTheRest) {
     for (std::size_t i = 0; i < kBlock; ++i) ASSERT_EQ(cold[i], 0) << i;
     BufferPool::deallocate(blocks.back(), kBlock);
     for (void* p : again) BufferPool::deallocate(p, kBlock);
+  });
+}
+
+TEST(BufferPool, TrimKeepsWhatTheLastIntervalNeeded) {
+  if (!kPooled) GTEST_SKIP() << "not pooled under AddressSanitizer";
+  onFreshThread([] {
+    constexpr std::size_t kBlock = 4096;
+    constexpr std::size_t kCount = BufferPool::kWarmBlocks + 40;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < kCount; ++i) blocks.push_back(BufferPool::allocate(kBlock));
+    for (void* p : blocks) BufferPool::deallocate(p, kBlock);
+    EXPECT_EQ(BufferPool::trim(), 0U);
+    // Steady use of 30 blocks in the next interval: only the 26 never reached are unneeded,
+    // and the reserve keeps 16 of those.
+    for (int round = 0; round < 3; ++round) {
+      std::vector<void*> busy;
+      for (int i = 0; i < 30; ++i) busy.push_back(BufferPool::allocate(kBlock));
+      for (void* p : busy) BufferPool::deallocate(p, kBlock);
+    }
+    EXPECT_EQ(BufferPool::trim(), (kCount - 30 - BufferPool::kWarmBlocks) * kBlock);
+    EXPECT_EQ(BufferPool::stats().warm_bytes, (30 + BufferPool::kWarmBlocks) * kBlock);
   });
 }
 

@@ -319,14 +319,15 @@ asio::awaitable<void> Worker::tickLoop() {
     if (now >= next_sweep) {
       next_sweep = now + kPoolSweepEvery;
       for (auto* c : liveClusters()) c->sweep(now);
+      // Socket buffers a whole second did not need go back to the kernel (buffer_pool.h).
+      net::BufferPool::trim();
       if (cold_since_trim_ > 0) {
         // Connections that went cold freed their per-request memory; the allocator keeps freed
-        // heap pages mapped unless asked, and so does the buffer pool (beyond a warm reserve),
-        // which would leave the RSS of a burst of clients behind long after they idle. At most
-        // once a sweep; its cost grows with the free memory, not with the heap.
+        // heap pages mapped unless asked, which would leave the RSS of a burst of clients behind
+        // long after they idle. At most once a sweep; its cost grows with the free memory, not
+        // with the heap.
         cold_since_trim_ = 0;
         heap::releaseFree();
-        net::BufferPool::trim();
       }
     }
   }
