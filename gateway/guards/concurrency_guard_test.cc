@@ -9,11 +9,11 @@
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include "gateway/proxy/request_context.h"
@@ -46,7 +46,7 @@ asio::awaitable<void> oneRequest(ConcurrencyGuard& guard, Tally& t,
   while (now > peak && !t.peak.compare_exchange_weak(peak, now)) {
   }
   asio::steady_timer timer(co_await asio::this_coro::executor, hold);
-  co_await timer.async_wait(asio::use_awaitable);
+  co_await timer.async_wait(asio::deferred);
   t.in_flight.fetch_sub(1);
   guard.complete(ctx, Completion{200, hold, false});
   ctx.releasePermits();  // what the connection does when the request is over
@@ -183,21 +183,32 @@ asio::awaitable<void> queueAndHold(ConcurrencyGuard& guard, std::string name,
                                    std::chrono::milliseconds after = {}) {
   const auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, after);
-  co_await timer.async_wait(asio::use_awaitable);
+  co_await timer.async_wait(asio::deferred);
   proxy::RequestContext ctx;
   const Admission a = co_await guard.admit(ctx);
   got.push_back(name + (a.admitted() ? " in" : " " + a.reply->body));
   if (!a.admitted()) co_return;
   timer.expires_after(hold);
-  co_await timer.async_wait(asio::use_awaitable);
+  co_await timer.async_wait(asio::deferred);
   ctx.releasePermits();
 }
 
 // Releases the slot `ctx` holds after `after`.
 asio::awaitable<void> releaseAfter(proxy::RequestContext& ctx, std::chrono::milliseconds after) {
   asio::steady_timer timer(co_await asio::this_coro::executor, after);
-  co_await timer.async_wait(asio::use_awaitable);
+  co_await timer.async_wait(asio::deferred);
   ctx.releasePermits();
+}
+
+// One slot, a queue of 10 that would wait up to 5 s, and queue_delay with `target` and a 40 ms
+// interval: the queue_delay tests below see its rules and nothing else.
+config::Concurrency oneSlotWithQueueDelay(config::Millis target) {
+  config::Concurrency c;
+  c.max = 1;
+  c.queue = 10;
+  c.queue_timeout = std::chrono::seconds(5);
+  c.queue_delay = config::QueueDelay{target, config::Millis(40)};
+  return c;
 }
 
 // Verifies: with queue_delay, once the queue has not been empty for an interval (a standing
@@ -207,12 +218,7 @@ asio::awaitable<void> releaseAfter(proxy::RequestContext& ctx, std::chrono::mill
 // has stood 30 ms: served) and holds it to 60, when b, after 60 ms of a standing queue, is shed.
 TEST(ConcurrencyGuard, QueueDelayShedsTheStaleWaitersOfAStandingQueue) {
   using std::chrono::milliseconds;
-  config::Concurrency c;
-  c.max = 1;
-  c.queue = 10;
-  c.queue_timeout = std::chrono::seconds(5);
-  c.queue_delay = config::QueueDelay{config::Millis(1), config::Millis(40)};
-  ConcurrencyGuard guard(c);
+  ConcurrencyGuard guard(oneSlotWithQueueDelay(config::Millis(1)));
   asio::io_context io;
   std::array<proxy::RequestContext, 2> ctx;
   ASSERT_EQ(guard.check(ctx[0])->verdict, Verdict::Allowed);
@@ -233,12 +239,7 @@ TEST(ConcurrencyGuard, QueueDelayShedsTheStaleWaitersOfAStandingQueue) {
 // reaches the slot at 230 (and is shed too).
 TEST(ConcurrencyGuard, QueueDelayShortensTheWaitOfRequestsJoiningAStandingQueue) {
   using std::chrono::milliseconds;
-  config::Concurrency c;
-  c.max = 1;
-  c.queue = 10;
-  c.queue_timeout = std::chrono::seconds(5);
-  c.queue_delay = config::QueueDelay{config::Millis(5), config::Millis(40)};
-  ConcurrencyGuard guard(c);
+  ConcurrencyGuard guard(oneSlotWithQueueDelay(config::Millis(5)));
   asio::io_context io;
   proxy::RequestContext first;
   ASSERT_EQ(guard.check(first)->verdict, Verdict::Allowed);

@@ -91,15 +91,15 @@ TEST(BufferPool, TrimKeepsWhatTheLastIntervalNeeded) {
   onFreshThread([] {
     constexpr std::size_t kBlock = 4096;
     constexpr std::size_t kCount = BufferPool::kWarmBlocks + 40;
-    std::vector<void*> blocks;
-    for (std::size_t i = 0; i < kCount; ++i) blocks.push_back(BufferPool::allocate(kBlock));
+    std::vector<void*> blocks(kCount);
+    for (void*& p : blocks) p = BufferPool::allocate(kBlock);
     for (void* p : blocks) BufferPool::deallocate(p, kBlock);
     EXPECT_EQ(BufferPool::trim(), 0U);
     // Steady use of 30 blocks in the next interval: only the 26 never reached are unneeded,
     // and the reserve keeps 16 of those.
     for (int round = 0; round < 3; ++round) {
-      std::vector<void*> busy;
-      for (int i = 0; i < 30; ++i) busy.push_back(BufferPool::allocate(kBlock));
+      std::vector<void*> busy(30);
+      for (void*& p : busy) p = BufferPool::allocate(kBlock);
       for (void* p : busy) BufferPool::deallocate(p, kBlock);
     }
     EXPECT_EQ(BufferPool::trim(), (kCount - 30 - BufferPool::kWarmBlocks) * kBlock);
