@@ -130,10 +130,11 @@ class ReadWhenReadableTest : public LoopbackPairTest {
   }
 
   // Starts a read that waits: a new socket has not been found drained yet, so its first read
-  // looks, finds nothing and says so (Ok, no bytes); the next one waits for an event.
+  // looks, finds nothing and says so (Ok, no bytes); the next one waits for an event. (Without
+  // the reactor's flag, read_readiness.h, the first one waits already.)
   void startWaitingRead(Clock::duration timeout = 10s) {
     startRead(timeout);
-    ASSERT_TRUE(result_.has_value());
+    if (!result_) return;
     ASSERT_EQ(result_->status, IoStatus::Ok);
     ASSERT_EQ(result_->bytes, 0U);
     EXPECT_EQ(in_.capacity(), 0U);
