@@ -35,12 +35,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
-namespace sluice::gateway::net {
-
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING)
 #define SLUICE_HAS_READ_READINESS 1
-
 #include <boost/asio/detail/reactive_wait_op.hpp>
+#endif
+
+namespace sluice::gateway::net {
+
+#ifdef SLUICE_HAS_READ_READINESS
 
 namespace read_readiness_detail {
 
@@ -69,6 +71,19 @@ inline bool* readFlag(boost::asio::ip::tcp::socket& socket) {
   return &((*state).*member(TrySpeculativeTag{}))[Reactor::read_op];
 }
 
+// The reactor of `socket`'s io_context. use_service() locks the context's service registry and
+// searches it; a worker thread runs one context, so the answer is kept per thread.
+inline Reactor& reactorOf(boost::asio::ip::tcp::socket& socket) {
+  auto& context = boost::asio::query(socket.get_executor(), boost::asio::execution::context);
+  thread_local boost::asio::execution_context* cached_context = nullptr;
+  thread_local Reactor* cached_reactor = nullptr;
+  if (&context != cached_context) {
+    cached_reactor = &boost::asio::use_service<Reactor>(context);
+    cached_context = &context;
+  }
+  return *cached_reactor;
+}
+
 // Asio's async_wait(wait_read), started the way a read is: not speculatively, but trusting the
 // flag above. Asio's own wait ignores the flag and re-arms the descriptor with epoll_ctl(MOD) to
 // learn whether input is already there: a syscall per wait.
@@ -82,8 +97,7 @@ struct WaitReadable {
       return;
     }
     auto& impl = (socket->*SocketAccess::kImpl).get_implementation();
-    auto& reactor = boost::asio::use_service<Reactor>(
-        boost::asio::query(socket->get_executor(), boost::asio::execution::context));
+    Reactor& reactor = reactorOf(*socket);
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     using Op = detail::reactive_wait_op<std::decay_t<Handler>, boost::asio::any_io_executor>;
     typename Op::ptr p = {detail::addressof(handler), Op::ptr::allocate(handler), nullptr};

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <new>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -95,7 +96,15 @@ inline auto readWhenReadable(boost::asio::ip::tcp::socket& socket, SocketDeadlin
           r.status = timed_out ? IoStatus::Timeout : IoStatus::Error;
           return boost::asio::deferred.values(r);
         }
-        const auto space = buffer.prepare(min_free, max_total);
+        boost::asio::mutable_buffer space;
+        try {
+          space = buffer.prepare(min_free, max_total);
+        } catch (const std::bad_alloc&) {
+          // No memory for the bytes: this read fails. Thrown from a completion handler, it would
+          // leave the coroutine that waits for it suspended for ever.
+          r.status = IoStatus::Error;
+          return boost::asio::deferred.values(r);
+        }
         const ssize_t n = ::recv(socket.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
         if (n > 0) {
           r.bytes = static_cast<std::size_t>(n);
@@ -103,6 +112,7 @@ inline auto readWhenReadable(boost::asio::ip::tcp::socket& socket, SocketDeadlin
           markDrained(socket, r.bytes, space.size());
         } else if (n == 0) {
           r.status = IoStatus::Eof;
+          buffer.release();
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
           noteDrained(socket);  // a wakeup with nothing behind it: wait for the next event
           buffer.release();
@@ -110,6 +120,7 @@ inline auto readWhenReadable(boost::asio::ip::tcp::socket& socket, SocketDeadlin
           buffer.release();  // the flag still says "look": the next wait ends at once
         } else {
           r.status = IoStatus::Error;
+          buffer.release();
         }
         return boost::asio::deferred.values(r);
       }));

@@ -94,7 +94,8 @@ DownstreamConnection::DownstreamConnection(server::Worker& worker, server::Worke
 DownstreamConnection::~DownstreamConnection() {
   // A connection that served requests frees its buffers now: like going cold, worth a trim.
   if (served_ > 0) worker_.noteColdConnection();
-  giveBackActive();
+  // Freed, not lent on: at shutdown this runs on whichever thread destroys the worker's handlers.
+  releaseActive(false);
   worker_.detach(*this, listener_);
 }
 
@@ -272,7 +273,9 @@ void DownstreamConnection::takeActive() {
   active_->ctx.listener = listener_.config.name;
 }
 
-void DownstreamConnection::giveBackActive() noexcept {
+void DownstreamConnection::giveBackActive() noexcept { releaseActive(true); }
+
+void DownstreamConnection::releaseActive(bool to_spares) noexcept {
   if (!active_) return;
   Active& a = *active_;
   worker_.wheel().cancel(a.watch);
@@ -284,10 +287,12 @@ void DownstreamConnection::giveBackActive() noexcept {
   a.refusal.reset();
   a.ctx.reset();
   a.pin.release();  // last: what went above may point into the generation
-  auto& pool = spares();
-  if (pool.size() < kSpareActives) {
+  // A response that did not end cleanly may have left bytes (and its block) behind.
+  a.scratch.upstream_in.consume(a.scratch.upstream_in.size());
+  a.scratch.upstream_in.release();
+  if (to_spares && spares().size() < kSpareActives) {
     try {
-      pool.push_back(std::move(active_));
+      spares().push_back(std::move(active_));
     } catch (...) {  // no memory for the list: the state is freed instead
     }
   }

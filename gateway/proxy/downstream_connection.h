@@ -111,6 +111,8 @@ class DownstreamConnection {
   // one) / gives it back to the spares once the request is over.
   void takeActive();
   void giveBackActive() noexcept;
+  // Clears the Active in the order its parts depend on each other, then lends it on (or frees it).
+  void releaseActive(bool to_spares) noexcept;
   static std::vector<std::unique_ptr<Active>>& spares();
   // Serves one request; returns whether the connection stays open.
   boost::asio::awaitable<bool> serve();

@@ -739,12 +739,19 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
         }
       }
       // Until the upstream's first byte, wait without a buffer (net::readWhenReadable).
-      const auto rr =
-          received_any
-              ? co_await net::readSome(up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
-                                       kMaxResponseHead + kRelayReadChunk)
-              : co_await net::readWhenReadable(up, down_.deadline, ubuf, head_deadline,
-                                               kRelayReadChunk, kMaxResponseHead + kRelayReadChunk);
+      net::ReadResult rr;
+      if (received_any) {
+        rr = co_await net::readSome(up, down_.deadline, ubuf, head_deadline, kRelayReadChunk,
+                                    kMaxResponseHead + kRelayReadChunk);
+      } else {
+        rr = co_await net::readWhenReadable(up, down_.deadline, ubuf, head_deadline,
+                                            kRelayReadChunk, kMaxResponseHead + kRelayReadChunk);
+        // A wakeup that found nothing may have raced with the client leaving: its cancel found
+        // no wait to cancel, so it is seen here.
+        if (rr.status == net::IoStatus::Ok && rr.bytes == 0 && ctx_.client_gone) {
+          co_return Outcome::Failed;
+        }
+      }
       if (rr.status != net::IoStatus::Ok) {
         const TryEnd end = headReadFailed({rr.status == net::IoStatus::Timeout, received_any,
                                            lease.reused(), replayable(), sent.upstream_failed});
