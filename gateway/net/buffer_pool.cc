@@ -108,13 +108,13 @@ ThreadPool& local() {
 }  // namespace
 
 void* BufferPool::allocate(std::size_t bytes) {
-  if (!kPooled || bytes > kMaxBlock) return ::operator new(bytes);
+  if (!kPooled || bytes > kMaxBlock || bytes < kMinBlock) return ::operator new(bytes);
   return local().allocate(classOf(bytes));
 }
 
 void BufferPool::deallocate(void* p, std::size_t bytes) noexcept {
   if (p == nullptr) return;
-  if (!kPooled || bytes > kMaxBlock) {
+  if (!kPooled || bytes > kMaxBlock || bytes < kMinBlock) {
     ::operator delete(p);
     return;
   }

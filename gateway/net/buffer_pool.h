@@ -8,13 +8,15 @@
 // costs. Measured with glibc serving every allocation of 4 KiB and up from its own mapping
 // (MALLOC_MMAP_THRESHOLD_=4096): 1.5 KB per idle connection instead of 2.1 KB.
 //
-// Blocks are powers of two from kMinBlock to kMaxBlock (larger requests go to operator new),
-// carved from 1 MiB slabs mapped with mmap and never unmapped. Each thread keeps its own free
-// blocks, so allocation takes no lock (a block freed on another thread joins that thread's
-// lists). trim(), called every second, returns to the kernel the pages of the free blocks that
-// no allocation needed since the last call, beyond a small warm reserve (MADV_DONTNEED: the
-// addresses stay, reused blocks fault in zeroed pages): the RSS of a burst goes away a second
-// or two after it, busy or not, while blocks in steady use stay resident.
+// Blocks are powers of two from kMinBlock to kMaxBlock, carved from 1 MiB slabs mapped with mmap
+// and never unmapped. Larger requests go to operator new, and so do smaller ones (a client's
+// first read, 1 KiB): a page is the least trim() can give back, and tcmalloc keeps each small
+// size in spans of its own, so their holes are not refilled by other objects. Each thread keeps
+// its own free blocks, so allocation takes no lock (a block freed on another thread joins that
+// thread's lists). trim(), called every second, returns to the kernel the pages of the free
+// blocks that no allocation needed since the last call, beyond a small warm reserve
+// (MADV_DONTNEED: the addresses stay, reused blocks fault in zeroed pages): the RSS of a burst
+// goes away a second or two after it, busy or not, while blocks in steady use stay resident.
 #pragma once
 
 #include <cstddef>

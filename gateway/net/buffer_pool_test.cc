@@ -40,6 +40,17 @@ TEST(BufferPool, BlocksAreUsableAndDistinct) {
   });
 }
 
+// A client's first read (1 KiB) would waste the rest of a pooled page: the heap serves it.
+TEST(BufferPool, LessThanAPageComesFromTheHeap) {
+  if (!kPooled) GTEST_SKIP() << "not pooled under AddressSanitizer";
+  onFreshThread([] {
+    void* p = BufferPool::allocate(1024);
+    BufferPool::deallocate(p, 1024);
+    const auto s = BufferPool::stats();
+    EXPECT_EQ(s.warm_bytes + s.cold_bytes, 0U) << "a 1 KiB buffer took a slab";
+  });
+}
+
 TEST(BufferPool, FreedBlockIsReusedFirst) {
   if (!kPooled) GTEST_SKIP() << "not pooled under AddressSanitizer";
   onFreshThread([] {

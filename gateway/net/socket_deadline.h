@@ -24,6 +24,7 @@ class SocketDeadline {
   void arm(boost::asio::ip::tcp::socket& socket, TimerWheel::TimePoint deadline) noexcept {
     socket_ = &socket;
     expired_ = false;
+    cancelled_ = false;
     wheel_.schedule(entry_, deadline);
   }
 
@@ -46,10 +47,17 @@ class SocketDeadline {
   // when the client of a request waiting on an upstream socket went away).
   void cancelNow() noexcept {
     if (entry_.armed() && socket_ != nullptr) {
+      cancelled_ = true;
       boost::system::error_code ignored;
       socket_->cancel(ignored);
     }
   }
+
+  // Whether cancelNow() or the deadline ended the wait armed last; ask before disarm(). A
+  // socket's cancel reaches only operations still queued in the reactor: one whose completion
+  // is already posted (input was there) completes without an error, and its handler must still
+  // see that it was told to stop.
+  [[nodiscard]] bool stopped() const noexcept { return cancelled_ || expired_; }
 
   [[nodiscard]] bool armed() const noexcept { return entry_.armed(); }
 
@@ -67,6 +75,7 @@ class SocketDeadline {
   TimerWheel::Entry entry_;
   boost::asio::ip::tcp::socket* socket_ = nullptr;
   bool expired_ = false;
+  bool cancelled_ = false;
 };
 
 }  // namespace sluice::gateway::net

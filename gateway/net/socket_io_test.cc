@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
@@ -33,7 +34,18 @@ class WriteAllTest : public LoopbackPairTest {
   }
 
   asio::awaitable<void> writeOnce() {
-    status_ = co_await writeAll(server_, deadline_, asio::buffer(payload_), Clock::now() + 10s);
+    // Posted before the write: whether it ran by the time the writer resumed tells whether the
+    // writer went through the scheduler's queue.
+    bool posted = false;
+    asio::post(io_, [&posted] { posted = true; });
+    // Not `?:` around co_await: GCC 12 miscompiles it.
+    if (paced_) {
+      status_ = co_await writePaced(server_, deadline_, asio::buffer(payload_), Clock::now() + 10s,
+                                    pace_);
+    } else {
+      status_ = co_await writeAll(server_, deadline_, asio::buffer(payload_), Clock::now() + 10s);
+    }
+    resumed_behind_queue_ = posted;
   }
 
   // Makes the server's write wait for the peer: small buffers on both sides, more bytes than fit.
@@ -44,9 +56,78 @@ class WriteAllTest : public LoopbackPairTest {
     for (std::size_t i = 0; i < payload_.size(); i += 4093) payload_[i] = static_cast<char>(i);
   }
 
+  // Reads everything the server wrote, on a thread of its own, while the io_context runs.
+  std::string readAllWhileWriting() {
+    std::string got(payload_.size(), '\0');
+    std::thread reader([&] {
+      boost::system::error_code ec;
+      asio::read(client_, asio::buffer(got), ec);
+    });
+    const auto until = Clock::now() + 10s;
+    while (!status_ && Clock::now() < until) io_.run_one_for(10ms);
+    if (!status_) {
+      boost::system::error_code ignored;
+      client_.shutdown(tcp::socket::shutdown_both, ignored);  // wake the reader: the test failed
+    }
+    reader.join();
+    return got;
+  }
+
   std::string payload_ = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
   std::optional<IoStatus> status_;
+  bool resumed_behind_queue_ = false;
+  bool paced_ = false;  // writePaced with pace_ instead of writeAll
+  TransferPace pace_{{.total = 60s, .min_rate = 1, .window = 20s}};
 };
+
+// A proxy's writer holds the response's buffer until it resumes: behind the scheduler's queue,
+// that was a whole epoll batch later.
+TEST_F(WriteAllTest, AWriteTheSocketTakesResumesTheWriterInPlace) {
+  startWrite();
+  ASSERT_TRUE(status_.has_value());
+  EXPECT_EQ(*status_, IoStatus::Ok);
+  EXPECT_FALSE(resumed_behind_queue_);
+  EXPECT_FALSE(deadline_.armed());
+}
+
+TEST_F(WriteAllTest, APacedWriteTheSocketTakesResumesInPlaceAndCountsItsBytes) {
+  paced_ = true;
+  startWrite();
+  ASSERT_TRUE(status_.has_value());
+  EXPECT_EQ(*status_, IoStatus::Ok);
+  EXPECT_FALSE(resumed_behind_queue_);
+  EXPECT_EQ(pace_.waitBytes(), payload_.size());
+  EXPECT_EQ(pace_.verdict(), TransferPace::Verdict::Ok);
+}
+
+// Part sent at once, the rest through the reactor: every byte once, in order, and the pace told
+// of all of them.
+TEST_F(WriteAllTest, APacedWriteThatWaitsGetsEveryByteInOrder) {
+  paced_ = true;
+  shrinkBuffers();
+  startWrite();
+  ASSERT_FALSE(status_.has_value()) << "the whole payload fit: the test needs a write that waits";
+  EXPECT_GT(pace_.waitBytes(), 0U) << "nothing was sent at once";
+  const std::string got = readAllWhileWriting();
+  ASSERT_TRUE(status_.has_value());
+  EXPECT_EQ(*status_, IoStatus::Ok);
+  EXPECT_FALSE(deadline_.armed());
+  EXPECT_TRUE(got == payload_) << "bytes lost, repeated or reordered";
+  EXPECT_EQ(pace_.waitBytes(), payload_.size());
+}
+
+TEST_F(WriteAllTest, APacedWriteToAPeerThatStopsReadingTimesOutOnItsPace) {
+  paced_ = true;
+  pace_ = TransferPace({.total = 5s});
+  shrinkBuffers();
+  startWrite();
+  ASSERT_FALSE(status_.has_value());
+  wheel_.advance(Clock::now() + 6s);
+  io_.poll();
+  ASSERT_TRUE(status_.has_value());
+  EXPECT_EQ(*status_, IoStatus::Timeout);
+  EXPECT_EQ(pace_.verdict(), TransferPace::Verdict::TooLong);
+}
 
 TEST_F(WriteAllTest, WritesEveryByte) {
   startWrite();
@@ -64,18 +145,7 @@ TEST_F(WriteAllTest, ASlowPeerGetsEveryByteInOrder) {
   ASSERT_FALSE(status_.has_value())
       << "the whole payload fit at once: the test needs a write that waits";
   EXPECT_TRUE(deadline_.armed());
-  std::string got(payload_.size(), '\0');
-  std::thread reader([&] {
-    boost::system::error_code ec;
-    asio::read(client_, asio::buffer(got), ec);
-  });
-  const auto until = Clock::now() + 10s;
-  while (!status_ && Clock::now() < until) io_.run_one_for(10ms);
-  if (!status_) {
-    boost::system::error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_both, ignored);  // wake the reader: the test failed
-  }
-  reader.join();
+  const std::string got = readAllWhileWriting();
   ASSERT_TRUE(status_.has_value());
   EXPECT_EQ(*status_, IoStatus::Ok);
   EXPECT_FALSE(deadline_.armed());
@@ -196,6 +266,29 @@ TEST_F(ReadWhenReadableTest, ACancelledWaitIsAnErrorNotATimeout) {
   deadline_.cancelNow();  // what a client abort does to a request waiting on its upstream
   ASSERT_TRUE(finishRead());
   EXPECT_EQ(result_->status, IoStatus::Error);
+}
+
+// Input was there, so the wait completed at once: its completion is queued when the cancel
+// comes, and the socket's cancel finds nothing left to cancel. The read must still stop.
+TEST_F(ReadWhenReadableTest, ACancelThatFindsTheWakeupQueuedStillStopsTheRead) {
+  asio::write(client_, asio::buffer(std::string_view("abc")));
+  io_.restart();
+  asio::co_spawn(io_, readOnce(10s), asio::detached);
+  while (!deadline_.armed()) ASSERT_EQ(io_.run_one(), 1U);  // up to the wait, not past it
+  deadline_.cancelNow();
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Error);
+  EXPECT_EQ(in_.size(), 0U) << "the input is left for whoever reads the socket next";
+}
+
+TEST_F(ReadWhenReadableTest, AnExpiryThatFindsTheWakeupQueuedIsATimeout) {
+  asio::write(client_, asio::buffer(std::string_view("abc")));
+  io_.restart();
+  asio::co_spawn(io_, readOnce(10s), asio::detached);
+  while (!deadline_.armed()) ASSERT_EQ(io_.run_one(), 1U);
+  deadline_.expireNow();  // what a drain does to an idle keep-alive connection
+  ASSERT_TRUE(finishRead());
+  EXPECT_EQ(result_->status, IoStatus::Timeout);
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ constexpr auto kHotIdle = std::chrono::milliseconds(250);
 // client's FIN to the upstream connection's close).
 constexpr auto kClientWatchEvery = std::chrono::milliseconds(10);
 constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
+// The first read of a request: its buffer stays while the request is in flight (the parsed head
+// points into it), and nearly every head fits in 1 KiB (nginx's client_header_buffer_size); a
+// longer one grows it.
+constexpr std::size_t kClientFirstRead = 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kMaxIdleBlank = 64;  // bytes of empty lines dropped while idle
@@ -160,7 +164,7 @@ void DownstreamConnection::closeSocket() {
 
 bool DownstreamConnection::readNow() {
   auto space =
-      in_.prepare(kClientReadChunk, listener_.config.limits.header_bytes + kClientReadChunk);
+      in_.prepare(kClientFirstRead, listener_.config.limits.header_bytes + kClientReadChunk);
   const auto n = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
   if (n <= 0) return false;
   in_.commit(static_cast<std::size_t>(n));
@@ -197,9 +201,9 @@ asio::awaitable<void> DownstreamConnection::run() {
         in_.release();
         const auto r = co_await net::readWhenReadable(socket_, deadline_, in_,
                                                       std::min(idle_end, idle_start + kHotIdle),
-                                                      kClientReadChunk, max_buffer);
+                                                      kClientFirstRead, max_buffer);
         if (r.bytes == 0) {
-          if (r.status == net::IoStatus::Ok && !listener_.draining) continue;  // nothing came
+          if (r.status == net::IoStatus::Ok) continue;  // nothing came
           // Woken by the drain: a request that raced with it may already be in the socket.
           if (listener_.draining) {
             if (!readNow()) break;

@@ -430,15 +430,14 @@ template <typename Buffers>
 auto Forwarder::writeClient(const Buffers& buffers, std::size_t bytes) {
   *down_.response_started = true;
   return net::writePaced(down_.socket, down_.deadline, buffers, after(down_.listener.timeouts.send),
-                         send_pace_) |
-         asio::deferred([this, bytes](net::IoStatus s) {
-           if (s == net::IoStatus::Ok) {
-             ctx_.bytes_out += bytes;
-           } else if (s == net::IoStatus::Timeout) {
-             slowReader();
-           }
-           return asio::deferred_t::values(s == net::IoStatus::Ok);
-         });
+                         send_pace_, [this, bytes](net::IoStatus s) {
+                           if (s == net::IoStatus::Ok) {
+                             ctx_.bytes_out += bytes;
+                           } else if (s == net::IoStatus::Timeout) {
+                             slowReader();
+                           }
+                           return s == net::IoStatus::Ok;
+                         });
 }
 
 void Forwarder::slowReader() {
@@ -459,9 +458,15 @@ void Forwarder::slowReader() {
   if (ctx_.error.empty()) ctx_.error = "client too slow to read the response";
 }
 
-auto Forwarder::readBody(asio::ip::tcp::socket& up) {
-  return net::readSome(up, down_.deadline, scratch_.upstream_in,
-                       after(cluster_.config().io_timeout), kRelayReadChunk, kMaxBuffer);
+auto Forwarder::readBody(asio::ip::tcp::socket& up, bool look) {
+  auto& ubuf = scratch_.upstream_in;
+  if (look) net::trySpeculatively(up);
+  // Everything read so far was relayed (unless a chunk header is cut short): the block goes
+  // back while the upstream sends the rest, instead of 32 KiB per response waiting for its body
+  // (ARCHITECTURE.md, "Memory of a busy connection").
+  ubuf.release();
+  return net::readWhenReadable(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
+                               kRelayReadChunk, kMaxBuffer);
 }
 
 auto Forwarder::readRequestBody() {
@@ -631,7 +636,8 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
           complete = true;
           break;
         }
-        const auto rr = co_await readBody(up);
+        auto rr = co_await readBody(up, true);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -654,7 +660,8 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
         }
         first = false;
         ubuf.consume(n);
-        const auto rr = co_await readBody(up);
+        auto rr = co_await readBody(up, true);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
         if (rr.status == net::IoStatus::Eof) {
           // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
           complete = !rechunk || co_await writeClient(
@@ -746,11 +753,6 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
       } else {
         rr = co_await net::readWhenReadable(up, down_.deadline, ubuf, head_deadline,
                                             kRelayReadChunk, kMaxResponseHead + kRelayReadChunk);
-        // A wakeup that found nothing may have raced with the client leaving: its cancel found
-        // no wait to cancel, so it is seen here.
-        if (rr.status == net::IoStatus::Ok && rr.bytes == 0 && ctx_.client_gone) {
-          co_return Outcome::Failed;
-        }
       }
       if (rr.status != net::IoStatus::Ok) {
         const TryEnd end = headReadFailed({rr.status == net::IoStatus::Timeout, received_any,
@@ -851,7 +853,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           capture.complete = capture.active;
           break;
         }
-        const auto rr = co_await readBody(up);
+        auto rr = co_await readBody(up, true);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;

@@ -168,9 +168,16 @@ asio::awaitable<MirrorExchanged> mirrorExchange(MirrorJob& j, std::size_t host,
           break;
         }
       }
-      const auto rr = co_await net::readSome(
-          sock, j.deadline, j.in, until, kMirrorReadChunk, kMirrorMaxHead + kMirrorReadChunk,
-          received_any ? net::ReadPosition::InMessage : net::ReadPosition::FirstOfMessage);
+      // Until the first byte, wait without a buffer (net::readWhenReadable), as exchange() does.
+      net::ReadResult rr;
+      if (received_any) {
+        rr = co_await net::readSome(sock, j.deadline, j.in, until, kMirrorReadChunk,
+                                    kMirrorMaxHead + kMirrorReadChunk);
+      } else {
+        rr = co_await net::readWhenReadable(sock, j.deadline, j.in, until, kMirrorReadChunk,
+                                            kMirrorMaxHead + kMirrorReadChunk);
+        if (rr.status == net::IoStatus::Ok && rr.bytes == 0) continue;  // nothing came yet
+      }
       if (rr.status != net::IoStatus::Ok) {
         x.stale = rr.status != net::IoStatus::Timeout && !received_any && j.lease.reused() &&
                   w == net::IoStatus::Ok;
