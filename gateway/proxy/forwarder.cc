@@ -637,7 +637,9 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
           break;
         }
         auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
+          rr = co_await readBody(up, false);
+        }
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -661,7 +663,9 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
         first = false;
         ubuf.consume(n);
         auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
+          rr = co_await readBody(up, false);
+        }
         if (rr.status == net::IoStatus::Eof) {
           // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
           complete = !rechunk || co_await writeClient(
@@ -854,7 +858,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           break;
         }
         auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) rr = co_await readBody(up, false);
+        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
+          rr = co_await readBody(up, false);
+        }
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
