@@ -51,6 +51,25 @@ struct ReadResult {
 // end-of-file may be waiting.
 enum class ReadPosition : std::uint8_t { InMessage, FirstOfMessage };
 
+namespace socket_io_detail {
+// Writes completed in place since this thread last ran one of these operations' completions
+// from its event loop. Each write resumed in place runs its writer one level deeper on the
+// stack (Asio's awaitable pump calls itself), until the writer next waits for real: a chain of
+// writes with nothing in between (pipelined requests answered locally, a run of interim
+// responses) would grow the stack without bound. kMaxInPlace caps the chain; the next write
+// then goes through the queue, which unwinds it.
+inline constexpr unsigned kMaxInPlace = 16;
+inline thread_local unsigned in_place_streak = 0;
+// Whether a write that completed at once may resume its writer in place (and counts it).
+inline bool mayResumeInPlace() noexcept {
+  if (in_place_streak >= kMaxInPlace) return false;
+  ++in_place_streak;
+  return true;
+}
+// A completion that runs from the event loop: the stack is back at its base.
+inline void atLoopBase() noexcept { in_place_streak = 0; }
+}  // namespace socket_io_detail
+
 // Reads what is available (at least one byte) into `buffer`, growing it to at most `max_total`.
 // `co_await` the result: it yields a ReadResult. Not a coroutine itself: the returned deferred
 // operation is awaited directly, so reading costs no coroutine frame.
@@ -64,6 +83,7 @@ inline auto readSome(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadl
   return socket.async_read_some(
       space, boost::asio::deferred([&socket, &deadline, &buffer, asked = space.size()](
                                        boost::system::error_code ec, std::size_t n) {
+        socket_io_detail::atLoopBase();
         const bool timed_out = deadline.disarm();
         buffer.commit(n);
         markDrained(socket, n, asked);
@@ -98,6 +118,7 @@ inline auto readWhenReadable(boost::asio::ip::tcp::socket& socket, SocketDeadlin
   return asyncWaitReadable(
       socket, boost::asio::deferred([&socket, &deadline, &buffer, min_free,
                                      max_total](boost::system::error_code ec) {
+        socket_io_detail::atLoopBase();
         // A cancel or expiry that came after the wakeup was posted found nothing to cancel.
         const bool stopped = deadline.stopped();
         const bool timed_out = deadline.disarm();
@@ -181,7 +202,8 @@ auto writeAll(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
   bool error = false;
   const std::size_t total = boost::asio::buffer_size(buffers);
   const std::size_t sent = total == 0 ? 0 : sendNow(socket, buffers, error);
-  const bool done = error || sent == total;
+  // Done but past the in-place cap: the rest (nothing, or the error again) goes through Asio.
+  const bool done = (error || sent == total) && socket_io_detail::mayResumeInPlace();
   boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
   rest.consume(sent);
   if (!done) deadline.arm(socket, until);
@@ -190,6 +212,7 @@ auto writeAll(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
       .otherwise(boost::asio::async_write(
           socket, rest,
           boost::asio::deferred([&deadline](boost::system::error_code ec, std::size_t /*n*/) {
+            socket_io_detail::atLoopBase();
             const bool timed_out = deadline.disarm();
             const IoStatus s =
                 !ec ? IoStatus::Ok : (timed_out ? IoStatus::Timeout : IoStatus::Error);
@@ -215,7 +238,8 @@ auto writePaced(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
   const std::size_t total = boost::asio::buffer_size(buffers);
   const std::size_t sent = total == 0 ? 0 : sendNow(socket, buffers, error);
   if (sent > 0) pace.progress(start, sent);
-  const bool done = error || sent == total || pace.verdict() != TransferPace::Verdict::Ok;
+  const bool done = (error || sent == total || pace.verdict() != TransferPace::Verdict::Ok) &&
+                    socket_io_detail::mayResumeInPlace();
   IoStatus at_once = IoStatus::Ok;
   if (done) {
     pace.stop(start);
@@ -247,6 +271,7 @@ auto writePaced(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
           socket, rest, std::move(progress),
           boost::asio::deferred([&deadline, &pace, until, sent, finish](
                                     boost::system::error_code ec, std::size_t n) mutable {
+            socket_io_detail::atLoopBase();
             const bool timed_out = deadline.disarm();
             // What was armed last; a timed-out write lasted at least until then (the wheel fires
             // on the precise clock, the coarse one may lag it by a few ms).

@@ -1,10 +1,12 @@
 #include "gateway/net/socket_io.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -88,6 +90,40 @@ TEST_F(WriteAllTest, AWriteTheSocketTakesResumesTheWriterInPlace) {
   EXPECT_EQ(*status_, IoStatus::Ok);
   EXPECT_FALSE(resumed_behind_queue_);
   EXPECT_FALSE(deadline_.armed());
+}
+
+// Each write resumed in place runs the writer a level deeper on the stack: a writer that never
+// waits for anything else (pipelined requests answered locally, a run of interim responses)
+// must be sent through the queue now and then, or a hostile peer could make the stack overflow.
+TEST_F(WriteAllTest, AChainOfWritesResumedInPlaceIsCutShort) {
+  constexpr int kWrites = 40;
+  std::vector<bool> behind_queue;
+  auto chain = [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < kWrites; ++i) {
+      bool posted = false;
+      asio::post(io_, [&posted] { posted = true; });
+      const IoStatus s =
+          co_await writeAll(server_, deadline_, asio::buffer(payload_), Clock::now() + 10s);
+      EXPECT_EQ(s, IoStatus::Ok);
+      behind_queue.push_back(posted);
+    }
+  };
+  asio::co_spawn(io_, chain(), asio::detached);
+  io_.run_for(5s);
+  ASSERT_EQ(behind_queue.size(), static_cast<std::size_t>(kWrites));
+  std::size_t longest = 0;
+  std::size_t run = 0;
+  for (const bool b : behind_queue) {
+    run = b ? 0 : run + 1;
+    longest = std::max(longest, run);
+  }
+  EXPECT_GE(longest, 8U) << "writes the socket took were not resumed in place";
+  EXPECT_LE(longest, 16U) << "an unbounded chain of writes resumed in place";
+  std::string got(payload_.size() * kWrites, '\0');
+  asio::read(client_, asio::buffer(got));
+  std::string want;
+  for (int i = 0; i < kWrites; ++i) want += payload_;
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(WriteAllTest, APacedWriteTheSocketTakesResumesInPlaceAndCountsItsBytes) {

@@ -112,3 +112,18 @@ def test_redirects_and_direct_responses_answer_without_an_upstream(gateway_facto
     assert statuses == [200, 200, 429]  # one of the 3 was spent above
     assert wait_metric(admin, "sluice_requests_total", 1, route="old", cluster="",
                        code_class="3xx") == 1
+
+
+def test_thousands_of_pipelined_local_answers_come_back_in_order(gateway_factory,
+                                                                 upstream_factory):
+    # Each answer the socket takes at once resumes the connection in place; a client that
+    # pipelines thousands of requests answered without an upstream must not make that an
+    # unbounded chain on the worker's stack (net/socket_io.h, kMaxInPlace).
+    port, _ = start(gateway_factory, upstream_factory)
+    c = Client(port)
+    n = 3000
+    c.send(b"".join(f"GET /tea?i={i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(n)))
+    for _ in range(n):
+        r = c.read_response()
+        assert (r.status, r.body) == (418, b"{}")
+    assert c.request("GET", "/tea").status == 418  # the connection is still in step
