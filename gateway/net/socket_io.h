@@ -256,7 +256,7 @@ auto writePaced(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadline,
   // this write, `sent` included, as pace.waitBytes() does.
   auto progress = [&socket, &deadline, &pace, until, sent](const boost::system::error_code& ec,
                                                            std::size_t n) {
-    if (ec) return std::size_t{0};
+    if (ec || pace.verdict() != TransferPace::Verdict::Ok) return std::size_t{0};
     const std::size_t moved = sent + n;
     if (moved == pace.waitBytes()) return kWriteChunk;
     if (pace.progress(coarseNow(), moved - pace.waitBytes()) != TransferPace::Verdict::Ok) {

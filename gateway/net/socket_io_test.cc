@@ -29,6 +29,9 @@ using namespace std::chrono_literals;
 // A connected loopback pair: `server` writes through writeAll, `client` is the peer.
 class WriteAllTest : public LoopbackPairTest {
  protected:
+  // Whatever an earlier test left: each test starts at the loop's base.
+  WriteAllTest() { socket_io_detail::atLoopBase(); }
+
   // Starts one writeAll of `payload_` from the server; its status lands in `status_`.
   void startWrite() {
     asio::co_spawn(io_, writeOnce(), asio::detached);

@@ -332,7 +332,11 @@ asio::awaitable<bool> DownstreamConnection::serve() {
         break;
       }
     }
-    const auto r = co_await net::readSome(socket_, deadline_, in_, until, kClientReadChunk,
+    // A head longer than the first read: up to a whole pool block of 4 KiB (asking for another
+    // 4 KiB on top of the 1 KiB would take an 8 KiB one), then 4 KiB more at a time.
+    const std::size_t more =
+        in_.size() < kClientReadChunk ? kClientReadChunk - in_.size() : kClientReadChunk;
+    const auto r = co_await net::readSome(socket_, deadline_, in_, until, more,
                                           listener_.config.limits.header_bytes + kClientReadChunk);
     if (r.status == net::IoStatus::Timeout) {
       a.head_timed_out = true;

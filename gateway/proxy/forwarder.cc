@@ -781,6 +781,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
         result_.client_close = true;
         co_return Outcome::ClientFailed;
       }
+      // The client watch's cancel (client_abort) finds no wait while this write's completion is
+      // queued, and the next read's arm forgets it: look here.
+      if (ctx_.client_gone) co_return Outcome::Failed;
     }
     ubuf.consume(head_bytes);
   }

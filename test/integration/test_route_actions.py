@@ -116,9 +116,10 @@ def test_redirects_and_direct_responses_answer_without_an_upstream(gateway_facto
 
 def test_thousands_of_pipelined_local_answers_come_back_in_order(gateway_factory,
                                                                  upstream_factory):
-    # Each answer the socket takes at once resumes the connection in place; a client that
-    # pipelines thousands of requests answered without an upstream must not make that an
-    # unbounded chain on the worker's stack (net/socket_io.h, kMaxInPlace).
+    # Each answer the socket takes at once resumes the connection in place, a level deeper on
+    # the worker's stack until it next waits to read. A smoke test of that path at volume: the
+    # cap on such chains (net/socket_io.h, kMaxInPlace) is unit-tested in socket_io_test.cc
+    # (here a chain ends with each read's worth of requests, too short to overflow a stack).
     port, _ = start(gateway_factory, upstream_factory)
     c = Client(port)
     n = 3000
