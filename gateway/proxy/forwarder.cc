@@ -458,15 +458,9 @@ void Forwarder::slowReader() {
   if (ctx_.error.empty()) ctx_.error = "client too slow to read the response";
 }
 
-auto Forwarder::readBody(asio::ip::tcp::socket& up, bool look) {
-  auto& ubuf = scratch_.upstream_in;
-  if (look) net::trySpeculatively(up);
-  // Everything read so far was relayed (unless a chunk header is cut short): the block goes
-  // back while the upstream sends the rest, instead of 32 KiB per response waiting for its body
-  // (ARCHITECTURE.md, "Memory of a busy connection").
-  ubuf.release();
-  return net::readWhenReadable(up, down_.deadline, ubuf, after(cluster_.config().io_timeout),
-                               kRelayReadChunk, kMaxBuffer);
+auto Forwarder::readBody(asio::ip::tcp::socket& up) {
+  return net::readSome(up, down_.deadline, scratch_.upstream_in,
+                       after(cluster_.config().io_timeout), kRelayReadChunk, kMaxBuffer);
 }
 
 auto Forwarder::readRequestBody() {
@@ -636,10 +630,7 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
           complete = true;
           break;
         }
-        auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
-          rr = co_await readBody(up, false);
-        }
+        const auto rr = co_await readBody(up);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;
@@ -662,10 +653,7 @@ asio::awaitable<Forwarder::Relayed> Forwarder::relayStream(asio::ip::tcp::socket
         }
         first = false;
         ubuf.consume(n);
-        auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
-          rr = co_await readBody(up, false);
-        }
+        const auto rr = co_await readBody(up);
         if (rr.status == net::IoStatus::Eof) {
           // For a close-delimited body, EOF is the end: finish the client's framing cleanly.
           complete = !rechunk || co_await writeClient(
@@ -860,10 +848,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           capture.complete = capture.active;
           break;
         }
-        auto rr = co_await readBody(up, true);
-        while (rr.status == net::IoStatus::Ok && rr.bytes == 0) {
-          rr = co_await readBody(up, false);
-        }
+        const auto rr = co_await readBody(up);
         if (rr.status != net::IoStatus::Ok) {
           truncate(rr.status);
           break;

@@ -127,11 +127,8 @@ class Forwarder {
   template <typename Buffers>
   auto writeClient(const Buffers& buffers, std::size_t bytes);
   // Reads more of the response body from `up` into scratch_.upstream_in, within the cluster's
-  // I/O timeout; `co_await` it for a net::ReadResult. The wait holds no buffer when everything
-  // read was relayed (net::readWhenReadable); Ok with no bytes then means read again with
-  // `look` false. `look`: whether an end-of-file no event will announce may be waiting (true
-  // for the first read after bytes were relayed; read_readiness.h).
-  auto readBody(boost::asio::ip::tcp::socket& up, bool look);
+  // I/O timeout; `co_await` it for a net::ReadResult.
+  auto readBody(boost::asio::ip::tcp::socket& up);
   // Reads more of the request body into down_.in, within the listener's body timeout and the
   // body's pace (slow_client; either broken sets the 408 reply); `co_await` it for whether
   // bytes came.
