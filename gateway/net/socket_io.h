@@ -97,10 +97,9 @@ inline auto readSome(boost::asio::ip::tcp::socket& socket, SocketDeadline& deadl
       }));
 }
 
-// Waits for input before it takes buffer memory, then reads what is there without waiting
-// again: for the first read of a message the peer has yet to send (an upstream's response, a
-// client's next request), and for the rest of a response body once what came was relayed.
-// `co_await` it for a ReadResult; Ok with no bytes when the wakeup found nothing
+// The first read of a message the peer has yet to send (an upstream's response, a client's next
+// request): waits for input before it takes buffer memory, then reads what is there without
+// waiting again. `co_await` it for a ReadResult; Ok with no bytes when the wakeup found nothing
 // (read again). A cancel or expiry of `deadline` ends it with Error or Timeout, also one that
 // came while the wakeup was queued. Same rule as ReadPosition::FirstOfMessage (read_readiness.h);
 // inside a message, call trySpeculatively() first (an end-of-file may be waiting).
