@@ -306,17 +306,10 @@ void DownstreamConnection::releaseActive(bool to_spares) noexcept {
 asio::awaitable<bool> DownstreamConnection::serve() {
   if (!active_) takeActive();
   Active& a = *active_;
-  auto& stats = worker_.stats();
 
   // The request head, parsed strictly as it arrives, within the header deadline (read here
   // rather than in a coroutine of its own: one frame fewer per request).
-  a.head_error = http::RequestError::None;
-  a.head_timed_out = false;
-  http::RequestLimits limits;
-  limits.max_request_line = listener_.config.limits.request_line;
-  limits.max_head_bytes = listener_.config.limits.header_bytes;
-  limits.max_fields = listener_.config.limits.headers;
-  a.parser.emplace(a.head, limits);
+  startHead(a);
   const auto until = net::coarseNow() + listener_.config.timeouts.header;
   bool rejected = false;
   for (;;) {
@@ -348,20 +341,9 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   if (rejected) {
     // The head was unreadable: answer and close, so no byte of it can reach an upstream or be
     // taken for the start of another request.
-    a.ctx.reset();
-    a.ctx.start = Clock::now();
-    if (worker_.accessLog() != nullptr) a.ctx.wall_start = std::chrono::system_clock::now();
-    http::LocalReply r;
-    if (a.head_timed_out) {
-      stats.reject(stats::Reject::HeaderTimeout);
-      r = http::LocalReply::text(408, "request header timeout", true);
-    } else {
-      const auto info = http::describe(a.head_error);
-      stats.reject(rejectFor(a.head_error));
-      r = http::LocalReply::text(info.status, info.message, true);
-    }
+    refuseHead(a);
     linger_ = true;
-    co_await reply(a, r, true);
+    co_await reply(a, *a.refusal, true);
     complete(a, false);
     co_return false;
   }
@@ -377,15 +359,41 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   if (failed) {
     // Isolation: this request gets a 500 (if nothing was sent yet) and this connection closes;
     // the worker and every other connection carry on.
-    stats.exceptions.inc();
+    worker_.stats().exceptions.inc();
     if (!a.response_started) {
       linger_ = true;
-      co_await reply(a, http::LocalReply::text(500, "internal error", true), true);
+      a.refusal = http::LocalReply::text(500, "internal error", true);
+      co_await reply(a, *a.refusal, true);
     }
     complete(a, true);
     co_return false;
   }
   co_return keep_alive;
+}
+
+void DownstreamConnection::startHead(Active& a) {
+  a.head_error = http::RequestError::None;
+  a.head_timed_out = false;
+  http::RequestLimits limits;
+  limits.max_request_line = listener_.config.limits.request_line;
+  limits.max_head_bytes = listener_.config.limits.header_bytes;
+  limits.max_fields = listener_.config.limits.headers;
+  a.parser.emplace(a.head, limits);
+}
+
+void DownstreamConnection::refuseHead(Active& a) {
+  auto& stats = worker_.stats();
+  a.ctx.reset();
+  a.ctx.start = Clock::now();
+  if (worker_.accessLog() != nullptr) a.ctx.wall_start = std::chrono::system_clock::now();
+  if (a.head_timed_out) {
+    stats.reject(stats::Reject::HeaderTimeout);
+    a.refusal = http::LocalReply::text(408, "request header timeout", true);
+  } else {
+    const auto info = http::describe(a.head_error);
+    stats.reject(rejectFor(a.head_error));
+    a.refusal = http::LocalReply::text(info.status, info.message, true);
+  }
 }
 
 std::optional<InFlightRequest> DownstreamConnection::inFlight(Clock::time_point now) const {
@@ -467,27 +475,34 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
   a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch,
                       a.mirror ? &*a.mirror : nullptr);
-  ForwardResult result = co_await a.forwarder->run();
+  co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
+  bool close = false;
+  bool upstream_failed = false;
+  {
+    ForwardResult& result = a.forwarder->result();
+    close = result.client_close;
+    upstream_failed = result.upstream_failed;
+    reset_ = result.client_timed_out;
+    if (result.rejected) worker_.stats().reject(*result.rejected);
+    if (result.slow_reader) worker_.stats().slowReader(*result.slow_reader);
+    a.refusal = std::move(result.reply);  // the answer to send, if any, outlives the forwarder
+  }
   a.forwarder.reset();  // gives back what the forwarding loop held (retry permits)
   a.mirror.reset();     // sent by now, unless the body never arrived whole
   a.down.reset();
   a.head_size = 0;  // the forwarder consumed the head
-  bool close = result.client_close;
-  reset_ = result.client_timed_out;
-  if (result.rejected) worker_.stats().reject(*result.rejected);
-  if (result.slow_reader) worker_.stats().slowReader(*result.slow_reader);
-  if (!a.response_started && result.reply) {
+  if (!a.response_started && a.refusal) {
     // The request body may be partly unread: only a fully read body leaves the connection usable.
-    close = close || result.reply->close || !body_done;
+    close = close || a.refusal->close || !body_done;
     linger_ = close;
-    if (!co_await reply(a, *result.reply, close)) close = true;
-  } else if (result.reply) {
+    if (!co_await reply(a, *a.refusal, close)) close = true;
+  } else if (a.refusal) {
     // An interim (1xx) response already went out, so this answer cannot: closing is the only
     // way to tell the client there will be no final response.
     close = true;
   }
-  complete(a, result.upstream_failed);
+  complete(a, upstream_failed);
   co_return !close && head.keep_alive && !listener_.draining;
 }
 

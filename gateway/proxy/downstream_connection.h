@@ -95,7 +95,8 @@ class DownstreamConnection {
     RequestContext ctx;
     Scratch scratch;
     // Per-request state that would otherwise sit in handle()'s coroutine frame (see there).
-    std::optional<http::LocalReply> refusal;     // prepare()'s answer when it refuses
+    // The local answer to send: prepare()'s or a route action's, or the forwarder's error reply.
+    std::optional<http::LocalReply> refusal;
     std::optional<guards::Admission> admission;  // the guard decision being applied
     std::optional<Downstream> down;              // the forwarding phase's view of the client
     std::optional<Forwarder> forwarder;
@@ -117,6 +118,10 @@ class DownstreamConnection {
   // Serves one request; returns whether the connection stays open.
   boost::asio::awaitable<bool> serve();
   boost::asio::awaitable<bool> handle(Active& a);
+  // A new request's head: the parser, with the listener's limits.
+  void startHead(Active& a);
+  // The answer to a head that could not be read (a.head_error, a.head_timed_out) in a.refusal.
+  void refuseHead(Active& a);
   // Header fields, route and body limit, decided at once; false with a.refusal set to refuse.
   bool prepare(Active& a);
   // The reply of a route that answers itself (redirect, direct_response).

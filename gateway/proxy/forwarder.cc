@@ -146,7 +146,7 @@ bool Forwarder::replayable() const noexcept {
   return bodiless() && isIdempotent(down_.head.method);
 }
 
-asio::awaitable<ForwardResult> Forwarder::run() {
+bool Forwarder::writeRequestHead() {
   const http::RequestHead& head = down_.head;
   http::ForwardingInfo fwd;
   fwd.client_ip = ctx_.client_ip;
@@ -177,6 +177,13 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (route.rewrite.host) edits.host = *route.rewrite.host;
     http::writeUpstreamRequest(scratch_.request_head, head, fwd, &edits);
   }
+  return in_subset;
+}
+
+asio::awaitable<void> Forwarder::run() {
+  const http::RequestHead& head = down_.head;
+  const config::Route& route = *ctx_.route;
+  const bool in_subset = writeRequestHead();
   const std::size_t head_base = scratch_.request_head.size();  // then the per-try fields
   // A consistent-hashing cluster places the request by its key, read while the head is here.
   std::uint64_t hash = 0;
@@ -191,22 +198,30 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     mirror_->begin(head, scratch_.request_head, ctx_.client_ip);
     if (body_done_) mirror_->send();  // a bodiless request is copied whole already
   }
-  // Everything needed from the head is serialised or copied into ctx_: the head bytes can go.
+  // Everything needed from the head is serialised or copied into ctx_: the head bytes can go,
+  // and with them the client's buffer when nothing followed the head (no body, no pipelined
+  // request). A request spends most of its life waiting for its upstream, so it waits holding
+  // no client buffer, as a keep-alive connection does between requests; the next read takes one.
   down_.in.consume(down_.head_size);
   down_.head_size = 0;
+  down_.in.release();
 
   // The subset's balancer is held for the request, which a change of hosts may outlive.
   std::shared_ptr<upstream::LoadBalancer> subset;
   if (in_subset) {
     subset = cluster_.subset(subset_key_);
     if (!subset && route.subset->fallback == config::Subset::Fallback::None) {
-      co_return fail(stats::UpstreamError::EmptySubset);
+      fail(stats::UpstreamError::EmptySubset);
+      co_return;
     }
   }
   const config::RetryPolicy& retry = ctx_.route->retry;
   const auto request_slot =
       upstream::Bulkhead::acquire(cluster_.bulkhead(), upstream::Bulkhead::Limit::Requests);
-  if (!request_slot) co_return fail(stats::UpstreamError::Overflow);
+  if (!request_slot) {
+    fail(stats::UpstreamError::Overflow);
+    co_return;
+  }
   std::array<std::size_t, 16> tried{};
   std::size_t tried_count = 0;
   int stale_replays = 0;
@@ -215,10 +230,16 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     const auto now = Clock::now();
     // Not enough of the deadline left for a try to succeed: fail now rather than load the
     // upstream with work whose answer nobody will wait for.
-    if (ctx_.deadline - now < kMinTry) co_return fail(stats::UpstreamError::Deadline);
+    if (ctx_.deadline - now < kMinTry) {
+      fail(stats::UpstreamError::Deadline);
+      co_return;
+    }
     const auto host = cluster_.pick(
         subset.get(), std::span<const std::size_t>(tried.data(), tried_count), hash, now);
-    if (!host) co_return fail(stats::UpstreamError::NoHost);
+    if (!host) {
+      fail(stats::UpstreamError::NoHost);
+      co_return;
+    }
     const std::uint64_t occupant = cluster_.occupant(*host);  // the host now in that slot
     cluster_.onStart(subset.get(), *host);
     if (tried_count < tried.size()) tried[tried_count++] = *host;
@@ -291,12 +312,15 @@ asio::awaitable<ForwardResult> Forwarder::run() {
     if (auto* outliers = cluster_.outliers(); outliers != nullptr && verdict) {
       outliers->record(*host, occupant, *verdict, finished);
     }
-    if (abandoned) co_return clientGone();
+    if (abandoned) {
+      clientGone();
+      co_return;
+    }
     std::optional<Clock::duration> pause;
     switch (outcome) {
       case Outcome::Done:
       case Outcome::ClientFailed:
-        co_return std::move(result_);
+        co_return;
       case Outcome::StaleRetry:
         if (++stale_replays <= kMaxStaleReplays) {
           --attempt_;  // the upstream never saw this request: not a retry
@@ -320,18 +344,25 @@ asio::awaitable<ForwardResult> Forwarder::run() {
       if (!pause) {
         result_.reply = upstreamErrorReply(upstream_error_);
         result_.upstream_failed = upstreamAtFault(upstream_error_);
-        co_return std::move(result_);
+        co_return;
       }
     }
     if (pause->count() > 0) {
-      ctx_.phase = stats::RequestPhase::Backoff;
-      asio::steady_timer timer(down_.socket.get_executor(), *pause);
-      ctx_.wait.set(timer);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      ctx_.wait.clear();
-      if (ctx_.client_gone) co_return clientGone();
+      co_await backoff(*pause);
+      if (ctx_.client_gone) {
+        clientGone();
+        co_return;
+      }
     }
   }
+}
+
+asio::awaitable<void> Forwarder::backoff(Clock::duration pause) {
+  ctx_.phase = stats::RequestPhase::Backoff;
+  asio::steady_timer timer(down_.socket.get_executor(), pause);
+  ctx_.wait.set(timer);
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  ctx_.wait.clear();
 }
 
 void Forwarder::beginTrySpan(std::size_t host) {
@@ -382,7 +413,7 @@ void Forwarder::logFailure(stats::UpstreamError e) const {
                               : fmt::format("; {} more like it on this worker since", held_back));
 }
 
-ForwardResult Forwarder::clientGone() {
+void Forwarder::clientGone() {
   // Nothing of a response reached the client (a started one would have ended the watch), and
   // nobody is left to send one to: no reply, the connection closes, and the request is logged
   // as nginx logs it, 499.
@@ -392,16 +423,14 @@ ForwardResult Forwarder::clientGone() {
   ctx_.status = 499;
   ctx_.upstream_error.reset();
   ctx_.error = "client closed the connection";
-  return std::move(result_);
 }
 
-ForwardResult Forwarder::fail(stats::UpstreamError e) {
+void Forwarder::fail(stats::UpstreamError e) {
   cluster_.stats().error(e);
   logFailure(e);
   ctx_.upstream_error = e;
   result_.reply = upstreamErrorReply(e);
   result_.upstream_failed = upstreamAtFault(e);
-  return std::move(result_);
 }
 
 bool Forwarder::clientDeadline() const noexcept {
@@ -680,6 +709,48 @@ void Forwarder::truncate(net::IoStatus s) {
       s == net::IoStatus::Timeout ? stats::UpstreamError::Timeout : stats::UpstreamError::Truncated;
 }
 
+bool Forwarder::finalHead() {
+  const http::ResponseHead& rhead = scratch_.upstream_head;
+  head_at_ = Clock::now();
+  if (const auto& d = cluster_.config().lb.dynamic_weights;
+      d && d->signal == config::DynamicWeights::Signal::Utilization) {
+    utilization_ = reportedUtilization(rhead, d->header);
+  }
+  if (!statusMayRetry(rhead.status, ctx_.route->retry, *down_.response_started)) return false;
+  const auto pause = retryPause(failedStatus(rhead));
+  if (!pause) return false;
+  retry_pause_ = *pause;
+  retry_status_ = rhead.status;
+  return true;
+}
+
+asio::awaitable<bool> Forwarder::relayInterim() {
+  const http::ResponseHead& rhead = scratch_.upstream_head;
+  scratch_.response_head.clear();
+  http::writeStatusLine(scratch_.response_head, rhead.status);
+  for (const auto& f : rhead.fields) {
+    if (http::isHopByHop(f, rhead)) continue;
+    scratch_.response_head.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  scratch_.response_head.append("\r\n");
+  co_return co_await writeClient(asio::buffer(scratch_.response_head),
+                                 scratch_.response_head.size());
+}
+
+void Forwarder::writeResponseHead(const http::ResponseFraming& framing) {
+  const http::ResponseHead& rhead = scratch_.upstream_head;
+  scratch_.response_head.clear();
+  if (const auto& edits = ctx_.route->response_headers; edits.empty()) {
+    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id);
+  } else {
+    thread_local std::string extra;  // keeps its capacity; nothing here waits
+    extra.clear();
+    appendEditedFields(extra, edits, actionVars());
+    const http::FieldEdits fields{edits.remove, edits.set, extra};
+    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id, &fields);
+  }
+}
+
 asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
                                                         Clock::time_point head_deadline) {
   auto& up = lease.socket();
@@ -757,15 +828,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     if (rhead.status >= 200) break;
     if (rhead.status != 100 && !client_http10) {
       // 102/103 are forwarded; HTTP/1.0 clients cannot receive interim responses.
-      scratch_.response_head.clear();
-      http::writeStatusLine(scratch_.response_head, rhead.status);
-      for (const auto& f : rhead.fields) {
-        if (http::isHopByHop(f, rhead)) continue;
-        scratch_.response_head.append(f.name).append(": ").append(f.value).append("\r\n");
-      }
-      scratch_.response_head.append("\r\n");
-      if (!co_await writeClient(asio::buffer(scratch_.response_head),
-                                scratch_.response_head.size())) {
+      if (!co_await relayInterim()) {
         result_.client_close = true;
         co_return Outcome::ClientFailed;
       }
@@ -776,21 +839,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
     ubuf.consume(head_bytes);
   }
 
-  head_at_ = Clock::now();
-  if (const auto& d = cluster_.config().lb.dynamic_weights;
-      d && d->signal == config::DynamicWeights::Signal::Utilization) {
-    utilization_ = reportedUtilization(rhead, d->header);
-  }
-
   // A status worth another try is dropped here, before any of it reaches the client (the
   // connection goes with it: its body is unread).
-  if (statusMayRetry(rhead.status, ctx_.route->retry, *down_.response_started)) {
-    if (auto pause = retryPause(failedStatus(rhead))) {
-      retry_pause_ = *pause;
-      retry_status_ = rhead.status;
-      co_return Outcome::RetryStatus;
-    }
-  }
+  if (finalHead()) co_return Outcome::RetryStatus;
 
   // Final response head -> client.
   ctx_.phase = stats::RequestPhase::Streaming;
@@ -801,16 +852,7 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   const http::ResponseFraming framing =
       http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);
   result_.client_close = framing.close;
-  scratch_.response_head.clear();
-  if (const auto& edits = ctx_.route->response_headers; edits.empty()) {
-    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id);
-  } else {
-    thread_local std::string extra;  // keeps its capacity; nothing here waits
-    extra.clear();
-    appendEditedFields(extra, edits, actionVars());
-    const http::FieldEdits fields{edits.remove, edits.set, extra};
-    http::writeDownstreamResponse(scratch_.response_head, rhead, framing, ctx_.request_id, &fields);
-  }
+  writeResponseHead(framing);
   const bool upstream_keep_alive = rhead.keep_alive && body_done_ && !sent.upstream_failed;
   // Views into the head are dead after this.
   ubuf.consume(head_bytes);
@@ -820,15 +862,9 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   truncated_ = false;
 
   switch (rhead.framing) {
-    case http::Framing::None: {
-      if (!co_await writeClient(asio::buffer(scratch_.response_head),
-                                scratch_.response_head.size()))
-        break;
-      complete = true;
-      break;
-    }
+    case http::Framing::None:  // the head alone, written as a Length body of 0 (one write site)
     case http::Framing::Length: {
-      std::uint64_t remaining = rhead.content_length;
+      std::uint64_t remaining = rhead.framing == http::Framing::Length ? rhead.content_length : 0;
       bool first = true;
       for (;;) {
         const std::size_t take =

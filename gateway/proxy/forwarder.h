@@ -31,6 +31,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/http/head.h"
+#include "gateway/http/head_writer.h"
 #include "gateway/http/local_reply.h"
 #include "gateway/http/request_parser.h"
 #include "gateway/http/response_parser.h"
@@ -98,7 +99,10 @@ class Forwarder {
   Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx, Scratch& scratch,
             MirrorCopy* mirror);
 
-  boost::asio::awaitable<ForwardResult> run();
+  // Forwards the request; what came of it is result() once this completes. (Kept here rather than
+  // returned: a result in the coroutine's promise would sit in its frame for the whole request.)
+  boost::asio::awaitable<void> run();
+  [[nodiscard]] ForwardResult& result() noexcept { return result_; }
 
   // The request body was read completely (so the client connection can carry another request).
   [[nodiscard]] bool bodyDone() const noexcept { return body_done_; }
@@ -115,8 +119,23 @@ class Forwarder {
 
   enum class Relayed : std::uint8_t { Complete, Incomplete, FailedBeforeStart };
 
+  // Serialises the request head for the upstream into scratch_.request_head (the per-try fields
+  // follow); true if the request asks for a subset of the cluster (subset_key_).
+  bool writeRequestHead();
   boost::asio::awaitable<Outcome> exchange(upstream::Lease& lease, Clock::time_point head_deadline);
+  // The pause before a retry (its own coroutine: its timer would sit in run()'s frame otherwise).
+  boost::asio::awaitable<void> backoff(Clock::duration pause);
   boost::asio::awaitable<SendResult> sendRequest(upstream::Lease& lease);
+  // Relays an interim (1xx) response head to the client; false if the client failed. Its own
+  // coroutine, as are the other rare paths here: every co_await has a slot of its own in the
+  // frame of the coroutine it is in, for as long as that coroutine lives.
+  boost::asio::awaitable<bool> relayInterim();
+  // The final response head has arrived: notes when and the host's reported load; true if its
+  // status is to be retried (retry_pause_, retry_status_ set).
+  bool finalHead();
+  // The final response head for the client, from scratch_.upstream_head, in
+  // scratch_.response_head.
+  void writeResponseHead(const http::ResponseFraming& framing);
   // Relays a chunked or close-delimited response body (re-chunked for the client if `rechunk`);
   // the Content-Length case, the common one, stays in exchange() to save a coroutine frame.
   boost::asio::awaitable<Relayed> relayStream(boost::asio::ip::tcp::socket& up,
@@ -148,9 +167,9 @@ class Forwarder {
   // bulkhead's and the retry budget's permission, which it takes into retry_hold_); nullopt when
   // it may not.
   [[nodiscard]] std::optional<Clock::duration> retryPause(const FailedTry& failure);
-  ForwardResult fail(stats::UpstreamError e);
+  void fail(stats::UpstreamError e);
   // The request's client went away while a try or a backoff waited (ctx_.client_gone).
-  ForwardResult clientGone();
+  void clientGone();
   // A diagnostic line for a failed try or a request refused before one, throttled
   // (log/log_throttle.h).
   void logFailure(stats::UpstreamError e) const;
