@@ -124,7 +124,7 @@ std::optional<Admission> CircuitBreakerGuard::check(proxy::RequestContext& ctx) 
     const bool personal = get && (ctx.head->find(http::Field::authorization) != nullptr ||
                                   ctx.head->find(http::Field::cookie) != nullptr);
     if (config_.fallback.cache && get && !personal) {
-      auto& cap = ctx.capture;
+      auto& cap = ctx.wantCapture();
       cap.wanted = true;
       cap.max_body = config_.fallback.cache_max_body;
       cap.key.assign(ctx.host).append(ctx.head->target);
@@ -191,15 +191,16 @@ void CircuitBreakerGuard::complete(proxy::RequestContext& ctx, const Completion&
   } else {
     permit.success(c.latency);
   }
-  auto& cap = ctx.capture;
-  if (config_.fallback.cache && !failed && cap.active && cap.complete && c.status == 200) {
+  proxy::ResponseCapture* cap = ctx.capture.get();
+  if (config_.fallback.cache && !failed && cap != nullptr && cap->active && cap->complete &&
+      c.status == 200) {
     auto entry = std::make_shared<ResponseCache::Entry>();
     entry->status = 200;
-    entry->content_type = std::move(cap.content_type);
-    entry->fields = std::move(cap.fields);
-    entry->body = std::move(cap.body);
+    entry->content_type = std::move(cap->content_type);
+    entry->fields = std::move(cap->fields);
+    entry->body = std::move(cap->body);
     entry->stored = Clock::now();
-    state_->cache.put(std::move(cap.key), std::move(entry));
+    state_->cache.put(std::move(cap->key), std::move(entry));
     // The body's capacity went with it; the connection's capture starts empty next time.
   }
 }

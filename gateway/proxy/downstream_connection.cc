@@ -452,9 +452,7 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   // Expect: 100-continue is answered here (and not forwarded): the client sends its body only
   // once a request has passed routing, limits and guards.
   if (head.expect_continue && in_.size() == a.head_size) {
-    const auto s = co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
-                                          net::coarseNow() + listener_.config.timeouts.send);
-    if (s != net::IoStatus::Ok) {
+    if (!co_await writeContinue()) {
       complete(a, false);
       co_return false;
     }
@@ -473,8 +471,9 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   if (const auto& m = ctx.route->mirror; m && MirrorCopy::drawn(*m)) {
     a.mirror.emplace(*a.pin, *ctx.route_index);
   }
+  a.refusal.reset();
   a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch,
-                      a.mirror ? &*a.mirror : nullptr);
+                      a.mirror ? &*a.mirror : nullptr, a.refusal);
   co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
   bool close = false;
@@ -486,7 +485,6 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
     reset_ = result.client_timed_out;
     if (result.rejected) worker_.stats().reject(*result.rejected);
     if (result.slow_reader) worker_.stats().slowReader(*result.slow_reader);
-    a.refusal = std::move(result.reply);  // the answer to send, if any, outlives the forwarder
   }
   a.forwarder.reset();  // gives back what the forwarding loop held (retry permits)
   a.mirror.reset();     // sent by now, unless the body never arrived whole
@@ -504,6 +502,12 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   }
   complete(a, upstream_failed);
   co_return !close && head.keep_alive && !listener_.draining;
+}
+
+asio::awaitable<bool> DownstreamConnection::writeContinue() {
+  co_return co_await net::writeAll(socket_, deadline_, asio::buffer(k100Continue),
+                                   net::coarseNow() + listener_.config.timeouts.send) ==
+      net::IoStatus::Ok;
 }
 
 http::LocalReply DownstreamConnection::actionReply(const Active& a) const {

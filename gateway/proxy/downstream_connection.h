@@ -118,6 +118,9 @@ class DownstreamConnection {
   // Serves one request; returns whether the connection stays open.
   boost::asio::awaitable<bool> serve();
   boost::asio::awaitable<bool> handle(Active& a);
+  // Writes 100 Continue; false if the client failed. A coroutine of its own, for a rare case:
+  // each co_await takes room in the frame of the coroutine it is in for that coroutine's life.
+  boost::asio::awaitable<bool> writeContinue();
   // A new request's head: the parser, with the listener's limits.
   void startHead(Active& a);
   // The answer to a head that could not be read (a.head_error, a.head_timed_out) in a.refusal.

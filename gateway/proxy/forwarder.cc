@@ -127,8 +127,8 @@ std::optional<std::string_view> Forwarder::subsetHeader(const http::RequestHead&
 }
 
 Forwarder::Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx,
-                     Scratch& scratch, MirrorCopy* mirror)
-    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch), mirror_(mirror) {
+                     Scratch& scratch, MirrorCopy* mirror, std::optional<http::LocalReply>& reply)
+    : down_(down), cluster_(cluster), ctx_(ctx), scratch_(scratch), mirror_(mirror), reply_(reply) {
   const config::SlowClient pace = ctx.route->slow_client.over(down.listener.slow_client);
   body_pace_ = net::TransferPace(bodyPace(pace));
   send_pace_ = net::TransferPace(sendPace(pace));
@@ -342,7 +342,7 @@ asio::awaitable<void> Forwarder::run() {
       ctx_.upstream_error = upstream_error_;
       pause = retryPause({causeOf(upstream_error_)});
       if (!pause) {
-        result_.reply = upstreamErrorReply(upstream_error_);
+        reply_ = upstreamErrorReply(upstream_error_);
         result_.upstream_failed = upstreamAtFault(upstream_error_);
         co_return;
       }
@@ -417,7 +417,7 @@ void Forwarder::clientGone() {
   // Nothing of a response reached the client (a started one would have ended the watch), and
   // nobody is left to send one to: no reply, the connection closes, and the request is logged
   // as nginx logs it, 499.
-  result_.reply.reset();
+  reply_.reset();
   result_.client_close = true;
   result_.upstream_failed = false;
   ctx_.status = 499;
@@ -429,7 +429,7 @@ void Forwarder::fail(stats::UpstreamError e) {
   cluster_.stats().error(e);
   logFailure(e);
   ctx_.upstream_error = e;
-  result_.reply = upstreamErrorReply(e);
+  reply_ = upstreamErrorReply(e);
   result_.upstream_failed = upstreamAtFault(e);
 }
 
@@ -520,15 +520,15 @@ bool Forwarder::bodyRead(net::ReadResult r, Clock::time_point until) {
   switch (v) {
     case Verdict::Ok:
       result_.rejected = stats::Reject::BodyTimeout;
-      result_.reply = http::LocalReply::text(408, "request body timeout", true);
+      reply_ = http::LocalReply::text(408, "request body timeout", true);
       break;
     case Verdict::TooSlow:
       result_.rejected = stats::Reject::BodyTooSlow;
-      result_.reply = http::LocalReply::text(408, "request body too slow", true);
+      reply_ = http::LocalReply::text(408, "request body too slow", true);
       break;
     case Verdict::TooLong:
       result_.rejected = stats::Reject::BodyDeadline;
-      result_.reply = http::LocalReply::text(408, "request body took too long", true);
+      reply_ = http::LocalReply::text(408, "request body took too long", true);
       break;
   }
   return false;
@@ -592,7 +592,7 @@ asio::awaitable<Forwarder::SendResult> Forwarder::sendRequest(upstream::Lease& l
             result_.rejected = p.error == http::RequestError::BodyTooLarge
                                    ? stats::Reject::BodyTooLarge
                                    : stats::Reject::BadRequest;
-            result_.reply = http::LocalReply::text(info.status, info.message, true);
+            reply_ = http::LocalReply::text(info.status, info.message, true);
             r.client_failed = true;
             co_return r;
           }
@@ -846,8 +846,8 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
   // Final response head -> client.
   ctx_.phase = stats::RequestPhase::Streaming;
   ctx_.status = rhead.status;
-  auto& capture = ctx_.capture;
-  capture.active = capture.wanted && startCapture(capture, rhead);
+  ResponseCapture* capture = ctx_.capture.get();
+  if (capture != nullptr) capture->active = capture->wanted && startCapture(*capture, rhead);
   const bool client_keep_alive = down_.head.keep_alive && !result_.client_close;
   const http::ResponseFraming framing =
       http::downstreamFraming(rhead, down_.head.version, client_keep_alive, down_.draining);
@@ -876,12 +876,14 @@ asio::awaitable<Forwarder::Outcome> Forwarder::exchange(upstream::Lease& lease,
           if (!co_await writeClient(bufs, asio::buffer_size(bufs))) break;
         }
         first = false;
-        if (capture.active) capture.body.append(ubuf.readable().data(), take);
+        if (capture != nullptr && capture->active) {
+          capture->body.append(ubuf.readable().data(), take);
+        }
         ubuf.consume(take);
         remaining -= take;
         if (remaining == 0) {
           complete = true;
-          capture.complete = capture.active;
+          if (capture != nullptr) capture->complete = capture->active;
           break;
         }
         const auto rr = co_await readBody(up);

@@ -69,8 +69,8 @@ struct Downstream {
   trace::SpanExporter* spans = nullptr;  // where a sampled request's try spans go
 };
 
+// What came of forwarding a request, besides its local reply (Forwarder's `reply`).
 struct ForwardResult {
-  std::optional<http::LocalReply> reply;  // to send, when the response has not started
   bool client_close = false;              // close the client connection after this request
   bool upstream_failed = false;           // no usable upstream response
   bool client_timed_out = false;          // the client did not read in time: reset, don't linger
@@ -95,9 +95,12 @@ struct Scratch {
 class Forwarder {
  public:
   // `mirror`: the request's copy for the route's mirror (mirror.h), or null; the forwarder fills
-  // it with what it sends upstream and sends it once the body is complete.
+  // it with what it sends upstream and sends it once the body is complete. `reply`: empty; where
+  // the forwarder leaves the local reply to send when the response has not started (an upstream
+  // error's 502/503/504, a request body's 400/408), owned by the caller so that it outlives the
+  // forwarder.
   Forwarder(Downstream& down, upstream::Cluster& cluster, RequestContext& ctx, Scratch& scratch,
-            MirrorCopy* mirror);
+            MirrorCopy* mirror, std::optional<http::LocalReply>& reply);
 
   // Forwards the request; what came of it is result() once this completes. (Kept here rather than
   // returned: a result in the coroutine's promise would sit in its frame for the whole request.)
@@ -186,6 +189,7 @@ class Forwarder {
   RequestContext& ctx_;
   Scratch& scratch_;
   MirrorCopy* mirror_;
+  std::optional<http::LocalReply>& reply_;
   std::string subset_key_;  // the labels the request asks for (upstream/subset.h), or ""
   std::uint64_t body_remaining_ = 0;
   bool body_done_ = false;

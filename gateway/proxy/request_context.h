@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -97,7 +98,14 @@ struct RequestContext {
   // The circuit breaker's permit (a route has at most one breaker), given its outcome in the
   // breaker guard's complete().
   resilience::CircuitBreaker::Permit breaker_permit;
-  ResponseCapture capture;
+  // Made for the first request that wants one (a breaker with a cached fallback) and kept, with
+  // its strings' capacity, for the next requests this state serves: most routes never capture,
+  // and all of them would pay for it in every request in flight.
+  std::unique_ptr<ResponseCapture> capture;
+  ResponseCapture& wantCapture() {
+    if (!capture) capture = std::make_unique<ResponseCapture>();
+    return *capture;
+  }
 
   // Tracing (trace/), when the generation has a `tracing` section: the trace this request is
   // part of, continued from the client's traceparent or started here, and its server span.
@@ -165,7 +173,7 @@ struct RequestContext {
     attempts = 0;
     upstream_error.reset();
     error.clear();
-    capture.reset();
+    if (capture) capture->reset();
   }
 
   void releasePermits() noexcept {
