@@ -50,9 +50,9 @@ constexpr auto kHotIdle = std::chrono::milliseconds(250);
 // client's FIN to the upstream connection's close).
 constexpr auto kClientWatchEvery = std::chrono::milliseconds(10);
 constexpr std::size_t kClientReadChunk = std::size_t{4} * 1024;
-// The first read of a request: its buffer stays while the request is in flight (the parsed head
-// points into it), and nearly every head fits in 1 KiB (nginx's client_header_buffer_size); a
-// longer one grows it.
+// The first read of a request: nearly every head fits in 1 KiB (nginx's
+// client_header_buffer_size); a longer one grows it. The buffer stays until the forwarder has
+// serialised the head, which points into it, and goes then unless bytes followed the head.
 constexpr std::size_t kClientFirstRead = 1024;
 constexpr std::size_t kLingerBytes = std::size_t{1024} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);

@@ -8,7 +8,8 @@
 //
 // Memory: everything a request needs (parser, head, context, scratch strings: Active) is lent
 // to the connection for one request at a time, from its worker thread's spares, and the read
-// buffer is taken only when the request's bytes arrive (net::readWhenReadable). Between two
+// buffer is taken only when the request's bytes arrive (net::readWhenReadable) and given back
+// once the head is serialised for the upstream, unless more bytes followed it. Between two
 // requests - where most keep-alive connections of a busy proxy are - a connection holds only
 // its coroutine, waiting for readability. After 250 ms without a request (the hot keep-alive
 // path) it goes cold: its coroutine finishes, and the connection is parked on a plain
