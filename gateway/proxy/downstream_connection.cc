@@ -371,7 +371,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
   co_return keep_alive;
 }
 
-void DownstreamConnection::startHead(Active& a) {
+void DownstreamConnection::startHead(Active& a) const {
   a.head_error = http::RequestError::None;
   a.head_timed_out = false;
   http::RequestLimits limits;

@@ -123,7 +123,7 @@ class DownstreamConnection {
   // each co_await takes room in the frame of the coroutine it is in for that coroutine's life.
   boost::asio::awaitable<bool> writeContinue();
   // A new request's head: the parser, with the listener's limits.
-  void startHead(Active& a);
+  void startHead(Active& a) const;
   // The answer to a head that could not be read (a.head_error, a.head_timed_out) in a.refusal.
   void refuseHead(Active& a);
   // Header fields, route and body limit, decided at once; false with a.refusal set to refuse.
