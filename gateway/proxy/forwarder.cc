@@ -337,15 +337,12 @@ asio::awaitable<void> Forwarder::run() {
         break;
     }
     if (outcome != Outcome::RetryStatus) {
-      cluster_.stats().error(upstream_error_);
-      logFailure(upstream_error_);
-      ctx_.upstream_error = upstream_error_;
       pause = retryPause({causeOf(upstream_error_)});
       if (!pause) {
-        reply_ = upstreamErrorReply(upstream_error_);
-        result_.upstream_failed = upstreamAtFault(upstream_error_);
+        fail(upstream_error_);
         co_return;
       }
+      noteFailure(upstream_error_);  // retried, but counted and logged all the same
     }
     if (pause->count() > 0) {
       co_await backoff(*pause);
@@ -425,10 +422,14 @@ void Forwarder::clientGone() {
   ctx_.error = "client closed the connection";
 }
 
-void Forwarder::fail(stats::UpstreamError e) {
+void Forwarder::noteFailure(stats::UpstreamError e) {
   cluster_.stats().error(e);
   logFailure(e);
   ctx_.upstream_error = e;
+}
+
+void Forwarder::fail(stats::UpstreamError e) {
+  noteFailure(e);
   reply_ = upstreamErrorReply(e);
   result_.upstream_failed = upstreamAtFault(e);
 }

@@ -170,6 +170,9 @@ class Forwarder {
   // bulkhead's and the retry budget's permission, which it takes into retry_hold_); nullopt when
   // it may not.
   [[nodiscard]] std::optional<Clock::duration> retryPause(const FailedTry& failure);
+  // A try failed with `e`: counted, logged, and the request's upstream error.
+  void noteFailure(stats::UpstreamError e);
+  // The request fails with `e`: noted as above, and answered (502/503/504).
   void fail(stats::UpstreamError e);
   // The request's client went away while a try or a backoff waited (ctx_.client_gone).
   void clientGone();
