@@ -288,7 +288,7 @@ void DownstreamConnection::releaseActive(bool to_spares) noexcept {
   a.mirror.reset();
   a.down.reset();
   a.admission.reset();
-  a.refusal.reset();
+  a.local_reply.reset();
   a.ctx.reset();
   a.pin.release();  // last: what went above may point into the generation
   // A response that did not end cleanly may have left bytes (and its block) behind.
@@ -343,7 +343,7 @@ asio::awaitable<bool> DownstreamConnection::serve() {
     // taken for the start of another request.
     refuseHead(a);
     linger_ = true;
-    co_await reply(a, *a.refusal, true);
+    co_await reply(a, *a.local_reply, true);
     complete(a, false);
     co_return false;
   }
@@ -362,8 +362,8 @@ asio::awaitable<bool> DownstreamConnection::serve() {
     worker_.stats().exceptions.inc();
     if (!a.response_started) {
       linger_ = true;
-      a.refusal = http::LocalReply::text(500, "internal error", true);
-      co_await reply(a, *a.refusal, true);
+      a.local_reply = http::LocalReply::text(500, "internal error", true);
+      co_await reply(a, *a.local_reply, true);
     }
     complete(a, true);
     co_return false;
@@ -388,11 +388,11 @@ void DownstreamConnection::refuseHead(Active& a) {
   if (worker_.accessLog() != nullptr) a.ctx.wall_start = std::chrono::system_clock::now();
   if (a.head_timed_out) {
     stats.reject(stats::Reject::HeaderTimeout);
-    a.refusal = http::LocalReply::text(408, "request header timeout", true);
+    a.local_reply = http::LocalReply::text(408, "request header timeout", true);
   } else {
     const auto info = http::describe(a.head_error);
     stats.reject(rejectFor(a.head_error));
-    a.refusal = http::LocalReply::text(info.status, info.message, true);
+    a.local_reply = http::LocalReply::text(info.status, info.message, true);
   }
 }
 
@@ -428,7 +428,7 @@ bool DownstreamConnection::bodyUnread(const Active& a) noexcept {
 asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   a.response_started = false;
   if (!prepare(a)) {
-    co_return co_await refuse(a, *a.refusal);
+    co_return co_await refuse(a, *a.local_reply);
   }
   RequestContext& ctx = a.ctx;
   const http::RequestHead& head = a.head;
@@ -460,8 +460,8 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
 
   // A route that answers itself does so once its guards let the request in.
   if (ctx.route->answersItself()) {
-    a.refusal = actionReply(a);
-    co_return co_await refuse(a, *a.refusal);
+    a.local_reply = actionReply(a);
+    co_return co_await refuse(a, *a.local_reply);
   }
 
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
@@ -471,9 +471,9 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   if (const auto& m = ctx.route->mirror; m && MirrorCopy::drawn(*m)) {
     a.mirror.emplace(*a.pin, *ctx.route_index);
   }
-  a.refusal.reset();
+  a.local_reply.reset();
   a.forwarder.emplace(*a.down, *a.pin->clusters[ctx.cluster_index], ctx, a.scratch,
-                      a.mirror ? &*a.mirror : nullptr, a.refusal);
+                      a.mirror ? &*a.mirror : nullptr, a.local_reply);
   co_await a.forwarder->run();
   const bool body_done = a.forwarder->bodyDone();
   bool close = false;
@@ -490,12 +490,12 @@ asio::awaitable<bool> DownstreamConnection::handle(Active& a) {
   a.mirror.reset();     // sent by now, unless the body never arrived whole
   a.down.reset();
   a.head_size = 0;  // the forwarder consumed the head
-  if (!a.response_started && a.refusal) {
+  if (!a.response_started && a.local_reply) {
     // The request body may be partly unread: only a fully read body leaves the connection usable.
-    close = close || a.refusal->close || !body_done;
+    close = close || a.local_reply->close || !body_done;
     linger_ = close;
-    if (!co_await reply(a, *a.refusal, close)) close = true;
-  } else if (a.refusal) {
+    if (!co_await reply(a, *a.local_reply, close)) close = true;
+  } else if (a.local_reply) {
     // An interim (1xx) response already went out, so this answer cannot: closing is the only
     // way to tell the client there will be no final response.
     close = true;
@@ -572,7 +572,7 @@ bool DownstreamConnection::prepare(Active& a) {
   }
   if (bad_field != nullptr) {
     stats.reject(stats::Reject::BadRequest);
-    a.refusal = http::LocalReply::text(400, bad_field);
+    a.local_reply = http::LocalReply::text(400, bad_field);
     return false;
   }
 
@@ -580,7 +580,7 @@ bool DownstreamConnection::prepare(Active& a) {
   const auto route = snap.router.match(head);
   if (!route) {
     stats.reject(stats::Reject::NoRoute);
-    a.refusal = http::LocalReply::text(404, "no route for this request");
+    a.local_reply = http::LocalReply::text(404, "no route for this request");
     return false;
   }
   ctx.route_index = *route;
@@ -594,7 +594,7 @@ bool DownstreamConnection::prepare(Active& a) {
   const std::uint64_t body_limit = ctx.route->max_body.value_or(listener_.config.limits.body);
   if (head.framing == http::Framing::Length && head.content_length > body_limit) {
     stats.reject(stats::Reject::BodyTooLarge);
-    a.refusal = http::LocalReply::text(413, "request body too large", true);
+    a.local_reply = http::LocalReply::text(413, "request body too large", true);
     return false;
   }
   return true;

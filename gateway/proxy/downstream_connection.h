@@ -97,7 +97,7 @@ class DownstreamConnection {
     Scratch scratch;
     // Per-request state that would otherwise sit in handle()'s coroutine frame (see there).
     // The local answer to send: prepare()'s or a route action's, or the forwarder's error reply.
-    std::optional<http::LocalReply> refusal;
+    std::optional<http::LocalReply> local_reply;
     std::optional<guards::Admission> admission;  // the guard decision being applied
     std::optional<Downstream> down;              // the forwarding phase's view of the client
     std::optional<Forwarder> forwarder;
@@ -124,9 +124,9 @@ class DownstreamConnection {
   boost::asio::awaitable<bool> writeContinue();
   // A new request's head: the parser, with the listener's limits.
   void startHead(Active& a) const;
-  // The answer to a head that could not be read (a.head_error, a.head_timed_out) in a.refusal.
+  // The answer to a head that could not be read (a.head_error, a.head_timed_out) in a.local_reply.
   void refuseHead(Active& a);
-  // Header fields, route and body limit, decided at once; false with a.refusal set to refuse.
+  // Header fields, route and body limit, decided at once; false with a.local_reply set to refuse.
   bool prepare(Active& a);
   // The reply of a route that answers itself (redirect, direct_response).
   [[nodiscard]] http::LocalReply actionReply(const Active& a) const;
