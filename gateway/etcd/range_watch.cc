@@ -41,8 +41,18 @@ struct RangeWatch::Shared : std::enable_shared_from_this<RangeWatch::Shared> {
     });
   }
 
+  // Posts `f` to the owner's loop unless the watch has stopped. Under the lock stop() takes, so
+  // that once stop() has returned nothing of this watch touches the owner's io_context again
+  // from the client's thread: the owner may destroy it right after.
+  template <typename F>
+  void postToOwner(F f) {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    asio::post(io, std::move(f));
+  }
+
   void listLater() {
-    asio::post(io, [self = shared_from_this()] {
+    postToOwner([self = shared_from_this()] {
       if (self->stopped) return;
       auto timer = std::make_shared<asio::steady_timer>(self->io, std::chrono::seconds(1));
       timer->async_wait([self, timer](const boost::system::error_code& ec) {
@@ -83,7 +93,7 @@ struct RangeWatch::Shared : std::enable_shared_from_this<RangeWatch::Shared> {
 
   // Hands the state as it is now to the owner's thread.
   void deliver() {
-    asio::post(io, [self = shared_from_this()] {
+    postToOwner([self = shared_from_this()] {
       if (self->stopped) return;
       State copy;
       {
@@ -127,10 +137,10 @@ void RangeWatch::start(State known) {
 }
 
 void RangeWatch::stop() {
-  shared_->stopped = true;
   Subscription watch;
   {
     std::lock_guard lock(shared_->mu);
+    shared_->stopped = true;
     watch = std::move(shared_->watch);
   }
   watch.cancel();

@@ -14,7 +14,8 @@
 // retried every second; the owner keeps what it had, and gets nothing until etcd answers.
 //
 // Thread-safety: construct, start() and stop() on the owner's thread (the io_context's); the
-// callback runs there. stop() (or the destructor) stops the callbacks: none starts after it.
+// callback runs there. stop() (or the destructor) stops the callbacks: none starts after it, and
+// once it returns nothing of the watch touches the io_context again (it may be destroyed then).
 // The watch must be stopped before its client is.
 #pragma once
 
