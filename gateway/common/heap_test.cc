@@ -9,7 +9,9 @@ namespace sluice::gateway::heap {
 namespace {
 
 TEST(Heap, ReportsTheAllocatorTheBuildAskedFor) {
-#ifdef SLUICE_WITH_TCMALLOC
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  EXPECT_EQ(allocatorName(), "sanitizer");
+#elif defined(SLUICE_WITH_TCMALLOC)
   // Fails if tcmalloc is linked but glibc still serves malloc (link order, static libc, ...).
   EXPECT_EQ(allocatorName(), "tcmalloc");
 #else

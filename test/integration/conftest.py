@@ -123,6 +123,11 @@ def gateway_factory(sluice_bin):
     yield start
     for g in started:
         g.stop()
+        # pytest shows a fixture's output only for a failed test: there, sluice's own account of
+        # what happened (a sanitizer report, an abort's cause) is next to the assertion.
+        if g.stderr_lines:
+            print(f"--- sluice (pid {g.pid}) stderr, last 150 lines ---")
+            print("".join(g.stderr_lines[-150:]), end="")
         shutil.rmtree(g.dir, ignore_errors=True)
 
 
